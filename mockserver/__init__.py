@@ -1,0 +1,40 @@
+"""wanmock: contract tests and a stateful fake provider for the Wan video-generation APIs.
+
+The public surface is re-exported here; everything else is internal.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ContractError",
+    "MockServerError",
+    "ProviderError",
+    "ThreadedMockServer",
+    "Violation",
+    "__version__",
+    "create_app",
+]
+
+from mockserver.errors import ContractError, MockServerError, ProviderError, Violation
+
+if TYPE_CHECKING:
+    from mockserver.app import create_app
+    from mockserver.server import ThreadedMockServer
+
+
+def __getattr__(name: str) -> Any:
+    # Starlette, uvicorn and PyAV are imported only when the app or the server is asked for, so
+    # that the pytest plugin and the contract layer stay light to import.
+    if name == "create_app":
+        from mockserver.app import create_app
+
+        return create_app
+    if name == "ThreadedMockServer":
+        from mockserver.server import ThreadedMockServer
+
+        return ThreadedMockServer
+    raise AttributeError(f"module 'mockserver' has no attribute {name!r}")

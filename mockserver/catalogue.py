@@ -1,0 +1,341 @@
+"""The model catalogue and the rules JSON Schema cannot express.
+
+`contracts/catalogue.yaml` is data; this module loads it and evaluates, for one family, a request
+already reduced to neutral fields (`contracts.Operation.extract`). The result is a `JobSpec`
+(the job the fake will run: output geometry, duration, audio, effective prompt) and the list of
+`RuleFailure`s. How a provider *reports* a failure (at submit or as a failed task, code, message)
+lives in each contract's `x-wanmock-rules`, not here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mockserver.errors import ContractError
+
+IMAGE_URL = re.compile(r"^(https?://\S+|oss://\S+|data:[\w.+-]+/[\w.+-]+;base64,.+)$", re.S)
+RESOLUTION_SHORT = {"480P": 480, "720P": 720, "1080P": 1080}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    """One model as offered by a family."""
+
+    model: str
+    families: tuple[str, ...]
+    mode: str
+    protocol: str
+    raw: Mapping[str, Any]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.raw.get(key, default)
+
+    @property
+    def audio(self) -> bool:
+        return bool(self.raw.get("audio", False))
+
+    @property
+    def generation(self) -> str:
+        return str(self.raw.get("generation", "wan26"))
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFailure:
+    """A catalogue rule that failed: the neutral field, the value and what was allowed."""
+
+    rule: str
+    field: str
+    value: Any
+    allowed: Any = None
+    model: str | None = None
+
+
+@dataclass(slots=True)
+class JobSpec:
+    """The neutral job: what the fake generates, whatever family it came from."""
+
+    family: str
+    model: str
+    mode: str
+    width: int
+    height: int
+    duration: int
+    audio: bool
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    actual_prompt: str | None = None
+    resolution: str | None = None
+    size: str | None = None
+    ratio: str | None = None
+    seed: int | None = None
+    prompt_extend: bool | None = None
+    generation: str = "wan26"
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sr(self) -> int:
+        """The short side in pixels, as DashScope's `usage.SR` reports it (720, 1080...)."""
+        return min(self.width, self.height)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    return [value]
+
+
+class Catalogue:
+    """The catalogue file, indexed by (family, model)."""
+
+    def __init__(self, data: Mapping[str, Any], path: Path | None = None) -> None:
+        self.path = path
+        self.data = data
+        try:
+            self.size_tiers: dict[str, list[str]] = dict(data["size_tiers"])
+            self.ratios: dict[str, dict[str, str]] = dict(data["ratios"])
+            self.rules: dict[str, dict[str, Any]] = dict(data["rules"])
+            models = data["models"]
+        except (KeyError, TypeError) as exc:
+            raise ContractError(f"catalogue {path}: missing section {exc}") from exc
+        self._index: dict[tuple[str, str], ModelEntry] = {}
+        for raw in models:
+            try:
+                entry = ModelEntry(
+                    model=raw["model"],
+                    families=tuple(raw["families"]),
+                    mode=raw["mode"],
+                    protocol=raw["protocol"],
+                    raw=raw,
+                )
+            except KeyError as exc:
+                raise ContractError(f"catalogue {path}: model entry {raw!r} lacks {exc}") from exc
+            for family in entry.families:
+                # A later entry for the same (family, model) overrides an earlier one.
+                self._index[(family, entry.model)] = entry
+
+    @classmethod
+    def load(cls, path: Path) -> Catalogue:
+        with open(path, encoding="utf-8") as fh:
+            return cls(yaml.safe_load(fh), path)
+
+    def entry(self, family: str, model: str) -> ModelEntry | None:
+        return self._index.get((family, model))
+
+    def models(self, family: str | None = None) -> list[ModelEntry]:
+        """Every entry, or those offered by one family, in file order."""
+        return [e for (fam, _), e in self._index.items() if family is None or fam == family]
+
+    @cached_property
+    def families(self) -> set[str]:
+        return {fam for fam, _ in self._index}
+
+    # -- facts per entry ---------------------------------------------------------------------
+    def sizes(self, entry: ModelEntry) -> list[str]:
+        """Every W*H size the entry accepts (expanded from its tiers)."""
+        out: list[str] = []
+        for tier in entry.get("sizes") or []:
+            out.extend(self.size_tiers[tier])
+        return out
+
+    def resolutions(self, entry: ModelEntry) -> list[str]:
+        return list(entry.get("resolutions") or [])
+
+    def durations(self, entry: ModelEntry) -> list[int]:
+        spec = entry.get("durations")
+        if isinstance(spec, Mapping):
+            return list(range(int(spec["min"]), int(spec["max"]) + 1))
+        return [int(d) for d in spec or []]
+
+    def geometry(self, resolution: str, ratio: str = "16:9") -> tuple[int, int]:
+        size = self.ratios.get(resolution, {}).get(ratio)
+        if size is None:
+            raise ContractError(f"no geometry for {resolution} {ratio}")
+        return parse_size(size)
+
+    # -- evaluation -------------------------------------------------------------------------
+    def evaluate(
+        self, family: str, fields: Mapping[str, Any]
+    ) -> tuple[JobSpec | None, list[RuleFailure]]:
+        """Apply every rule to a request reduced to neutral fields.
+
+        Returns the job the provider would run (None when the model is unknown) and the rules that
+        failed. A failed rule does not stop the others: the provider reports the first one, the
+        journal and `check_request` show them all.
+        """
+        model = fields.get("model")
+        entry = self.entry(family, model) if isinstance(model, str) else None
+        if entry is None:
+            return None, [RuleFailure("model_known", "model", model, None, model)]
+        failures: list[RuleFailure] = []
+
+        def fail(rule: str, fld: str, value: Any, allowed: Any = None) -> None:
+            failures.append(RuleFailure(rule, fld, value, allowed, entry.model))
+
+        fixed = entry.get("fixed") or {}
+        prompt = fields.get("prompt")
+        prompt_rule = entry.get("prompt") or {}
+        actual_prompt = prompt
+        if prompt_rule.get("required") and not (isinstance(prompt, str) and prompt.strip()):
+            fail("prompt_required", "prompt", prompt)
+        if isinstance(prompt, str) and "max" in prompt_rule and len(prompt) > prompt_rule["max"]:
+            if prompt_rule.get("over") == "reject":
+                fail("prompt_length", "prompt", len(prompt), prompt_rule["max"])
+            else:
+                actual_prompt = prompt[: prompt_rule["max"]]
+        negative = fields.get("negative_prompt")
+        neg_rule = entry.get("negative_prompt") or {}
+        if isinstance(negative, str) and "max" in neg_rule and len(negative) > neg_rule["max"]:
+            if neg_rule.get("over") == "reject":
+                fail("negative_prompt_length", "negative_prompt", len(negative), neg_rule["max"])
+
+        # Geometry: the size (t2v/r2v legacy), the tier (i2v, wan2.7) or a width/height pair.
+        width = height = 0
+        size = fields.get("size")
+        resolution = fields.get("resolution") or fixed.get("resolution")
+        ratio = fields.get("ratio")
+        sizes = self.sizes(entry)
+        if entry.get("pairs"):
+            pairs = [tuple(p) for p in entry.get("pairs")]
+            w, h = fields.get("width"), fields.get("height")
+            if w is None or h is None:
+                width, height = entry.get("default_pair")
+            elif (w, h) in pairs:
+                width, height = int(w), int(h)
+            else:
+                fail("width_height_pair", "height", [w, h], [list(p) for p in pairs])
+                width, height = entry.get("default_pair")
+        elif sizes:
+            if size is not None and size not in sizes:
+                fail("size_allowed", "size", size, sizes)
+                size = None
+            if size is None and resolution and fixed.get("resolution"):
+                size = self.ratios[resolution]["16:9"]
+            size = size or entry.get("default_size")
+            width, height = parse_size(size)
+        else:
+            allowed = self.resolutions(entry)
+            if resolution is not None and resolution not in allowed:
+                fail("resolution_allowed", "resolution", resolution, allowed)
+                resolution = None
+            ratios = entry.get("ratios")
+            if ratios and ratio is not None and ratio not in ratios:
+                fail("ratio_allowed", "ratio", ratio, ratios)
+                ratio = None
+            resolution = resolution or entry.get("default_resolution")
+            use_ratio = (ratio or entry.get("default_ratio") or "16:9") if ratios else "16:9"
+            width, height = self.geometry(resolution, use_ratio)
+
+        durations = self.durations(entry)
+        duration = fields.get("duration")
+        if duration is not None and duration not in durations:
+            fail("duration_allowed", "duration", duration, durations)
+            duration = None
+        duration = int(duration if duration is not None else entry.get("default_duration", 5))
+
+        audio_url = fields.get("audio_url")
+        audio_flag = fields.get("audio", fixed.get("audio"))
+        if not entry.audio and (audio_url or audio_flag is True):
+            fail("audio_supported", "audio_url" if audio_url else "audio", audio_url or audio_flag)
+        audio = entry.audio and (bool(audio_url) or audio_flag is not False)
+
+        requires = entry.get("requires") or []
+        img_url = fields.get("img_url")
+        if "img_url" in requires:
+            if not img_url:
+                fail("image_required", "img_url", img_url)
+            elif not (isinstance(img_url, str) and IMAGE_URL.match(img_url)):
+                fail("image_url_format", "img_url", img_url)
+        media = fields.get("media")
+        if "media" in requires:
+            self._check_media(entry, media, fail)
+        if "references" in requires:
+            self._check_references(entry, fields, fail)
+
+        spec = JobSpec(
+            family=family,
+            model=entry.model,
+            mode=entry.mode,
+            width=width,
+            height=height,
+            duration=duration,
+            audio=audio,
+            prompt=prompt if isinstance(prompt, str) else None,
+            negative_prompt=negative if isinstance(negative, str) else None,
+            actual_prompt=actual_prompt if isinstance(actual_prompt, str) else None,
+            resolution=resolution if not sizes else f"{min(width, height)}P",
+            size=f"{width}*{height}",
+            ratio=ratio,
+            seed=fields.get("seed") if isinstance(fields.get("seed"), int) else None,
+            prompt_extend=fields.get("prompt_extend"),
+            generation=entry.generation,
+            inputs={
+                k: fields[k]
+                for k in ("img_url", "audio_url", "media", "reference_urls", "reference_images",
+                          "reference_videos", "template", "shot_type", "watermark")
+                if fields.get(k) is not None
+            },
+        )
+        return spec, failures
+
+    def _check_media(self, entry: ModelEntry, media: Any, fail: Any) -> None:
+        if not media:
+            fail("image_required", "media", media)
+            return
+        if not isinstance(media, list) or not all(isinstance(m, Mapping) for m in media):
+            fail("media_combination", "media", media)
+            return
+        types = [m.get("type") for m in media]
+        combos = [sorted(c) for c in entry.get("media_combinations") or []]
+        if len(set(types)) != len(types) or sorted(t for t in types if t) not in combos:
+            fail("media_combination", "media", types, entry.get("media_combinations"))
+            return
+        for item in media:
+            url = item.get("url")
+            if not (isinstance(url, str) and IMAGE_URL.match(url)):
+                fail("image_url_format", "media", url)
+                return
+
+    def _check_references(self, entry: ModelEntry, fields: Mapping[str, Any], fail: Any) -> None:
+        urls = _as_list(fields.get("reference_urls"))
+        images = _as_list(fields.get("reference_images"))
+        videos = _as_list(fields.get("reference_videos"))
+        # wan2.7-r2v passes references as media items (`reference_image`, `reference_video`).
+        for item in _as_list(fields.get("media")):
+            kind = item.get("type") if isinstance(item, Mapping) else None
+            if kind == "reference_image":
+                images.append(item.get("url"))
+            elif kind == "reference_video":
+                videos.append(item.get("url"))
+        total = len(urls) + len(images) + len(videos)
+        if total == 0:
+            fail("references_required", "reference_urls", None)
+            return
+        limits = entry.get("references") or {}
+        n_videos = len(videos) + sum(1 for u in urls if _looks_like_video(u))
+        n_images = total - n_videos
+        if (
+            total > limits.get("max", total)
+            or n_images > limits.get("images", n_images)
+            or n_videos > limits.get("videos", n_videos)
+        ):
+            fail("references_count", "reference_urls", total, limits)
+
+
+def _looks_like_video(url: Any) -> bool:
+    return isinstance(url, str) and url.lower().split("?")[0].endswith((".mp4", ".mov", ".webm"))
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    """`"1280*720"` -> (1280, 720)."""
+    w, _, h = size.partition("*")
+    return int(w), int(h)
+

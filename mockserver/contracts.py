@@ -1,0 +1,468 @@
+"""The contract layer: load the OpenAPI contracts and the catalogue, and judge requests.
+
+No HTTP here. `load()` reads `contracts/<family>.yaml` and `contracts/catalogue.yaml` once per
+directory, validates each document with openapi-spec-validator, indexes operations by
+`operationId` and compiles their JSON Schema validators once. `Contract.check_request()` returns
+the structured `Violation`s a provider would raise for a request body: JSON Schema first (reported
+through the operation's `x-wanmock-errors`), then the catalogue rules (reported through its
+`x-wanmock-rules`). See docs/contract-conventions.md for the extensions.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, relevance
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from mockserver.catalogue import Catalogue, JobSpec, RuleFailure
+from mockserver.errors import ContractError, Timing, Violation
+
+FAMILIES = ("dashscope", "newapi", "jiekou", "apiyi")
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+_PLACEHOLDER = re.compile(r"\{(field|detail|value|model|allowed|status|code|message|request_id)\}")
+_MISSING = object()
+
+
+def contracts_dir() -> Path:
+    """Where the contracts live: $WANMOCK_CONTRACTS, the installed copy, or the source tree."""
+    env = os.environ.get("WANMOCK_CONTRACTS")
+    if env:
+        return Path(env)
+    installed = Path(__file__).parent / "_contracts"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "contracts"
+
+
+def fill(template: str, values: Mapping[str, Any]) -> str:
+    """Substitute `{field}`-style placeholders, leaving any other braces alone."""
+
+    def sub(match: re.Match[str]) -> str:
+        value = values.get(match.group(1), _MISSING)
+        return match.group(0) if value is _MISSING else str(value)
+
+    return _PLACEHOLDER.sub(sub, template)
+
+
+def render_envelope(template: Any, values: Mapping[str, Any]) -> Any:
+    """Instantiate an `x-wanmock-envelope` template; `"{status}"` alone stays an integer."""
+    if isinstance(template, str):
+        if template == "{status}":
+            return values.get("status")
+        if template == "{request_id}" and values.get("request_id") is None:
+            return None
+        return fill(template, values)
+    if isinstance(template, Mapping):
+        return {k: render_envelope(v, values) for k, v in template.items()}
+    if isinstance(template, list):
+        return [render_envelope(v, values) for v in template]
+    return template
+
+
+def get_path(body: Any, path: str) -> Any:
+    """Read a dotted path (`input.prompt`, `images.0`); `_MISSING` if any step is absent."""
+    node = body
+    if path == "":
+        return node
+    for part in path.split("."):
+        if isinstance(node, Mapping):
+            if part not in node:
+                return _MISSING
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit():
+            idx = int(part)
+            if idx >= len(node):
+                return _MISSING
+            node = node[idx]
+        else:
+            return _MISSING
+    return node
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorMapping:
+    """One entry of `x-wanmock-errors`."""
+
+    status: int
+    code: str
+    message: str
+    field: str | None = None
+    keyword: str | None = None
+
+    def matches(self, field_path: str, keyword: str) -> bool:
+        return (self.field is None or self.field == field_path) and (
+            self.keyword is None or self.keyword == keyword
+        )
+
+
+@dataclass(slots=True)
+class Operation:
+    """One operation of a contract, with its compiled validators."""
+
+    family: str
+    operation_id: str
+    method: str
+    path: str
+    role: str
+    raw: Mapping[str, Any]
+    body_validator: Draft202012Validator | None
+    parameters: list[Mapping[str, Any]]
+    errors: list[ErrorMapping]
+    rules: dict[str, Mapping[str, Any]]
+    spec_map: dict[str, Any]
+    response_validators: dict[str, Draft202012Validator] = field(default_factory=dict)
+
+    # -- request judgement -------------------------------------------------------------------
+    def schema_violations(self, body: Any) -> list[Violation]:
+        """JSON Schema violations of the body, most relevant first, as this provider words them."""
+        if self.body_validator is None:
+            return []
+        errors = sorted(self.body_validator.iter_errors(body), key=relevance)
+        return [self._violation(err) for err in _leaves(errors)]
+
+    def _violation(self, err: ValidationError) -> Violation:
+        keyword = str(err.validator)
+        parts = [str(p) for p in err.absolute_path]
+        value: Any = err.instance
+        if keyword == "required" and isinstance(err.instance, Mapping):
+            missing = [p for p in err.validator_value if p not in err.instance]
+            if missing:
+                parts.append(str(missing[0]))
+                value = None
+        field_path = ".".join(parts)
+        mapping = self.error_for(field_path, keyword)
+        values = {"field": field_path, "detail": err.message, "value": _short(value)}
+        return Violation(
+            field=field_path,
+            rule=f"schema:{keyword}",
+            status=mapping.status,
+            code=mapping.code,
+            message=fill(mapping.message, values),
+            timing="submit",
+            value=value,
+        )
+
+    def error_for(self, field_path: str, keyword: str) -> ErrorMapping:
+        for mapping in self.errors:
+            if mapping.matches(field_path, keyword):
+                return mapping
+        return ErrorMapping(400, "InvalidParameter", "{detail}")
+
+    def extract(self, body: Any) -> tuple[dict[str, Any], dict[str, str]]:
+        """Reduce a body to neutral fields by `x-wanmock-spec`; also where each value came from."""
+        fields: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for name, where in self.spec_map.items():
+            if isinstance(where, Mapping) and "const" in where:
+                fields[name] = where["const"]
+                continue
+            for path in where:
+                value = get_path(body, path)
+                if value is not _MISSING and value is not None:
+                    fields[name] = value
+                    sources[name] = path
+                    break
+        _normalise(fields, sources)
+        return fields, sources
+
+    def _wire_path(self, neutral: str) -> str:
+        """Where a neutral field would be in the body (its first `x-wanmock-spec` path)."""
+        where = self.spec_map.get(neutral)
+        if isinstance(where, list) and where:
+            return str(where[0])
+        return neutral
+
+    def rule_violation(
+        self,
+        failure: RuleFailure,
+        sources: Mapping[str, str],
+        timing: Timing | None = None,
+    ) -> Violation:
+        """Report a catalogue rule failure the way this operation's contract says."""
+        report = self.rules.get(failure.rule)
+        wire_field = sources.get(failure.field) or self._wire_path(failure.field)
+        if report is None:
+            # A contract that forgot a rule still answers with its default error (and the test
+            # suite flags the omission); the fake never crashes on it.
+            mapping = self.error_for(wire_field, failure.rule)
+            report = {"timing": "submit", "status": mapping.status, "code": mapping.code,
+                      "message": mapping.message}
+        values = {
+            "field": wire_field,
+            "value": _short(failure.value),
+            "model": failure.model,
+            "allowed": _short(failure.allowed),
+            "detail": f"{wire_field} {_short(failure.value)} is not allowed",
+        }
+        return Violation(
+            field=wire_field,
+            rule=failure.rule,
+            status=int(report.get("status", 400)),
+            code=str(report.get("code", "InvalidParameter")),
+            message=fill(str(report.get("message", "{detail}")), values),
+            timing=timing or report.get("timing", "submit"),
+            value=failure.value,
+            wrap=report.get("wrap"),
+        )
+
+
+@dataclass(slots=True)
+class Contract:
+    """One family's OpenAPI document, indexed."""
+
+    family: str
+    path: Path
+    document: Mapping[str, Any]
+    operations: dict[str, Operation]
+    catalogue: Catalogue
+
+    @property
+    def envelopes(self) -> dict[str, Any]:
+        env = self.document.get("x-wanmock-envelope") or {}
+        if isinstance(env, Mapping) and "default" in env and isinstance(env["default"], Mapping):
+            return dict(env)
+        return {"default": env}
+
+    @property
+    def decisions(self) -> list[Mapping[str, Any]]:
+        return list(self.document.get("x-wanmock-decisions") or [])
+
+    def operation(self, operation_id: str) -> Operation:
+        try:
+            return self.operations[operation_id]
+        except KeyError:
+            raise ContractError(
+                f"{self.family} has no operation {operation_id!r}; "
+                f"it has {sorted(self.operations)}"
+            ) from None
+
+    def by_role(self, role: str) -> list[Operation]:
+        return [op for op in self.operations.values() if op.role == role]
+
+    def render_error(
+        self, status: int, code: str, message: str, *, envelope: str = "default",
+        request_id: str | None = None,
+    ) -> Any:
+        envelopes = self.envelopes
+        template = envelopes.get(envelope) or envelopes["default"]
+        return render_envelope(
+            template,
+            {"status": status, "code": code, "message": message, "request_id": request_id},
+        )
+
+    def check_request(
+        self,
+        operation_id: str,
+        body: Any,
+        *,
+        rule_timing: Timing | None = None,
+    ) -> tuple[JobSpec | None, list[Violation]]:
+        """Judge a request body: the job it would run, and every violation, first reported first.
+
+        Schema violations come first (the provider parses before it checks models); catalogue
+        rules are evaluated only on a schema-valid body. `rule_timing` overrides the contract's
+        submit/async choice for every catalogue rule.
+        """
+        op = self.operation(operation_id)
+        violations = op.schema_violations(body)
+        if violations or op.role != "submit":
+            return None, violations
+        fields, sources = op.extract(body)
+        spec, failures = self.catalogue.evaluate(self.family, fields)
+        violations = [op.rule_violation(f, sources, rule_timing) for f in failures]
+        # Submit-time rejections are reported before anything that would only fail later.
+        violations.sort(key=lambda v: v.timing != "submit")
+        return spec, violations
+
+
+@dataclass(slots=True)
+class ContractSet:
+    """Every family's contract and the shared catalogue."""
+
+    directory: Path
+    contracts: dict[str, Contract]
+    catalogue: Catalogue
+
+    def __getitem__(self, family: str) -> Contract:
+        try:
+            return self.contracts[family]
+        except KeyError:
+            raise ContractError(
+                f"unknown family {family!r}; known: {sorted(self.contracts)}"
+            ) from None
+
+    def __iter__(self) -> Iterator[Contract]:
+        return iter(self.contracts.values())
+
+    def operation(self, family: str, operation_id: str) -> Operation:
+        return self[family].operation(operation_id)
+
+
+def validate_document(document: Mapping[str, Any], path: Path | str = "<contract>") -> None:
+    """Raise `ContractError` unless the document is valid OpenAPI (openapi-spec-validator)."""
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+    try:
+        validate(document)  # type: ignore[arg-type]
+    except OpenAPIValidationError as exc:
+        raise ContractError(f"{path}: not valid OpenAPI: {exc}") from exc
+
+
+def _build_operations(
+    family: str, document: Mapping[str, Any], registry: Registry, base: str
+) -> dict[str, Operation]:
+    ops: dict[str, Operation] = {}
+    for path, item in (document.get("paths") or {}).items():
+        shared_params = item.get("parameters") or []
+        for method in HTTP_METHODS:
+            raw = item.get(method)
+            if raw is None:
+                continue
+            op_id = raw.get("operationId")
+            if not op_id:
+                raise ContractError(f"{family}: {method.upper()} {path} has no operationId")
+            if op_id in ops:
+                raise ContractError(f"{family}: duplicate operationId {op_id!r}")
+            pointer = "/paths/" + _escape(path) + "/" + method
+            body_validator = None
+            content = ((raw.get("requestBody") or {}).get("content") or {})
+            if "application/json" in content and "schema" in content["application/json"]:
+                ref = f"{base}#{pointer}/requestBody/content/application~1json/schema"
+                body_validator = Draft202012Validator({"$ref": ref}, registry=registry)
+            responses: dict[str, Draft202012Validator] = {}
+            for status, resp in (raw.get("responses") or {}).items():
+                resp = _deref(document, resp)
+                media = ((resp.get("content") or {}).get("application/json") or {})
+                if "schema" in media:
+                    ref = (
+                        f"{base}#{pointer}/responses/{_escape(str(status))}"
+                        if "$ref" not in raw["responses"][status]
+                        else f"{base}{raw['responses'][status]['$ref']}"
+                    )
+                    responses[str(status)] = Draft202012Validator(
+                        {"$ref": f"{ref}/content/application~1json/schema"}, registry=registry
+                    )
+            errors = [
+                ErrorMapping(
+                    status=int(e["status"]),
+                    code=str(e["code"]),
+                    message=str(e.get("message", "{detail}")),
+                    field=e.get("field"),
+                    keyword=e.get("keyword"),
+                )
+                for e in raw.get("x-wanmock-errors") or []
+            ]
+            ops[op_id] = Operation(
+                family=family,
+                operation_id=op_id,
+                method=method.upper(),
+                path=path,
+                role=str(raw.get("x-wanmock-role", "")),
+                raw=raw,
+                body_validator=body_validator,
+                parameters=[_deref(document, p) for p in [*shared_params, *(raw.get("parameters") or [])]],
+                errors=errors,
+                rules=dict(raw.get("x-wanmock-rules") or {}),
+                spec_map=dict(raw.get("x-wanmock-spec") or {}),
+                response_validators=responses,
+            )
+    return ops
+
+
+_INT_FIELDS = ("duration", "seed", "width", "height")
+_TIER = re.compile(r"^(\d{3,4})[pP]?$")
+
+
+def _normalise(fields: dict[str, Any], sources: dict[str, str]) -> None:
+    """Read values as the gateways do (docs/contract-conventions.md, "Neutral values").
+
+    An integer field given as a numeric string (`"seconds": "5"`) is that integer; a `size`
+    without `*` (`"720p"`) is a resolution tier, as new-api reads it (api-facts §2.8).
+    """
+    for name in _INT_FIELDS:
+        value = fields.get(name)
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            fields[name] = int(value)
+    size = fields.get("size")
+    if isinstance(size, str) and "*" not in size:
+        match = _TIER.match(size.strip())
+        if match and "resolution" not in fields:
+            fields["resolution"] = match.group(1) + "P"
+            sources["resolution"] = sources.get("size", "size")
+            del fields["size"]
+
+
+def _deref(document: Mapping[str, Any], node: Any) -> Any:
+    while isinstance(node, Mapping) and "$ref" in node and str(node["$ref"]).startswith("#/"):
+        target: Any = document
+        for part in node["$ref"][2:].split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+    return node
+
+
+def _escape(part: str) -> str:
+    return part.replace("~", "~0").replace("/", "~1")
+
+
+def _leaves(errors: list[ValidationError]) -> list[ValidationError]:
+    """Replace anyOf/oneOf wrappers by their most relevant sub-error, so messages name a field."""
+    out = []
+    for err in errors:
+        while err.context:
+            err = sorted(err.context, key=relevance)[0]
+        out.append(err)
+    return out
+
+
+def _short(value: Any, limit: int = 120) -> Any:
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + "..."
+    return value
+
+
+def load_contract(path: Path, catalogue: Catalogue, *, validate: bool = True) -> Contract:
+    with open(path, encoding="utf-8") as fh:
+        document = yaml.safe_load(fh)
+    family = path.stem
+    if not isinstance(document, Mapping):
+        raise ContractError(f"{path}: not a YAML mapping")
+    if validate:
+        validate_document(document, path)
+    declared = document.get("x-wanmock-family")
+    if declared is not None and declared != family:
+        raise ContractError(f"{path}: x-wanmock-family {declared!r} differs from file name")
+    base = f"urn:wanmock:contract:{family}"
+    resource = Resource.from_contents(document, default_specification=DRAFT202012)
+    registry: Registry = Registry().with_resource(base, resource)
+    operations = _build_operations(family, document, registry, base)
+    return Contract(family, path, document, operations, catalogue)
+
+
+@lru_cache(maxsize=8)
+def _load_cached(directory: Path, validate: bool) -> ContractSet:
+    catalogue = Catalogue.load(directory / "catalogue.yaml")
+    contracts = {}
+    for path in sorted(directory.glob("*.yaml")):
+        if path.stem == "catalogue":
+            continue
+        contracts[path.stem] = load_contract(path, catalogue, validate=validate)
+    if not contracts:
+        raise ContractError(f"no contracts in {directory}")
+    return ContractSet(directory, contracts, catalogue)
+
+
+def load(directory: Path | str | None = None, *, validate: bool = True) -> ContractSet:
+    """Load (once per directory) every contract and the catalogue."""
+    return _load_cached(Path(directory or contracts_dir()).resolve(), validate)
