@@ -1,0 +1,7 @@
+"""`python -m mockserver` runs the `wanmock` command line."""
+
+import sys
+
+from mockserver.cli import main
+
+sys.exit(main())

@@ -1,0 +1,93 @@
+"""The app factory: every family at its real paths on one Starlette app, plus `/_wanmock/`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
+
+from mockserver.contracts import ContractSet
+from mockserver.core.backend import Backend, Options
+from mockserver.core.clock import Clock
+from mockserver.providers import family_class
+
+
+def create_app(
+    families: Sequence[str] | None = None,
+    *,
+    clock: Clock | str | None = None,
+    seed: int | None = None,
+    backend: Backend | None = None,
+    contracts: ContractSet | None = None,
+    **options: Any,
+) -> Starlette:
+    """Build the fake.
+
+    Parameters:
+        families: which families to serve (default all: dashscope, newapi, jiekou, apiyi).
+        clock: a clock to drive tasks (`ManualClock()` for tests), or the `Options.clock` name
+            (`"system"`/`"manual"`), as `wanmock serve --clock` and the pytest plugin pass it.
+        seed: seeds ids, timings and URL signatures.
+        backend: an existing `Backend` to serve (its options win).
+        contracts: a loaded `ContractSet` (default: the bundled contracts).
+        **options: any `Options` field (`timing`, `mode`, `api_keys`, `rule_timing`, ...).
+
+    The `Backend` is at `app.state.backend`: tests and the pytest plugin use it to move the
+    clock, inspect tasks and read the journal.
+    """
+    from mockserver.control import control_routes
+
+    if isinstance(clock, str):  # the `clock` option, not a Clock object
+        options["clock"], clock = clock, None
+    if backend is None:
+        opts = Options().merged(families=families, seed=seed, **options)
+        backend = Backend(opts, clock=clock, contracts=contracts)
+    routes: list[BaseRoute] = []
+    providers = {}
+    for name in backend.options.families:
+        provider = family_class(name)(backend)
+        providers[name] = provider
+        routes.extend(provider.routes())
+    routes.extend(control_routes(backend, providers))
+    app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed})
+    app.state.backend = backend
+    app.state.providers = providers
+    return app
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    response = JSONResponse(
+        {"code": "NotFound", "message": f"wanmock: no operation at {request.method} "
+                                        f"{request.url.path}; see GET /_wanmock/contracts"},
+        status_code=404,
+    )
+    _journal_unknown(request, response)
+    return response
+
+
+def _journal_unknown(request: Request, response: Response) -> None:
+    """A request to no contract operation is a violation the pytest plugin reports."""
+    backend: Backend | None = getattr(request.app.state, "backend", None)
+    if backend is None or request.url.path.startswith("/_wanmock/"):
+        return
+    entry = backend.journal.record(
+        time=backend.now(), method=request.method, path=request.url.path,
+        query=request.url.query, headers=request.headers.items(), body=None,
+    )
+    entry.violations.append({"field": "", "rule": "unknown_operation", "status": 404,
+                             "code": "NotFound", "message": "no contract operation here"})
+    backend.journal.complete(entry, response.status_code, bytes(response.body))
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    response = JSONResponse(
+        {"code": "MethodNotAllowed",
+         "message": f"wanmock: {request.method} is not allowed on {request.url.path}"},
+        status_code=405,
+    )
+    _journal_unknown(request, response)
+    return response

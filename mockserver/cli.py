@@ -1,0 +1,150 @@
+"""The `wanmock` command line: `serve`, `contracts`.
+
+    wanmock serve [--host 127.0.0.1] [--port 8000] [--seed N] [--timing fast] [--api-key K] ...
+    wanmock contracts [list | validate | show FAMILY [--format yaml|json]]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from mockserver import __version__
+from mockserver.errors import MockServerError
+
+FAMILY_PATHS = {
+    "dashscope": "/api/v1/services/aigc/video-generation/video-synthesis",
+    "newapi": "/v1/video/generations",
+    "jiekou": "/v3/async/wan-t2v",
+    "apiyi": "/wan/api/v1/services/aigc/video-generation/video-synthesis",
+}
+BASE_URL_HINTS = {
+    "dashscope": "{url}/api/v1   (dashscope SDK: dashscope.base_http_api_url)",
+    "newapi": "{url}/v1       (new-api gateway; OpenAI videos at {url}/v1/videos)",
+    "jiekou": "{url}          (Novita/jiekou: base_url for /v3/async/*)",
+    "apiyi": "{url}/wan/api/v1 (create)  +  {url}/v1/tasks/{{id}} (poll)",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wanmock", description="Contract tests and a stateful fake for the Wan video APIs."
+    )
+    parser.add_argument("--version", action="version", version=f"wanmock {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the fake server (all families on one port)")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("WANMOCK_PORT", "8000")),
+                       help="port (default 8000, or $WANMOCK_PORT; 0 picks a free one)")
+    serve.add_argument("--seed", type=int, default=None, help="seed ids and timings")
+    serve.add_argument("--timing", choices=["fast", "realistic", "instant"], default="fast",
+                       help="task queue/run times (default fast: a 5 s 720P job in ~5 s)")
+    serve.add_argument("--mode", choices=["time", "polls"], default="time",
+                       help="tasks advance with time, or with each poll")
+    serve.add_argument("--clock", choices=["system", "manual"], default="system",
+                       help="manual: time moves only via POST /_wanmock/clock/advance")
+    serve.add_argument("--api-key", action="append", dest="api_keys", default=[],
+                       help="accept only this key (repeatable; default: any non-empty key)")
+    serve.add_argument("--family", action="append", dest="families", default=None,
+                       choices=sorted(FAMILY_PATHS), help="serve only these families")
+    serve.add_argument("--rule-timing", choices=["contract", "submit", "async"],
+                       default="contract",
+                       help="report catalogue rules as the contract says, or all at submit/async")
+    serve.add_argument("--body-limit", type=int, default=1024 * 1024, help="max body bytes")
+    serve.add_argument("--journal-size", type=int, default=1000, help="journal entries kept")
+    serve.add_argument("--video-dir", default=None, help="where result videos are cached")
+    serve.add_argument("--contracts", dest="contracts_dir", default=None,
+                       help="directory of contracts to serve (default: bundled)")
+    serve.add_argument("--allow-remote", action="store_true",
+                       help="allow binding a non-loopback address")
+
+    contracts = sub.add_parser("contracts", help="list, validate or print the contracts")
+    contracts.add_argument("action", nargs="?", choices=["list", "validate", "show"],
+                           default="list")
+    contracts.add_argument("family", nargs="?", help="family for `show`")
+    contracts.add_argument("--format", choices=["yaml", "json"], default="yaml")
+    contracts.add_argument("--contracts", dest="contracts_dir", default=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve(args)
+        return contracts_command(args)
+    except MockServerError as exc:
+        print(f"wanmock: {exc}", file=sys.stderr)
+        return 2
+
+
+def serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+    except ImportError:  # pragma: no cover - uvicorn is a dependency
+        print("wanmock serve needs uvicorn: pip install 'uvicorn[standard]'", file=sys.stderr)
+        return 2
+    from mockserver.app import create_app
+    from mockserver.server import LOOPBACK, _http, _loop
+
+    if args.host not in LOOPBACK and not args.allow_remote:
+        raise MockServerError(f"refusing to bind {args.host!r} without --allow-remote")
+    options: dict[str, Any] = {
+        "timing": args.timing, "mode": args.mode, "clock": args.clock,
+        "api_keys": frozenset(args.api_keys), "rule_timing": args.rule_timing,
+        "body_limit": args.body_limit, "journal_size": args.journal_size,
+        "video_dir": args.video_dir, "contracts_dir": args.contracts_dir,
+    }
+    app = create_app(args.families, seed=args.seed, **options)
+    url = f"http://{args.host}:{args.port}"
+    print(f"wanmock {__version__} serving on {url}  (timing={args.timing}, mode={args.mode}, "
+          f"clock={args.clock}, seed={args.seed})")
+    for family in app.state.backend.options.families:
+        print(f"  {family:<10} {BASE_URL_HINTS[family].format(url=url)}")
+    print(f"  control    {url}/_wanmock/  (reset, tasks, clock, journal, contracts)")
+    print("Press Ctrl-C to stop.", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                loop=_loop(), http=_http(), lifespan="off")
+    return 0
+
+
+def contracts_command(args: argparse.Namespace) -> int:
+    from mockserver.contracts import load, validate_document
+
+    if args.action == "validate":
+        contract_set = load(args.contracts_dir, validate=False)
+        failed = 0
+        for contract in contract_set:
+            try:
+                validate_document(contract.document, contract.path)
+            except MockServerError as exc:
+                failed += 1
+                print(f"FAIL {contract.family}: {exc}")
+            else:
+                print(f"ok   {contract.family}: {len(contract.operations)} operations "
+                      f"({contract.path})")
+        models = len({e.model for e in contract_set.catalogue.models()})
+        print(f"catalogue: {models} models ({contract_set.catalogue.path})")
+        return 1 if failed else 0
+    contract_set = load(args.contracts_dir)
+    if args.action == "show":
+        if not args.family:
+            raise MockServerError("wanmock contracts show FAMILY")
+        contract = contract_set[args.family]
+        if args.format == "json":
+            print(json.dumps(contract.document, indent=2, ensure_ascii=False))
+        else:
+            print(contract.path.read_text(encoding="utf-8"), end="")
+        return 0
+    for contract in contract_set:
+        print(f"{contract.family}  ({contract.path.name}, "
+              f"{contract.document.get('info', {}).get('title', '')})")
+        for op in contract.operations.values():
+            print(f"  {op.method:<5} {op.path:<62} {op.operation_id:<28} {op.role}")
+    return 0

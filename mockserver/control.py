@@ -1,0 +1,211 @@
+"""The control API under `/_wanmock/` and the result-video route.
+
+    POST /_wanmock/reset                     forget every task and journal entry
+    GET  /_wanmock/tasks[?family=]           every task with its state now
+    GET  /_wanmock/tasks/{id}                one task
+    POST /_wanmock/tasks/{id}/state          {"state": "failed"} pin a task to a state
+    GET  /_wanmock/clock                     {"now", "kind", "timing", "mode"}
+    POST /_wanmock/clock/advance             {"seconds": N}
+    GET  /_wanmock/journal[?family=&operation=&limit=]
+    GET  /_wanmock/contracts                 the families and their contract URLs
+    GET  /_wanmock/contracts/{family}.yaml   a contract (also .json)
+    GET  /_wanmock/videos/{id}.mp4?Expires=&Signature=   the result video (HEAD and Range too)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from mockserver.core.backend import Backend
+from mockserver.core.tasks import State, Task
+from mockserver.errors import MockServerError
+
+
+def _error(message: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": message, "type": "MockServerError"}, status_code=status)
+
+
+def task_info(backend: Backend, task: Task) -> dict[str, Any]:
+    """A task as the control API shows it: neutral state plus what the fake planned."""
+    snap = backend.view(task)
+    spec = task.spec
+    return {
+        "id": task.id,
+        "family": task.family,
+        "operation": task.operation,
+        "state": snap.state.value,
+        "progress": snap.progress,
+        "eta": round(snap.eta, 3),
+        "submitted_at": snap.submitted_at,
+        "started_at": snap.started_at,
+        "ended_at": snap.ended_at,
+        "polls": task.polls,
+        "model": spec.model,
+        "mode": spec.mode,
+        "width": spec.width,
+        "height": spec.height,
+        "duration": spec.duration,
+        "audio": spec.audio,
+        "plan": {
+            "queue_s": task.plan.queue_s,
+            "run_s": task.plan.run_s,
+            "failure": None if task.plan.failure is None else {
+                "code": task.plan.failure.code, "message": task.plan.failure.message},
+        },
+        "request": task.request,
+    }
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise MockServerError("the control API takes a JSON object body") from None
+    if not isinstance(data, dict):
+        raise MockServerError("the control API takes a JSON object body")
+    return data
+
+
+def control_routes(backend: Backend, providers: dict[str, Any]) -> list[BaseRoute]:
+    """The `/_wanmock/` routes bound to one backend."""
+
+    def guarded(fn: Any) -> Any:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await fn(request)  # type: ignore[no-any-return]
+            except MockServerError as exc:
+                return _error(str(exc))
+
+        endpoint.__name__ = fn.__name__
+        return endpoint
+
+    async def reset(request: Request) -> Response:
+        backend.reset()
+        return JSONResponse({"reset": True})
+
+    async def tasks(request: Request) -> Response:
+        family = request.query_params.get("family")
+        items = [task_info(backend, t) for t in backend.tasks(family)]
+        return JSONResponse({"tasks": items, "count": len(items)})
+
+    def _task(request: Request) -> Task:
+        task = backend.store.get(request.path_params["task_id"])
+        if task is None:
+            raise MockServerError(f"no task {request.path_params['task_id']!r}")
+        return task
+
+    async def task(request: Request) -> Response:
+        try:
+            return JSONResponse(task_info(backend, _task(request)))
+        except MockServerError as exc:
+            return _error(str(exc), 404)
+
+    async def force_state(request: Request) -> Response:
+        body = await _json_body(request)
+        try:
+            state = State(body.get("state"))
+        except ValueError:
+            raise MockServerError(
+                f"state must be one of {', '.join(s.value for s in State)}"
+            ) from None
+        found = _task(request)
+        backend.force(found, state)
+        return JSONResponse(task_info(backend, found))
+
+    async def clock(request: Request) -> Response:
+        return JSONResponse({
+            "now": backend.now(), "kind": backend.clock.kind,
+            "timing": backend.options.timing, "mode": backend.options.mode,
+        })
+
+    async def advance(request: Request) -> Response:
+        body = await _json_body(request)
+        if "seconds" not in body:
+            raise MockServerError('POST /_wanmock/clock/advance takes {"seconds": N}')
+        now = backend.clock.advance(body["seconds"])
+        return JSONResponse({"now": now, "kind": backend.clock.kind})
+
+    async def journal(request: Request) -> Response:
+        q = request.query_params
+        match = {k: q[k] for k in ("family", "operation", "task_id") if k in q}
+        entries = backend.journal.entries(**match)
+        limit = q.get("limit")
+        if limit is not None:
+            if not limit.isdigit():
+                raise MockServerError("limit must be a non-negative integer")
+            entries = entries[-int(limit):] if int(limit) else []
+        return JSONResponse({"entries": [e.as_dict() for e in entries], "count": len(entries),
+                             "maxlen": backend.journal.maxlen})
+
+    async def contracts_index(request: Request) -> Response:
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse({
+            "families": {
+                c.family: {"yaml": f"{base}/_wanmock/contracts/{c.family}.yaml",
+                           "json": f"{base}/_wanmock/contracts/{c.family}.json",
+                           "operations": sorted(c.operations)}
+                for c in backend.contracts
+            },
+        })
+
+    async def contract(request: Request) -> Response:
+        name = request.path_params["name"]
+        family, _, ext = name.rpartition(".")
+        if family not in backend.contracts.contracts or ext not in ("yaml", "json"):
+            return _error(f"no contract {name!r}; see /_wanmock/contracts", 404)
+        c = backend.contracts[family]
+        if ext == "json":
+            return JSONResponse(c.document)
+        text = c.path.read_text(encoding="utf-8")
+        return Response(text, media_type="application/yaml")
+
+    async def video(request: Request) -> Response:
+        task_id = request.path_params["task_id"]
+        path = f"/_wanmock/videos/{task_id}.mp4"
+        q = request.query_params
+        why = backend.signer.check(path, q.get("Expires"), q.get("Signature"), backend.now())
+        if why is not None:
+            message = "Request has expired." if why == "expired" else (
+                "The request signature we calculated does not match the signature you provided.")
+            return Response(
+                f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
+                f"<Message>{message}</Message></Error>",
+                status_code=403, media_type="application/xml",
+            )
+        found = backend.store.get(task_id)
+        if found is None or backend.view(found).state is not State.SUCCEEDED:
+            return Response(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code>"
+                "<Message>The specified key does not exist.</Message></Error>",
+                status_code=404, media_type="application/xml",
+            )
+        return FileResponse(backend.video_path(found), media_type="video/mp4")
+
+    def route(path: str, fn: Any, methods: list[str]) -> Route:
+        return Route(path, guarded(fn), methods=methods)
+
+    return [
+        route("/_wanmock/reset", reset, ["POST"]),
+        route("/_wanmock/tasks", tasks, ["GET"]),
+        route("/_wanmock/tasks/{task_id}", task, ["GET"]),
+        route("/_wanmock/tasks/{task_id}/state", force_state, ["POST"]),
+        route("/_wanmock/clock", clock, ["GET"]),
+        route("/_wanmock/clock/advance", advance, ["POST"]),
+        route("/_wanmock/journal", journal, ["GET"]),
+        route("/_wanmock/contracts", contracts_index, ["GET"]),
+        route("/_wanmock/contracts/{name}", contract, ["GET"]),
+        route("/_wanmock/videos/{task_id}.mp4", video, ["GET", "HEAD"]),
+    ]
+
+
+def dump_yaml(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

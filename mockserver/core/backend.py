@@ -1,0 +1,240 @@
+"""The fake's state in one object: contracts, clock, lifecycle, tasks, journal, videos.
+
+Families (providers/*) translate HTTP into calls on this object and its results back into their
+own words; they keep no state of their own. `reset()` forgets every task and journal entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from mockserver.catalogue import JobSpec
+from mockserver.contracts import FAMILIES, ContractSet, load
+from mockserver.core.artifacts import Signer, VideoCache, VideoKey
+from mockserver.core.clock import Clock, ManualClock, SystemClock
+from mockserver.core.ids import Ids
+from mockserver.core.journal import Journal
+from mockserver.core.tasks import Failure, Lifecycle, Plan, Snapshot, State, Task, TaskStore, plan_times
+from mockserver.errors import MockServerError, Timing, Violation
+
+RULE_TIMINGS = ("contract", "submit", "async")
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How the fake behaves. Every field is also a `wanmock serve` option and a marker argument.
+
+    Parameters:
+        families: the families to serve (default: all four).
+        timing: `fast`, `realistic` or `instant` queue/run times.
+        mode: `time` (the clock drives tasks) or `polls` (each query advances a task).
+        clock: `system` (wall time) or `manual` (moves only when advanced).
+        seed: seeds ids, timings and URL signatures; same seed, same run.
+        api_keys: accepted keys; empty means any non-empty Bearer key is accepted.
+        rule_timing: `contract` (each rule as its contract says), or force every catalogue rule to
+            be rejected at `submit` or to fail the task `async`.
+        body_limit: largest request body in bytes (larger gets the family's 4xx).
+        journal_size: how many exchanges the journal keeps.
+        video_dir: where result videos are cached.
+        queued_polls / running_polls: poll-count mode's pacing.
+        newapi_build_error_status: new-api answers 500 to a t2v size without `*`; the fake answers
+            400 unless this says 500 (see contracts/newapi.yaml x-wanmock-decisions).
+        dashscope_unknown_model_status: 400 InvalidParameter (live probe, default) or 404
+            ModelNotFound (docs).
+        newapi_url_in_fail_reason: on SUCCESS new-api's TaskDto also carries the video URL in
+            `fail_reason` (seed 002, old versions; default) besides `result_url`.
+        newapi_id_style: `public` (`task_` + 32 characters in `id` and `task_id`, default) or
+            `upstream` (older new-api: the DashScope task id in `id`, no `task_id`).
+        newapi_drop_shot_type: drop `shot_type` silently, as upstream new-api does (default:
+            honour it).
+        newapi_completed_at_always: set `completed_at` on every /v1/videos object, as new-api's Ali
+            converter does (default: only on completed/failed videos).
+        newapi_english_messages: new-api's English middleware messages instead of the Chinese ones.
+    """
+
+    families: tuple[str, ...] = FAMILIES
+    timing: str = "fast"
+    mode: str = "time"
+    clock: str = "system"
+    seed: int | None = None
+    api_keys: frozenset[str] = frozenset()
+    rule_timing: str = "contract"
+    body_limit: int = 1024 * 1024
+    journal_size: int = 1000
+    video_dir: str | None = None
+    queued_polls: int = 1
+    running_polls: int = 2
+    newapi_build_error_status: int = 400
+    dashscope_unknown_model_status: int = 400
+    newapi_url_in_fail_reason: bool = True
+    newapi_id_style: str = "public"
+    newapi_drop_shot_type: bool = False
+    newapi_completed_at_always: bool = False
+    newapi_english_messages: bool = False
+    contracts_dir: str | None = None
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def merged(self, **changes: Any) -> Options:
+        unknown = set(changes) - set(self.names())
+        if unknown:
+            raise MockServerError(
+                f"unknown option(s) {sorted(unknown)}; known: {', '.join(self.names())}"
+            )
+        if "api_keys" in changes and not isinstance(changes["api_keys"], frozenset):
+            keys = changes["api_keys"]
+            changes["api_keys"] = frozenset([keys] if isinstance(keys, str) else keys or [])
+        if "families" in changes and changes["families"] is not None:
+            fams = changes["families"]
+            changes["families"] = tuple([fams] if isinstance(fams, str) else fams)
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def check(self) -> Options:
+        bad = [f for f in self.families if f not in FAMILIES]
+        if bad:
+            raise MockServerError(f"unknown families {bad}; known: {', '.join(FAMILIES)}")
+        if self.rule_timing not in RULE_TIMINGS:
+            raise MockServerError(
+                f"rule_timing must be one of {', '.join(RULE_TIMINGS)}, not {self.rule_timing!r}"
+            )
+        if self.clock not in ("system", "manual"):
+            raise MockServerError(f"clock must be 'system' or 'manual', not {self.clock!r}")
+        if self.body_limit < 1024:
+            raise MockServerError("body_limit must be at least 1024 bytes")
+        if self.newapi_build_error_status not in (400, 500):
+            raise MockServerError("newapi_build_error_status must be 400 or 500")
+        if self.dashscope_unknown_model_status not in (400, 404):
+            raise MockServerError("dashscope_unknown_model_status must be 400 or 404")
+        if self.newapi_id_style not in ("public", "upstream"):
+            raise MockServerError("newapi_id_style must be 'public' or 'upstream'")
+        return self
+
+
+@dataclass(slots=True)
+class Retention:
+    """How long a family keeps a task (None: forever) and how long its result URL is valid."""
+
+    task_s: float | None
+    url_s: float
+
+
+class Backend:
+    """All state of one fake. Create it with `Options`; `reset()` returns it to empty."""
+
+    def __init__(
+        self,
+        options: Options | None = None,
+        *,
+        clock: Clock | None = None,
+        contracts: ContractSet | None = None,
+    ) -> None:
+        self.options = (options or Options()).check()
+        opts = self.options
+        self.contracts = contracts or load(opts.contracts_dir)
+        self.clock: Clock = clock or (ManualClock() if opts.clock == "manual" else SystemClock())
+        self.lifecycle = Lifecycle(
+            self.clock, timing=opts.timing, mode=opts.mode,
+            queued_polls=opts.queued_polls, running_polls=opts.running_polls,
+        )
+        self.store = TaskStore()
+        self.journal = Journal(opts.journal_size)
+        self.ids = Ids(opts.seed)
+        self.videos = VideoCache(opts.video_dir)
+        secret = hashlib.sha256(f"wanmock:{opts.seed}:{id(self)}".encode()).digest()
+        if opts.seed is not None:
+            secret = hashlib.sha256(f"wanmock:{opts.seed}".encode()).digest()
+        self.signer = Signer(secret)
+        self.retention: dict[str, Retention] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget every task and journal entry; re-seed ids."""
+        self.store.reset()
+        self.journal.clear()
+        self.ids = Ids(self.options.seed)
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def submit(
+        self,
+        *,
+        family: str,
+        operation: str,
+        spec: JobSpec,
+        request: Any,
+        task_id: str,
+        api_key: str | None = None,
+        failure: Violation | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Task:
+        """Create a task. `failure` is a rule the provider reports late: the task will FAIL."""
+        queue_s, run_s = plan_times(spec, self.options.timing, self.ids)
+        plan = Plan(queue_s, run_s)
+        if failure is not None:
+            plan.failure = Failure(failure.code, failure.message)
+            plan.fail_at = 0.1
+        task = Task(
+            id=task_id, family=family, operation=operation, spec=spec,
+            submitted_at=self.clock.now(), plan=plan, request=request, api_key=api_key,
+            extra=dict(extra or {}),
+        )
+        return self.store.add(task)
+
+    def rule_timing(self) -> Timing | None:
+        timing = self.options.rule_timing
+        return None if timing == "contract" else timing  # type: ignore[return-value]
+
+    def view(self, task: Task, *, poll: bool = False) -> Snapshot:
+        """The task now. `poll=True` counts a client query (poll-count mode advances on it)."""
+        if poll:
+            task.polls += 1
+        retention = self.retention.get(task.family)
+        return self.lifecycle.view(task, retention=retention.task_s if retention else None)
+
+    def cancel(self, task: Task) -> bool:
+        """Cancel a queued task; False (nothing changes) once it has started or ended."""
+        if self.view(task).state is not State.QUEUED:
+            return False
+        task.canceled_at = self.clock.now()
+        return True
+
+    def force(self, task: Task, state: State) -> None:
+        """Pin a task to a state from now on (the control API and fixtures use it)."""
+        task.forced = state
+        task.forced_at = self.clock.now()
+        if state is State.FAILED and task.plan.failure is None:
+            task.plan.failure = Failure("InternalError", "Forced failure (wanmock)")
+
+    # -- results -----------------------------------------------------------------------------
+    def video_key(self, task: Task) -> VideoKey:
+        spec = task.spec
+        tint = int(hashlib.sha256(task.id.encode()).hexdigest()[:2], 16)
+        return VideoKey(spec.width, spec.height, spec.duration, spec.audio, tint)
+
+    def video_path(self, task: Task) -> Path:
+        return self.videos.path(self.video_key(task))
+
+    def video_url(self, base_url: str, task: Task, snapshot: Snapshot) -> str:
+        """The signed result URL; it expires `url_s` after the task ended."""
+        retention = self.retention.get(task.family)
+        ttl = retention.url_s if retention else 86400.0
+        ended = snapshot.ended_at if snapshot.ended_at is not None else snapshot.now
+        expires = int(ended + ttl)
+        path = f"/_wanmock/videos/{task.id}.mp4"
+        return base_url.rstrip("/") + self.signer.sign(path, expires)
+
+    def url_expires_in(self, task: Task, snapshot: Snapshot) -> int:
+        retention = self.retention.get(task.family)
+        ttl = retention.url_s if retention else 86400.0
+        ended = snapshot.ended_at if snapshot.ended_at is not None else snapshot.now
+        return max(0, int(ended + ttl - snapshot.now))
+
+    def tasks(self, family: str | None = None) -> Iterable[Task]:
+        return (t for t in self.store if family is None or t.family == family)

@@ -1,0 +1,128 @@
+"""The request journal: every request and response, secrets redacted, bounded in memory."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+SECRET_HEADERS = {"authorization", "x-api-key", "api-key", "proxy-authorization", "cookie"}
+_BEARER = re.compile(r"(?i)(bearer\s+)\S+")
+_KEYLIKE = re.compile(r"\b(sk[-_][A-Za-z0-9_\-]{6,})\b")
+BODY_LIMIT = 64 * 1024  # bytes of each body kept in the journal
+
+
+def redact_value(value: str) -> str:
+    """Hide a credential, keeping its scheme and a hint of its shape (`Bearer sk-…[redacted]`)."""
+    value = _BEARER.sub(lambda m: m.group(1) + "[redacted]", value)
+    return _KEYLIKE.sub("[redacted]", value)
+
+
+def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in headers:
+        low = name.lower()
+        if low not in SECRET_HEADERS:
+            out[low] = redact_value(value)
+        elif value[:7].lower() == "bearer ":
+            out[low] = value[:7] + "[redacted]"
+        else:
+            out[low] = "[redacted]"
+    return out
+
+
+@dataclass(slots=True)
+class Entry:
+    """One exchange. `operation` is the contract operationId, `violations` what the fake found."""
+
+    seq: int
+    time: float
+    family: str | None
+    operation: str | None
+    method: str
+    path: str
+    query: str
+    request_headers: dict[str, str]
+    request_body: str | None
+    status: int = 0
+    response_body: str | None = None
+    task_id: str | None = None
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    scenario: str | None = None
+    truncated: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq, "time": self.time, "family": self.family,
+            "operation": self.operation, "method": self.method, "path": self.path,
+            "query": self.query, "request": {"headers": self.request_headers,
+                                             "body": self.request_body},
+            "response": {"status": self.status, "body": self.response_body},
+            "task_id": self.task_id, "violations": self.violations,
+            "scenario": self.scenario, "truncated": self.truncated,
+        }
+
+
+def _text(body: bytes | None) -> tuple[str | None, bool]:
+    if body is None:
+        return None, False
+    cut = len(body) > BODY_LIMIT
+    text = body[:BODY_LIMIT].decode("utf-8", errors="replace")
+    return redact_value(text), cut
+
+
+class Journal:
+    """A ring buffer of `Entry`s (`maxlen` newest kept)."""
+
+    def __init__(self, maxlen: int = 1000) -> None:
+        self._entries: deque[Entry] = deque(maxlen=maxlen)
+        self._seq = 0
+        self._lock = threading.Lock()
+        self.maxlen = maxlen
+
+    def record(
+        self,
+        *,
+        time: float,
+        method: str,
+        path: str,
+        query: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | None,
+        family: str | None = None,
+        operation: str | None = None,
+    ) -> Entry:
+        text, cut = _text(body)
+        with self._lock:
+            self._seq += 1
+            entry = Entry(self._seq, time, family, operation, method, path, query,
+                          redact_headers(headers), text, truncated=cut)
+            self._entries.append(entry)
+        return entry
+
+    @staticmethod
+    def complete(entry: Entry, status: int, body: bytes | None) -> None:
+        text, cut = _text(body)
+        entry.status = status
+        entry.response_body = text
+        entry.truncated = entry.truncated or cut
+
+    def entries(self, **match: Any) -> list[Entry]:
+        """Entries whose attributes equal every given value (`family=`, `operation=`...)."""
+        with self._lock:
+            items = list(self._entries)
+        return [e for e in items if all(getattr(e, k) == v for k, v in match.items())]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def as_dicts(entries: Iterable[Entry]) -> list[Mapping[str, Any]]:
+    return [e.as_dict() for e in entries]

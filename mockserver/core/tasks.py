@@ -1,0 +1,239 @@
+"""Tasks and their lifecycle: derive, do not schedule.
+
+A task stores its spec, its submit time and its plan (queue time, run time, outcome, failure
+point). Its state, progress, eta and timestamps at any moment are a pure function of the plan and
+the clock (or, in poll-count mode, of how often it was queried). There are no timers and no
+background loops.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from mockserver.catalogue import JobSpec
+from mockserver.core.clock import Clock
+from mockserver.core.ids import Ids
+from mockserver.errors import MockServerError
+
+
+class State(StrEnum):
+    """The neutral states; each family words them its own way."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (State.QUEUED, State.RUNNING)
+
+
+ORDER = {State.QUEUED: 0, State.RUNNING: 1, State.SUCCEEDED: 2, State.FAILED: 2,
+         State.CANCELED: 2, State.EXPIRED: 3}
+
+TIMINGS = ("fast", "realistic", "instant")
+MODES = ("time", "polls")
+_RES_FACTOR = {480: 0.75, 624: 0.75, 720: 1.0, 832: 1.0, 960: 1.0, 1080: 1.6, 1248: 1.6, 1440: 1.6}
+
+
+@dataclass(slots=True)
+class Failure:
+    """How a task that fails reports it: the provider's code and message."""
+
+    code: str
+    message: str
+    kind: str = "invalid_parameter"
+
+
+@dataclass(slots=True)
+class Plan:
+    """When a task leaves the queue, how long it runs, and how it ends."""
+
+    queue_s: float
+    run_s: float
+    failure: Failure | None = None
+    fail_at: float = 1.0  # fraction of the run after which a failing task fails
+
+    @property
+    def end_s(self) -> float:
+        return self.queue_s + self.run_s * (self.fail_at if self.failure else 1.0)
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """A task as seen at one moment."""
+
+    state: State
+    progress: int  # 0..100
+    eta: float  # seconds until terminal, 0 when terminal
+    submitted_at: float
+    started_at: float | None
+    ended_at: float | None
+    now: float
+
+
+@dataclass(slots=True)
+class Task:
+    """One job. `extra` holds what a family needs to render it (request ids, upstream ids)."""
+
+    id: str
+    family: str
+    operation: str
+    spec: JobSpec
+    submitted_at: float
+    plan: Plan
+    request: Any = None
+    api_key: str | None = None
+    canceled_at: float | None = None
+    polls: int = 0
+    forced: State | None = None
+    forced_at: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_times(spec: JobSpec, timing: str, ids: Ids) -> tuple[float, float]:
+    """Queue and run seconds for a job under a timing profile.
+
+    `fast`: a 5 s 720P job completes about 5 s after submit (under 10 s); `realistic`: queue
+    5-60 s and run 1.5-12 min growing with resolution and duration, as the real services show;
+    `instant`: done at once.
+    """
+    if timing == "instant":
+        return 0.0, 0.0
+    factor = _RES_FACTOR.get(spec.sr, 1.0)
+    if timing == "fast":
+        return 1.0, round(min(8.0, 1.0 + 0.6 * spec.duration * factor), 3)
+    if timing == "realistic":
+        queue = 5.0 + 55.0 * ids.fraction()
+        run = (60.0 + 24.0 * spec.duration * factor) * (0.8 + 0.4 * ids.fraction())
+        return round(queue, 3), round(run, 3)
+    raise MockServerError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
+
+
+class Lifecycle:
+    """Derives snapshots from plans; the one state machine of the fake.
+
+    `mode="time"` reads the clock. `mode="polls"` advances a task with each query instead, for
+    clients whose sleeps cannot be shortened: `queued_polls` queries see it queued, the next
+    `running_polls` see it running, and the one after sees it finished.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        timing: str = "fast",
+        mode: str = "time",
+        queued_polls: int = 1,
+        running_polls: int = 2,
+    ) -> None:
+        if timing not in TIMINGS:
+            raise MockServerError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
+        if mode not in MODES:
+            raise MockServerError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if queued_polls < 0 or running_polls < 0:
+            raise MockServerError("queued_polls and running_polls must be >= 0")
+        self.clock = clock
+        self.timing = timing
+        self.mode = mode
+        self.queued_polls = queued_polls
+        self.running_polls = running_polls
+
+    def elapsed(self, task: Task, now: float) -> float:
+        if self.mode == "time":
+            return max(0.0, now - task.submitted_at)
+        p, q, r = task.polls, self.queued_polls, self.running_polls
+        plan = task.plan
+        if p <= q:
+            return plan.queue_s * p / (q + 1)
+        if p <= q + r:
+            return plan.queue_s + plan.run_s * (p - q) / (r + 1)
+        return plan.end_s
+
+    def view(self, task: Task, now: float | None = None, *, retention: float | None = None) -> Snapshot:
+        """The task at `now` (the clock's time by default)."""
+        now = self.clock.now() if now is None else now
+        plan = task.plan
+        elapsed = self.elapsed(task, now)
+        t0 = task.submitted_at
+        started = t0 + plan.queue_s
+        ended = t0 + plan.end_s
+        if task.forced is not None:
+            state = task.forced
+            at = task.forced_at if task.forced_at is not None else now
+            return Snapshot(
+                state, 100 if state is State.SUCCEEDED else _progress(plan, elapsed),
+                0.0 if state.terminal else max(0.0, ended - t0 - elapsed), t0,
+                started if state is not State.QUEUED else None,
+                at if state.terminal else None, now,
+            )
+        if retention is not None and now - t0 >= retention:
+            return Snapshot(State.EXPIRED, 0, 0.0, t0, None, None, now)
+        if task.canceled_at is not None and task.canceled_at <= now:
+            return Snapshot(State.CANCELED, 0, 0.0, t0, None, task.canceled_at, now)
+        if elapsed < plan.queue_s:
+            return Snapshot(State.QUEUED, 0, plan.end_s - elapsed, t0, None, None, now)
+        if elapsed < plan.end_s:
+            return Snapshot(
+                State.RUNNING, _progress(plan, elapsed), plan.end_s - elapsed, t0, started, None, now
+            )
+        state = State.FAILED if plan.failure else State.SUCCEEDED
+        return Snapshot(state, 100, 0.0, t0, started, ended, now)
+
+
+def _progress(plan: Plan, elapsed: float) -> int:
+    if plan.run_s <= 0:
+        return 0
+    frac = (elapsed - plan.queue_s) / plan.run_s
+    return max(0, min(99, int(frac * 100)))
+
+
+class TaskStore:
+    """Every task the fake knows, by id. Thread-safe; `reset()` forgets them all."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task] = {}
+        self._lock = threading.Lock()
+
+    def add(self, task: Task) -> Task:
+        with self._lock:
+            if task.id in self._tasks:
+                raise MockServerError(f"task id {task.id!r} already exists")
+            self._tasks[task.id] = task
+        return task
+
+    def get(self, task_id: str) -> Task | None:
+        return self._tasks.get(task_id)
+
+    def find(self, family: str, task_id: str) -> Task | None:
+        """The task with this id, or with this id as its family alias (`extra['aliases']`)."""
+        task = self._tasks.get(task_id)
+        if task is not None:
+            return task
+        alias = self._tasks.get(f"{family}:{task_id}")
+        return alias
+
+    def alias(self, family: str, alias: str, task: Task) -> None:
+        with self._lock:
+            self._tasks[f"{family}:{alias}"] = task
+
+    def __iter__(self) -> Iterator[Task]:
+        seen: set[int] = set()
+        for task in list(self._tasks.values()):
+            if id(task) not in seen:
+                seen.add(id(task))
+                yield task
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._tasks.clear()

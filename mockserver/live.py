@@ -1,0 +1,175 @@
+"""Live target: let httpx traffic reach the real providers, validate every answer, guard spend.
+
+Used by the pytest plugin under `--wanmock-target=live`. Requests to the providers' hosts are
+forwarded unchanged through a real transport; each response is checked against the family's
+contract (status listed, body matches the schema), and each submission of a billable job counts
+against a budget (default 0): beyond it, the test is skipped before anything is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from mockserver.contracts import ContractSet, Operation
+from mockserver.core.journal import redact_value
+
+# Environment variables holding each family's key (and, for gateways, the base URL).
+KEY_VARIABLES = {
+    "dashscope": "DASHSCOPE_API_KEY",
+    "jiekou": "JIEKOU_API_KEY",
+    "newapi": "NEWAPI_API_KEY",
+    "apiyi": "APIYI_API_KEY",
+}
+HOST_FAMILIES = {
+    "dashscope.aliyuncs.com": "dashscope",
+    "dashscope-intl.aliyuncs.com": "dashscope",
+    "dashscope-us.aliyuncs.com": "dashscope",
+    "api.novita.ai": "jiekou",
+    "api.jiekou.ai": "jiekou",
+    "api.highwayapi.ai": "jiekou",
+    "api.apiyi.com": "apiyi",
+    "vip.apiyi.com": "apiyi",
+}
+
+
+def available_keys(environ: dict[str, str] | None = None) -> dict[str, str]:
+    env = os.environ if environ is None else environ
+    keys = {fam: env[var] for fam, var in KEY_VARIABLES.items() if env.get(var)}
+    if "jiekou" not in keys and env.get("NOVITA_API_KEY"):
+        keys["jiekou"] = env["NOVITA_API_KEY"]
+    return keys
+
+
+class BudgetExceeded(Exception):
+    """A billable submission beyond the spend budget."""
+
+
+@dataclass
+class Budget:
+    """How many billable submissions a run may make; shared by every test of a session."""
+
+    limit: int = 0
+    spent: int = 0
+
+    def take(self, n: int = 1) -> bool:
+        if self.spent + n > self.limit:
+            return False
+        self.spent += n
+        return True
+
+
+@dataclass
+class LiveFinding:
+    method: str
+    url: str
+    status: int
+    problem: str
+
+
+@dataclass
+class LiveRoutes:
+    """respx routes that forward to the real hosts and validate what comes back."""
+
+    contracts: ContractSet
+    budget: Budget
+    hosts: dict[str, str] = field(default_factory=lambda: dict(HOST_FAMILIES))
+    findings: list[LiveFinding] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        import respx
+
+        self._sync = httpx.HTTPTransport()
+        self._async = httpx.AsyncHTTPTransport()
+        self._patterns = {fam: _patterns(c.operations.values())
+                          for fam, c in self.contracts.contracts.items()}
+        self.router = respx.MockRouter(assert_all_called=False, assert_all_mocked=False)
+        for host in self.hosts:
+            self.router.route(host=host).mock(side_effect=self._handle)
+        self.router.route().pass_through()
+
+    def operation(self, request: httpx.Request) -> Operation | None:
+        family = self.hosts.get(request.url.host)
+        for method, regex, op in self._patterns.get(family or "", []):
+            if method == request.method and regex.match(request.url.path):
+                return op
+        return None
+
+    def _handle(self, request: httpx.Request) -> Any:
+        op = self.operation(request)
+        if op is not None and op.role == "submit" and not self.budget.take():
+            import pytest
+
+            pytest.skip(f"wanmock live: {request.method} {request.url.path} would submit a "
+                        f"billable job beyond the budget ({self.budget.limit}); raise it with "
+                        f"--wanmock-budget")
+        if isinstance(request.stream, httpx.AsyncByteStream):
+            return self._forward_async(request, op)
+        response = self._sync.handle_request(request)
+        response.read()
+        self.check(request, response, op)
+        return response
+
+    async def _forward_async(self, request: httpx.Request, op: Operation | None) -> httpx.Response:
+        response = await self._async.handle_async_request(request)
+        await response.aread()
+        self.check(request, response, op)
+        return response
+
+    def check(self, request: httpx.Request, response: httpx.Response, op: Operation | None) -> None:
+        url = redact_value(str(request.url))
+        if op is None:
+            self.findings.append(LiveFinding(request.method, url, response.status_code,
+                                             "no contract operation matches this request"))
+            return
+        status = str(response.status_code)
+        listed = {str(s) for s in op.raw.get("responses", {})}
+        if status not in listed and "default" not in listed:
+            self.findings.append(LiveFinding(request.method, url, response.status_code,
+                                             f"status {status} is not in the contract "
+                                             f"({', '.join(sorted(listed))})"))
+            return
+        validator = op.response_validators.get(status)
+        if validator is None or "json" not in response.headers.get("content-type", "json"):
+            return
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            self.findings.append(LiveFinding(request.method, url, response.status_code,
+                                             "body is not JSON"))
+            return
+        for err in validator.iter_errors(body):
+            where = "/".join(str(p) for p in err.absolute_path) or "(root)"
+            self.findings.append(LiveFinding(
+                request.method, url, response.status_code,
+                f"{op.family}.{op.operation_id}: at {where}: {err.message}"))
+
+    def start(self) -> LiveRoutes:
+        self.router.start()
+        return self
+
+    def stop(self) -> None:
+        self.router.stop(quiet=True)
+
+
+def _patterns(ops: Iterable[Operation]) -> list[tuple[str, re.Pattern[str], Operation]]:
+    out = []
+    for op in ops:
+        regex = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(op.path)) + "$"
+        out.append((op.method, re.compile(regex), op))
+    # literal paths before templated ones (/api/v1/tasks before /api/v1/tasks/{id})
+    out.sort(key=lambda item: item[2].path.count("{"))
+    return out
+
+
+def describe_findings(findings: list[LiveFinding]) -> str:
+    lines = [f"{len(findings)} live response(s) differ from the contract:"]
+    for f in findings:
+        lines.append(f"  {f.method} {f.url} -> {f.status}: {f.problem}")
+    return "\n".join(lines)

@@ -1,0 +1,74 @@
+"""apiyi: DashScope's create passed through under `/wan`, and apiyi's own task API (seed 004)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mockserver.contracts import Operation
+from mockserver.core.backend import Retention
+from mockserver.core.tasks import State, Task
+from mockserver.errors import ProviderError
+from mockserver.providers.base import json_response
+from mockserver.providers.dashscope.routes import DashScope
+
+STATUS = {
+    State.QUEUED: "submitted",
+    State.RUNNING: "in_progress",
+    State.SUCCEEDED: "completed",
+    State.FAILED: "failed",
+    State.CANCELED: "failed",
+}
+# apiyi relays the upstream progress, which only takes these values (apiyi docs [B]).
+PROGRESS = {State.QUEUED: 10, State.RUNNING: 30}
+
+
+class Apiyi(DashScope):
+    """`POST /wan/api/v1/services/aigc/video-generation/video-synthesis`, `GET /v1/tasks/{id}`."""
+
+    name = "apiyi"
+    # result_url is valid 24 h (seed 004); the task itself is kept as long as the URL.
+    retention = Retention(task_s=86400.0, url_s=86400.0)
+
+    def task_json(self, request: Request, task: Task, *, poll: bool = True) -> dict[str, Any]:
+        snap = self.backend.view(task, poll=poll)
+        if snap.state is State.EXPIRED:
+            raise ProviderError(404, "task_not_found", "task not found")
+        body: dict[str, Any] = {
+            "task_id": task.id,
+            "status": STATUS[snap.state],
+            "progress": PROGRESS.get(snap.state, 100),
+        }
+        if snap.state is State.SUCCEEDED:
+            body["result_url"] = self.backend.video_url(self.base_url(request), task, snap)
+        elif snap.state is State.CANCELED:
+            body["error"] = {"code": "Canceled", "message": "task canceled"}
+        elif snap.state is State.FAILED and task.plan.failure is not None:
+            body["error"] = {"code": task.plan.failure.code,
+                             "message": task.plan.failure.message}
+        return body
+
+    async def get_task(self, request: Request, op: Operation, raw: bytes) -> Response:
+        self.authenticate_task_api(request)
+        task = self.backend.store.find(self.name, request.path_params["task_id"])
+        self.note_task(request, task)
+        if task is None or task.family != self.name:
+            raise ProviderError(404, "task_not_found", "task not found")
+        return json_response(self.task_json(request, task))
+
+    def authenticate_task_api(self, request: Request) -> str:
+        """apiyi's task API is a new-api deployment: its 401 is new-api's OpenAI-shaped one."""
+        try:
+            return self.authenticate(request)
+        except ProviderError as err:
+            rid = self.backend.ids.token(24)
+            raise ProviderError(401, "invalid_token", f"Invalid token (request id: {rid})",
+                                envelope="task_auth") from err
+
+    def error_response(self, err: ProviderError, op: Operation | None = None) -> Response:
+        if err.envelope == "task_auth":
+            return json_response({"error": {"message": err.message, "type": "new_api_error",
+                                            "code": err.code}}, err.status)
+        return super().error_response(err, op)

@@ -1,0 +1,217 @@
+"""What every family's routes share: the request pipeline, from the contract to the response.
+
+A family subclasses `Family`, names its handlers after its contract's operationIds in snake_case
+(`createVideoSynthesis` -> `create_video_synthesis`), and says how it words authentication and
+body errors. `Family.routes()` builds one Starlette route per contract operation, so the contract
+decides the paths. Every exchange goes into the journal; any `ProviderError` becomes the family's
+own status and envelope; nothing a client sends can produce a traceback or an unplanned 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mockserver.catalogue import JobSpec
+from mockserver.contracts import Contract, Operation, render_envelope
+from mockserver.core.backend import Backend, Retention
+from mockserver.core.journal import Entry
+from mockserver.core.tasks import Task
+from mockserver.errors import ProviderError, Violation
+
+log = logging.getLogger("mockserver")
+Handler = Callable[[Request, Operation, bytes], Awaitable[Response]]
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def handler_name(operation_id: str) -> str:
+    """`createVideoSynthesis` -> `create_video_synthesis`."""
+    return _CAMEL.sub("_", operation_id).lower()
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class Family:
+    """One provider family. Subclasses set `name` and implement the handlers and error wording."""
+
+    name: ClassVar[str]
+    retention: ClassVar[Retention] = Retention(task_s=None, url_s=86400.0)
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.contract: Contract = backend.contracts[self.name]
+        backend.retention[self.name] = self.retention
+
+    # -- routing -----------------------------------------------------------------------------
+    def routes(self) -> list[Route]:
+        routes = []
+        for op in self.contract.operations.values():
+            method = getattr(self, handler_name(op.operation_id), None)
+            if method is None:
+                raise NotImplementedError(
+                    f"{self.name}: no handler {handler_name(op.operation_id)} for {op.operation_id}"
+                )
+            routes.append(Route(op.path, self._endpoint(op, method), methods=[op.method]))
+        return routes
+
+    def _endpoint(self, op: Operation, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        backend = self.backend
+
+        async def endpoint(request: Request) -> Response:
+            entry: Entry | None = None
+            try:
+                raw = await self._read_body(request)
+            except BodyTooLarge:
+                raw = None
+            entry = backend.journal.record(
+                time=backend.now(), method=request.method, path=request.url.path,
+                query=request.url.query, headers=request.headers.items(), body=raw,
+                family=self.name, operation=op.operation_id,
+            )
+            request.state.journal_entry = entry
+            try:
+                if raw is None:
+                    raise self.flag(self.body_error("too_large", op), "body:too_large")
+                response = await handler(request, op, raw)
+            except ProviderError as err:
+                if err.violation is not None:
+                    entry.violations.append(err.violation.as_dict())
+                response = self.error_response(err, op)
+            except Exception:  # a bug in the fake: answer in the family's words, log it
+                log.exception("wanmock: unhandled error in %s %s", self.name, op.operation_id)
+                response = self.error_response(self.internal_error(), op)
+            backend.journal.complete(entry, response.status_code, _body_of(response))
+            return response
+
+        endpoint.__name__ = op.operation_id
+        return endpoint
+
+    async def _read_body(self, request: Request) -> bytes | None:
+        limit = self.backend.options.body_limit
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    # -- pieces of the pipeline --------------------------------------------------------------
+    def authenticate(self, request: Request) -> str:
+        """The API key of a request, or the family's 401."""
+        header = request.headers.get("authorization")
+        if not header or not header.strip():
+            raise self.flag(self.auth_error("missing"), "security:missing", "Authorization")
+        scheme, _, key = header.strip().partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise self.flag(self.auth_error("malformed"), "security:malformed", "Authorization")
+        allowed = self.backend.options.api_keys
+        if allowed and key not in allowed:
+            raise self.auth_error("invalid")  # a well-formed request with the wrong key
+        return key
+
+    def parse_json(self, request: Request, op: Operation, raw: bytes) -> Any:
+        """The JSON body, or the family's error for a wrong content type, empty or bad body."""
+        ctype = request.headers.get("content-type", "")
+        if not raw.strip():
+            raise self.flag(self.body_error("empty", op), "body:empty")
+        if ctype and "json" not in ctype.lower():
+            raise self.flag(self.body_error("content_type", op), "body:content_type")
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise self.flag(self.body_error("not_json", op), "body:not_json") from None
+
+    @staticmethod
+    def flag(err: ProviderError, rule: str, field: str = "") -> ProviderError:
+        """Mark an error as a contract violation by the client (the journal records it)."""
+        if err.violation is None:
+            err.violation = Violation(field, rule, err.status, err.code, err.message)
+        return err
+
+    def judge(self, op: Operation, body: Any) -> tuple[JobSpec, Violation | None]:
+        """Run the contract's checks: raise the first submit-time violation, return the job and
+        the violation (if any) that will fail the task later."""
+        spec, violations = self.contract.check_request(
+            op.operation_id, body, rule_timing=self.backend.rule_timing()
+        )
+        for violation in violations:
+            if violation.timing == "submit":
+                raise self.violation_error(violation, op)
+        if spec is None:  # cannot happen on a schema-valid body with a known model; be safe
+            raise self.violation_error(violations[0], op)
+        late = violations[0] if violations else None
+        return spec, late
+
+    def submit(
+        self, request: Request, op: Operation, body: Any, spec: JobSpec, late: Violation | None,
+        *, task_id: str, api_key: str | None, extra: dict[str, Any] | None = None,
+    ) -> Task:
+        task = self.backend.submit(
+            family=self.name, operation=op.operation_id, spec=spec, request=body,
+            task_id=task_id, api_key=api_key, failure=late, extra=extra,
+        )
+        entry: Entry | None = getattr(request.state, "journal_entry", None)
+        if entry is not None:
+            entry.task_id = task.id
+            if late is not None:
+                entry.violations.append(late.as_dict())
+        return task
+
+    def note_task(self, request: Request, task: Task | None) -> None:
+        entry: Entry | None = getattr(request.state, "journal_entry", None)
+        if entry is not None and task is not None:
+            entry.task_id = task.id
+
+    def base_url(self, request: Request) -> str:
+        return str(request.base_url)
+
+    # -- errors, worded by the family ---------------------------------------------------------
+    def error_response(self, err: ProviderError, op: Operation | None = None) -> Response:
+        own = op.raw.get("x-wanmock-envelope") if op is not None else None
+        if own is not None and err.envelope == "default":
+            # An operation may word errors its own way (apiyi's task API).
+            body = render_envelope(own, {"status": err.status, "code": err.code,
+                                         "message": err.message})
+        else:
+            body = self.contract.render_error(
+                err.status, err.code, err.message, envelope=err.envelope,
+                request_id=self.backend.ids.uuid(),
+            )
+        return JSONResponse(body, status_code=err.status, headers=err.headers or None)
+
+    def violation_error(self, violation: Violation, op: Operation) -> ProviderError:
+        return ProviderError.from_violation(violation)
+
+    def auth_error(self, kind: str) -> ProviderError:
+        raise NotImplementedError
+
+    def body_error(self, kind: str, op: Operation) -> ProviderError:
+        """kind: `empty`, `not_json`, `content_type`, `too_large`."""
+        raise NotImplementedError
+
+    def internal_error(self) -> ProviderError:
+        return ProviderError(500, "InternalError", "An internal error has occured, please try again later.")
+
+
+def _body_of(response: Response) -> bytes | None:
+    body = getattr(response, "body", None)
+    return body if isinstance(body, bytes) else None
+
+
+def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(content, status_code=status, headers=headers)

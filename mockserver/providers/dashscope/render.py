@@ -1,0 +1,124 @@
+"""DashScope's words for the neutral task: statuses, timestamps, `output` and `usage`.
+
+No Starlette here: new-api embeds these bodies as its upstream data (`data.data`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from mockserver.catalogue import JobSpec
+from mockserver.core.tasks import Snapshot, State, Task
+
+# DashScope renders times in Beijing time (UTC+8), "YYYY-MM-DD HH:mm:ss.SSS".
+BEIJING = timezone(timedelta(hours=8))
+
+STATUS = {
+    State.QUEUED: "PENDING",
+    State.RUNNING: "RUNNING",
+    State.SUCCEEDED: "SUCCEEDED",
+    State.FAILED: "FAILED",
+    State.CANCELED: "CANCELED",
+    State.EXPIRED: "UNKNOWN",
+}
+
+
+def fmt_time(epoch: float) -> str:
+    dt = datetime.fromtimestamp(epoch, BEIJING)
+    return dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{dt.microsecond // 1000:03d}"
+
+
+def usage(spec: JobSpec) -> dict[str, Any]:
+    """`usage` in the shape of the model's generation (api-facts §3.5)."""
+    d = spec.duration
+    if spec.generation == "wan21":
+        return {"video_duration": d, "video_ratio": "standard", "video_count": 1}
+    if spec.generation == "wan25":
+        return {"video_count": 1, "video_duration": d, "video_ratio": spec.size}
+    out: dict[str, Any] = {
+        "duration": d,
+        "input_video_duration": 0,
+        "output_video_duration": d,
+        "SR": spec.sr,
+        "video_count": 1,
+    }
+    if spec.generation == "wan26" and spec.mode != "i2v":
+        out["size"] = spec.size
+    if spec.generation == "wan26" and spec.model.startswith("wan2.6-i2v-flash"):
+        out["audio"] = spec.audio
+    if spec.generation == "wan27" and spec.ratio:
+        out["ratio"] = spec.ratio
+    return out
+
+
+def actual_prompt(spec: JobSpec) -> str | None:
+    """The rewritten prompt: only with prompt_extend, and never for wan2.6 (api-facts §3.5)."""
+    if spec.prompt_extend is False or spec.generation == "wan26" or not spec.actual_prompt:
+        return None
+    return f"{spec.actual_prompt} Cinematic lighting, smooth camera motion, rich detail."
+
+
+def output(
+    task: Task, snap: Snapshot, video_url: str | None, *, task_id: str | None = None
+) -> dict[str, Any]:
+    """The `output` object of GET /api/v1/tasks/{id} for this moment; `task_id` overrides the
+    id shown (new-api relays the body under the upstream id)."""
+    shown = task.id if task_id is None else task_id
+    if snap.state is State.EXPIRED:
+        return {"task_id": shown, "task_status": "UNKNOWN"}
+    out: dict[str, Any] = {
+        "task_id": shown,
+        "task_status": STATUS[snap.state],
+        "submit_time": fmt_time(snap.submitted_at),
+    }
+    if snap.started_at is not None:
+        out["scheduled_time"] = fmt_time(snap.started_at)
+    if snap.ended_at is not None:
+        out["end_time"] = fmt_time(snap.ended_at)
+    if snap.state is State.SUCCEEDED:
+        out["orig_prompt"] = task.spec.prompt or ""
+        extended = actual_prompt(task.spec)
+        if extended:
+            out["actual_prompt"] = extended
+        out["video_url"] = video_url
+    elif snap.state is State.FAILED and task.plan.failure is not None:
+        out["code"] = task.plan.failure.code
+        out["message"] = task.plan.failure.message
+    return out
+
+
+def task_body(
+    task: Task, snap: Snapshot, video_url: str | None, request_id: str,
+    *, task_id: str | None = None,
+) -> dict[str, Any]:
+    """The whole GET /api/v1/tasks/{id} body (`task_id` overrides the id shown)."""
+    body: dict[str, Any] = {
+        "request_id": request_id, "output": output(task, snap, video_url, task_id=task_id),
+    }
+    if snap.state is State.SUCCEEDED:
+        body["usage"] = usage(task.spec)
+    return body
+
+
+def unknown_body(task_id: str, request_id: str) -> dict[str, Any]:
+    return {"request_id": request_id, "output": {"task_id": task_id, "task_status": "UNKNOWN"}}
+
+
+def list_item(task: Task, snap: Snapshot) -> dict[str, Any]:
+    """One row of GET /api/v1/tasks: `status`, epoch-millisecond times (the list's own shape)."""
+    row: dict[str, Any] = {
+        "api_key_id": "wanmock",
+        "gmt_create": int(snap.submitted_at * 1000),
+        "model_name": task.spec.model,
+        "region": "cn-beijing",
+        "request_id": task.extra.get("request_id", ""),
+        "status": STATUS[snap.state],
+        "task_id": task.id,
+        "user_api_unique_key": f"apikey:v1:aigc:video-generation:video-synthesis:{task.spec.model}",
+    }
+    if snap.started_at is not None:
+        row["start_time"] = int(snap.started_at * 1000)
+    if snap.ended_at is not None:
+        row["end_time"] = int(snap.ended_at * 1000)
+    return row

@@ -1,0 +1,162 @@
+"""DashScope native video synthesis (contracts/dashscope.yaml; api-facts §3)."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mockserver.contracts import Operation
+from mockserver.core.backend import Retention
+from mockserver.core.tasks import State, Task
+from mockserver.errors import ProviderError, Violation
+from mockserver.providers.base import Family, json_response
+from mockserver.providers.dashscope import render
+
+_LIST_TIME = re.compile(r"^\d{14}$")
+STATUS_WORDS = {v: k for k, v in render.STATUS.items()}
+
+
+class DashScope(Family):
+    """`/api/v1/services/aigc/video-generation/video-synthesis` and `/api/v1/tasks`."""
+
+    name = "dashscope"
+    # Task ids are answered UNKNOWN and result URLs stop working 24 h after submit/end.
+    retention = Retention(task_s=86400.0, url_s=86400.0)
+
+    # -- errors ------------------------------------------------------------------------------
+    def auth_error(self, kind: str) -> ProviderError:
+        if kind == "missing":
+            return ProviderError(401, "InvalidApiKey", "No API-key provided.")
+        return ProviderError(401, "InvalidApiKey", "Invalid API-key provided.")
+
+    def body_error(self, kind: str, op: Operation) -> ProviderError:
+        if kind == "too_large":
+            limit = self.backend.options.body_limit
+            return ProviderError(400, "InvalidParameter",
+                                 f"The request body exceeds the limit of {limit} bytes.")
+        return ProviderError(400, "BadRequest.IllegalInput",
+                             "The input parameter requires json format.")
+
+    def violation_error(self, violation: Violation, op: Operation) -> ProviderError:
+        unknown_model = violation.field == "model" and violation.rule in ("schema:enum",
+                                                                          "model_known")
+        if unknown_model and self.backend.options.dashscope_unknown_model_status == 404:
+            model = violation.value if isinstance(violation.value, str) else ""
+            return ProviderError(
+                404, "ModelNotFound",
+                f"The model {model} does not exist or you do not have access to it.",
+                violation=violation,
+            )
+        return ProviderError.from_violation(violation)
+
+    def check_async_header(self, request: Request) -> None:
+        if request.headers.get("x-dashscope-async", "").strip().lower() != "enable":
+            raise ProviderError(403, "AccessDenied",
+                                "current user api does not support synchronous calls.")
+
+    # -- handlers ----------------------------------------------------------------------------
+    async def create_video_synthesis(self, request: Request, op: Operation, raw: bytes) -> Response:
+        key = self.authenticate(request)
+        self.check_async_header(request)
+        body = self.parse_json(request, op, raw)
+        spec, late = self.judge(op, body)
+        request_id = self.backend.ids.uuid()
+        task = self.submit(request, op, body, spec, late, task_id=self.backend.ids.uuid(),
+                           api_key=key, extra={"request_id": request_id})
+        return json_response(
+            {"output": {"task_id": task.id, "task_status": "PENDING"}, "request_id": request_id}
+        )
+
+    def task_json(self, request: Request, task: Task, *, poll: bool = True) -> dict[str, Any]:
+        snap = self.backend.view(task, poll=poll)
+        url = None
+        if snap.state is State.SUCCEEDED:
+            url = self.backend.video_url(self.base_url(request), task, snap)
+        return render.task_body(task, snap, url, self.backend.ids.uuid())
+
+    async def get_task(self, request: Request, op: Operation, raw: bytes) -> Response:
+        self.authenticate(request)
+        task_id = request.path_params["task_id"]
+        task = self.backend.store.find(self.name, task_id)
+        self.note_task(request, task)
+        if task is None or task.family not in (self.name, "apiyi", "newapi"):
+            return json_response(render.unknown_body(task_id, self.backend.ids.uuid()))
+        return json_response(self.task_json(request, task))
+
+    async def cancel_task(self, request: Request, op: Operation, raw: bytes) -> Response:
+        self.authenticate(request)
+        task = self.backend.store.find(self.name, request.path_params["task_id"])
+        self.note_task(request, task)
+        if task is None or not self.backend.cancel(task):
+            raise ProviderError(400, "UnsupportedOperation",
+                                "The operation is unsupported on the referee object.")
+        return json_response({"request_id": self.backend.ids.uuid()})
+
+    async def list_tasks(self, request: Request, op: Operation, raw: bytes) -> Response:
+        self.authenticate(request)
+        q = request.query_params
+        page_no = _int_param(q.get("page_no"), "page_no", 1, 1, 10**6)
+        page_size = _int_param(q.get("page_size"), "page_size", 10, 1, 100)
+        status = q.get("status")
+        if status is not None and status not in STATUS_WORDS:
+            raise ProviderError(400, "InvalidParameter",
+                                f"status must be one of {', '.join(STATUS_WORDS)}")
+        start = _list_time(q.get("start_time"), "start_time")
+        end = _list_time(q.get("end_time"), "end_time")
+        model = q.get("model_name")
+        rows = []
+        for task in sorted(self.backend.tasks(), key=lambda t: t.submitted_at, reverse=True):
+            if task.family not in (self.name, "apiyi"):
+                continue
+            snap = self.backend.view(task)
+            word = render.STATUS[snap.state]
+            if status and word != status:
+                continue
+            if model and task.spec.model != model:
+                continue
+            if (start and snap.submitted_at < start) or (end and snap.submitted_at > end):
+                continue
+            rows.append(render.list_item(task, snap))
+        total = len(rows)
+        page = rows[(page_no - 1) * page_size: page_no * page_size]
+        return json_response({
+            "request_id": self.backend.ids.uuid(),
+            "data": page,
+            "total": total,
+            "total_page": math.ceil(total / page_size) if total else 0,
+            "page_no": page_no,
+            "page_size": page_size,
+        })
+
+
+def _int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ProviderError(400, "InvalidParameter", f"{name} must be an integer") from None
+    if not low <= number <= high:
+        raise ProviderError(400, "InvalidParameter", f"{name} must be in [{low}, {high}]")
+    return number
+
+
+def _list_time(value: str | None, name: str) -> float | None:
+    """`YYYYMMDDhhmmss` (Beijing time) or epoch milliseconds -> epoch seconds."""
+    if value is None or value == "":
+        return None
+    if _LIST_TIME.match(value):
+        try:
+            when = datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=render.BEIJING)
+        except ValueError:
+            pass
+        else:
+            return when.timestamp()
+    elif value.isdigit() and len(value) == 13:
+        return int(value) / 1000
+    raise ProviderError(400, "InvalidParameter", f"{name} must be YYYYMMDDhhmmss")

@@ -1,0 +1,95 @@
+"""jiekou's (Novita's) words for the neutral task: the GET /v3/async/task-result body.
+
+No Starlette here. jiekou knows four states only (contracts/jiekou.yaml, decision `task-states`):
+a canceled task is reported FAILED with a reason; an expired one is a 404 (the routes decide).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from mockserver.core.tasks import Snapshot, State, Task
+
+STATUS = {
+    State.QUEUED: "TASK_STATUS_QUEUED",
+    State.RUNNING: "TASK_STATUS_PROCESSING",
+    State.SUCCEEDED: "TASK_STATUS_SUCCEED",
+    State.FAILED: "TASK_STATUS_FAILED",
+    State.CANCELED: "TASK_STATUS_FAILED",
+}
+
+CANCELED_REASON = "The task was canceled."
+DEFAULT_FAILURE = "The task failed."
+
+
+def ms(epoch: float | None) -> str:
+    """Epoch milliseconds as a string (int64 in protobuf JSON); "0" when not yet reached."""
+    return "0" if epoch is None else str(int(round(epoch * 1000)))
+
+
+def reason(task: Task, snap: Snapshot) -> str:
+    if snap.state is State.CANCELED:
+        return CANCELED_REASON
+    if snap.state is State.FAILED:
+        failure = task.plan.failure
+        return failure.message if failure is not None and failure.message else DEFAULT_FAILURE
+    return ""
+
+
+def progress(task: Task, snap: Snapshot) -> int:
+    """0..100, never falling: a failed task keeps the progress it had when it failed."""
+    if snap.state is State.SUCCEEDED:
+        return 100
+    if snap.state is State.QUEUED:
+        return 0
+    if snap.state is State.FAILED and snap.progress >= 100:
+        at = task.plan.fail_at if task.plan.failure is not None else 1.0
+        return max(0, min(99, int(at * 100)))
+    return max(0, min(99 if not snap.state.terminal else 100, snap.progress))
+
+
+def eta(snap: Snapshot) -> int:
+    if snap.state.terminal:
+        return 0
+    return max(0, math.ceil(round(snap.eta, 6)))
+
+
+def task_result(
+    task: Task, snap: Snapshot, video_url: str | None = None, video_url_ttl: int | None = None,
+) -> dict[str, Any]:
+    """The whole task-result body for a task seen at `snap` (not for EXPIRED: that is a 404).
+
+    `video_url` and `video_url_ttl` are used only when the task succeeded.
+    """
+    if snap.state is State.EXPIRED:
+        raise ValueError("an expired jiekou task has no task-result body (it is a 404)")
+    videos: list[dict[str, Any]] = []
+    if snap.state is State.SUCCEEDED and video_url is not None:
+        videos.append({
+            "video_url": video_url,
+            "video_url_ttl": int(video_url_ttl or 0),
+            "video_type": "mp4",
+        })
+    seed = task.extra.get("seed", task.spec.seed if task.spec.seed is not None else -1)
+    return {
+        "task": {
+            "task_id": task.id,
+            "task_type": str(task.extra.get("task_type", "")),
+            "status": STATUS[snap.state],
+            "reason": reason(task, snap),
+            "eta": eta(snap),
+            "progress_percent": progress(task, snap),
+        },
+        "images": [],
+        "videos": videos,
+        "extra": {
+            "seed": str(seed),
+            "debug_info": {
+                "request_info": "",
+                "submit_time_ms": ms(snap.submitted_at),
+                "execute_time_ms": ms(snap.started_at),
+                "complete_time_ms": ms(snap.ended_at),
+            },
+        },
+    }

@@ -1,0 +1,146 @@
+"""jiekou.ai / Novita /v3/async Wan video API (contracts/jiekou.yaml; api-facts §1).
+
+Every submit endpoint answers `{"task_id": ...}`; `GET /v3/async/task-result?task_id=` renders
+the task. Every error is the gateway envelope `{code: <status>, reason, message, metadata: {}}`,
+with the reason words the contract gives each status (`x-wanmock-reason`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mockserver.contracts import Operation, fill
+from mockserver.core.backend import Retention
+from mockserver.core.tasks import State
+from mockserver.errors import ProviderError
+from mockserver.providers.base import Family, json_response
+from mockserver.providers.jiekou import render
+
+# Largest seed the fake invents when the client asks for a random one (-1 or none).
+_RANDOM_SEED_MAX = 2**31 - 1
+
+
+class Jiekou(Family):
+    """`/v3/async/<endpoint>` submits and `/v3/async/task-result`."""
+
+    name = "jiekou"
+    # Tasks are kept; result URLs live 3600 s (decision `video-url-ttl-type`: the fake emits 3600).
+    retention = Retention(task_s=None, url_s=3600.0)
+
+    # -- errors ------------------------------------------------------------------------------
+    def reason_for(self, status: int, default: str) -> str:
+        """The contract's `x-wanmock-reason` for a status (components.responses.Error<status>)."""
+        response = self._response(status)
+        value = response.get("x-wanmock-reason") if response else None
+        return str(value) if value else default
+
+    def example_message(self, status: int, default: str) -> str:
+        response = self._response(status)
+        if not response:
+            return default
+        media = (response.get("content") or {}).get("application/json") or {}
+        for example in (media.get("examples") or {}).values():
+            value = example.get("value") if isinstance(example, Mapping) else None
+            if isinstance(value, Mapping) and isinstance(value.get("message"), str):
+                return value["message"]
+        return default
+
+    def _response(self, status: int) -> Mapping[str, Any] | None:
+        responses = (self.contract.document.get("components") or {}).get("responses") or {}
+        found = responses.get(f"Error{status}")
+        return found if isinstance(found, Mapping) else None
+
+    def auth_error(self, kind: str) -> ProviderError:
+        reason = self.reason_for(401, "INVALID_API_KEY")
+        if kind == "invalid":
+            return ProviderError(401, reason, "Invalid API key.")
+        return ProviderError(
+            401, reason,
+            self.example_message(401, "Invalid API key. Send the header 'Authorization: Bearer <key>'."),
+        )
+
+    def body_error(self, kind: str, op: Operation) -> ProviderError:
+        reason = self.reason_for(400, "INVALID_REQUEST_BODY")
+        messages = {
+            "empty": "invalid request body: the body is empty",
+            "not_json": "invalid request body: the body is not valid JSON",
+            "content_type": "invalid request body: Content-Type must be application/json",
+            "too_large": "invalid request body: the body exceeds "
+                         f"{self.backend.options.body_limit} bytes",
+        }
+        return ProviderError(400, reason, messages.get(kind, "invalid request body"))
+
+    def not_found(self, task_id: str) -> ProviderError:
+        return ProviderError(404, self.reason_for(404, "TASK_NOT_FOUND"),
+                             f"task not found: {task_id}")
+
+    def internal_error(self) -> ProviderError:
+        return ProviderError(500, self.reason_for(500, "INTERNAL_SERVER_ERROR"),
+                             "Internal server error.")
+
+    # -- submit ------------------------------------------------------------------------------
+    async def _create(self, request: Request, op: Operation, raw: bytes) -> Response:
+        key = self.authenticate(request)
+        body = self.parse_json(request, op, raw)
+        spec, late = self.judge(op, body)
+        task_id = self.backend.ids.uuid()
+        seed = spec.seed if spec.seed is not None and spec.seed >= 0 else int(
+            self.backend.ids.fraction() * _RANDOM_SEED_MAX)
+        extra = {"task_type": str(op.raw.get("x-wanmock-task-type", "")), "seed": seed}
+        task = self.submit(request, op, body, spec, late, task_id=task_id, api_key=key,
+                           extra=extra)
+        return json_response({"task_id": task.id})
+
+    async def create_wan_t2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
+        return await self._create(request, op, raw)
+
+    async def create_wan_i2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
+        return await self._create(request, op, raw)
+
+    async def create_wan22_t2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
+        return await self._create(request, op, raw)
+
+    async def create_wan22_i2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
+        return await self._create(request, op, raw)
+
+    async def create_wan25_t2v_preview_task(
+        self, request: Request, op: Operation, raw: bytes
+    ) -> Response:
+        return await self._create(request, op, raw)
+
+    async def create_wan26_i2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
+        return await self._create(request, op, raw)
+
+    async def create_wan27_t2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
+        return await self._create(request, op, raw)
+
+    # -- query -------------------------------------------------------------------------------
+    async def get_task_result(self, request: Request, op: Operation, raw: bytes) -> Response:
+        self.authenticate(request)
+        task_id = request.query_params.get("task_id")
+        if task_id is None:
+            mapping = op.error_for("task_id", "required")
+            raise ProviderError(mapping.status, mapping.code,
+                                fill(mapping.message, {"field": "task_id", "detail":
+                                                       "task_id is required", "value": None}))
+        if task_id == "":
+            mapping = op.error_for("task_id", "minLength")
+            raise ProviderError(mapping.status, mapping.code,
+                                fill(mapping.message, {"field": "task_id", "detail":
+                                                       "'' should be non-empty", "value": ""}))
+        task = self.backend.store.find(self.name, task_id)
+        if task is None or task.family != self.name:
+            raise self.not_found(task_id)
+        self.note_task(request, task)
+        snap = self.backend.view(task, poll=True)
+        if snap.state is State.EXPIRED:
+            raise self.not_found(task_id)
+        url = ttl = None
+        if snap.state is State.SUCCEEDED:
+            url = self.backend.video_url(self.base_url(request), task, snap)
+            ttl = self.backend.url_expires_in(task, snap)
+        return json_response(render.task_result(task, snap, url, ttl))

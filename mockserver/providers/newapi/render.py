@@ -1,0 +1,166 @@
+"""new-api's words for the neutral task: TaskDto, the OpenAI video object, TaskError bodies.
+
+No Starlette here. new-api relays the upstream DashScope task body as `data.data`; the routes
+build it with `mockserver.providers.dashscope.render.task_body` and pass it in.
+Sources: api-facts §2.3-2.9 and contracts/newapi.yaml (x-wanmock-decisions).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from mockserver.core.tasks import Snapshot, State, Task
+
+# new-api's internal TaskStatus as its Ali poller sets it (api-facts §2.7): PENDING -> QUEUED,
+# RUNNING -> IN_PROGRESS, SUCCEEDED -> SUCCESS, FAILED / CANCELED / UNKNOWN -> FAILURE.
+STATUS = {
+    State.QUEUED: "QUEUED",
+    State.RUNNING: "IN_PROGRESS",
+    State.SUCCEEDED: "SUCCESS",
+    State.FAILED: "FAILURE",
+    State.CANCELED: "FAILURE",
+    State.EXPIRED: "FAILURE",
+}
+# The poller writes fixed progress strings per status (api-facts §2.7).
+PROGRESS = {"NOT_START": 0, "SUBMITTED": 10, "QUEUED": 20, "IN_PROGRESS": 30,
+            "SUCCESS": 100, "FAILURE": 100}
+# TaskStatus.ToVideoStatus / Ali convertAliStatus (api-facts §2.5, §2.7).
+VIDEO_STATUS = {
+    "SUBMITTED": "queued",
+    "QUEUED": "queued",
+    "IN_PROGRESS": "in_progress",
+    "SUCCESS": "completed",
+    "FAILURE": "failed",
+}
+
+
+def epoch(value: float | None) -> int:
+    """Unix seconds, 0 when not yet (TaskDto's convention)."""
+    return int(value) if value is not None else 0
+
+
+def finished_at(snap: Snapshot) -> float | None:
+    """When the task reached its terminal state (None while it runs)."""
+    if snap.ended_at is not None:
+        return snap.ended_at
+    return snap.now if snap.state.terminal else None
+
+
+def has_image(body: Any) -> bool:
+    """new-api's action: any of `image`, `images`, `input_reference` makes it `generate`."""
+    if not isinstance(body, Mapping):
+        return False
+    images = body.get("images")
+    return bool(
+        (isinstance(body.get("image"), str) and body["image"])
+        or (isinstance(images, list) and any(images))
+        or (isinstance(body.get("input_reference"), str) and body["input_reference"])
+    )
+
+
+def action(body: Any) -> str:
+    return "generate" if has_image(body) else "textGenerate"
+
+
+def fail_reason(
+    task: Task, snap: Snapshot, video_url: str | None, *, url_in_fail_reason: bool
+) -> str:
+    """TaskDto `fail_reason`: the adaptor's text on FAILURE; the URL on SUCCESS (seed 002)."""
+    if snap.state is State.SUCCEEDED:
+        return (video_url or "") if url_in_fail_reason else ""
+    if snap.state is State.FAILED and task.plan.failure is not None:
+        failure = task.plan.failure
+        return f"task failed, code: {failure.code} , message: {failure.message}"
+    if snap.state in (State.FAILED, State.CANCELED, State.EXPIRED):
+        return "task failed"
+    return ""
+
+
+def task_dto(
+    task: Task,
+    snap: Snapshot,
+    *,
+    task_id: str,
+    upstream: Mapping[str, Any] | None,
+    video_url: str | None,
+    url_in_fail_reason: bool = True,
+) -> dict[str, Any]:
+    """new-api `dto.TaskDto` (old field set plus `result_url` on success)."""
+    status = STATUS[snap.state]
+    dto: dict[str, Any] = {
+        "task_id": task_id,
+        "action": action(task.request),
+        "status": status,
+        "fail_reason": fail_reason(task, snap, video_url, url_in_fail_reason=url_in_fail_reason),
+        "submit_time": epoch(snap.submitted_at),
+        "start_time": epoch(snap.started_at),
+        "finish_time": epoch(finished_at(snap)),
+        "progress": f"{PROGRESS[status]}%",
+    }
+    if snap.state is State.SUCCEEDED and video_url:
+        dto["result_url"] = video_url
+    dto["data"] = dict(upstream) if upstream is not None else None
+    return dto
+
+
+def task_response(dto: Mapping[str, Any]) -> dict[str, Any]:
+    """`dto.TaskResponse` around a TaskDto."""
+    return {"code": "success", "message": "", "data": dict(dto)}
+
+
+def submit_body(
+    task: Task, *, video_id: str, with_task_id: bool, created_at: float
+) -> dict[str, Any]:
+    """The OpenAIVideo answer to a submit (api-facts §2.3)."""
+    body: dict[str, Any] = {"id": video_id}
+    if with_task_id:
+        body["task_id"] = video_id
+    body.update({
+        "object": "video",
+        "model": task.spec.model,
+        "status": "queued",
+        "progress": 0,
+        "created_at": int(created_at),
+    })
+    return body
+
+
+def openai_video(
+    task: Task,
+    snap: Snapshot,
+    *,
+    video_id: str,
+    with_task_id: bool,
+    video_url: str | None,
+    completed_at_always: bool = False,
+) -> dict[str, Any]:
+    """The Ali adaptor's `ConvertToOpenAIVideo` (api-facts §2.5)."""
+    status = STATUS[snap.state]
+    body: dict[str, Any] = {"id": video_id}
+    if with_task_id:
+        body["task_id"] = video_id
+    body.update({
+        "object": "video",
+        "model": task.spec.model,
+        "status": VIDEO_STATUS.get(status, "unknown"),
+        "progress": PROGRESS[status],
+        "created_at": epoch(snap.submitted_at),
+    })
+    ended = finished_at(snap)
+    if ended is not None:
+        body["completed_at"] = int(ended)
+    elif completed_at_always:
+        # new-api's Ali converter sends task.UpdatedAt, the last time the poller wrote the row.
+        body["completed_at"] = epoch(snap.started_at or snap.submitted_at)
+    if snap.state is State.FAILED and task.plan.failure is not None:
+        body["error"] = {"message": task.plan.failure.message, "code": task.plan.failure.code}
+    body["metadata"] = {"url": video_url if snap.state is State.SUCCEEDED and video_url else ""}
+    return body
+
+
+def upstream_error_message(code: str, message: str, request_id: str) -> str:
+    """The DashScope error body, as text, that new-api relays in `fail_to_fetch_task`."""
+    return json.dumps({"request_id": request_id, "code": code, "message": message},
+                      ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,359 @@
+"""new-api's video relay in front of DashScope (contracts/newapi.yaml; api-facts §2).
+
+`POST /v1/video/generations` and `POST /v1/videos` submit (one implementation);
+`GET /v1/video/generations/{task_id}` answers the TaskDto envelope, `GET /v1/videos/{video_id}`
+the OpenAI video object and `GET /v1/videos/{video_id}/content` streams the MP4.
+
+Errors come in three shapes (`x-wanmock-envelope`): new-api's TaskError `{code, message,
+data: null}`, the OpenAI-shaped middleware error (`auth`: 401, 503 unknown model) and the video
+proxy's error without `code` (`content`). A DashScope rule rejected at submit is relayed as
+HTTP 400 `fail_to_fetch_task` with the DashScope JSON body as the message string; a rule DashScope
+reports asynchronously fails the task ("task failed, code: X , message: Y").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from mockserver.catalogue import JobSpec, ModelEntry, RuleFailure
+from mockserver.contracts import Operation, get_path
+from mockserver.core.backend import Retention
+from mockserver.core.tasks import Snapshot, State, Task
+from mockserver.errors import ProviderError, Violation
+from mockserver.providers.base import Family, json_response
+from mockserver.providers.dashscope import render as ds_render
+from mockserver.providers.newapi import render
+
+_ATOI = re.compile(r"^[+-]?\d+$")
+BUILD_FAILED = "build_request_failed"
+# Where new-api's Ali adaptor takes the first frame from, in order (api-facts §2.8).
+_IMAGE_PATHS = ("image", "images.0", "input_reference")
+
+
+def _precedence(violation: Violation) -> int:
+    """The order new-api meets problems: JSON decoding, the model (distributor), the prompt
+    (validator), the request conversion, then DashScope itself."""
+    if violation.code == "invalid_json":
+        return 0
+    if violation.code == "missing_model":
+        return 1
+    if violation.rule == "model_known":
+        return 2
+    if violation.code == "invalid_request" and violation.field == "prompt":
+        return 3
+    if violation.code == BUILD_FAILED:
+        return 4
+    return 5
+
+
+def _first_image(body: Mapping[str, Any]) -> str | None:
+    for path in _IMAGE_PATHS:
+        value = get_path(body, path)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _norm_key(key: str | None) -> str | None:
+    return key.removeprefix("sk-") if key is not None else None
+
+
+class NewApi(Family):
+    """new-api's task relay with the Ali (DashScope) adaptor."""
+
+    name = "newapi"
+    # new-api keeps its task rows; the relayed DashScope URL is valid 24 h after the task ended.
+    retention = Retention(task_s=None, url_s=86400.0)
+
+    # -- words --------------------------------------------------------------------------------
+    def _words(self, chinese: str, english: str) -> str:
+        return english if self.backend.options.newapi_english_messages else chinese
+
+    def request_id(self) -> str:
+        """new-api's request id: local time, nanoseconds and 8 random characters."""
+        now = self.backend.now()
+        stamp = datetime.fromtimestamp(now, ds_render.BEIJING).strftime("%Y%m%d%H%M%S")
+        return f"{stamp}{int((now % 1) * 1e9)}{self.backend.ids.token(8)}"
+
+    # -- errors ------------------------------------------------------------------------------
+    def auth_error(self, kind: str) -> ProviderError:
+        if kind == "missing":
+            return ProviderError(401, "", self._words("未提供令牌", "No token provided"),
+                                 envelope="auth")
+        return ProviderError(401, "", self._words("无效的令牌", "Invalid token"), envelope="auth")
+
+    def body_error(self, kind: str, op: Operation) -> ProviderError:
+        messages = {
+            "empty": "unexpected end of JSON input",
+            "too_large": "http: request body too large",
+        }
+        return ProviderError(400, "invalid_json",
+                             messages.get(kind, "invalid character looking for beginning of value"))
+
+    def internal_error(self) -> ProviderError:
+        return ProviderError(500, "internal_error", "internal error")
+
+    def build_error(self, message: str, field: str, value: Any = None) -> Violation:
+        """A request-conversion error (400 by default, 500 with newapi_build_error_status)."""
+        return Violation(field=field, rule="build_request", status=400, code=BUILD_FAILED,
+                         message=message, value=value)
+
+    def violation_error(self, violation: Violation, op: Operation) -> ProviderError:
+        report = op.rules.get(violation.rule) or {}
+        if violation.code == BUILD_FAILED:
+            return ProviderError(self.backend.options.newapi_build_error_status, BUILD_FAILED,
+                                 violation.message, violation=violation)
+        if violation.rule == "model_known":
+            model = violation.value if isinstance(violation.value, str) else ""
+            message = self._words(violation.message,
+                                  f"No available channel for model {model} under group default")
+            return ProviderError(violation.status, violation.code, message,
+                                 envelope=str(report.get("envelope", "auth")), violation=violation)
+        if violation.wrap == "fail_to_fetch_task" or violation.code[:1].isupper():
+            # DashScope answered 4xx; new-api relays its body as text (api-facts §2.9).
+            text = render.upstream_error_message(violation.code, violation.message,
+                                                 self.backend.ids.uuid())
+            return ProviderError(violation.status, "fail_to_fetch_task", text,
+                                 violation=violation)
+        return ProviderError.from_violation(violation)
+
+    def error_response(self, err: ProviderError, op: Operation | None = None) -> Response:
+        envelope = err.envelope
+        if envelope == "default" and op is not None:
+            envelope = str(op.raw.get("x-wanmock-envelope-kind", "default"))
+        body = self.contract.render_error(err.status, err.code, err.message, envelope=envelope,
+                                          request_id=self.request_id())
+        if envelope == "content" and err.status >= 500:
+            body["error"]["type"] = "server_error"
+        return JSONResponse(body, status_code=err.status, headers=err.headers or None)
+
+    # -- request pipeline ---------------------------------------------------------------------
+    def authenticate(self, request: Request) -> str:
+        """new-api's TokenAuth: `Bearer sk-…`, also without `Bearer ` and without `sk-`."""
+        key = request.headers.get("authorization", "").strip()
+        if key[:7].lower() == "bearer ":
+            key = key[7:].strip()
+        elif key.lower() == "bearer":
+            key = ""
+        if not key:
+            raise self.auth_error("missing")
+        allowed = self.backend.options.api_keys
+        if allowed and not {key, f"sk-{key}", key.removeprefix("sk-")} & allowed:
+            raise self.auth_error("invalid")
+        return key
+
+    def parse_json(self, request: Request, op: Operation, raw: bytes) -> Any:
+        """new-api decodes the body as JSON whatever the content type; errors are invalid_json."""
+        if not raw.strip():
+            raise self.body_error("empty", op)
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            first = raw.lstrip()[:1].decode("latin-1")
+            raise ProviderError(
+                400, "invalid_json", f"invalid character {first!r} looking for beginning of value"
+            ) from None
+
+    def judge(self, op: Operation, body: Any) -> tuple[JobSpec, Violation | None]:
+        """new-api's checks in its order, then DashScope's rules on the converted request."""
+        opts = self.backend.options
+        catalogue = self.contract.catalogue
+        problems = op.schema_violations(body)
+        if opts.newapi_drop_shot_type:
+            problems = [v for v in problems if not v.field.endswith("shot_type")]
+        if not isinstance(body, Mapping):
+            raise self.violation_error(problems[0], op) if problems else self.body_error(
+                "not_json", op)
+        model = body.get("model")
+        entry = catalogue.entry(self.name, model) if isinstance(model, str) else None
+        if isinstance(model, str) and model.strip() and entry is None:
+            failure = RuleFailure("model_known", "model", model, None, model)
+            problems.append(op.rule_violation(failure, {"model": "model"}, "submit"))
+        if entry is not None:
+            problems.extend(self._conversion_errors(entry, body))
+        if problems:
+            problems.sort(key=_precedence)
+            raise self.violation_error(problems[0], op)
+        assert entry is not None  # a schema-valid body has a string model
+        fields, sources = op.extract(body)
+        self._convert(entry, body, fields, sources)
+        spec, failures = catalogue.evaluate(self.name, fields)
+        timing = self.backend.rule_timing()
+        violations = [op.rule_violation(f, sources, timing) for f in failures]
+        violations.sort(key=lambda v: v.timing != "submit")
+        for violation in violations:
+            if violation.timing == "submit":
+                raise self.violation_error(violation, op)
+        if spec is None:  # cannot happen for a known model; be safe
+            raise self.internal_error()
+        return spec, violations[0] if violations else None
+
+    def _conversion_errors(self, entry: ModelEntry, body: Mapping[str, Any]) -> list[Violation]:
+        """What the Ali adaptor refuses while building the DashScope body (api-facts §2.8)."""
+        out = []
+        model = entry.model
+        metadata = body.get("metadata")
+        if isinstance(metadata, Mapping) and "model" in metadata and metadata["model"] != model:
+            out.append(self.build_error("can't change model with metadata", "metadata.model",
+                                        metadata["model"]))
+        size = body.get("size")
+        if isinstance(size, str) and size and "*" not in size and "t2v" in model:
+            out.append(self.build_error(f"invalid size: {size}, example: 1920*1080", "size", size))
+        if entry.protocol == "wan27" and entry.mode == "i2v":
+            media = get_path(body, "metadata.input.media")
+            flat = get_path(body, "metadata.media")
+            if not _first_image(body) and not (isinstance(media, list) and media) and not (
+                isinstance(flat, list) and flat
+            ):
+                out.append(self.build_error(
+                    "wan2.7-i2v requires image, images, input_reference, or input.media",
+                    "image", None))
+        return out
+
+    def _convert(
+        self, entry: ModelEntry, body: Mapping[str, Any], fields: dict[str, Any],
+        sources: dict[str, str],
+    ) -> None:
+        """Post-process the neutral fields the way new-api builds the DashScope request."""
+        opts = self.backend.options
+        size = body.get("size")
+        if isinstance(size, str) and size and "*" not in size:
+            # Without `*` the size is a tier: upper-cased, `P` appended, sent as resolution.
+            if sources.get("size") == "size":
+                fields.pop("size", None)
+                sources.pop("size", None)
+            tier = size.strip().upper()
+            if "resolution" not in fields:
+                fields["resolution"] = tier if tier.endswith("P") else tier + "P"
+                sources["resolution"] = "size"
+        if sources.get("duration") in ("duration", "seconds"):
+            value = fields["duration"]
+            if isinstance(value, str):  # `seconds` goes through atoi; junk reads as 0
+                value = int(value) if _ATOI.match(value) else 0
+            if value:
+                fields["duration"] = value
+            else:  # Go's zero value: absent, new-api sends its default
+                fields.pop("duration")
+                sources.pop("duration")
+        if fields.get("seed") == -1 and sources.get("seed") == "extra_body.seed":
+            fields.pop("seed")
+            sources.pop("seed")
+        fields.setdefault("prompt_extend", True)
+        if opts.newapi_drop_shot_type:
+            fields.pop("shot_type", None)
+        if entry.mode == "r2v":
+            if sources.get("img_url") in _IMAGE_PATHS:
+                fields.pop("img_url", None)
+                sources.pop("img_url", None)
+        else:
+            for name in ("reference_images", "reference_videos"):
+                fields.pop(name, None)
+                sources.pop(name, None)
+        if entry.protocol == "wan27" and entry.mode == "i2v" and "media" not in fields:
+            first = _first_image(body)
+            if first:
+                media = [{"type": "first_frame", "url": first}]
+                images = body.get("images")
+                if isinstance(images, list) and len(images) > 1 and isinstance(images[1], str):
+                    media.append({"type": "last_frame", "url": images[1]})
+                if isinstance(fields.get("audio_url"), str) and fields["audio_url"]:
+                    media.append({"type": "driving_audio", "url": fields["audio_url"]})
+                fields["media"] = media
+                sources["media"] = "images"
+                fields.pop("img_url", None)
+
+    # -- handlers ----------------------------------------------------------------------------
+    async def create_video_generation(
+        self, request: Request, op: Operation, raw: bytes
+    ) -> Response:
+        return self._create(request, op, raw)
+
+    async def create_video(self, request: Request, op: Operation, raw: bytes) -> Response:
+        return self._create(request, op, raw)
+
+    def _create(self, request: Request, op: Operation, raw: bytes) -> Response:
+        key = self.authenticate(request)
+        body = self.parse_json(request, op, raw)
+        spec, late = self.judge(op, body)
+        ids = self.backend.ids
+        public = self.backend.options.newapi_id_style == "public"
+        video_id = "task_" + ids.token(32) if public else ""
+        upstream_id = ids.uuid()
+        task = self.submit(
+            request, op, body, spec, late, task_id=video_id or upstream_id, api_key=key,
+            extra={"upstream_id": upstream_id, "request_id": ids.uuid()},
+        )
+        if public:
+            # The upstream id is what DashScope itself knows the task by.
+            self.backend.store.alias("dashscope", upstream_id, task)
+        return json_response(render.submit_body(
+            task, video_id=task.id, with_task_id=public, created_at=task.submitted_at))
+
+    def find(self, request: Request, task_id: str, key: str) -> Task | None:
+        """The caller's task; another family's or another user's is not there (api-facts §2.4)."""
+        task = self.backend.store.find(self.name, task_id)
+        if task is None or task.family != self.name:
+            return None
+        if task.api_key is not None and _norm_key(task.api_key) != _norm_key(key):
+            return None
+        self.note_task(request, task)
+        return task
+
+    def _url(self, request: Request, task: Task, state: State, snap: Snapshot) -> str | None:
+        if state is not State.SUCCEEDED:
+            return None
+        return self.backend.video_url(self.base_url(request), task, snap)
+
+    async def get_video_generation(self, request: Request, op: Operation, raw: bytes) -> Response:
+        key = self.authenticate(request)
+        task = self.find(request, request.path_params["task_id"], key)
+        if task is None:
+            raise ProviderError(400, "task_not_exist", "task_not_exist")
+        snap = self.backend.view(task, poll=True)
+        url = self._url(request, task, snap.state, snap)
+        upstream = ds_render.task_body(task, snap, url, self.backend.ids.uuid(),
+                                       task_id=task.extra.get("upstream_id", task.id))
+        dto = render.task_dto(task, snap, task_id=task.id, upstream=upstream, video_url=url,
+                              url_in_fail_reason=self.backend.options.newapi_url_in_fail_reason)
+        return json_response(render.task_response(dto))
+
+    async def get_video(self, request: Request, op: Operation, raw: bytes) -> Response:
+        key = self.authenticate(request)
+        task = self.find(request, request.path_params["video_id"], key)
+        if task is None:
+            raise ProviderError(400, "task_not_exist", "task_not_exist")
+        snap = self.backend.view(task, poll=True)
+        opts = self.backend.options
+        return json_response(render.openai_video(
+            task, snap, video_id=task.id, with_task_id=opts.newapi_id_style == "public",
+            video_url=self._url(request, task, snap.state, snap),
+            completed_at_always=opts.newapi_completed_at_always,
+        ))
+
+    async def get_video_content(self, request: Request, op: Operation, raw: bytes) -> Response:
+        key = self.authenticate(request)
+        video_id = request.path_params["video_id"].strip()
+        if not video_id:
+            raise ProviderError(400, "invalid_request_error", "task_id is required",
+                                envelope="content")
+        task = self.find(request, video_id, key)
+        if task is None:
+            raise ProviderError(404, "not_found", "Task not found", envelope="content")
+        # The proxy reads new-api's own row; it does not poll the upstream.
+        snap = self.backend.view(task)
+        if snap.state is not State.SUCCEEDED:
+            raise ProviderError(
+                400, "invalid_request_error",
+                f"Task is not completed yet, current status: {render.STATUS[snap.state]}",
+                envelope="content",
+            )
+        path = await anyio.to_thread.run_sync(self.backend.video_path, task)
+        return FileResponse(path, media_type="video/mp4")

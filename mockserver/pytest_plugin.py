@@ -1,0 +1,246 @@
+"""The wanmock pytest plugin (entry point `wanmock`).
+
+Fixtures: `wanmock` (an in-process fake per test, reached through the providers' real hosts via
+respx), `wanmock_server` (a live fake on 127.0.0.1 for clients that do not use httpx),
+`wanmock_config` (override it to set defaults for a directory). The marker
+`@pytest.mark.wanmock(...)` sets options per test. `--wanmock-target=live` runs the same tests
+against the real providers. This module imports nothing heavy at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+_BOOL = {"1": True, "true": True, "yes": True, "on": True,
+         "0": False, "false": False, "no": False, "off": False}
+MARKER_HELP = (
+    "wanmock(families=None, timing='fast', mode='polls', clock='system', seed=None, "
+    "hosts=(), unmocked='error', rule_timing='contract', api_keys=(), "
+    "assert_conformance=True, billable=0, **options): configure the wanmock fixtures for this "
+    "test. See the README section 'pytest plugin'."
+)
+# Option names the marker accepts besides the backend Options fields.
+PLUGIN_KEYS = {"hosts", "unmocked", "assert_conformance", "billable"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wanmock", "wanmock: fake Wan video providers")
+    group.addoption("--wanmock-target", dest="wanmock_target", default=None,
+                    choices=["fake", "live"],
+                    help="fake (default): in-process fake; live: the real providers (keys from "
+                         "DASHSCOPE_API_KEY, JIEKOU_API_KEY/NOVITA_API_KEY, NEWAPI_API_KEY, "
+                         "APIYI_API_KEY)")
+    group.addoption("--wanmock-budget", dest="wanmock_budget", type=int, default=None,
+                    help="billable submissions allowed against live providers (default 0)")
+    group.addoption("--wanmock-seed", dest="wanmock_seed", type=int, default=None,
+                    help="seed for ids and timings")
+    group.addoption("--wanmock-timing", dest="wanmock_timing", default=None,
+                    choices=["fast", "realistic", "instant"], help="task timing profile")
+    group.addoption("--wanmock-host", dest="wanmock_hosts", action="append", default=None,
+                    help="extra host to route into the fake (repeatable; e.g. your gateway)")
+    group.addoption("--wanmock-unmocked", dest="wanmock_unmocked", default=None,
+                    choices=["error", "passthrough"],
+                    help="requests to other hosts: error (default) or passthrough")
+    parser.addini("wanmock_target", "fake or live", default="fake")
+    parser.addini("wanmock_budget", "billable submissions allowed in live mode", default="0")
+    parser.addini("wanmock_seed", "seed for ids and timings", default="")
+    parser.addini("wanmock_timing", "fast, realistic or instant", default="")
+    parser.addini("wanmock_hosts", "extra hosts routed into the fake", type="linelist",
+                  default=[])
+    parser.addini("wanmock_unmocked", "error or passthrough", default="error")
+    parser.addini("wanmock_assert_conformance",
+                  "fail tests whose client sent requests the contract forbids", type="bool",
+                  default=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    config.addinivalue_line("markers", "wanmock_live_only: run only with --wanmock-target=live")
+
+
+def _choice(config: pytest.Config, name: str, choices: tuple[str, ...]) -> str:
+    value = config.getoption(f"wanmock_{name}") or config.getini(f"wanmock_{name}")
+    if value not in choices:
+        raise pytest.UsageError(
+            f"wanmock_{name} must be one of {', '.join(choices)}, not {value!r}")
+    return str(value)
+
+
+def _target(config: pytest.Config) -> str:
+    return _choice(config, "target", ("fake", "live"))
+
+
+def _int_ini(config: pytest.Config, name: str) -> int | None:
+    value = config.getoption(f"wanmock_{name}")
+    if value is not None:
+        return int(value)
+    raw = str(config.getini(f"wanmock_{name}")).strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise pytest.UsageError(f"wanmock_{name} must be an integer, not {raw!r}") from None
+
+
+@pytest.fixture
+def wanmock_config(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Options for the wanmock fixtures (command line, ini); override it to set your defaults."""
+    config = request.config
+    options: dict[str, Any] = {"mode": "polls", "clock": "system"}
+    seed = _int_ini(config, "seed")
+    if seed is not None:
+        options["seed"] = seed
+    timing = config.getoption("wanmock_timing") or config.getini("wanmock_timing")
+    if timing:
+        options["timing"] = timing
+    options["hosts"] = [*config.getini("wanmock_hosts"),
+                        *(config.getoption("wanmock_hosts") or [])]
+    options["unmocked"] = _choice(config, "unmocked", ("error", "passthrough"))
+    options["assert_conformance"] = bool(config.getini("wanmock_assert_conformance"))
+    return options
+
+
+def _settings(request: pytest.FixtureRequest, base: dict[str, Any]) -> dict[str, Any]:
+    from mockserver.core.backend import Options
+
+    settings = dict(base)
+    marker = request.node.get_closest_marker("wanmock")
+    if marker is not None:
+        if marker.args:
+            raise pytest.UsageError("@pytest.mark.wanmock takes keyword arguments only")
+        unknown = set(marker.kwargs) - set(Options.names()) - PLUGIN_KEYS
+        if unknown:
+            raise pytest.UsageError(
+                f"@pytest.mark.wanmock: unknown argument(s) {sorted(unknown)}; valid: "
+                f"{', '.join(sorted([*Options.names(), *PLUGIN_KEYS]))}")
+        for key, value in marker.kwargs.items():
+            if key == "hosts":
+                settings["hosts"] = [*settings.get("hosts", []), *value]
+            else:
+                settings[key] = value
+    return settings
+
+
+def _split(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    plugin = {k: settings[k] for k in PLUGIN_KEYS if k in settings}
+    options = {k: v for k, v in settings.items() if k not in PLUGIN_KEYS}
+    return options, plugin
+
+
+@pytest.fixture(scope="session")
+def _wanmock_budget(pytestconfig: pytest.Config) -> Any:
+    from mockserver.live import Budget
+
+    return Budget(limit=_int_ini(pytestconfig, "budget") or 0)
+
+
+@pytest.fixture
+def wanmock(request: pytest.FixtureRequest, wanmock_config: dict[str, Any],
+            _wanmock_budget: Any) -> Iterator[Any]:
+    """An in-process fake for this test: httpx calls to the providers' hosts reach it."""
+    __tracebackhide__ = True
+    settings = _settings(request, wanmock_config)
+    options, plugin = _split(settings)
+    if _target(request.config) == "live":
+        yield from _live(request, plugin, _wanmock_budget)
+        return
+    from mockserver.app import create_app
+    from mockserver.testing import DEFAULT_HOSTS, InProcessRoutes, WanMock
+
+    try:
+        app = create_app(**options)
+    except Exception as exc:  # MockServerError: a bad option value
+        raise pytest.UsageError(f"wanmock: {exc}") from exc
+    handle = WanMock(app.state.backend, url=f"https://{DEFAULT_HOSTS[0]}")
+    handle.app = app  # type: ignore[attr-defined]
+    routes = InProcessRoutes(app, [*DEFAULT_HOSTS, *plugin.get("hosts", [])],
+                             unmocked=plugin.get("unmocked", "error"))
+    with routes:
+        yield handle
+    if plugin.get("assert_conformance", True):
+        handle.assert_all_requests_conform()
+
+
+def _live(request: pytest.FixtureRequest, plugin: dict[str, Any], budget: Any) -> Iterator[Any]:
+    from mockserver.contracts import load
+    from mockserver.live import LiveRoutes, available_keys, describe_findings
+
+    keys = available_keys()
+    if not keys:
+        pytest.skip("wanmock live: no provider key in the environment (DASHSCOPE_API_KEY, "
+                    "JIEKOU_API_KEY, NEWAPI_API_KEY, APIYI_API_KEY)")
+    billable = int(plugin.get("billable", 0))
+    if billable and not budget.take(billable):
+        pytest.skip(f"wanmock live: this test submits {billable} billable job(s); the budget "
+                    f"({budget.limit}, {budget.spent} spent) does not allow it")
+    routes = LiveRoutes(load(), budget)
+    for host in plugin.get("hosts", []):
+        routes.hosts[host] = "newapi"
+    routes.start()
+    try:
+        yield LiveHandle(keys, routes)
+    finally:
+        routes.stop()
+    if routes.findings:
+        pytest.fail(describe_findings(routes.findings), pytrace=False)
+
+
+class LiveHandle:
+    """What `wanmock` is in live mode: the keys; fake-only features skip the test."""
+
+    def __init__(self, keys: dict[str, str], routes: Any) -> None:
+        self.keys = keys
+        self.routes = routes
+        self.live = True
+
+    def __getattr__(self, name: str) -> Any:
+        pytest.skip(f"wanmock live: `wanmock.{name}` needs the fake (clock, tasks, journal); "
+                    f"this test runs only with --wanmock-target=fake")
+
+
+@pytest.fixture(scope="session")
+def _wanmock_server_session(pytestconfig: pytest.Config) -> Iterator[Any]:
+    from mockserver.server import ThreadedMockServer
+
+    seed = _int_ini(pytestconfig, "seed")
+    timing = pytestconfig.getoption("wanmock_timing") or pytestconfig.getini("wanmock_timing")
+    options: dict[str, Any] = {"mode": "polls"}
+    if seed is not None:
+        options["seed"] = seed
+    if timing:
+        options["timing"] = timing
+    server = ThreadedMockServer(**options).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def wanmock_server(request: pytest.FixtureRequest, _wanmock_server_session: Any) -> Iterator[Any]:
+    """A live fake on 127.0.0.1 (`.url`), shared by the session and reset for each test."""
+    __tracebackhide__ = True
+    if _target(request.config) == "live":
+        pytest.skip("wanmock live: wanmock_server is the fake; this test runs only against it")
+    from mockserver.testing import WanMock
+
+    server = _wanmock_server_session
+    server.backend.reset()
+    handle = WanMock(server.backend, url=server.url)
+    handle.server = server  # type: ignore[attr-defined]
+    settings = _settings(request, {})
+    yield handle
+    if settings.get("assert_conformance", bool(request.config.getini(
+            "wanmock_assert_conformance"))):
+        handle.assert_all_requests_conform()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _target(config) == "live":
+        return
+    skip = pytest.mark.skip(reason="wanmock_live_only: runs only with --wanmock-target=live")
+    for item in items:
+        if item.get_closest_marker("wanmock_live_only"):
+            item.add_marker(skip)

@@ -1,0 +1,135 @@
+"""A live fake on loopback: uvicorn (uvloop + httptools) in a thread, like moto's ThreadedMotoServer."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from mockserver.errors import MockServerError
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class ThreadedMockServer:
+    """Serve an app (default: `create_app(**options)`) on `host:port` in a background thread.
+
+    `port=0` picks a free port; `url` is known once `start()` returns. Binds to loopback unless
+    `allow_remote=True`.
+
+        server = ThreadedMockServer(seed=1).start()
+        ... server.url, server.backend ...
+        server.stop()
+    """
+
+    def __init__(
+        self,
+        app: Any = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        allow_remote: bool = False,
+        **options: Any,
+    ) -> None:
+        if host not in LOOPBACK and not allow_remote:
+            raise MockServerError(
+                f"refusing to bind {host!r}: wanmock serves on loopback unless allow_remote=True"
+            )
+        if app is None:
+            from mockserver.app import create_app
+
+            app = create_app(**options)
+        elif options:
+            raise MockServerError("pass either an app or options for create_app, not both")
+        self.app = app
+        self.host = host
+        self.port = port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def backend(self) -> Any:
+        return self.app.state.backend
+
+    @property
+    def url(self) -> str:
+        if not self._ready.is_set():
+            raise MockServerError("the server is not started; call start() first")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> ThreadedMockServer:
+        import uvicorn
+
+        config = uvicorn.Config(
+            self.app, host=self.host, port=self.port, log_level="warning", access_log=False,
+            loop=_loop(), http=_http(), lifespan="off",
+        )
+        self._server = uvicorn.Server(config)
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+        factory = getattr(config, "get_loop_factory", lambda: None)()
+
+        def run() -> None:
+            loop = factory() if factory is not None else asyncio.new_event_loop()
+            try:
+                loop.run_until_complete(self._serve())
+            except BaseException as exc:  # reported by start()
+                self._error = exc
+                self._ready.set()
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="wanmock-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise MockServerError(f"wanmock server did not start within {timeout} s")
+        if self._error is not None:
+            raise MockServerError(f"wanmock server failed to start: {self._error}")
+        return self
+
+    async def _serve(self) -> None:
+        server = self._server
+        config = server.config
+        if not config.loaded:
+            config.load()
+        server.lifespan = config.lifespan_class(config)
+        await server.startup()
+        if server.should_exit:
+            raise MockServerError(f"could not bind {self.host}:{self.port}")
+        sock = server.servers[0].sockets[0]
+        self.port = sock.getsockname()[1]
+        self._ready.set()
+        await server.main_loop()
+        await server.shutdown()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None
+
+    def __enter__(self) -> ThreadedMockServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _loop() -> str:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
+def _http() -> str:
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return "h11"
+    return "httptools"
