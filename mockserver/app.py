@@ -59,12 +59,41 @@ def create_app(
     return app
 
 
+# Which family owns an unknown path, by prefix, so its 404/405 comes in that family's envelope.
+PREFIXES = (("/api/v1/", "dashscope"), ("/v3/", "jiekou"), ("/wan/", "apiyi"),
+            ("/v1/tasks", "apiyi"), ("/v1/video", "newapi"))
+
+
+def _owner(request: Request) -> Any:
+    providers = getattr(request.app.state, "providers", {})
+    for prefix, family in PREFIXES:
+        if request.url.path.startswith(prefix) and family in providers:
+            return providers[family]
+    return None
+
+
 async def _not_found(request: Request, exc: Exception) -> Response:
-    response = JSONResponse(
-        {"code": "NotFound", "message": f"wanmock: no operation at {request.method} "
-                                        f"{request.url.path}; see GET /_wanmock/contracts"},
-        status_code=404,
-    )
+    return _unrouted(request, 404, "NotFound",
+                     f"no operation at {request.method} {request.url.path}", {})
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    headers = dict(getattr(exc, "headers", None) or {})
+    return _unrouted(request, 405, "MethodNotAllowed",
+                     f"{request.method} is not allowed on {request.url.path}", headers)
+
+
+def _unrouted(request: Request, status: int, code: str, message: str,
+              headers: dict[str, str]) -> Response:
+    """404/405 in the owning family's envelope (a generic JSON body outside any family)."""
+    provider = _owner(request)
+    if provider is not None:
+        from mockserver.errors import ProviderError
+
+        response = provider.error_response(ProviderError(status, code, message, headers=headers))
+    else:
+        response = JSONResponse({"code": code, "message": f"wanmock: {message}; see "
+                                 "GET /_wanmock/contracts"}, status_code=status, headers=headers)
     _journal_unknown(request, response)
     return response
 
@@ -78,16 +107,7 @@ def _journal_unknown(request: Request, response: Response) -> None:
         time=backend.now(), method=request.method, path=request.url.path,
         query=request.url.query, headers=request.headers.items(), body=None,
     )
-    entry.violations.append({"field": "", "rule": "unknown_operation", "status": 404,
-                             "code": "NotFound", "message": "no contract operation here"})
+    entry.violations.append({"field": "", "rule": "unknown_operation", "status":
+                             response.status_code, "code": "NotFound",
+                             "message": "no contract operation here"})
     backend.journal.complete(entry, response.status_code, bytes(response.body))
-
-
-async def _not_allowed(request: Request, exc: Exception) -> Response:
-    response = JSONResponse(
-        {"code": "MethodNotAllowed",
-         "message": f"wanmock: {request.method} is not allowed on {request.url.path}"},
-        status_code=405,
-    )
-    _journal_unknown(request, response)
-    return response

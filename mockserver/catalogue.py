@@ -200,7 +200,8 @@ class Catalogue:
         # Geometry: the size (t2v/r2v legacy), the tier (i2v, wan2.7) or a width/height pair.
         width = height = 0
         size = fields.get("size")
-        resolution = fields.get("resolution") or fixed.get("resolution")
+        # A gateway alias fixes the tier in its name (seed 001): that wins over the request.
+        resolution = fixed.get("resolution") or fields.get("resolution")
         ratio = fields.get("ratio")
         sizes = self.sizes(entry)
         if entry.get("pairs"):
@@ -217,8 +218,8 @@ class Catalogue:
             if size is not None and size not in sizes:
                 fail("size_allowed", "size", size, sizes)
                 size = None
-            if size is None and resolution and fixed.get("resolution"):
-                size = self.ratios[resolution]["16:9"]
+            if size is None and fixed.get("resolution"):
+                size = self.ratios[fixed["resolution"]]["16:9"]
             size = size or entry.get("default_size")
             width, height = parse_size(size)
         else:

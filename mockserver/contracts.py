@@ -98,6 +98,7 @@ class ErrorMapping:
     message: str
     field: str | None = None
     keyword: str | None = None
+    wrap: str | None = None
 
     def matches(self, field_path: str, keyword: str) -> bool:
         return (self.field is None or self.field == field_path) and (
@@ -149,6 +150,41 @@ class Operation:
             code=mapping.code,
             message=fill(mapping.message, values),
             timing="submit",
+            value=value,
+            wrap=mapping.wrap,
+        )
+
+    def parameter_violations(
+        self, query: Mapping[str, str], headers: Mapping[str, str]
+    ) -> list[Violation]:
+        """Violations of the declared query and header parameters (required, type, enum...)."""
+        out: list[Violation] = []
+        for param in self.parameters:
+            where = param.get("in")
+            if where not in ("query", "header"):
+                continue
+            name = str(param.get("name"))
+            source = query if where == "query" else headers
+            value = source.get(name if where == "query" else name.lower())
+            if value is None:
+                if param.get("required"):
+                    out.append(self._param_violation(name, "required", None,
+                                                     f"{name} is required"))
+                continue
+            schema = param.get("schema") or {}
+            validator = _param_validator(self.family, self.operation_id, name, schema)
+            error = next(iter(validator.iter_errors(_coerce(value, schema))), None)
+            if error is not None:
+                out.append(self._param_violation(name, str(error.validator), value,
+                                                 f"{name}: {error.message}"))
+        return out
+
+    def _param_violation(self, name: str, keyword: str, value: Any, detail: str) -> Violation:
+        mapping = self.error_for(name, keyword)
+        return Violation(
+            field=name, rule=f"schema:{keyword}", status=mapping.status, code=mapping.code,
+            message=fill(mapping.message, {"field": name, "detail": detail,
+                                           "value": _short(value)}),
             value=value,
         )
 
@@ -360,6 +396,7 @@ def _build_operations(
                     message=str(e.get("message", "{detail}")),
                     field=e.get("field"),
                     keyword=e.get("keyword"),
+                    wrap=e.get("wrap"),
                 )
                 for e in raw.get("x-wanmock-errors") or []
             ]
@@ -378,6 +415,36 @@ def _build_operations(
                 response_validators=responses,
             )
     return ops
+
+
+@lru_cache(maxsize=512)
+def _param_validator_cached(key: str, schema_json: str) -> Draft202012Validator:
+    import json
+
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def _param_validator(family: str, op_id: str, name: str, schema: Any) -> Draft202012Validator:
+    import json
+
+    return _param_validator_cached(f"{family}:{op_id}:{name}", json.dumps(schema, sort_keys=True))
+
+
+def _coerce(value: str, schema: Any) -> Any:
+    """Read a query/header string as the type its schema declares, when it can."""
+    kind = schema.get("type") if isinstance(schema, Mapping) else None
+    kinds = kind if isinstance(kind, list) else [kind]
+    text = value.strip()
+    if "integer" in kinds and text.lstrip("-").isdigit():
+        return int(text)
+    if "number" in kinds:
+        try:
+            return float(text)
+        except ValueError:
+            return value
+    if "boolean" in kinds and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return value
 
 
 _INT_FIELDS = ("duration", "seed", "width", "height")

@@ -182,7 +182,9 @@ def control_routes(backend: Backend, providers: dict[str, Any]) -> list[BaseRout
                 status_code=403, media_type="application/xml",
             )
         found = backend.store.get(task_id)
-        if found is None or backend.view(found).state is not State.SUCCEEDED:
+        # The signed URL's Expires alone bounds the file's life: it runs 24 h from the task's
+        # end, so it outlives the task id (UNKNOWN 24 h after submit) by the run time.
+        if found is None or backend.lifecycle.view(found).state is not State.SUCCEEDED:
             return Response(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code>"
                 "<Message>The specified key does not exist.</Message></Error>",

@@ -79,6 +79,7 @@ class Family:
             )
             request.state.journal_entry = entry
             try:
+                self.preflight(request, op)
                 if raw is None:
                     raise self.flag(self.body_error("too_large", op), "body:too_large")
                 response = await handler(request, op, raw)
@@ -110,8 +111,30 @@ class Family:
         return b"".join(chunks)
 
     # -- pieces of the pipeline --------------------------------------------------------------
+    def preflight(self, request: Request, op: Operation) -> None:
+        """What every operation checks before its body: authentication, the family's own
+        header rules, then the contract's query and header parameters."""
+        self.authenticate(request)
+        self.check_headers(request, op)
+        violations = op.parameter_violations(request.query_params, request.headers)
+        if violations:
+            raise self.parameter_error(violations[0], op)
+
+    def check_headers(self, request: Request, op: Operation) -> None:
+        """Family-specific header rules checked right after authentication (none by default)."""
+
+    def parameter_error(self, violation: Violation, op: Operation) -> ProviderError:
+        return ProviderError.from_violation(violation)
+
     def authenticate(self, request: Request) -> str:
-        """The API key of a request, or the family's 401."""
+        """The API key of a request, or the family's 401 (checked once per request)."""
+        cached = getattr(request.state, "api_key", None)
+        if cached is not None:
+            return str(cached)
+        request.state.api_key = key = self._authenticate(request)
+        return key
+
+    def _authenticate(self, request: Request) -> str:
         header = request.headers.get("authorization")
         if not header or not header.strip():
             raise self.flag(self.auth_error("missing"), "security:missing", "Authorization")
@@ -133,7 +156,7 @@ class Family:
             raise self.flag(self.body_error("content_type", op), "body:content_type")
         try:
             return json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # too deep is not JSON either
             raise self.flag(self.body_error("not_json", op), "body:not_json") from None
 
     @staticmethod
@@ -143,12 +166,17 @@ class Family:
             err.violation = Violation(field, rule, err.status, err.code, err.message)
         return err
 
-    def judge(self, op: Operation, body: Any) -> tuple[JobSpec, Violation | None]:
-        """Run the contract's checks: raise the first submit-time violation, return the job and
-        the violation (if any) that will fail the task later."""
-        spec, violations = self.contract.check_request(
+    def evaluate(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
+        """Judge a parsed body as this provider does: the job it would run and every violation,
+        the first reported first. No side effects: `mockserver.checks` uses it too."""
+        return self.contract.check_request(
             op.operation_id, body, rule_timing=self.backend.rule_timing()
         )
+
+    def judge(self, op: Operation, body: Any) -> tuple[JobSpec, Violation | None]:
+        """Raise the first submit-time violation; return the job and the violation (if any)
+        that will fail the task later."""
+        spec, violations = self.evaluate(op, body)
         for violation in violations:
             if violation.timing == "submit":
                 raise self.violation_error(violation, op)

@@ -58,6 +58,11 @@ class Apiyi(DashScope):
             raise ProviderError(404, "task_not_found", "task not found")
         return json_response(self.task_json(request, task))
 
+    def preflight(self, request: Request, op: Operation) -> None:
+        if op.role == "query":
+            self.authenticate_task_api(request)
+        super().preflight(request, op)
+
     def authenticate_task_api(self, request: Request) -> str:
         """apiyi's task API is a new-api deployment: its 401 is new-api's OpenAI-shaped one."""
         try:

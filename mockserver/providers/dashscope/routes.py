@@ -54,6 +54,10 @@ class DashScope(Family):
             )
         return ProviderError.from_violation(violation)
 
+    def check_headers(self, request: Request, op: Operation) -> None:
+        if op.role == "submit":
+            self.check_async_header(request)
+
     def check_async_header(self, request: Request) -> None:
         if request.headers.get("x-dashscope-async", "").strip().lower() != "enable":
             raise ProviderError(403, "AccessDenied",
@@ -93,8 +97,9 @@ class DashScope(Family):
         task = self.backend.store.find(self.name, request.path_params["task_id"])
         self.note_task(request, task)
         if task is None or not self.backend.cancel(task):
-            raise ProviderError(400, "UnsupportedOperation",
-                                "The operation is unsupported on the referee object.")
+            # Worded as the contract's cancelTask x-wanmock-errors (see its x-wanmock-decisions).
+            mapping = op.error_for("task_id", "cancel")
+            raise ProviderError(mapping.status, mapping.code, mapping.message)
         return json_response({"request_id": self.backend.ids.uuid()})
 
     async def list_tasks(self, request: Request, op: Operation, raw: bytes) -> Response:

@@ -156,13 +156,13 @@ class NewApi(Family):
             raise self.body_error("empty", op)
         try:
             return json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # too deep is not JSON either
             first = raw.lstrip()[:1].decode("latin-1")
             raise ProviderError(
                 400, "invalid_json", f"invalid character {first!r} looking for beginning of value"
             ) from None
 
-    def judge(self, op: Operation, body: Any) -> tuple[JobSpec, Violation | None]:
+    def evaluate(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
         """new-api's checks in its order, then DashScope's rules on the converted request."""
         opts = self.backend.options
         catalogue = self.contract.catalogue
@@ -170,8 +170,10 @@ class NewApi(Family):
         if opts.newapi_drop_shot_type:
             problems = [v for v in problems if not v.field.endswith("shot_type")]
         if not isinstance(body, Mapping):
-            raise self.violation_error(problems[0], op) if problems else self.body_error(
-                "not_json", op)
+            if problems:
+                return None, problems
+            err = self.body_error("not_json", op)
+            return None, [Violation("", "body:not_json", err.status, err.code, err.message)]
         model = body.get("model")
         entry = catalogue.entry(self.name, model) if isinstance(model, str) else None
         if isinstance(model, str) and model.strip() and entry is None:
@@ -181,7 +183,7 @@ class NewApi(Family):
             problems.extend(self._conversion_errors(entry, body))
         if problems:
             problems.sort(key=_precedence)
-            raise self.violation_error(problems[0], op)
+            return None, problems
         assert entry is not None  # a schema-valid body has a string model
         fields, sources = op.extract(body)
         self._convert(entry, body, fields, sources)
@@ -189,12 +191,7 @@ class NewApi(Family):
         timing = self.backend.rule_timing()
         violations = [op.rule_violation(f, sources, timing) for f in failures]
         violations.sort(key=lambda v: v.timing != "submit")
-        for violation in violations:
-            if violation.timing == "submit":
-                raise self.violation_error(violation, op)
-        if spec is None:  # cannot happen for a known model; be safe
-            raise self.internal_error()
-        return spec, violations[0] if violations else None
+        return spec, violations
 
     def _conversion_errors(self, entry: ModelEntry, body: Mapping[str, Any]) -> list[Violation]:
         """What the Ali adaptor refuses while building the DashScope body (api-facts §2.8)."""

@@ -1,0 +1,406 @@
+"""wanmock's own Schemathesis checks, registered beside the built-in ones.
+
+Each check reads as a claim about a provider and only speaks about operations of a wanmock
+contract (`x-wanmock-family`), so registering them never affects other schemas:
+
+- `lifecycle_moves_forward`: a task's state only moves forward along the family's lifecycle and
+  its progress never decreases;
+- `video_url_iff_succeeded`: the result URL is present exactly when the task succeeded, and it
+  downloads as an MP4;
+- `error_uses_family_envelope`: every error body is the family's own envelope;
+- `rejection_carries_provider_code`: a request the contract rejects at submit is answered with
+  the provider's status and code;
+- `valid_submission_accepted`: a submission the contract (schema and catalogue) accepts gets 2xx.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import schemathesis
+from schemathesis.core.failures import Failure
+
+from mockserver.contracts import Contract, ContractSet, load
+from mockserver.errors import Violation
+
+# Neutral order of states; a task may only move to an equal or higher rank.
+RANK = {"queued": 0, "running": 1, "succeeded": 2, "failed": 2, "canceled": 2, "expired": 3}
+WORDS: dict[str, dict[str, str]] = {
+    "dashscope": {"PENDING": "queued", "RUNNING": "running", "SUCCEEDED": "succeeded",
+                  "FAILED": "failed", "CANCELED": "canceled", "UNKNOWN": "expired"},
+    "jiekou": {"TASK_STATUS_QUEUED": "queued", "TASK_STATUS_PROCESSING": "running",
+               "TASK_STATUS_SUCCEED": "succeeded", "TASK_STATUS_FAILED": "failed"},
+    "newapi": {"NOT_START": "queued", "SUBMITTED": "queued", "QUEUED": "queued",
+               "IN_PROGRESS": "running", "SUCCESS": "succeeded", "FAILURE": "failed",
+               "UNKNOWN": "expired", "queued": "queued", "in_progress": "running",
+               "completed": "succeeded", "failed": "failed", "unknown": "expired"},
+    "apiyi": {"submitted": "queued", "in_progress": "running", "completed": "succeeded",
+              "failed": "failed"},
+}
+WORDS["apiyi_ds"] = WORDS["dashscope"]
+
+
+class WanmockCheckFailure(Failure):
+    """A response that breaks a provider's contract as wanmock reads it."""
+
+    def __init__(self, *, operation: str, title: str, message: str, code: str) -> None:
+        self.operation = operation
+        self.title = title
+        self.message = message
+        self.code = code
+        self.case_id = None
+        self.severity = None  # type: ignore[assignment]
+
+    @property
+    def _unique_key(self) -> str:
+        return f"{self.code}:{self.message[:200]}"
+
+
+@dataclass(slots=True)
+class TaskView:
+    """What a query response says about a task."""
+
+    task_id: str | None
+    state: str | None
+    progress: int | None
+    video_url: str | None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.rstrip("%").isdigit():
+        return int(value.rstrip("%"))
+    return None
+
+
+def read_task(family: str, operation_id: str, body: Any, task_id: str | None) -> TaskView | None:
+    """Reduce a query response to (id, neutral state, progress, video URL), or None."""
+    if not isinstance(body, Mapping):
+        return None
+    if family == "dashscope" or (family == "apiyi" and "output" in body):
+        out = body.get("output")
+        if not isinstance(out, Mapping):
+            return None
+        word = WORDS["dashscope"].get(str(out.get("task_status")))
+        return TaskView(out.get("task_id") or task_id, word, None, out.get("video_url"))
+    if family == "jiekou":
+        task = body.get("task")
+        if not isinstance(task, Mapping):
+            return None
+        videos = body.get("videos") or []
+        url = videos[0].get("video_url") if videos and isinstance(videos[0], Mapping) else None
+        return TaskView(task.get("task_id") or task_id, WORDS["jiekou"].get(str(task.get("status"))),
+                        _int(task.get("progress_percent")), url)
+    if family == "newapi":
+        if operation_id == "getVideoGeneration":
+            data = body.get("data")
+            if not isinstance(data, Mapping):
+                return None
+            inner = data.get("data") if isinstance(data.get("data"), Mapping) else {}
+            output = inner.get("output") if isinstance(inner.get("output"), Mapping) else {}
+            url = data.get("result_url") or output.get("video_url")
+            return TaskView(data.get("task_id") or task_id, WORDS["newapi"].get(str(data.get("status"))),
+                            _int(data.get("progress")), url or None)
+        meta = body.get("metadata") if isinstance(body.get("metadata"), Mapping) else {}
+        return TaskView(body.get("id") or task_id, WORDS["newapi"].get(str(body.get("status"))),
+                        _int(body.get("progress")), meta.get("url") or None)
+    if family == "apiyi":
+        return TaskView(body.get("task_id") or task_id, WORDS["apiyi"].get(str(body.get("status"))),
+                        _int(body.get("progress")), body.get("result_url"))
+    return None
+
+
+# -- context shared by the checks ----------------------------------------------------------------
+
+class _State:
+    """Per-process check state: contracts, task history, a way to download result URLs."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.history: dict[tuple[str, str], tuple[int, int, str]] = {}
+        self.downloaded: dict[str, bool] = {}
+        self.contracts: ContractSet | None = None
+        self.fetch: Callable[[str], tuple[int, bytes, str]] | None = None
+        self.judges: dict[str, Any] = {}
+
+    def reset(self, contracts: ContractSet | None = None,
+              fetch: Callable[[str], tuple[int, bytes, str]] | None = None) -> None:
+        with self.lock:
+            self.history.clear()
+            self.downloaded.clear()
+            self.contracts = contracts
+            self.fetch = fetch
+            self.judges.clear()
+
+
+STATE = _State()
+
+
+def _family(case: Any) -> str | None:
+    raw = getattr(case.operation.schema, "raw_schema", None)
+    if isinstance(raw, Mapping):
+        family = raw.get("x-wanmock-family")
+        return str(family) if family else None
+    return None
+
+
+def _contract(family: str) -> Contract:
+    contracts = STATE.contracts or load()
+    return contracts[family]
+
+
+def judge(family: str, operation_id: str, body: Any) -> list[Violation]:
+    """Every violation the provider reports for this body, as the fake's family judges it (the
+    contract plus the family's own gateway steps, e.g. new-api's request building)."""
+    with STATE.lock:
+        family_judge = STATE.judges.get(family)
+        if family_judge is None:
+            from mockserver.core.backend import Backend
+            from mockserver.providers import family_class
+
+            backend = Backend(contracts=STATE.contracts or load())
+            family_judge = STATE.judges[family] = family_class(family)(backend)
+    op = family_judge.contract.operation(operation_id)
+    _, violations = family_judge.evaluate(op, body)
+    return list(violations)
+
+
+def _same_method(case: Any, op: Any) -> bool:
+    return str(case.method).upper() == op.method
+
+
+def _operation_id(case: Any) -> str:
+    definition = case.operation.definition
+    raw = getattr(definition, "raw", definition)
+    return str(raw.get("operationId", case.operation.label))
+
+
+def _json(response: Any) -> Any:
+    try:
+        return json.loads(response.content)
+    except (ValueError, TypeError):
+        return None
+
+
+def _fail(case: Any, code: str, title: str, message: str) -> None:
+    raise WanmockCheckFailure(operation=case.operation.label, title=title, message=message,
+                              code=code)
+
+
+def _task_id_param(case: Any) -> str | None:
+    for params in (case.path_parameters, case.query):
+        if isinstance(params, Mapping):
+            for key in ("task_id", "video_id"):
+                if isinstance(params.get(key), str):
+                    return str(params[key])
+    return None
+
+
+@schemathesis.check
+def lifecycle_moves_forward(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A task's state never moves backwards, and its progress never decreases."""
+    family = _family(case)
+    if family is None or response.status_code != 200:
+        return None
+    op_id = _operation_id(case)
+    op = _contract(family).operations.get(op_id)
+    if op is None or op.role != "query" or not _same_method(case, op):
+        return None
+    view = read_task(family, op_id, _json(response), _task_id_param(case))
+    if view is None or view.task_id is None or view.state is None:
+        return None
+    key = (family, str(view.task_id))
+    rank = RANK[view.state]
+    progress = view.progress if view.progress is not None else -1
+    with STATE.lock:
+        previous = STATE.history.get(key)
+        if previous is None or (rank, progress) >= previous[:2]:
+            STATE.history[key] = (rank, max(progress, previous[1] if previous and rank ==
+                                            previous[0] else progress), view.state)
+            return True
+    was_rank, was_progress, was_state = previous
+    if rank < was_rank:
+        _fail(case, "lifecycle_backwards", "Task state moved backwards",
+              f"task {view.task_id}: {was_state} then {view.state}")
+    if rank == was_rank and progress < was_progress and view.state == "running":
+        _fail(case, "progress_decreased", "Task progress decreased",
+              f"task {view.task_id}: progress {was_progress} then {progress}")
+    return True
+
+
+@schemathesis.check
+def video_url_iff_succeeded(ctx: Any, response: Any, case: Any) -> bool | None:
+    """The result URL is present exactly when the task succeeded, and it downloads as an MP4."""
+    family = _family(case)
+    if family is None or response.status_code != 200:
+        return None
+    op_id = _operation_id(case)
+    op = _contract(family).operations.get(op_id)
+    if op is None or op.role != "query" or not _same_method(case, op):
+        return None
+    view = read_task(family, op_id, _json(response), _task_id_param(case))
+    if view is None or view.state is None:
+        return None
+    if view.state == "succeeded" and not view.video_url:
+        _fail(case, "video_url_missing", "Succeeded task without a video URL",
+              f"task {view.task_id} is succeeded but its response has no video URL")
+    if view.state != "succeeded" and view.video_url:
+        _fail(case, "video_url_early", "Video URL on an unfinished task",
+              f"task {view.task_id} is {view.state} but shows {view.video_url}")
+    if view.video_url and STATE.fetch is not None:
+        url = str(view.video_url)
+        with STATE.lock:
+            known = STATE.downloaded.get(url)
+        if known is None:
+            status, head, ctype = STATE.fetch(url)
+            known = status == 200 and head[4:8] == b"ftyp"
+            with STATE.lock:
+                STATE.downloaded[url] = known
+            if not known:
+                _fail(case, "video_download", "Video URL does not download",
+                      f"GET {url} -> {status} {ctype}, not an MP4")
+    return True
+
+
+def _envelope_keys(template: Any) -> set[str]:
+    return set(template) if isinstance(template, Mapping) else set()
+
+
+@schemathesis.check
+def error_uses_family_envelope(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Every error response is a JSON body in one of the family's error envelopes."""
+    family = _family(case)
+    if family is None or response.status_code < 400:
+        return None
+    contract = _contract(family)
+    op = contract.operations.get(_operation_id(case))
+    templates = list(contract.envelopes.values())
+    if op is not None and op.raw.get("x-wanmock-envelope"):
+        templates.append(op.raw["x-wanmock-envelope"])
+    body = _json(response)
+    if not isinstance(body, Mapping):
+        _fail(case, "error_not_json", "Error body is not a JSON object",
+              f"{response.status_code} with body {response.content[:120]!r}")
+    shapes = [_envelope_keys(t) for t in templates if _envelope_keys(t)]
+    if not any(shape <= set(body) for shape in shapes):
+        _fail(case, "wrong_error_envelope", "Error body is not in the family's envelope",
+              f"{response.status_code} body keys {sorted(body)}; expected one of "
+              f"{[sorted(s) for s in shapes]}")
+    return True
+
+
+def _error_code(contract: Contract, body: Mapping[str, Any]) -> Any:
+    """The provider code in an error body, found where the envelope template puts `{code}`."""
+    for template in contract.envelopes.values():
+        path = _find(template, "{code}")
+        if path is not None:
+            node: Any = body
+            for part in path:
+                node = node.get(part) if isinstance(node, Mapping) else None
+            if node not in (None, ""):
+                return node
+    return None
+
+
+def _find(template: Any, marker: str, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    if template == marker:
+        return path
+    if isinstance(template, Mapping):
+        for key, value in template.items():
+            found = _find(value, marker, (*path, key))
+            if found is not None:
+                return found
+    return None
+
+
+def _accepted_headers(case: Any, family: str) -> bool:
+    """Authenticated, and no header or query parameter the contract forbids."""
+    headers = {k.lower(): str(v) for k, v in (case.headers or {}).items()}
+    auth = headers.get("authorization", "")
+    if not auth.lower().startswith("bearer ") or not auth[7:].strip():
+        return False
+    op = _contract(family).operations.get(_operation_id(case))
+    if op is None:
+        return False
+    query = {k: str(v) for k, v in (case.query or {}).items()}
+    return not op.parameter_violations(query, headers)
+
+
+def _body(case: Any) -> Any:
+    """The JSON body of a case, or None when it has none or is sent as another media type."""
+    body = case.body
+    if type(body).__name__ == "NotSet":
+        return None
+    media = str(getattr(case, "media_type", None) or "application/json")
+    headers = {k.lower(): str(v) for k, v in (case.headers or {}).items()}
+    if "json" not in media or "json" not in headers.get("content-type", "application/json"):
+        return None
+    return body
+
+
+@schemathesis.check
+def rejection_carries_provider_code(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A submission the contract rejects at submit gets the provider's status and code."""
+    family = _family(case)
+    if family is None or response.status_code in (401, 403, 429) or response.status_code >= 500:
+        return None
+    contract = _contract(family)
+    op = contract.operations.get(_operation_id(case))
+    if (op is None or op.role != "submit" or not _same_method(case, op)
+            or not _accepted_headers(case, family)):
+        return None
+    body = _body(case)
+    if body is None or isinstance(body, (bytes, str)):
+        return None
+    submit = [v for v in judge(family, op.operation_id, body) if v.timing == "submit"]
+    if not submit:
+        return None
+    expected = submit[0]
+    codes = {expected.code, expected.wrap} - {None}
+    got = _error_code(contract, _json(response) or {})
+    statuses = {v.status for v in submit}
+    if response.status_code not in statuses:
+        _fail(case, "rejection_status", "Invalid request not rejected as the provider does",
+              f"{expected.field}: {expected.rule} -> expected {expected.status} {expected.code}, "
+              f"got {response.status_code} {got}")
+    if got is not None and str(got) not in {str(c) for c in codes} and not any(
+            str(got) in (v.code, v.wrap) for v in submit):
+        _fail(case, "rejection_code", "Rejection carries another code",
+              f"{expected.field}: {expected.rule} -> expected code {expected.code}, got {got}")
+    return True
+
+
+@schemathesis.check
+def valid_submission_accepted(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A submission the contract's schema and catalogue accept is answered 2xx."""
+    family = _family(case)
+    if family is None or response.status_code in (401, 403, 429) or response.status_code < 300:
+        return None
+    contract = _contract(family)
+    op = contract.operations.get(_operation_id(case))
+    if (op is None or op.role != "submit" or not _same_method(case, op)
+            or not _accepted_headers(case, family)):
+        return None
+    body = _body(case)
+    if body is None or isinstance(body, (bytes, str)):
+        return None
+    if any(v.timing == "submit" for v in judge(family, op.operation_id, body)):
+        return None
+    if response.status_code >= 500 and family == "newapi":
+        return None  # new-api's documented 5xx (unknown model: no channel) are data, not drift
+    _fail(case, "valid_rejected", "Valid submission rejected",
+          f"the contract accepts this body, the server answered {response.status_code}: "
+          f"{response.content[:200]!r}")
+    return True
+
+
+WANMOCK_CHECKS = ("lifecycle_moves_forward", "video_url_iff_succeeded",
+                  "error_uses_family_envelope", "rejection_carries_provider_code",
+                  "valid_submission_accepted")
