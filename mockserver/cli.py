@@ -2,6 +2,7 @@
 
     wanmock serve [--host 127.0.0.1] [--port 8000] [--seed N] [--timing fast] [--api-key K] ...
     wanmock contracts [list | validate | show FAMILY [--format yaml|json]]
+    wanmock check BASE_URL [--family F] [--budget N] [--junit FILE] [--report FILE] ...
 """
 
 from __future__ import annotations
@@ -63,6 +64,33 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow binding a non-loopback address")
 
+    check = sub.add_parser(
+        "check", help="test a server (the fake or a real provider) against the contracts",
+        description="Schemathesis-driven contract checks. Exit code 0 only when the server "
+                    "conforms. Keys: --api-key, else the family's variable (DASHSCOPE_API_KEY, "
+                    "JIEKOU_API_KEY or NOVITA_API_KEY, NEWAPI_API_KEY, APIYI_API_KEY).")
+    check.add_argument("base_url", help="e.g. http://127.0.0.1:8000 or https://dashscope.aliyuncs.com")
+    check.add_argument("--family", action="append", dest="families", default=None,
+                       choices=sorted(FAMILY_PATHS), help="families to check (repeatable)")
+    check.add_argument("--api-key", default=None, help="key to send (never printed)")
+    check.add_argument("--budget", type=int, default=0,
+                       help="billable submissions allowed (default 0: negative and read-only "
+                            "checks still run)")
+    check.add_argument("--unlimited", action="store_true",
+                       help="no budget (for the fake, where nothing is billed)")
+    check.add_argument("--profile", choices=["ci", "thorough"], default="ci",
+                       help="ci: a few examples per operation; thorough: many")
+    check.add_argument("--max-examples", type=int, default=None, help="override the profile")
+    check.add_argument("--phase", action="append", dest="phases", default=None,
+                       choices=["examples", "coverage", "fuzzing", "stateful"],
+                       help="phases to run (repeatable; default all)")
+    check.add_argument("--seed", type=int, default=0, help="Hypothesis seed (reproducible runs)")
+    check.add_argument("--rate-limit", default=None,
+                       help="e.g. 10/s; 429 answers are retried after Retry-After")
+    check.add_argument("--junit", default=None, help="write a JUnit XML report here")
+    check.add_argument("--report", default=None, help="write a Markdown drift report here")
+    check.add_argument("--quiet", action="store_true", help="no progress lines")
+
     contracts = sub.add_parser("contracts", help="list, validate or print the contracts")
     contracts.add_argument("action", nargs="?", choices=["list", "validate", "show"],
                            default="list")
@@ -78,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return serve(args)
+        if args.command == "check":
+            return check_command(args)
         return contracts_command(args)
     except MockServerError as exc:
         print(f"wanmock: {exc}", file=sys.stderr)
@@ -148,3 +178,37 @@ def contracts_command(args: argparse.Namespace) -> int:
         for op in contract.operations.values():
             print(f"  {op.method:<5} {op.path:<62} {op.operation_id:<28} {op.role}")
     return 0
+
+
+def check_command(args: argparse.Namespace) -> int:
+    from mockserver.conformance import PROFILES, check
+    from mockserver.live import available_keys
+
+    families = args.families or sorted(FAMILY_PATHS)
+    key = args.api_key
+    if key is None:
+        keys = available_keys()
+        found = {keys[f] for f in families if f in keys}
+        if len(found) > 1:
+            raise MockServerError("families with different keys: check one --family at a time")
+        key = found.pop() if found else "sk-wanmock-check"
+    max_examples, _ = PROFILES[args.profile]
+    progress = None if args.quiet else (lambda line: print(line, flush=True))
+    report = check(
+        args.base_url, families=families, api_key=key,
+        budget=None if args.unlimited else args.budget,
+        max_examples=args.max_examples or max_examples,
+        phases=args.phases or ("examples", "coverage", "fuzzing", "stateful"),
+        seed=args.seed, rate_limit=args.rate_limit, progress=progress,
+    )
+    print(report.summary())
+    for finding in report.findings:
+        print(f"- {finding.family}.{finding.operation} [{finding.check}] {finding.title}: "
+              f"{finding.message.strip().splitlines()[0] if finding.message.strip() else ''}")
+    for error in report.errors:
+        print(f"- error: {error}")
+    if args.junit:
+        print(f"JUnit report: {report.write_junit(args.junit)}")
+    if args.report:
+        print(f"Markdown report: {report.write_markdown(args.report)}")
+    return 0 if report.ok else 1

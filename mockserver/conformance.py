@@ -13,6 +13,7 @@ checks and read-only operations run whatever the budget, since rejected requests
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -156,7 +157,7 @@ class Report:
 
 def _config(*, base_url: str | None, api_key: str, max_examples: int, phases: Iterable[str],
             seed: int | None, rate_limit: str | None, client_5xx: Iterable[int] = (),
-            workers: int = 1) -> Any:
+            submit_operations: Iterable[str] = (), workers: int = 1) -> Any:
     from schemathesis.config import SchemathesisConfig
 
     chosen = set(phases)
@@ -165,7 +166,8 @@ def _config(*, base_url: str | None, api_key: str, max_examples: int, phases: It
         raise MockServerError(f"unknown phase(s) {sorted(unknown)}; choose from {PHASES}")
     data: dict[str, Any] = {
         "headers": {"Authorization": f"Bearer {api_key}"},
-        "generation": {"max-examples": max_examples, "mode": "all"},
+        # No example database: a run depends only on its seed, not on earlier runs.
+        "generation": {"max-examples": max_examples, "mode": "all", "database": "none"},
         "phases": {name: {"enabled": name in chosen} for name in PHASES},
         "checks": {name: {"enabled": False} for name in DISABLED_BUILTIN},
         "workers": workers,
@@ -177,6 +179,12 @@ def _config(*, base_url: str | None, api_key: str, max_examples: int, phases: It
         # A family's documented answers to client input (x-wanmock-client-5xx) are not faults.
         data["checks"]["not_a_server_error"] = {"expected-statuses": ["2xx", "3xx", "4xx",
                                                                       *extra]}
+    submits = list(submit_operations)
+    if submits:
+        # Under a budget, submissions go only through generated phases, where the budget filter
+        # applies; Schemathesis sends explicit examples unfiltered.
+        data["operations"] = [{"include-operation-id": op_id,
+                               "phases": {"examples": {"enabled": False}}} for op_id in submits]
     if seed is not None:
         data["seed"] = seed
     if base_url:
@@ -253,7 +261,9 @@ def check(
         config = _config(base_url=target.rstrip("/") if is_url else None, api_key=api_key,
                          max_examples=max_examples, phases=phases, seed=seed,
                          rate_limit=rate_limit,
-                         client_5xx=contracts[family].document.get("x-wanmock-client-5xx", []))
+                         client_5xx=contracts[family].document.get("x-wanmock-client-5xx", []),
+                         submit_operations=[] if budget is None else [
+                             op.operation_id for op in contracts[family].by_role("submit")])
         document = contracts[family].document
         if is_url:
             schema = schemathesis.openapi.from_dict(_for_server(document), config=config)
@@ -275,7 +285,8 @@ def check(
 
 
 def _for_server(document: Any) -> Any:
-    doc = dict(document)
+    # A deep copy: Schemathesis annotates the schema it loads, and the contract set is shared.
+    doc = copy.deepcopy(dict(document))
     doc.pop("servers", None)  # the base URL comes from the command line
     return doc
 

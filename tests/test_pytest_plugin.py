@@ -227,3 +227,11 @@ def test_wanmock_server_with_the_dashscope_sdk(pytester):
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_readme_strategies_example_passes(pytester):
+    examples = readme_examples()
+    assert "strategies" in examples
+    pytester.makepyfile(test_readme_strategies=examples["strategies"])
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

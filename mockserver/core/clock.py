@@ -70,8 +70,16 @@ class ManualClock:
 
     def set(self, when: float) -> float:
         """Jump to an absolute time (forward only)."""
+        try:
+            value = float(when)
+        except (TypeError, ValueError):
+            raise MockServerError(
+                f"clock set needs an epoch time in seconds, got {when!r}"
+            ) from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise MockServerError(f"clock set needs a finite time, got {when!r}")
         with self._lock:
-            if when < self._now:
+            if value < self._now:
                 raise MockServerError(f"clock cannot go back from {self._now} to {when}")
-            self._now = float(when)
+            self._now = value
             return self._now
