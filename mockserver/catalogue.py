@@ -161,6 +161,16 @@ class Catalogue:
             raise ContractError(f"no geometry for {resolution} {ratio}")
         return parse_size(size)
 
+    def _facts(self, entry: ModelEntry) -> tuple[list[str], list[int]]:
+        """`sizes(entry)` and `durations(entry)`, computed once per entry (read-only: callers
+        that hand them out pass copies)."""
+        cache: dict[int, tuple[ModelEntry, list[str], list[int]]] = self.__dict__.setdefault(
+            "_facts_cache", {})
+        found = cache.get(id(entry))
+        if found is None or found[0] is not entry:
+            found = cache[id(entry)] = (entry, self.sizes(entry), self.durations(entry))
+        return found[1], found[2]
+
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(
         self, family: str, fields: Mapping[str, Any]
@@ -203,7 +213,7 @@ class Catalogue:
         # A gateway alias fixes the tier in its name (seed 001): that wins over the request.
         resolution = fixed.get("resolution") or fields.get("resolution")
         ratio = fields.get("ratio")
-        sizes = self.sizes(entry)
+        sizes = self._facts(entry)[0]
         if entry.get("pairs"):
             pairs = [tuple(p) for p in entry.get("pairs")]
             w, h = fields.get("width"), fields.get("height")
@@ -216,7 +226,7 @@ class Catalogue:
                 width, height = entry.get("default_pair")
         elif sizes:
             if size is not None and size not in sizes:
-                fail("size_allowed", "size", size, sizes)
+                fail("size_allowed", "size", size, list(sizes))
                 size = None
             if size is None and fixed.get("resolution"):
                 size = self.ratios[fixed["resolution"]]["16:9"]
@@ -235,10 +245,10 @@ class Catalogue:
             use_ratio = (ratio or entry.get("default_ratio") or "16:9") if ratios else "16:9"
             width, height = self.geometry(resolution, use_ratio)
 
-        durations = self.durations(entry)
+        durations = self._facts(entry)[1]
         duration = fields.get("duration")
         if duration is not None and duration not in durations:
-            fail("duration_allowed", "duration", duration, durations)
+            fail("duration_allowed", "duration", duration, list(durations))
             duration = None
         duration = int(duration if duration is not None else entry.get("default_duration", 5))
 

@@ -61,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--video-dir", default=None, help="where result videos are cached")
     serve.add_argument("--contracts", dest="contracts_dir", default=None,
                        help="directory of contracts to serve (default: bundled)")
+    serve.add_argument("--scenarios", default=None,
+                       help="YAML file of scenario rules (faults and job outcomes)")
+    serve.add_argument("--max-concurrent-tasks", type=int, default=None,
+                       help="running tasks per API key and family (default: no limit)")
+    serve.add_argument("--concurrency-policy", choices=["contract", "queue", "reject"],
+                       default="contract", help="extra tasks wait (queue) or get 429 (reject)")
+    serve.add_argument("--rate-limit-qps", type=float, default=None,
+                       help="requests per second per API key and family (default: no limit)")
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow binding a non-loopback address")
 
@@ -130,6 +138,8 @@ def serve(args: argparse.Namespace) -> int:
         "api_keys": frozenset(args.api_keys), "rule_timing": args.rule_timing,
         "body_limit": args.body_limit, "journal_size": args.journal_size,
         "video_dir": args.video_dir, "contracts_dir": args.contracts_dir,
+        "scenarios": args.scenarios, "max_concurrent_tasks": args.max_concurrent_tasks,
+        "concurrency_policy": args.concurrency_policy, "rate_limit_qps": args.rate_limit_qps,
     }
     app = create_app(args.families, seed=args.seed, **options)
     url = f"http://{args.host}:{args.port}"

@@ -69,6 +69,40 @@ def render_envelope(template: Any, values: Mapping[str, Any]) -> Any:
     return template
 
 
+def _compile_spec_map(spec_map: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """`x-wanmock-spec` as (name, const, None) or (name, None, [(path, parts)]) rows, where
+    `parts` are (key, index-or-None) pairs `_walk` follows exactly as `get_path` would."""
+    plan: list[tuple[str, Any, Any]] = []
+    for name, where in spec_map.items():
+        if isinstance(where, Mapping) and "const" in where:
+            plan.append((name, where["const"], None))
+            continue
+        paths = []
+        for path in where:
+            parts = () if path == "" else tuple(
+                (part, int(part) if part.isdigit() else None) for part in path.split("."))
+            paths.append((path, parts))
+        plan.append((name, None, paths))
+    return plan
+
+
+def _walk(body: Any, parts: tuple[tuple[str, int | None], ...]) -> Any:
+    """`get_path` on a pre-split path."""
+    node = body
+    for part, idx in parts:
+        if type(node) is dict or isinstance(node, Mapping):
+            if part not in node:
+                return _MISSING
+            node = node[part]
+        elif idx is not None and isinstance(node, list):
+            if idx >= len(node):
+                return _MISSING
+            node = node[idx]
+        else:
+            return _MISSING
+    return node
+
+
 def get_path(body: Any, path: str) -> Any:
     """Read a dotted path (`input.prompt`, `images.0`); `_MISSING` if any step is absent."""
     node = body
@@ -122,12 +156,44 @@ class Operation:
     rules: dict[str, Mapping[str, Any]]
     spec_map: dict[str, Any]
     response_validators: dict[str, Draft202012Validator] = field(default_factory=dict)
+    # A compiled (jsonschema_rs) validator at least as strict as `body_validator`: when it
+    # accepts a body, so would `body_validator`; otherwise `body_validator` decides and words
+    # the errors. None when jsonschema_rs is missing or cannot take the schema.
+    fast_validator: Any = None
+    # (parameter, where, name, schema, validator) for the query and header parameters.
+    _checked_params: list[tuple[Mapping[str, Any], str, str, Any, Any]] | None = None
+    # `spec_map` with every path split once (see `_compile_spec_map`).
+    _extract_plan: list[tuple[str, Any, Any]] | None = None
+    # Per header/query parameter: values already found valid (most clients send the same ones).
+    _valid_params: dict[str, set[Any]] = field(default_factory=dict)
+
+    @property
+    def checks_parameters(self) -> bool:
+        """Whether the operation declares query or header parameters to check."""
+        return bool(self._params())
+
+    def _params(self) -> list[tuple[Mapping[str, Any], str, str, Any, Any]]:
+        checked = self._checked_params
+        if checked is None:
+            checked = self._checked_params = [
+                (param, str(param.get("in")), str(param.get("name")), param.get("schema") or {},
+                 _param_validator(self.family, self.operation_id, str(param.get("name")),
+                                  param.get("schema") or {}))
+                for param in self.parameters if param.get("in") in ("query", "header")
+            ]
+        return checked
 
     # -- request judgement -------------------------------------------------------------------
     def schema_violations(self, body: Any) -> list[Violation]:
         """JSON Schema violations of the body, most relevant first, as this provider words them."""
         if self.body_validator is None:
             return []
+        if self.fast_validator is not None:
+            try:
+                if self.fast_validator.is_valid(body):
+                    return []
+            except Exception:  # a value it cannot take (lone surrogates...): ask jsonschema
+                pass
         errors = sorted(self.body_validator.iter_errors(body), key=relevance)
         return [self._violation(err) for err in _leaves(errors)]
 
@@ -159,11 +225,7 @@ class Operation:
     ) -> list[Violation]:
         """Violations of the declared query and header parameters (required, type, enum...)."""
         out: list[Violation] = []
-        for param in self.parameters:
-            where = param.get("in")
-            if where not in ("query", "header"):
-                continue
-            name = str(param.get("name"))
+        for param, where, name, schema, validator in self._params():
             source = query if where == "query" else headers
             value = source.get(name if where == "query" else name.lower())
             if value is None:
@@ -171,12 +233,18 @@ class Operation:
                     out.append(self._param_violation(name, "required", None,
                                                      f"{name} is required"))
                 continue
-            schema = param.get("schema") or {}
-            validator = _param_validator(self.family, self.operation_id, name, schema)
+            known = self._valid_params.get(name)
+            if known is not None and value in known:
+                continue
             error = next(iter(validator.iter_errors(_coerce(value, schema))), None)
             if error is not None:
                 out.append(self._param_violation(name, str(error.validator), value,
                                                  f"{name}: {error.message}"))
+            elif len(value) <= 128:
+                known = self._valid_params.setdefault(name, set())
+                if len(known) >= 256:
+                    known.clear()
+                known.add(value)
         return out
 
     def _param_violation(self, name: str, keyword: str, value: Any, detail: str) -> Violation:
@@ -198,12 +266,15 @@ class Operation:
         """Reduce a body to neutral fields by `x-wanmock-spec`; also where each value came from."""
         fields: dict[str, Any] = {}
         sources: dict[str, str] = {}
-        for name, where in self.spec_map.items():
-            if isinstance(where, Mapping) and "const" in where:
-                fields[name] = where["const"]
+        plan = self._extract_plan
+        if plan is None:
+            plan = self._extract_plan = _compile_spec_map(self.spec_map)
+        for name, const, paths in plan:
+            if paths is None:
+                fields[name] = const
                 continue
-            for path in where:
-                value = get_path(body, path)
+            for path, parts in paths:
+                value = _walk(body, parts)
                 if value is not _MISSING and value is not None:
                     fields[name] = value
                     sources[name] = path
@@ -359,6 +430,7 @@ def _build_operations(
     family: str, document: Mapping[str, Any], registry: Registry, base: str
 ) -> dict[str, Operation]:
     ops: dict[str, Operation] = {}
+    fast_registry = _fast_registry(base, document)
     for path, item in (document.get("paths") or {}).items():
         shared_params = item.get("parameters") or []
         for method in HTTP_METHODS:
@@ -389,6 +461,10 @@ def _build_operations(
                     responses[str(status)] = Draft202012Validator(
                         {"$ref": f"{ref}/content/application~1json/schema"}, registry=registry
                     )
+            fast_validator = None
+            if body_validator is not None and fast_registry is not None:
+                fast_validator = _fast_validator(
+                    fast_registry, f"{base}#{pointer}/requestBody/content/application~1json/schema")
             errors = [
                 ErrorMapping(
                     status=int(e["status"]),
@@ -413,8 +489,88 @@ def _build_operations(
                 rules=dict(raw.get("x-wanmock-rules") or {}),
                 spec_map=dict(raw.get("x-wanmock-spec") or {}),
                 response_validators=responses,
+                fast_validator=fast_validator,
             )
     return ops
+
+
+# -- the compiled fast path ------------------------------------------------------------------
+# Python's `re` calls these whitespace (str.isspace); `\s`/`\S` in a contract pattern mean them.
+PY_SPACES = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
+             "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_ESCAPES = {"d": "[0-9]", "s": f"[{PY_SPACES}]", "S": f"[^{PY_SPACES}]"}
+
+
+def strict_pattern(pattern: str) -> str | None:
+    r"""`pattern` rewritten so that another regex engine matches no string that Python's `re`
+    does not: `\d` becomes `[0-9]` (Python's is any Unicode digit), `\s`/`\S` Python's own
+    whitespace set. None when the pattern uses anything else whose meaning could differ."""
+    out = []
+    i = 0
+    in_class = False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            nxt = pattern[i + 1: i + 2]
+            if nxt in _ESCAPES and not in_class:
+                out.append(_ESCAPES[nxt])
+            elif nxt and (nxt in ".^$*+?()[]{}|\\/-" or nxt == " "):
+                out.append(ch + nxt)
+            else:
+                return None
+            i += 2
+            continue
+        if ch == "[":
+            if in_class:
+                return None
+            in_class = True
+        elif ch == "]":
+            in_class = False
+        elif ch == "(" and pattern[i + 1: i + 2] == "?" and pattern[i + 2: i + 3] != ":":
+            return None  # flags, lookarounds, named groups: leave them to jsonschema
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _strict_document(node: Any) -> Any:
+    """A copy of a contract with every `pattern` made strict (raises ValueError if one can't)."""
+    if isinstance(node, Mapping):
+        out = {}
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                strict = strict_pattern(value)
+                if strict is None:
+                    raise ValueError(f"pattern {value!r} has no strict form")
+                out[key] = strict
+            else:
+                out[key] = _strict_document(value)
+        return out
+    if isinstance(node, list):
+        return [_strict_document(v) for v in node]
+    return node
+
+
+def _fast_registry(base: str, document: Mapping[str, Any]) -> Any:
+    """A jsonschema_rs registry holding the contract, or None (no jsonschema_rs, odd values)."""
+    if os.environ.get("WANMOCK_NO_FAST_VALIDATION"):
+        return None
+    try:
+        import jsonschema_rs
+
+        return jsonschema_rs.Registry([(base, _strict_document(document))])
+    except Exception:  # ImportError, a pattern without a strict form, YAML values JSON lacks
+        return None
+
+
+def _fast_validator(registry: Any, ref: str) -> Any:
+    try:
+        import jsonschema_rs
+
+        return jsonschema_rs.Draft202012Validator(
+            {"$ref": ref}, registry=registry, validate_formats=False)
+    except Exception:
+        return None
 
 
 @lru_cache(maxsize=512)

@@ -7,6 +7,8 @@
     GET  /_wanmock/clock                     {"now", "kind", "timing", "mode"}
     POST /_wanmock/clock/advance             {"seconds": N}
     GET  /_wanmock/journal[?family=&operation=&limit=]
+    GET|POST|DELETE /_wanmock/scenarios      list, add ({scenario, match, times, rate}), clear
+    GET|DELETE /_wanmock/scenarios/{id}      one rule
     GET  /_wanmock/contracts                 the families and their contract URLs
     GET  /_wanmock/contracts/{family}.yaml   a contract (also .json)
     GET  /_wanmock/videos/{id}.mp4?Expires=&Signature=   the result video (HEAD and Range too)
@@ -52,6 +54,7 @@ def task_info(backend: Backend, task: Task) -> dict[str, Any]:
         "height": spec.height,
         "duration": spec.duration,
         "audio": spec.audio,
+        "scenario": task.extra.get("scenario"),
         "plan": {
             "queue_s": task.plan.queue_s,
             "run_s": task.plan.run_s,
@@ -192,6 +195,34 @@ def control_routes(backend: Backend, providers: dict[str, Any]) -> list[BaseRout
             )
         return FileResponse(backend.video_path(found), media_type="video/mp4")
 
+    async def scenarios(request: Request) -> Response:
+        book = backend.scenarios
+        if request.method == "GET":
+            from mockserver.core.scenarios import JOB, TRANSPORT
+
+            return JSONResponse({"rules": [r.as_dict() for r in book.rules()],
+                                 "job": JOB, "transport": TRANSPORT})
+        if request.method == "DELETE":
+            book.reset()
+            return JSONResponse({"rules": []})
+        body = await _json_body(request)
+        items = body.get("rules") if "rules" in body else [body]
+        if not isinstance(items, list):
+            raise MockServerError("POST /_wanmock/scenarios takes a rule or {\"rules\": [...]}")
+        added = book.add_many(items)
+        return JSONResponse({"rules": [r.as_dict() for r in added]}, status_code=201)
+
+    async def scenario(request: Request) -> Response:
+        rule_id = request.path_params["rule_id"]
+        if request.method == "DELETE":
+            if not backend.scenarios.remove(rule_id):
+                return _error(f"no scenario rule {rule_id!r}", 404)
+            return JSONResponse({"deleted": rule_id})
+        for rule in backend.scenarios.rules():
+            if rule.id == rule_id:
+                return JSONResponse(rule.as_dict())
+        return _error(f"no scenario rule {rule_id!r}", 404)
+
     def route(path: str, fn: Any, methods: list[str]) -> Route:
         return Route(path, guarded(fn), methods=methods)
 
@@ -203,6 +234,8 @@ def control_routes(backend: Backend, providers: dict[str, Any]) -> list[BaseRout
         route("/_wanmock/clock", clock, ["GET"]),
         route("/_wanmock/clock/advance", advance, ["POST"]),
         route("/_wanmock/journal", journal, ["GET"]),
+        route("/_wanmock/scenarios", scenarios, ["GET", "POST", "DELETE"]),
+        route("/_wanmock/scenarios/{rule_id}", scenario, ["GET", "DELETE"]),
         route("/_wanmock/contracts", contracts_index, ["GET"]),
         route("/_wanmock/contracts/{name}", contract, ["GET"]),
         route("/_wanmock/videos/{task_id}.mp4", video, ["GET", "HEAD"]),

@@ -231,6 +231,10 @@ def wanmock_server(request: pytest.FixtureRequest, _wanmock_server_session: Any)
     handle = WanMock(server.backend, url=server.url)
     handle.server = server  # type: ignore[attr-defined]
     settings = _settings(request, {})
+    if settings.get("scenarios"):
+        # The server is shared: only scenario rules (not other options) apply per test.
+        source = settings["scenarios"]
+        server.backend.scenarios.load(source if isinstance(source, str) else list(source))
     yield handle
     if settings.get("assert_conformance", bool(request.config.getini(
             "wanmock_assert_conformance"))):

@@ -102,6 +102,24 @@ class WanMock:
         self.backend.reset()
         self._expect_violations = 0
 
+    # -- scenarios ---------------------------------------------------------------------------
+    def scenario(self, scenario: str, *, match: dict[str, Any] | None = None,
+                 times: int | None = None, rate: float | None = None, **params: Any) -> str:
+        """Add a scenario rule; returns its id. `wanmock.scenario("fail", kind="moderation",
+        at=0.6, match={"family": "dashscope"}, times=1)`."""
+        from mockserver.core.scenarios import Scenario
+
+        base = Scenario.parse(scenario)
+        rule = self.backend.scenarios.add(Scenario(base.name, {**base.params, **params}),
+                                          match=match, times=times, rate=rate)
+        return rule.id
+
+    def scenarios(self) -> list[dict[str, Any]]:
+        return [r.as_dict() for r in self.backend.scenarios.rules()]
+
+    def clear_scenarios(self) -> None:
+        self.backend.scenarios.reset()
+
     # -- journal -----------------------------------------------------------------------------
     def requests(self, family: str | None = None, operation: str | None = None,
                  task_id: str | None = None) -> list[Entry]:
@@ -255,7 +273,15 @@ class InProcessRoutes:
     def _handle(self, request: httpx.Request) -> Any:
         if _SYNC_CALL.get():
             return self._handle_sync(request)
-        return self.transport.handle_async_request(request)
+        return self._handle_async(request)
+
+    async def _handle_async(self, request: httpx.Request) -> httpx.Response:
+        from mockserver.providers.base import ConnectionDropped
+
+        try:
+            return await self.transport.handle_async_request(request)
+        except ConnectionDropped as exc:  # the `drop`/`hang` scenarios, as httpx reports them
+            raise httpx.RemoteProtocolError(str(exc), request=request) from exc
 
     def _handle_sync(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
@@ -263,7 +289,7 @@ class InProcessRoutes:
                                   content=body)
 
         async def call() -> httpx.Response:
-            response = await self.transport.handle_async_request(forwarded)
+            response = await self._handle_async(forwarded)
             content = await response.aread()
             return httpx.Response(response.status_code, headers=response.headers,
                                   content=content)

@@ -133,10 +133,18 @@ class Signer:
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
+        self._cache: dict[tuple[str, int], str] = {}  # a polled task asks for the same URL
 
     def signature(self, path: str, expires: int) -> str:
-        msg = f"{path}\n{expires}".encode()
-        return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()[:32]
+        key = (path, expires)
+        sig = self._cache.get(key)
+        if sig is None:
+            msg = f"{path}\n{expires}".encode()
+            sig = hmac.new(self._secret, msg, hashlib.sha256).hexdigest()[:32]
+            if len(self._cache) >= 4096:
+                self._cache.clear()
+            self._cache[key] = sig
+        return sig
 
     def sign(self, path: str, expires: int) -> str:
         return f"{path}?Expires={expires}&Signature={self.signature(path, expires)}"

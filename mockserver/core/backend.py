@@ -7,6 +7,7 @@ own words; they keep no state of their own. `reset()` forgets every task and jou
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -18,6 +19,7 @@ from mockserver.core.artifacts import Signer, VideoCache, VideoKey
 from mockserver.core.clock import Clock, ManualClock, SystemClock
 from mockserver.core.ids import Ids
 from mockserver.core.journal import Journal
+from mockserver.core.scenarios import FaultRequested, Scenario, ScenarioBook, shape_plan
 from mockserver.core.tasks import Failure, Lifecycle, Plan, Snapshot, State, Task, TaskStore, plan_times
 from mockserver.errors import MockServerError, Timing, Violation
 
@@ -76,6 +78,10 @@ class Options:
     newapi_completed_at_always: bool = False
     newapi_english_messages: bool = False
     contracts_dir: str | None = None
+    scenarios: str | tuple[Any, ...] | None = None
+    max_concurrent_tasks: int | None = None
+    concurrency_policy: str = "contract"
+    rate_limit_qps: float | None = None
 
     @classmethod
     def names(cls) -> list[str]:
@@ -111,6 +117,12 @@ class Options:
             raise MockServerError("newapi_build_error_status must be 400 or 500")
         if self.dashscope_unknown_model_status not in (400, 404):
             raise MockServerError("dashscope_unknown_model_status must be 400 or 404")
+        if self.concurrency_policy not in ("contract", "queue", "reject"):
+            raise MockServerError("concurrency_policy must be contract, queue or reject")
+        if self.max_concurrent_tasks is not None and self.max_concurrent_tasks < 1:
+            raise MockServerError("max_concurrent_tasks must be >= 1")
+        if self.rate_limit_qps is not None and self.rate_limit_qps <= 0:
+            raise MockServerError("rate_limit_qps must be > 0")
         if self.newapi_id_style not in ("public", "upstream"):
             raise MockServerError("newapi_id_style must be 'public' or 'upstream'")
         return self
@@ -151,13 +163,25 @@ class Backend:
             secret = hashlib.sha256(f"wanmock:{opts.seed}".encode()).digest()
         self.signer = Signer(secret)
         self.retention: dict[str, Retention] = {}
+        self.scenarios = ScenarioBook(opts.seed)
+        self._load_scenarios()
+        self._window: dict[tuple[str, str], deque[float]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
+    def _load_scenarios(self) -> None:
+        source = self.options.scenarios
+        if source:
+            self.scenarios.load(source if isinstance(source, str) else list(source))
+
     def reset(self) -> None:
-        """Forget every task and journal entry; re-seed ids."""
+        """Forget every task, journal entry and added scenario rule; re-seed ids (the rules
+        given in the options, e.g. `--scenarios FILE`, are loaded again)."""
         self.store.reset()
         self.journal.clear()
         self.ids = Ids(self.options.seed)
+        self.scenarios.reset()
+        self._load_scenarios()
+        self._window.clear()
 
     def now(self) -> float:
         return self.clock.now()
@@ -173,19 +197,69 @@ class Backend:
         api_key: str | None = None,
         failure: Violation | None = None,
         extra: dict[str, Any] | None = None,
+        scenario: Scenario | None = None,
     ) -> Task:
-        """Create a task. `failure` is a rule the provider reports late: the task will FAIL."""
+        """Create a task. `failure` is a rule the provider reports late: the task will FAIL.
+        `scenario` (a job scenario) shapes its plan; the provider's concurrency limit may make
+        it wait in the queue or be refused (`FaultRequested("concurrency")`)."""
         queue_s, run_s = plan_times(spec, self.options.timing, self.ids)
         plan = Plan(queue_s, run_s)
         if failure is not None:
             plan.failure = Failure(failure.code, failure.message)
             plan.fail_at = 0.1
+        now = self.clock.now()
+        wait = self._concurrency_wait(family, api_key, now)
         task = Task(
             id=task_id, family=family, operation=operation, spec=spec,
-            submitted_at=self.clock.now(), plan=plan, request=request, api_key=api_key,
+            submitted_at=now, plan=plan, request=request, api_key=api_key,
             extra=dict(extra or {}),
         )
+        if scenario is not None and failure is None:
+            failures = self.contracts[family].document.get("x-wanmock-failures") or {}
+            shape_plan(task, scenario, failures)
+        # After the scenario: `slow` multiplies the task's own times, not the wait for a slot.
+        plan.queue_s += wait
         return self.store.add(task)
+
+    def concurrency_policy(self, family: str) -> str:
+        policy = self.options.concurrency_policy
+        if policy == "contract":
+            limits = self.contracts[family].document.get("x-wanmock-limits") or {}
+            policy = str(limits.get("concurrency_policy", "queue"))
+        return policy
+
+    def _concurrency_wait(self, family: str, api_key: str | None, now: float) -> float:
+        """Seconds a new task must wait for a slot (or FaultRequested when the family rejects)."""
+        limit = self.options.max_concurrent_tasks
+        if limit is None:
+            return 0.0
+        ends = []
+        for task in self.store:
+            if task.family != family or task.api_key != api_key:
+                continue
+            snap = self.lifecycle.view(task, now)
+            if not snap.state.terminal:
+                ends.append(snap.now + snap.eta)
+        if len(ends) < limit:
+            return 0.0
+        if self.concurrency_policy(family) == "reject":
+            raise FaultRequested("concurrency")
+        ends.sort()
+        return max(0.0, ends[len(ends) - limit] - now)
+
+    def admit(self, family: str, api_key: str | None) -> bool:
+        """Count a request against the per-key rate limit; False when over it."""
+        qps = self.options.rate_limit_qps
+        if qps is None:
+            return True
+        now = self.clock.now()
+        window = self._window.setdefault((family, api_key or ""), deque())
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        if len(window) >= qps:
+            return False
+        window.append(now)
+        return True
 
     def rule_timing(self) -> Timing | None:
         timing = self.options.rule_timing
@@ -195,13 +269,30 @@ class Backend:
         """The task now. `poll=True` counts a client query (poll-count mode advances on it)."""
         if poll:
             task.polls += 1
+        return self.lifecycle.view(task, retention=self.task_retention(task))
+
+    def task_retention(self, task: Task) -> float | None:
+        """Seconds after submit when the task reads as expired (None: never)."""
+        after = task.extra.get("expire_after")
+        if after is not None:
+            return task.plan.end_s + float(after)
         retention = self.retention.get(task.family)
-        return self.lifecycle.view(task, retention=retention.task_s if retention else None)
+        return retention.task_s if retention else None
+
+    def url_ttl(self, task: Task) -> float:
+        after = task.extra.get("expire_after")
+        if after is not None:
+            return float(after)
+        retention = self.retention.get(task.family)
+        return retention.url_s if retention else 86400.0
 
     def cancel(self, task: Task) -> bool:
-        """Cancel a queued task; False (nothing changes) once it has started or ended."""
+        """Cancel a queued task; False (nothing changes) once it has started or ended. Under the
+        `cancel-race` scenario the cancel is accepted but the task completes anyway."""
         if self.view(task).state is not State.QUEUED:
             return False
+        if task.extra.get("cancel_race"):
+            return True
         task.canceled_at = self.clock.now()
         return True
 
@@ -223,16 +314,14 @@ class Backend:
 
     def video_url(self, base_url: str, task: Task, snapshot: Snapshot) -> str:
         """The signed result URL; it expires `url_s` after the task ended."""
-        retention = self.retention.get(task.family)
-        ttl = retention.url_s if retention else 86400.0
+        ttl = self.url_ttl(task)
         ended = snapshot.ended_at if snapshot.ended_at is not None else snapshot.now
         expires = int(ended + ttl)
         path = f"/_wanmock/videos/{task.id}.mp4"
         return base_url.rstrip("/") + self.signer.sign(path, expires)
 
     def url_expires_in(self, task: Task, snapshot: Snapshot) -> int:
-        retention = self.retention.get(task.family)
-        ttl = retention.url_s if retention else 86400.0
+        ttl = self.url_ttl(task)
         ended = snapshot.ended_at if snapshot.ended_at is not None else snapshot.now
         return max(0, int(ended + ttl - snapshot.now))
 

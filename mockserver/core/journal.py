@@ -12,11 +12,33 @@ from typing import Any
 SECRET_HEADERS = {"authorization", "x-api-key", "api-key", "proxy-authorization", "cookie"}
 _BEARER = re.compile(r"(?i)(bearer\s+)\S+")
 _KEYLIKE = re.compile(r"\b(sk[-_][A-Za-z0-9_\-]{6,})\b")
+
 BODY_LIMIT = 64 * 1024  # bytes of each body kept in the journal
+
+
+def _may_hold_secret(value: str) -> bool:
+    r"""A cheap first look (substring tests, no regex): False means neither pattern can match,
+    so most values skip the substitutions. `_BEARER` needs `bearer` in some case (no character
+    but A/B/E/R case-folds to a/b/e/r); `_KEYLIKE` needs `sk-`/`sk_` at a word boundary (`\b`:
+    not after a letter, digit or `_`, as `re` defines word characters)."""
+    if "bearer" in value.lower():
+        return True
+    for marker in ("sk-", "sk_"):
+        i = value.find(marker)
+        while i != -1:
+            if i == 0:
+                return True
+            before = value[i - 1]
+            if not (before.isalnum() or before == "_"):
+                return True
+            i = value.find(marker, i + 1)
+    return False
 
 
 def redact_value(value: str) -> str:
     """Hide a credential, keeping its scheme and a hint of its shape (`Bearer sk-…[redacted]`)."""
+    if not _may_hold_secret(value):
+        return value
     value = _BEARER.sub(lambda m: m.group(1) + "[redacted]", value)
     return _KEYLIKE.sub("[redacted]", value)
 
@@ -26,7 +48,7 @@ def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     for name, value in headers:
         low = name.lower()
         if low not in SECRET_HEADERS:
-            out[low] = redact_value(value)
+            out[low] = redact_value(value) if _may_hold_secret(value) else value
         elif value[:7].lower() == "bearer ":
             out[low] = value[:7] + "[redacted]"
         else:
@@ -69,9 +91,11 @@ class Entry:
 def _text(body: bytes | None) -> tuple[str | None, bool]:
     if body is None:
         return None, False
+    if not body:
+        return "", False
     cut = len(body) > BODY_LIMIT
-    text = body[:BODY_LIMIT].decode("utf-8", errors="replace")
-    return redact_value(text), cut
+    text = (body[:BODY_LIMIT] if cut else body).decode("utf-8", errors="replace")
+    return (redact_value(text) if _may_hold_secret(text) else text), cut
 
 
 class Journal:

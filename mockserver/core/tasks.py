@@ -8,9 +8,10 @@ background loops.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -81,7 +82,12 @@ class Snapshot:
 
 @dataclass(slots=True)
 class Task:
-    """One job. `extra` holds what a family needs to render it (request ids, upstream ids)."""
+    """One job. `extra` holds what a family needs to render it (request ids, upstream ids).
+
+    `request` is the body as submitted. A JSON body is kept as its compact JSON text (a tenth
+    of the memory of the parsed objects) and parsed again when read: each read gives an equal,
+    fresh object.
+    """
 
     id: str
     family: str
@@ -89,13 +95,62 @@ class Task:
     spec: JobSpec
     submitted_at: float
     plan: Plan
-    request: Any = None
+    request: InitVar[Any] = None
     api_key: str | None = None
     canceled_at: float | None = None
     polls: int = 0
     forced: State | None = None
     forced_at: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    _request: Any = field(default=None, init=False, repr=False)
+
+    def __post_init__(self, request: Any) -> None:
+        self._request = _pack(request)
+
+
+def _get_request(task: Task) -> Any:
+    packed = task._request
+    return _json_loads(packed.data) if type(packed) is _Packed else packed
+
+
+def _set_request(task: Task, value: Any) -> None:
+    task._request = _pack(value)
+
+
+Task.request = property(_get_request, _set_request,  # type: ignore[assignment,misc]
+                        doc="The request body as submitted (see `Task`).")
+
+
+class _Packed:
+    """A JSON body as UTF-8 JSON text."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _Packed and other.data == self.data
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_json_loads = json.loads
+
+
+def _pack(value: Any) -> Any:
+    """`value` as `_Packed` when it is a plain JSON object that comes back equal (so not NaN,
+    tuples, non-string keys or other types), else `value` itself."""
+    if type(value) is not dict or not value:
+        return value
+    try:
+        data = _encode(value).encode("utf-8", "surrogatepass")
+        if _json_loads(data) != value:
+            return value
+    except (TypeError, ValueError, RecursionError):
+        return value
+    return _Packed(data)
 
 
 def plan_times(spec: JobSpec, timing: str, ids: Ids) -> tuple[float, float]:
@@ -204,13 +259,29 @@ class TaskStore:
     def __init__(self) -> None:
         self._tasks: dict[str, Task] = {}
         self._lock = threading.Lock()
+        # One copy of the values many tasks repeat (key, size, tier): 100,000 tasks stay small.
+        self._shared: dict[Any, Any] = {}
 
     def add(self, task: Task) -> Task:
         with self._lock:
             if task.id in self._tasks:
                 raise MockServerError(f"task id {task.id!r} already exists")
+            self._share(task)
             self._tasks[task.id] = task
         return task
+
+    def _share(self, task: Task) -> None:
+        shared = self._shared
+        if len(shared) > 4096:
+            shared.clear()
+        if type(task.api_key) is str:
+            task.api_key = shared.setdefault(task.api_key, task.api_key)
+        spec = task.spec
+        if type(spec) is JobSpec:
+            for name in ("size", "resolution", "width", "height"):
+                value = getattr(spec, name)
+                if type(value) in (str, int):
+                    setattr(spec, name, shared.setdefault((name, value), value))
 
     def get(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)

@@ -9,6 +9,7 @@ own status and envelope; nothing a client sends can produce a traceback or an un
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -16,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from mockserver.catalogue import JobSpec
@@ -24,7 +25,15 @@ from mockserver.contracts import Contract, Operation, render_envelope
 from mockserver.core.backend import Backend, Retention
 from mockserver.core.journal import Entry
 from mockserver.core.tasks import Task
-from mockserver.errors import ProviderError, Violation
+from mockserver.core.scenarios import (
+    FAULT_KEYS,
+    FaultRequested,
+    RequestInfo,
+    Scenario,
+)
+from mockserver.errors import MockServerError, ProviderError, Violation
+from mockserver.providers.fast import JSONResponse, path_and_query
+from mockserver.providers.fast import base_url as _base_url
 
 log = logging.getLogger("mockserver")
 Handler = Callable[[Request, Operation, bytes], Awaitable[Response]]
@@ -72,17 +81,31 @@ class Family:
                 raw = await self._read_body(request)
             except BodyTooLarge:
                 raw = None
+            path, query = path_and_query(request)
             entry = backend.journal.record(
-                time=backend.now(), method=request.method, path=request.url.path,
-                query=request.url.query, headers=request.headers.items(), body=raw,
+                time=backend.now(), method=request.method, path=path,
+                query=query, headers=request.headers.items(), body=raw,
                 family=self.name, operation=op.operation_id,
             )
             request.state.journal_entry = entry
             try:
-                self.preflight(request, op)
-                if raw is None:
-                    raise self.flag(self.body_error("too_large", op), "body:too_large")
-                response = await handler(request, op, raw)
+                fault = self.transport_scenario(request, op, raw)
+                if fault is not None:
+                    entry.scenario = fault.label()
+                early = await self.apply_fault(fault, op) if fault is not None else None
+                if early is not None:
+                    response = early
+                else:
+                    self.preflight(request, op)
+                    if raw is None:
+                        raise self.flag(self.body_error("too_large", op), "body:too_large")
+                    response = await handler(request, op, raw)
+            except FaultRequested as requested:
+                entry.scenario = requested.scenario.label()
+                response = self.error_response(self.fault_error(requested.scenario, op), op)
+            except MockServerError as exc:  # a bad X-Wanmock-Scenario: toolkit misuse
+                response = JSONResponse({"error": str(exc), "type": "MockServerError"},
+                                        status_code=400)
             except ProviderError as err:
                 if err.violation is not None:
                     entry.violations.append(err.violation.as_dict())
@@ -101,6 +124,8 @@ class Family:
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             return None
+        if length is None and request.method == "GET" and "transfer-encoding" not in request.headers:
+            return b""  # HTTP/1.1: no Content-Length, no Transfer-Encoding, no body
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
@@ -111,11 +136,97 @@ class Family:
         return b"".join(chunks)
 
     # -- pieces of the pipeline --------------------------------------------------------------
+    # -- scenarios ---------------------------------------------------------------------------
+    def transport_scenario(self, request: Request, op: Operation, raw: bytes | None
+                           ) -> Scenario | None:
+        """The transport fault for this exchange (header first, then rules); a job scenario in
+        the header is kept for `submit()`."""
+        header = request.headers.get(SCENARIO_HEADER)
+        scenario = None
+        if header:
+            scenario = Scenario.parse(header)
+            if scenario.is_job:
+                request.state.job_scenario = scenario
+                scenario = None
+        book = self.backend.scenarios
+        if scenario is None and book:
+            scenario = book.pick(self.request_info(request, op, raw), job=False)
+        return scenario
+
+    def request_info(self, request: Request, op: Operation, raw: bytes | None) -> RequestInfo:
+        """What scenario rules match on; the body is read only when it is a small JSON object."""
+        model = prompt = None
+        if raw and len(raw) < 65536:
+            try:
+                body = json.loads(raw)
+            except (ValueError, RecursionError):
+                body = None
+            if isinstance(body, dict) and op.role == "submit":
+                fields, _ = op.extract(body)
+                model = fields.get("model") if isinstance(fields.get("model"), str) else None
+                prompt = fields.get("prompt") if isinstance(fields.get("prompt"), str) else None
+        header = request.headers.get("authorization", "")
+        key = header.partition(" ")[2].strip() or None
+        return RequestInfo(self.name, op.operation_id, op.role, model, key, prompt)
+
+    async def apply_fault(self, scenario: Scenario, op: Operation) -> Response | None:
+        """Answer with the fault, or wait (latency) and return None to carry on normally."""
+        p = scenario.params
+        if scenario.name == "latency":
+            if "ms" in p:
+                delay = float(p["ms"])
+            else:
+                delay = self.backend.scenarios.uniform(float(p.get("min_ms", 0)),
+                                                       float(p.get("max_ms", 1000)))
+            await asyncio.sleep(delay / 1000)
+            return None
+        if scenario.name == "drop":
+            return DroppedResponse()
+        if scenario.name == "hang":
+            await asyncio.sleep(min(float(p.get("seconds", 30)), 300.0))
+            return DroppedResponse()
+        if scenario.name == "malformed":
+            return Response(b'{"request_id": "wanmock", "output": {"task_id": ', 200,
+                            media_type="application/json")
+        raise FaultRequested(scenario.name, p)
+
+    def fault_error(self, scenario: Scenario, op: Operation | None = None) -> ProviderError:
+        """A transport fault in the family's words (`x-wanmock-faults`, per role if given)."""
+        key = FAULT_KEYS[scenario.name]
+        faults = self.contract.document.get("x-wanmock-faults") or {}
+        spec = dict(faults.get(key) or DEFAULT_FAULTS[key])
+        by_role = spec.pop("by_role", None) or {}
+        if op is not None and op.role in by_role:
+            spec.update(by_role[op.role])
+        headers = {}
+        # `throttle` always carries Retry-After (that is the scenario); the provider's own
+        # limits carry it where its contract says the provider sends one.
+        if scenario.name == "throttle" or "retry_after" in scenario.params or (
+                scenario.name in ("rate-limit", "concurrency") and spec.get("retry_after")):
+            headers["Retry-After"] = str(int(scenario.params.get("retry_after", 1)))
+        return ProviderError(int(spec["status"]), str(spec["code"]), str(spec["message"]),
+                             envelope=str(spec.get("envelope", "default")), headers=headers)
+
+    def job_scenario(self, request: Request, op: Operation, spec: JobSpec,
+                     api_key: str | None) -> Scenario | None:
+        header = getattr(request.state, "job_scenario", None)
+        if header is not None:
+            return header  # type: ignore[no-any-return]
+        book = self.backend.scenarios
+        if not book:
+            return None
+        info = RequestInfo(self.name, op.operation_id, op.role, spec.model, api_key, spec.prompt)
+        return book.pick(info, job=True)
+
     def preflight(self, request: Request, op: Operation) -> None:
         """What every operation checks before its body: authentication, the family's own
-        header rules, then the contract's query and header parameters."""
-        self.authenticate(request)
+        header rules, the request-rate limit, then the contract's query and header parameters."""
+        key = self.authenticate(request)
         self.check_headers(request, op)
+        if not self.backend.admit(self.name, key):
+            raise FaultRequested("rate-limit")
+        if not op.checks_parameters:
+            return
         violations = op.parameter_violations(request.query_params, request.headers)
         if violations:
             raise self.parameter_error(violations[0], op)
@@ -189,13 +300,16 @@ class Family:
         self, request: Request, op: Operation, body: Any, spec: JobSpec, late: Violation | None,
         *, task_id: str, api_key: str | None, extra: dict[str, Any] | None = None,
     ) -> Task:
+        scenario = self.job_scenario(request, op, spec, api_key)
         task = self.backend.submit(
             family=self.name, operation=op.operation_id, spec=spec, request=body,
-            task_id=task_id, api_key=api_key, failure=late, extra=extra,
+            task_id=task_id, api_key=api_key, failure=late, extra=extra, scenario=scenario,
         )
         entry: Entry | None = getattr(request.state, "journal_entry", None)
         if entry is not None:
             entry.task_id = task.id
+            if scenario is not None:
+                entry.scenario = scenario.label()
             if late is not None:
                 entry.violations.append(late.as_dict())
         return task
@@ -206,7 +320,7 @@ class Family:
             entry.task_id = task.id
 
     def base_url(self, request: Request) -> str:
-        return str(request.base_url)
+        return _base_url(request)
 
     # -- errors, worded by the family ---------------------------------------------------------
     def error_response(self, err: ProviderError, op: Operation | None = None) -> Response:
@@ -234,6 +348,38 @@ class Family:
 
     def internal_error(self) -> ProviderError:
         return ProviderError(500, "InternalError", "An internal error has occured, please try again later.")
+
+
+SCENARIO_HEADER = "x-wanmock-scenario"
+# Used when a contract has no x-wanmock-faults entry for a fault.
+DEFAULT_FAULTS: dict[str, dict[str, Any]] = {
+    "throttle": {"status": 429, "code": "Throttling", "message": "Requests throttling triggered."},
+    "rate_limit": {"status": 429, "code": "Throttling.RateQuota",
+                   "message": "Requests rate limit exceeded, please try again later."},
+    "concurrency": {"status": 429, "code": "Throttling", "message": "Too many running tasks."},
+    "server_error": {"status": 500, "code": "InternalError",
+                     "message": "An internal error has occured, please try again later."},
+    "unavailable": {"status": 503, "code": "ServiceUnavailable",
+                    "message": "The service is temporarily unavailable."},
+}
+
+
+class DroppedResponse(Response):
+    """Start a response, send part of it, then fail: the client sees the connection drop."""
+
+    def __init__(self) -> None:
+        super().__init__(b"", status_code=200, media_type="application/json")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", b"4096")]})
+        await send({"type": "http.response.body", "body": b'{"output": {', "more_body": True})
+        raise ConnectionDropped("wanmock: connection dropped (scenario 'drop')")
+
+
+class ConnectionDropped(ConnectionError):
+    """Raised inside the app to cut a response short (uvicorn closes the connection)."""
 
 
 def _body_of(response: Response) -> bytes | None:

@@ -6,6 +6,7 @@ No Starlette here: new-api embeds these bodies as its upstream data (`data.data`
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from mockserver.catalogue import JobSpec
@@ -24,6 +25,7 @@ STATUS = {
 }
 
 
+@lru_cache(maxsize=4096)  # a task's times do not change while it is polled
 def fmt_time(epoch: float) -> str:
     dt = datetime.fromtimestamp(epoch, BEIJING)
     return dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{dt.microsecond // 1000:03d}"

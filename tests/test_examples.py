@@ -1,0 +1,31 @@
+"""Shipped examples stay usable: the CI workflow's command line parses with today's CLI."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import yaml
+
+from mockserver.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_live_check_workflow_runs_a_valid_wanmock_check_command():
+    workflow = yaml.safe_load((ROOT / "examples/ci/live-contract-check.yml").read_text())
+    job = workflow["jobs"]["check"]
+    families = {item["family"] for item in job["strategy"]["matrix"]["include"]}
+    assert families == {"dashscope", "jiekou", "apiyi", "newapi"}
+    step = next(s for s in job["steps"] if str(s.get("run", "")).startswith("wanmock check"))
+    for item in job["strategy"]["matrix"]["include"]:
+        line = step["run"]
+        line = line.replace("${{ matrix.base_url }}", "https://example.test")
+        line = line.replace("${{ matrix.family }}", item["family"])
+        line = re.sub(r"\$\{\{[^}]*\}\}", "0", line)
+        args = build_parser().parse_args(shlex.split(line)[1:])
+        assert args.command == "check" and args.families == [item["family"]]
+        assert args.budget == 0 and args.junit and args.report
+        # each family's key comes from a secret of the documented name
+        assert item["key"] in step["env"]

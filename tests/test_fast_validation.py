@@ -1,0 +1,103 @@
+"""The compiled (jsonschema_rs) fast path never changes a verdict.
+
+`Operation.schema_violations` trusts the compiled validator only when it accepts a body; the
+compiled validator must therefore be at least as strict as `jsonschema` on every body. These
+tests draw valid and broken bodies from `mockserver.strategies`, mutate them with the values
+where two engines tend to differ (Unicode whitespace and digits, non-finite and huge numbers,
+integral floats, booleans as numbers) and compare both engines. No timing is asserted here.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mockserver import strategies
+from mockserver.contracts import FAMILIES, PY_SPACES, load, strict_pattern
+
+CONTRACTS = load()
+TRICKY = st.sampled_from([
+    0, -1, 5, 5.0, 5.5, 2**31, 2**63, 10**30, -(10**30), True, False, None, math.nan, math.inf,
+    -math.inf, "", " ", "\x1c", "\x1f", "\u3000", "\ufeff", "\u200b", "\n", "a\n", "5", "٣",
+    "1234567890123\n", "१२३४५६७८९०१२३", [], [1], {}, {"a": 1}, "x" * 3000,
+])
+VALUES = st.one_of(TRICKY, st.text(max_size=8), st.integers(), st.floats(allow_nan=True),
+                   st.booleans(), st.none())
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            out += _paths(value, (*prefix, i))
+    return out
+
+
+def _mutate(body: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    body = copy.deepcopy(body)
+    node = body
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    return body
+
+
+def _agree(family: str, operation_id: str, body: Any) -> None:
+    op = CONTRACTS[family].operation(operation_id)
+    assert op.fast_validator is not None, f"{family}.{operation_id} has no compiled validator"
+    python_valid = not any(True for _ in op.body_validator.iter_errors(body))
+    try:
+        fast_valid = op.fast_validator.is_valid(body)
+    except Exception:  # the fast path then defers to jsonschema
+        return
+    if fast_valid:
+        assert python_valid, f"compiled validator accepts what jsonschema rejects: {body!r}"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_compiled_validator_is_never_more_lenient(family: str, data: st.DataObject) -> None:
+    valid = data.draw(st.booleans())
+    drawn = data.draw(strategies.requests(family, valid=valid))
+    operation_id, body = drawn[0], drawn[1]
+    _agree(family, operation_id, body)
+    path = data.draw(st.sampled_from(_paths(body)))
+    mutated = _mutate(body, path, data.draw(VALUES))
+    _agree(family, operation_id, mutated)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_valid_bodies_take_the_fast_path(family: str, data: st.DataObject) -> None:
+    operation_id, body = data.draw(strategies.requests(family, valid=True))
+    op = CONTRACTS[family].operation(operation_id)
+    assert op.fast_validator.is_valid(body)
+    assert op.schema_violations(body) == []
+
+
+def test_python_whitespace_set_is_what_re_uses() -> None:
+    computed = "".join(chr(c) for c in range(0x110000) if re.match(r"\s", chr(c)))
+    assert computed == PY_SPACES
+
+
+@pytest.mark.parametrize(("pattern", "strict"), [
+    (r"\S", f"[^{PY_SPACES}]"),
+    (r"^\d{13,14}$", "^[0-9]{13,14}$"),
+    (r"^(100|[1-9]?[0-9])%$", r"^(100|[1-9]?[0-9])%$"),
+    (r"\w", None), (r"[\d]", None), ("(?i)x", None),
+])
+def test_strict_patterns(pattern: str, strict: str | None) -> None:
+    assert strict_pattern(pattern) == strict
