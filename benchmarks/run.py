@@ -495,8 +495,9 @@ class Report:
             lines += ["| MP4 render, 5 s (render_mp4) | without audio | with audio |",
                       "|---|---:|---:|"]
             for label in RESOLUTIONS:
-                lines.append(f"| {label} {RESOLUTIONS[label][0]}x{RESOLUTIONS[label][1]} | "
-                             f"{self.mp4[(label, False)]:.2f} s | {self.mp4[(label, True)]:.2f} s |")
+                w, h = RESOLUTIONS[label]
+                lines.append(f"| {label} {w}x{h} | {self.mp4[(label, False)]:.2f} s | "
+                             f"{self.mp4[(label, True)]:.2f} s |")
             lines.append("")
         if self.million:
             m = self.million

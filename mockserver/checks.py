@@ -203,9 +203,8 @@ def _task_id_param(case: Any) -> str | None:
     return None
 
 
-@schemathesis.check
-def lifecycle_moves_forward(ctx: Any, response: Any, case: Any) -> bool | None:
-    """A task's state never moves backwards, and its progress never decreases."""
+def _query_view(case: Any, response: Any) -> tuple[str, TaskView] | None:
+    """(family, task view) for a 200 answer to a wanmock query operation, else None."""
     family = _family(case)
     if family is None or response.status_code != 200:
         return None
@@ -214,8 +213,18 @@ def lifecycle_moves_forward(ctx: Any, response: Any, case: Any) -> bool | None:
     if op is None or op.role != "query" or not _same_method(case, op):
         return None
     view = read_task(family, op_id, _json(response), _task_id_param(case))
-    if view is None or view.task_id is None or view.state is None:
+    if view is None or view.state is None:
         return None
+    return family, view
+
+
+@schemathesis.check
+def lifecycle_moves_forward(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A task's state never moves backwards, and its progress never decreases."""
+    found = _query_view(case, response)
+    if found is None or found[1].task_id is None:
+        return None
+    family, view = found
     key = (family, str(view.task_id))
     rank = RANK[view.state]
     progress = view.progress if view.progress is not None else -1
@@ -238,16 +247,10 @@ def lifecycle_moves_forward(ctx: Any, response: Any, case: Any) -> bool | None:
 @schemathesis.check
 def video_url_iff_succeeded(ctx: Any, response: Any, case: Any) -> bool | None:
     """The result URL is present exactly when the task succeeded, and it downloads as an MP4."""
-    family = _family(case)
-    if family is None or response.status_code != 200:
+    found = _query_view(case, response)
+    if found is None:
         return None
-    op_id = _operation_id(case)
-    op = _contract(family).operations.get(op_id)
-    if op is None or op.role != "query" or not _same_method(case, op):
-        return None
-    view = read_task(family, op_id, _json(response), _task_id_param(case))
-    if view is None or view.state is None:
-        return None
+    view = found[1]
     if view.state == "succeeded" and not view.video_url:
         _fail(case, "video_url_missing", "Succeeded task without a video URL",
               f"task {view.task_id} is succeeded but its response has no video URL")

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -149,6 +150,10 @@ def serve(args: argparse.Namespace) -> int:
         print(f"  {family:<10} {BASE_URL_HINTS[family].format(url=url)}")
     print(f"  control    {url}/_wanmock/  (reset, tasks, clock, journal, contracts)")
     print("Press Ctrl-C to stop.", flush=True)
+    # The contracts and compiled validators live as long as the server: keep them out of every
+    # garbage collection (shorter pauses, lower p99 latency under load).
+    gc.collect()
+    gc.freeze()
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                 loop=_loop(), http=_http(), lifespan="off")
     return 0

@@ -172,6 +172,11 @@ class Operation:
         """Whether the operation declares query or header parameters to check."""
         return bool(self._params())
 
+    @property
+    def checks_query(self) -> bool:
+        """Whether the operation declares query parameters to check."""
+        return any(where == "query" for _, where, _, _, _ in self._params())
+
     def _params(self) -> list[tuple[Mapping[str, Any], str, str, Any, Any]]:
         checked = self._checked_params
         if checked is None:

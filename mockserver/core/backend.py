@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,16 @@ from mockserver.core.clock import Clock, ManualClock, SystemClock
 from mockserver.core.ids import Ids
 from mockserver.core.journal import Journal
 from mockserver.core.scenarios import FaultRequested, Scenario, ScenarioBook, shape_plan
-from mockserver.core.tasks import Failure, Lifecycle, Plan, Snapshot, State, Task, TaskStore, plan_times
+from mockserver.core.tasks import (
+    Failure,
+    Lifecycle,
+    Plan,
+    Snapshot,
+    State,
+    Task,
+    TaskStore,
+    plan_times,
+)
 from mockserver.errors import MockServerError, Timing, Violation
 
 RULE_TIMINGS = ("contract", "submit", "async")

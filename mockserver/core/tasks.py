@@ -140,17 +140,37 @@ _json_loads = json.loads
 
 
 def _pack(value: Any) -> Any:
-    """`value` as `_Packed` when it is a plain JSON object that comes back equal (so not NaN,
-    tuples, non-string keys or other types), else `value` itself."""
+    """`value` as `_Packed` when it is a plain JSON object (dicts with string keys, lists,
+    strings, ints, finite floats, booleans, None: what comes back equal from its JSON text),
+    else `value` itself."""
     if type(value) is not dict or not value:
         return value
     try:
-        data = _encode(value).encode("utf-8", "surrogatepass")
-        if _json_loads(data) != value:
+        if not _plain(value):
             return value
+        data = _encode(value).encode("utf-8", "surrogatepass")
     except (TypeError, ValueError, RecursionError):
         return value
     return _Packed(data)
+
+
+def _plain(value: Any) -> bool:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not _plain(item):
+                return False
+        return True
+    if kind is list:
+        for item in value:
+            if not _plain(item):
+                return False
+        return True
+    if kind is float:
+        return value - value == 0.0  # finite: NaN and infinities do not compare equal
+    return False
 
 
 def plan_times(spec: JobSpec, timing: str, ids: Ids) -> tuple[float, float]:

@@ -24,13 +24,13 @@ from mockserver.catalogue import JobSpec
 from mockserver.contracts import Contract, Operation, render_envelope
 from mockserver.core.backend import Backend, Retention
 from mockserver.core.journal import Entry
-from mockserver.core.tasks import Task
 from mockserver.core.scenarios import (
     FAULT_KEYS,
     FaultRequested,
     RequestInfo,
     Scenario,
 )
+from mockserver.core.tasks import Task
 from mockserver.errors import MockServerError, ProviderError, Violation
 from mockserver.providers.fast import JSONResponse, path_and_query
 from mockserver.providers.fast import base_url as _base_url
@@ -43,6 +43,9 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 def handler_name(operation_id: str) -> str:
     """`createVideoSynthesis` -> `create_video_synthesis`."""
     return _CAMEL.sub("_", operation_id).lower()
+
+
+_NO_QUERY: dict[str, str] = {}  # for operations that declare no query parameter
 
 
 class BodyTooLarge(Exception):
@@ -124,7 +127,8 @@ class Family:
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             return None
-        if length is None and request.method == "GET" and "transfer-encoding" not in request.headers:
+        if (length is None and request.method == "GET"
+                and "transfer-encoding" not in request.headers):
             return b""  # HTTP/1.1: no Content-Length, no Transfer-Encoding, no body
         chunks: list[bytes] = []
         size = 0
@@ -227,7 +231,8 @@ class Family:
             raise FaultRequested("rate-limit")
         if not op.checks_parameters:
             return
-        violations = op.parameter_violations(request.query_params, request.headers)
+        query = request.query_params if op.checks_query else _NO_QUERY
+        violations = op.parameter_violations(query, request.headers)
         if violations:
             raise self.parameter_error(violations[0], op)
 

@@ -15,8 +15,8 @@ import pytest
 from starlette.applications import Starlette
 
 from mockserver.app import create_app
-from mockserver.contracts import load
 from mockserver.core.clock import ManualClock
+from tests.helpers import conforms as conforms_to
 
 AUTH = {"Authorization": "Bearer sk-apiyi-test-key"}
 ASYNC = {**AUTH, "X-DashScope-Async": "enable"}
@@ -45,12 +45,8 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def conforms(operation_id: str, response: httpx.Response) -> Any:
-    op = load().operation("apiyi", operation_id)
-    status = str(response.status_code)
-    assert status in op.response_validators, f"{operation_id} does not document {status}"
-    body = response.json()
-    op.response_validators[status].validate(body)
-    return body
+    """The JSON body, after checking it against the contract's schema for its status."""
+    return conforms_to("apiyi", operation_id, response)
 
 
 def advance(app: Starlette, seconds: float) -> None:

@@ -20,9 +20,9 @@ import yaml
 from starlette.applications import Starlette
 
 from mockserver.app import create_app
-from mockserver.contracts import load
 from mockserver.core.clock import ManualClock
 from mockserver.providers.dashscope.render import BEIJING
+from tests.helpers import conforms as conforms_to
 
 KEY = "sk-dashscope-secret-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -63,12 +63,7 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 def conforms(operation_id: str, response: httpx.Response) -> Any:
     """The JSON body, after checking it against the contract's schema for its status."""
-    op = load().operation("dashscope", operation_id)
-    status = str(response.status_code)
-    assert status in op.response_validators, f"{operation_id} does not document {status}"
-    body = response.json()
-    op.response_validators[status].validate(body)
-    return body
+    return conforms_to("dashscope", operation_id, response)
 
 
 def assert_error(op: str, response: httpx.Response, status: int, code: str,

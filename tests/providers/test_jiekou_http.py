@@ -15,8 +15,8 @@ import pytest
 from starlette.applications import Starlette
 
 from mockserver.app import create_app
-from mockserver.contracts import load
 from mockserver.core.clock import ManualClock
+from tests.helpers import conforms as conforms_to
 
 KEY = {"Authorization": "Bearer sk_test_key"}
 RESULT = "/v3/async/task-result"
@@ -46,12 +46,7 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 def conforms(operation_id: str, response: httpx.Response) -> Any:
     """The JSON body, after checking it against the contract's schema for its status."""
-    op = load().operation("jiekou", operation_id)
-    status = str(response.status_code)
-    assert status in op.response_validators, f"{operation_id} does not document {status}"
-    body = response.json()
-    op.response_validators[status].validate(body)
-    return body
+    return conforms_to("jiekou", operation_id, response)
 
 
 def assert_envelope(operation_id: str, response: httpx.Response, status: int, reason: str) -> dict:

@@ -77,9 +77,11 @@ class DashScope(Family):
         request_id = self.backend.ids.uuid()
         task = self.submit(request, op, body, spec, late, task_id=self.backend.ids.uuid(),
                            api_key=key, extra={"request_id": request_id})
-        return json_response(
-            {"output": {"task_id": task.id, "task_status": "PENDING"}, "request_id": request_id}
-        )
+        # json_response({"output": {"task_id": ..., "task_status": "PENDING"}, "request_id": ...})
+        # spelled out: the same bytes without walking a dict.
+        return Response(b'{"output":{"task_id":' + json_body(task.id)
+                        + b',"task_status":"PENDING"},"request_id":' + json_body(request_id)
+                        + b"}", media_type="application/json")
 
     def task_json(self, request: Request, task: Task, *, poll: bool = True) -> dict[str, Any]:
         snap = self.backend.view(task, poll=poll)
