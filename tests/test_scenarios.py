@@ -1065,3 +1065,25 @@ async def test_concurrency_wait_is_not_multiplied_by_slow() -> None:
         wait = a["queue_s"] + a["run_s"]  # the slot frees when the first task ends
         assert b["queue_s"] == pytest.approx(rb["queue_s"] + wait)  # slow's own queue + the wait
         assert b["run_s"] == pytest.approx(rb["run_s"])
+
+
+async def test_faulted_polls_still_count_as_polls_of_their_task() -> None:
+    from mockserver.testing import WanMock
+
+    app = create_app(families=["dashscope"], clock=ManualClock(), seed=4)
+    handle = WanMock(app.state.backend)
+    handle.scenario("unavailable", match={"operation": "getTask"}, times=1)
+    headers = {"Authorization": "Bearer k", "X-DashScope-Async": "enable"}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://dashscope.aliyuncs.com") as c:
+        r = await c.post("/api/v1/services/aigc/video-generation/video-synthesis", headers=headers,
+                         json={"model": "wan2.6-t2v", "input": {"prompt": "a cat"}})
+        tid = r.json()["output"]["task_id"]
+        first = await c.get(f"/api/v1/tasks/{tid}", headers=headers)
+        second = await c.get(f"/api/v1/tasks/{tid}", headers=headers)
+    assert (first.status_code, second.status_code) == (503, 200)
+    polls = handle.polls(tid)
+    assert [(e.status, e.scenario) for e in polls] == [(503, "unavailable"), (200, None)]
+    # the manual clock did not move between the two polls: the interval check sees both
+    with pytest.raises(AssertionError, match="0.000 s apart"):
+        handle.assert_poll_interval(1.0, tid)

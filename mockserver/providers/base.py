@@ -91,6 +91,12 @@ class Family:
                 family=self.name, operation=op.operation_id,
             )
             request.state.journal_entry = entry
+            if op.role in ("query", "cancel", "content"):
+                # Known before the handler runs, so a faulted poll still counts as a poll of
+                # its task (assert_poll_interval, assert_stopped_polling).
+                params = request.path_params
+                entry.task_id = params.get("task_id") or params.get("video_id") or (
+                    request.query_params.get("task_id") if "task_id=" in query else None)
             try:
                 fault = self.transport_scenario(request, op, raw)
                 if fault is not None:
