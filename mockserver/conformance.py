@@ -296,7 +296,7 @@ def _consume(event: Any, result: FamilyResult, family: str,
     name = type(event).__name__
     if name == "ScenarioFinished":
         recorder = event.recorder
-        for case_id, node in recorder.cases.items():
+        for node in recorder.cases.values():
             op = _label_to_op(node.value)
             result.operations[op] = result.operations.get(op, 0) + 1
             result.cases += 1

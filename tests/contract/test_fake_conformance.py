@@ -16,14 +16,12 @@ from mockserver.cli import main
 from mockserver.conformance import PHASES, check
 from mockserver.contracts import FAMILIES
 from mockserver.server import ThreadedMockServer
-from tests.contract.mutants import MUTANTS
+from tests.contract.mutants import KEY, MUTANTS
 
 pytestmark = pytest.mark.contract
 
 THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
 EXAMPLES = 100 if THOROUGH else 6
-from tests.contract.mutants import KEY
-
 
 def fake(**options):
     # Poll mode with short pacing so stateful runs see tasks run and succeed.
