@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
@@ -31,7 +32,7 @@ from mockserver.core.scenarios import (
     Scenario,
 )
 from mockserver.core.tasks import Task
-from mockserver.errors import MockServerError, ProviderError, Violation
+from mockserver.errors import ContractError, MockServerError, ProviderError, Violation
 from mockserver.providers.fast import JSONResponse, path_and_query
 from mockserver.providers.fast import base_url as _base_url
 
@@ -52,7 +53,7 @@ class BodyTooLarge(Exception):
     pass
 
 
-class Family:
+class Family(ABC):
     """One provider family. Subclasses set `name` and implement the handlers and error wording."""
 
     name: ClassVar[str]
@@ -69,8 +70,9 @@ class Family:
         for op in self.contract.operations.values():
             method = getattr(self, handler_name(op.operation_id), None)
             if method is None:
-                raise NotImplementedError(
-                    f"{self.name}: no handler {handler_name(op.operation_id)} for {op.operation_id}"
+                raise ContractError(
+                    f"{self.name}: the contract's {op.operation_id} has no handler "
+                    f"{handler_name(op.operation_id)}; is the contract newer than the fake?"
                 )
             routes.append(Route(op.path, self._endpoint(op, method), methods=[op.method]))
         return routes
@@ -242,7 +244,7 @@ class Family:
         if violations:
             raise self.parameter_error(violations[0], op)
 
-    def check_headers(self, request: Request, op: Operation) -> None:
+    def check_headers(self, request: Request, op: Operation) -> None:  # noqa: B027
         """Family-specific header rules checked right after authentication (none by default)."""
 
     def parameter_error(self, violation: Violation, op: Operation) -> ProviderError:
@@ -350,12 +352,14 @@ class Family:
     def violation_error(self, violation: Violation, op: Operation) -> ProviderError:
         return ProviderError.from_violation(violation)
 
+    @abstractmethod
     def auth_error(self, kind: str) -> ProviderError:
-        raise NotImplementedError
+        """The family's 401; kind: `missing`, `malformed`, `invalid`."""
 
+    @abstractmethod
     def body_error(self, kind: str, op: Operation) -> ProviderError:
-        """kind: `empty`, `not_json`, `content_type`, `too_large`."""
-        raise NotImplementedError
+        """The family's answer to a body that is `empty`, `not_json`, of the wrong
+        `content_type` or `too_large`."""
 
     def internal_error(self) -> ProviderError:
         return ProviderError(500, "InternalError", "An internal error has occured, please try again later.")
