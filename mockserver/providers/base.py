@@ -89,10 +89,10 @@ class Family(ABC):
             path, query = path_and_query(request)
             entry = backend.journal.record(
                 time=backend.now(), method=request.method, path=path,
-                query=query, headers=request.headers.items(), body=raw,
+                query=query, headers=headers_of(request).items(), body=raw,
                 family=self.name, operation=op.operation_id,
             )
-            request.state.journal_entry = entry
+            request.scope["wanmock.entry"] = entry
             if op.role in ("query", "cancel", "content"):
                 # Known before the handler runs, so a faulted poll still counts as a poll of
                 # its task (assert_poll_interval, assert_stopped_polling).
@@ -132,11 +132,12 @@ class Family(ABC):
 
     async def _read_body(self, request: Request) -> bytes | None:
         limit = self.backend.options.body_limit
-        length = request.headers.get("content-length")
+        headers = headers_of(request)
+        length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             return None
         if (length is None and request.method == "GET"
-                and "transfer-encoding" not in request.headers):
+                and "transfer-encoding" not in headers):
             return b""  # HTTP/1.1: no Content-Length, no Transfer-Encoding, no body
         chunks: list[bytes] = []
         size = 0
@@ -153,12 +154,12 @@ class Family(ABC):
                            ) -> Scenario | None:
         """The transport fault for this exchange (header first, then rules); a job scenario in
         the header is kept for `submit()`."""
-        header = request.headers.get(SCENARIO_HEADER)
+        header = headers_of(request).get(SCENARIO_HEADER)
         scenario = None
         if header:
             scenario = Scenario.parse(header)
             if scenario.is_job:
-                request.state.job_scenario = scenario
+                request.scope["wanmock.job_scenario"] = scenario
                 scenario = None
         book = self.backend.scenarios
         if scenario is None and book:
@@ -177,7 +178,7 @@ class Family(ABC):
                 fields, _ = op.extract(body)
                 model = fields.get("model") if isinstance(fields.get("model"), str) else None
                 prompt = fields.get("prompt") if isinstance(fields.get("prompt"), str) else None
-        header = request.headers.get("authorization", "")
+        header = headers_of(request).get("authorization", "")
         key = header.partition(" ")[2].strip() or None
         return RequestInfo(self.name, op.operation_id, op.role, model, key, prompt)
 
@@ -221,7 +222,7 @@ class Family(ABC):
 
     def job_scenario(self, request: Request, op: Operation, spec: JobSpec,
                      api_key: str | None) -> Scenario | None:
-        header = getattr(request.state, "job_scenario", None)
+        header = request.scope.get("wanmock.job_scenario")
         if header is not None:
             return header  # type: ignore[no-any-return]
         book = self.backend.scenarios
@@ -240,7 +241,7 @@ class Family(ABC):
         if not op.checks_parameters:
             return
         query = request.query_params if op.checks_query else _NO_QUERY
-        violations = op.parameter_violations(query, request.headers)
+        violations = op.parameter_violations(query, headers_of(request))
         if violations:
             raise self.parameter_error(violations[0], op)
 
@@ -252,14 +253,14 @@ class Family(ABC):
 
     def authenticate(self, request: Request) -> str:
         """The API key of a request, or the family's 401 (checked once per request)."""
-        cached = getattr(request.state, "api_key", None)
+        cached = request.scope.get("wanmock.api_key")
         if cached is not None:
             return str(cached)
-        request.state.api_key = key = self._authenticate(request)
+        request.scope["wanmock.api_key"] = key = self._authenticate(request)
         return key
 
     def _authenticate(self, request: Request) -> str:
-        header = request.headers.get("authorization")
+        header = headers_of(request).get("authorization")
         if not header or not header.strip():
             raise self.flag(self.auth_error("missing"), "security:missing", "Authorization")
         scheme, _, key = header.strip().partition(" ")
@@ -273,7 +274,7 @@ class Family(ABC):
 
     def parse_json(self, request: Request, op: Operation, raw: bytes) -> Any:
         """The JSON body, or the family's error for a wrong content type, empty or bad body."""
-        ctype = request.headers.get("content-type", "")
+        ctype = headers_of(request).get("content-type", "")
         if not raw.strip():
             raise self.flag(self.body_error("empty", op), "body:empty")
         if ctype and "json" not in ctype.lower():
@@ -318,7 +319,7 @@ class Family(ABC):
             family=self.name, operation=op.operation_id, spec=spec, request=body,
             task_id=task_id, api_key=api_key, failure=late, extra=extra, scenario=scenario,
         )
-        entry: Entry | None = getattr(request.state, "journal_entry", None)
+        entry: Entry | None = request.scope.get("wanmock.entry")
         if entry is not None:
             entry.task_id = task.id
             if scenario is not None:
@@ -328,7 +329,7 @@ class Family(ABC):
         return task
 
     def note_task(self, request: Request, task: Task | None) -> None:
-        entry: Entry | None = getattr(request.state, "journal_entry", None)
+        entry: Entry | None = request.scope.get("wanmock.entry")
         if entry is not None and task is not None:
             entry.task_id = task.id
 
@@ -366,6 +367,17 @@ class Family(ABC):
 
 
 SCENARIO_HEADER = "x-wanmock-scenario"
+
+
+def headers_of(request: Request) -> dict[str, str]:
+    """The request's headers as one dict (lower-case names, first value wins), built once per
+    request: Starlette's `request.headers.get` scans the raw list on every call."""
+    scope = request.scope
+    headers: dict[str, str] | None = scope.get("wanmock.headers")
+    if headers is None:
+        headers = scope["wanmock.headers"] = {
+            k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(scope["headers"])}
+    return headers
 # Used when a contract has no x-wanmock-faults entry for a fault.
 DEFAULT_FAULTS: dict[str, dict[str, Any]] = {
     "throttle": {"status": 429, "code": "Throttling", "message": "Requests throttling triggered."},

@@ -14,7 +14,7 @@ from mockserver.contracts import Operation
 from mockserver.core.backend import Retention
 from mockserver.core.tasks import State, Task
 from mockserver.errors import ProviderError, Violation
-from mockserver.providers.base import Family, json_response
+from mockserver.providers.base import Family, headers_of, json_response
 from mockserver.providers.dashscope import render
 from mockserver.providers.fast import json_body
 
@@ -64,7 +64,7 @@ class DashScope(Family):
             self.check_async_header(request)
 
     def check_async_header(self, request: Request) -> None:
-        if request.headers.get("x-dashscope-async", "").strip().lower() != "enable":
+        if headers_of(request).get("x-dashscope-async", "").strip().lower() != "enable":
             raise ProviderError(403, "AccessDenied",
                                 "current user api does not support synchronous calls.")
 
