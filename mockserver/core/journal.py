@@ -44,15 +44,24 @@ def redact_value(value: str) -> str:
 
 
 def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Secret headers masked by name; every other value redacted where it holds a credential.
+    One `_may_hold_secret` look over all values joined by newlines decides whether any value
+    needs the substitutions: a newline ends a word, so the joined text can match exactly where
+    one of the values can."""
     out: dict[str, str] = {}
+    plain: list[str] = []
     for name, value in headers:
         low = name.lower()
         if low not in SECRET_HEADERS:
-            out[low] = redact_value(value) if _may_hold_secret(value) else value
+            out[low] = value
+            plain.append(low)
         elif value[:7].lower() == "bearer ":
             out[low] = value[:7] + "[redacted]"
         else:
             out[low] = "[redacted]"
+    if plain and _may_hold_secret("\n".join([out[k] for k in plain])):
+        for low in plain:
+            out[low] = redact_value(out[low])
     return out
 
 
