@@ -77,11 +77,7 @@ def _compile_spec_map(spec_map: Mapping[str, Any]) -> list[tuple[str, Any, Any]]
         if isinstance(where, Mapping) and "const" in where:
             plan.append((name, where["const"], None))
             continue
-        paths = []
-        for path in where:
-            parts = () if path == "" else tuple(
-                (part, int(part) if part.isdigit() else None) for part in path.split("."))
-            paths.append((path, parts))
+        paths = [(path, _split_path(path)) for path in where]
         plan.append((name, None, paths))
     return plan
 
@@ -103,24 +99,16 @@ def _walk(body: Any, parts: tuple[tuple[str, int | None], ...]) -> Any:
     return node
 
 
+def _split_path(path: str) -> tuple[tuple[str, int | None], ...]:
+    """`"images.0"` -> (("images", None), ("0", 0)): the steps `_walk` follows."""
+    if path == "":
+        return ()
+    return tuple((part, int(part) if part.isdigit() else None) for part in path.split("."))
+
+
 def get_path(body: Any, path: str) -> Any:
     """Read a dotted path (`input.prompt`, `images.0`); `_MISSING` if any step is absent."""
-    node = body
-    if path == "":
-        return node
-    for part in path.split("."):
-        if isinstance(node, Mapping):
-            if part not in node:
-                return _MISSING
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit():
-            idx = int(part)
-            if idx >= len(node):
-                return _MISSING
-            node = node[idx]
-        else:
-            return _MISSING
-    return node
+    return _walk(body, _split_path(path))
 
 
 @dataclass(frozen=True, slots=True)
