@@ -8,12 +8,42 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from mockserver.contracts import ContractSet
 from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import Clock
 from mockserver.providers import family_class
+from mockserver.providers.fast import Dispatch
+
+
+class MockApp(Starlette):
+    """Starlette, with the contract operations dispatched from one prebuilt table.
+
+    A request for a contract operation goes straight to its endpoint (which answers every error
+    itself, in the family's envelope); everything else (control API, HEAD, unknown paths and
+    methods, a root path, an app with added middleware) goes through Starlette's router and exception handlers as usual.
+    """
+
+    def __init__(self, *args: Any, dispatch: Dispatch | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dispatch = dispatch
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and self.dispatch is not None and not self.user_middleware
+                and not scope.get("root_path")):
+            found = self.dispatch.match(scope["method"], scope["path"])
+            if found is not None:
+                endpoint, params = found
+                scope["app"] = self
+                scope["router"] = self.router
+                scope["endpoint"] = endpoint
+                scope["path_params"] = params
+                response = await endpoint(Request(scope, receive, send))
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -24,7 +54,7 @@ def create_app(
     backend: Backend | None = None,
     contracts: ContractSet | None = None,
     **options: Any,
-) -> Starlette:
+) -> MockApp:
     """Build the fake.
 
     Parameters:
@@ -52,8 +82,12 @@ def create_app(
         provider = family_class(name)(backend)
         providers[name] = provider
         routes.extend(provider.routes())
+    dispatch = Dispatch((method, route.path, route.endpoint)
+                        for route in routes if isinstance(route, Route)
+                        for method in route.methods or () if method != "HEAD")
     routes.extend(control_routes(backend, providers))
-    app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed})
+    app = MockApp(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed},
+                  dispatch=dispatch)
     app.state.backend = backend
     app.state.providers = providers
     return app

@@ -1,0 +1,130 @@
+"""The prebuilt dispatch table routes exactly as Starlette's router would.
+
+`MockApp` sends a request for a contract operation straight to its endpoint. These tests hold it
+to the router it bypasses: the same route (or none) for every contract path and a set of near
+misses, and everything the table does not cover (HEAD, other methods, trailing slashes, a root
+path, added middleware) still handled by Starlette.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from starlette.middleware import Middleware
+from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mockserver.app import MockApp, create_app
+from mockserver.core.clock import ManualClock
+from mockserver.providers.fast import Dispatch
+
+pytestmark = pytest.mark.anyio
+AUTH = {"Authorization": "Bearer sk-dispatch-test-0001", "X-DashScope-Async": "enable"}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _family_routes(app: MockApp) -> list[Route]:
+    return [r for r in app.routes if isinstance(r, Route) and not r.path.startswith("/_wanmock")]
+
+
+def _starlette_match(app: MockApp, method: str, path: str) -> tuple[Any, dict[str, Any]] | None:
+    """The first route Starlette's router fully matches (the rule `Router.app` applies)."""
+    scope = {"type": "http", "method": method, "path": path, "root_path": ""}
+    for route in app.routes:
+        match, child = route.matches(scope)
+        if match is Match.FULL:
+            return route.endpoint, child["path_params"]
+    return None
+
+
+def _probes(app: MockApp) -> list[str]:
+    out = []
+    for route in _family_routes(app):
+        filled = route.path.replace("{task_id}", "t-1").replace("{video_id}", "video_abc")
+        out += [filled, filled + "/", filled + "/extra", filled.rstrip("/") + "x",
+                filled.replace("t-1", "").replace("video_abc", ""), "/" + filled.lstrip("/").upper()]
+    return out + ["/", "", "/api", "/api/v1/tasks//cancel", "/v1/videos/a/b/content"]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE", "PUT"])
+def test_table_matches_starlette_on_every_probe(method: str) -> None:
+    app = create_app(clock=ManualClock())
+    assert app.dispatch is not None
+    probes = _probes(app)
+    assert len(probes) > 100
+    for path in probes:
+        ours = app.dispatch.match(method, path)
+        theirs = _starlette_match(app, method, path)
+        if theirs is not None and theirs[0] not in {r.endpoint for r in _family_routes(app)}:
+            theirs = None  # a control route: the table leaves those to Starlette
+        assert ours == theirs, (method, path)
+
+
+def test_head_is_left_to_starlette() -> None:
+    app = create_app(clock=ManualClock())
+    assert app.dispatch.match("HEAD", "/api/v1/tasks/t-1") is None
+    assert _starlette_match(app, "HEAD", "/api/v1/tasks/t-1") is not None
+
+
+def test_first_route_wins_like_the_router() -> None:
+    async def first(request: Any) -> Any: ...
+    async def second(request: Any) -> Any: ...
+    table = Dispatch([("GET", "/a/{x}", first), ("GET", "/a/b", second)])
+    assert table.match("GET", "/a/b") == (first, {"x": "b"})
+    assert table.match("GET", "/a/") is None  # `{x}` is never empty
+
+
+@pytest.mark.parametrize("path", ["/a/{x:int}", "/a/x{y}"])
+def test_table_refuses_paths_it_cannot_match_exactly(path: str) -> None:
+    async def endpoint(request: Any) -> Any: ...
+    with pytest.raises(ValueError, match="Dispatch"):
+        Dispatch([("GET", path, endpoint)])
+
+
+async def _create_and_poll(app: Any, root_path: str = "") -> tuple[int, int, str]:
+    transport = httpx.ASGITransport(app=app, root_path=root_path)
+    async with httpx.AsyncClient(transport=transport, base_url="https://dashscope.aliyuncs.com") as c:
+        created = await c.post(f"{root_path}/api/v1/services/aigc/video-generation/video-synthesis",
+                               headers=AUTH, json={"model": "wan2.6-t2v", "input": {"prompt": "a cat"}})
+        task_id = created.json()["output"]["task_id"]
+        polled = await c.get(f"{root_path}/api/v1/tasks/{task_id}", headers=AUTH)
+        return created.status_code, polled.status_code, polled.json()["output"]["task_status"]
+
+
+async def test_added_middleware_still_runs_on_contract_paths() -> None:
+    seen: list[str] = []
+
+    class Spy:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                seen.append(scope["path"])
+            await self.app(scope, receive, send)
+
+    app = create_app(clock=ManualClock())
+    app.user_middleware.insert(0, Middleware(Spy))
+    assert await _create_and_poll(app) == (200, 200, "PENDING")
+    assert len(seen) == 2 and seen[1].startswith("/api/v1/tasks/")
+
+
+async def test_root_path_goes_through_the_router() -> None:
+    app = create_app(clock=ManualClock())
+    assert await _create_and_poll(app, root_path="/mounted") == (200, 200, "PENDING")
+
+
+async def test_unknown_method_on_a_contract_path_is_the_family_405() -> None:
+    app = create_app(clock=ManualClock())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://dashscope.aliyuncs.com") as c:
+        response = await c.delete("/api/v1/tasks/t-1", headers=AUTH)
+    assert response.status_code == 405
+    assert response.json()["code"] == "MethodNotAllowed"
+    assert "request_id" in response.json()
