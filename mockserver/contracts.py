@@ -69,17 +69,67 @@ def render_envelope(template: Any, values: Mapping[str, Any]) -> Any:
     return template
 
 
-def _compile_spec_map(spec_map: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
-    """`x-wanmock-spec` as (name, const, None) or (name, None, [(path, parts)]) rows, where
-    `parts` are (key, index-or-None) pairs `_walk` follows exactly as `get_path` would."""
-    plan: list[tuple[str, Any, Any]] = []
+class _SpecNode:
+    """One step of the `x-wanmock-spec` paths of an operation, as a trie: `keys` the next steps
+    by key, `indexes` those that are also list positions (`images.0`), `hits` the (name, rank,
+    path) of every path ending here (rank: its place in that name's list of paths)."""
+
+    __slots__ = ("keys", "indexes", "hits")
+
+    def __init__(self) -> None:
+        self.keys: dict[str, _SpecNode] = {}
+        self.indexes: list[tuple[int, _SpecNode]] = []
+        self.hits: list[tuple[str, int, str]] = []
+
+    def collect(self, value: Any, found: dict[str, tuple[int, Any, str]]) -> None:
+        """Every path of the trie present in `value` (not None), lowest rank per name kept;
+        each step read exactly as `_walk` reads it."""
+        if value is None:
+            return
+        for name, rank, path in self.hits:
+            prev = found.get(name)
+            if prev is None or rank < prev[0]:
+                found[name] = (rank, value, path)
+        keys = self.keys
+        if not keys:
+            return
+        if type(value) is dict or isinstance(value, Mapping):
+            if len(value) < len(keys) and type(value) is dict:
+                for key, item in value.items():
+                    child = keys.get(key)
+                    if child is not None:
+                        child.collect(item, found)
+            else:
+                for key, child in keys.items():
+                    if key in value:
+                        child.collect(value[key], found)
+        elif self.indexes and isinstance(value, list):
+            for idx, child in self.indexes:
+                if idx < len(value):
+                    child.collect(value[idx], found)
+
+
+def _compile_spec_map(spec_map: Mapping[str, Any]) -> tuple[list[tuple[str, Any, bool]], _SpecNode]:
+    """`x-wanmock-spec` as rows (name, const, has_paths), in order, and one trie of its paths,
+    split into the (key, index-or-None) steps `_walk` follows, as `get_path` would."""
+    rows: list[tuple[str, Any, bool]] = []
+    root = _SpecNode()
     for name, where in spec_map.items():
         if isinstance(where, Mapping) and "const" in where:
-            plan.append((name, where["const"], None))
+            rows.append((name, where["const"], False))
             continue
-        paths = [(path, _split_path(path)) for path in where]
-        plan.append((name, None, paths))
-    return plan
+        rows.append((name, None, True))
+        for rank, path in enumerate(where):
+            node = root
+            for part, idx in _split_path(path):
+                child = node.keys.get(part)
+                if child is None:
+                    child = node.keys[part] = _SpecNode()
+                    if idx is not None:
+                        node.indexes.append((idx, child))
+                node = child
+            node.hits.append((name, rank, path))
+    return rows, root
 
 
 def _walk(body: Any, parts: tuple[tuple[str, int | None], ...]) -> Any:
@@ -150,8 +200,8 @@ class Operation:
     fast_validator: Any = None
     # (parameter, where, name, schema, validator) for the query and header parameters.
     _checked_params: list[tuple[Mapping[str, Any], str, str, Any, Any]] | None = None
-    # `spec_map` with every path split once (see `_compile_spec_map`).
-    _extract_plan: list[tuple[str, Any, Any]] | None = None
+    # `spec_map` compiled once: its rows in order and the trie of its paths.
+    _extract_plan: tuple[list[tuple[str, Any, bool]], _SpecNode] | None = None
     # Per header/query parameter: values already found valid (most clients send the same ones).
     _valid_params: dict[str, set[Any]] = field(default_factory=dict)
 
@@ -262,16 +312,14 @@ class Operation:
         plan = self._extract_plan
         if plan is None:
             plan = self._extract_plan = _compile_spec_map(self.spec_map)
-        for name, const, paths in plan:
-            if paths is None:
+        rows, trie = plan
+        found: dict[str, tuple[int, Any, str]] = {}
+        trie.collect(body, found)  # one walk over the body for every path
+        for name, const, has_paths in rows:
+            if not has_paths:
                 fields[name] = const
-                continue
-            for path, parts in paths:
-                value = _walk(body, parts)
-                if value is not _MISSING and value is not None:
-                    fields[name] = value
-                    sources[name] = path
-                    break
+            elif name in found:
+                _, fields[name], sources[name] = found[name]
         _normalise(fields, sources)
         return fields, sources
 
