@@ -28,6 +28,7 @@ from mockserver.core.tasks import (
     State,
     Task,
     TaskStore,
+    pack_parsed,
     plan_times,
 )
 from mockserver.errors import MockServerError, Timing, Violation
@@ -207,8 +208,10 @@ class Backend:
         failure: Violation | None = None,
         extra: dict[str, Any] | None = None,
         scenario: Scenario | None = None,
+        raw: bytes | None = None,
     ) -> Task:
-        """Create a task. `failure` is a rule the provider reports late: the task will FAIL.
+        """Create a task. `raw`, when given, is the text `request` was parsed from
+        (`json.loads(raw)`): the task keeps it rather than encoding the body again. `failure` is a rule the provider reports late: the task will FAIL.
         `scenario` (a job scenario) shapes its plan; the provider's concurrency limit may make
         it wait in the queue or be refused (`FaultRequested("concurrency")`)."""
         queue_s, run_s = plan_times(spec, self.options.timing, self.ids)
@@ -220,7 +223,8 @@ class Backend:
         wait = self._concurrency_wait(family, api_key, now)
         task = Task(
             id=task_id, family=family, operation=operation, spec=spec,
-            submitted_at=now, plan=plan, request=request, api_key=api_key,
+            submitted_at=now, plan=plan,
+            request=request if raw is None else pack_parsed(raw, request), api_key=api_key,
             extra=dict(extra or {}),
         )
         if scenario is not None and failure is None:

@@ -122,7 +122,7 @@ Task.request = property(_get_request, _set_request,  # type: ignore[assignment,m
 
 
 class _Packed:
-    """A JSON body as UTF-8 JSON text."""
+    """A JSON body as its JSON text (UTF-8, or as received)."""
 
     __slots__ = ("data",)
 
@@ -137,6 +137,19 @@ class _Packed:
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _json_loads = json.loads
+
+
+def pack_parsed(raw: bytes, body: Any) -> Any:
+    """What `Task(request=...)` should keep for `body = json.loads(raw)`: the received text
+    itself when `body` is an object and the text is not pretty-printed (parsing it again gives
+    an equal, fresh object, as `_pack` promises, without encoding the body again), else `body`
+    (which `Task` packs as usual)."""
+    if type(body) is dict and body and b"\n" not in raw and len(raw) <= _RAW_LIMIT:
+        return _Packed(raw)
+    return body
+
+
+_RAW_LIMIT = 64 * 1024  # bigger bodies are re-encoded compactly (or kept) by `_pack`
 
 
 def _pack(value: Any) -> Any:

@@ -324,11 +324,14 @@ class Family(ABC):
     def submit(
         self, request: Request, op: Operation, body: Any, spec: JobSpec, late: Violation | None,
         *, task_id: str, api_key: str | None, extra: dict[str, Any] | None = None,
+        raw: bytes | None = None,
     ) -> Task:
+        """Create the task; `raw` is the text `body` was parsed from, unchanged since."""
         scenario = self.job_scenario(request, op, spec, api_key)
         task = self.backend.submit(
             family=self.name, operation=op.operation_id, spec=spec, request=body,
             task_id=task_id, api_key=api_key, failure=late, extra=extra, scenario=scenario,
+            raw=raw,
         )
         entry: Entry | None = request.scope.get("wanmock.entry")
         if entry is not None:

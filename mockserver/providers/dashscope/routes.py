@@ -76,7 +76,7 @@ class DashScope(Family):
         spec, late = self.judge(op, body)
         request_id = self.backend.ids.uuid()
         task = self.submit(request, op, body, spec, late, task_id=self.backend.ids.uuid(),
-                           api_key=key, extra={"request_id": request_id})
+                           api_key=key, extra={"request_id": request_id}, raw=raw)
         # json_response({"output": {"task_id": ..., "task_status": "PENDING"}, "request_id": ...})
         # spelled out: the same bytes without walking a dict.
         return Response(b'{"output":{"task_id":' + json_body(task.id)

@@ -92,7 +92,7 @@ class Jiekou(Family):
             self.backend.ids.fraction() * _RANDOM_SEED_MAX)
         extra = {"task_type": str(op.raw.get("x-wanmock-task-type", "")), "seed": seed}
         task = self.submit(request, op, body, spec, late, task_id=task_id, api_key=key,
-                           extra=extra)
+                           extra=extra, raw=raw)
         return json_response({"task_id": task.id})
 
     async def create_wan_t2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:

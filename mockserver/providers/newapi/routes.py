@@ -286,7 +286,7 @@ class NewApi(Family):
         upstream_id = ids.uuid()
         task = self.submit(
             request, op, body, spec, late, task_id=video_id or upstream_id, api_key=key,
-            extra={"upstream_id": upstream_id, "request_id": ids.uuid()},
+            extra={"upstream_id": upstream_id, "request_id": ids.uuid()}, raw=raw,
         )
         if public:
             # The upstream id is what DashScope itself knows the task by.
