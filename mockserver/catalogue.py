@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -161,15 +161,14 @@ class Catalogue:
             raise ContractError(f"no geometry for {resolution} {ratio}")
         return parse_size(size)
 
-    def _facts(self, entry: ModelEntry) -> tuple[list[str], list[int]]:
-        """`sizes(entry)` and `durations(entry)`, computed once per entry (read-only: callers
-        that hand them out pass copies)."""
-        cache: dict[int, tuple[ModelEntry, list[str], list[int]]] = self.__dict__.setdefault(
-            "_facts_cache", {})
+    def _facts(self, entry: ModelEntry) -> _Facts:
+        """What `evaluate` reads from an entry, computed once per entry (read-only: callers that
+        hand lists out pass copies)."""
+        cache: dict[int, _Facts] = self.__dict__.setdefault("_facts_cache", {})
         found = cache.get(id(entry))
-        if found is None or found[0] is not entry:
-            found = cache[id(entry)] = (entry, self.sizes(entry), self.durations(entry))
-        return found[1], found[2]
+        if found is None or found.entry is not entry:
+            found = cache[id(entry)] = _Facts(self, entry)
+        return found
 
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(
@@ -185,14 +184,16 @@ class Catalogue:
         entry = self.entry(family, model) if isinstance(model, str) else None
         if entry is None:
             return None, [RuleFailure("model_known", "model", model, None, model)]
+        facts = self._facts(entry)
         failures: list[RuleFailure] = []
 
         def fail(rule: str, fld: str, value: Any, allowed: Any = None) -> None:
             failures.append(RuleFailure(rule, fld, value, allowed, entry.model))
 
-        fixed = entry.get("fixed") or {}
-        prompt = fields.get("prompt")
-        prompt_rule = entry.get("prompt") or {}
+        fixed = facts.fixed
+        get = fields.get
+        prompt = get("prompt")
+        prompt_rule = facts.prompt_rule
         actual_prompt = prompt
         if prompt_rule.get("required") and not (isinstance(prompt, str) and prompt.strip()):
             fail("prompt_required", "prompt", prompt)
@@ -201,29 +202,29 @@ class Catalogue:
                 fail("prompt_length", "prompt", len(prompt), prompt_rule["max"])
             else:
                 actual_prompt = prompt[: prompt_rule["max"]]
-        negative = fields.get("negative_prompt")
-        neg_rule = entry.get("negative_prompt") or {}
+        negative = get("negative_prompt")
+        neg_rule = facts.negative_rule
         if isinstance(negative, str) and "max" in neg_rule and len(negative) > neg_rule["max"]:
             if neg_rule.get("over") == "reject":
                 fail("negative_prompt_length", "negative_prompt", len(negative), neg_rule["max"])
 
         # Geometry: the size (t2v/r2v legacy), the tier (i2v, wan2.7) or a width/height pair.
         width = height = 0
-        size = fields.get("size")
+        size = get("size")
         # A gateway alias fixes the tier in its name (seed 001): that wins over the request.
-        resolution = fixed.get("resolution") or fields.get("resolution")
-        ratio = fields.get("ratio")
-        sizes = self._facts(entry)[0]
-        if entry.get("pairs"):
-            pairs = [tuple(p) for p in entry.get("pairs")]
-            w, h = fields.get("width"), fields.get("height")
+        resolution = fixed.get("resolution") or get("resolution")
+        ratio = get("ratio")
+        sizes = facts.sizes
+        if facts.pairs:
+            pairs = facts.pairs
+            w, h = get("width"), get("height")
             if w is None or h is None:
-                width, height = entry.get("default_pair")
+                width, height = facts.default_pair
             elif (w, h) in pairs:
                 width, height = int(w), int(h)
             else:
                 fail("width_height_pair", "height", [w, h], [list(p) for p in pairs])
-                width, height = entry.get("default_pair")
+                width, height = facts.default_pair
         elif sizes:
             if size is not None and size not in sizes:
                 fail("size_allowed", "size", size, list(sizes))
@@ -245,32 +246,39 @@ class Catalogue:
             use_ratio = (ratio or entry.get("default_ratio") or "16:9") if ratios else "16:9"
             width, height = self.geometry(resolution, use_ratio)
 
-        durations = self._facts(entry)[1]
-        duration = fields.get("duration")
+        durations = facts.durations
+        duration = get("duration")
         if duration is not None and duration not in durations:
             fail("duration_allowed", "duration", duration, list(durations))
             duration = None
-        duration = int(duration if duration is not None else entry.get("default_duration", 5))
+        duration = int(duration if duration is not None else facts.default_duration)
 
-        audio_url = fields.get("audio_url")
-        audio_flag = fields.get("audio", fixed.get("audio"))
-        if not entry.audio and (audio_url or audio_flag is True):
+        audio_url = get("audio_url")
+        audio_flag = get("audio", fixed.get("audio"))
+        has_audio = facts.audio
+        if not has_audio and (audio_url or audio_flag is True):
             fail("audio_supported", "audio_url" if audio_url else "audio", audio_url or audio_flag)
-        audio = entry.audio and (bool(audio_url) or audio_flag is not False)
+        audio = has_audio and (bool(audio_url) or audio_flag is not False)
 
-        requires = entry.get("requires") or []
-        img_url = fields.get("img_url")
-        if "img_url" in requires:
-            if not img_url:
-                fail("image_required", "img_url", img_url)
-            elif not (isinstance(img_url, str) and IMAGE_URL.match(img_url)):
-                fail("image_url_format", "img_url", img_url)
-        media = fields.get("media")
-        if "media" in requires:
-            self._check_media(entry, media, fail)
-        if "references" in requires:
-            self._check_references(entry, fields, fail)
+        requires = facts.requires
+        if requires:
+            img_url = get("img_url")
+            if "img_url" in requires:
+                if not img_url:
+                    fail("image_required", "img_url", img_url)
+                elif not (isinstance(img_url, str) and IMAGE_URL.match(img_url)):
+                    fail("image_url_format", "img_url", img_url)
+            if "media" in requires:
+                self._check_media(entry, get("media"), fail)
+            if "references" in requires:
+                self._check_references(entry, fields, fail)
 
+        seed = get("seed")
+        inputs = {}
+        for k in _INPUT_FIELDS:
+            value = get(k)
+            if value is not None:
+                inputs[k] = value
         spec = JobSpec(
             family=family,
             model=entry.model,
@@ -285,15 +293,10 @@ class Catalogue:
             resolution=resolution if not sizes else f"{min(width, height)}P",
             size=f"{width}*{height}",
             ratio=ratio,
-            seed=fields.get("seed") if isinstance(fields.get("seed"), int) else None,
-            prompt_extend=fields.get("prompt_extend"),
-            generation=entry.generation,
-            inputs={
-                k: fields[k]
-                for k in ("img_url", "audio_url", "media", "reference_urls", "reference_images",
-                          "reference_videos", "template", "shot_type", "watermark")
-                if fields.get(k) is not None
-            },
+            seed=seed if isinstance(seed, int) else None,
+            prompt_extend=get("prompt_extend"),
+            generation=facts.generation,
+            inputs=inputs,
         )
         return spec, failures
 
@@ -345,8 +348,36 @@ def _looks_like_video(url: Any) -> bool:
     return isinstance(url, str) and url.lower().split("?")[0].endswith((".mp4", ".mov", ".webm"))
 
 
+@lru_cache(maxsize=256)
 def parse_size(size: str) -> tuple[int, int]:
     """`"1280*720"` -> (1280, 720)."""
     w, _, h = size.partition("*")
     return int(w), int(h)
+
+
+# What a job keeps of its inputs (`JobSpec.inputs`), in this order.
+_INPUT_FIELDS = ("img_url", "audio_url", "media", "reference_urls", "reference_images",
+                 "reference_videos", "template", "shot_type", "watermark")
+
+
+class _Facts:
+    """An entry's rules as `Catalogue.evaluate` reads them (built once per entry)."""
+
+    __slots__ = ("entry", "fixed", "prompt_rule", "negative_rule", "sizes", "durations", "pairs",
+                 "default_pair", "default_duration", "audio", "generation", "requires")
+
+    def __init__(self, catalogue: Catalogue, entry: ModelEntry) -> None:
+        self.entry = entry
+        self.fixed: Mapping[str, Any] = entry.get("fixed") or {}
+        self.prompt_rule: Mapping[str, Any] = entry.get("prompt") or {}
+        self.negative_rule: Mapping[str, Any] = entry.get("negative_prompt") or {}
+        self.sizes = catalogue.sizes(entry)
+        self.durations = catalogue.durations(entry)
+        pairs = entry.get("pairs")
+        self.pairs = [tuple(p) for p in pairs] if pairs else None
+        self.default_pair = entry.get("default_pair")
+        self.default_duration = entry.get("default_duration", 5)
+        self.audio = entry.audio
+        self.generation = entry.generation
+        self.requires: list[str] = list(entry.get("requires") or [])
 
