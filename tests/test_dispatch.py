@@ -8,6 +8,7 @@ path, added middleware) still handled by Starlette.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -128,3 +129,39 @@ async def test_unknown_method_on_a_contract_path_is_the_family_405() -> None:
     assert response.status_code == 405
     assert response.json()["code"] == "MethodNotAllowed"
     assert "request_id" in response.json()
+
+
+async def _raw_call(app: Any, headers: list[Any], path: str) -> tuple[int, dict[str, Any]]:
+    """One request as a server hands it over, with the raw header list given as is."""
+    out: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        out.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "root_path": "", "headers": headers, "client": ("127.0.0.1", 1),
+             "server": ("127.0.0.1", 80)}
+    await app(scope, receive, send)
+    return out[0]["status"], json.loads(b"".join(m.get("body", b"") for m in out[1:]))
+
+
+async def test_header_sets_seen_before_are_read_afresh_per_request() -> None:
+    """The parsed headers are shared between requests with the same raw headers; a request
+    with other headers (or headers as lists) never sees them."""
+    app = create_app(clock=ManualClock(), api_keys=["sk-right-key-000001"])
+    good = [(b"host", b"x"), (b"authorization", b"Bearer sk-right-key-000001")]
+    wrong = [(b"host", b"x"), (b"authorization", b"Bearer sk-wrong-key-00002")]
+    as_lists = [[b"host", b"x"], [b"authorization", b"Bearer sk-right-key-000001"]]
+    path = "/api/v1/tasks/no-such-task"
+    for _ in range(2):
+        assert (await _raw_call(app, good, path))[0] == 200
+        status, body = await _raw_call(app, wrong, path)
+        assert (status, body["code"]) == (401, "InvalidApiKey")
+        assert (await _raw_call(app, as_lists, path))[0] == 200
+    journal = app.state.backend.journal.entries()
+    assert [e.status for e in journal] == [200, 401, 200] * 2
+    assert all("sk-" not in json.dumps(e.as_dict()) for e in journal)

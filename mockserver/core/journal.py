@@ -65,6 +65,25 @@ def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     return out
 
 
+_REDACTED: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+
+
+def _redacted_copy(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """`redact_headers(headers)`, remembered for header sets seen before (clients repeat
+    theirs); each entry gets its own dict."""
+    try:
+        key = tuple(headers)
+        found = _REDACTED.get(key)
+    except TypeError:  # unhashable pairs: redact without remembering
+        return redact_headers(headers)
+    if found is None:
+        found = redact_headers(key)
+        if len(_REDACTED) >= 1024:
+            _REDACTED.clear()
+        _REDACTED[key] = found
+    return dict(found)
+
+
 @dataclass(slots=True)
 class Entry:
     """One exchange. `operation` is the contract operationId, `violations` what the fake found."""
@@ -132,7 +151,7 @@ class Journal:
         with self._lock:
             self._seq += 1
             entry = Entry(self._seq, time, family, operation, method, path, query,
-                          redact_headers(headers), text, truncated=cut)
+                          _redacted_copy(headers), text, truncated=cut)
             self._entries.append(entry)
         return entry
 

@@ -385,13 +385,31 @@ SCENARIO_HEADER = "x-wanmock-scenario"
 
 def headers_of(request: Request) -> dict[str, str]:
     """The request's headers as one dict (lower-case names, first value wins), built once per
-    request: Starlette's `request.headers.get` scans the raw list on every call."""
+    request: Starlette's `request.headers.get` scans the raw list on every call. Clients send
+    the same headers again and again, so the dict is shared by requests with the same raw
+    headers: read it, never change it."""
     scope = request.scope
     headers: dict[str, str] | None = scope.get("wanmock.headers")
     if headers is None:
-        headers = scope["wanmock.headers"] = {
-            k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(scope["headers"])}
+        raw = scope["headers"]
+        try:
+            key: Any = tuple(raw)
+            headers = _HEADERS.get(key)
+        except TypeError:  # [name, value] lists: fine for ASGI, not hashable
+            key = None
+        if headers is None:
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(raw)}
+            if key is not None:
+                if len(_HEADERS) >= 1024:
+                    _HEADERS.clear()
+                _HEADERS[key] = headers
+        scope["wanmock.headers"] = headers
     return headers
+
+
+_HEADERS: dict[Any, dict[str, str]] = {}
+
+
 # Used when a contract has no x-wanmock-faults entry for a fault.
 DEFAULT_FAULTS: dict[str, dict[str, Any]] = {
     "throttle": {"status": 429, "code": "Throttling", "message": "Requests throttling triggered."},

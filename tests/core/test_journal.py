@@ -40,6 +40,22 @@ def test_authorization_keeps_its_scheme_only() -> None:
     assert KEY not in json.dumps(entry.as_dict())
 
 
+def test_repeated_header_sets_are_redacted_every_time_and_never_shared() -> None:
+    journal = Journal()
+    headers = [("Authorization", f"Bearer {KEY}"), ("X-Note", f"k {KEY}"), ("Accept", "*/*")]
+    first, second = record(journal, headers=headers), record(journal, headers=list(headers))
+    for entry in (first, second):
+        assert entry.request_headers == {"authorization": "Bearer [redacted]",
+                                         "x-note": "k [redacted]", "accept": "*/*"}
+    first.request_headers["accept"] = "changed"  # one entry's dict is its own
+    assert second.request_headers["accept"] == "*/*"
+    assert record(journal, headers=headers).request_headers["accept"] == "*/*"
+    other = record(journal, headers=[("Authorization", "Bearer sk-another-key-000000")])
+    assert other.request_headers == {"authorization": "Bearer [redacted]"}
+    unhashable = record(journal, headers=[["X-Note", f"k {KEY}"]])  # pairs as lists
+    assert unhashable.request_headers == {"x-note": "k [redacted]"}
+
+
 @pytest.mark.parametrize("name", ["X-API-Key", "api-key", "Proxy-Authorization", "Cookie",
                                   "authorization"])
 def test_other_secret_headers_are_redacted(name: str) -> None:
