@@ -488,7 +488,8 @@ def _build_operations(
             content = ((raw.get("requestBody") or {}).get("content") or {})
             if "application/json" in content and "schema" in content["application/json"]:
                 ref = f"{base}#{pointer}/requestBody/content/application~1json/schema"
-                body_validator = Draft202012Validator({"$ref": ref}, registry=registry)
+                body_validator = _schema_validator(
+                    document, content["application/json"]["schema"], ref, registry)
             responses: dict[str, Draft202012Validator] = {}
             for status, resp in (raw.get("responses") or {}).items():
                 resp = _deref(document, resp)
@@ -499,9 +500,9 @@ def _build_operations(
                         if "$ref" not in raw["responses"][status]
                         else f"{base}{raw['responses'][status]['$ref']}"
                     )
-                    responses[str(status)] = Draft202012Validator(
-                        {"$ref": f"{ref}/content/application~1json/schema"}, registry=registry
-                    )
+                    responses[str(status)] = _schema_validator(
+                        document, media["schema"], f"{ref}/content/application~1json/schema",
+                        registry)
             fast_validator = None
             if body_validator is not None and fast_registry is not None:
                 fast_validator = _fast_validator(
@@ -674,6 +675,44 @@ def _deref(document: Mapping[str, Any], node: Any) -> Any:
             target = target[part.replace("~1", "/").replace("~0", "~")]
         node = target
     return node
+
+
+class _Cyclic(Exception):
+    pass
+
+
+def _inline(document: Mapping[str, Any], node: Any, seen: tuple[str, ...] = ()) -> Any:
+    """A copy of a schema with every local `$ref` replaced by what it points to (a `$ref` with
+    sibling keywords becomes an `allOf` in its place), so a validator built on it never looks a
+    reference up; it reports the same errors at the same instance paths. `_Cyclic` for a
+    recursive schema, which keeps its references."""
+    if isinstance(node, Mapping):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            if not ref.startswith("#/"):
+                raise _Cyclic(ref)  # not ours to resolve: keep the registry
+            if ref in seen:
+                raise _Cyclic(ref)
+            target = _inline(document, _deref(document, {"$ref": ref}), (*seen, ref))
+            if len(node) == 1:
+                return target
+            return {("allOf" if k == "$ref" else k): ([target] if k == "$ref" else
+                                                       _inline(document, v, seen))
+                    for k, v in node.items()}
+        return {k: _inline(document, v, seen) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(document, v, seen) for v in node]
+    return node
+
+
+def _schema_validator(document: Mapping[str, Any], schema: Any, ref: str,
+                      registry: Registry) -> Draft202012Validator:
+    """A validator for `schema` (found at `ref`): over the inlined schema when it has no
+    cycle, else over the reference and the registry."""
+    try:
+        return Draft202012Validator(_inline(document, schema))
+    except _Cyclic:
+        return Draft202012Validator({"$ref": ref}, registry=registry)
 
 
 def _escape(part: str) -> str:

@@ -1,4 +1,4 @@
-"""The compiled (jsonschema_rs) fast path never changes a verdict.
+"""The compiled (jsonschema_rs) fast path and the inlined schemas never change a verdict.
 
 `Operation.schema_violations` trusts the compiled validator only when it accepts a body; the
 compiled validator must therefore be at least as strict as `jsonschema` on every body. These
@@ -10,6 +10,7 @@ integral floats, booleans as numbers) and compare both engines. No timing is ass
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 from typing import Any
@@ -18,8 +19,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import relevance
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
 from mockserver import strategies
-from mockserver.contracts import FAMILIES, PY_SPACES, load, strict_pattern
+from mockserver.contracts import (
+    FAMILIES,
+    PY_SPACES,
+    _Cyclic,
+    _inline,
+    _leaves,
+    load,
+    strict_pattern,
+)
 
 CONTRACTS = load()
 TRICKY = st.sampled_from([
@@ -101,3 +115,51 @@ def test_python_whitespace_set_is_what_re_uses() -> None:
 ])
 def test_strict_patterns(pattern: str, strict: str | None) -> None:
     assert strict_pattern(pattern) == strict
+
+
+# -- inlined schemas ---------------------------------------------------------------------------
+def _by_reference(family: str, pointer: str) -> Draft202012Validator:
+    """The validator as the contract spells it: a `$ref` resolved through a registry."""
+    document = CONTRACTS[family].document
+    base = f"urn:wanmock:contract:{family}"
+    registry = Registry().with_resource(
+        base, Resource.from_contents(document, default_specification=DRAFT202012))
+    return Draft202012Validator({"$ref": f"{base}#{pointer}"}, registry=registry)
+
+
+def _errors(validator: Draft202012Validator, body: Any) -> list[tuple[Any, ...]]:
+    errors = sorted(validator.iter_errors(body), key=relevance)
+    return [(list(e.absolute_path), e.validator, e.message) for e in _leaves(errors)]
+
+
+def _body_pointer(op: Any) -> str:
+    path = op.path.replace("~", "~0").replace("/", "~1")
+    return f"/paths/{path}/{op.method.lower()}/requestBody/content/application~1json/schema"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_inlined_body_schemas_report_what_the_references_report(
+        family: str, data: st.DataObject) -> None:
+    drawn = data.draw(strategies.requests(family, valid=data.draw(st.booleans())))
+    op = CONTRACTS[family].operation(drawn[0])
+    body = drawn[1]
+    path = data.draw(st.sampled_from(_paths(body)))
+    body = _mutate(body, path, data.draw(VALUES))
+    assert "$ref" not in json.dumps(op.body_validator.schema)  # nothing left to look up
+    assert _errors(op.body_validator, body) == _errors(
+        _by_reference(family, _body_pointer(op)), body)
+
+
+def test_inlining_keeps_sibling_keywords_and_refuses_cycles() -> None:
+    document = {"components": {"schemas": {
+        "Id": {"type": "string", "minLength": 2},
+        "Node": {"type": "object", "properties": {"next": {"$ref": "#/components/schemas/Node"}}},
+    }}}
+    inlined = _inline(document, {"$ref": "#/components/schemas/Id", "maxLength": 3})
+    assert inlined == {"allOf": [{"type": "string", "minLength": 2}], "maxLength": 3}
+    assert Draft202012Validator(inlined).is_valid("ab")
+    assert not Draft202012Validator(inlined).is_valid("abcd")
+    with pytest.raises(_Cyclic):
+        _inline(document, {"$ref": "#/components/schemas/Node"})
