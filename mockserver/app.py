@@ -23,7 +23,8 @@ class MockApp(Starlette):
 
     A request for a contract operation goes straight to its endpoint (which answers every error
     itself, in the family's envelope); everything else (control API, HEAD, unknown paths and
-    methods, a root path, an app with added middleware) goes through Starlette's router and exception handlers as usual.
+    methods, a root path, an app with added middleware) goes through Starlette's router and
+    exception handlers as usual.
     """
 
     def __init__(self, *args: Any, dispatch: Dispatch | None = None, **kwargs: Any) -> None:

@@ -96,7 +96,8 @@ def read_task(family: str, operation_id: str, body: Any, task_id: str | None) ->
             return None
         videos = body.get("videos") or []
         url = videos[0].get("video_url") if videos and isinstance(videos[0], Mapping) else None
-        return TaskView(task.get("task_id") or task_id, WORDS["jiekou"].get(str(task.get("status"))),
+        return TaskView(task.get("task_id") or task_id,
+                        WORDS["jiekou"].get(str(task.get("status"))),
                         _int(task.get("progress_percent")), url)
     if family == "newapi":
         if operation_id == "getVideoGeneration":
@@ -106,7 +107,8 @@ def read_task(family: str, operation_id: str, body: Any, task_id: str | None) ->
             inner = data.get("data") if isinstance(data.get("data"), Mapping) else {}
             output = inner.get("output") if isinstance(inner.get("output"), Mapping) else {}
             url = data.get("result_url") or output.get("video_url")
-            return TaskView(data.get("task_id") or task_id, WORDS["newapi"].get(str(data.get("status"))),
+            return TaskView(data.get("task_id") or task_id,
+                            WORDS["newapi"].get(str(data.get("status"))),
                             _int(data.get("progress")), url or None)
         meta = body.get("metadata") if isinstance(body.get("metadata"), Mapping) else {}
         return TaskView(body.get("id") or task_id, WORDS["newapi"].get(str(body.get("status"))),

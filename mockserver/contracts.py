@@ -526,7 +526,8 @@ def _build_operations(
                 role=str(raw.get("x-wanmock-role", "")),
                 raw=raw,
                 body_validator=body_validator,
-                parameters=[_deref(document, p) for p in [*shared_params, *(raw.get("parameters") or [])]],
+                parameters=[_deref(document, p)
+                            for p in [*shared_params, *(raw.get("parameters") or [])]],
                 errors=errors,
                 rules=dict(raw.get("x-wanmock-rules") or {}),
                 spec_map=dict(raw.get("x-wanmock-spec") or {}),

@@ -1,4 +1,5 @@
-"""A live fake on loopback: uvicorn (uvloop + httptools) in a thread, like moto's ThreadedMotoServer."""
+"""A live fake on loopback: uvicorn (uvloop + httptools) in a thread, like moto's
+ThreadedMotoServer."""
 
 from __future__ import annotations
 

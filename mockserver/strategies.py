@@ -615,7 +615,7 @@ def _invalid(draw: Any, t: _Target) -> tuple[dict[str, Any], str]:
     return body, broken
 
 
-# -- requests() -------------------------------------------------------------------------------------
+# -- requests() ------------------------------------------------------------------------------
 def _targets(family: Any, operation: Any, model: Any) -> list[_Target]:
     contracts = load()
     _check_type(family, str, "family")
@@ -821,7 +821,8 @@ def apply_lifecycle(target: Any, task_id: str, lifecycle: TaskLifecycle) -> Any:
     if task is None:
         task = next((t for t in backend.tasks() if t.extra.get("upstream_id") == task_id), None)
     if task is None:
-        raise MockServerError(f"no task {task_id!r}; the fake has {[t.id for t in backend.tasks()]}")
+        known = [t.id for t in backend.tasks()]
+        raise MockServerError(f"no task {task_id!r}; the fake has {known}")
     task.plan = lifecycle.plan()
     task.forced = task.forced_at = None
     task.canceled_at = (task.submitted_at + float(lifecycle.cancel_at or 0.0)

@@ -34,5 +34,6 @@ def backend(app):
 @pytest.fixture
 async def client(app):
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://dashscope.aliyuncs.com") as c:
+    base = "https://dashscope.aliyuncs.com"
+    async with httpx.AsyncClient(transport=transport, base_url=base) as c:
         yield c

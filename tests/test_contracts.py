@@ -110,8 +110,8 @@ def test_every_family_has_request_and_response_fixtures():
 
 
 def test_seed_examples_are_kept_verbatim_as_fixtures():
-    seed004 = json.loads((FIXTURES / "apiyi" / "createVideoSynthesis.response.200.seed004_pending.json")
-                         .read_text(encoding="utf-8"))
+    name = "createVideoSynthesis.response.200.seed004_pending.json"
+    seed004 = json.loads((FIXTURES / "apiyi" / name).read_text(encoding="utf-8"))
     assert seed004 == {"output": {"task_id": "c2e7570c-0af2-4eba-919f-3af3d1164a38",
                                   "task_status": "PENDING"},
                        "request_id": "a23b81b0-0c05-9972-a6c9-ee757400afdb"}

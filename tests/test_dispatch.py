@@ -49,7 +49,8 @@ def _probes(app: MockApp) -> list[str]:
     for route in _family_routes(app):
         filled = route.path.replace("{task_id}", "t-1").replace("{video_id}", "video_abc")
         out += [filled, filled + "/", filled + "/extra", filled.rstrip("/") + "x",
-                filled.replace("t-1", "").replace("video_abc", ""), "/" + filled.lstrip("/").upper()]
+                filled.replace("t-1", "").replace("video_abc", ""),
+                "/" + filled.lstrip("/").upper()]
     return out + ["/", "", "/api", "/api/v1/tasks//cancel", "/v1/videos/a/b/content"]
 
 
@@ -90,9 +91,11 @@ def test_table_refuses_paths_it_cannot_match_exactly(path: str) -> None:
 
 async def _create_and_poll(app: Any, root_path: str = "") -> tuple[int, int, str]:
     transport = httpx.ASGITransport(app=app, root_path=root_path)
-    async with httpx.AsyncClient(transport=transport, base_url="https://dashscope.aliyuncs.com") as c:
+    base = "https://dashscope.aliyuncs.com"
+    async with httpx.AsyncClient(transport=transport, base_url=base) as c:
         created = await c.post(f"{root_path}/api/v1/services/aigc/video-generation/video-synthesis",
-                               headers=AUTH, json={"model": "wan2.6-t2v", "input": {"prompt": "a cat"}})
+                               headers=AUTH,
+                               json={"model": "wan2.6-t2v", "input": {"prompt": "a cat"}})
         task_id = created.json()["output"]["task_id"]
         polled = await c.get(f"{root_path}/api/v1/tasks/{task_id}", headers=AUTH)
         return created.status_code, polled.status_code, polled.json()["output"]["task_status"]
@@ -124,7 +127,8 @@ async def test_root_path_goes_through_the_router() -> None:
 async def test_unknown_method_on_a_contract_path_is_the_family_405() -> None:
     app = create_app(clock=ManualClock())
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://dashscope.aliyuncs.com") as c:
+    base = "https://dashscope.aliyuncs.com"
+    async with httpx.AsyncClient(transport=transport, base_url=base) as c:
         response = await c.delete("/api/v1/tasks/t-1", headers=AUTH)
     assert response.status_code == 405
     assert response.json()["code"] == "MethodNotAllowed"

@@ -58,10 +58,12 @@ VALUES = st.one_of(st.none(), st.integers(-3, 3), st.text(max_size=5), st.boolea
                                    max_size=2))
 
 
-@pytest.mark.parametrize(("family", "op"), SUBMITS, ids=[f"{f}-{o.operation_id}" for f, o in SUBMITS])
+@pytest.mark.parametrize(("family", "op"), SUBMITS,
+                         ids=[f"{f}-{o.operation_id}" for f, o in SUBMITS])
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
-def test_extract_matches_the_path_by_path_reading(family: str, op: Any, data: st.DataObject) -> None:
+def test_extract_matches_the_path_by_path_reading(family: str, op: Any,
+                                                  data: st.DataObject) -> None:
     drawn = data.draw(strategies.requests(family, operation=op.operation_id,
                                           valid=data.draw(st.booleans())))
     body = drawn[1]

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import relevance
 from referencing import Registry, Resource

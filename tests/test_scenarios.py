@@ -1075,7 +1075,8 @@ async def test_faulted_polls_still_count_as_polls_of_their_task() -> None:
     handle.scenario("unavailable", match={"operation": "getTask"}, times=1)
     headers = {"Authorization": "Bearer k", "X-DashScope-Async": "enable"}
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://dashscope.aliyuncs.com") as c:
+    base = "https://dashscope.aliyuncs.com"
+    async with httpx.AsyncClient(transport=transport, base_url=base) as c:
         r = await c.post("/api/v1/services/aigc/video-generation/video-synthesis", headers=headers,
                          json={"model": "wan2.6-t2v", "input": {"prompt": "a cat"}})
         tid = r.json()["output"]["task_id"]

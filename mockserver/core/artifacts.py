@@ -149,7 +149,8 @@ class Signer:
     def sign(self, path: str, expires: int) -> str:
         return f"{path}?Expires={expires}&Signature={self.signature(path, expires)}"
 
-    def check(self, path: str, expires: str | None, signature: str | None, now: float) -> str | None:
+    def check(self, path: str, expires: str | None, signature: str | None,
+              now: float) -> str | None:
         """None when valid; otherwise why not (`expired`, `bad signature`, `missing`)."""
         if not expires or not signature:
             return "missing signature"

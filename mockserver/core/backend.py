@@ -210,10 +210,11 @@ class Backend:
         scenario: Scenario | None = None,
         raw: bytes | None = None,
     ) -> Task:
-        """Create a task. `raw`, when given, is the text `request` was parsed from
-        (`json.loads(raw)`): the task keeps it rather than encoding the body again. `failure` is a rule the provider reports late: the task will FAIL.
+        """Create a task. `failure` is a rule the provider reports late: the task will FAIL.
         `scenario` (a job scenario) shapes its plan; the provider's concurrency limit may make
-        it wait in the queue or be refused (`FaultRequested("concurrency")`)."""
+        it wait in the queue or be refused (`FaultRequested("concurrency")`). `raw`, when
+        given, is the text `request` was parsed from (`json.loads(raw)`): the task keeps it
+        rather than encoding the body again."""
         queue_s, run_s = plan_times(spec, self.options.timing, self.ids)
         plan = Plan(queue_s, run_s)
         if failure is not None:

@@ -248,7 +248,8 @@ class Lifecycle:
             return plan.queue_s + plan.run_s * (p - q) / (r + 1)
         return plan.end_s
 
-    def view(self, task: Task, now: float | None = None, *, retention: float | None = None) -> Snapshot:
+    def view(self, task: Task, now: float | None = None, *,
+             retention: float | None = None) -> Snapshot:
         """The task at `now` (the clock's time by default)."""
         now = self.clock.now() if now is None else now
         plan = task.plan
@@ -273,7 +274,8 @@ class Lifecycle:
             return Snapshot(State.QUEUED, 0, plan.end_s - elapsed, t0, None, None, now)
         if elapsed < plan.end_s:
             return Snapshot(
-                State.RUNNING, _progress(plan, elapsed), plan.end_s - elapsed, t0, started, None, now
+                State.RUNNING, _progress(plan, elapsed), plan.end_s - elapsed, t0, started, None,
+                now,
             )
         state = State.FAILED if plan.failure else State.SUCCEEDED
         return Snapshot(state, 100, 0.0, t0, started, ended, now)

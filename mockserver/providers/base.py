@@ -77,7 +77,8 @@ class Family(ABC):
             routes.append(Route(op.path, self._endpoint(op, method), methods=[op.method]))
         return routes
 
-    def _endpoint(self, op: Operation, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    def _endpoint(self, op: Operation,
+                  handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         backend = self.backend
 
         async def endpoint(request: Request) -> Response:
@@ -377,7 +378,8 @@ class Family(ABC):
         `content_type` or `too_large`."""
 
     def internal_error(self) -> ProviderError:
-        return ProviderError(500, "InternalError", "An internal error has occured, please try again later.")
+        return ProviderError(500, "InternalError",
+                             "An internal error has occured, please try again later.")
 
 
 SCENARIO_HEADER = "x-wanmock-scenario"
@@ -446,5 +448,6 @@ def _body_of(response: Response) -> bytes | None:
     return body if isinstance(body, bytes) else None
 
 
-def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(content: Any, status: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
     return JSONResponse(content, status_code=status, headers=headers)

@@ -186,7 +186,8 @@ async def test_task_api_401_in_new_api_shape(
     assert err["message"].startswith("Invalid token")
 
 
-async def test_create_without_async_header_is_403(app: Starlette, client: httpx.AsyncClient) -> None:
+async def test_create_without_async_header_is_403(app: Starlette,
+                                                  client: httpx.AsyncClient) -> None:
     r = await client.post(CREATE, json=T2V27, headers=AUTH)
     assert r.status_code == 403
     body = conforms("createVideoSynthesis", r)

@@ -265,7 +265,8 @@ async def test_r2v_job(app: Starlette, client: httpx.AsyncClient) -> None:
 SIZE_480 = {"model": "wan2.6-t2v", "input": {"prompt": "a cat"}, "parameters": {"size": "832*480"}}
 
 
-async def test_size_violation_fails_the_task_later(app: Starlette, client: httpx.AsyncClient) -> None:
+async def test_size_violation_fails_the_task_later(app: Starlette,
+                                                   client: httpx.AsyncClient) -> None:
     task_id = await create(client, SIZE_480)
     done = await run_to_end(app, client, task_id)
     out = done["output"]
@@ -288,7 +289,8 @@ async def test_size_violation_at_submit_with_rule_timing_submit() -> None:
     assert list(app.state.backend.tasks()) == []
 
 
-async def test_missing_image_fails_the_task_later(app: Starlette, client: httpx.AsyncClient) -> None:
+async def test_missing_image_fails_the_task_later(app: Starlette,
+                                                  client: httpx.AsyncClient) -> None:
     task_id = await create(client, {"model": "wan2.6-i2v", "input": {"prompt": "a cat"}})
     out = (await run_to_end(app, client, task_id))["output"]
     assert out["task_status"] == "FAILED"
@@ -329,7 +331,8 @@ async def test_unknown_model_404_switch() -> None:
         r = await client.post(CREATE, json={"model": "wan9-t2v", "input": {"prompt": "x"}},
                               headers=ASYNC)
         err = assert_error("createVideoSynthesis", r, 404, "ModelNotFound")
-        assert err["message"] == "The model wan9-t2v does not exist or you do not have access to it."
+        assert err["message"] == ("The model wan9-t2v does not exist or you do not have access "
+                                  "to it.")
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"", b"[1, 2"])

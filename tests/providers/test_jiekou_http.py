@@ -120,7 +120,8 @@ async def test_wan21_t2v_whole_job(app: Starlette, client: httpx.AsyncClient) ->
     assert len(set(progress)) >= 2 and progress == sorted(progress)
     assert all(0 <= p < 100 for p in progress)
     assert all(b["videos"] == [] for b in running)
-    assert [b["task"]["eta"] for b in seen] == sorted((b["task"]["eta"] for b in seen), reverse=True)
+    etas = [b["task"]["eta"] for b in seen]
+    assert etas == sorted(etas, reverse=True)
     # Status order never goes back.
     order = {"TASK_STATUS_QUEUED": 0, "TASK_STATUS_PROCESSING": 1, "TASK_STATUS_SUCCEED": 2}
     assert [order[s] for s in statuses] == sorted(order[s] for s in statuses)
@@ -220,7 +221,8 @@ async def test_missing_prompt_uses_contract_message(client: httpx.AsyncClient) -
         pytest.param(b'{"prompt": "x"}', "text/plain", id="wrong-content-type"),
     ],
 )
-async def test_unreadable_body_is_400(client: httpx.AsyncClient, content: bytes, ctype: str) -> None:
+async def test_unreadable_body_is_400(client: httpx.AsyncClient, content: bytes,
+                                      ctype: str) -> None:
     r = await client.post(T2V, content=content, headers={**KEY, "Content-Type": ctype})
     assert_envelope("createWanT2vTask", r, 400, "INVALID_REQUEST_BODY")
 
@@ -231,7 +233,8 @@ async def test_too_large_body_is_400(client: httpx.AsyncClient) -> None:
     assert_envelope("createWanT2vTask", r, 400, "INVALID_REQUEST_BODY")
 
 
-async def test_wan26_overlong_prompt_is_truncated(app: Starlette, client: httpx.AsyncClient) -> None:
+async def test_wan26_overlong_prompt_is_truncated(app: Starlette,
+                                                  client: httpx.AsyncClient) -> None:
     prompt = "a" * 2500
     task_id = await submit(client, I2V_26, {"input": {"prompt": prompt, "img_url": IMG}},
                            "createWan26I2vTask")

@@ -60,7 +60,8 @@ class Jiekou(Family):
             return ProviderError(401, reason, "Invalid API key.")
         return ProviderError(
             401, reason,
-            self.example_message(401, "Invalid API key. Send the header 'Authorization: Bearer <key>'."),
+            self.example_message(
+                401, "Invalid API key. Send the header 'Authorization: Bearer <key>'."),
         )
 
     def body_error(self, kind: str, op: Operation) -> ProviderError:
