@@ -45,13 +45,14 @@ WORDS["apiyi_ds"] = WORDS["dashscope"]
 
 
 class WanmockCheckFailure(Failure):
-    """A response that breaks a provider's contract as wanmock reads it."""
+    """A response that breaks a provider's contract as wanmock reads it. Schemathesis keys
+    failures by their class's `code`; `failure_class(code)` gives each wanmock code its own
+    subclass, so reports name it (`lifecycle_backwards`, `rejection_code`...)."""
 
-    def __init__(self, *, operation: str, title: str, message: str, code: str) -> None:
+    def __init__(self, *, operation: str, title: str, message: str) -> None:
         self.operation = operation
         self.title = title
         self.message = message
-        self.code = code
         self.case_id = None
         self.severity = None  # type: ignore[assignment]
 
@@ -104,13 +105,16 @@ def read_task(family: str, operation_id: str, body: Any, task_id: str | None) ->
             data = body.get("data")
             if not isinstance(data, Mapping):
                 return None
-            inner = data.get("data") if isinstance(data.get("data"), Mapping) else {}
-            output = inner.get("output") if isinstance(inner.get("output"), Mapping) else {}
+            inner: Mapping[str, Any] = (
+                data["data"] if isinstance(data.get("data"), Mapping) else {})
+            output: Mapping[str, Any] = (
+                inner["output"] if isinstance(inner.get("output"), Mapping) else {})
             url = data.get("result_url") or output.get("video_url")
             return TaskView(data.get("task_id") or task_id,
                             WORDS["newapi"].get(str(data.get("status"))),
                             _int(data.get("progress")), url or None)
-        meta = body.get("metadata") if isinstance(body.get("metadata"), Mapping) else {}
+        meta: Mapping[str, Any] = (
+            body["metadata"] if isinstance(body.get("metadata"), Mapping) else {})
         return TaskView(body.get("id") or task_id, WORDS["newapi"].get(str(body.get("status"))),
                         _int(body.get("progress")), meta.get("url") or None)
     if family == "apiyi":
@@ -191,9 +195,20 @@ def _json(response: Any) -> Any:
         return None
 
 
+_FAILURE_CLASSES: dict[str, type[WanmockCheckFailure]] = {}
+
+
+def failure_class(code: str) -> type[WanmockCheckFailure]:
+    """The `WanmockCheckFailure` subclass whose `code` is `code` (one per code)."""
+    cls = _FAILURE_CLASSES.get(code)
+    if cls is None:
+        cls = _FAILURE_CLASSES[code] = type(
+            f"WanmockCheckFailure_{code}", (WanmockCheckFailure,), {"code": code})
+    return cls
+
+
 def _fail(case: Any, code: str, title: str, message: str) -> None:
-    raise WanmockCheckFailure(operation=case.operation.label, title=title, message=message,
-                              code=code)
+    raise failure_class(code)(operation=case.operation.label, title=title, message=message)
 
 
 def _task_id_param(case: Any) -> str | None:
@@ -224,23 +239,26 @@ def _query_view(case: Any, response: Any) -> tuple[str, TaskView] | None:
 def lifecycle_moves_forward(ctx: Any, response: Any, case: Any) -> bool | None:
     """A task's state never moves backwards, and its progress never decreases."""
     found = _query_view(case, response)
-    if found is None or found[1].task_id is None:
+    if found is None:
         return None
     family, view = found
+    state = view.state
+    if view.task_id is None or state is None:
+        return None
     key = (family, str(view.task_id))
-    rank = RANK[view.state]
+    rank = RANK[state]
     progress = view.progress if view.progress is not None else -1
     with STATE.lock:
         previous = STATE.history.get(key)
         if previous is None or (rank, progress) >= previous[:2]:
             STATE.history[key] = (rank, max(progress, previous[1] if previous and rank ==
-                                            previous[0] else progress), view.state)
+                                            previous[0] else progress), state)
             return True
     was_rank, was_progress, was_state = previous
     if rank < was_rank:
         _fail(case, "lifecycle_backwards", "Task state moved backwards",
-              f"task {view.task_id}: {was_state} then {view.state}")
-    if rank == was_rank and progress < was_progress and view.state == "running":
+              f"task {view.task_id}: {was_state} then {state}")
+    if rank == was_rank and progress < was_progress and state == "running":
         _fail(case, "progress_decreased", "Task progress decreased",
               f"task {view.task_id}: progress {was_progress} then {progress}")
     return True

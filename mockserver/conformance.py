@@ -50,6 +50,7 @@ class Finding:
     title: str
     message: str
     curl: str
+    code: str = ""  # the failure's stable code (Schemathesis `ST...`, or wanmock's own)
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -146,7 +147,8 @@ class Report:
                 lines.append(f"| {result.family} | {op} | {n} | {count} |")
         for i, f in enumerate(self.findings, 1):
             lines += ["", f"## {i}. {f.family} `{f.operation}`: {f.title}", "",
-                      f"- check: `{f.check}`", f"- what the contract says vs what the server did: "
+                      f"- check: `{f.check}`" + (f" (code `{f.code}`)" if f.code else ""),
+                      f"- what the contract says vs what the server did: "
                       f"{f.message.strip()}", "", "Reproduce:", "", "```", f.curl, "```"]
         for err in self.errors:
             lines += ["", "## Error", "", "```", err, "```"]
@@ -312,6 +314,7 @@ def _consume(event: Any, result: FamilyResult, family: str,
                     family=family, operation=op, check=node.name,
                     title=info.failure.title, message=info.failure.message or "",
                     curl=redact_value(info.code_sample),
+                    code=str(getattr(info.failure, "code", "") or ""),
                 ))
     elif name in ("NonFatalError", "FatalError"):
         info = getattr(event, "info", None)

@@ -61,7 +61,7 @@ def task_info(backend: Backend, task: Task) -> dict[str, Any]:
             "failure": None if task.plan.failure is None else {
                 "code": task.plan.failure.code, "message": task.plan.failure.message},
         },
-        "request": task.request,
+        "request": task.request,  # type: ignore[attr-defined]  # a property (see Task)
     }
 
 
@@ -115,7 +115,8 @@ def control_routes(backend: Backend, providers: dict[str, Any]) -> list[BaseRout
     async def force_state(request: Request) -> Response:
         body = await _json_body(request)
         try:
-            state = State(body.get("state"))
+            value = body.get("state")
+            state = State(value if isinstance(value, str) else "")
         except ValueError:
             raise MockServerError(
                 f"state must be one of {', '.join(s.value for s in State)}"

@@ -117,7 +117,7 @@ def _set_request(task: Task, value: Any) -> None:
     task._request = _pack(value)
 
 
-Task.request = property(_get_request, _set_request,  # type: ignore[assignment,misc]
+Task.request = property(_get_request, _set_request,  # type: ignore[assignment,misc,attr-defined]
                         doc="The request body as submitted (see `Task`).")
 
 

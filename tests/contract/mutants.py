@@ -139,8 +139,9 @@ MUTANTS: dict[str, tuple[Callable[[], Any], str, tuple[str, ...]]] = {
     "accepts_invalid_size": (accepts_invalid_size, "jiekou",
                              ("createWanT2vTask", "width_height_pair")),
     "server_error_on_bad_input": (server_error_on_bad_input, "dashscope",
-                                  ("not_a_server_error", "Server error")),
+                                  ("not_a_server_error", "Server error", "(code `ST1")),
     "wrong_error_envelope": (wrong_error_envelope, "dashscope", ("envelope",)),
     "state_moves_backwards": (state_moves_backwards, "dashscope",
-                              ("moved backwards", "succeeded then running")),
+                              ("moved backwards", "succeeded then running",
+                               "(code `lifecycle_backwards`)")),
 }

@@ -91,7 +91,7 @@ def task_dto(
     status = STATUS[snap.state]
     dto: dict[str, Any] = {
         "task_id": task_id,
-        "action": action(task.request),
+        "action": action(task.request),  # type: ignore[attr-defined]  # a property (see Task)
         "status": status,
         "fail_reason": fail_reason(task, snap, video_url, url_in_fail_reason=url_in_fail_reason),
         "submit_time": epoch(snap.submitted_at),
