@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from starlette.applications import Starlette
@@ -16,6 +19,8 @@ from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import Clock
 from mockserver.providers import family_class
 from mockserver.providers.fast import Dispatch
+
+log = logging.getLogger("mockserver")
 
 
 class MockApp(Starlette):
@@ -88,10 +93,49 @@ def create_app(
                         for method in route.methods or () if method != "HEAD")
     routes.extend(control_routes(backend, providers))
     app = MockApp(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed},
-                  dispatch=dispatch)
+                  dispatch=dispatch, lifespan=_lifespan)
     app.state.backend = backend
     app.state.providers = providers
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Under a server (uvicorn runs the lifespan), webhooks are sent over HTTP unless the
+    `webhooks` option says `record`; in process nothing runs this and they are recorded."""
+    backend: Backend = app.state.backend
+    sender = None
+    if backend.options.webhooks != "record":
+        backend.webhooks.record_only = False
+        sender = asyncio.create_task(_send_webhooks(backend))
+    try:
+        yield
+    finally:
+        if sender is not None:
+            sender.cancel()
+            with suppress(asyncio.CancelledError):
+                await sender
+        backend.webhooks.record_only = backend.options.webhooks != "send"
+
+
+async def _send_webhooks(backend: Backend, interval: float = 0.1) -> None:
+    """Every `interval` seconds: render the webhooks whose tasks have ended and POST them."""
+    import httpx
+
+    from mockserver.core.webhooks import send
+
+    running: set[asyncio.Task[None]] = set()
+    async with httpx.AsyncClient(timeout=10.0, trust_env=False) as client:
+        while True:
+            try:
+                backend.flush_webhooks()
+                for hook in backend.webhooks.take_unsent():
+                    job = asyncio.create_task(send(hook, client, backend.now))
+                    running.add(job)
+                    job.add_done_callback(running.discard)
+            except Exception:  # a bug here must not stop later deliveries
+                log.exception("wanmock: webhook delivery failed")
+            await asyncio.sleep(interval)
 
 
 # Which family owns an unknown path, by prefix, so its 404/405 comes in that family's envelope.

@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                        default="contract", help="extra tasks wait (queue) or get 429 (reject)")
     serve.add_argument("--rate-limit-qps", type=float, default=None,
                        help="requests per second per API key and family (default: no limit)")
+    serve.add_argument("--webhooks", choices=["auto", "send", "record"], default="auto",
+                       help="POST webhooks (jiekou extra.webhook.url) when tasks end (auto, "
+                            "send) or only record them (GET /_wanmock/webhooks)")
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow binding a non-loopback address")
 
@@ -141,6 +144,7 @@ def serve(args: argparse.Namespace) -> int:
         "video_dir": args.video_dir, "contracts_dir": args.contracts_dir,
         "scenarios": args.scenarios, "max_concurrent_tasks": args.max_concurrent_tasks,
         "concurrency_policy": args.concurrency_policy, "rate_limit_qps": args.rate_limit_qps,
+        "webhooks": args.webhooks,
     }
     app = create_app(args.families, seed=args.seed, **options)
     url = f"http://{args.host}:{args.port}"
@@ -159,7 +163,7 @@ def serve(args: argparse.Namespace) -> int:
     # under POST load). Collect young objects ten times less often.
     gc.set_threshold(7000, 10, 10)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                loop=_loop(), http=_http(), lifespan="off")
+                loop=_loop(), http=_http(), lifespan="on")
     return 0
 
 

@@ -7,6 +7,7 @@
     GET  /_wanmock/clock                     {"now", "kind", "timing", "mode"}
     POST /_wanmock/clock/advance             {"seconds": N}
     GET  /_wanmock/journal[?family=&operation=&limit=]
+    GET  /_wanmock/webhooks[?task_id=]        webhooks owed, recorded and sent (with their bodies)
     GET|POST|DELETE /_wanmock/scenarios      list, add ({scenario, match, times, rate}), clear
     GET|DELETE /_wanmock/scenarios/{id}      one rule
     GET  /_wanmock/contracts                 the families and their contract URLs
@@ -136,7 +137,13 @@ def control_routes(backend: Backend, providers: dict[str, Any]) -> list[BaseRout
         if "seconds" not in body:
             raise MockServerError('POST /_wanmock/clock/advance takes {"seconds": N}')
         now = backend.clock.advance(body["seconds"])
+        backend.flush_webhooks()
         return JSONResponse({"now": now, "kind": backend.clock.kind})
+
+    async def webhooks(request: Request) -> Response:
+        backend.flush_webhooks()
+        hooks = backend.webhooks.entries(request.query_params.get("task_id"))
+        return JSONResponse({"webhooks": [h.as_dict() for h in hooks], "count": len(hooks)})
 
     async def journal(request: Request) -> Response:
         q = request.query_params
@@ -235,6 +242,7 @@ def control_routes(backend: Backend, providers: dict[str, Any]) -> list[BaseRout
         route("/_wanmock/clock", clock, ["GET"]),
         route("/_wanmock/clock/advance", advance, ["POST"]),
         route("/_wanmock/journal", journal, ["GET"]),
+        route("/_wanmock/webhooks", webhooks, ["GET"]),
         route("/_wanmock/scenarios", scenarios, ["GET", "POST", "DELETE"]),
         route("/_wanmock/scenarios/{rule_id}", scenario, ["GET", "DELETE"]),
         route("/_wanmock/contracts", contracts_index, ["GET"]),

@@ -66,7 +66,7 @@ class ThreadedMockServer:
 
         config = uvicorn.Config(
             self.app, host=self.host, port=self.port, log_level="warning", access_log=False,
-            loop=_loop(), http=_http(), lifespan="off",
+            loop=_loop(), http=_http(), lifespan="on",
         )
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import contextvars
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ import httpx
 from mockserver.core.backend import Backend
 from mockserver.core.journal import Entry
 from mockserver.core.tasks import Snapshot, State, Task
+from mockserver.core.webhooks import Webhook
 from mockserver.errors import MockServerError
 
 # The providers' real hosts; users add their gateways (seed 001/002 style) with `hosts=`.
@@ -60,8 +61,11 @@ class WanMock:
         return self.backend.now()
 
     def advance(self, seconds: float) -> float:
-        """Move the fake's clock forward (works on the manual and the system clock)."""
-        return self.backend.clock.advance(seconds)
+        """Move the fake's clock forward (works on the manual and the system clock); webhooks
+        of tasks that ended on the way become due."""
+        now = self.backend.clock.advance(seconds)
+        self.backend.flush_webhooks()
+        return now
 
     def run_until_terminal(self, task_id: str | None = None) -> list[Snapshot]:
         """Advance the clock until the task (or every task) is terminal; returns final views."""
@@ -71,6 +75,18 @@ class WanMock:
             if not view.state.terminal:
                 self.advance(view.eta + 0.001)
         return [self.backend.view(t) for t in tasks]
+
+    # -- webhooks ----------------------------------------------------------------------------
+    def webhooks(self, task_id: str | None = None) -> list[Webhook]:
+        """Webhooks the fake owes or has delivered (jiekou `extra.webhook.url`), oldest first;
+        `body` is set once the task has ended. In process they are recorded, not sent."""
+        self.backend.flush_webhooks()
+        return self.backend.webhooks.entries(task_id)
+
+    def on_webhook(self, callback: Callable[[Webhook], None]) -> None:
+        """Call `callback(webhook)` as each webhook becomes due (until the next reset): hand
+        the body to your own webhook handler there."""
+        self.backend.webhooks.listen(callback)
 
     # -- tasks -------------------------------------------------------------------------------
     def tasks(self, family: str | None = None) -> list[Task]:

@@ -24,6 +24,14 @@ def test_readme_plugin_example_passes(pytester):
     result.assert_outcomes(passed=1)
 
 
+def test_readme_webhook_example_passes(pytester):
+    examples = readme_examples()
+    assert "plugin-webhook" in examples
+    pytester.makepyfile(test_readme=examples["plugin-webhook"])
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
 def test_sync_and_async_clients_complete_jobs_on_real_hosts(pytester):
     pytester.makepyfile(
         """

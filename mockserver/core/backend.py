@@ -31,6 +31,7 @@ from mockserver.core.tasks import (
     pack_parsed,
     plan_times,
 )
+from mockserver.core.webhooks import Outbox, Webhook
 from mockserver.errors import MockServerError, Timing, Violation
 
 RULE_TIMINGS = ("contract", "submit", "async")
@@ -66,6 +67,8 @@ class Options:
         newapi_completed_at_always: set `completed_at` on every /v1/videos object, as new-api's Ali
             converter does (default: only on completed/failed videos).
         newapi_english_messages: new-api's English middleware messages instead of the Chinese ones.
+        webhooks: `auto` (sent over HTTP when the app runs under a server, recorded in process),
+            `send` or `record` (never leave the process); see `mockserver.core.webhooks`.
     """
 
     families: tuple[str, ...] = FAMILIES
@@ -92,6 +95,7 @@ class Options:
     max_concurrent_tasks: int | None = None
     concurrency_policy: str = "contract"
     rate_limit_qps: float | None = None
+    webhooks: str = "auto"
 
     @classmethod
     def names(cls) -> list[str]:
@@ -133,6 +137,8 @@ class Options:
             raise MockServerError("max_concurrent_tasks must be >= 1")
         if self.rate_limit_qps is not None and self.rate_limit_qps <= 0:
             raise MockServerError("rate_limit_qps must be > 0")
+        if self.webhooks not in ("auto", "send", "record"):
+            raise MockServerError("webhooks must be 'auto', 'send' or 'record'")
         if self.newapi_id_style not in ("public", "upstream"):
             raise MockServerError("newapi_id_style must be 'public' or 'upstream'")
         return self
@@ -174,6 +180,7 @@ class Backend:
         self.signer = Signer(secret)
         self.retention: dict[str, Retention] = {}
         self.scenarios = ScenarioBook(opts.seed)
+        self.webhooks = Outbox(opts.journal_size)
         self._load_scenarios()
         self._window: dict[tuple[str, str], deque[float]] = {}
 
@@ -188,6 +195,7 @@ class Backend:
         given in the options, e.g. `--scenarios FILE`, are loaded again)."""
         self.store.reset()
         self.journal.clear()
+        self.webhooks.clear()
         self.ids = Ids(self.options.seed)
         self.scenarios.reset()
         self._load_scenarios()
@@ -195,6 +203,10 @@ class Backend:
 
     def now(self) -> float:
         return self.clock.now()
+
+    def flush_webhooks(self) -> list[Webhook]:
+        """Render the webhooks whose tasks have ended (see `mockserver.core.webhooks`)."""
+        return self.webhooks.flush(self.clock.now())
 
     def submit(
         self,
@@ -316,6 +328,7 @@ class Backend:
         task.forced_at = self.clock.now()
         if state is State.FAILED and task.plan.failure is None:
             task.plan.failure = Failure("InternalError", "Forced failure (wanmock)")
+        self.flush_webhooks()
 
     # -- results -----------------------------------------------------------------------------
     def video_key(self, task: Task) -> VideoKey:

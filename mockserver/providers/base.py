@@ -126,6 +126,8 @@ class Family(ABC):
                 log.exception("wanmock: unhandled error in %s %s", self.name, op.operation_id)
                 response = self.error_response(self.internal_error(), op)
             backend.journal.complete(entry, response.status_code, _body_of(response))
+            if backend.webhooks.has_pending():
+                backend.flush_webhooks()  # a poll may have ended a task that owes a webhook
             return response
 
         endpoint.__name__ = op.operation_id

@@ -7,7 +7,7 @@ with the reason words the contract gives each status (`x-wanmock-reason`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -15,13 +15,21 @@ from starlette.responses import Response
 
 from mockserver.contracts import Operation, fill
 from mockserver.core.backend import Retention
-from mockserver.core.tasks import State
+from mockserver.core.tasks import State, Task
 from mockserver.errors import ProviderError
 from mockserver.providers.base import Family, json_response
 from mockserver.providers.jiekou import render
 
 # Largest seed the fake invents when the client asks for a random one (-1 or none).
 _RANDOM_SEED_MAX = 2**31 - 1
+
+
+def _webhook_url(body: Any) -> str | None:
+    """`extra.webhook.url` of a (schema-valid) submit body, if any."""
+    extra = body.get("extra") if isinstance(body, Mapping) else None
+    hook = extra.get("webhook") if isinstance(extra, Mapping) else None
+    url = hook.get("url") if isinstance(hook, Mapping) else None
+    return url if isinstance(url, str) and url else None
 
 
 class Jiekou(Family):
@@ -94,7 +102,28 @@ class Jiekou(Family):
         extra = {"task_type": str(op.raw.get("x-wanmock-task-type", "")), "seed": seed}
         task = self.submit(request, op, body, spec, late, task_id=task_id, api_key=key,
                            extra=extra, raw=raw)
+        url = _webhook_url(body)
+        if url is not None:
+            self.backend.webhooks.schedule(family=self.name, task_id=task.id, url=url,
+                                           now=task.submitted_at,
+                                           render=self._webhook_body(task, self.base_url(request)))
         return json_response({"task_id": task.id})
+
+    def _webhook_body(self, task: Task, base_url: str) -> Callable[[], dict[str, Any] | None]:
+        """The task-result body once the task has ended (the callback's body, api-facts §1.1)."""
+        backend = self.backend
+
+        def render_now() -> dict[str, Any] | None:
+            snap = backend.view(task)
+            if not snap.state.terminal or snap.state is State.EXPIRED:
+                return None
+            url = ttl = None
+            if snap.state is State.SUCCEEDED:
+                url = backend.video_url(base_url, task, snap)
+                ttl = backend.url_expires_in(task, snap)
+            return render.task_result(task, snap, url, ttl)
+
+        return render_now
 
     async def create_wan_t2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
         return await self._create(request, op, raw)

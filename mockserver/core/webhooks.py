@@ -1,0 +1,152 @@
+"""Webhooks: callbacks the fake owes clients, kept in an outbox and sent when their task ends.
+
+A family schedules a webhook when a submit asks for one (jiekou/Novita `extra.webhook.url`). The
+task's state stays a pure function of its plan and the clock: nothing here changes it. A
+webhook becomes *due* once its task reads as terminal; `Outbox.flush()` renders every due one
+(the family's body for the task at that moment) and hands it to the outbox's listeners. How it
+then leaves depends on the `webhooks` option:
+
+- `send` (`wanmock serve`, the live server fixture): a loop in the app's lifespan POSTs each
+  due webhook to its URL as JSON and records the receiver's status (or the error);
+- `record` (in process, the pytest plugin's default): nothing leaves the process; the test
+  reads `wanmock.webhooks()` or registers `wanmock.on_webhook(callback)`.
+
+Flushes happen when the clock is moved through the toolkit, when a state is forced, on every
+request to the family that owes webhooks, and (in `send` mode) every 100 ms.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("mockserver")
+Renderer = Callable[[], "dict[str, Any] | None"]  # the body now, or None while not yet due
+
+
+@dataclass(slots=True)
+class Webhook:
+    """One callback: where it goes, for which task, what it carried and how it went."""
+
+    seq: int
+    family: str
+    task_id: str
+    url: str
+    scheduled_at: float
+    due_at: float | None = None  # clock time it was rendered (the task read as terminal)
+    body: dict[str, Any] | None = None
+    sent_at: float | None = None
+    status: int | None = None  # the receiver's HTTP status (send mode)
+    error: str | None = None  # why sending failed (send mode)
+
+    @property
+    def state(self) -> str:
+        """`pending` (task not ended), `due` (rendered, not sent yet), `sent`, `failed` or
+        `recorded` (record mode: delivered to the listeners only)."""
+        if self.body is None:
+            return "pending"
+        if self.error is not None:
+            return "failed"
+        if self.status is not None:
+            return "sent"
+        return "recorded" if self.sent_at is not None else "due"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "family": self.family, "task_id": self.task_id,
+                "url": self.url, "state": self.state, "scheduled_at": self.scheduled_at,
+                "due_at": self.due_at, "sent_at": self.sent_at, "status": self.status,
+                "error": self.error, "body": self.body}
+
+
+class Outbox:
+    """Scheduled webhooks: pending ones with the function that renders each when its task ends,
+    and the newest `maxlen` rendered ones."""
+
+    def __init__(self, maxlen: int = 1000) -> None:
+        self._pending: dict[int, tuple[Webhook, Renderer]] = {}
+        self._done: deque[Webhook] = deque(maxlen=maxlen)
+        self._unsent: deque[Webhook] = deque()
+        self._listeners: list[Callable[[Webhook], None]] = []
+        self._seq = 0
+        self._lock = threading.Lock()
+        self.record_only = True
+
+    def schedule(self, *, family: str, task_id: str, url: str, now: float,
+                 render: Renderer) -> Webhook:
+        with self._lock:
+            self._seq += 1
+            hook = Webhook(self._seq, family, task_id, url, now)
+            self._pending[hook.seq] = (hook, render)
+        return hook
+
+    def has_pending(self) -> bool:
+        return bool(self._pending)
+
+    def flush(self, now: float) -> list[Webhook]:
+        """Render every webhook whose task has ended; tell the listeners; return them."""
+        if not self._pending:
+            return []
+        ready: list[Webhook] = []
+        with self._lock:
+            for seq, (hook, render) in list(self._pending.items()):
+                body = render()
+                if body is None:
+                    continue
+                del self._pending[seq]
+                hook.body, hook.due_at = body, now
+                if self.record_only:
+                    hook.sent_at = now
+                else:
+                    self._unsent.append(hook)
+                self._done.append(hook)
+                ready.append(hook)
+            listeners = list(self._listeners)
+        for hook in ready:
+            for listener in listeners:
+                try:
+                    listener(hook)
+                except Exception as exc:  # the listener's bug: shown on the webhook, logged
+                    hook.error = f"on_webhook callback raised {type(exc).__name__}: {exc}"
+                    log.exception("wanmock: on_webhook callback failed for task %s", hook.task_id)
+        return ready
+
+    def take_unsent(self) -> list[Webhook]:
+        """Rendered webhooks the sender has not picked up yet (send mode)."""
+        with self._lock:
+            out = list(self._unsent)
+            self._unsent.clear()
+        return out
+
+    def listen(self, callback: Callable[[Webhook], None]) -> None:
+        with self._lock:
+            self._listeners.append(callback)
+
+    def entries(self, task_id: str | None = None) -> list[Webhook]:
+        """Every webhook, rendered ones first (oldest first), then the pending ones."""
+        with self._lock:
+            items = list(self._done) + [hook for hook, _ in self._pending.values()]
+        return [h for h in items if task_id is None or h.task_id == task_id]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pending.clear()
+            self._done.clear()
+            self._unsent.clear()
+            self._listeners.clear()
+
+
+async def send(hook: Webhook, client: Any, now: Callable[[], float]) -> None:
+    """POST one webhook as JSON with `client` (an `httpx.AsyncClient`) and record the outcome."""
+    import httpx
+
+    try:
+        response = await client.post(hook.url, json=hook.body,
+                                     headers={"User-Agent": "wanmock-webhook"})
+        hook.status = response.status_code
+    except (httpx.HTTPError, ValueError) as exc:  # unreachable, refused, bad URL, timeout
+        hook.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    hook.sent_at = now()

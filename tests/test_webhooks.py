@@ -1,0 +1,229 @@
+"""Webhooks (jiekou/Novita `extra.webhook.url`): owed at submit, rendered when the task ends.
+
+In process they are recorded (and handed to `on_webhook` listeners); under a server they are
+POSTed to their URL. Receivers here listen on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mockserver.app import create_app
+from mockserver.core.clock import ManualClock
+from mockserver.core.webhooks import Webhook
+from mockserver.server import ThreadedMockServer
+from mockserver.testing import WanMock
+from tests.helpers import conforms
+
+KEY = {"Authorization": "Bearer sk_test_key"}
+T2V = "/v3/async/wan-t2v"
+BODY = {"prompt": "a lighthouse", "width": 832, "height": 480}
+HOOK = "https://app.example.com/novita-webhook"
+
+
+def _submit(client: httpx.Client, url: str | None = HOOK, **extra: Any) -> str:
+    body: dict[str, Any] = dict(BODY, **extra)
+    if url is not None:
+        body["extra"] = {"webhook": {"url": url}}
+    response = client.post(T2V, json=body, headers=KEY)
+    assert response.status_code == 200, response.text
+    return str(response.json()["task_id"])
+
+
+def _in_process(**options: Any) -> tuple[Starlette, WanMock, httpx.Client]:
+    app = create_app(families=["jiekou"], clock=ManualClock(), seed=3, **options)
+    handle = WanMock(app.state.backend)
+    client = httpx.Client(transport=_SyncASGI(app), base_url="https://api.jiekou.ai")
+    return app, handle, client
+
+
+class _SyncASGI(httpx.BaseTransport):
+    """httpx's ASGITransport driven from synchronous test code."""
+
+    def __init__(self, app: Any) -> None:
+        self.transport = httpx.ASGITransport(app=app)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        import anyio
+
+        async def call() -> httpx.Response:
+            response = await self.transport.handle_async_request(request)
+            content = await response.aread()
+            return httpx.Response(response.status_code, headers=response.headers,
+                                  content=content)
+
+        return anyio.run(call)
+
+
+def test_a_webhook_is_owed_at_submit_and_carries_the_result_when_the_task_ends() -> None:
+    app, wanmock, client = _in_process()
+    seen: list[Webhook] = []
+    wanmock.on_webhook(seen.append)
+    task_id = _submit(client)
+    [pending] = wanmock.webhooks()
+    assert (pending.task_id, pending.url, pending.state, pending.body) == (
+        task_id, HOOK, "pending", None)
+    wanmock.advance(1.0)  # still queued: nothing due yet
+    assert seen == [] and wanmock.webhooks()[0].state == "pending"
+    wanmock.run_until_terminal(task_id)
+    assert [h.task_id for h in seen] == [task_id]
+    hook = seen[0]
+    assert hook.state == "recorded" and hook.status is None  # in process nothing is sent
+    # The body is the task-result response at that moment (api-facts §1.1).
+    polled = client.get("/v3/async/task-result", params={"task_id": task_id}, headers=KEY)
+    result = conforms("jiekou", "getTaskResult", polled)
+    assert hook.body is not None
+    assert hook.body["task"] == result["task"]
+    assert hook.body["task"]["status"] == "TASK_STATUS_SUCCEED"
+    video = client.get(hook.body["videos"][0]["video_url"])
+    assert video.status_code == 200 and video.content[4:8] == b"ftyp"
+    wanmock.advance(60.0)
+    assert len(seen) == 1 and len(wanmock.webhooks()) == 1  # delivered once
+
+
+def test_a_failing_listener_never_breaks_the_fake(caplog: pytest.LogCaptureFixture) -> None:
+    _, wanmock, client = _in_process(mode="polls", queued_polls=0, running_polls=0)
+
+    def broken(hook: Webhook) -> None:
+        raise KeyError("missing")
+
+    wanmock.on_webhook(broken)
+    task_id = _submit(client)
+    polled = client.get("/v3/async/task-result", params={"task_id": task_id}, headers=KEY)
+    assert polled.status_code == 200  # the poll that made it due still gets its answer
+    [hook] = wanmock.webhooks()
+    assert hook.state == "failed" and "KeyError" in (hook.error or "")
+    assert "on_webhook callback failed" in caplog.text
+
+
+def test_a_failed_task_sends_its_failure() -> None:
+    _, wanmock, client = _in_process()
+    task_id = _submit(client)
+    wanmock.force(task_id, "failed")
+    [hook] = wanmock.webhooks(task_id)
+    assert hook.body is not None and hook.body["task"]["status"] == "TASK_STATUS_FAILED"
+    assert hook.body["task"]["reason"]
+
+
+def test_no_webhook_without_a_url_or_on_a_rejected_submit() -> None:
+    _, wanmock, client = _in_process()
+    _submit(client, url=None)
+    rejected = client.post(T2V, json={**BODY, "width": 7, "extra": {"webhook": {"url": HOOK}}},
+                           headers=KEY)
+    assert rejected.status_code == 400
+    wanmock.run_until_terminal()
+    assert wanmock.webhooks() == []
+
+
+def test_poll_mode_the_poll_that_ends_the_task_makes_the_webhook_due() -> None:
+    _, wanmock, client = _in_process(mode="polls", queued_polls=1, running_polls=1)
+    task_id = _submit(client)
+    states = []
+    while not states or states[-1] not in ("TASK_STATUS_SUCCEED", "TASK_STATUS_FAILED"):
+        r = client.get("/v3/async/task-result", params={"task_id": task_id}, headers=KEY)
+        states.append(r.json()["task"]["status"])
+        due = [h for h in wanmock.webhooks() if h.body is not None]
+        assert bool(due) == (states[-1] == "TASK_STATUS_SUCCEED")
+    assert wanmock.webhooks()[0].body["task"]["status"] == "TASK_STATUS_SUCCEED"  # type: ignore[index]
+
+
+def test_control_api_lists_webhooks_and_reset_forgets_them() -> None:
+    _, wanmock, client = _in_process()
+    task_id = _submit(client)
+    listed = client.get("/_wanmock/webhooks").json()
+    assert listed["count"] == 1 and listed["webhooks"][0]["state"] == "pending"
+    client.post("/_wanmock/clock/advance", json={"seconds": 60})
+    listed = client.get("/_wanmock/webhooks", params={"task_id": task_id}).json()
+    assert listed["webhooks"][0]["state"] == "recorded"
+    assert listed["webhooks"][0]["body"]["task"]["task_id"] == task_id
+    client.post("/_wanmock/reset")
+    assert client.get("/_wanmock/webhooks").json()["count"] == 0
+
+
+def test_webhooks_option_is_checked() -> None:
+    from mockserver.errors import MockServerError
+
+    with pytest.raises(MockServerError, match="webhooks"):
+        create_app(webhooks="sometimes")
+
+
+# -- under a server: sent over HTTP ------------------------------------------------------------
+class Receiver:
+    """A webhook endpoint on 127.0.0.1 that records what it is sent."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.received: list[tuple[dict[str, Any], str]] = []
+        self.arrived = threading.Event()
+
+        async def hook(request: Request) -> Response:
+            self.received.append((await request.json(), request.headers.get("user-agent", "")))
+            self.arrived.set()
+            return JSONResponse({"ok": True}, status_code=status)
+
+        self.server = ThreadedMockServer(Starlette(routes=[Route("/hook", hook,
+                                                                 methods=["POST"])]))
+
+
+def _wait_for(condition: Any, timeout: float = 10.0) -> bool:
+    """Wait (on an event, bounded) until `condition()` holds: deliveries are asynchronous."""
+    gate = threading.Event()
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return True
+        gate.wait(0.05)
+    return bool(condition())
+
+
+def test_a_served_fake_posts_the_webhook_to_its_url() -> None:
+    receiver = Receiver()
+    fake = ThreadedMockServer(create_app(families=["jiekou"], clock="manual", seed=5))
+    with receiver.server, fake:
+        with httpx.Client(base_url=fake.url) as client:
+            task_id = _submit(client, url=f"{receiver.server.url}/hook")
+            client.post("/_wanmock/clock/advance", json={"seconds": 60})
+            assert receiver.arrived.wait(10.0)
+            assert _wait_for(lambda: fake.backend.webhooks.entries()[0].state == "sent")
+            body, agent = receiver.received[0]
+            assert body["task"]["task_id"] == task_id
+            assert body["task"]["status"] == "TASK_STATUS_SUCCEED"
+            assert agent == "wanmock-webhook"
+            [hook] = client.get("/_wanmock/webhooks").json()["webhooks"]
+            assert (hook["state"], hook["status"]) == ("sent", 200)
+            # the URL in the body downloads from the fake
+            assert client.get(body["videos"][0]["video_url"]).status_code == 200
+    assert len(receiver.received) == 1
+
+
+def test_an_unreachable_receiver_is_recorded_as_failed() -> None:
+    closed = ThreadedMockServer(Starlette()).start()
+    dead_url = f"{closed.url}/hook"
+    closed.stop()  # nothing listens there any more
+    fake = ThreadedMockServer(create_app(families=["jiekou"], clock="manual", seed=5))
+    with fake:
+        with httpx.Client(base_url=fake.url) as client:
+            _submit(client, url=dead_url)
+            client.post("/_wanmock/clock/advance", json={"seconds": 60})
+            assert _wait_for(lambda: fake.backend.webhooks.entries()[0].state == "failed")
+    hook = fake.backend.webhooks.entries()[0]
+    assert hook.error and "Connect" in hook.error and hook.status is None
+
+
+def test_record_mode_keeps_webhooks_in_a_served_fake() -> None:
+    receiver = Receiver()
+    fake = ThreadedMockServer(create_app(families=["jiekou"], clock="manual", seed=5,
+                                         webhooks="record"))
+    with receiver.server, fake:
+        with httpx.Client(base_url=fake.url) as client:
+            _submit(client, url=f"{receiver.server.url}/hook")
+            client.post("/_wanmock/clock/advance", json={"seconds": 60})
+            [hook] = client.get("/_wanmock/webhooks").json()["webhooks"]
+    assert hook["state"] == "recorded"
+    assert not receiver.arrived.is_set()
