@@ -104,18 +104,17 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     """Under a server (uvicorn runs the lifespan), webhooks are sent over HTTP unless the
     `webhooks` option says `record`; in process nothing runs this and they are recorded."""
     backend: Backend = app.state.backend
-    sender = None
-    if backend.options.webhooks != "record":
-        backend.webhooks.record_only = False
-        sender = asyncio.create_task(_send_webhooks(backend))
+    backend.serving = True
+    backend.webhooks.record_only = backend.options.webhooks == "record"
+    sender = asyncio.create_task(_send_webhooks(backend))
     try:
         yield
     finally:
-        if sender is not None:
-            sender.cancel()
-            with suppress(asyncio.CancelledError):
-                await sender
-        backend.webhooks.record_only = backend.options.webhooks != "send"
+        sender.cancel()
+        with suppress(asyncio.CancelledError):
+            await sender
+        backend.serving = False
+        backend.webhooks.record_only = True
 
 
 async def _send_webhooks(backend: Backend, interval: float = 0.1) -> None:

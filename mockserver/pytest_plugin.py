@@ -224,21 +224,31 @@ def wanmock_server(request: pytest.FixtureRequest, _wanmock_server_session: Any)
     __tracebackhide__ = True
     if _target(request.config) == "live":
         pytest.skip("wanmock live: wanmock_server is the fake; this test runs only against it")
+    from mockserver.errors import MockServerError
     from mockserver.testing import WanMock
 
     server = _wanmock_server_session
-    server.backend.reset()
-    handle = WanMock(server.backend, url=server.url)
-    handle.server = server  # type: ignore[attr-defined]
+    backend = server.backend
+    session_options = backend.options
     settings = _settings(request, {})
-    if settings.get("scenarios"):
-        # The server is shared: only scenario rules (not other options) apply per test.
-        source = settings["scenarios"]
-        server.backend.scenarios.load(source if isinstance(source, str) else list(source))
-    yield handle
-    if settings.get("assert_conformance", bool(request.config.getini(
-            "wanmock_assert_conformance"))):
-        handle.assert_all_requests_conform()
+    options, plugin = _split(settings)
+    if options:  # this test's marker: applied to the shared server, undone afterwards
+        try:
+            backend.configure(session_options.merged(**options))
+        except MockServerError as exc:
+            raise pytest.UsageError(f"wanmock_server: {exc}") from exc
+    else:
+        backend.reset()
+    handle = WanMock(backend, url=server.url)
+    handle.server = server  # type: ignore[attr-defined]
+    try:
+        yield handle
+        if plugin.get("assert_conformance", bool(request.config.getini(
+                "wanmock_assert_conformance"))):
+            handle.assert_all_requests_conform()
+    finally:
+        if options:
+            backend.configure(session_options)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

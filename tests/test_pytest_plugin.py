@@ -243,3 +243,49 @@ def test_readme_strategies_example_passes(pytester):
     pytester.makepyfile(test_readme_strategies=examples["strategies"])
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_shared_server_applies_each_tests_marker_and_restores_the_session(pytester):
+    pytester.makepyfile(
+        """
+        import httpx, pytest
+
+        H = {"Authorization": "Bearer sk-test", "X-DashScope-Async": "enable"}
+        CREATE = "/api/v1/services/aigc/video-generation/video-synthesis"
+        BODY = {"model": "wan2.6-t2v", "input": {"prompt": "a cat"}}
+
+        def status(server, tid):
+            r = httpx.get(f"{server.url}/api/v1/tasks/{tid}", headers=H)
+            return r.json()["output"]["task_status"]
+
+        @pytest.mark.wanmock(mode="time", clock="manual", timing="fast")
+        def test_manual_clock(wanmock_server):
+            tid = httpx.post(wanmock_server.url + CREATE, json=BODY,
+                             headers=H).json()["output"]["task_id"]
+            assert [status(wanmock_server, tid) for _ in range(3)] == ["PENDING"] * 3
+            wanmock_server.advance(60)
+            assert status(wanmock_server, tid) == "SUCCEEDED"
+
+        @pytest.mark.wanmock(api_keys=["sk-only"])
+        def test_keys(wanmock_server):
+            r = httpx.post(wanmock_server.url + CREATE, json=BODY, headers=H)
+            assert r.status_code == 401
+            assert wanmock_server.backend.options.api_keys == frozenset({"sk-only"})
+
+        def test_session_options_are_back(wanmock_server):
+            options = wanmock_server.backend.options
+            assert (options.mode, options.clock, options.api_keys) == ("polls", "system",
+                                                                       frozenset())
+            tid = httpx.post(wanmock_server.url + CREATE, json=BODY,
+                             headers=H).json()["output"]["task_id"]
+            seen = [status(wanmock_server, tid) for _ in range(4)]
+            assert seen[-1] == "SUCCEEDED"  # poll-count mode again
+
+        @pytest.mark.wanmock(families=["jiekou"])
+        def test_families_cannot_change(wanmock_server):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*families cannot change on a running fake*"])

@@ -35,6 +35,8 @@ from mockserver.core.webhooks import Outbox, Webhook
 from mockserver.errors import MockServerError, Timing, Violation
 
 RULE_TIMINGS = ("contract", "submit", "async")
+# Options that shape the app's routes and contracts: fixed for the life of a fake.
+FIXED_OPTIONS = ("families", "contracts_dir")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,15 +176,48 @@ class Backend:
         self.journal = Journal(opts.journal_size)
         self.ids = Ids(opts.seed)
         self.videos = VideoCache(opts.video_dir)
-        secret = hashlib.sha256(f"wanmock:{opts.seed}:{id(self)}".encode()).digest()
-        if opts.seed is not None:
-            secret = hashlib.sha256(f"wanmock:{opts.seed}".encode()).digest()
-        self.signer = Signer(secret)
+        self.signer = self._signer(opts.seed)
         self.retention: dict[str, Retention] = {}
         self.scenarios = ScenarioBook(opts.seed)
         self.webhooks = Outbox(opts.journal_size)
+        self.serving = False  # True while a server runs the app's lifespan (webhooks are sent)
         self._load_scenarios()
         self._window: dict[tuple[str, str], deque[float]] = {}
+
+    def _signer(self, seed: int | None) -> Signer:
+        secret = hashlib.sha256(f"wanmock:{seed}:{id(self)}".encode()).digest()
+        if seed is not None:
+            secret = hashlib.sha256(f"wanmock:{seed}".encode()).digest()
+        return Signer(secret)
+
+    def configure(self, options: Options) -> None:
+        """Serve with other options from now on, starting empty (every task, journal entry and
+        webhook is forgotten, as by `reset()`). `families` and `contracts_dir` made the app's
+        routes and cannot change. The shared `wanmock_server` fixture applies each test's marker
+        this way and restores the session's options afterwards."""
+        new = options.check()
+        old = self.options
+        for name in FIXED_OPTIONS:
+            if getattr(new, name) != getattr(old, name):
+                raise MockServerError(
+                    f"{name} cannot change on a running fake ({getattr(old, name)!r} -> "
+                    f"{getattr(new, name)!r}); start another one (create_app, "
+                    "ThreadedMockServer, the `wanmock` fixture)")
+        self.options = new
+        if new.clock != old.clock or isinstance(self.clock, ManualClock):
+            self.clock = ManualClock() if new.clock == "manual" else SystemClock()
+        self.lifecycle = Lifecycle(
+            self.clock, timing=new.timing, mode=new.mode,
+            queued_polls=new.queued_polls, running_polls=new.running_polls,
+        )
+        if new.journal_size != old.journal_size:
+            self.journal = Journal(new.journal_size)
+        if new.video_dir != old.video_dir:
+            self.videos = VideoCache(new.video_dir)
+        self.signer = self._signer(new.seed)
+        self.scenarios = ScenarioBook(new.seed)
+        self.webhooks.record_only = new.webhooks == "record" or not self.serving
+        self.reset()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _load_scenarios(self) -> None:
