@@ -152,7 +152,7 @@ def serve(args: argparse.Namespace) -> int:
           f"clock={args.clock}, seed={args.seed})")
     for family in app.state.backend.options.families:
         print(f"  {family:<10} {BASE_URL_HINTS[family].format(url=url)}")
-    print(f"  control    {url}/_wanmock/  (reset, tasks, clock, journal, contracts)")
+    print(f"  control    {url}/_wanmock/  (reset, tasks, clock, journal, webhooks, contracts)")
     print("Press Ctrl-C to stop.", flush=True)
     # The contracts and compiled validators live as long as the server: keep them out of every
     # garbage collection (shorter pauses, lower p99 latency under load).
