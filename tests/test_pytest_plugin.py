@@ -16,18 +16,11 @@ def readme_examples() -> dict[str, str]:
     return dict(re.findall(r"<!-- example: ([\w-]+) -->\n```python\n(.*?)```", text, re.S))
 
 
-def test_readme_plugin_example_passes(pytester):
+@pytest.mark.parametrize("name", ["plugin-httpx", "plugin-webhook"])
+def test_readme_plugin_example_passes(pytester, name):
     examples = readme_examples()
-    assert "plugin-httpx" in examples
-    pytester.makepyfile(test_readme=examples["plugin-httpx"])
-    result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)
-
-
-def test_readme_webhook_example_passes(pytester):
-    examples = readme_examples()
-    assert "plugin-webhook" in examples
-    pytester.makepyfile(test_readme=examples["plugin-webhook"])
+    assert name in examples
+    pytester.makepyfile(test_readme=examples[name])
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
 
