@@ -128,6 +128,8 @@ async def _send_webhooks(backend: Backend, interval: float = 0.1) -> None:
         while True:
             try:
                 backend.flush_webhooks()
+                if backend.webhooks.has_unheard():  # listeners may call this very server
+                    await asyncio.to_thread(backend.webhooks.notify)
                 for hook in backend.webhooks.take_unsent():
                     job = asyncio.create_task(send(hook, client, backend.now))
                     running.add(job)

@@ -64,8 +64,12 @@ class WanMock:
         """Move the fake's clock forward (works on the manual and the system clock); webhooks
         of tasks that ended on the way become due."""
         now = self.backend.clock.advance(seconds)
-        self.backend.flush_webhooks()
+        self._webhooks_now()
         return now
+
+    def _webhooks_now(self) -> None:
+        self.backend.flush_webhooks()
+        self.backend.webhooks.notify()
 
     def run_until_terminal(self, task_id: str | None = None) -> list[Snapshot]:
         """Advance the clock until the task (or every task) is terminal; returns final views."""
@@ -80,7 +84,7 @@ class WanMock:
     def webhooks(self, task_id: str | None = None) -> list[Webhook]:
         """Webhooks the fake owes or has delivered (jiekou `extra.webhook.url`), oldest first;
         `body` is set once the task has ended. In process they are recorded, not sent."""
-        self.backend.flush_webhooks()
+        self._webhooks_now()
         return self.backend.webhooks.entries(task_id)
 
     def on_webhook(self, callback: Callable[[Webhook], None]) -> None:
@@ -113,6 +117,7 @@ class WanMock:
             raise MockServerError(
                 f"state must be one of {', '.join(s.value for s in State)}") from None
         self.backend.force(self.task(task_id), state)
+        self._webhooks_now()
 
     def reset(self) -> None:
         self.backend.reset()
@@ -289,7 +294,7 @@ class InProcessRoutes:
     def _handle(self, request: httpx.Request) -> Any:
         if _SYNC_CALL.get():
             return self._handle_sync(request)
-        return self._handle_async(request)
+        return self._handle_async_then_notify(request)
 
     async def _handle_async(self, request: httpx.Request) -> httpx.Response:
         from mockserver.providers.base import ConnectionDropped
@@ -298,6 +303,17 @@ class InProcessRoutes:
             return await self.transport.handle_async_request(request)
         except ConnectionDropped as exc:  # the `drop`/`hang` scenarios, as httpx reports them
             raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+
+    async def _handle_async_then_notify(self, request: httpx.Request) -> httpx.Response:
+        response = await self._handle_async(request)
+        self._notify()
+        return response
+
+    def _notify(self) -> None:
+        """Webhook listeners run here, after the app has answered (never inside it)."""
+        backend = getattr(getattr(self.app, "state", None), "backend", None)
+        if backend is not None:
+            backend.webhooks.notify()
 
     def _handle_sync(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
@@ -312,7 +328,9 @@ class InProcessRoutes:
 
         if self._loop is None:
             self._loop = _LoopThread()
-        return self._loop.run(call())  # type: ignore[no-any-return]
+        response = self._loop.run(call())
+        self._notify()  # in the caller's thread, with the app's loop free again
+        return response  # type: ignore[no-any-return]
 
     def start(self) -> InProcessRoutes:
         self.router.start()

@@ -227,3 +227,61 @@ def test_record_mode_keeps_webhooks_in_a_served_fake() -> None:
             [hook] = client.get("/_wanmock/webhooks").json()["webhooks"]
     assert hook["state"] == "recorded"
     assert not receiver.arrived.is_set()
+
+
+# -- listeners may call the fake -----------------------------------------------------------------
+def test_listeners_run_outside_the_app_so_they_may_call_it_in_process() -> None:
+    from mockserver.testing import InProcessRoutes
+
+    app = create_app(families=["jiekou"], clock=ManualClock(), seed=3, mode="polls",
+                     queued_polls=0, running_polls=0)
+    wanmock = WanMock(app.state.backend)
+    fetched: list[int] = []
+    wanmock.on_webhook(lambda hook: fetched.append(
+        httpx.get(hook.body["videos"][0]["video_url"]).status_code))  # type: ignore[index]
+    with InProcessRoutes(app, ["api.novita.ai"]):
+        with httpx.Client(base_url="https://api.novita.ai") as client:
+            task_id = _submit(client)
+            # This poll ends the task; its webhook's listener then downloads the video through
+            # the same fake, after the poll has been answered.
+            polled = client.get("/v3/async/task-result", params={"task_id": task_id},
+                                headers=KEY)
+            assert polled.json()["task"]["status"] == "TASK_STATUS_SUCCEED"
+            assert fetched == [200]
+
+
+@pytest.mark.anyio
+async def test_listeners_after_an_async_request_may_call_the_fake() -> None:
+    from mockserver.testing import InProcessRoutes
+
+    app = create_app(families=["jiekou"], clock=ManualClock(), seed=3, mode="polls",
+                     queued_polls=0, running_polls=0)
+    wanmock = WanMock(app.state.backend)
+    fetched: list[int] = []
+    wanmock.on_webhook(lambda hook: fetched.append(
+        httpx.get(hook.body["videos"][0]["video_url"]).status_code))  # type: ignore[index]
+    with InProcessRoutes(app, ["api.novita.ai"]):
+        async with httpx.AsyncClient(base_url="https://api.novita.ai") as client:
+            body = dict(BODY, extra={"webhook": {"url": HOOK}})
+            task_id = (await client.post(T2V, json=body, headers=KEY)).json()["task_id"]
+            await client.get("/v3/async/task-result", params={"task_id": task_id}, headers=KEY)
+    assert fetched == [200]
+
+
+def test_listeners_of_a_served_fake_may_call_it() -> None:
+    fake = ThreadedMockServer(create_app(families=["jiekou"], clock="manual", seed=5,
+                                         webhooks="record"))
+    fetched = threading.Event()
+    statuses: list[int] = []
+
+    def listener(hook: Webhook) -> None:
+        statuses.append(httpx.get(hook.body["videos"][0]["video_url"]).status_code)  # type: ignore[index]
+        fetched.set()
+
+    with fake:
+        fake.backend.webhooks.listen(listener)
+        with httpx.Client(base_url=fake.url) as client:
+            _submit(client)
+            client.post("/_wanmock/clock/advance", json={"seconds": 60})
+            assert fetched.wait(10.0)
+    assert statuses == [200]

@@ -11,6 +11,10 @@ then leaves depends on the `webhooks` option:
 - `record` (in process, the pytest plugin's default): nothing leaves the process; the test
   reads `wanmock.webhooks()` or registers `wanmock.on_webhook(callback)`.
 
+Listeners are called outside the app (`Outbox.notify()`): after each in-process request returns
+to the caller, when the test moves the clock or reads the webhooks, and from a worker thread
+under a server. A listener may therefore call the fake itself (fetch the video, poll again).
+
 Flushes happen when the clock is moved through the toolkit, when a state is forced, on every
 request to the family that owes webhooks, and (in `send` mode) every 100 ms.
 """
@@ -70,6 +74,7 @@ class Outbox:
         self._pending: dict[int, tuple[Webhook, Renderer]] = {}
         self._done: deque[Webhook] = deque(maxlen=maxlen)
         self._unsent: deque[Webhook] = deque()
+        self._unheard: deque[Webhook] = deque()  # rendered, not yet handed to the listeners
         self._listeners: list[Callable[[Webhook], None]] = []
         self._seq = 0
         self._lock = threading.Lock()
@@ -87,7 +92,8 @@ class Outbox:
         return bool(self._pending)
 
     def flush(self, now: float) -> list[Webhook]:
-        """Render every webhook whose task has ended; tell the listeners; return them."""
+        """Render every webhook whose task has ended and return them. Listeners hear of them
+        at the next `notify()`: never from inside the app, so a listener may call the fake."""
         if not self._pending:
             return []
         ready: list[Webhook] = []
@@ -104,15 +110,28 @@ class Outbox:
                     self._unsent.append(hook)
                 self._done.append(hook)
                 ready.append(hook)
+            if self._listeners:
+                self._unheard.extend(ready)
+        return ready
+
+    def has_unheard(self) -> bool:
+        return bool(self._unheard)
+
+    def notify(self) -> None:
+        """Hand every rendered webhook not yet heard to the listeners (in this thread)."""
+        if not self._unheard:
+            return
+        with self._lock:
+            hooks = list(self._unheard)
+            self._unheard.clear()
             listeners = list(self._listeners)
-        for hook in ready:
+        for hook in hooks:
             for listener in listeners:
                 try:
                     listener(hook)
                 except Exception as exc:  # the listener's bug: shown on the webhook, logged
                     hook.error = f"on_webhook callback raised {type(exc).__name__}: {exc}"
                     log.exception("wanmock: on_webhook callback failed for task %s", hook.task_id)
-        return ready
 
     def take_unsent(self) -> list[Webhook]:
         """Rendered webhooks the sender has not picked up yet (send mode)."""
@@ -136,6 +155,7 @@ class Outbox:
             self._pending.clear()
             self._done.clear()
             self._unsent.clear()
+            self._unheard.clear()
             self._listeners.clear()
 
 
