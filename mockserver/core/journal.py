@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SECRET_HEADERS = {"authorization", "x-api-key", "api-key", "proxy-authorization", "cookie"}
-_BEARER = re.compile(r"(?i)(bearer\s+)\S+")
+# RFC 6750's b64token: what a bearer credential is made of, so the substitution stops at a
+# quote or bracket and redacted JSON stays JSON.
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*")
 _KEYLIKE = re.compile(r"\b(sk[-_][A-Za-z0-9_\-]{6,})\b")
 
 BODY_LIMIT = 64 * 1024  # bytes of each body kept in the journal

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import string
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mockserver.core.journal import BODY_LIMIT, Journal, redact_headers, redact_value
 
@@ -78,6 +81,17 @@ def test_keys_in_ordinary_headers_and_bodies_are_redacted() -> None:
     Journal.complete(entry, 200, json.dumps({"echo": KEY}).encode())
     assert entry.status == 200
     assert KEY not in (entry.response_body or "")
+
+
+@given(token=st.text(alphabet=string.ascii_letters + string.digits + "-._~+/", min_size=8,
+                   max_size=40), before=st.text(max_size=10), after=st.text(max_size=10))
+def test_redacted_json_stays_json(token: str, before: str, after: str) -> None:
+    body = json.dumps({"message": f"{before}Bearer {token}{after}", "hint": "Bearer <key>'.",
+                       "list": [f"bearer {token}"]})
+    redacted = json.loads(redact_value(body))  # still JSON
+    assert redacted["hint"] == "Bearer <key>'."  # not a credential: left alone
+    assert redacted["list"] == ["bearer [redacted]"]
+    assert token not in json.dumps(redacted) or token in before + after
 
 
 def test_short_words_that_look_like_keys_are_left_alone() -> None:
