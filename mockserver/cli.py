@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--webhooks", choices=["auto", "send", "record"], default="auto",
                        help="POST webhooks (jiekou extra.webhook.url) when tasks end (auto, "
                             "send) or only record them (GET /_wanmock/webhooks)")
+    serve.add_argument("--jiekou-bare-key", choices=["reject", "accept"], default="reject",
+                       help="jiekou/Novita: answer 401 to `Authorization: <key>` without Bearer "
+                            "(reject, default) or take it as the key (accept, as the npm "
+                            "novita-sdk sends it)")
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow binding a non-loopback address")
 
@@ -144,7 +148,7 @@ def serve(args: argparse.Namespace) -> int:
         "video_dir": args.video_dir, "contracts_dir": args.contracts_dir,
         "scenarios": args.scenarios, "max_concurrent_tasks": args.max_concurrent_tasks,
         "concurrency_policy": args.concurrency_policy, "rate_limit_qps": args.rate_limit_qps,
-        "webhooks": args.webhooks,
+        "webhooks": args.webhooks, "jiekou_bare_key": args.jiekou_bare_key,
     }
     app = create_app(args.families, seed=args.seed, **options)
     url = f"http://{args.host}:{args.port}"

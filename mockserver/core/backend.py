@@ -71,6 +71,8 @@ class Options:
         newapi_english_messages: new-api's English middleware messages instead of the Chinese ones.
         webhooks: `auto` (sent over HTTP when the app runs under a server, recorded in process),
             `send` or `record` (never leave the process); see `mockserver.core.webhooks`.
+        jiekou_bare_key: `reject` (default: `Authorization: <key>` without `Bearer` is a 401, as
+            Novita's error guide says) or `accept` (as the npm novita-sdk sends it).
     """
 
     families: tuple[str, ...] = FAMILIES
@@ -98,6 +100,7 @@ class Options:
     concurrency_policy: str = "contract"
     rate_limit_qps: float | None = None
     webhooks: str = "auto"
+    jiekou_bare_key: str = "reject"
 
     @classmethod
     def names(cls) -> list[str]:
@@ -139,6 +142,8 @@ class Options:
             raise MockServerError("max_concurrent_tasks must be >= 1")
         if self.rate_limit_qps is not None and self.rate_limit_qps <= 0:
             raise MockServerError("rate_limit_qps must be > 0")
+        if self.jiekou_bare_key not in ("reject", "accept"):
+            raise MockServerError("jiekou_bare_key must be 'reject' or 'accept'")
         if self.webhooks not in ("auto", "send", "record"):
             raise MockServerError("webhooks must be 'auto', 'send' or 'record'")
         if self.newapi_id_style not in ("public", "upstream"):

@@ -307,6 +307,29 @@ async def test_api_keys_option_rejects_other_keys() -> None:
         assert r.status_code == 200
 
 
+async def test_bare_key_option_accepts_what_the_npm_sdk_sends() -> None:
+    """Decision bare-api-key: `Authorization: <key>` is a 401 by default (Novita's error guide);
+    `jiekou_bare_key="accept"` takes it, as the npm novita-sdk sends it."""
+    app = create_app(families=["jiekou"], clock=ManualClock(), seed=1,
+                     jiekou_bare_key="accept", api_keys=["sk_good"])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://api.jiekou.ai") as c:
+        r = await c.post(T2V, json={"prompt": "x"}, headers={"Authorization": "sk_good"})
+        assert r.status_code == 200, r.text
+        task_id = r.json()["task_id"]
+        r = await c.get(RESULT, params={"task_id": task_id}, headers={"Authorization": "sk_good"})
+        assert conforms("getTaskResult", r)["task"]["task_id"] == task_id
+        r = await c.post(T2V, json={"prompt": "x"}, headers={"Authorization": "sk_bad"})
+        assert_envelope("createWanT2vTask", r, 401, "INVALID_API_KEY")
+        r = await c.post(T2V, json={"prompt": "x"}, headers={"Authorization": "Bearer sk_good"})
+        assert r.status_code == 200  # the documented form still works
+        r = await c.post(T2V, json={"prompt": "x"}, headers={"Authorization": "Basic sk_good"})
+        assert_envelope("createWanT2vTask", r, 401, "INVALID_API_KEY")
+    journal = app.state.backend.journal.entries()
+    assert [e.violations for e in journal if e.status == 200] == [[], [], []]
+    assert all("sk_good" not in str(e.as_dict()) for e in journal)
+
+
 # -- task-result -----------------------------------------------------------------------------
 async def test_unknown_task_is_404(client: httpx.AsyncClient) -> None:
     r = await client.get(RESULT, params={"task_id": "6a1b2c3d-0000-4000-8000-00000000dead"},

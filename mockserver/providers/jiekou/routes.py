@@ -17,7 +17,7 @@ from mockserver.contracts import Operation, fill
 from mockserver.core.backend import Retention
 from mockserver.core.tasks import State, Task
 from mockserver.errors import ProviderError
-from mockserver.providers.base import Family, json_response
+from mockserver.providers.base import Family, headers_of, json_response
 from mockserver.providers.jiekou import render
 
 # Largest seed the fake invents when the client asks for a random one (-1 or none).
@@ -61,6 +61,18 @@ class Jiekou(Family):
         responses = (self.contract.document.get("components") or {}).get("responses") or {}
         found = responses.get(f"Error{status}")
         return found if isinstance(found, Mapping) else None
+
+    def _authenticate(self, request: Request) -> str:
+        """Bearer, as the docs say; a bare key too under `jiekou_bare_key=accept` (decision
+        `bare-api-key`: the npm novita-sdk sends the key without a scheme)."""
+        header = headers_of(request).get("authorization", "").strip()
+        if (self.backend.options.jiekou_bare_key == "accept" and header
+                and " " not in header):
+            allowed = self.backend.options.api_keys
+            if allowed and header not in allowed:
+                raise self.auth_error("invalid")
+            return header
+        return super()._authenticate(request)
 
     def auth_error(self, kind: str) -> ProviderError:
         reason = self.reason_for(401, "INVALID_API_KEY")
