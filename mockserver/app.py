@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
@@ -153,41 +153,61 @@ def _owner(request: Request) -> Any:
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    return _unrouted(request, 404, "NotFound",
-                     f"no operation at {request.method} {request.url.path}", {})
+    return await _unrouted(request, 404,
+                           f"no operation at {request.method} {request.url.path}", {})
 
 
 async def _not_allowed(request: Request, exc: Exception) -> Response:
     headers = dict(getattr(exc, "headers", None) or {})
-    return _unrouted(request, 405, "MethodNotAllowed",
-                     f"{request.method} is not allowed on {request.url.path}", headers)
+    return await _unrouted(request, 405,
+                           f"{request.method} is not allowed on {request.url.path}", headers)
 
 
-def _unrouted(request: Request, status: int, code: str, message: str,
-              headers: dict[str, str]) -> Response:
-    """404/405 in the owning family's envelope (a generic JSON body outside any family)."""
+async def _unrouted(request: Request, status: int, message: str,
+                    headers: dict[str, str]) -> Response:
+    """404/405 in the owning family's envelope and words (a generic JSON body outside any
+    family)."""
     provider = _owner(request)
     if provider is not None:
         from mockserver.errors import ProviderError
 
+        code = provider.unrouted_codes[status]
         response = provider.error_response(ProviderError(status, code, message, headers=headers))
     else:
+        code = {404: "NotFound", 405: "MethodNotAllowed"}[status]
         response = JSONResponse({"code": code, "message": f"wanmock: {message}; see "
                                  "GET /_wanmock/contracts"}, status_code=status, headers=headers)
-    _journal_unknown(request, response)
+    await _journal_unknown(request, response, code)
     return response
 
 
-def _journal_unknown(request: Request, response: Response) -> None:
-    """A request to no contract operation is a violation the pytest plugin reports."""
+async def _unread_body(request: Request, limit: int) -> bytes | None:
+    """The body of a request no operation read (None when over `limit` or cut off)."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+    except (ClientDisconnect, RuntimeError):  # gone, or already read
+        return None
+    return b"".join(chunks)
+
+
+async def _journal_unknown(request: Request, response: Response, code: str) -> None:
+    """A request to no contract operation is a violation the pytest plugin reports; what it
+    carried is kept like any other request's."""
     backend: Backend | None = getattr(request.app.state, "backend", None)
     if backend is None or request.url.path.startswith("/_wanmock/"):
         return
+    body = await _unread_body(request, backend.options.body_limit)
     entry = backend.journal.record(
         time=backend.now(), method=request.method, path=request.url.path,
-        query=request.url.query, headers=request.headers.items(), body=None,
+        query=request.url.query, headers=request.headers.items(), body=body,
     )
     entry.violations.append({"field": "", "rule": "unknown_operation", "status":
-                             response.status_code, "code": "NotFound",
+                             response.status_code, "code": code,
                              "message": "no contract operation here"})
     backend.journal.complete(entry, response.status_code, bytes(response.body))

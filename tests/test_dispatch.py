@@ -169,3 +169,26 @@ async def test_header_sets_seen_before_are_read_afresh_per_request() -> None:
     journal = app.state.backend.journal.entries()
     assert [e.status for e in journal] == [200, 401, 200] * 2
     assert all("sk-" not in json.dumps(e.as_dict()) for e in journal)
+
+
+@pytest.mark.parametrize(("base", "path", "status", "field", "code"), [
+    ("https://dashscope.aliyuncs.com", "/api/v1/services/aigc/nope", 404, "code", "NotFound"),
+    ("https://api.novita.ai", "/v3/async/img2video", 404, "reason", "NOT_FOUND"),
+    ("https://api.novita.ai", "/v3/async/task-result", 405, "reason", "METHOD_NOT_ALLOWED"),
+    ("https://gw.example.com", "/v1/video/nope", 404, "code", "not_found"),
+    ("https://gw.example.com", "/v1/videos/v1/content", 405, "code", "method_not_allowed"),
+])
+async def test_unknown_routes_in_the_family_words_and_journaled_with_their_body(
+        base: str, path: str, status: int, field: str, code: str) -> None:
+    app = create_app(clock=ManualClock())
+    transport = httpx.ASGITransport(app=app)
+    body = {"prompt": "kept", "api_key": "sk-secret-in-body-0001"}
+    async with httpx.AsyncClient(transport=transport, base_url=base) as c:
+        response = await c.post(path, json=body, headers={"Authorization": "Bearer sk-route-1"})
+    assert response.status_code == status
+    assert response.json()[field] == code
+    [entry] = app.state.backend.journal.entries()
+    assert entry.violations[0]["rule"] == "unknown_operation"
+    assert entry.violations[0]["code"] == code
+    kept = json.loads(entry.request_body or "")
+    assert kept == {"prompt": "kept", "api_key": "[redacted]"}  # kept, with the key hidden

@@ -58,6 +58,8 @@ class Family(ABC):
 
     name: ClassVar[str]
     retention: ClassVar[Retention] = Retention(task_s=None, url_s=86400.0)
+    # The code a request to no operation under the family's paths gets, by status (404/405).
+    unrouted_codes: ClassVar[dict[int, str]] = {404: "NotFound", 405: "MethodNotAllowed"}
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend

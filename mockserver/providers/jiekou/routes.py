@@ -38,6 +38,8 @@ class Jiekou(Family):
     name = "jiekou"
     # Tasks are kept; result URLs live 3600 s (decision `video-url-ttl-type`: the fake emits 3600).
     retention = Retention(task_s=None, url_s=3600.0)
+    # The gateway's reasons are UPPER_SNAKE (decision unknown-route).
+    unrouted_codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
     # -- errors ------------------------------------------------------------------------------
     def reason_for(self, status: int, default: str) -> str:

@@ -72,6 +72,8 @@ class NewApi(Family):
     name = "newapi"
     # new-api keeps its task rows; the relayed DashScope URL is valid 24 h after the task ended.
     retention = Retention(task_s=None, url_s=86400.0)
+    # new-api's task errors are snake_case (decision unknown-route).
+    unrouted_codes = {404: "not_found", 405: "method_not_allowed"}
 
     # -- words --------------------------------------------------------------------------------
     def _words(self, chinese: str, english: str) -> str:
