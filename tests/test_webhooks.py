@@ -230,16 +230,22 @@ def test_record_mode_keeps_webhooks_in_a_served_fake() -> None:
 
 
 # -- listeners may call the fake -----------------------------------------------------------------
-def test_listeners_run_outside_the_app_so_they_may_call_it_in_process() -> None:
+def _routed_fake_whose_listener_downloads() -> tuple[Any, list[int]]:
+    """An in-process fake (respx routes for api.novita.ai) that ends a task at its first poll,
+    with a webhook listener that downloads the video through the same fake."""
     from mockserver.testing import InProcessRoutes
 
     app = create_app(families=["jiekou"], clock=ManualClock(), seed=3, mode="polls",
                      queued_polls=0, running_polls=0)
-    wanmock = WanMock(app.state.backend)
     fetched: list[int] = []
-    wanmock.on_webhook(lambda hook: fetched.append(
+    WanMock(app.state.backend).on_webhook(lambda hook: fetched.append(
         httpx.get(hook.body["videos"][0]["video_url"]).status_code))  # type: ignore[index]
-    with InProcessRoutes(app, ["api.novita.ai"]):
+    return InProcessRoutes(app, ["api.novita.ai"]), fetched
+
+
+def test_listeners_run_outside_the_app_so_they_may_call_it_in_process() -> None:
+    routes, fetched = _routed_fake_whose_listener_downloads()
+    with routes:
         with httpx.Client(base_url="https://api.novita.ai") as client:
             task_id = _submit(client)
             # This poll ends the task; its webhook's listener then downloads the video through
@@ -252,15 +258,8 @@ def test_listeners_run_outside_the_app_so_they_may_call_it_in_process() -> None:
 
 @pytest.mark.anyio
 async def test_listeners_after_an_async_request_may_call_the_fake() -> None:
-    from mockserver.testing import InProcessRoutes
-
-    app = create_app(families=["jiekou"], clock=ManualClock(), seed=3, mode="polls",
-                     queued_polls=0, running_polls=0)
-    wanmock = WanMock(app.state.backend)
-    fetched: list[int] = []
-    wanmock.on_webhook(lambda hook: fetched.append(
-        httpx.get(hook.body["videos"][0]["video_url"]).status_code))  # type: ignore[index]
-    with InProcessRoutes(app, ["api.novita.ai"]):
+    routes, fetched = _routed_fake_whose_listener_downloads()
+    with routes:
         async with httpx.AsyncClient(base_url="https://api.novita.ai") as client:
             body = dict(BODY, extra={"webhook": {"url": HOOK}})
             task_id = (await client.post(T2V, json=body, headers=KEY)).json()["task_id"]
