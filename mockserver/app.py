@@ -121,7 +121,7 @@ async def _send_webhooks(backend: Backend, interval: float = 0.1) -> None:
     """Every `interval` seconds: render the webhooks whose tasks have ended and POST them."""
     import httpx
 
-    from mockserver.core.webhooks import send
+    from mockserver.core.webhooks import is_loopback_url, send
 
     running: set[asyncio.Task[None]] = set()
     async with httpx.AsyncClient(timeout=10.0, trust_env=False) as client:
@@ -131,6 +131,9 @@ async def _send_webhooks(backend: Backend, interval: float = 0.1) -> None:
                 if backend.webhooks.has_unheard():  # listeners may call this very server
                     await asyncio.to_thread(backend.webhooks.notify)
                 for hook in backend.webhooks.take_unsent():
+                    if backend.options.webhooks == "auto" and not is_loopback_url(hook.url):
+                        hook.held = True  # `--webhooks send` sends to any host
+                        continue
                     job = asyncio.create_task(send(hook, client, backend.now))
                     running.add(job)
                     job.add_done_callback(running.discard)

@@ -71,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--rate-limit-qps", type=float, default=None,
                        help="requests per second per API key and family (default: no limit)")
     serve.add_argument("--webhooks", choices=["auto", "send", "record"], default="auto",
-                       help="POST webhooks (jiekou extra.webhook.url) when tasks end (auto, "
-                            "send) or only record them (GET /_wanmock/webhooks)")
+                       help="POST webhooks (jiekou extra.webhook.url) when tasks end: to "
+                            "loopback hosts only (auto, default), to any host (send), or "
+                            "never (record; all are listed at GET /_wanmock/webhooks)")
     serve.add_argument("--jiekou-bare-key", choices=["reject", "accept"], default="reject",
                        help="jiekou/Novita: answer 401 to `Authorization: <key>` without Bearer "
                             "(reject, default) or take it as the key (accept, as the npm "

@@ -216,6 +216,37 @@ def test_an_unreachable_receiver_is_recorded_as_failed() -> None:
     assert hook.error and "Connect" in hook.error and hook.status is None
 
 
+def test_auto_holds_webhooks_for_non_loopback_hosts_and_send_does_not() -> None:
+    """Under `auto` a served fake posts only to loopback receivers: an example or generated URL
+    (`https://app.example.com/...`) is rendered and held, never contacted."""
+    receiver = Receiver()
+    fake = ThreadedMockServer(create_app(families=["jiekou"], clock="manual", seed=5))
+    with receiver.server, fake:
+        with httpx.Client(base_url=fake.url) as client:
+            held_id = _submit(client, url=HOOK)
+            sent_id = _submit(client, url=f"{receiver.server.url}/hook")
+            client.post("/_wanmock/clock/advance", json={"seconds": 60})
+            assert receiver.arrived.wait(10.0)
+            assert _wait_for(lambda: {h.state for h in fake.backend.webhooks.entries()} ==
+                             {"held", "sent"})
+            states = {h["task_id"]: h["state"]
+                      for h in client.get("/_wanmock/webhooks").json()["webhooks"]}
+    assert states == {held_id: "held", sent_id: "sent"}
+    assert [body["task"]["task_id"] for body, _ in receiver.received] == [sent_id]
+
+
+@pytest.mark.parametrize(("url", "loopback"), [
+    ("http://127.0.0.1:8080/h", True), ("http://127.9.9.9/h", True), ("http://[::1]:1/h", True),
+    ("http://localhost/h", True), ("http://app.localhost/h", True),
+    ("https://example.com/h", False), ("http://10.0.0.1/h", False), ("http://app:8080/h", False),
+    ("http://127.0.0.1.example.com/h", False), ("not a url", False),
+])
+def test_loopback_is_read_from_the_url(url: str, loopback: bool) -> None:
+    from mockserver.core.webhooks import is_loopback_url
+
+    assert is_loopback_url(url) is loopback
+
+
 def test_record_mode_keeps_webhooks_in_a_served_fake() -> None:
     receiver = Receiver()
     fake = ThreadedMockServer(create_app(families=["jiekou"], clock="manual", seed=5,

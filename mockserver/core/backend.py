@@ -69,8 +69,9 @@ class Options:
         newapi_completed_at_always: set `completed_at` on every /v1/videos object, as new-api's Ali
             converter does (default: only on completed/failed videos).
         newapi_english_messages: new-api's English middleware messages instead of the Chinese ones.
-        webhooks: `auto` (sent over HTTP when the app runs under a server, recorded in process),
-            `send` or `record` (never leave the process); see `mockserver.core.webhooks`.
+        webhooks: `auto` (sent over HTTP to loopback hosts when the app runs under a server,
+            held for other hosts, recorded in process), `send` (to any host) or `record` (never
+            sent); see `mockserver.core.webhooks`.
         jiekou_bare_key: `reject` (default: `Authorization: <key>` without `Bearer` is a 401, as
             Novita's error guide says) or `accept` (as the npm novita-sdk sends it).
     """

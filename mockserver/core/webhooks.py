@@ -6,10 +6,14 @@ webhook becomes *due* once its task reads as terminal; `Outbox.flush()` renders 
 (the family's body for the task at that moment) and hands it to the outbox's listeners. How it
 then leaves depends on the `webhooks` option:
 
-- `send` (`wanmock serve`, the live server fixture): a loop in the app's lifespan POSTs each
-  due webhook to its URL as JSON and records the receiver's status (or the error);
-- `record` (in process, the pytest plugin's default): nothing leaves the process; the test
-  reads `wanmock.webhooks()` or registers `wanmock.on_webhook(callback)`.
+- `auto` (the default): under a server (`wanmock serve`, the live server fixture) a loop in the
+  app's lifespan POSTs each due webhook whose URL is on a loopback host (127.0.0.0/8, ::1,
+  `localhost`) as JSON and records the receiver's status (or the error); a webhook for any other
+  host is `held` (rendered and kept, not sent), so generated or example URLs never leave the
+  machine. In process nothing is sent: the test reads `wanmock.webhooks()` or registers
+  `wanmock.on_webhook(callback)`.
+- `send`: like `auto` under a server, to any host (a receiver in another container).
+- `record`: nothing is ever sent.
 
 Listeners are called outside the app (`Outbox.notify()`): after each in-process request returns
 to the caller, when the test moves the clock or reads the webhooks, and from a worker thread
@@ -21,12 +25,14 @@ request to the family that owes webhooks, and (in `send` mode) every 100 ms.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger("mockserver")
 Renderer = Callable[[], "dict[str, Any] | None"]  # the body now, or None while not yet due
@@ -46,13 +52,17 @@ class Webhook:
     sent_at: float | None = None
     status: int | None = None  # the receiver's HTTP status (send mode)
     error: str | None = None  # why sending failed (send mode)
+    held: bool = False  # not sent: its host is not loopback and the option is `auto`
 
     @property
     def state(self) -> str:
-        """`pending` (task not ended), `due` (rendered, not sent yet), `sent`, `failed` or
-        `recorded` (record mode: delivered to the listeners only)."""
+        """`pending` (task not ended), `due` (rendered, not sent yet), `sent`, `failed`,
+        `held` (not sent to a non-loopback host under `auto`) or `recorded` (not sent: in
+        process or `record`; listeners still hear of it)."""
         if self.body is None:
             return "pending"
+        if self.held:
+            return "held"
         if self.error is not None:
             return "failed"
         if self.status is not None:
@@ -157,6 +167,17 @@ class Outbox:
             self._unsent.clear()
             self._unheard.clear()
             self._listeners.clear()
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether a URL's host is loopback by its spelling (no DNS lookup)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def send(hook: Webhook, client: Any, now: Callable[[], float]) -> None:
