@@ -129,7 +129,10 @@ class Family(ABC):
                 response = self.error_response(self.internal_error(), op)
             backend.journal.complete(entry, response.status_code, _body_of(response))
             if backend.webhooks.has_pending():
-                backend.flush_webhooks()  # a poll may have ended a task that owes a webhook
+                try:  # a poll may have ended a task that owes a webhook
+                    backend.flush_webhooks()
+                except Exception:  # a bug in rendering one must not cost this answer
+                    log.exception("wanmock: rendering webhooks failed")
             return response
 
         endpoint.__name__ = op.operation_id
