@@ -9,7 +9,7 @@ fake reproduces, so a team learns them here and not in production:
 - sizes are DashScope's `W*H`, not OpenAI's `WxH` (api-facts §2.8).
 
 openai 3.x talks through `httpx2`, which respx does not patch: the SDK reaches the fake over
-loopback (a live server), not in process.
+loopback (a live server), or in process through `httpx2.ASGITransport(app=wanmock.app)`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ import io
 from collections.abc import Iterator
 
 import av
+import httpx2
 import openai
 import pytest
 
+from mockserver.app import create_app
 from mockserver.server import ThreadedMockServer
 
 pytestmark = [pytest.mark.clients,
@@ -84,3 +86,19 @@ def test_sdk_unknown_video_is_task_not_exist(client) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.videos.retrieve("task_doesnotexist")
     assert caught.value.response.json()["code"] == "task_not_exist"
+
+
+@pytest.mark.anyio
+async def test_async_sdk_in_process_through_httpx2s_asgi_transport() -> None:
+    """The README's in-process recipe: no server, the app itself behind httpx2's transport."""
+    app = create_app(families=["newapi"], seed=9, mode="polls", queued_polls=0, running_polls=1)
+    http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app))
+    async with openai.AsyncOpenAI(base_url="https://gw.example.com/v1", api_key="sk-in-process",
+                                  http_client=http, max_retries=0) as sdk:
+        video = await sdk.videos.create_and_poll(model="wan2.6-t2v", prompt="a cat",
+                                                 extra_headers=JSON, poll_interval_ms=1)
+        assert (video.status, video.progress) == ("completed", 100)
+        content = (await sdk.videos.download_content(video.id)).read()
+    assert content[4:8] == b"ftyp"
+    polls = app.state.backend.journal.entries(operation="getVideo", task_id=video.id)
+    assert len(polls) == 2  # running, then completed: the SDK polled through the states
