@@ -240,11 +240,25 @@ def test_auto_holds_webhooks_for_non_loopback_hosts_and_send_does_not() -> None:
     ("http://localhost/h", True), ("http://app.localhost/h", True),
     ("https://example.com/h", False), ("http://10.0.0.1/h", False), ("http://app:8080/h", False),
     ("http://127.0.0.1.example.com/h", False), ("not a url", False),
+    ("http://[::1", False), ("http://[zz]/h", False),
 ])
 def test_loopback_is_read_from_the_url(url: str, loopback: bool) -> None:
     from mockserver.core.webhooks import is_loopback_url
 
     assert is_loopback_url(url) is loopback
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:notaport/hook", "http://[::1"])
+def test_a_url_nobody_can_post_to_is_recorded_as_failed_under_send(url: str) -> None:
+    fake = ThreadedMockServer(create_app(families=["jiekou"], clock="manual", seed=5,
+                                         webhooks="send"))
+    with fake:
+        with httpx.Client(base_url=fake.url) as client:
+            _submit(client, url=url)
+            client.post("/_wanmock/clock/advance", json={"seconds": 60})
+            assert _wait_for(lambda: fake.backend.webhooks.entries()[0].state == "failed")
+    hook = fake.backend.webhooks.entries()[0]
+    assert hook.error and hook.status is None and hook.sent_at is not None
 
 
 def test_record_mode_keeps_webhooks_in_a_served_fake() -> None:

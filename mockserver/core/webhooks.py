@@ -171,7 +171,10 @@ class Outbox:
 
 def is_loopback_url(url: str) -> bool:
     """Whether a URL's host is loopback by its spelling (no DNS lookup)."""
-    host = (urlsplit(url).hostname or "").lower()
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:  # `http://[::1` and the like: not a URL anyone can be sent to
+        return False
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
@@ -188,6 +191,7 @@ async def send(hook: Webhook, client: Any, now: Callable[[], float]) -> None:
         response = await client.post(hook.url, json=hook.body,
                                      headers={"User-Agent": "wanmock-webhook"})
         hook.status = response.status_code
-    except (httpx.HTTPError, ValueError) as exc:  # unreachable, refused, bad URL, timeout
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # unreachable, refused,
+        # timeout, or a URL httpx cannot send to (`http://a:notaport/`)
         hook.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     hook.sent_at = now()
