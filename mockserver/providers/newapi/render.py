@@ -114,16 +114,17 @@ def submit_body(
     task: Task, *, video_id: str, with_task_id: bool, created_at: float
 ) -> dict[str, Any]:
     """The OpenAIVideo answer to a submit (api-facts §2.3)."""
+    return _video_head(task, video_id, with_task_id, "queued", 0, int(created_at))
+
+
+def _video_head(task: Task, video_id: str, with_task_id: bool, status: str, progress: int,
+                created_at: int) -> dict[str, Any]:
+    """The fields every OpenAIVideo body starts with, in new-api's order."""
     body: dict[str, Any] = {"id": video_id}
     if with_task_id:
         body["task_id"] = video_id
-    body.update({
-        "object": "video",
-        "model": task.spec.model,
-        "status": "queued",
-        "progress": 0,
-        "created_at": int(created_at),
-    })
+    body.update({"object": "video", "model": task.spec.model, "status": status,
+                 "progress": progress, "created_at": created_at})
     return body
 
 
@@ -138,16 +139,8 @@ def openai_video(
 ) -> dict[str, Any]:
     """The Ali adaptor's `ConvertToOpenAIVideo` (api-facts §2.5)."""
     status = STATUS[snap.state]
-    body: dict[str, Any] = {"id": video_id}
-    if with_task_id:
-        body["task_id"] = video_id
-    body.update({
-        "object": "video",
-        "model": task.spec.model,
-        "status": VIDEO_STATUS.get(status, "unknown"),
-        "progress": PROGRESS[status],
-        "created_at": epoch(snap.submitted_at),
-    })
+    body = _video_head(task, video_id, with_task_id, VIDEO_STATUS.get(status, "unknown"),
+                       PROGRESS[status], epoch(snap.submitted_at))
     ended = finished_at(snap)
     if ended is not None:
         body["completed_at"] = int(ended)

@@ -311,12 +311,15 @@ class NewApi(Family):
             return None
         return self.backend.video_url(self.base_url(request), task, snap)
 
-    async def get_video_generation(self, request: Request, op: Operation, raw: bytes) -> Response:
-        key = self.authenticate(request)
-        task = self.find(request, request.path_params["task_id"], key)
+    def _polled(self, request: Request, task_id: str) -> tuple[Task, Snapshot]:
+        """The caller's task as a poll sees it, or new-api's 400 `task_not_exist` (§2.4)."""
+        task = self.find(request, task_id, self.authenticate(request))
         if task is None:
             raise ProviderError(400, "task_not_exist", "task_not_exist")
-        snap = self.backend.view(task, poll=True)
+        return task, self.backend.view(task, poll=True)
+
+    async def get_video_generation(self, request: Request, op: Operation, raw: bytes) -> Response:
+        task, snap = self._polled(request, request.path_params["task_id"])
         url = self._url(request, task, snap.state, snap)
         upstream = ds_render.task_body(task, snap, url, self.backend.ids.uuid(),
                                        task_id=task.extra.get("upstream_id", task.id))
@@ -325,11 +328,7 @@ class NewApi(Family):
         return json_response(render.task_response(dto))
 
     async def get_video(self, request: Request, op: Operation, raw: bytes) -> Response:
-        key = self.authenticate(request)
-        task = self.find(request, request.path_params["video_id"], key)
-        if task is None:
-            raise ProviderError(400, "task_not_exist", "task_not_exist")
-        snap = self.backend.view(task, poll=True)
+        task, snap = self._polled(request, request.path_params["video_id"])
         opts = self.backend.options
         return json_response(render.openai_video(
             task, snap, video_id=task.id, with_task_id=opts.newapi_id_style == "public",
