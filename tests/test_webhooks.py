@@ -202,17 +202,23 @@ def test_a_served_fake_posts_the_webhook_to_its_url() -> None:
     assert len(receiver.received) == 1
 
 
+def _failed_delivery(url: str, **options: Any) -> Webhook:
+    """The one webhook of a served fake after its task ended, once it reads `failed`."""
+    fake = ThreadedMockServer(create_app(families=["jiekou"], clock="manual", seed=5,
+                                         **options))
+    with fake:
+        with httpx.Client(base_url=fake.url) as client:
+            _submit(client, url=url)
+            client.post("/_wanmock/clock/advance", json={"seconds": 60})
+            assert _wait_for(lambda: fake.backend.webhooks.entries()[0].state == "failed")
+    return fake.backend.webhooks.entries()[0]
+
+
 def test_an_unreachable_receiver_is_recorded_as_failed() -> None:
     closed = ThreadedMockServer(Starlette()).start()
     dead_url = f"{closed.url}/hook"
     closed.stop()  # nothing listens there any more
-    fake = ThreadedMockServer(create_app(families=["jiekou"], clock="manual", seed=5))
-    with fake:
-        with httpx.Client(base_url=fake.url) as client:
-            _submit(client, url=dead_url)
-            client.post("/_wanmock/clock/advance", json={"seconds": 60})
-            assert _wait_for(lambda: fake.backend.webhooks.entries()[0].state == "failed")
-    hook = fake.backend.webhooks.entries()[0]
+    hook = _failed_delivery(dead_url)
     assert hook.error and "Connect" in hook.error and hook.status is None
 
 
@@ -250,14 +256,7 @@ def test_loopback_is_read_from_the_url(url: str, loopback: bool) -> None:
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:notaport/hook", "http://[::1"])
 def test_a_url_nobody_can_post_to_is_recorded_as_failed_under_send(url: str) -> None:
-    fake = ThreadedMockServer(create_app(families=["jiekou"], clock="manual", seed=5,
-                                         webhooks="send"))
-    with fake:
-        with httpx.Client(base_url=fake.url) as client:
-            _submit(client, url=url)
-            client.post("/_wanmock/clock/advance", json={"seconds": 60})
-            assert _wait_for(lambda: fake.backend.webhooks.entries()[0].state == "failed")
-    hook = fake.backend.webhooks.entries()[0]
+    hook = _failed_delivery(url, webhooks="send")
     assert hook.error and hook.status is None and hook.sent_at is not None
 
 
