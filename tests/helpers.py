@@ -17,3 +17,23 @@ def conforms(family: str, operation_id: str, response: httpx.Response) -> Any:
     body = response.json()
     op.response_validators[status].validate(body)
     return body
+
+
+def require_program(name: str, install: str) -> str:
+    """The path of a system program the test drives for real (redis-server, chromium).
+
+    Locally a missing program skips the test, saying how to install it; under `CI=true` it fails
+    instead, so CI can never pass by skipping.
+    """
+    import os
+    import shutil
+
+    import pytest
+
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed ({install})"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}; CI must install it (see .ci/run)")
+        pytest.skip(message)
+    return path
