@@ -143,6 +143,9 @@ class Outbox:
                     hook.error = f"on_webhook callback raised {type(exc).__name__}: {exc}"
                     log.exception("wanmock: on_webhook callback failed for task %s", hook.task_id)
 
+    def update(self, hook: Webhook) -> None:
+        """Keep what sending changed (the objects are the records here: nothing to do)."""
+
     def take_unsent(self) -> list[Webhook]:
         """Rendered webhooks the sender has not picked up yet (send mode)."""
         with self._lock:
