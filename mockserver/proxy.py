@@ -79,8 +79,8 @@ class Proxy:
         self.echo = echo
         # The local fake answers guarded requests (in the family's envelope, a local task for a
         # job that would fail later) and holds the journal the control API and dashboard read.
-        self.fake = create_app(list(families) if families else None, timing="fast", contracts=self.contracts,
-                               journal_size=10000, webhooks="record")
+        self.fake = create_app(list(families) if families else None, timing="fast",
+                               contracts=self.contracts, journal_size=10000, webhooks="record")
         self.backend = self.fake.state.backend
         self.backend.proxy = self  # type: ignore[attr-defined]  # for the dashboard
         self.writer = CassetteWriter(record, target=self._target_names(),
