@@ -258,7 +258,7 @@ class Backend:
         self.options = new
         if new.clock != old.clock or self.clock.kind == "manual":
             self.clock = self.state.clock(new.clock)
-            if hasattr(self.clock, "restart"):
+            if hasattr(self.clock, "restart"):  # a fresh fake's clock
                 self.clock.restart()
         self.lifecycle = Lifecycle(
             self.clock, timing=new.timing, mode=new.mode,
@@ -286,10 +286,13 @@ class Backend:
         self.state.reset()
         self.journal.clear()
         self.webhooks.clear()
-        self.ids = self.state.ids(self.options.seed)
         if self.state.shared:
+            self.ids = self.state.ids(self.options.seed)
             self.scenarios = self.state.scenarios(self.options.seed, self._load_into)
         else:
+            self.ids = self.state.ids(self.options.seed)
+            self.ids.reset()
+            self.scenarios = self.state.scenarios(self.options.seed, self._load_into)
             self.scenarios.reset()
             self._load_into(self.scenarios)
         self._swept_at = float("-inf")

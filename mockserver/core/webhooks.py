@@ -91,7 +91,9 @@ class Outbox:
         self.record_only = True
 
     def schedule(self, *, family: str, task_id: str, url: str, now: float,
-                 render: Renderer) -> Webhook:
+                 render: Renderer, base_url: str | None = None) -> Webhook:
+        """Owe a webhook for `task_id`; `render()` gives its body once the task has ended
+        (`base_url` lets a shared store's other workers render it too)."""
         with self._lock:
             self._seq += 1
             hook = Webhook(self._seq, family, task_id, url, now)

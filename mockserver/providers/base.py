@@ -24,6 +24,8 @@ from starlette.routing import Route
 from mockserver.catalogue import JobSpec
 from mockserver.contracts import Contract, Operation, render_envelope
 from mockserver.core.backend import Backend, Retention
+from mockserver.core.clock import SystemClock
+from mockserver.core.ids import Ids
 from mockserver.core.journal import Entry
 from mockserver.core.scenarios import (
     FAULT_KEYS,
@@ -31,6 +33,7 @@ from mockserver.core.scenarios import (
     RequestInfo,
     Scenario,
 )
+from mockserver.core.store import StoreUnavailable
 from mockserver.core.tasks import Task
 from mockserver.errors import ContractError, MockServerError, ProviderError, Violation
 from mockserver.providers.fast import JSONResponse, path_and_query
@@ -65,6 +68,11 @@ class Family(ABC):
         self.backend = backend
         self.contract: Contract = backend.contracts[self.name]
         backend.retention[self.name] = self.retention
+        # A family that owes webhooks renders them with `_webhook_body(task, base_url)`; the
+        # backend keeps it so any worker of a shared store can render any task's webhook.
+        render = getattr(self, "_webhook_body", None)
+        if render is not None:
+            backend.webhook_renderers[self.name] = render
 
     # -- routing -----------------------------------------------------------------------------
     def routes(self) -> list[Route]:
@@ -84,6 +92,12 @@ class Family(ABC):
         backend = self.backend
 
         async def endpoint(request: Request) -> Response:
+            try:
+                return await pipeline(request)
+            except StoreUnavailable:  # read before the pipeline's own error handling
+                return self.unavailable_response(op)
+
+        async def pipeline(request: Request) -> Response:
             entry: Entry | None = None
             try:
                 raw = await self._read_body(request)
@@ -114,6 +128,8 @@ class Family(ABC):
                     if raw is None:
                         raise self.flag(self.body_error("too_large", op), "body:too_large")
                     response = await handler(request, op, raw)
+            except StoreUnavailable:  # the store is down or restarting: the family's 503
+                response = self.unavailable_response(op)
             except FaultRequested as requested:
                 entry.scenario = requested.scenario.label()
                 response = self.error_response(self.fault_error(requested.scenario, op), op)
@@ -137,6 +153,17 @@ class Family(ABC):
 
         endpoint.__name__ = op.operation_id
         return endpoint
+
+    def unavailable_response(self, op: Operation | None = None) -> Response:
+        """The family's 503 (`x-wanmock-faults` `unavailable`) while the store cannot be
+        reached. Rendered with this process's clock and ids: the store's are out of reach."""
+        backend = self.backend
+        ids, clock = backend.ids, backend.clock
+        backend.ids, backend.clock = _LOCAL_IDS, _LOCAL_CLOCK  # no await: no other request
+        try:                                                   # sees the swap
+            return self.error_response(self.fault_error(Scenario("unavailable"), op), op)
+        finally:
+            backend.ids, backend.clock = ids, clock
 
     async def _read_body(self, request: Request) -> bytes | None:
         limit = self.backend.options.body_limit
@@ -390,6 +417,8 @@ class Family(ABC):
 
 
 SCENARIO_HEADER = "x-wanmock-scenario"
+_LOCAL_IDS = Ids(None)
+_LOCAL_CLOCK = SystemClock()
 
 
 def headers_of(request: Request) -> dict[str, str]:

@@ -46,17 +46,28 @@ class MemoryStore:
     shared = False
 
     def __init__(self) -> None:
+        # One of each component: two Backends over one MemoryStore share everything, as two
+        # workers over one shared store do.
         self._tasks = TaskStore()
         self._limiter = Limiter()
+        self._clock: Clock | None = None
+        self._ids: Ids | None = None
+        self._journal: Journal | None = None
+        self._book: ScenarioBook | None = None
+        self._outbox: Outbox | None = None
 
     def tasks(self) -> TaskStore:
         return self._tasks
 
     def clock(self, kind: str) -> Clock:
-        return ManualClock() if kind == "manual" else SystemClock()
+        if self._clock is None or self._clock.kind != kind:
+            self._clock = ManualClock() if kind == "manual" else SystemClock()
+        return self._clock
 
     def ids(self, seed: int | None) -> Ids:
-        return Ids(seed)
+        if self._ids is None or self._ids.seed != seed:
+            self._ids = Ids(seed)
+        return self._ids
 
     def secret(self, seed: int | None, fallback: bytes) -> bytes:
         if seed is not None:
@@ -64,18 +75,23 @@ class MemoryStore:
         return fallback
 
     def journal(self, maxlen: int) -> Journal:
-        return Journal(maxlen)
+        if self._journal is None or self._journal.maxlen != maxlen:
+            self._journal = Journal(maxlen)
+        return self._journal
 
     def scenarios(self, seed: int | None, load: Callable[[Any], None]) -> ScenarioBook:
-        book = ScenarioBook(seed)
-        load(book)
-        return book
+        if self._book is None or self._book.seed != seed:
+            self._book = ScenarioBook(seed)
+            load(self._book)
+        return self._book
 
     def limiter(self) -> Limiter:
         return self._limiter
 
     def outbox(self, maxlen: int) -> Outbox:
-        return Outbox(maxlen)
+        if self._outbox is None:
+            self._outbox = Outbox(maxlen)
+        return self._outbox
 
     def reset(self) -> None:
         self._tasks.reset()

@@ -9,6 +9,7 @@ from typing import Any
 
 from mockserver.core.journal import Entry, Journal
 from mockserver.core.scenarios import RequestInfo, Rule, Scenario, ScenarioBook
+from mockserver.core.store.base import StoreUnavailable
 from mockserver.core.store.records import (
     decode_entry,
     decode_hook,
@@ -40,7 +41,8 @@ class SharedJournal(Journal):
 
     def complete(self, entry: Entry, status: int, body: bytes | None) -> None:  # type: ignore[override]
         Journal.complete(entry, status, body)
-        self.store.queue_entry(self.store.view().epoch, encode_entry(entry))
+        # The epoch this worker last read (no round trip: the request already read it).
+        self.store.queue_entry(self.store.epoch, encode_entry(entry))
 
     def entries(self, **match: Any) -> list[Entry]:
         self.store.flush()
@@ -179,7 +181,10 @@ class SharedOutbox:
         return hook
 
     def has_pending(self) -> bool:
-        return self.store.view().hooks > 0
+        try:
+            return self.store.view().hooks > 0
+        except StoreUnavailable:
+            return False
 
     def flush(self, now: float) -> list[Webhook]:
         view = self.store.view()

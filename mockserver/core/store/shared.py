@@ -97,6 +97,11 @@ class SharedStore:
         if token is not None:
             self._view.reset(token)
 
+    @property
+    def epoch(self) -> int:
+        """The epoch this worker read last (reads it when it has not yet)."""
+        return self._epoch if self._epoch is not None else self.view().epoch
+
     def on_epoch(self, callback: Callable[[], None]) -> None:
         self._on_epoch.append(callback)
 
@@ -335,7 +340,8 @@ class SharedClock:
         try:
             value = float(when)
         except (TypeError, ValueError):
-            raise MockServerError(f"clock set needs an epoch time in seconds, got {when!r}") from None
+            raise MockServerError(
+                f"clock set needs an epoch time in seconds, got {when!r}") from None
         if value != value or value in (float("inf"), float("-inf")):
             raise MockServerError(f"clock set needs a finite time, got {when!r}")
         now = self.now()

@@ -49,7 +49,11 @@ SYNC = (f"SELECT {EPOCH}, (SELECT value FROM meta WHERE key = 'clock_now'), "
         "(SELECT value FROM meta WHERE key = 'clock_offset'), "
         f"(SELECT value FROM counters WHERE epoch = {EPOCH} AND name = 'rules_rev'), "
         f"(SELECT value FROM counters WHERE epoch = {EPOCH} AND name = 'hooks_pending')")
-TASK = "SELECT {rec}, polls, canceled_at, forced, forced_at, failure FROM tasks WHERE epoch = ? AND id = ?"
+TASK = ("SELECT {rec}, polls, canceled_at, forced, forced_at, failure FROM tasks "
+        "WHERE epoch = ? AND id = ?")
+
+
+_BUGS = ("syntax error", "no such column", "incomplete input", "unrecognized token")
 
 
 def _guard(fn: Callable[..., T]) -> Callable[..., T]:
@@ -61,8 +65,10 @@ def _guard(fn: Callable[..., T]) -> Callable[..., T]:
         try:
             return fn(*args, **kwargs)
         except sqlite3.OperationalError as exc:
+            if any(word in str(exc) for word in _BUGS):
+                raise  # our SQL, not the store: a bug to see, not a 503
             raise StoreUnavailable(f"sqlite: {exc}") from exc
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.DatabaseError as exc:  # not a database (any more), malformed
             raise StoreUnavailable(f"sqlite: {exc}") from exc
 
     return wrapper
@@ -122,7 +128,7 @@ class SqliteDriver:
     def bump_epoch(self) -> int:
         with self._tx() as db:
             db.execute("UPDATE meta SET value = value + 1 WHERE key = 'epoch'")
-            epoch = db.execute(EPOCH).fetchone()[0]
+            epoch = db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
             for table in ("counters", "tasks", "aliases", "journal", "rules", "hooks",
                           "windows", "claims"):
                 db.execute(f"DELETE FROM {table} WHERE epoch < ?", (epoch,))  # noqa: S608

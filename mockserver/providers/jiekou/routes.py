@@ -118,9 +118,10 @@ class Jiekou(Family):
                            extra=extra, raw=raw)
         url = _webhook_url(body)
         if url is not None:
+            base = self.base_url(request)
             self.backend.webhooks.schedule(family=self.name, task_id=task.id, url=url,
-                                           now=task.submitted_at,
-                                           render=self._webhook_body(task, self.base_url(request)))
+                                           now=task.submitted_at, base_url=base,
+                                           render=self._webhook_body(task, base))
         return json_response({"task_id": task.id})
 
     def _webhook_body(self, task: Task, base_url: str) -> Callable[[], dict[str, Any] | None]:
