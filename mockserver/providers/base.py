@@ -67,12 +67,22 @@ class Family(ABC):
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.contract: Contract = backend.contracts[self.name]
-        backend.retention[self.name] = self.retention
+        backend.retention[self.name] = self.contract_retention()
         # A family that owes webhooks renders them with `_webhook_body(task, base_url)`; the
         # backend keeps it so any worker of a shared store can render any task's webhook.
         render = getattr(self, "_webhook_body", None)
         if render is not None:
             backend.webhook_renderers[self.name] = render
+
+    def contract_retention(self) -> Retention:
+        """How long the family keeps a task and its result URL: the contract's
+        `x-wanmock-retention` (`task_s`, null for never; `url_s`), else the class default."""
+        found = self.contract.document.get("x-wanmock-retention")
+        if not isinstance(found, dict):
+            return self.retention
+        task_s = found.get("task_s")
+        return Retention(task_s=None if task_s is None else float(task_s),
+                         url_s=float(found.get("url_s", self.retention.url_s)))
 
     # -- routing -----------------------------------------------------------------------------
     def routes(self) -> list[Route]:
