@@ -18,6 +18,7 @@ epoch key is set anew from the server's time, which every worker sees as a reset
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -229,6 +230,8 @@ class RedisDriver:
         except ValueError as exc:
             raise MockServerError(f"bad Redis URL {url!r}: {exc}") from None
         self.journal_size = 1000
+        self._local = threading.local()
+        self._hot_conns: list[Any] = []
         self.skew = 0.0
         self._skew_at = float("-inf")
         self._start = "0"
@@ -240,6 +243,31 @@ class RedisDriver:
         self._rules, self._rule_count, self._admit = reg(_RULES), reg(_RULE_COUNT), reg(_ADMIT)
         self._hook_claim, self._advance, self._bump = (reg(_HOOK_CLAIM), reg(_ADVANCE),
                                                        reg(_BUMP))
+
+    def _hot(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """EVALSHA on this thread's own connection, past redis-py's pool and retry layers
+        (half the client-side cost of the one round trip every request makes). A broken
+        connection is dropped and reconnects on the next call; a script a restarted server
+        lost is loaded again."""
+        import redis.exceptions as rex
+
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.r.connection_pool.make_connection()
+            self._hot_conns.append(conn)
+        for attempt in (0, 1):
+            try:
+                conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args,
+                                  check_health=False)
+                return conn.read_response()
+            except rex.NoScriptError:
+                conn.send_command("SCRIPT", "LOAD", script.script, check_health=False)
+                conn.read_response()
+            except (rex.ConnectionError, rex.TimeoutError, OSError):
+                conn.disconnect()
+                if attempt:
+                    raise
+        raise rex.ConnectionError("EVALSHA failed twice")
 
     def _p(self, epoch: int) -> str:
         return f"{self.ns}:{epoch}:"
@@ -257,8 +285,8 @@ class RedisDriver:
     def sync(self, task_id: str | None, want_rec: bool) -> dict[str, Any]:
         if time.monotonic() - self._skew_at > SKEW_EVERY_S:
             self._measure_skew()
-        e, now, offset, rules, hooks, row = self._sync(
-            args=[self.ns, task_id or "", "1" if want_rec else "0", self._start])
+        e, now, offset, rules, hooks, row = self._hot(
+            self._sync, [], [self.ns, task_id or "", "1" if want_rec else "0", self._start])
         return {"epoch": int(e), "now": float(now), "offset": float(offset),
                 "skew": self.skew, "rules": int(rules), "hooks": int(hooks),
                 "task_id": task_id, "row": self._row(row) if task_id else None}
@@ -320,8 +348,8 @@ class RedisDriver:
     @_guard
     def put_task(self, epoch: int, task_id: str, at: float, rec: str) -> bool:
         p = self._p(epoch)
-        return bool(self._put(keys=[p + "t:" + task_id, p + "tasks", p + "c"],
-                              args=[task_id, repr(at), rec]))
+        return bool(self._hot(self._put, [p + "t:" + task_id, p + "tasks", p + "c"],
+                              [task_id, repr(at), rec]))
 
     @_guard
     def task(self, epoch: int, task_id: str, want_rec: bool) -> Any:
@@ -458,6 +486,10 @@ class RedisDriver:
         return bool(self._hook_claim(args=[self._p(epoch), str(seq)]))
 
     def close(self) -> None:
+        for conn in self._hot_conns:
+            conn.disconnect()
+        self._hot_conns.clear()
+        self._local = threading.local()
         try:
             self.r.close()
         except Exception:  # closing a pool whose server is gone

@@ -53,6 +53,8 @@ TASK = ("SELECT {rec}, polls, canceled_at, forced, forced_at, failure FROM tasks
         "WHERE epoch = ? AND id = ?")
 
 
+_READS = {"sync", "task", "tasks", "count_tasks", "resolve", "journal", "journal_len", "rules",
+          "hooks", "_guarded_init"}
 _BUGS = ("syntax error", "no such column", "incomplete input", "unrecognized token")
 
 
@@ -60,8 +62,13 @@ def _guard(fn: Callable[..., T]) -> Callable[..., T]:
     """sqlite3's operational errors (locked past the busy timeout, disk I/O, a file that went
     away) are the store being unavailable: families answer 503."""
 
+    writes = fn.__name__ not in _READS
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
+        if writes:  # this connection's own commits do not move its data_version
+            local = args[0]._local
+            local.writes = getattr(local, "writes", 0) + 1
         try:
             return fn(*args, **kwargs)
         except sqlite3.OperationalError as exc:
@@ -114,12 +121,27 @@ class SqliteDriver:
     # -- the per-request read ----------------------------------------------------------------
     @_guard
     def sync(self, task_id: str | None, want_rec: bool) -> dict[str, Any]:
+        """What a request reads. Unless some connection committed since this one last read
+        (`PRAGMA data_version`, which moves on every other connection's commit, and this
+        connection's own write count), the last read still holds and costs nothing more."""
         db = self._db()
-        epoch, now, offset, rules, hooks = db.execute(SYNC).fetchone()
+        local = self._local
+        version = (db.execute("PRAGMA data_version").fetchone()[0], getattr(local, "writes", 0))
+        if getattr(local, "version", None) != version:
+            local.version = version
+            local.meta = db.execute(SYNC).fetchone()
+            local.rows = {}
+        epoch, now, offset, rules, hooks = local.meta
         row = None
         if task_id is not None:
-            row = db.execute(TASK.format(rec="rec" if want_rec else "NULL"),
-                             (epoch, task_id)).fetchone()
+            rows: dict[str, Any] = local.rows
+            row = rows.get(task_id)
+            if row is None or (want_rec and row[0] is None):
+                row = db.execute(TASK.format(rec="rec" if want_rec else "NULL"),
+                                 (epoch, task_id)).fetchone()
+                if len(rows) > 1024:
+                    rows.clear()
+                rows[task_id] = row
         return {"epoch": int(epoch), "now": float(now or 0.0), "offset": float(offset or 0.0),
                 "skew": 0.0, "rules": int(rules or 0), "hooks": int(hooks or 0),
                 "task_id": task_id, "row": row}
