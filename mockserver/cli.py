@@ -34,9 +34,10 @@ BASE_URL_HINTS = {
 
 def _timing(value: str) -> str:
     """`--timing`: a built-in profile name or a timing profile file."""
+    from mockserver.core.profiles import is_profile
     from mockserver.core.tasks import TIMINGS
 
-    if value in TIMINGS or os.path.isfile(value):
+    if value in TIMINGS or is_profile(value):  # a profile file is read (and checked) at start
         return value
     raise argparse.ArgumentTypeError(
         f"{value!r} is neither {', '.join(TIMINGS)} nor a timing profile file")

@@ -256,5 +256,6 @@ def test_a_bad_profile_is_refused_up_front(tmp_path):
     bad.write_text("wanmock_timing_profile: 1\ndefault: {queue_s: {min: 3, max: 1}}\n")
     with pytest.raises(MockServerError, match="bad.yaml"):
         Lifecycle(clock=None, timing=str(bad))  # type: ignore[arg-type]
+    assert main(["serve", "--timing", str(tmp_path / "missing.yaml"), "--port", "0"]) == 2
     with pytest.raises(SystemExit):
-        main(["serve", "--timing", str(tmp_path / "missing.yaml")])
+        main(["serve", "--timing", "slowish"])
