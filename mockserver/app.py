@@ -103,7 +103,10 @@ def create_app(
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     """Under a server (uvicorn runs the lifespan), webhooks are sent over HTTP unless the
     `webhooks` option says `record`; in process nothing runs this and they are recorded."""
+    from mockserver.ui import open_streams
+
     backend: Backend = app.state.backend
+    open_streams(backend)  # a stopped server closed them (ThreadedMockServer.stop)
     backend.serving = True
     backend.webhooks.record_only = backend.options.webhooks == "record"
     sender = asyncio.create_task(_send_webhooks(backend))

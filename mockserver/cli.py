@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -158,6 +159,7 @@ def serve(args: argparse.Namespace) -> int:
     for family in app.state.backend.options.families:
         print(f"  {family:<10} {BASE_URL_HINTS[family].format(url=url)}")
     print(f"  control    {url}/_wanmock/  (reset, tasks, clock, journal, webhooks, contracts)")
+    print(f"  dashboard  {url}/_wanmock/ui")
     print("Press Ctrl-C to stop.", flush=True)
     # The contracts and compiled validators live as long as the server: keep them out of every
     # garbage collection (shorter pauses, lower p99 latency under load).
@@ -167,8 +169,21 @@ def serve(args: argparse.Namespace) -> int:
     # a busy server runs full collections over tens of thousands of tasks (p99 spikes of 100 ms
     # under POST load). Collect young objects ten times less often.
     gc.set_threshold(7000, 10, 10)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                loop=_loop(), http=_http(), lifespan="on")
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=args.host, port=args.port, log_level="warning", access_log=False,
+        loop=_loop(), http=_http(), lifespan="on"))
+    stop = server.handle_exit
+
+    def handle_exit(sig: int, frame: Any) -> None:
+        # uvicorn waits for open responses: end the dashboard's event streams first.
+        from mockserver.ui import close_streams
+
+        close_streams(app.state.backend)
+        stop(sig, frame)
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
+    with contextlib.suppress(KeyboardInterrupt):  # re-raised after shutdown, as uvicorn.run()
+        server.run()
     return 0
 
 

@@ -13,6 +13,7 @@
     GET  /_wanmock/contracts                 the families and their contract URLs
     GET  /_wanmock/contracts/{family}.yaml   a contract (also .json)
     GET  /_wanmock/videos/{id}.mp4?Expires=&Signature=   the result video (HEAD and Range too)
+    GET  /_wanmock/ui[/...]                  the dashboard (mockserver.ui)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 from mockserver.core.backend import Backend
 from mockserver.core.tasks import State, Task
 from mockserver.errors import MockServerError
+from mockserver.ui import ui_routes
 
 
 def _error(message: str, status: int = 400) -> JSONResponse:
@@ -248,6 +250,7 @@ def control_routes(backend: Backend, providers: dict[str, Any]) -> list[BaseRout
         route("/_wanmock/contracts", contracts_index, ["GET"]),
         route("/_wanmock/contracts/{name}", contract, ["GET"]),
         route("/_wanmock/videos/{task_id}.mp4", video, ["GET", "HEAD"]),
+        *ui_routes(backend),
     ]
 
 
