@@ -78,6 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="jiekou/Novita: answer 401 to `Authorization: <key>` without Bearer "
                             "(reject, default) or take it as the key (accept, as the npm "
                             "novita-sdk sends it)")
+    serve.add_argument("--jiekou-url-ttl", choices=["string", "countdown"], default="string",
+                       help="jiekou/Novita videos[].video_url_ttl: the TTL constant as a string "
+                            "(\"3600\", default, per Novita's doc) or the seconds left as an int")
+    serve.add_argument("--jiekou-content-type", choices=["optional", "required"],
+                       default="optional",
+                       help="jiekou/Novita: read a submit without Content-Type as JSON "
+                            "(optional, default) or answer it 400 (required)")
+    serve.add_argument("--webhook-timeout", type=float, default=None,
+                       help="seconds per webhook delivery attempt (default: the family's, 5 s "
+                            "on jiekou/Novita)")
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow binding a non-loopback address")
 
@@ -150,6 +160,8 @@ def serve(args: argparse.Namespace) -> int:
         "scenarios": args.scenarios, "max_concurrent_tasks": args.max_concurrent_tasks,
         "concurrency_policy": args.concurrency_policy, "rate_limit_qps": args.rate_limit_qps,
         "webhooks": args.webhooks, "jiekou_bare_key": args.jiekou_bare_key,
+        "jiekou_url_ttl": args.jiekou_url_ttl, "jiekou_content_type": args.jiekou_content_type,
+        "webhook_timeout": args.webhook_timeout,
     }
     app = create_app(args.families, seed=args.seed, **options)
     url = f"http://{args.host}:{args.port}"
