@@ -228,7 +228,7 @@ class Jiekou(Family):
 
     # -- query -------------------------------------------------------------------------------
     async def get_task_result(self, request: Request, op: Operation, raw: bytes) -> Response:
-        self.authenticate(request)
+        key = self.authenticate(request)
         task_id = request.query_params.get("task_id")
         if task_id is None:
             mapping = op.error_for("task_id", "required")
@@ -240,8 +240,8 @@ class Jiekou(Family):
             raise ProviderError(mapping.status, mapping.code,
                                 fill(mapping.message, {"field": "task_id", "detail":
                                                        "'' should be non-empty", "value": ""}))
-        task = self.backend.store.find(self.name, task_id)
-        if task is None or task.family != self.name:
+        task = self.backend.find(self.name, task_id, key)  # the caller's jiekou tasks only
+        if task is None:
             raise self.not_found(task_id)
         self.note_task(request, task)
         snap = self.backend.view(task, poll=True)
