@@ -79,6 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="jiekou/Novita: answer 401 to `Authorization: <key>` without Bearer "
                             "(reject, default) or take it as the key (accept, as the npm "
                             "novita-sdk sends it)")
+    serve.add_argument("--jiekou-url-ttl", choices=["string", "countdown"], default="string",
+                       help="jiekou/Novita videos[].video_url_ttl: the TTL constant as a string "
+                            "(\"3600\", default, per Novita's doc) or the seconds left as an int")
+    serve.add_argument("--jiekou-content-type", choices=["optional", "required"],
+                       default="optional",
+                       help="jiekou/Novita: read a submit without Content-Type as JSON "
+                            "(optional, default) or answer it 400 (required)")
+    serve.add_argument("--webhook-timeout", type=float, default=None,
+                       help="seconds per webhook delivery attempt (default: the family's, 5 s "
+                            "on jiekou/Novita)")
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow binding a non-loopback address")
 
@@ -109,6 +119,35 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--report", default=None, help="write a Markdown drift report here")
     check.add_argument("--quiet", action="store_true", help="no progress lines")
 
+    proxy = sub.add_parser(
+        "proxy", help="a validating, recording reverse proxy in front of a real provider",
+        description="Forward every request to --target, validate requests and answers against "
+                    "the contracts, print each violation, record a cassette (--record) and "
+                    "write a report at exit. Billable submits forwarded: --budget (default 0).")
+    proxy.add_argument("--target", action="append", dest="targets", default=[], required=True,
+                       help="URL to forward to, or FAMILY=URL (repeatable: one port for "
+                            "several providers, routed by the contract operation's family)")
+    proxy.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    proxy.add_argument("--port", type=int, default=int(os.environ.get("WANMOCK_PORT", "8000")),
+                       help="port (default 8000, or $WANMOCK_PORT; 0 picks a free one)")
+    proxy.add_argument("--family", action="append", dest="families", default=None,
+                       choices=sorted(FAMILY_PATHS),
+                       help="match requests against these families' contracts only")
+    proxy.add_argument("--record", default=None, help="write a cassette (JSON lines) here")
+    proxy.add_argument("--guard", action="store_true",
+                       help="answer requests the contract rejects locally (never forwarded)")
+    proxy.add_argument("--budget", type=int, default=0,
+                       help="billable submits to forward (default 0); beyond it a submit gets "
+                            "a local 429 WanmockBudgetExceeded")
+    proxy.add_argument("--unlimited", action="store_true", help="no budget")
+    proxy.add_argument("--report", default="wanmock-proxy-report",
+                       help="exit report base path: writes .md and .json "
+                            "(default wanmock-proxy-report)")
+    proxy.add_argument("--timeout", type=float, default=60.0, help="upstream timeout (s)")
+    proxy.add_argument("--quiet", action="store_true", help="do not print violations")
+    proxy.add_argument("--allow-remote", action="store_true",
+                       help="allow binding a non-loopback address")
+
     contracts = sub.add_parser("contracts", help="list, validate or print the contracts")
     contracts.add_argument("action", nargs="?", choices=["list", "validate", "show"],
                            default="list")
@@ -126,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(args)
         if args.command == "check":
             return check_command(args)
+        if args.command == "proxy":
+            return proxy_command(args)
         return contracts_command(args)
     except MockServerError as exc:
         print(f"wanmock: {exc}", file=sys.stderr)
@@ -151,6 +192,8 @@ def serve(args: argparse.Namespace) -> int:
         "scenarios": args.scenarios, "max_concurrent_tasks": args.max_concurrent_tasks,
         "concurrency_policy": args.concurrency_policy, "rate_limit_qps": args.rate_limit_qps,
         "webhooks": args.webhooks, "jiekou_bare_key": args.jiekou_bare_key,
+        "jiekou_url_ttl": args.jiekou_url_ttl, "jiekou_content_type": args.jiekou_content_type,
+        "webhook_timeout": args.webhook_timeout,
     }
     app = create_app(args.families, seed=args.seed, **options)
     url = f"http://{args.host}:{args.port}"
@@ -184,6 +227,37 @@ def serve(args: argparse.Namespace) -> int:
     server.handle_exit = handle_exit  # type: ignore[method-assign]
     with contextlib.suppress(KeyboardInterrupt):  # re-raised after shutdown, as uvicorn.run()
         server.run()
+    return 0
+
+
+def proxy_command(args: argparse.Namespace) -> int:
+    """Run `wanmock proxy` until Ctrl-C, then write the report."""
+    import uvicorn
+
+    from mockserver.proxy import Proxy, parse_targets, stderr_echo
+    from mockserver.server import LOOPBACK
+
+    if args.host not in LOOPBACK and not args.allow_remote:
+        raise MockServerError(f"refusing to bind {args.host!r} without --allow-remote")
+    if args.budget < 0:
+        raise MockServerError("--budget must be >= 0 (or --unlimited)")
+    targets = parse_targets(args.targets)
+    budget = None if args.unlimited else args.budget
+    proxy = Proxy(targets, families=args.families, record=args.record, guard=args.guard,
+                  budget=budget, report=args.report, timeout=args.timeout,
+                  echo=None if args.quiet else stderr_echo)
+    url = f"http://{args.host}:{args.port}"
+    print(f"wanmock {__version__} proxy on {url}")
+    for family, target in proxy._target_names().items():
+        print(f"  {family:<10} -> {target}")
+    print(f"  guard: {'on' if args.guard else 'off'}; billable submits: "
+          f"{'unlimited' if budget is None else budget} (--budget N); "
+          f"cassette: {args.record or '(none)'}; report: {args.report}.md/.json")
+    print(f"  journal    {url}/_wanmock/journal   status {url}/_wanmock/proxy")
+    print("Press Ctrl-C to stop.", flush=True)
+    uvicorn.run(proxy.app(), host=args.host, port=args.port, log_level="warning",
+                access_log=False, lifespan="on")
+    proxy.close()
     return 0
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,21 @@ class Options:
             sent); see `mockserver.core.webhooks`.
         jiekou_bare_key: `reject` (default: `Authorization: <key>` without `Bearer` is a 401, as
             Novita's error guide says) or `accept` (as the npm novita-sdk sends it).
+        jiekou_url_ttl: `string` (default: `videos[].video_url_ttl` is the TTL constant "3600",
+            as Novita's task-result doc types it) or `countdown` (the integer seconds left).
+        jiekou_content_type: `optional` (default: a jiekou submit without Content-Type is read
+            as JSON) or `required` (it gets the 400 a wrong Content-Type gets).
+        webhook_timeout: seconds one webhook delivery attempt may take (default: the family's
+            documented timeout, 5 s on jiekou/Novita).
+        dashscope_result_auth: `reject` (default: a result-URL GET with an Authorization
+            header gets OSS's 400 InvalidArgument, as a presigned OSS link does) or `ignore`.
+        dashscope_oss_resolve: `require` (default: an `oss://` input without the header
+            `X-DashScope-OssResourceResolve: enable` is refused) or `ignore`.
+        dashscope_actual_prompt_wan27: show `actual_prompt` on wan2.7 results (default: no, as
+            the official wan2.7 query examples show only `orig_prompt`).
+        dashscope_usage_sr: `SR` in wan2.5/wan2.2 usage (default: yes, api-facts §3.5).
+        dashscope_r2v_prompt_over: wan2.6 r2v prompt over 1500 characters: `truncate`
+            (default, as every other Wan model) or `reject` (400 InvalidParameter).
     """
 
     families: tuple[str, ...] = FAMILIES
@@ -102,6 +117,14 @@ class Options:
     rate_limit_qps: float | None = None
     webhooks: str = "auto"
     jiekou_bare_key: str = "reject"
+    jiekou_url_ttl: str = "string"
+    jiekou_content_type: str = "optional"
+    webhook_timeout: float | None = None
+    dashscope_result_auth: str = "reject"
+    dashscope_oss_resolve: str = "require"
+    dashscope_actual_prompt_wan27: bool = False
+    dashscope_usage_sr: bool = True
+    dashscope_r2v_prompt_over: str = "truncate"
 
     @classmethod
     def names(cls) -> list[str]:
@@ -145,8 +168,19 @@ class Options:
             raise MockServerError("rate_limit_qps must be > 0")
         if self.jiekou_bare_key not in ("reject", "accept"):
             raise MockServerError("jiekou_bare_key must be 'reject' or 'accept'")
+        if self.jiekou_url_ttl not in ("string", "countdown"):
+            raise MockServerError("jiekou_url_ttl must be 'string' or 'countdown'")
+        if self.jiekou_content_type not in ("optional", "required"):
+            raise MockServerError("jiekou_content_type must be 'optional' or 'required'")
+        if self.webhook_timeout is not None and not 0 < self.webhook_timeout <= 60:
+            raise MockServerError("webhook_timeout must be > 0 and at most 60 seconds")
         if self.webhooks not in ("auto", "send", "record"):
             raise MockServerError("webhooks must be 'auto', 'send' or 'record'")
+        for name, allowed in (("dashscope_result_auth", ("reject", "ignore")),
+                              ("dashscope_oss_resolve", ("require", "ignore")),
+                              ("dashscope_r2v_prompt_over", ("truncate", "reject"))):
+            if getattr(self, name) not in allowed:
+                raise MockServerError(f"{name} must be one of {', '.join(allowed)}")
         if self.newapi_id_style not in ("public", "upstream"):
             raise MockServerError("newapi_id_style must be 'public' or 'upstream'")
         return self
@@ -394,4 +428,30 @@ class Backend:
         return max(0, int(ended + ttl - snapshot.now))
 
     def tasks(self, family: str | None = None) -> Iterable[Task]:
+        """Every task (of one family): the control API and fixtures see them all."""
         return (t for t in self.store if family is None or t.family == family)
+
+    def find(self, family: str, task_id: str, api_key: str | None,
+             normalize: Callable[[str], str] | None = None) -> Task | None:
+        """The task `task_id` as `family` answers it to the caller holding `api_key`: None for
+        an id the family never issued (another family's id, e.g. a new-api `task_...` id on
+        DashScope) and for another key's task (tasks belong to the key that created them, per
+        family; contracts' decision `task-scoping`). `normalize` maps a key to its owner where
+        a family treats two spellings as one key (new-api strips `sk-`)."""
+        task = self.store.find(family, task_id)
+        if task is None or task.family != family:
+            return None
+        if not self.owns(task, api_key, normalize):
+            return None
+        return task
+
+    @staticmethod
+    def owns(task: Task, api_key: str | None,
+             normalize: Callable[[str], str] | None = None) -> bool:
+        """Whether the caller with `api_key` owns `task` (a task made without a key is
+        everyone's: the in-process fixtures create some that way)."""
+        if task.api_key is None or api_key is None:
+            return True
+        if normalize is not None:
+            return normalize(task.api_key) == normalize(api_key)
+        return task.api_key == api_key

@@ -38,7 +38,7 @@ from mockserver.ui import views
 from mockserver.ui.contracts_view import family_operations
 from mockserver.ui.preview import preview_body, preview_value
 from mockserver.ui.stream import events
-from mockserver.ui.timeline import plan_of, task_entries, ticks, timeline
+from mockserver.ui.timeline import attempts, plan_of, task_entries, ticks, timeline
 
 PREFIX = "/_wanmock/ui"
 HERE = Path(__file__).parent
@@ -113,7 +113,8 @@ class Dashboard:
         hooks = self.backend.webhooks.entries(task.id)
         entries = task_entries(self.backend, task)
         return _version(snap.state, snap.progress, snap.ended_at, task.polls, len(entries),
-                        entries[-1].seq if entries else 0, [(h.seq, h.state) for h in hooks],
+                        entries[-1].seq if entries else 0,
+                        [(h.seq, h.state, len(attempts(h))) for h in hooks],
                         task.forced)
 
     def journal_version(self, params: Any) -> str:
@@ -169,7 +170,7 @@ class Dashboard:
             plan=plan_of(task),
             hooks=[(h, preview_value(h.body, 1024) if h.body is not None else None)
                    for h in hooks],
-            states=[s.value for s in State], version=self.task_version(task),
+            states=[s.value for s in State], version=self.task_version(task), attempts=attempts,
             events=f"{PREFIX}/events?view=task&id={task.id}",
         )
 

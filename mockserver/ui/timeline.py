@@ -174,7 +174,13 @@ def timeline(backend: Backend, task: Task, snap: Snapshot, entries: list[Entry],
     for hook in hooks:
         if hook.due_at is not None:
             marks.append(Mark(f"webhook #{hook.seq} due", hook.due_at, "webhook"))
-        if hook.sent_at is not None and hook.sent_at != hook.due_at:
+        tries = attempts(hook)
+        for i, attempt in enumerate(tries, 1):
+            if isinstance(attempt.get("at"), int | float):
+                answer = attempt.get("status") or attempt.get("error") or "no answer"
+                marks.append(Mark(f"webhook #{hook.seq} attempt {i}: {answer}",
+                                  float(attempt["at"]), "webhook"))
+        if not tries and hook.sent_at is not None and hook.sent_at != hook.due_at:
             marks.append(Mark(f"webhook #{hook.seq} {hook.state}", hook.sent_at, "webhook"))
     times = [m.time for m in marks] + [p.entry.time for p in polls]
     if not snap.state.terminal:
@@ -189,6 +195,13 @@ def timeline(backend: Backend, task: Task, snap: Snapshot, entries: list[Entry],
         poll.x = line.at(poll.entry.time)
     line.spans = [(state, line.at(a), line.at(b)) for state, a, b in spans]
     return line
+
+
+def attempts(hook: Webhook) -> list[dict[str, Any]]:
+    """A webhook's delivery attempts (`{at, status, error}`, oldest first); empty before the
+    first, and on fakes whose webhooks keep only their last outcome."""
+    found = getattr(hook, "attempts", None)
+    return [a for a in found if isinstance(a, dict)] if isinstance(found, list) else []
 
 
 def ticks(line: Timeline, count: int = 6) -> list[tuple[float, str]]:

@@ -126,7 +126,7 @@ async def test_task_page_shows_polls_verdict_video_and_responses(client, app) ->
     video = re.search(r'<video id="result"[^>]* src="([^"]+)"', html)
     assert video is not None
     src = video.group(1).replace("&amp;", "&")
-    assert src.startswith(f"/_wanmock/videos/{tid}.mp4?Expires=")
+    assert src.startswith(f"/_wanmock/videos/{tid}.mp4?") and "Signature=" in src
     head = await client.head(src)
     assert head.status_code == 200 and head.headers["content-type"] == "video/mp4"
     for label in ("submitted", "running", "succeeded"):

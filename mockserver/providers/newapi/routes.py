@@ -62,8 +62,8 @@ def _first_image(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _norm_key(key: str | None) -> str | None:
-    return key.removeprefix("sk-") if key is not None else None
+def _norm_key(key: str) -> str:
+    return key.removeprefix("sk-")
 
 
 class NewApi(Family):
@@ -298,10 +298,8 @@ class NewApi(Family):
 
     def find(self, request: Request, task_id: str, key: str) -> Task | None:
         """The caller's task; another family's or another user's is not there (api-facts §2.4)."""
-        task = self.backend.store.find(self.name, task_id)
-        if task is None or task.family != self.name:
-            return None
-        if task.api_key is not None and _norm_key(task.api_key) != _norm_key(key):
+        task = self.backend.find(self.name, task_id, key, normalize=_norm_key)
+        if task is None:
             return None
         self.note_task(request, task)
         return task
