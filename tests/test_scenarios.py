@@ -828,7 +828,8 @@ async def test_wanmock_serve_scenarios_file(tmp_path: Path, monkeypatch, capsys)
     from mockserver import cli
 
     served: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    monkeypatch.setattr(uvicorn.Server, "run",
+                        lambda self, sockets=None: served.update(app=self.config.app))
     path = write_rules(tmp_path)
     args = ["serve", "--port", "0", "--clock", "manual", "--seed", "2",
             "--scenarios", str(path), "--max-concurrent-tasks", "3",

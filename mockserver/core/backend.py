@@ -84,6 +84,12 @@ class Options:
             sent); see `mockserver.core.webhooks`.
         jiekou_bare_key: `reject` (default: `Authorization: <key>` without `Bearer` is a 401, as
             Novita's error guide says) or `accept` (as the npm novita-sdk sends it).
+        jiekou_url_ttl: `string` (default: `videos[].video_url_ttl` is the TTL constant "3600",
+            as Novita's task-result doc types it) or `countdown` (the integer seconds left).
+        jiekou_content_type: `optional` (default: a jiekou submit without Content-Type is read
+            as JSON) or `required` (it gets the 400 a wrong Content-Type gets).
+        webhook_timeout: seconds one webhook delivery attempt may take (default: the family's
+            documented timeout, 5 s on jiekou/Novita).
         dashscope_result_auth: `reject` (default: a result-URL GET with an Authorization
             header gets OSS's 400 InvalidArgument, as a presigned OSS link does) or `ignore`.
         dashscope_oss_resolve: `require` (default: an `oss://` input without the header
@@ -123,6 +129,9 @@ class Options:
     rate_limit_qps: float | None = None
     webhooks: str = "auto"
     jiekou_bare_key: str = "reject"
+    jiekou_url_ttl: str = "string"
+    jiekou_content_type: str = "optional"
+    webhook_timeout: float | None = None
     dashscope_result_auth: str = "reject"
     dashscope_oss_resolve: str = "require"
     dashscope_actual_prompt_wan27: bool = False
@@ -171,6 +180,12 @@ class Options:
             raise MockServerError("rate_limit_qps must be > 0")
         if self.jiekou_bare_key not in ("reject", "accept"):
             raise MockServerError("jiekou_bare_key must be 'reject' or 'accept'")
+        if self.jiekou_url_ttl not in ("string", "countdown"):
+            raise MockServerError("jiekou_url_ttl must be 'string' or 'countdown'")
+        if self.jiekou_content_type not in ("optional", "required"):
+            raise MockServerError("jiekou_content_type must be 'optional' or 'required'")
+        if self.webhook_timeout is not None and not 0 < self.webhook_timeout <= 60:
+            raise MockServerError("webhook_timeout must be > 0 and at most 60 seconds")
         if self.webhooks not in ("auto", "send", "record"):
             raise MockServerError("webhooks must be 'auto', 'send' or 'record'")
         if self.newapi_version not in ("latest", "legacy"):
