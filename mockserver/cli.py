@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -95,6 +96,24 @@ def build_parser() -> argparse.ArgumentParser:
                             "submits with their recorded states, times and bodies")
     serve.add_argument("--replay-strict", action="store_true",
                        help="with --replay: requests the cassette does not know get a 404")
+    serve.add_argument("--newapi-version", choices=["latest", "legacy"], default="latest",
+                       help="new-api: latest (main at 4a188dee, 2026-06: i18n distributor, "
+                            "build_request_failed) or legacy (the Ali relay of 2025-10 to "
+                            "2026-02: hard-coded distributor messages, "
+                            "convert_to_ali_request_failed)")
+    serve.add_argument("--newapi-poll-interval", type=float, default=None,
+                       help="new-api: seconds between its background polls of the upstream "
+                            "task (default: 15 realistic, 1 fast, 0 instant; 0 = no lag)")
+    serve.add_argument("--jiekou-url-ttl", choices=["string", "countdown"], default="string",
+                       help="jiekou/Novita videos[].video_url_ttl: the TTL constant as a string "
+                            "(\"3600\", default, per Novita's doc) or the seconds left as an int")
+    serve.add_argument("--jiekou-content-type", choices=["optional", "required"],
+                       default="optional",
+                       help="jiekou/Novita: read a submit without Content-Type as JSON "
+                            "(optional, default) or answer it 400 (required)")
+    serve.add_argument("--webhook-timeout", type=float, default=None,
+                       help="seconds per webhook delivery attempt (default: the family's, 5 s "
+                            "on jiekou/Novita)")
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow binding a non-loopback address")
 
@@ -224,6 +243,9 @@ def serve(args: argparse.Namespace) -> int:
         "concurrency_policy": args.concurrency_policy, "rate_limit_qps": args.rate_limit_qps,
         "webhooks": args.webhooks, "jiekou_bare_key": args.jiekou_bare_key,
         "replay": args.replay, "replay_strict": args.replay_strict,
+        "newapi_version": args.newapi_version, "newapi_poll_interval": args.newapi_poll_interval,
+        "jiekou_url_ttl": args.jiekou_url_ttl, "jiekou_content_type": args.jiekou_content_type,
+        "webhook_timeout": args.webhook_timeout,
     }
     app = create_app(args.families, seed=args.seed, **options)
     url = f"http://{args.host}:{args.port}"
@@ -238,6 +260,7 @@ def serve(args: argparse.Namespace) -> int:
               f"{' (strict)' if args.replay_strict else ''}")
         for problem in book.problems:
             print(f"  replay     skipped {problem}", file=sys.stderr)
+    print(f"  dashboard  {url}/_wanmock/ui")
     print("Press Ctrl-C to stop.", flush=True)
     # The contracts and compiled validators live as long as the server: keep them out of every
     # garbage collection (shorter pauses, lower p99 latency under load).
@@ -247,8 +270,21 @@ def serve(args: argparse.Namespace) -> int:
     # a busy server runs full collections over tens of thousands of tasks (p99 spikes of 100 ms
     # under POST load). Collect young objects ten times less often.
     gc.set_threshold(7000, 10, 10)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                loop=_loop(), http=_http(), lifespan="on")
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=args.host, port=args.port, log_level="warning", access_log=False,
+        loop=_loop(), http=_http(), lifespan="on"))
+    stop = server.handle_exit
+
+    def handle_exit(sig: int, frame: Any) -> None:
+        # uvicorn waits for open responses: end the dashboard's event streams first.
+        from mockserver.ui import close_streams
+
+        close_streams(app.state.backend)
+        stop(sig, frame)
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
+    with contextlib.suppress(KeyboardInterrupt):  # re-raised after shutdown, as uvicorn.run()
+        server.run()
     return 0
 
 
@@ -275,10 +311,23 @@ def proxy_command(args: argparse.Namespace) -> int:
     print(f"  guard: {'on' if args.guard else 'off'}; billable submits: "
           f"{'unlimited' if budget is None else budget} (--budget N); "
           f"cassette: {args.record or '(none)'}; report: {args.report}.md/.json")
-    print(f"  journal    {url}/_wanmock/journal   status {url}/_wanmock/proxy")
+    print(f"  journal    {url}/_wanmock/journal   status {url}/_wanmock/proxy   "
+          f"dashboard {url}/_wanmock/ui")
     print("Press Ctrl-C to stop.", flush=True)
-    uvicorn.run(proxy.app(), host=args.host, port=args.port, log_level="warning",
-                access_log=False, lifespan="on")
+    app = proxy.app()
+    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
+                                           log_level="warning", access_log=False, lifespan="on"))
+    stop = server.handle_exit
+
+    def handle_exit(sig: int, frame: Any) -> None:
+        from mockserver.ui import close_streams  # an open dashboard must not hold the exit
+
+        close_streams(proxy.backend)
+        stop(sig, frame)
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
     proxy.close()
     return 0
 

@@ -108,8 +108,8 @@ class Proxy:
 
         routes: list[BaseRoute] = [
             Route("/_wanmock/proxy", self.status_endpoint, methods=["GET"]),
+            # The fake's control API and dashboard, over the proxy's journal and local tasks.
             *control_routes(self.backend, self.fake.state.providers),
-            *_ui_routes(self.backend),
             Route("/{path:path}", self.handle, methods=METHODS),
         ]
         app = Starlette(routes=routes, lifespan=self._lifespan)
@@ -119,6 +119,9 @@ class Proxy:
 
     @asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        from mockserver.ui import open_streams
+
+        open_streams(self.backend)  # the dashboard's event streams (closed by a server's stop)
         self.client = httpx.AsyncClient(timeout=self.timeout, transport=self._transport,
                                         follow_redirects=False)
         try:
@@ -314,21 +317,6 @@ class Proxy:
 
 def _raw(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-
-
-def _ui_routes(backend: Any) -> list[BaseRoute]:
-    """The dashboard's routes when `mockserver.ui` is installed (it reads only the backend)."""
-    try:
-        from mockserver import ui  # type: ignore[attr-defined]
-    except ImportError:
-        return []
-    factory = getattr(ui, "ui_routes", None) or getattr(ui, "routes", None)
-    if factory is None:
-        return []
-    try:
-        return list(factory(backend))
-    except Exception:  # an incompatible dashboard must not stop the proxy
-        return []
 
 
 def stderr_echo(line: str) -> None:

@@ -107,6 +107,13 @@ class ThreadedMockServer:
         await server.shutdown()
 
     def stop(self, timeout: float = 10.0) -> None:
+        backend = getattr(getattr(self.app, "state", None), "backend", None)
+        if backend is not None:
+            # uvicorn waits for open responses before it shuts down: end the dashboard's
+            # event streams first.
+            from mockserver.ui import close_streams
+
+            close_streams(backend)
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

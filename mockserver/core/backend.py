@@ -57,8 +57,9 @@ class Options:
         journal_size: how many exchanges the journal keeps.
         video_dir: where result videos are cached.
         queued_polls / running_polls: poll-count mode's pacing.
-        newapi_build_error_status: new-api answers 500 to a t2v size without `*`; the fake answers
-            400 unless this says 500 (see contracts/newapi.yaml x-wanmock-decisions).
+        newapi_build_error_status: new-api answers 500 to a request it cannot convert (a t2v size
+            without `*`, metadata that changes the model); 400 is the friendlier alternative
+            (see contracts/newapi.yaml x-wanmock-decisions).
         dashscope_unknown_model_status: 400 InvalidParameter (live probe, default) or 404
             ModelNotFound (docs).
         newapi_url_in_fail_reason: on SUCCESS new-api's TaskDto also carries the video URL in
@@ -67,9 +68,18 @@ class Options:
             `upstream` (older new-api: the DashScope task id in `id`, no `task_id`).
         newapi_drop_shot_type: drop `shot_type` silently, as upstream new-api does (default:
             honour it).
-        newapi_completed_at_always: set `completed_at` on every /v1/videos object, as new-api's Ali
-            converter does (default: only on completed/failed videos).
-        newapi_english_messages: new-api's English middleware messages instead of the Chinese ones.
+        newapi_completed_at_always: set `completed_at` (the row's UpdatedAt) on every /v1/videos
+            object, as new-api's Ali converter does (default); False: only once the video ended.
+        newapi_english_messages: new-api's English middleware messages instead of the Chinese ones
+            (latest versions also follow a request's `Accept-Language`).
+        newapi_version: `latest` (new-api main at 4a188dee, 2026-06, after v0.11.8: i18n and
+            gjson distributor, `build_request_failed`) or `legacy` (the Ali video relay from
+            a98e207e, 2025-10-31, until the February 2026 refactors: hard-coded distributor
+            messages, `convert_to_ali_request_failed`).
+        newapi_poll_interval: seconds between new-api's background polls of the upstream task
+            (its row lags the upstream by up to this much; NOT_START "0%" until the first poll);
+            None: 15 s under `realistic` timing (service/task_polling.go), 1 s under `fast`, 0
+            under `instant` and in poll-count mode; 0 turns the lag off.
         webhooks: `auto` (sent over HTTP to loopback hosts when the app runs under a server,
             held for other hosts, recorded in process), `send` (to any host) or `record` (never
             sent); see `mockserver.core.webhooks`.
@@ -79,6 +89,12 @@ class Options:
             the recorded states at the recorded times, the recorded bodies (mockserver.replay).
         replay_strict: with `replay`, a request the cassette does not know gets the family's
             404 instead of the normal fake's answer.
+        jiekou_url_ttl: `string` (default: `videos[].video_url_ttl` is the TTL constant "3600",
+            as Novita's task-result doc types it) or `countdown` (the integer seconds left).
+        jiekou_content_type: `optional` (default: a jiekou submit without Content-Type is read
+            as JSON) or `required` (it gets the 400 a wrong Content-Type gets).
+        webhook_timeout: seconds one webhook delivery attempt may take (default: the family's
+            documented timeout, 5 s on jiekou/Novita).
         dashscope_result_auth: `reject` (default: a result-URL GET with an Authorization
             header gets OSS's 400 InvalidArgument, as a presigned OSS link does) or `ignore`.
         dashscope_oss_resolve: `require` (default: an `oss://` input without the header
@@ -102,13 +118,15 @@ class Options:
     video_dir: str | None = None
     queued_polls: int = 1
     running_polls: int = 2
-    newapi_build_error_status: int = 400
+    newapi_build_error_status: int = 500
     dashscope_unknown_model_status: int = 400
     newapi_url_in_fail_reason: bool = True
     newapi_id_style: str = "public"
     newapi_drop_shot_type: bool = False
-    newapi_completed_at_always: bool = False
+    newapi_completed_at_always: bool = True
     newapi_english_messages: bool = False
+    newapi_version: str = "latest"
+    newapi_poll_interval: float | None = None
     contracts_dir: str | None = None
     scenarios: str | tuple[Any, ...] | None = None
     max_concurrent_tasks: int | None = None
@@ -116,6 +134,9 @@ class Options:
     rate_limit_qps: float | None = None
     webhooks: str = "auto"
     jiekou_bare_key: str = "reject"
+    jiekou_url_ttl: str = "string"
+    jiekou_content_type: str = "optional"
+    webhook_timeout: float | None = None
     dashscope_result_auth: str = "reject"
     dashscope_oss_resolve: str = "require"
     dashscope_actual_prompt_wan27: bool = False
@@ -170,8 +191,18 @@ class Options:
             raise MockServerError(f"replay: no cassette at {self.replay!r}")
         if self.jiekou_bare_key not in ("reject", "accept"):
             raise MockServerError("jiekou_bare_key must be 'reject' or 'accept'")
+        if self.jiekou_url_ttl not in ("string", "countdown"):
+            raise MockServerError("jiekou_url_ttl must be 'string' or 'countdown'")
+        if self.jiekou_content_type not in ("optional", "required"):
+            raise MockServerError("jiekou_content_type must be 'optional' or 'required'")
+        if self.webhook_timeout is not None and not 0 < self.webhook_timeout <= 60:
+            raise MockServerError("webhook_timeout must be > 0 and at most 60 seconds")
         if self.webhooks not in ("auto", "send", "record"):
             raise MockServerError("webhooks must be 'auto', 'send' or 'record'")
+        if self.newapi_version not in ("latest", "legacy"):
+            raise MockServerError("newapi_version must be 'latest' or 'legacy'")
+        if self.newapi_poll_interval is not None and not self.newapi_poll_interval >= 0:
+            raise MockServerError("newapi_poll_interval must be a number of seconds >= 0")
         for name, allowed in (("dashscope_result_auth", ("reject", "ignore")),
                               ("dashscope_oss_resolve", ("require", "ignore")),
                               ("dashscope_r2v_prompt_over", ("truncate", "reject"))):
