@@ -195,8 +195,11 @@ def plan_times(spec: JobSpec, timing: str, ids: Ids) -> tuple[float, float]:
     model's recorded distribution, drawn with the seeded `ids`.
     """
     if timing not in TIMINGS:
-        from mockserver.core.profiles import profile_times
+        from mockserver.core.profiles import is_profile, profile_times
 
+        if not is_profile(timing):
+            raise MockServerError(f"unknown timing {timing!r}; choose one of "
+                                  f"{', '.join(TIMINGS)} or a timing profile file")
         return profile_times(timing, spec.model, ids.fraction(), ids.fraction())
     if timing == "instant":
         return 0.0, 0.0
