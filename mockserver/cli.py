@@ -78,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="jiekou/Novita: answer 401 to `Authorization: <key>` without Bearer "
                             "(reject, default) or take it as the key (accept, as the npm "
                             "novita-sdk sends it)")
+    serve.add_argument("--newapi-version", choices=["latest", "legacy"], default="latest",
+                       help="new-api: latest (main at 4a188dee, 2026-06: i18n distributor, "
+                            "build_request_failed) or legacy (the Ali relay of 2025-10 to "
+                            "2026-02: hard-coded distributor messages, "
+                            "convert_to_ali_request_failed)")
+    serve.add_argument("--newapi-poll-interval", type=float, default=None,
+                       help="new-api: seconds between its background polls of the upstream "
+                            "task (default: 15 realistic, 1 fast, 0 instant; 0 = no lag)")
     serve.add_argument("--jiekou-url-ttl", choices=["string", "countdown"], default="string",
                        help="jiekou/Novita videos[].video_url_ttl: the TTL constant as a string "
                             "(\"3600\", default, per Novita's doc) or the seconds left as an int")
@@ -191,6 +199,7 @@ def serve(args: argparse.Namespace) -> int:
         "scenarios": args.scenarios, "max_concurrent_tasks": args.max_concurrent_tasks,
         "concurrency_policy": args.concurrency_policy, "rate_limit_qps": args.rate_limit_qps,
         "webhooks": args.webhooks, "jiekou_bare_key": args.jiekou_bare_key,
+        "newapi_version": args.newapi_version, "newapi_poll_interval": args.newapi_poll_interval,
         "jiekou_url_ttl": args.jiekou_url_ttl, "jiekou_content_type": args.jiekou_content_type,
         "webhook_timeout": args.webhook_timeout,
     }

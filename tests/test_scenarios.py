@@ -185,6 +185,7 @@ class Fake:
 
 def make_app(**options: Any) -> Starlette:
     options.setdefault("seed", 1)
+    options.setdefault("newapi_poll_interval", 0)  # new-api's poll lag has its own tests
     return create_app(clock=ManualClock(), **options)
 
 

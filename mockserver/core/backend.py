@@ -56,8 +56,9 @@ class Options:
         journal_size: how many exchanges the journal keeps.
         video_dir: where result videos are cached.
         queued_polls / running_polls: poll-count mode's pacing.
-        newapi_build_error_status: new-api answers 500 to a t2v size without `*`; the fake answers
-            400 unless this says 500 (see contracts/newapi.yaml x-wanmock-decisions).
+        newapi_build_error_status: new-api answers 500 to a request it cannot convert (a t2v size
+            without `*`, metadata that changes the model); 400 is the friendlier alternative
+            (see contracts/newapi.yaml x-wanmock-decisions).
         dashscope_unknown_model_status: 400 InvalidParameter (live probe, default) or 404
             ModelNotFound (docs).
         newapi_url_in_fail_reason: on SUCCESS new-api's TaskDto also carries the video URL in
@@ -66,9 +67,18 @@ class Options:
             `upstream` (older new-api: the DashScope task id in `id`, no `task_id`).
         newapi_drop_shot_type: drop `shot_type` silently, as upstream new-api does (default:
             honour it).
-        newapi_completed_at_always: set `completed_at` on every /v1/videos object, as new-api's Ali
-            converter does (default: only on completed/failed videos).
-        newapi_english_messages: new-api's English middleware messages instead of the Chinese ones.
+        newapi_completed_at_always: set `completed_at` (the row's UpdatedAt) on every /v1/videos
+            object, as new-api's Ali converter does (default); False: only once the video ended.
+        newapi_english_messages: new-api's English middleware messages instead of the Chinese ones
+            (latest versions also follow a request's `Accept-Language`).
+        newapi_version: `latest` (new-api main at 4a188dee, 2026-06, after v0.11.8: i18n and
+            gjson distributor, `build_request_failed`) or `legacy` (the Ali video relay from
+            a98e207e, 2025-10-31, until the February 2026 refactors: hard-coded distributor
+            messages, `convert_to_ali_request_failed`).
+        newapi_poll_interval: seconds between new-api's background polls of the upstream task
+            (its row lags the upstream by up to this much; NOT_START "0%" until the first poll);
+            None: 15 s under `realistic` timing (service/task_polling.go), 1 s under `fast`, 0
+            under `instant` and in poll-count mode; 0 turns the lag off.
         webhooks: `auto` (sent over HTTP to loopback hosts when the app runs under a server,
             held for other hosts, recorded in process), `send` (to any host) or `record` (never
             sent); see `mockserver.core.webhooks`.
@@ -103,13 +113,15 @@ class Options:
     video_dir: str | None = None
     queued_polls: int = 1
     running_polls: int = 2
-    newapi_build_error_status: int = 400
+    newapi_build_error_status: int = 500
     dashscope_unknown_model_status: int = 400
     newapi_url_in_fail_reason: bool = True
     newapi_id_style: str = "public"
     newapi_drop_shot_type: bool = False
-    newapi_completed_at_always: bool = False
+    newapi_completed_at_always: bool = True
     newapi_english_messages: bool = False
+    newapi_version: str = "latest"
+    newapi_poll_interval: float | None = None
     contracts_dir: str | None = None
     scenarios: str | tuple[Any, ...] | None = None
     max_concurrent_tasks: int | None = None
@@ -176,6 +188,10 @@ class Options:
             raise MockServerError("webhook_timeout must be > 0 and at most 60 seconds")
         if self.webhooks not in ("auto", "send", "record"):
             raise MockServerError("webhooks must be 'auto', 'send' or 'record'")
+        if self.newapi_version not in ("latest", "legacy"):
+            raise MockServerError("newapi_version must be 'latest' or 'legacy'")
+        if self.newapi_poll_interval is not None and not self.newapi_poll_interval >= 0:
+            raise MockServerError("newapi_poll_interval must be a number of seconds >= 0")
         for name, allowed in (("dashscope_result_auth", ("reject", "ignore")),
                               ("dashscope_oss_resolve", ("require", "ignore")),
                               ("dashscope_r2v_prompt_over", ("truncate", "reject"))):
