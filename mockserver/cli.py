@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import os
@@ -225,12 +224,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  # only to print the hint when it is missing
     except ImportError:  # pragma: no cover - uvicorn is a dependency
         print("wanmock serve needs uvicorn: pip install 'uvicorn[standard]'", file=sys.stderr)
         return 2
     from mockserver.app import create_app
-    from mockserver.server import LOOPBACK, _http, _loop
+    from mockserver.server import LOOPBACK, _http, _loop, serve_forever
 
     if args.host not in LOOPBACK and not args.allow_remote:
         raise MockServerError(f"refusing to bind {args.host!r} without --allow-remote")
@@ -270,30 +269,15 @@ def serve(args: argparse.Namespace) -> int:
     # a busy server runs full collections over tens of thousands of tasks (p99 spikes of 100 ms
     # under POST load). Collect young objects ten times less often.
     gc.set_threshold(7000, 10, 10)
-    server = uvicorn.Server(uvicorn.Config(
-        app, host=args.host, port=args.port, log_level="warning", access_log=False,
-        loop=_loop(), http=_http(), lifespan="on"))
-    stop = server.handle_exit
-
-    def handle_exit(sig: int, frame: Any) -> None:
-        # uvicorn waits for open responses: end the dashboard's event streams first.
-        from mockserver.ui import close_streams
-
-        close_streams(app.state.backend)
-        stop(sig, frame)
-
-    server.handle_exit = handle_exit  # type: ignore[method-assign]
-    with contextlib.suppress(KeyboardInterrupt):  # re-raised after shutdown, as uvicorn.run()
-        server.run()
+    serve_forever(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                  loop=_loop(), http=_http(), lifespan="on")
     return 0
 
 
 def proxy_command(args: argparse.Namespace) -> int:
     """Run `wanmock proxy` until Ctrl-C, then write the report."""
-    import uvicorn
-
     from mockserver.proxy import Proxy, parse_targets, stderr_echo
-    from mockserver.server import LOOPBACK
+    from mockserver.server import LOOPBACK, serve_forever
 
     if args.host not in LOOPBACK and not args.allow_remote:
         raise MockServerError(f"refusing to bind {args.host!r} without --allow-remote")
@@ -314,20 +298,9 @@ def proxy_command(args: argparse.Namespace) -> int:
     print(f"  journal    {url}/_wanmock/journal   status {url}/_wanmock/proxy   "
           f"dashboard {url}/_wanmock/ui")
     print("Press Ctrl-C to stop.", flush=True)
-    app = proxy.app()
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
-                                           log_level="warning", access_log=False, lifespan="on"))
-    stop = server.handle_exit
-
-    def handle_exit(sig: int, frame: Any) -> None:
-        from mockserver.ui import close_streams  # an open dashboard must not hold the exit
-
-        close_streams(proxy.backend)
-        stop(sig, frame)
-
-    server.handle_exit = handle_exit  # type: ignore[method-assign]
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+    # serve_forever, not uvicorn.run: an open dashboard page must not hold the shutdown.
+    serve_forever(proxy.app(), host=args.host, port=args.port, log_level="warning",
+                  access_log=False, lifespan="on")
     proxy.close()
     return 0
 
