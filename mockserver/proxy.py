@@ -105,11 +105,13 @@ class Proxy:
     def app(self) -> Starlette:
         """The Starlette app (`uvicorn.run(proxy.app())`, `ThreadedMockServer(app=...)`)."""
         from mockserver.control import control_routes
+        from mockserver.ui import ui_routes
 
         routes: list[BaseRoute] = [
             Route("/_wanmock/proxy", self.status_endpoint, methods=["GET"]),
             # The fake's control API and dashboard, over the proxy's journal and local tasks.
             *control_routes(self.backend, self.fake.state.providers),
+            *ui_routes(self.backend),
             Route("/{path:path}", self.handle, methods=METHODS),
         ]
         app = Starlette(routes=routes, lifespan=self._lifespan)
