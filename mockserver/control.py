@@ -14,6 +14,9 @@
     GET  /_wanmock/contracts/{family}.yaml   a contract (also .json)
     GET  /_wanmock/videos/{id}.mp4?OSSAccessKeyId=&Expires=&Signature=   the result video
                                              (HEAD and Range too; refused as OSS refuses)
+
+The dashboard (`/_wanmock/ui`) is `mockserver.ui.ui_routes(backend)`, mounted next to these by
+`create_app` (and by `wanmock proxy`).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ MemoryStore object). Whatever one fake does, the other must see at once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -272,7 +273,7 @@ def test_a_webhook_is_claimed_once_by_one_worker(fakes: Fakes) -> None:
     rendered = b.backend.flush_webhooks() + a.backend.flush_webhooks()
     assert [h.task_id for h in rendered] == [task_id]
     [hook] = a.backend.webhooks.entries()
-    assert hook.state == "recorded" and hook.body["task"]["status"] == "TASK_STATUS_SUCCEED"
+    assert hook.state == "recorded" and "TASK_STATUS_SUCCEED" in json.dumps(hook.body)
     assert b.backend.flush_webhooks() == [] and not a.backend.webhooks.has_pending()
 
 

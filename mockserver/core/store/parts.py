@@ -19,7 +19,7 @@ from mockserver.core.store.records import (
     encode_rule,
 )
 from mockserver.core.store.shared import SharedStore
-from mockserver.core.webhooks import Webhook, log
+from mockserver.core.webhooks import RetryPolicy, Webhook, log
 
 Renderer = Callable[[], "dict[str, Any] | None"]
 
@@ -158,7 +158,7 @@ class SharedOutbox:
         self.driver = store.driver
         self.maxlen = maxlen
         self.record_only = True
-        self.resolve: Callable[[str, str, str | None], Renderer | None] | None = None
+        self.resolve: Callable[[str, str, list[Any]], Renderer | None] | None = None
         self._render: dict[int, Renderer] = {}
         self._unsent: list[Webhook] = []
         self._unheard: list[Webhook] = []
@@ -173,11 +173,13 @@ class SharedOutbox:
             self._unheard.clear()
 
     def schedule(self, *, family: str, task_id: str, url: str, now: float,
-                 render: Renderer, base_url: str | None = None) -> Webhook:
+                 render: Renderer, policy: RetryPolicy | None = None,
+                 render_args: list[Any] | None = None) -> Webhook:
         epoch = self.store.view().epoch
-        hook = Webhook(int(self.driver.counter(epoch, "hooks", 1)), family, task_id, url, now)
+        hook = Webhook(int(self.driver.counter(epoch, "hooks", 1)), family, task_id, url, now,
+                       policy=policy or RetryPolicy())
         self._render[hook.seq] = render
-        self.driver.hook_put(epoch, hook.seq, encode_hook(hook, base_url=base_url), True)
+        self.driver.hook_put(epoch, hook.seq, encode_hook(hook, render_args=render_args), True)
         return hook
 
     def has_pending(self) -> bool:
@@ -194,8 +196,8 @@ class SharedOutbox:
         for seq, data in self.driver.hooks(view.epoch, pending=True):
             hook, raw = decode_hook(data)
             render = self._render.get(seq)
-            if render is None and self.resolve is not None:
-                render = self.resolve(hook.family, hook.task_id, raw.get("base_url"))
+            if render is None and self.resolve is not None and raw.get("render_args"):
+                render = self.resolve(hook.family, hook.task_id, raw["render_args"])
             body = render() if render is not None else None
             if body is None:
                 continue
@@ -208,8 +210,8 @@ class SharedOutbox:
                 hook.sent_at = now
             else:
                 self._unsent.append(hook)
-            self.driver.hook_put(view.epoch, seq, encode_hook(hook, base_url=raw.get("base_url")),
-                                 False)
+            self.driver.hook_put(view.epoch, seq,
+                                 encode_hook(hook, render_args=raw.get("render_args")), False)
             ready.append(hook)
         if self._listeners:
             self._unheard.extend(ready)
@@ -218,6 +220,14 @@ class SharedOutbox:
     def update(self, hook: Webhook) -> None:
         """Keep what sending a webhook changed (status, error, attempts)."""
         self.driver.hook_put(self.store.view().epoch, hook.seq, encode_hook(hook), False)
+
+    def retry_later(self, hook: Webhook) -> None:
+        """Keep the attempt just made in the store; queue the next one here, on the worker
+        that claimed the webhook (no other worker sends it)."""
+        self.update(hook)
+        if not hook.done:
+            with self._lock:
+                self._unsent.append(hook)
 
     def has_unheard(self) -> bool:
         return bool(self._unheard)
@@ -237,9 +247,13 @@ class SharedOutbox:
                     log.exception("wanmock: on_webhook callback failed for task %s", hook.task_id)
                     self.update(hook)
 
-    def take_unsent(self) -> list[Webhook]:
+    def take_unsent(self, wall: float | None = None) -> list[Webhook]:
         with self._lock:
-            out, self._unsent = self._unsent, []
+            out = [h for h in self._unsent if wall is None or h.next_attempt_at is None
+                   or h.next_attempt_at <= wall]
+            if out:
+                taken = {id(h) for h in out}
+                self._unsent = [h for h in self._unsent if id(h) not in taken]
         return out
 
     def listen(self, callback: Callable[[Webhook], None]) -> None:

@@ -10,7 +10,7 @@ from mockserver.catalogue import JobSpec
 from mockserver.core.journal import Entry
 from mockserver.core.scenarios import Rule, Scenario
 from mockserver.core.tasks import Failure, Plan, State, Task, _Packed
-from mockserver.core.webhooks import Webhook
+from mockserver.core.webhooks import RetryPolicy, Webhook
 
 _SPEC_FIELDS = [f.name for f in fields(JobSpec)]
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -98,25 +98,25 @@ def decode_entry(seq: int, text: str | bytes) -> Entry:
 
 
 HOOK_FIELDS = ("seq", "family", "task_id", "url", "scheduled_at", "due_at", "body", "sent_at",
-               "status", "error", "held")
+               "status", "error", "held", "attempts", "next_attempt_at", "done")
 
 
 def encode_hook(hook: Webhook, **extra: Any) -> str:
+    """A webhook with its delivery attempts and retry policy (plain data, see webhooks.py)."""
     data = {name: getattr(hook, name) for name in HOOK_FIELDS}
-    for name in ("attempts", "next_at"):  # delivery retries, when the outbox keeps them
-        if hasattr(hook, name):
-            data[name] = getattr(hook, name)
+    data["policy"] = [hook.policy.timeout_s, list(hook.policy.intervals)]
     data.update(extra)
     return dumps(data)
 
 
 def decode_hook(text: str | bytes) -> tuple[Webhook, dict[str, Any]]:
     data = json.loads(text)
-    hook = Webhook(**{name: data.get(name) for name in HOOK_FIELDS if name in data})
+    hook = Webhook(**{name: data[name] for name in HOOK_FIELDS if name in data})
     hook.held = bool(data.get("held"))
-    for name in ("attempts", "next_at"):
-        if name in data and hasattr(hook, name):
-            setattr(hook, name, data[name])
+    hook.done = bool(data.get("done"))
+    hook.attempts = list(data.get("attempts") or [])
+    timeout, intervals = data.get("policy") or (10.0, [])
+    hook.policy = RetryPolicy(float(timeout), tuple(float(i) for i in intervals))
     return hook, data
 
 
