@@ -26,10 +26,17 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from mockserver.core.store import redis_lua as lua
 from mockserver.core.store.base import StoreUnavailable
+from mockserver.core.store.redis_cache import ReadCache
 from mockserver.errors import MockServerError
 
 T = TypeVar("T")
 SKEW_EVERY_S = 30.0
+
+# What a write changes of the per-request read (the rest changes neither).
+META_WRITES = {"bump_epoch", "init_clock", "restart_clock", "advance", "rule_put", "rule_remove",
+               "rules_clear", "hook_put", "hook_claim"}
+ROW_WRITES = {"put_task", "update_task", "incr_polls", "remove_tasks", "write_batch"}
+
 
 def _guard(fn: Callable[..., T]) -> Callable[..., T]:
     """Connection trouble (refused, reset, timeout, the server loading its data) is the store
@@ -38,6 +45,8 @@ def _guard(fn: Callable[..., T]) -> Callable[..., T]:
 
     down = (rex.ConnectionError, rex.TimeoutError, rex.BusyLoadingError, rex.ReadOnlyError,
             rex.ClusterDownError, rex.TryAgainError, OSError)
+
+    name = fn.__name__
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
@@ -49,6 +58,12 @@ def _guard(fn: Callable[..., T]) -> Callable[..., T]:
             if "LOADING" in str(exc) or "MASTERDOWN" in str(exc):
                 raise StoreUnavailable(f"redis: {exc}") from exc
             raise
+        finally:
+            # This process's own writes: never serve what it read before them.
+            if name in META_WRITES:
+                args[0]._cache.clear()
+            elif name in ROW_WRITES:
+                args[0]._cache.rows = {}
 
     return wrapper
 
@@ -70,6 +85,7 @@ class RedisDriver:
         parts = urlsplit(url)
         query = parse_qs(parts.query)
         self.ns = (query.pop("prefix", ["wanmock"]) or ["wanmock"])[0]
+        cached = (query.pop("cache", ["on"]) or ["on"])[0] != "off"  # `?cache=off`: no cache
         rest = "&".join(f"{k}={v}" for k, vs in query.items() for v in vs)
         clean = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, ""))
         try:
@@ -82,6 +98,8 @@ class RedisDriver:
         self.journal_size = 1000
         self._local = threading.local()
         self._hot_conns: list[Any] = []
+        self._cache = ReadCache(self)
+        self._cache.enabled = self._cache.enabled and cached
         self.skew = 0.0
         self._skew_at = float("-inf")
         self._start = "0"
@@ -102,10 +120,7 @@ class RedisDriver:
         lost is loaded again."""
         import redis.exceptions as rex
 
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self.r.connection_pool.make_connection()
-            self._hot_conns.append(conn)
+        conn = self._conn()
         for attempt in (0, 1):
             try:
                 conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args,
@@ -116,9 +131,19 @@ class RedisDriver:
                 conn.read_response()
             except (rex.ConnectionError, rex.TimeoutError, OSError):
                 conn.disconnect()
+                conn._wanmock_tracking = None  # a new connection is not tracked
+                self._cache.drop()
                 if attempt:
                     raise
         raise rex.ConnectionError("EVALSHA failed twice")
+
+    def _conn(self) -> Any:
+        """This thread's own connection for the hot path."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.r.connection_pool.make_connection()
+            self._hot_conns.append(conn)
+        return conn
 
     def _p(self, epoch: int) -> str:
         return f"{self.ns}:{epoch}:"
@@ -134,13 +159,45 @@ class RedisDriver:
     # -- the per-request read ----------------------------------------------------------------
     @_guard
     def sync(self, task_id: str | None, want_rec: bool) -> dict[str, Any]:
+        """What a request reads: from the cache Redis invalidates (redis_cache.py) when it
+        holds it, else one round trip, kept for the next request."""
         if time.monotonic() - self._skew_at > SKEW_EVERY_S:
             self._measure_skew()
-        e, now, offset, rules, hooks, row = self._hot(
-            self._sync, [], [self.ns, task_id or "", "1" if want_rec else "0", self._start])
+        cache = self._cache
+        with cache.lock:
+            trusted = cache.enabled and cache.drain()
+            if trusted and cache.meta is not None:
+                row = cache.rows.get(task_id) if task_id else None
+                if task_id is None or (row is not None and (not want_rec or len(row) > 6)):
+                    return self._view(cache.meta, row, task_id)
+            conn = self._conn()
+            trusted = self._track(conn)
+            e, now, offset, rules, hooks, row = self._hot(
+                self._sync, [], [self.ns, task_id or "", "1" if want_rec else "0",
+                                 self._start])
+            meta = [e, now, offset, rules, hooks]
+            if trusted and cache.drain():  # nothing changed it since the read began
+                cache.meta = meta
+                if task_id:
+                    if len(cache.rows) > 4096:
+                        cache.rows.clear()
+                    cache.rows[task_id] = row
+            return self._view(meta, row, task_id)
+
+    def _view(self, meta: list[Any], row: Any, task_id: str | None) -> dict[str, Any]:
+        e, now, offset, rules, hooks = meta
         return {"epoch": int(e), "now": float(now), "offset": float(offset),
                 "skew": self.skew, "rules": int(rules), "hooks": int(hooks),
                 "task_id": task_id, "row": self._row(row) if task_id else None}
+
+    def _track(self, conn: Any) -> bool:
+        try:
+            return self._cache.track(conn)
+        except Exception:  # tracking could not be turned on: read through, try again later
+            self._cache.drop()
+            conn.disconnect()
+            conn._wanmock_tracking = None
+            return False
 
     def _measure_skew(self) -> None:
         before = time.time()
@@ -161,8 +218,8 @@ class RedisDriver:
         ids = self.r.zrange(p + "tasks", 0, -1)
         for i in range(0, len(ids), 500):
             self.r.unlink(*[p + "t:" + _s(x) for x in ids[i:i + 500]])
-        self.r.unlink(*[p + name for name in ("tasks", "c", "alias", "j", "rules", "rorder",
-                                              "rc", "claims", "h", "hp")])
+        self.r.unlink(*[p + name for name in ("tasks", "c", "m", "alias", "j", "rules",
+                                              "rorder", "rc", "claims", "h", "hp")])
 
     # -- clock, secret, counters -------------------------------------------------------------
     @_guard
@@ -318,7 +375,7 @@ class RedisDriver:
         pipe.hset(p + "h", str(seq), data)
         if pending:
             pipe.sadd(p + "hp", str(seq))
-            pipe.hincrby(p + "c", "hooks_pending", 1)
+            pipe.hincrby(p + "m", "hooks_pending", 1)
         pipe.execute()
 
     @_guard
@@ -337,6 +394,7 @@ class RedisDriver:
         return bool(self._hook_claim(args=[self._p(epoch), str(seq)]))
 
     def close(self) -> None:
+        self._cache.drop()
         for conn in self._hot_conns:
             conn.disconnect()
         self._hot_conns.clear()

@@ -1,9 +1,10 @@
 """The Redis store's Lua scripts: each runs atomically on the server in one round trip.
 
-Keys: `<ns>:epoch`, `<ns>:clock` (hash now/offset), `<ns>:secret`; per epoch `<ns>:<e>:` +
-`c` (counters), `t:<id>` (a task: rec, at, polls, canceled_at, forced, forced_at, failure,
-al), `tasks` (zset by arrival), `alias`, `j` (journal list), `rules`/`rorder`/`rc`, `claims`,
-`w:<key>` (rate windows), `h`/`hp` (webhooks, pending ones).
+Keys: `<ns>:epoch`, `<ns>:clock` (hash now/offset), `<ns>:secret`; per epoch, under `<ns>:<e>:`:
+`c` (counters), `m` (rules revision and pending webhooks: what every read needs), `t:<id>` (a
+task: rec, at, polls, canceled_at, forced, forced_at, failure, al), `tasks` (zset by arrival),
+`alias`, `j` (journal list), `rules`/`rorder`/`rc`, `claims`, `w:<key>` (rate windows), `h`/`hp`
+(webhooks, the pending ones).
 """
 
 SYNC = """
@@ -21,7 +22,7 @@ if not clock[1] then
   clock = redis.call('HMGET', ns .. ':clock', 'now', 'offset')
 end
 local p = ns .. ':' .. e .. ':'
-local c = redis.call('HMGET', p .. 'c', 'rules_rev', 'hooks_pending')
+local c = redis.call('HMGET', p .. 'm', 'rules_rev', 'hooks_pending')
 local row = {}
 if tid ~= '' then
   if want == '1' then
@@ -88,20 +89,20 @@ RULE_PUT = """
 local p = ARGV[1]
 redis.call('HSET', p .. 'rules', ARGV[2], ARGV[3])
 redis.call('ZADD', p .. 'rorder', redis.call('HINCRBY', p .. 'c', 'rpos', 1), ARGV[2])
-redis.call('HINCRBY', p .. 'c', 'rules_rev', 1)
+redis.call('HINCRBY', p .. 'm', 'rules_rev', 1)
 return 1
 """
 RULE_REMOVE = """
 local p = ARGV[1]
 local gone = redis.call('HDEL', p .. 'rules', ARGV[2])
 redis.call('ZREM', p .. 'rorder', ARGV[2])
-redis.call('HINCRBY', p .. 'c', 'rules_rev', 1)
+redis.call('HINCRBY', p .. 'm', 'rules_rev', 1)
 return gone
 """
 RULES_CLEAR = """
 local p = ARGV[1]
 redis.call('DEL', p .. 'rules', p .. 'rorder', p .. 'rc')
-redis.call('HINCRBY', p .. 'c', 'rules_rev', 1)
+redis.call('HINCRBY', p .. 'm', 'rules_rev', 1)
 return 1
 """
 RULES = """
@@ -136,7 +137,7 @@ return 1
 HOOK_CLAIM = """
 local p = ARGV[1]
 if redis.call('SREM', p .. 'hp', ARGV[2]) == 1 then
-  redis.call('HINCRBY', p .. 'c', 'hooks_pending', -1)
+  redis.call('HINCRBY', p .. 'm', 'hooks_pending', -1)
   return 1
 end
 return 0
