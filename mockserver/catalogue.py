@@ -172,16 +172,19 @@ class Catalogue:
 
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(
-        self, family: str, fields: Mapping[str, Any]
+        self, family: str, fields: Mapping[str, Any], *, task: str | None = None
     ) -> tuple[JobSpec | None, list[RuleFailure]]:
         """Apply every rule to a request reduced to neutral fields.
 
         Returns the job the provider would run (None when the model is unknown) and the rules that
         failed. A failed rule does not stop the others: the provider reports the first one, the
-        journal and `check_request` show them all.
+        journal and `check_request` show them all. `task` is the endpoint's DashScope task
+        (`x-wanmock-task`): a model of another task is unknown there.
         """
         model = fields.get("model")
         entry = self.entry(family, model) if isinstance(model, str) else None
+        if entry is not None and task is not None and entry_task(entry) != task:
+            entry = None
         if entry is None:
             return None, [RuleFailure("model_known", "model", model, None, model)]
         facts = self._facts(entry)
@@ -344,6 +347,12 @@ class Catalogue:
             fail("references_count", "reference_urls", total, limits)
 
 
+def entry_task(entry: ModelEntry) -> str:
+    """The DashScope task (endpoint) a model is served on: `image2video` for kf2v models
+    (the SDK's rule, api-facts §3.1), `video-generation` for the rest."""
+    return str(entry.get("task", "video-generation"))
+
+
 def _looks_like_video(url: Any) -> bool:
     return isinstance(url, str) and url.lower().split("?")[0].endswith((".mp4", ".mov", ".webm"))
 
@@ -356,8 +365,8 @@ def parse_size(size: str) -> tuple[int, int]:
 
 
 # What a job keeps of its inputs (`JobSpec.inputs`), in this order.
-_INPUT_FIELDS = ("img_url", "audio_url", "media", "reference_urls", "reference_images",
-                 "reference_videos", "template", "shot_type", "watermark")
+_INPUT_FIELDS = ("img_url", "last_frame_url", "audio_url", "media", "reference_urls",
+                 "reference_images", "reference_videos", "template", "shot_type", "watermark")
 
 
 class _Facts:

@@ -206,6 +206,13 @@ class Operation:
     _valid_params: dict[str, set[Any]] = field(default_factory=dict)
 
     @property
+    def task(self) -> str | None:
+        """The DashScope task this submit operation serves (`x-wanmock-task`: `video-generation`,
+        `image2video`), or None when it takes every model of its family."""
+        task = self.raw.get("x-wanmock-task")
+        return str(task) if task else None
+
+    @property
     def checks_parameters(self) -> bool:
         """Whether the operation declares query or header parameters to check."""
         return bool(self._params())
@@ -426,7 +433,7 @@ class Contract:
         if violations or op.role != "submit":
             return None, violations
         fields, sources = op.extract(body)
-        spec, failures = self.catalogue.evaluate(self.family, fields)
+        spec, failures = self.catalogue.evaluate(self.family, fields, task=op.task)
         violations = [op.rule_violation(f, sources, rule_timing) for f in failures]
         # Submit-time rejections are reported before anything that would only fail later.
         violations.sort(key=lambda v: v.timing != "submit")

@@ -44,7 +44,7 @@ from hypothesis.errors import InvalidArgument
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import relevance
 
-from mockserver.catalogue import Catalogue, ModelEntry
+from mockserver.catalogue import Catalogue, ModelEntry, entry_task
 from mockserver.contracts import Contract, Operation, load
 from mockserver.core.tasks import Failure, Plan, State
 
@@ -648,6 +648,8 @@ def _targets(family: Any, operation: Any, model: Any) -> list[_Target]:
         schema = _Schema(contract, op)
         for name in names:
             entry = catalogue.entry(family, name)
+            if entry is not None and op.task is not None and entry_task(entry) != op.task:
+                continue  # a model of another endpoint (kf2v vs video-generation)
             if entry is not None and (model is None or name == model):
                 targets.append(_Target(family, op, entry, catalogue, schema))
     if not targets:

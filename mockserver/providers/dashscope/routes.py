@@ -83,6 +83,11 @@ class DashScope(Family):
                         + b',"task_status":"PENDING"},"request_id":' + json_body(request_id)
                         + b"}", media_type="application/json")
 
+    async def create_image2_video_synthesis(self, request: Request, op: Operation,
+                                            raw: bytes) -> Response:
+        """First-and-last-frame (kf2v) tasks: the same pipeline on the image2video path."""
+        return await self.create_video_synthesis(request, op, raw)
+
     def task_json(self, request: Request, task: Task, *, poll: bool = True) -> dict[str, Any]:
         snap = self.backend.view(task, poll=poll)
         url = None
