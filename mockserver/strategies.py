@@ -47,6 +47,7 @@ from jsonschema.exceptions import relevance
 from mockserver.catalogue import Catalogue, ModelEntry, entry_task
 from mockserver.contracts import Contract, Operation, load
 from mockserver.core.tasks import Failure, Plan, State
+from mockserver.images import SAMPLE_PNG_DATA_URI
 
 __all__ = [
     "OUTCOMES",
@@ -68,8 +69,9 @@ _TIMING_MS = {
 _FAILURE_CODES = ("InternalError", "DataInspectionFailed", "InvalidParameter")
 _WORDS = ("a", "cat", "lighthouse", "at", "dusk", "camera", "slowly", "pushes", "in", "rain",
           "neon", "street", "波浪", "海边")
-_IMAGES = ("https://example.com/frame.png", "http://example.com/a/b.jpg",
-           "oss://bucket/dir/frame.png", "data:image/png;base64,iVBORw0KGgo=")
+# No oss:// URL: a body alone cannot promise the X-DashScope-OssResourceResolve header that
+# DashScope needs for one (audit F12); the inline image is a real 400x300 PNG (audit F23).
+_IMAGES = ("https://example.com/frame.png", "http://example.com/a/b.jpg", SAMPLE_PNG_DATA_URI)
 _VIDEOS = ("https://example.com/clip.mp4", "https://example.com/ref.mov")
 _AUDIOS = ("https://example.com/voice.mp3", "https://example.com/waves.wav")
 _MEDIA_URL = {"first_frame": _IMAGES[:2], "last_frame": _IMAGES[:2],

@@ -80,7 +80,8 @@ class Options:
             `X-DashScope-OssResourceResolve: enable` is refused) or `ignore`.
         dashscope_actual_prompt_wan27: show `actual_prompt` on wan2.7 results (default: no, as
             the official wan2.7 query examples show only `orig_prompt`).
-        dashscope_usage_sr: `SR` in wan2.5/wan2.2 usage (default: yes, api-facts §3.5).
+        dashscope_usage_sr: add `SR` to wan2.5/wan2.2 usage, as api-facts §3.5 and a mirror show
+            (default: no, as seed 002's verbatim wan2.5 body).
         dashscope_r2v_prompt_over: wan2.6 r2v prompt over 1500 characters: `truncate`
             (default, as every other Wan model) or `reject` (400 InvalidParameter).
     """
@@ -114,7 +115,7 @@ class Options:
     dashscope_result_auth: str = "reject"
     dashscope_oss_resolve: str = "require"
     dashscope_actual_prompt_wan27: bool = False
-    dashscope_usage_sr: bool = True
+    dashscope_usage_sr: bool = False
     dashscope_r2v_prompt_over: str = "truncate"
 
     @classmethod

@@ -79,3 +79,11 @@ def test_F02_kf2v_resolution_beyond_the_model_is_rejected(instant, at):
                                     resolution="1080P", api_key=API_KEY)
     assert rsp.status_code == 400 and rsp.code == "InvalidParameter"
     assert "wanx2.1-kf2v-plus" in rsp.message
+
+
+def test_F02_readme_kf2v_example_runs(instant, at, capsys):
+    from tests.test_pytest_plugin import readme_examples
+
+    at(instant)
+    exec(readme_examples()["kf2v"], {})  # the README's own code, unchanged
+    assert capsys.readouterr().out.strip() == "SUCCEEDED 5"

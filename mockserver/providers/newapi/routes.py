@@ -319,8 +319,11 @@ class NewApi(Family):
     async def get_video_generation(self, request: Request, op: Operation, raw: bytes) -> Response:
         task, snap = self._polled(request, request.path_params["task_id"])
         url = self._url(request, task, snap.state, snap)
+        opts = self.backend.options
         upstream = ds_render.task_body(task, snap, url, self.backend.ids.uuid(),
-                                       task_id=task.extra.get("upstream_id", task.id))
+                                       task_id=task.extra.get("upstream_id", task.id),
+                                       wan27_actual_prompt=opts.dashscope_actual_prompt_wan27,
+                                       usage_sr=opts.dashscope_usage_sr)
         dto = render.task_dto(task, snap, task_id=task.id, upstream=upstream, video_url=url,
                               url_in_fail_reason=self.backend.options.newapi_url_in_fail_reason)
         return json_response(render.task_response(dto))
