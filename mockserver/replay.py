@@ -117,7 +117,8 @@ def lifecycle(task: str, exchanges: list[Exchange]) -> RecordedLifecycle | None:
 
 def lifecycles(tape: Cassette) -> list[RecordedLifecycle]:
     """Every recorded task with its submit, in the order they were submitted."""
-    out = [lc for task, exs in tape.tasks().items() if (lc := lifecycle(task, exs)) is not None]
+    out = [lc for task, exs in tape.tasks().items() if (lc := lifecycle(task, exs)) is not None
+           and lc.submit.origin == "upstream"]  # a task the proxy's guard kept local is no record
     out.sort(key=lambda lc: lc.submit.time)
     return out
 
