@@ -17,9 +17,12 @@ import httpx
 import pytest
 
 from mockserver.app import create_app
+from mockserver.cassette import Exchange
 from mockserver.cli import build_parser
 from mockserver.core.backend import Options
+from mockserver.core.tasks import State
 from mockserver.errors import MockServerError
+from mockserver.replay import lifecycle
 from mockserver.server import ThreadedMockServer
 from tests.recording_helpers import (
     AUTH,
@@ -287,3 +290,25 @@ def test_jiekou_and_openai_video_jobs_replay_too(tmp_path):
                                "TASK_STATUS_SUCCEED"]
     assert _collapse(videos) == ["queued", "in_progress", "completed"]
     assert content.status_code == 200 and content.content[4:8] == b"ftyp"
+
+
+def _ex(seq: int, since: float, status_word: str, role: str = "query") -> Exchange:
+    op = "createVideoSynthesis" if role == "submit" else "getTask"
+    return Exchange(line=seq + 1, seq=seq, time=since, method="GET", path="/", query="",
+                    request_headers={}, request_body=None, request_encoding="empty",
+                    status=200, response_headers={},
+                    response_body={"output": {"task_id": "t1", "task_status": status_word}},
+                    response_encoding="json", family="dashscope", operation=op, role=role,
+                    task="t1", since_submit=since)
+
+
+def test_the_plan_puts_each_change_between_the_polls_that_bracket_it():
+    lc = lifecycle("t1", [_ex(1, 0.0, "PENDING", "submit"), _ex(2, 1.0, "PENDING"),
+                          _ex(3, 1.0004, "RUNNING"), _ex(4, 6.0, "RUNNING"),
+                          _ex(5, 9.0, "SUCCEEDED")])
+    assert 1.0 < lc.plan.queue_s < 1.0004  # polls 0.4 ms apart still see both states
+    assert 9.0 - 1e-3 == pytest.approx(lc.plan.end_s)
+    assert lc.queue_bounds == (1.0, 1.0004) and lc.end_bounds == (6.0, 9.0)
+    assert lc.states == [State.QUEUED, State.RUNNING, State.SUCCEEDED]
+    never = lifecycle("t1", [_ex(1, 0.0, "PENDING", "submit"), _ex(2, 30.0, "PENDING")])
+    assert never.plan.queue_s > 10**8 and never.queue_bounds is None  # stuck while recorded
