@@ -72,8 +72,9 @@ class Options:
         webhooks: `auto` (sent over HTTP to loopback hosts when the app runs under a server,
             held for other hosts, recorded in process), `send` (to any host) or `record` (never
             sent); see `mockserver.core.webhooks`.
-        jiekou_bare_key: `reject` (default: `Authorization: <key>` without `Bearer` is a 401, as
-            Novita's error guide says) or `accept` (as the npm novita-sdk sends it).
+        jiekou_bare_key: `accept` (default: `Authorization: <key>` without `Bearer` is taken as
+            the key, as every npm novita-sdk release sends it) or `reject` (the 401 Novita's
+            error guide describes).
         jiekou_url_ttl: `string` (default: `videos[].video_url_ttl` is the TTL constant "3600",
             as Novita's task-result doc types it) or `countdown` (the integer seconds left).
         jiekou_content_type: `optional` (default: a jiekou submit without Content-Type is read
@@ -116,7 +117,7 @@ class Options:
     concurrency_policy: str = "contract"
     rate_limit_qps: float | None = None
     webhooks: str = "auto"
-    jiekou_bare_key: str = "reject"
+    jiekou_bare_key: str = "accept"
     jiekou_url_ttl: str = "string"
     jiekou_content_type: str = "optional"
     webhook_timeout: float | None = None
