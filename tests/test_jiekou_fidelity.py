@@ -348,3 +348,64 @@ def test_U20_missing_content_type(option: str, status: int) -> None:
     assert response.status_code == status
     if status == 400:
         assert response.json()["reason"] == "INVALID_REQUEST_BODY"
+
+
+# -- F16: effect templates -----------------------------------------------------------------------
+def _post(family_host: str, path: str, body: dict[str, Any],
+          headers: dict[str, str]) -> httpx.Response:
+    app = create_app(clock=ManualClock(), seed=3)
+    from mockserver.testing import InProcessRoutes
+
+    with InProcessRoutes(app, [family_host]):
+        with httpx.Client(base_url=f"https://{family_host}", headers=headers) as c:
+            return c.post(path, json=body)
+
+
+I2V26 = "/v3/async/wan2.6-i2v"
+IMG = "https://example.com/a.png"
+DS_HEADERS = {"Authorization": "Bearer sk-test", "X-DashScope-Async": "enable"}
+DS_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
+
+
+@pytest.mark.parametrize(("template", "status"), [
+    ("flying", 200), ("hanfu-1", 200), ("", 200), ("no-such-template", 400), ("FLYING", 400),
+    ("x" * 20000, 400),
+])
+def test_F16_jiekou_template_is_checked_against_the_effect_list(template: str,
+                                                                status: int) -> None:
+    """Seed 003: query the video-effect list before calling "以免调用失败" (or the call fails):
+    an unknown `input.template` is jiekou's 400; a documented one (or none) is accepted."""
+    r = _post("api.novita.ai", I2V26, {"input": {"img_url": IMG, "template": template}}, KEY)
+    assert r.status_code == status, r.text[:200]
+    if status == 400:
+        assert r.json() == {"code": 400, "reason": "INVALID_REQUEST_BODY", "metadata": {},
+                            "message": "input.template is not a supported video effect template"}
+
+
+@pytest.mark.parametrize(("model", "template", "status"), [
+    ("wanx2.1-i2v-plus", "melt", 200),       # listed for plus only
+    ("wanx2.1-i2v-turbo", "melt", 400),      # ... so not for turbo
+    ("wanx2.1-i2v-turbo", "squish", 200),
+    ("wanx2.1-i2v-turbo", "hanfu-1", 400),   # a first-and-last-frame template
+    ("wan2.6-i2v-flash", "flying", 200),     # a model the lists never name: any listed name
+    ("wan2.6-i2v-flash", "no-such-template", 400),
+])
+def test_F16_dashscope_template_is_checked_per_model(model: str, template: str,
+                                                     status: int) -> None:
+    """The 视频特效 page: different models support different templates ("不同的模型支持的特效
+    模板有所不同"); use a template value that matches the model."""
+    r = _post("dashscope.aliyuncs.com", DS_PATH,
+              {"model": model, "input": {"img_url": IMG, "template": template}}, DS_HEADERS)
+    assert r.status_code == status, r.text[:300]
+    if status == 400:
+        body = r.json()
+        assert body["code"] == "InvalidParameter" and model in body["message"]
+        assert "request_id" in body
+
+
+def test_F16_catalogue_lists_the_documented_templates() -> None:
+    catalogue = load()["jiekou"].catalogue
+    effects = catalogue.effect_templates
+    assert len(effects) == 31  # 26 first-frame + 5 first-and-last-frame templates
+    assert effects["melt"] == ("wanx2.1-i2v-plus",)
+    assert effects["hanfu-1"] == ("wanx2.1-kf2v-plus",)
