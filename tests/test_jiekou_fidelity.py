@@ -409,3 +409,51 @@ def test_F16_catalogue_lists_the_documented_templates() -> None:
     assert len(effects) == 31  # 26 first-frame + 5 first-and-last-frame templates
     assert effects["melt"] == ("wanx2.1-i2v-plus",)
     assert effects["hanfu-1"] == ("wanx2.1-kf2v-plus",)
+
+
+# -- issue 12 item 4: jiekou's other /v3/async/wan* endpoints ------------------------------------
+@pytest.mark.parametrize(("path", "body", "geometry", "duration"), [
+    ("/v3/async/wan2.6-t2v", {"input": {"prompt": "a fox"}}, (1920, 1080), 5),
+    ("/v3/async/wan2.6-t2v", {"input": {"prompt": "a fox"},
+                              "parameters": {"size": "720*1280", "duration": 15}}, (720, 1280), 15),
+    ("/v3/async/wan-2.5-i2v-preview", {"input": {"prompt": "a fox", "img_url": IMG}},
+     (1920, 1080), 5),
+    ("/v3/async/wan-2.5-i2v-preview", {"input": {"prompt": "a fox", "img_url": IMG},
+                                       "parameters": {"resolution": "480P", "duration": 10}},
+     (832, 480), 10),
+])
+def test_item4_new_wan_endpoints_run_a_whole_job(path: str, body: dict[str, Any],
+                                                 geometry: tuple[int, int], duration: int) -> None:
+    """Novita's model-apis-wan2.6-t2v and model-apis-wan-2.5-i2v-preview pages: defaults
+    1920*1080 / 1080P and 5 s; the task ends with a video of that size."""
+    app = create_app(families=["jiekou"], clock=ManualClock(), seed=3)
+    wanmock = WanMock(app.state.backend)
+    from mockserver.testing import InProcessRoutes
+
+    with InProcessRoutes(app, ["api.novita.ai"]):
+        with httpx.Client(base_url="https://api.novita.ai", headers=KEY) as c:
+            created = c.post(path, json=body)
+            task_id = conforms("jiekou", wanmock.requests()[-1].operation or "", created)[
+                "task_id"]
+            wanmock.run_until_terminal(task_id)
+            done = conforms("jiekou", "getTaskResult", c.get(RESULT, params={"task_id": task_id}))
+    assert done["task"]["status"] == "TASK_STATUS_SUCCEED"
+    spec = wanmock.task(task_id).spec
+    assert ((spec.width, spec.height), spec.duration, spec.audio) == (geometry, duration, True)
+    assert done["task"]["task_type"] == ("IMG_TO_VIDEO" if "i2v" in path else "TXT_TO_VIDEO")
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v3/async/wan2.6-t2v", {"input": {"prompt": "a"}, "parameters": {"duration": 7}}),
+    ("/v3/async/wan2.6-t2v", {"input": {"prompt": "a"}, "parameters": {"size": "832*480"}}),
+    ("/v3/async/wan2.6-t2v", {"input": {}}),
+    ("/v3/async/wan-2.5-i2v-preview", {"input": {"prompt": "a"}}),
+    ("/v3/async/wan-2.5-i2v-preview", {"input": {"img_url": IMG}}),
+    ("/v3/async/wan-2.5-i2v-preview", {"input": {"prompt": "a", "img_url": "ftp://x/a.png"}}),
+    ("/v3/async/wan-2.5-i2v-preview", {"input": {"prompt": "a", "img_url": IMG},
+                                       "parameters": {"duration": 15}}),
+])
+def test_item4_new_wan_endpoints_reject_in_jiekou_words(path: str, body: dict[str, Any]) -> None:
+    r = _post("api.novita.ai", path, body, KEY)
+    assert r.status_code == 400, r.text[:200]
+    assert r.json()["reason"] == "INVALID_REQUEST_BODY" and r.json()["metadata"] == {}

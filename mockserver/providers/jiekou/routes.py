@@ -221,7 +221,15 @@ class Jiekou(Family):
     ) -> Response:
         return await self._create(request, op, raw)
 
+    async def create_wan25_i2v_preview_task(
+        self, request: Request, op: Operation, raw: bytes
+    ) -> Response:
+        return await self._create(request, op, raw)
+
     async def create_wan26_i2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
+        return await self._create(request, op, raw)
+
+    async def create_wan26_t2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
         return await self._create(request, op, raw)
 
     async def create_wan27_t2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
