@@ -13,7 +13,6 @@ reports asynchronously fails the task ("task failed, code: X , message: Y").
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -28,6 +27,9 @@ from mockserver.contracts import Operation, get_path
 from mockserver.core.backend import Retention
 from mockserver.core.tasks import Snapshot, State, Task
 from mockserver.errors import ProviderError, Violation
+from mockserver.jsonwire import NotJSON
+from mockserver.jsonwire import decode as decode_json
+from mockserver.jsonwire import go_error as go_json_error
 from mockserver.providers.base import Family, json_response
 from mockserver.providers.dashscope import render as ds_render
 from mockserver.providers.newapi import render
@@ -157,12 +159,10 @@ class NewApi(Family):
         if not raw.strip():
             raise self.body_error("empty", op)
         try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):  # too deep is not JSON either
-            first = raw.lstrip()[:1].decode("latin-1")
-            raise ProviderError(
-                400, "invalid_json", f"invalid character {first!r} looking for beginning of value"
-            ) from None
+            return decode_json(raw)
+        except NotJSON:  # in encoding/json's words (NaN, Infinity, a BOM... included)
+            raise ProviderError(400, "invalid_json", go_json_error(raw)
+                                or "invalid character looking for beginning of value") from None
 
     def evaluate(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
         """new-api's checks in its order, then DashScope's rules on the converted request."""
