@@ -297,21 +297,24 @@ class Operation:
                  first: Any) -> Violation | None:
         """The compiled validator's one error, checked by jsonschema on its own schema node."""
         instance = first.instance
+        document = self.document
+        if document is None:
+            return None
         if keyword == "required":
             missing = getattr(first.kind, "property", None)
             if not isinstance(instance, Mapping) or not isinstance(missing, str) or (
                     missing in instance):
                 return None
-            node = _at(self.document, location[:-1])
+            node = _at(document, location[:-1])
             return self._make_violation("required", [*parts, missing], None, node,
                                         node.get("required") if isinstance(node, Mapping) else None)
         validator = self._node_validators.get(location)
         if validator is None:
-            node = _at(self.document, location[:-1])
+            node = _at(document, location[:-1])
             if not isinstance(node, Mapping):
                 return None
             try:
-                validator = Draft202012Validator(_inline(self.document, node))
+                validator = Draft202012Validator(_inline(document, node))
             except _Cyclic:
                 return None
             if len(self._node_validators) < 512:
