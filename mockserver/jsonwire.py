@@ -80,6 +80,23 @@ def decode(raw: bytes, *, invalid_utf8: InvalidUtf8 = "replace") -> Any:
     return value
 
 
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def verbatim(raw: bytes) -> bool:
+    """Whether `decode(raw)` is what Python's `json.loads(raw)` gives too (no byte replaced by
+    U+FFFD), so the text itself can stand for the value."""
+    if b"\\u" in raw and _SURROGATE_ESCAPE_BYTES.search(raw):
+        return False
+    if raw.isascii():
+        return True
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _replace_surrogates(value: Any) -> Any:
     if isinstance(value, str):
         return _SURROGATE.sub("\ufffd", value)

@@ -35,6 +35,7 @@ from mockserver.core.tasks import Task
 from mockserver.errors import ContractError, MockServerError, ProviderError, Violation
 from mockserver.jsonwire import InvalidUtf8, NotJSON
 from mockserver.jsonwire import decode as decode_json
+from mockserver.jsonwire import verbatim as verbatim_json
 from mockserver.providers.fast import JSONResponse, path_and_query
 from mockserver.providers.fast import base_url as _base_url
 
@@ -340,6 +341,8 @@ class Family(ABC):
         raw: bytes | None = None,
     ) -> Task:
         """Create the task; `raw` is the text `body` was parsed from, unchanged since."""
+        if raw is not None and not verbatim_json(raw):
+            raw = None  # decoding replaced something (U+FFFD): keep the value, not the text
         scenario = self.job_scenario(request, op, spec, api_key)
         task = self.backend.submit(
             family=self.name, operation=op.operation_id, spec=spec, request=body,
