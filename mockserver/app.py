@@ -76,6 +76,7 @@ def create_app(
     clock, inspect tasks and read the journal.
     """
     from mockserver.control import control_routes
+    from mockserver.ui import ui_routes
 
     if isinstance(clock, str):  # the `clock` option, not a Clock object
         options["clock"], clock = clock, None
@@ -92,6 +93,7 @@ def create_app(
                         for route in routes if isinstance(route, Route)
                         for method in route.methods or () if method != "HEAD")
     routes.extend(control_routes(backend, providers))
+    routes.extend(ui_routes(backend))
     app = MockApp(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed},
                   dispatch=dispatch, lifespan=_lifespan)
     app.state.backend = backend
@@ -103,7 +105,10 @@ def create_app(
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     """Under a server (uvicorn runs the lifespan), webhooks are sent over HTTP unless the
     `webhooks` option says `record`; in process nothing runs this and they are recorded."""
+    from mockserver.ui import open_streams
+
     backend: Backend = app.state.backend
+    open_streams(backend)  # a stopped server closed them (ThreadedMockServer.stop)
     backend.serving = True
     backend.webhooks.record_only = backend.options.webhooks == "record"
     sender = asyncio.create_task(_send_webhooks(backend))
@@ -118,28 +123,11 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 async def _send_webhooks(backend: Backend, interval: float = 0.1) -> None:
-    """Every `interval` seconds: render the webhooks whose tasks have ended and POST them."""
-    import httpx
+    """The webhook sender (mockserver.core.webhooks.run_sender) over this backend."""
+    from mockserver.core.webhooks import run_sender
 
-    from mockserver.core.webhooks import is_loopback_url, send
-
-    running: set[asyncio.Task[None]] = set()
-    async with httpx.AsyncClient(timeout=10.0, trust_env=False) as client:
-        while True:
-            try:
-                backend.flush_webhooks()
-                if backend.webhooks.has_unheard():  # listeners may call this very server
-                    await asyncio.to_thread(backend.webhooks.notify)
-                for hook in backend.webhooks.take_unsent():
-                    if backend.options.webhooks == "auto" and not is_loopback_url(hook.url):
-                        hook.held = True  # `--webhooks send` sends to any host
-                        continue
-                    job = asyncio.create_task(send(hook, client, backend.now))
-                    running.add(job)
-                    job.add_done_callback(running.discard)
-            except Exception:  # a bug here must not stop later deliveries
-                log.exception("wanmock: webhook delivery failed")
-            await asyncio.sleep(interval)
+    await run_sender(backend.webhooks, flush=backend.flush_webhooks, now=backend.now,
+                     mode=lambda: backend.options.webhooks, interval=interval)
 
 
 # Which family owns an unknown path, by prefix, so its 404/405 comes in that family's envelope.

@@ -628,6 +628,9 @@ PY_SPACES = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2
 _ESCAPES = {"d": "[0-9]", "s": f"[{PY_SPACES}]", "S": f"[^{PY_SPACES}]"}
 
 
+_HEX2 = re.compile("[0-9A-Fa-f]{2}")
+
+
 def strict_pattern(pattern: str) -> str | None:
     r"""`pattern` rewritten so that another regex engine matches no string that Python's `re`
     does not: `\d` becomes `[0-9]` (Python's is any Unicode digit), `\s`/`\S` Python's own
@@ -643,6 +646,10 @@ def strict_pattern(pattern: str) -> str | None:
                 out.append(_ESCAPES[nxt])
             elif nxt and (nxt in ".^$*+?()[]{}|\\/-" or nxt == " "):
                 out.append(ch + nxt)
+            elif nxt == "x" and _HEX2.fullmatch(pattern[i + 2: i + 4]):
+                out.append(pattern[i: i + 4])  # `\xHH` means one code point in every engine
+                i += 4
+                continue
             else:
                 return None
             i += 2

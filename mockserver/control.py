@@ -12,11 +12,16 @@
     GET|DELETE /_wanmock/scenarios/{id}      one rule
     GET  /_wanmock/contracts                 the families and their contract URLs
     GET  /_wanmock/contracts/{family}.yaml   a contract (also .json)
-    GET  /_wanmock/videos/{id}.mp4?Expires=&Signature=   the result video (HEAD and Range too)
+    GET  /_wanmock/videos/{id}.mp4?OSSAccessKeyId=&Expires=&Signature=   the result video
+                                             (HEAD and Range too; refused as OSS refuses)
+
+The dashboard (`/_wanmock/ui`) is `mockserver.ui.ui_routes(backend)`, mounted next to these by
+`create_app` (and by `wanmock proxy`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -25,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from mockserver.core.artifacts import oss_error
 from mockserver.core.backend import Backend
 from mockserver.core.tasks import State, Task
 from mockserver.errors import MockServerError
@@ -180,27 +186,31 @@ def control_routes(backend: Backend, providers: dict[str, Any]) -> list[BaseRout
         return Response(text, media_type="application/yaml")
 
     async def video(request: Request) -> Response:
+        # Answered as OSS answers a presigned GET (audit F03/F18; decision `result-url-oss`).
         task_id = request.path_params["task_id"]
         path = f"/_wanmock/videos/{task_id}.mp4"
         q = request.query_params
-        why = backend.signer.check(path, q.get("Expires"), q.get("Signature"), backend.now())
-        if why is not None:
-            message = "Request has expired." if why == "expired" else (
-                "The request signature we calculated does not match the signature you provided.")
-            return Response(
-                f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
-                f"<Message>{message}</Message></Error>",
-                status_code=403, media_type="application/xml",
-            )
-        found = backend.store.get(task_id)
+        query_auth = any(k in q for k in ("OSSAccessKeyId", "Expires", "Signature"))
+        why = None
+        if request.headers.get("authorization") and \
+                backend.options.dashscope_result_auth == "reject":
+            why = "both" if query_auth else "header"
+        if why is None:
+            why = backend.signer.check(path, q.get("Expires"), q.get("Signature"),
+                                       backend.now(), q.get("OSSAccessKeyId"))
+        found = backend.store.get(task_id) if why is None else None
         # The signed URL's Expires alone bounds the file's life: it runs 24 h from the task's
         # end, so it outlives the task id (UNKNOWN 24 h after submit) by the run time.
-        if found is None or backend.lifecycle.view(found).state is not State.SUCCEEDED:
-            return Response(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code>"
-                "<Message>The specified key does not exist.</Message></Error>",
-                status_code=404, media_type="application/xml",
-            )
+        if why is None and (found is None
+                            or backend.lifecycle.view(found).state is not State.SUCCEEDED):
+            why = "no such key"
+        if why is not None or found is None:
+            why = why or "no such key"
+            # Not from backend.ids: a refused download must not move the seeded task ids.
+            request_id = hashlib.sha1(f"{path}{backend.now()}".encode()).hexdigest()[:24].upper()
+            status, xml = oss_error(why, request_id, request.url.hostname or "")
+            return Response(xml, status_code=status, media_type="application/xml",
+                            headers={"x-oss-request-id": request_id})
         return FileResponse(backend.video_path(found), media_type="video/mp4")
 
     async def scenarios(request: Request) -> Response:

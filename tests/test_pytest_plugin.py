@@ -16,7 +16,7 @@ def readme_examples() -> dict[str, str]:
     return dict(re.findall(r"<!-- example: ([\w-]+) -->\n```python\n(.*?)```", text, re.S))
 
 
-@pytest.mark.parametrize("name", ["plugin-httpx", "plugin-webhook"])
+@pytest.mark.parametrize("name", ["plugin-httpx", "plugin-webhook", "plugin-newapi-form"])
 def test_readme_plugin_example_passes(pytester, name):
     examples = readme_examples()
     assert name in examples
@@ -42,7 +42,7 @@ def test_sync_and_async_clients_complete_jobs_on_real_hosts(pytester):
                 while not seen or seen[-1] not in ("SUCCEEDED", "FAILED"):
                     seen.append(c.get(f"/tasks/{tid}").json()["output"]["task_status"])
                 url = c.get(f"/tasks/{tid}").json()["output"]["video_url"]
-                video = c.get(url)
+                video = httpx.get(url)  # a signed link: no API key
             assert seen == ["PENDING", "RUNNING", "RUNNING", "SUCCEEDED"]
             assert video.status_code == 200 and video.content[4:8] == b"ftyp"
             assert wanmock.state(tid) == "succeeded"

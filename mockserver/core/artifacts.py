@@ -128,12 +128,20 @@ class VideoCache:
         return target
 
 
+_ANY_KEY = object()  # Signer.check without an OSSAccessKeyId to compare
+
+
 class Signer:
-    """Signs and checks result URLs: `?Expires=<epoch>&Signature=<hmac>`."""
+    """Signs and checks result URLs as OSS signs its presigned links:
+    `?OSSAccessKeyId=<id>&Expires=<epoch>&Signature=<hmac>` (the id is a digest of the secret,
+    never the secret)."""
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
         self._cache: dict[tuple[str, int], str] = {}  # a polled task asks for the same URL
+        digest = hmac.new(secret, b"OSSAccessKeyId", hashlib.sha256).hexdigest()
+        # Shaped like an Alibaba Cloud AccessKey id (`LTAI` + 20 characters).
+        self.access_key_id = "LTAI5t" + digest[:18]
 
     def signature(self, path: str, expires: int) -> str:
         key = (path, expires)
@@ -147,13 +155,18 @@ class Signer:
         return sig
 
     def sign(self, path: str, expires: int) -> str:
-        return f"{path}?Expires={expires}&Signature={self.signature(path, expires)}"
+        return (f"{path}?OSSAccessKeyId={self.access_key_id}&Expires={expires}"
+                f"&Signature={self.signature(path, expires)}")
 
     def check(self, path: str, expires: str | None, signature: str | None,
-              now: float) -> str | None:
-        """None when valid; otherwise why not (`expired`, `bad signature`, `missing`)."""
-        if not expires or not signature:
+              now: float, access_key_id: str | None | object = _ANY_KEY) -> str | None:
+        """None when valid; otherwise why not: `missing signature`, `bad access key`,
+        `bad signature` or `expired`. `access_key_id` is the URL's OSSAccessKeyId (omit it to
+        check only the signature and expiry)."""
+        if not expires or not signature or (access_key_id is not _ANY_KEY and not access_key_id):
             return "missing signature"
+        if access_key_id is not _ANY_KEY and access_key_id != self.access_key_id:
+            return "bad access key"
         try:
             when = int(expires)
         except ValueError:
@@ -163,3 +176,43 @@ class Signer:
         if now >= when:
             return "expired"
         return None
+
+
+# How OSS answers a presigned GET it refuses: status, code, message (XML `<Error>` bodies).
+# Sources: Alibaba Cloud OSS error pages (0002-00000039: signature in both the Authorization
+# header and the query string; SignatureDoesNotMatch; expired) and coderhaoxin/aliyun-oss#31
+# (missing query parameters). contracts/dashscope.yaml decision `result-url-oss`.
+OSS_REFUSALS: dict[str, tuple[int, str, str, str | None]] = {
+    "both": (400, "InvalidArgument",
+             "Only one auth mechanism allowed; only the Signature query string parameter or "
+             "the Authorization header should be specified", "0002-00000039"),
+    "header": (400, "InvalidArgument", "Authorization header is invalid.", None),
+    "missing signature": (403, "AccessDenied",
+                          "Query string authentication requires the Signature, Expires and "
+                          "OSSAccessKeyId parameters", None),
+    "bad access key": (403, "InvalidAccessKeyId",
+                       "The OSS Access Key Id you provided does not exist in our records.", None),
+    "bad signature": (403, "SignatureDoesNotMatch",
+                      "The request signature we calculated does not match the signature you "
+                      "provided. Check your key and signing method.", None),
+    "expired": (403, "AccessDenied", "Request has expired.", None),
+    "no such key": (404, "NoSuchKey", "The specified key does not exist.", None),
+}
+
+
+def oss_error(why: str, request_id: str, host: str = "") -> tuple[int, str]:
+    """The status and XML body OSS answers for a refusal (`OSS_REFUSALS` key)."""
+    status, code, message, ec = OSS_REFUSALS[why]
+    parts = [f"<Code>{code}</Code>", f"<Message>{message}</Message>",
+             f"<RequestId>{request_id}</RequestId>"]
+    if host:
+        parts.append(f"<HostId>{xml_escape(host)}</HostId>")
+    if ec:
+        parts.append(f"<EC>{ec}</EC>")
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error>\n  ' + "\n  ".join(parts)
+            + "\n</Error>\n")
+    return status, body
+
+
+def xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

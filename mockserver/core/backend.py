@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,8 @@ class Options:
 
     Parameters:
         families: the families to serve (default: all four).
-        timing: `fast`, `realistic` or `instant` queue/run times.
+        timing: `fast`, `realistic` or `instant` queue/run times, or a timing profile file
+            (`wanmock calibrate`; see `mockserver.core.profiles`).
         mode: `time` (the clock drives tasks) or `polls` (each query advances a task).
         clock: `system` (wall time) or `manual` (moves only when advanced).
         seed: seeds ids, timings and URL signatures; same seed, same run.
@@ -56,8 +57,9 @@ class Options:
         journal_size: how many exchanges the journal keeps.
         video_dir: where result videos are cached.
         queued_polls / running_polls: poll-count mode's pacing.
-        newapi_build_error_status: new-api answers 500 to a t2v size without `*`; the fake answers
-            400 unless this says 500 (see contracts/newapi.yaml x-wanmock-decisions).
+        newapi_build_error_status: new-api answers 500 to a request it cannot convert (a t2v size
+            without `*`, metadata that changes the model); 400 is the friendlier alternative
+            (see contracts/newapi.yaml x-wanmock-decisions).
         dashscope_unknown_model_status: 400 InvalidParameter (live probe, default) or 404
             ModelNotFound (docs).
         newapi_url_in_fail_reason: on SUCCESS new-api's TaskDto also carries the video URL in
@@ -66,14 +68,42 @@ class Options:
             `upstream` (older new-api: the DashScope task id in `id`, no `task_id`).
         newapi_drop_shot_type: drop `shot_type` silently, as upstream new-api does (default:
             honour it).
-        newapi_completed_at_always: set `completed_at` on every /v1/videos object, as new-api's Ali
-            converter does (default: only on completed/failed videos).
-        newapi_english_messages: new-api's English middleware messages instead of the Chinese ones.
+        newapi_completed_at_always: set `completed_at` (the row's UpdatedAt) on every /v1/videos
+            object, as new-api's Ali converter does (default); False: only once the video ended.
+        newapi_english_messages: new-api's English middleware messages instead of the Chinese ones
+            (latest versions also follow a request's `Accept-Language`).
+        newapi_version: `latest` (new-api main at 4a188dee, 2026-06, after v0.11.8: i18n and
+            gjson distributor, `build_request_failed`) or `legacy` (the Ali video relay from
+            a98e207e, 2025-10-31, until the February 2026 refactors: hard-coded distributor
+            messages, `convert_to_ali_request_failed`).
+        newapi_poll_interval: seconds between new-api's background polls of the upstream task
+            (its row lags the upstream by up to this much; NOT_START "0%" until the first poll);
+            None: 15 s under `realistic` timing (service/task_polling.go), 1 s under `fast`, 0
+            under `instant` and in poll-count mode; 0 turns the lag off.
         webhooks: `auto` (sent over HTTP to loopback hosts when the app runs under a server,
             held for other hosts, recorded in process), `send` (to any host) or `record` (never
             sent); see `mockserver.core.webhooks`.
         jiekou_bare_key: `reject` (default: `Authorization: <key>` without `Bearer` is a 401, as
             Novita's error guide says) or `accept` (as the npm novita-sdk sends it).
+        replay: a cassette (docs/cassettes.md) whose recorded jobs answer matching submits:
+            the recorded states at the recorded times, the recorded bodies (mockserver.replay).
+        replay_strict: with `replay`, a request the cassette does not know gets the family's
+            404 instead of the normal fake's answer.
+        jiekou_url_ttl: `string` (default: `videos[].video_url_ttl` is the TTL constant "3600",
+            as Novita's task-result doc types it) or `countdown` (the integer seconds left).
+        jiekou_content_type: `optional` (default: a jiekou submit without Content-Type is read
+            as JSON) or `required` (it gets the 400 a wrong Content-Type gets).
+        webhook_timeout: seconds one webhook delivery attempt may take (default: the family's
+            documented timeout, 5 s on jiekou/Novita).
+        dashscope_result_auth: `reject` (default: a result-URL GET with an Authorization
+            header gets OSS's 400 InvalidArgument, as a presigned OSS link does) or `ignore`.
+        dashscope_oss_resolve: `require` (default: an `oss://` input without the header
+            `X-DashScope-OssResourceResolve: enable` is refused) or `ignore`.
+        dashscope_actual_prompt_wan27: show `actual_prompt` on wan2.7 results (default: no, as
+            the official wan2.7 query examples show only `orig_prompt`).
+        dashscope_usage_sr: `SR` in wan2.5/wan2.2 usage (default: yes, api-facts §3.5).
+        dashscope_r2v_prompt_over: wan2.6 r2v prompt over 1500 characters: `truncate`
+            (default, as every other Wan model) or `reject` (400 InvalidParameter).
     """
 
     families: tuple[str, ...] = FAMILIES
@@ -88,13 +118,15 @@ class Options:
     video_dir: str | None = None
     queued_polls: int = 1
     running_polls: int = 2
-    newapi_build_error_status: int = 400
+    newapi_build_error_status: int = 500
     dashscope_unknown_model_status: int = 400
     newapi_url_in_fail_reason: bool = True
     newapi_id_style: str = "public"
     newapi_drop_shot_type: bool = False
-    newapi_completed_at_always: bool = False
+    newapi_completed_at_always: bool = True
     newapi_english_messages: bool = False
+    newapi_version: str = "latest"
+    newapi_poll_interval: float | None = None
     contracts_dir: str | None = None
     scenarios: str | tuple[Any, ...] | None = None
     max_concurrent_tasks: int | None = None
@@ -102,6 +134,16 @@ class Options:
     rate_limit_qps: float | None = None
     webhooks: str = "auto"
     jiekou_bare_key: str = "reject"
+    jiekou_url_ttl: str = "string"
+    jiekou_content_type: str = "optional"
+    webhook_timeout: float | None = None
+    dashscope_result_auth: str = "reject"
+    dashscope_oss_resolve: str = "require"
+    dashscope_actual_prompt_wan27: bool = False
+    dashscope_usage_sr: bool = True
+    dashscope_r2v_prompt_over: str = "truncate"
+    replay: str | None = None
+    replay_strict: bool = False
 
     @classmethod
     def names(cls) -> list[str]:
@@ -143,10 +185,29 @@ class Options:
             raise MockServerError("max_concurrent_tasks must be >= 1")
         if self.rate_limit_qps is not None and self.rate_limit_qps <= 0:
             raise MockServerError("rate_limit_qps must be > 0")
+        if self.replay_strict and not self.replay:
+            raise MockServerError("replay_strict needs replay (a cassette to replay)")
+        if self.replay and not Path(self.replay).is_file():
+            raise MockServerError(f"replay: no cassette at {self.replay!r}")
         if self.jiekou_bare_key not in ("reject", "accept"):
             raise MockServerError("jiekou_bare_key must be 'reject' or 'accept'")
+        if self.jiekou_url_ttl not in ("string", "countdown"):
+            raise MockServerError("jiekou_url_ttl must be 'string' or 'countdown'")
+        if self.jiekou_content_type not in ("optional", "required"):
+            raise MockServerError("jiekou_content_type must be 'optional' or 'required'")
+        if self.webhook_timeout is not None and not 0 < self.webhook_timeout <= 60:
+            raise MockServerError("webhook_timeout must be > 0 and at most 60 seconds")
         if self.webhooks not in ("auto", "send", "record"):
             raise MockServerError("webhooks must be 'auto', 'send' or 'record'")
+        if self.newapi_version not in ("latest", "legacy"):
+            raise MockServerError("newapi_version must be 'latest' or 'legacy'")
+        if self.newapi_poll_interval is not None and not self.newapi_poll_interval >= 0:
+            raise MockServerError("newapi_poll_interval must be a number of seconds >= 0")
+        for name, allowed in (("dashscope_result_auth", ("reject", "ignore")),
+                              ("dashscope_oss_resolve", ("require", "ignore")),
+                              ("dashscope_r2v_prompt_over", ("truncate", "reject"))):
+            if getattr(self, name) not in allowed:
+                raise MockServerError(f"{name} must be one of {', '.join(allowed)}")
         if self.newapi_id_style not in ("public", "upstream"):
             raise MockServerError("newapi_id_style must be 'public' or 'upstream'")
         return self
@@ -189,6 +250,16 @@ class Backend:
         self.serving = False  # True while a server runs the app's lifespan (webhooks are sent)
         self._load_scenarios()
         self._window: dict[tuple[str, str], deque[float]] = {}
+        self.replay: Any = self._replay_book(opts.replay)
+
+    @staticmethod
+    def _replay_book(path: str | None) -> Any:
+        """The recorded jobs of a cassette (`mockserver.replay.ReplayBook`), or None."""
+        if not path:
+            return None
+        from mockserver.replay import ReplayBook  # above core: loaded only when replaying
+
+        return ReplayBook.load(path)
 
     def _signer(self, seed: int | None) -> Signer:
         secret = hashlib.sha256(f"wanmock:{seed}:{id(self)}".encode()).digest()
@@ -223,6 +294,8 @@ class Backend:
         self.signer = self._signer(new.seed)
         self.scenarios = ScenarioBook(new.seed)
         self.webhooks.record_only = new.webhooks == "record" or not self.serving
+        if new.replay != old.replay:
+            self.replay = self._replay_book(new.replay)
         self.reset()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -241,6 +314,8 @@ class Backend:
         self.scenarios.reset()
         self._load_scenarios()
         self._window.clear()
+        if self.replay is not None:
+            self.replay.reset()
 
     def now(self) -> float:
         return self.clock.now()
@@ -281,6 +356,12 @@ class Backend:
             request=request if raw is None else pack_parsed(raw, request), api_key=api_key,
             extra=dict(extra or {}),
         )
+        recorded = (self.replay.take(family, operation, request)
+                    if self.replay is not None else None)
+        if recorded is not None:
+            # A recorded job: its own plan, whatever the timing, scenario or late rule says.
+            self.replay.apply(recorded, task)
+            return self.store.add(task)
         if scenario is not None and failure is None:
             failures = self.contracts[family].document.get("x-wanmock-failures") or {}
             shape_plan(task, scenario, failures)
@@ -394,4 +475,30 @@ class Backend:
         return max(0, int(ended + ttl - snapshot.now))
 
     def tasks(self, family: str | None = None) -> Iterable[Task]:
+        """Every task (of one family): the control API and fixtures see them all."""
         return (t for t in self.store if family is None or t.family == family)
+
+    def find(self, family: str, task_id: str, api_key: str | None,
+             normalize: Callable[[str], str] | None = None) -> Task | None:
+        """The task `task_id` as `family` answers it to the caller holding `api_key`: None for
+        an id the family never issued (another family's id, e.g. a new-api `task_...` id on
+        DashScope) and for another key's task (tasks belong to the key that created them, per
+        family; contracts' decision `task-scoping`). `normalize` maps a key to its owner where
+        a family treats two spellings as one key (new-api strips `sk-`)."""
+        task = self.store.find(family, task_id)
+        if task is None or task.family != family:
+            return None
+        if not self.owns(task, api_key, normalize):
+            return None
+        return task
+
+    @staticmethod
+    def owns(task: Task, api_key: str | None,
+             normalize: Callable[[str], str] | None = None) -> bool:
+        """Whether the caller with `api_key` owns `task` (a task made without a key is
+        everyone's: the in-process fixtures create some that way)."""
+        if task.api_key is None or api_key is None:
+            return True
+        if normalize is not None:
+            return normalize(task.api_key) == normalize(api_key)
+        return task.api_key == api_key

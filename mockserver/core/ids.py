@@ -34,3 +34,11 @@ class Ids:
     def fraction(self) -> float:
         with self._lock:
             return self._rng.random()
+
+
+def key_id(api_key: str) -> str:
+    """A stable, non-secret id for an API key (DashScope's `api_key_id`): a digest, never the
+    key. Same key, same id, in every process; nothing about the key can be read back from it."""
+    import hashlib
+
+    return hashlib.sha256(b"wanmock-api-key-id:" + api_key.encode()).hexdigest()[:16]

@@ -33,8 +33,10 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def app() -> Starlette:
-    return create_app(families=["jiekou"], clock=ManualClock(), seed=1)
+def app(request: pytest.FixtureRequest) -> Starlette:
+    """The jiekou fake on a manual clock (options from indirect parametrization, if any)."""
+    options = getattr(request, "param", None) or {}
+    return create_app(families=["jiekou"], clock=ManualClock(), seed=1, **options)
 
 
 @pytest.fixture
@@ -135,7 +137,7 @@ async def test_wan21_t2v_whole_job(app: Starlette, client: httpx.AsyncClient) ->
     assert 0 < submit_ms < exec_ms < complete_ms
     (video,) = done["videos"]
     assert video["video_type"] == "mp4"
-    assert isinstance(video["video_url_ttl"], int) and 0 < video["video_url_ttl"] <= 3600
+    assert video["video_url_ttl"] == "3600"  # the TTL constant (decision video-url-ttl-type)
 
     r = await client.get(video["video_url"])
     assert r.status_code == 200
@@ -409,17 +411,28 @@ async def test_signed_url_expires(app: Starlette, client: httpx.AsyncClient) -> 
     app.state.backend.clock.advance(20)
     done = await poll(client, task_id)
     (video,) = done["videos"]
-    ttl = video["video_url_ttl"]
-    assert 0 < ttl <= 3600
+    assert video["video_url_ttl"] == "3600"
     head = await client.head(video["video_url"])
     assert head.status_code == 200
-    app.state.backend.clock.advance(ttl + 1)
+    app.state.backend.clock.advance(3600)
     r = await client.get(video["video_url"])
     assert r.status_code == 403
     assert b"AccessDenied" in r.content
-    # A fresh poll hands out no fresh life: the ttl counts from the end of the task.
+    # The TTL is a constant: a fresh poll still says "3600" though the URL has expired.
     later = await poll(client, task_id)
-    assert later["videos"][0]["video_url_ttl"] == 0
+    assert later["videos"][0]["video_url_ttl"] == "3600"
+
+
+@pytest.mark.parametrize("app", [{"jiekou_url_ttl": "countdown"}], indirect=True)
+async def test_signed_url_ttl_countdown_option(app: Starlette,
+                                               client: httpx.AsyncClient) -> None:
+    """`jiekou_url_ttl=countdown`: the seconds left as an integer, counting from the end."""
+    task_id = await submit(client, T2V, {"prompt": "x"}, "createWanT2vTask")
+    app.state.backend.clock.advance(20)
+    ttl = (await poll(client, task_id))["videos"][0]["video_url_ttl"]
+    assert isinstance(ttl, int) and 0 < ttl <= 3600
+    app.state.backend.clock.advance(ttl + 1)
+    assert (await poll(client, task_id))["videos"][0]["video_url_ttl"] == 0
 
 
 async def test_tampered_url_is_403(app: Starlette, client: httpx.AsyncClient) -> None:

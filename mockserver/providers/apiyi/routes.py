@@ -51,10 +51,10 @@ class Apiyi(DashScope):
         return body
 
     async def get_task(self, request: Request, op: Operation, raw: bytes) -> Response:
-        self.authenticate_task_api(request)
-        task = self.backend.store.find(self.name, request.path_params["task_id"])
+        key = self.authenticate_task_api(request)
+        task = self.backend.find(self.name, request.path_params["task_id"], key)
         self.note_task(request, task)
-        if task is None or task.family != self.name:
+        if task is None:
             raise ProviderError(404, "task_not_found", "task not found")
         return json_response(self.task_json(request, task))
 

@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from mockserver.catalogue import JobSpec
+from mockserver.core.ids import key_id
 from mockserver.core.tasks import Snapshot, State, Task
 
 # DashScope renders times in Beijing time (UTC+8), "YYYY-MM-DD HH:mm:ss.SSS".
@@ -107,10 +108,15 @@ def unknown_body(task_id: str, request_id: str) -> dict[str, Any]:
     return {"request_id": request_id, "output": {"task_id": task_id, "task_status": "UNKNOWN"}}
 
 
+def api_key_id(task: Task) -> str:
+    """The task's key as the list shows it: a stable digest of the key, never the key."""
+    return key_id(task.api_key) if task.api_key else ""
+
+
 def list_item(task: Task, snap: Snapshot) -> dict[str, Any]:
     """One row of GET /api/v1/tasks: `status`, epoch-millisecond times (the list's own shape)."""
     row: dict[str, Any] = {
-        "api_key_id": "wanmock",
+        "api_key_id": api_key_id(task),
         "gmt_create": int(snap.submitted_at * 1000),
         "model_name": task.spec.model,
         "region": "cn-beijing",

@@ -94,11 +94,12 @@ class DashScope(Family):
         return render.task_body(task, snap, url, self.backend.ids.uuid())
 
     async def get_task(self, request: Request, op: Operation, raw: bytes) -> Response:
-        self.authenticate(request)
+        key = self.authenticate(request)
         task_id = request.path_params["task_id"]
-        task = self.backend.store.find(self.name, task_id)
+        # Only this family's tasks, and only the caller's: any other id is UNKNOWN (F10).
+        task = self.backend.find(self.name, task_id, key)
         self.note_task(request, task)
-        if task is None or task.family not in (self.name, "apiyi", "newapi"):
+        if task is None:
             return json_response(render.unknown_body(task_id, self.backend.ids.uuid()))
         if type(self).task_json is not DashScope.task_json:  # a subclass words tasks its way
             return json_response(self.task_json(request, task))
@@ -130,8 +131,8 @@ class DashScope(Family):
         return Response(head + cached[1], media_type="application/json")
 
     async def cancel_task(self, request: Request, op: Operation, raw: bytes) -> Response:
-        self.authenticate(request)
-        task = self.backend.store.find(self.name, request.path_params["task_id"])
+        key = self.authenticate(request)
+        task = self.backend.find(self.name, request.path_params["task_id"], key)
         self.note_task(request, task)
         if task is None or not self.backend.cancel(task):
             # Worded as the contract's cancelTask x-wanmock-errors (see its x-wanmock-decisions).
@@ -140,7 +141,7 @@ class DashScope(Family):
         return json_response({"request_id": self.backend.ids.uuid()})
 
     async def list_tasks(self, request: Request, op: Operation, raw: bytes) -> Response:
-        self.authenticate(request)
+        key = self.authenticate(request)
         q = request.query_params
         page_no = _int_param(q.get("page_no"), "page_no", 1, 1, 10**6)
         page_size = _int_param(q.get("page_size"), "page_size", 10, 1, 100)
@@ -151,9 +152,14 @@ class DashScope(Family):
         start = _list_time(q.get("start_time"), "start_time")
         end = _list_time(q.get("end_time"), "end_time")
         model = q.get("model_name")
+        key_filter = q.get("api_key_id")
         rows = []
-        for task in sorted(self.backend.tasks(), key=lambda t: t.submitted_at, reverse=True):
-            if task.family not in (self.name, "apiyi"):
+        # The caller's own tasks of this family only (F10); `api_key_id` narrows further.
+        for task in sorted(self.backend.tasks(self.name), key=lambda t: t.submitted_at,
+                           reverse=True):
+            if not self.backend.owns(task, key):
+                continue
+            if key_filter and render.api_key_id(task) != key_filter:
                 continue
             snap = self.backend.view(task)
             word = render.STATUS[snap.state]
