@@ -24,6 +24,8 @@ from starlette.routing import Route
 from mockserver.catalogue import JobSpec
 from mockserver.contracts import Contract, Operation, render_envelope
 from mockserver.core.backend import Backend, Retention
+from mockserver.core.clock import SystemClock
+from mockserver.core.ids import Ids
 from mockserver.core.journal import Entry
 from mockserver.core.scenarios import (
     FAULT_KEYS,
@@ -31,6 +33,7 @@ from mockserver.core.scenarios import (
     RequestInfo,
     Scenario,
 )
+from mockserver.core.store import StoreUnavailable
 from mockserver.core.tasks import Task
 from mockserver.errors import ContractError, MockServerError, ProviderError, Violation
 from mockserver.jsonwire import InvalidUtf8, NotJSON
@@ -70,7 +73,22 @@ class Family(ABC):
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.contract: Contract = backend.contracts[self.name]
-        backend.retention[self.name] = self.retention
+        backend.retention[self.name] = self.contract_retention()
+        # A family that owes webhooks renders them with `_webhook_body(task, base_url)`; the
+        # backend keeps it so any worker of a shared store can render any task's webhook.
+        render = getattr(self, "_webhook_body", None)
+        if render is not None:
+            backend.webhook_renderers[self.name] = render
+
+    def contract_retention(self) -> Retention:
+        """How long the family keeps a task and its result URL: the contract's
+        `x-wanmock-retention` (`task_s`, null for never; `url_s`), else the class default."""
+        found = self.contract.document.get("x-wanmock-retention")
+        if not isinstance(found, dict):
+            return self.retention
+        task_s = found.get("task_s")
+        return Retention(task_s=None if task_s is None else float(task_s),
+                         url_s=float(found.get("url_s", self.retention.url_s)))
 
     # -- routing -----------------------------------------------------------------------------
     def routes(self) -> list[Route]:
@@ -90,6 +108,12 @@ class Family(ABC):
         backend = self.backend
 
         async def endpoint(request: Request) -> Response:
+            try:
+                return await pipeline(request)
+            except StoreUnavailable:  # read before the pipeline's own error handling
+                return self.unavailable_response(op)
+
+        async def pipeline(request: Request) -> Response:
             entry: Entry | None = None
             try:
                 raw = await self._read_body(request)
@@ -123,6 +147,8 @@ class Family(ABC):
                         response = await handler(request, op, raw)
                     else:
                         response = await self._replaying(request, op, raw, entry, handler)
+            except StoreUnavailable:  # the store is down or restarting: the family's 503
+                response = self.unavailable_response(op)
             except FaultRequested as requested:
                 entry.scenario = requested.scenario.label()
                 response = self.error_response(self.fault_error(requested.scenario, op), op)
@@ -146,6 +172,17 @@ class Family(ABC):
 
         endpoint.__name__ = op.operation_id
         return endpoint
+
+    def unavailable_response(self, op: Operation | None = None) -> Response:
+        """The family's 503 (`x-wanmock-faults` `unavailable`) while the store cannot be
+        reached. Rendered with this process's clock and ids: the store's are out of reach."""
+        backend = self.backend
+        ids, clock = backend.ids, backend.clock
+        backend.ids, backend.clock = _LOCAL_IDS, _LOCAL_CLOCK  # no await: no other request
+        try:                                                   # sees the swap
+            return self.error_response(self.fault_error(Scenario("unavailable"), op), op)
+        finally:
+            backend.ids, backend.clock = ids, clock
 
     async def _replaying(self, request: Request, op: Operation, raw: bytes, entry: Entry,
                          handler: Handler) -> Response:
@@ -411,6 +448,8 @@ class Family(ABC):
 
 
 SCENARIO_HEADER = "x-wanmock-scenario"
+_LOCAL_IDS = Ids(None)
+_LOCAL_CLOCK = SystemClock()
 
 
 def headers_of(request: Request) -> dict[str, str]:

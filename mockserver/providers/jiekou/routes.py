@@ -161,9 +161,10 @@ class Jiekou(Family):
         return RetryPolicy(timeout_s=timeout, intervals=tuple(float(i) for i in intervals))
 
     def _schedule_webhook(self, request: Request, task: Task, hook: Mapping[str, Any]) -> None:
+        base, echo = self.base_url(request), _echo(hook)
         self.backend.webhooks.schedule(
             family=self.name, task_id=task.id, url=hook["url"], now=task.submitted_at,
-            render=self._webhook_body(task, self.base_url(request), _echo(hook)),
+            render=self._webhook_body(task, base, echo), render_args=[base, echo],
             policy=self.webhook_policy())
         test_mode = hook.get("test_mode")
         if isinstance(test_mode, Mapping) and test_mode.get("enabled") is True:
