@@ -80,8 +80,9 @@ class Options:
         webhooks: `auto` (sent over HTTP to loopback hosts when the app runs under a server,
             held for other hosts, recorded in process), `send` (to any host) or `record` (never
             sent); see `mockserver.core.webhooks`.
-        jiekou_bare_key: `reject` (default: `Authorization: <key>` without `Bearer` is a 401, as
-            Novita's error guide says) or `accept` (as the npm novita-sdk sends it).
+        jiekou_bare_key: `accept` (default: `Authorization: <key>` without `Bearer` is taken as
+            the key, as every npm novita-sdk release sends it) or `reject` (the 401 Novita's
+            error guide describes).
         store: where the state lives: `memory` (default), `sqlite:///path.db` (restarts, the
             workers of one host) or `redis://host:port/db` (workers on any host); see
             `mockserver.core.store`.
@@ -135,7 +136,7 @@ class Options:
     concurrency_policy: str = "contract"
     rate_limit_qps: float | None = None
     webhooks: str = "auto"
-    jiekou_bare_key: str = "reject"
+    jiekou_bare_key: str = "accept"
     store: str = "memory"
     max_tasks: int | None = None
     jiekou_url_ttl: str = "string"

@@ -80,11 +80,12 @@ class Jiekou(Family):
         return found if isinstance(found, Mapping) else None
 
     def _authenticate(self, request: Request) -> str:
-        """Bearer, as the docs say; a bare key too under `jiekou_bare_key=accept` (decision
-        `bare-api-key`: the npm novita-sdk sends the key without a scheme)."""
+        """Bearer, as the docs say, and a bare key (one word, no scheme) unless
+        `jiekou_bare_key=reject` (decision `bare-api-key`: every npm novita-sdk release sends
+        the key without a scheme)."""
         header = headers_of(request).get("authorization", "").strip()
         if (self.backend.options.jiekou_bare_key == "accept" and header
-                and " " not in header):
+                and " " not in header and header.lower() != "bearer"):  # `Bearer ` is no key
             allowed = self.backend.options.api_keys
             if allowed and header not in allowed:
                 raise self.auth_error("invalid")
@@ -222,7 +223,15 @@ class Jiekou(Family):
     ) -> Response:
         return await self._create(request, op, raw)
 
+    async def create_wan25_i2v_preview_task(
+        self, request: Request, op: Operation, raw: bytes
+    ) -> Response:
+        return await self._create(request, op, raw)
+
     async def create_wan26_i2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
+        return await self._create(request, op, raw)
+
+    async def create_wan26_t2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
         return await self._create(request, op, raw)
 
     async def create_wan27_t2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
