@@ -13,7 +13,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockserver.contracts import Operation, fill
+from mockserver import wording
+from mockserver.contracts import Operation
 from mockserver.core.backend import Retention
 from mockserver.core.tasks import Failure, State, Task
 from mockserver.core.webhooks import RetryPolicy
@@ -240,16 +241,14 @@ class Jiekou(Family):
     async def get_task_result(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
         task_id = request.query_params.get("task_id")
-        if task_id is None:
-            mapping = op.error_for("task_id", "required")
+        if task_id is None or task_id == "":
+            # Worded by the contract's getTaskResult x-wanmock-errors, like any schema kind.
+            kind = "required" if task_id is None else "minLength"
+            values = wording.schema_values(kind, "task_id", task_id, {"type": "string",
+                                                                     "minLength": 1}, 1)
+            mapping = op.error_for("task_id", kind)
             raise ProviderError(mapping.status, mapping.code,
-                                fill(mapping.message, {"field": "task_id", "detail":
-                                                       "task_id is required", "value": None}))
-        if task_id == "":
-            mapping = op.error_for("task_id", "minLength")
-            raise ProviderError(mapping.status, mapping.code,
-                                fill(mapping.message, {"field": "task_id", "detail":
-                                                       "'' should be non-empty", "value": ""}))
+                                wording.fill_template(mapping.message, values))
         task = self.backend.find(self.name, task_id, key)  # the caller's jiekou tasks only
         if task is None:
             raise self.not_found(task_id)
