@@ -89,7 +89,10 @@ class WanMock:
 
     def on_webhook(self, callback: Callable[[Webhook], None]) -> None:
         """Call `callback(webhook)` as each webhook becomes due (until the next reset): hand
-        the body to your own webhook handler there."""
+        `webhook.body` to your own webhook handler there. For jiekou/Novita the body is the
+        provider's event, `{"event_type": "ASYNC_TASK_RESULT", "payload": <task-result body>}`
+        (read `body["payload"]["task"]`), with the submit's `extra.webhook` in
+        `payload.extra.webhook`."""
         self.backend.webhooks.listen(callback)
 
     # -- tasks -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -193,10 +194,26 @@ def test_serve_runs_a_job_and_stops_cleanly_on_sigint(served) -> None:
         clock = client.get("/_wanmock/clock").json()
         assert (clock["timing"], clock["kind"]) == ("instant", "system")
 
+    # An open dashboard page (its event stream) must not hold the shutdown.
+    opened = threading.Event()
+
+    def listen() -> None:
+        with contextlib.suppress(httpx.HTTPError), httpx.stream(
+                "GET", f"{url}/_wanmock/ui/events", timeout=30) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    opened.set()
+
+    threading.Thread(target=listen, daemon=True).start()
+    assert opened.wait(10)
+    assert "dashboard" in " ".join(banner)
+
     proc.send_signal(signal.SIGINT)
-    # uvicorn.run() handles SIGINT: it shuts down, swallows the re-raised KeyboardInterrupt and
-    # returns, so `wanmock serve` returns 0 without a traceback.
+    stopping = time.monotonic()
+    # serve handles SIGINT: it ends the dashboard's streams, shuts down, swallows the re-raised
+    # KeyboardInterrupt and returns, so `wanmock serve` returns 0 without a traceback.
     assert proc.wait(timeout=15) == 0
+    assert time.monotonic() - stopping < 5  # a stream would otherwise hold it for 30 s
     assert proc.stderr is not None
     err = proc.stderr.read()
     assert "Traceback" not in err, err

@@ -191,6 +191,7 @@ def rules_that_can_fire(catalogue, entry, spec_map) -> set[str]:
         "prompt_required": bool(prompt.get("required")),
         "prompt_length": prompt.get("over") == "reject" and "prompt" in has,
         "negative_prompt_length": negative.get("over") == "reject" and "negative_prompt" in has,
+        "template_known": "template" in has and bool(catalogue.effect_templates),
     }
     return {name for name, fires in rules.items() if fires}
 
@@ -293,7 +294,7 @@ INVALID = [
     ("newapi", "createVideoGeneration", {"model": "wan2.6-t2v"},
      "prompt", "schema:required", 400, "invalid_request", "submit"),
     ("newapi", "createVideoGeneration", {"prompt": "a"},
-     "model", "schema:required", 400, "missing_model", "submit"),
+     "model", "schema:required", 400, "", "submit"),
     ("newapi", "createVideoGeneration", {"model": "wan2.6-t2v", "prompt": "a", "duration": 16},
      "duration", "duration_allowed", 400, "InvalidParameter", "submit"),
     ("newapi", "createVideoGeneration", {"model": "wan2.6-i2v", "prompt": "a"},

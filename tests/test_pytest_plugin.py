@@ -16,7 +16,7 @@ def readme_examples() -> dict[str, str]:
     return dict(re.findall(r"<!-- example: ([\w-]+) -->\n```python\n(.*?)```", text, re.S))
 
 
-@pytest.mark.parametrize("name", ["plugin-httpx", "plugin-webhook"])
+@pytest.mark.parametrize("name", ["plugin-httpx", "plugin-webhook", "plugin-newapi-form"])
 def test_readme_plugin_example_passes(pytester, name):
     examples = readme_examples()
     assert name in examples

@@ -185,6 +185,7 @@ class Fake:
 
 def make_app(**options: Any) -> Starlette:
     options.setdefault("seed", 1)
+    options.setdefault("newapi_poll_interval", 0)  # new-api's poll lag has its own tests
     return create_app(clock=ManualClock(), **options)
 
 
@@ -827,7 +828,8 @@ async def test_wanmock_serve_scenarios_file(tmp_path: Path, monkeypatch, capsys)
     from mockserver import cli
 
     served: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    monkeypatch.setattr(uvicorn.Server, "run",
+                        lambda self, sockets=None: served.update(app=self.config.app))
     path = write_rules(tmp_path)
     args = ["serve", "--port", "0", "--clock", "manual", "--seed", "2",
             "--scenarios", str(path), "--max-concurrent-tasks", "3",

@@ -77,13 +77,16 @@ def test_a_webhook_is_owed_at_submit_and_carries_the_result_when_the_task_ends()
     assert [h.task_id for h in seen] == [task_id]
     hook = seen[0]
     assert hook.state == "recorded" and hook.status is None  # in process nothing is sent
-    # The body is the task-result response at that moment (api-facts §1.1).
+    # The body is Novita's ASYNC_TASK_RESULT event around the task-result response at that
+    # moment (Novita webhook doc).
     polled = client.get("/v3/async/task-result", params={"task_id": task_id}, headers=KEY)
     result = conforms("jiekou", "getTaskResult", polled)
-    assert hook.body is not None
-    assert hook.body["task"] == result["task"]
-    assert hook.body["task"]["status"] == "TASK_STATUS_SUCCEED"
-    video = client.get(hook.body["videos"][0]["video_url"])
+    assert hook.body is not None and hook.body["event_type"] == "ASYNC_TASK_RESULT"
+    payload = hook.body["payload"]
+    assert payload["task"] == result["task"]
+    assert payload["task"]["status"] == "TASK_STATUS_SUCCEED"
+    assert payload["extra"]["webhook"] == {"url": HOOK}
+    video = client.get(payload["videos"][0]["video_url"])
     assert video.status_code == 200 and video.content[4:8] == b"ftyp"
     wanmock.advance(60.0)
     assert len(seen) == 1 and len(wanmock.webhooks()) == 1  # delivered once
@@ -109,8 +112,9 @@ def test_a_failed_task_sends_its_failure() -> None:
     task_id = _submit(client)
     wanmock.force(task_id, "failed")
     [hook] = wanmock.webhooks(task_id)
-    assert hook.body is not None and hook.body["task"]["status"] == "TASK_STATUS_FAILED"
-    assert hook.body["task"]["reason"]
+    assert hook.body is not None
+    assert hook.body["payload"]["task"]["status"] == "TASK_STATUS_FAILED"
+    assert hook.body["payload"]["task"]["reason"]
 
 
 def test_no_webhook_without_a_url_or_on_a_rejected_submit() -> None:
@@ -132,7 +136,8 @@ def test_poll_mode_the_poll_that_ends_the_task_makes_the_webhook_due() -> None:
         states.append(r.json()["task"]["status"])
         due = [h for h in wanmock.webhooks() if h.body is not None]
         assert bool(due) == (states[-1] == "TASK_STATUS_SUCCEED")
-    assert wanmock.webhooks()[0].body["task"]["status"] == "TASK_STATUS_SUCCEED"  # type: ignore[index]
+    assert wanmock.webhooks()[0].body["payload"]["task"][  # type: ignore[index]
+        "status"] == "TASK_STATUS_SUCCEED"
 
 
 def test_control_api_lists_webhooks_and_reset_forgets_them() -> None:
@@ -143,7 +148,7 @@ def test_control_api_lists_webhooks_and_reset_forgets_them() -> None:
     client.post("/_wanmock/clock/advance", json={"seconds": 60})
     listed = client.get("/_wanmock/webhooks", params={"task_id": task_id}).json()
     assert listed["webhooks"][0]["state"] == "recorded"
-    assert listed["webhooks"][0]["body"]["task"]["task_id"] == task_id
+    assert listed["webhooks"][0]["body"]["payload"]["task"]["task_id"] == task_id
     client.post("/_wanmock/reset")
     assert client.get("/_wanmock/webhooks").json()["count"] == 0
 
@@ -192,13 +197,14 @@ def test_a_served_fake_posts_the_webhook_to_its_url() -> None:
             assert receiver.arrived.wait(10.0)
             assert _wait_for(lambda: fake.backend.webhooks.entries()[0].state == "sent")
             body, agent = receiver.received[0]
-            assert body["task"]["task_id"] == task_id
-            assert body["task"]["status"] == "TASK_STATUS_SUCCEED"
+            assert body["event_type"] == "ASYNC_TASK_RESULT"
+            assert body["payload"]["task"]["task_id"] == task_id
+            assert body["payload"]["task"]["status"] == "TASK_STATUS_SUCCEED"
             assert agent == "wanmock-webhook"
             [hook] = client.get("/_wanmock/webhooks").json()["webhooks"]
-            assert (hook["state"], hook["status"]) == ("sent", 200)
+            assert (hook["state"], hook["status"], hook["attempt_count"]) == ("sent", 200, 1)
             # the URL in the body downloads from the fake
-            assert client.get(body["videos"][0]["video_url"]).status_code == 200
+            assert client.get(body["payload"]["videos"][0]["video_url"]).status_code == 200
     assert len(receiver.received) == 1
 
 
@@ -220,6 +226,8 @@ def test_an_unreachable_receiver_is_recorded_as_failed() -> None:
     closed.stop()  # nothing listens there any more
     hook = _failed_delivery(dead_url)
     assert hook.error and "Connect" in hook.error and hook.status is None
+    # a refused connection is retried like a timeout: five retries, six attempts in all
+    assert len(hook.attempts) == 6 and hook.done and hook.next_attempt_at is None
 
 
 def test_auto_holds_webhooks_for_non_loopback_hosts_and_send_does_not() -> None:
@@ -238,7 +246,7 @@ def test_auto_holds_webhooks_for_non_loopback_hosts_and_send_does_not() -> None:
             states = {h["task_id"]: h["state"]
                       for h in client.get("/_wanmock/webhooks").json()["webhooks"]}
     assert states == {held_id: "held", sent_id: "sent"}
-    assert [body["task"]["task_id"] for body, _ in receiver.received] == [sent_id]
+    assert [body["payload"]["task"]["task_id"] for body, _ in receiver.received] == [sent_id]
 
 
 @pytest.mark.parametrize(("url", "loopback"), [
@@ -254,10 +262,36 @@ def test_loopback_is_read_from_the_url(url: str, loopback: bool) -> None:
     assert is_loopback_url(url) is loopback
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:notaport/hook", "http://[::1"])
-def test_a_url_nobody_can_post_to_is_recorded_as_failed_under_send(url: str) -> None:
-    hook = _failed_delivery(url, webhooks="send")
-    assert hook.error and hook.status is None and hook.sent_at is not None
+@pytest.mark.parametrize("url", ["http://127.0.0.1:notaport/hook", "http://[::1",
+                                 "ftp://127.0.0.1/hook", "http://127.0.0.1/a b",
+                                 "http://127.0.0.1/\r\nX-Injected: 1", "http:///nohost"])
+def test_a_url_nobody_can_post_to_is_refused_at_submit(url: str) -> None:
+    """Decision `webhook-url`: jiekou's own 400 envelope, and the request stays journaled."""
+    _, wanmock, client = _in_process()
+    response = client.post(T2V, json=dict(BODY, extra={"webhook": {"url": url}}), headers=KEY)
+    assert response.status_code == 400
+    assert response.json() == {"code": 400, "reason": "INVALID_REQUEST_BODY", "metadata": {},
+                               "message": "extra.webhook.url must be an http or https URL"}
+    assert wanmock.webhooks() == [] and wanmock.tasks() == []
+    [entry] = wanmock.requests(operation="createWanT2vTask")
+    assert entry.violations[0]["rule"] == "schema:pattern"
+
+
+def test_a_url_httpx_cannot_send_to_is_failed_without_retries() -> None:
+    """A URL that passes the submit check but that no retry can fix is failed at once."""
+    from mockserver.core.webhooks import RetryPolicy, send
+
+    hook = Webhook(1, "jiekou", "t", "http://127.0.0.1:1/h", 0.0, body={"a": 1},
+                   policy=RetryPolicy(timeout_s=1.0, intervals=(0.1,) * 5))
+
+    class Refusing:
+        async def post(self, *args: Any, **kwargs: Any) -> Any:
+            raise httpx.InvalidURL("bad")
+
+    import anyio
+
+    anyio.run(send, hook, Refusing(), lambda: 1.0)
+    assert hook.state == "failed" and len(hook.attempts) == 1 and hook.done
 
 
 def test_record_mode_keeps_webhooks_in_a_served_fake() -> None:
@@ -283,7 +317,7 @@ def _routed_fake_whose_listener_downloads() -> tuple[Any, list[int]]:
                      queued_polls=0, running_polls=0)
     fetched: list[int] = []
     WanMock(app.state.backend).on_webhook(lambda hook: fetched.append(
-        httpx.get(hook.body["videos"][0]["video_url"]).status_code))  # type: ignore[index]
+        httpx.get(hook.body["payload"]["videos"][0]["video_url"]).status_code))  # type: ignore[index]
     return InProcessRoutes(app, ["api.novita.ai"]), fetched
 
 
@@ -318,7 +352,8 @@ def test_listeners_of_a_served_fake_may_call_it() -> None:
     statuses: list[int] = []
 
     def listener(hook: Webhook) -> None:
-        statuses.append(httpx.get(hook.body["videos"][0]["video_url"]).status_code)  # type: ignore[index]
+        statuses.append(httpx.get(  # type: ignore[index]
+            hook.body["payload"]["videos"][0]["video_url"]).status_code)
         fetched.set()
 
     with fake:

@@ -158,6 +158,14 @@ class Journal:
         return entry
 
     @staticmethod
+    def set_request_body(entry: Entry, text: str) -> None:
+        """Show the request body as `text` (a readable form of a binary body), redacted and
+        bounded like any body."""
+        shown, cut = _text(text.encode("utf-8"))
+        entry.request_body = shown
+        entry.truncated = entry.truncated or cut
+
+    @staticmethod
     def complete(entry: Entry, status: int, body: bytes | None) -> None:
         text, cut = _text(body)
         entry.status = status

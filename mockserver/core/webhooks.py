@@ -7,20 +7,26 @@ webhook becomes *due* once its task reads as terminal; `Outbox.flush()` renders 
 then leaves depends on the `webhooks` option:
 
 - `auto` (the default): under a server (`wanmock serve`, the live server fixture) a loop in the
-  app's lifespan POSTs each due webhook whose URL is on a loopback host (127.0.0.0/8, ::1,
-  `localhost`) as JSON and records the receiver's status (or the error); a webhook for any other
+  app's lifespan (`run_sender`) POSTs each due webhook whose URL is on a loopback host
+  (127.0.0.0/8, ::1, `localhost`) as JSON and records every attempt; a webhook for any other
   host is `held` (rendered and kept, not sent), so generated or example URLs never leave the
   machine. In process nothing is sent: the test reads `wanmock.webhooks()` or registers
   `wanmock.on_webhook(callback)`.
 - `send`: like `auto` under a server, to any host (a receiver in another container).
 - `record`: nothing is ever sent.
 
+Delivery follows the family's `RetryPolicy` (jiekou: contracts/jiekou.yaml `x-wanmock-webhooks`,
+Novita's documented policy): each attempt times out after `timeout_s`; a timeout, a refused
+connection or a non-2xx answer is retried after the next interval until `retries` retries are
+spent; an answer in 2xx ends it. Every attempt is kept on the webhook as plain data
+(`attempts`, `next_attempt_at`), so a store can hold it.
+
 Listeners are called outside the app (`Outbox.notify()`): after each in-process request returns
 to the caller, when the test moves the clock or reads the webhooks, and from a worker thread
 under a server. A listener may therefore call the fake itself (fetch the video, poll again).
 
 Flushes happen when the clock is moved through the toolkit, when a state is forced, on every
-request to the family that owes webhooks, and (in `send` mode) every 100 ms.
+request to the family that owes webhooks, and (under a server) every 100 ms.
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,9 +45,31 @@ log = logging.getLogger("mockserver")
 Renderer = Callable[[], "dict[str, Any] | None"]  # the body now, or None while not yet due
 
 
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How a webhook is delivered: the timeout of one attempt and the waits before each retry
+    (so `len(intervals)` retries at most, `1 + len(intervals)` attempts)."""
+
+    timeout_s: float = 10.0
+    intervals: tuple[float, ...] = ()
+
+    @property
+    def max_attempts(self) -> int:
+        return 1 + len(self.intervals)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"timeout_s": self.timeout_s, "intervals": list(self.intervals),
+                "max_attempts": self.max_attempts}
+
+
 @dataclass(slots=True)
 class Webhook:
-    """One callback: where it goes, for which task, what it carried and how it went."""
+    """One callback: where it goes, for which task, what it carried and how each attempt went.
+
+    Everything here is plain data (numbers, strings, lists and dicts of them), so a store can
+    keep it. Times: `scheduled_at`, `due_at`, `sent_at` and each attempt's `at` are on the
+    fake's clock; `next_attempt_at` is wall-clock time (`time.time()`), because deliveries are
+    real HTTP and their retries wait real seconds, also under a manual clock."""
 
     seq: int
     family: str
@@ -49,31 +78,55 @@ class Webhook:
     scheduled_at: float
     due_at: float | None = None  # clock time it was rendered (the task read as terminal)
     body: dict[str, Any] | None = None
-    sent_at: float | None = None
-    status: int | None = None  # the receiver's HTTP status (send mode)
-    error: str | None = None  # why sending failed (send mode)
+    sent_at: float | None = None  # clock time of the last attempt (or of recording)
+    status: int | None = None  # the receiver's HTTP status at the last attempt
+    error: str | None = None  # why the last attempt (or a listener) failed
     held: bool = False  # not sent: its host is not loopback and the option is `auto`
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # {at, status, error}
+    next_attempt_at: float | None = None  # wall time of the next retry (None: none owed)
+    done: bool = False  # delivered (2xx) or given up: no attempt follows
 
     @property
     def state(self) -> str:
-        """`pending` (task not ended), `due` (rendered, not sent yet), `sent`, `failed`,
-        `held` (not sent to a non-loopback host under `auto`) or `recorded` (not sent: in
-        process or `record`; listeners still hear of it)."""
+        """`pending` (task not ended), `due` (rendered, not sent yet), `retrying` (an attempt
+        failed and a retry is owed), `sent` (a 2xx answer), `failed` (every attempt failed, or a
+        listener raised), `held` (not sent to a non-loopback host under `auto`) or `recorded`
+        (not sent: in process or `record`; listeners still hear of it)."""
         if self.body is None:
             return "pending"
         if self.held:
             return "held"
+        if self.attempts:
+            if self.status is not None and 200 <= self.status < 300:
+                return "sent"
+            return "failed" if self.done else "retrying"
         if self.error is not None:
             return "failed"
-        if self.status is not None:
-            return "sent"
         return "recorded" if self.sent_at is not None else "due"
 
     def as_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "family": self.family, "task_id": self.task_id,
                 "url": self.url, "state": self.state, "scheduled_at": self.scheduled_at,
                 "due_at": self.due_at, "sent_at": self.sent_at, "status": self.status,
-                "error": self.error, "body": self.body}
+                "error": self.error, "attempt_count": len(self.attempts),
+                "attempts": [dict(a) for a in self.attempts],
+                "next_attempt_at": self.next_attempt_at, "policy": self.policy.as_dict(),
+                "body": self.body}
+
+    def record_attempt(self, at: float, wall: float, status: int | None,
+                       error: str | None, *, final: bool = False) -> None:
+        """Keep one attempt's outcome and decide what follows: nothing after a 2xx or when the
+        policy's retries are spent (or `final`: a URL no retry can fix), else a retry after the
+        next interval (wall-clock `wall` + interval)."""
+        self.attempts.append({"at": at, "status": status, "error": error})
+        self.status, self.error, self.sent_at = status, error, at
+        ok = status is not None and 200 <= status < 300
+        spent = len(self.attempts) >= self.policy.max_attempts
+        if ok or spent or final:
+            self.done, self.next_attempt_at = True, None
+        else:
+            self.next_attempt_at = wall + self.policy.intervals[len(self.attempts) - 1]
 
 
 class Outbox:
@@ -91,10 +144,16 @@ class Outbox:
         self.record_only = True
 
     def schedule(self, *, family: str, task_id: str, url: str, now: float,
-                 render: Renderer) -> Webhook:
+                 render: Renderer, policy: RetryPolicy | None = None,
+                 render_args: list[Any] | None = None) -> Webhook:
+        """Owe a webhook for a task: `render()` gives its body once the task has ended (None
+        before); `policy` says how it is delivered under a server. `render_args` let a shared
+        store's other workers build the same renderer (the family's `_webhook_body(task,
+        *render_args)`)."""
         with self._lock:
             self._seq += 1
-            hook = Webhook(self._seq, family, task_id, url, now)
+            hook = Webhook(self._seq, family, task_id, url, now,
+                           policy=policy or RetryPolicy())
             self._pending[hook.seq] = (hook, render)
         return hook
 
@@ -143,12 +202,25 @@ class Outbox:
                     hook.error = f"on_webhook callback raised {type(exc).__name__}: {exc}"
                     log.exception("wanmock: on_webhook callback failed for task %s", hook.task_id)
 
-    def take_unsent(self) -> list[Webhook]:
-        """Rendered webhooks the sender has not picked up yet (send mode)."""
+    def update(self, hook: Webhook) -> None:
+        """Keep what sending changed (the objects are the records here: nothing to do)."""
+
+    def take_unsent(self, wall: float | None = None) -> list[Webhook]:
+        """Rendered webhooks whose next attempt is owed by wall-clock time `wall` (all of them
+        when `wall` is None), taken off the queue: the sender claims each attempt once."""
         with self._lock:
-            out = list(self._unsent)
-            self._unsent.clear()
+            out = [h for h in self._unsent if wall is None or h.next_attempt_at is None
+                   or h.next_attempt_at <= wall]
+            if out:
+                taken = {id(h) for h in out}
+                self._unsent = deque(h for h in self._unsent if id(h) not in taken)
         return out
+
+    def retry_later(self, hook: Webhook) -> None:
+        """Queue a webhook again for its next attempt (at `hook.next_attempt_at`)."""
+        with self._lock:
+            if not hook.done:
+                self._unsent.append(hook)
 
     def listen(self, callback: Callable[[Webhook], None]) -> None:
         with self._lock:
@@ -183,15 +255,72 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
-async def send(hook: Webhook, client: Any, now: Callable[[], float]) -> None:
-    """POST one webhook as JSON with `client` (an `httpx.AsyncClient`) and record the outcome."""
+async def send(hook: Webhook, client: Any, now: Callable[[], float],
+               wall: Callable[[], float] = time.time) -> None:
+    """Make one delivery attempt: POST the webhook as JSON with `client` (an
+    `httpx.AsyncClient`) within the policy's timeout, and record the outcome on the webhook."""
     import httpx
 
+    status: int | None = None
+    error: str | None = None
+    final = False
     try:
-        response = await client.post(hook.url, json=hook.body,
+        response = await client.post(hook.url, json=hook.body, timeout=hook.policy.timeout_s,
                                      headers={"User-Agent": "wanmock-webhook"})
-        hook.status = response.status_code
-    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # unreachable, refused,
-        # timeout, or a URL httpx cannot send to (`http://a:notaport/`)
-        hook.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    hook.sent_at = now()
+        status = response.status_code
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
+        # a URL httpx cannot send to (`http://a:notaport/`): no retry can fix it
+        error, final = _describe(exc), True
+    except httpx.HTTPError as exc:  # unreachable, refused, timed out: retried
+        error = _describe(exc)
+    hook.record_attempt(now(), wall(), status, error, final=final)
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def run_sender(outbox: Outbox, *, flush: Callable[[], Any], now: Callable[[], float],
+                     mode: Callable[[], str], interval: float = 0.1) -> None:
+    """The delivery loop under a server: every `interval` seconds render the webhooks whose
+    tasks have ended, tell the listeners, and start each attempt that is owed (first ones and
+    retries whose time has come). `mode()` is the `webhooks` option (`auto` sends to loopback
+    hosts only and holds the rest; `send` to any host)."""
+    import asyncio
+
+    import httpx
+
+    from mockserver.core.store.base import StoreUnavailable
+
+    running: set[asyncio.Task[None]] = set()
+    down = False
+
+    async def attempt(hook: Webhook, client: Any) -> None:
+        await send(hook, client, now)
+        try:
+            outbox.retry_later(hook)  # a shared store also keeps the attempt
+        except StoreUnavailable:
+            log.warning("wanmock: webhook %s: the attempt was not stored (store down)",
+                        hook.seq)
+
+    async with httpx.AsyncClient(trust_env=False) as client:
+        while True:
+            try:
+                flush()
+                if outbox.has_unheard():  # listeners may call this very server
+                    await asyncio.to_thread(outbox.notify)
+                for hook in outbox.take_unsent(time.time()):
+                    if mode() == "auto" and not is_loopback_url(hook.url):
+                        hook.held = True  # `--webhooks send` sends to any host
+                        continue
+                    job = asyncio.create_task(attempt(hook, client))
+                    running.add(job)
+                    job.add_done_callback(running.discard)
+                down = False
+            except StoreUnavailable as exc:  # kept in the store; delivered once it is back
+                if not down:
+                    log.warning("wanmock: webhooks wait for the store: %s", exc)
+                down = True
+            except Exception:  # a bug here must not stop later deliveries
+                log.exception("wanmock: webhook delivery failed")
+            await asyncio.sleep(interval)

@@ -1,12 +1,14 @@
 """The real OpenAI Python SDK (openai 3.54.0, `client.videos`) against new-api's `/v1/videos`.
 
-new-api relays OpenAI-style video calls to Wan (api-facts §2.1, §2.5, §2.6). Two findings the
-fake reproduces, so a team learns them here and not in production:
+new-api relays OpenAI-style video calls to Wan (api-facts §2.1, §2.5, §2.6). What the fake
+reproduces, so a team learns it here and not in production:
 
-- `videos.create` sends `multipart/form-data`; new-api's validator reads only JSON (multipart
-  parsing is commented out, api-facts §2.2), so the create fails with 400 `invalid_json`. Sending
-  the same call with `Content-Type: application/json` works.
-- sizes are DashScope's `W*H`, not OpenAI's `WxH` (api-facts §2.8).
+- `videos.create` sends `multipart/form-data`, which current new-api reads (common/gin.go
+  parseMultipartFormData, audit F04): the default call works unchanged. An `input_reference`
+  file part is dropped by new-api's Ali relay (the job is text-only); the fake keeps the file in
+  the task's request.
+- sizes are DashScope's `W*H`, not OpenAI's `WxH` (api-facts §2.8): `1280x720` is new-api's
+  500 `build_request_failed` (audit F13), which the SDK retries unless `max_retries=0`.
 
 openai 3.x talks through `httpx2`, which respx does not patch: the SDK reaches the fake over
 loopback (a live server), or in process through `httpx2.ASGITransport(app=wanmock.app)`.
@@ -14,7 +16,9 @@ loopback (a live server), or in process through `httpx2.ASGITransport(app=wanmoc
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 from collections.abc import Iterator
 
 import av
@@ -46,16 +50,44 @@ def client(server: ThreadedMockServer) -> Iterator[object]:
         yield sdk
 
 
-def test_sdk_multipart_create_is_rejected_as_new_api_does(client, server) -> None:
+def test_sdk_default_multipart_create_retrieve_and_download(client, server) -> None:
+    created = client.videos.create(model="wan2.6-t2v", prompt="a lighthouse", seconds="8",
+                                   size="1280*720")
+    assert (created.status, created.progress, created.model) == ("queued", 0, "wan2.6-t2v")
+    [entry] = server.backend.journal.entries(operation="createVideo")
+    assert entry.request_headers["content-type"].startswith("multipart/form-data; boundary=")
+    assert json.loads(entry.request_body)["seconds"] == "8"  # readable in the journal
+    task = server.backend.store.get(created.id)
+    assert (task.spec.duration, task.spec.size) == (8, "1280*720")
+    states = [client.videos.retrieve(created.id).status for _ in range(4)]
+    assert states == ["queued", "in_progress", "in_progress", "completed"]  # poll-count pacing
+    content = client.videos.download_content(created.id).read()
+    stream = av.open(io.BytesIO(content)).streams.video[0]
+    assert (stream.codec_context.width, stream.codec_context.height) == (1280, 720)
+    assert all(not e.violations for e in server.backend.journal.entries())
+
+
+def test_sdk_input_reference_file_is_kept_in_the_task(client, server) -> None:
+    image = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    created = client.videos.create(model="wan2.6-t2v", prompt="a cat", seconds="4",
+                                   size="1280*720",
+                                   input_reference=("cat.png", io.BytesIO(image), "image/png"))
+    task = server.backend.store.get(created.id)
+    [record] = task.request["_wanmock_form"]["files"]
+    assert (record["name"], record["filename"], record["size"]) == ("input_reference",
+                                                                    "cat.png", len(image))
+    assert base64.b64decode(record["data_uri"].split(",", 1)[1]) == image
+    assert "img_url" not in task.spec.inputs  # new-api's Ali relay does not read file parts
+    [entry] = server.backend.journal.entries(operation="createVideo")
+    assert json.loads(entry.request_body)["input_reference"]["filename"] == "cat.png"
+
+
+def test_sdk_create_without_model_is_the_distributors_400(client) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        client.videos.create(model="wan2.6-t2v", prompt="a cat")
-    assert caught.value.status_code == 400
-    assert caught.value.response.json() == {
-        "code": "invalid_json",
-        "message": "invalid character '-' looking for beginning of value", "data": None}
-    [entry] = server.backend.journal.entries(family="newapi")
-    assert entry.request_headers["content-type"].startswith("multipart/form-data")
-    assert list(server.backend.tasks()) == []  # nothing was submitted
+        client.videos.create(model="", prompt="a cat")
+    error = caught.value.response.json()["error"]
+    assert error["type"] == "new_api_error"
+    assert error["message"].startswith("未指定模型名称，模型名称不能为空 (request id: ")
 
 
 def test_sdk_json_create_poll_and_download(client, server) -> None:
@@ -74,12 +106,12 @@ def test_sdk_json_create_poll_and_download(client, server) -> None:
 
 
 def test_sdk_openai_style_size_is_new_apis_error(client) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.videos.create(model="wan2.6-t2v", prompt="a cat", size="1280x720",
-                             extra_headers=JSON)
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.videos.create(model="wan2.6-t2v", prompt="a cat", size="1280x720")
     body = caught.value.response.json()
     assert body["code"] == "build_request_failed"
-    assert body["message"] == "invalid size: 1280x720, example: 1920*1080"
+    assert body["message"] == ("convert_to_ali_request_failed: "
+                               "invalid size: 1280x720, example: 1920*1080")
 
 
 def test_sdk_unknown_video_is_task_not_exist(client) -> None:

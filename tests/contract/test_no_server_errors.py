@@ -3,8 +3,8 @@
 A Hypothesis test per contract operation: malformed bodies (random bytes, JSON of any type, deep
 nesting, huge strings, wrong types in known fields, mutated valid bodies), random headers and
 query strings, at the operation's real path in the in-process app. The only 5xx the contracts
-document for client input is new-api's 503 for a model no channel serves (its distributor);
-new-api's 500 `build_request_failed` is off by default (`newapi_build_error_status`).
+document for client input are new-api's: 503 for a model no channel serves (its distributor) and
+500 `build_request_failed` for a request its Ali adaptor cannot convert (relay_task.go, audit F13).
 """
 
 from __future__ import annotations
@@ -295,6 +295,11 @@ def check(family: str, op: Operation, response: httpx.Response) -> None:
         assert op.role == "submit" and matched == ["auth"], where
         assert body["error"]["code"] == "model_not_found", where
         return
+    if family == "newapi" and status == 500 and body.get("code") == "build_request_failed":
+        # The other documented 5xx: the relay could not build the DashScope request.
+        assert op.role == "submit" and matched == ["default"], where
+        assert body["message"].startswith("convert_to_ali_request_failed: "), where
+        return
     assert status < 500, f"server error: {where}"
 
 
@@ -338,8 +343,8 @@ def test_no_input_gives_a_server_error_or_a_foreign_envelope(family: str,
 
 
 @pytest.mark.parametrize("operation_id", ["createVideoGeneration", "createVideo"])
-def test_the_documented_5xx_is_newapi_503_for_an_unknown_model(operation_id: str) -> None:
-    """The one 5xx the check above lets through really happens, in the OpenAI-shaped envelope."""
+def test_the_documented_5xx_are_newapi_503_and_500(operation_id: str) -> None:
+    """The 5xx the check above lets through really happen, each in its envelope."""
     op = CONTRACTS.operation("newapi", operation_id)
     w = world()
     assert w.app is not None
@@ -349,10 +354,11 @@ def test_the_documented_5xx_is_newapi_503_for_an_unknown_model(operation_id: str
                                 body))
     assert response.status_code == 503, response.text
     check("newapi", op, response)
-    # Off by default: nothing else may answer 500, and a t2v size without `*` is a 400.
-    assert w.app.state.backend.options.newapi_build_error_status == 400
-    response = asyncio.run(send(w.app, op.method, op.path, [], {"Authorization": GOOD_KEY},
+    # A t2v size without `*` cannot be converted: 500, as new-api answers (audit F13).
+    assert w.app.state.backend.options.newapi_build_error_status == 500
+    response = asyncio.run(send(w.app, op.method, op.path, [],
+                                {"Authorization": GOOD_KEY, "Content-Type": "application/json"},
                                 dumps({"model": "wan2.6-t2v", "prompt": "a", "size": "720x"})))
-    assert response.status_code == 400, response.text
+    assert response.status_code == 500, response.text
     assert response.json()["code"] == "build_request_failed"
     check("newapi", op, response)

@@ -33,8 +33,10 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def app() -> Starlette:
-    return create_app(families=["jiekou"], clock=ManualClock(), seed=1)
+def app(request: pytest.FixtureRequest) -> Starlette:
+    """The jiekou fake on a manual clock (options from indirect parametrization, if any)."""
+    options = getattr(request, "param", None) or {}
+    return create_app(families=["jiekou"], clock=ManualClock(), seed=1, **options)
 
 
 @pytest.fixture
@@ -135,7 +137,7 @@ async def test_wan21_t2v_whole_job(app: Starlette, client: httpx.AsyncClient) ->
     assert 0 < submit_ms < exec_ms < complete_ms
     (video,) = done["videos"]
     assert video["video_type"] == "mp4"
-    assert isinstance(video["video_url_ttl"], int) and 0 < video["video_url_ttl"] <= 3600
+    assert video["video_url_ttl"] == "3600"  # the TTL constant (decision video-url-ttl-type)
 
     r = await client.get(video["video_url"])
     assert r.status_code == 200
@@ -277,7 +279,6 @@ async def test_wan21_defaults_when_width_or_height_missing(
     [
         pytest.param({}, id="missing"),
         pytest.param({"Authorization": ""}, id="empty"),
-        pytest.param({"Authorization": "sk_test_key"}, id="no-scheme"),
         pytest.param({"Authorization": "Basic dXNlcjpwYXNz"}, id="basic"),
         pytest.param({"Authorization": "Bearer "}, id="bearer-without-key"),
     ],
@@ -307,11 +308,10 @@ async def test_api_keys_option_rejects_other_keys() -> None:
         assert r.status_code == 200
 
 
-async def test_bare_key_option_accepts_what_the_npm_sdk_sends() -> None:
-    """Decision bare-api-key: `Authorization: <key>` is a 401 by default (Novita's error guide);
-    `jiekou_bare_key="accept"` takes it, as the npm novita-sdk sends it."""
-    app = create_app(families=["jiekou"], clock=ManualClock(), seed=1,
-                     jiekou_bare_key="accept", api_keys=["sk_good"])
+async def test_bare_key_is_taken_as_the_npm_sdk_sends_it() -> None:
+    """Decision bare-api-key (issue 12 item 3): every npm novita-sdk release (1.0.10 to 3.1.3)
+    sends `Authorization: <key>`; the fake takes it as the key by default."""
+    app = create_app(families=["jiekou"], clock=ManualClock(), seed=1, api_keys=["sk_good"])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://api.jiekou.ai") as c:
         r = await c.post(T2V, json={"prompt": "x"}, headers={"Authorization": "sk_good"})
@@ -328,6 +328,18 @@ async def test_bare_key_option_accepts_what_the_npm_sdk_sends() -> None:
     journal = app.state.backend.journal.entries()
     assert [e.violations for e in journal if e.status == 200] == [[], [], []]
     assert all("sk_good" not in str(e.as_dict()) for e in journal)
+
+
+@pytest.mark.parametrize("app", [{"jiekou_bare_key": "reject"}], indirect=True)
+async def test_bare_key_reject_option_is_the_error_guides_401(
+        app: Starlette, client: httpx.AsyncClient) -> None:
+    """`jiekou_bare_key="reject"`: "not Bearer <key>" is a 401 (Novita's error guide)."""
+    r = await client.post(T2V, json={"prompt": "x"}, headers={"Authorization": "sk_test_key"})
+    assert_envelope("createWanT2vTask", r, 401, "INVALID_API_KEY")
+    r = await client.get(RESULT, params={"task_id": "abc"},
+                         headers={"Authorization": "sk_test_key"})
+    assert_envelope("getTaskResult", r, 401, "INVALID_API_KEY")
+    assert len(list(app.state.backend.tasks())) == 0
 
 
 # -- task-result -----------------------------------------------------------------------------
@@ -409,17 +421,28 @@ async def test_signed_url_expires(app: Starlette, client: httpx.AsyncClient) -> 
     app.state.backend.clock.advance(20)
     done = await poll(client, task_id)
     (video,) = done["videos"]
-    ttl = video["video_url_ttl"]
-    assert 0 < ttl <= 3600
+    assert video["video_url_ttl"] == "3600"
     head = await client.head(video["video_url"])
     assert head.status_code == 200
-    app.state.backend.clock.advance(ttl + 1)
+    app.state.backend.clock.advance(3600)
     r = await client.get(video["video_url"])
     assert r.status_code == 403
     assert b"AccessDenied" in r.content
-    # A fresh poll hands out no fresh life: the ttl counts from the end of the task.
+    # The TTL is a constant: a fresh poll still says "3600" though the URL has expired.
     later = await poll(client, task_id)
-    assert later["videos"][0]["video_url_ttl"] == 0
+    assert later["videos"][0]["video_url_ttl"] == "3600"
+
+
+@pytest.mark.parametrize("app", [{"jiekou_url_ttl": "countdown"}], indirect=True)
+async def test_signed_url_ttl_countdown_option(app: Starlette,
+                                               client: httpx.AsyncClient) -> None:
+    """`jiekou_url_ttl=countdown`: the seconds left as an integer, counting from the end."""
+    task_id = await submit(client, T2V, {"prompt": "x"}, "createWanT2vTask")
+    app.state.backend.clock.advance(20)
+    ttl = (await poll(client, task_id))["videos"][0]["video_url_ttl"]
+    assert isinstance(ttl, int) and 0 < ttl <= 3600
+    app.state.backend.clock.advance(ttl + 1)
+    assert (await poll(client, task_id))["videos"][0]["video_url_ttl"] == 0
 
 
 async def test_tampered_url_is_403(app: Starlette, client: httpx.AsyncClient) -> None:

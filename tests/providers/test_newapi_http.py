@@ -84,6 +84,8 @@ class Fake:
 
 
 def make_fake(**options: Any) -> Any:
+    # No poll lag unless a test asks (the lag has its own tests, test_newapi_wire.py).
+    options.setdefault("newapi_poll_interval", 0)
     app = create_app(families=["newapi"], clock=ManualClock(), seed=1, **options)
     return app
 
@@ -168,7 +170,8 @@ async def test_openai_style_job_through_v1_videos(fake: Fake) -> None:
 
     queued = await fake.video(vid)
     assert (queued["status"], queued["progress"], queued["metadata"]) == ("queued", 20, {"url": ""})
-    assert "completed_at" not in queued and "error" not in queued
+    # completed_at is the row's UpdatedAt, set from the start (audit F14)
+    assert queued["completed_at"] == sub["created_at"] and "error" not in queued
     assert queued["task_id"] == vid and queued["created_at"] == sub["created_at"]
     not_ready = await fake.content(vid, status=400)
     assert not_ready.json() == {"error": {
@@ -299,9 +302,6 @@ async def test_seconds_and_duration_rules(fake: Fake) -> None:
 # -- request errors ------------------------------------------------------------------------------
 @pytest.mark.anyio
 @pytest.mark.parametrize("body, code, message", [
-    ({"model": "", "prompt": "x"}, "missing_model", "model field is required"),
-    ({"model": "   ", "prompt": "x"}, "missing_model", "model field is required"),
-    ({"prompt": "x"}, "missing_model", "model field is required"),
     ({"model": "wan2.6-t2v", "prompt": "  "}, "invalid_request", "prompt is required"),
     ({"model": "wan2.6-t2v"}, "invalid_request", "prompt is required"),
 ])
@@ -313,12 +313,35 @@ async def test_blank_model_and_prompt(fake: Fake, body: Any, code: str, message:
 
 
 @pytest.mark.anyio
+async def test_blank_model_reaches_the_distributor_not_the_relay(fake: Fake) -> None:
+    for body in ({"model": "", "prompt": "x"}, {"prompt": "x"}, {"model": None, "prompt": "x"}):
+        for path in ("/v1/video/generations", "/v1/videos"):
+            err = await fake.submit(body, path=path, status=400)
+            message = err["error"]["message"]
+            assert message.startswith("未指定模型名称，模型名称不能为空 (request id: ")
+    # whitespace passes the distributor's `== ""` and finds no channel
+    err = await fake.submit({"model": "   ", "prompt": "x"}, status=503)
+    assert err["error"]["code"] == "model_not_found"
+    assert len(fake.backend.store) == 0
+
+
+@pytest.mark.anyio
 async def test_body_not_json(fake: Fake) -> None:
-    for raw in (b"not json", b"", b"[1, 2]", b'{"model": "wan2.6-t2v", "prompt": 5}'):
-        response = await fake.client.post("/v1/video/generations", headers=KEY, content=raw)
+    json_type = {**KEY, "Content-Type": "application/json"}
+    for raw in (b"not json", b""):
+        response = await fake.client.post("/v1/video/generations", headers=json_type, content=raw)
         assert response.status_code == 400
         body = fake.conforms("createVideoGeneration", response)
-        assert body["code"] == "invalid_json" and body["data"] is None
+        message = body["error"]["message"]
+        assert message.startswith("无效的请求，无效的请求，invalid JSON request body")
+    response = await fake.client.post("/v1/video/generations", headers=json_type,
+                                      content=b"[1, 2]")  # valid JSON, no model in it
+    assert fake.conforms("createVideoGeneration", response)["error"]["message"].startswith(
+        "未指定模型名称")
+    response = await fake.client.post("/v1/video/generations", headers=json_type,
+                                      content=b'{"model": "wan2.6-t2v", "prompt": 5}')
+    body = fake.conforms("createVideoGeneration", response)  # the relay's own decoding
+    assert response.status_code == 400 and body["code"] == "invalid_json"
 
 
 @pytest.mark.anyio
@@ -332,25 +355,26 @@ async def test_unknown_model_is_503_in_openai_shape(fake: Fake) -> None:
 
 @pytest.mark.anyio
 async def test_t2v_size_without_star_is_a_build_error(fake: Fake) -> None:
-    err = await fake.submit({"model": "wan2.6-t2v", "prompt": "x", "size": "720p"}, status=400)
-    assert err == {"code": "build_request_failed",
-                   "message": "invalid size: 720p, example: 1920*1080", "data": None}
-    fake500, client = await fake_with(newapi_build_error_status=500)
+    err = await fake.submit({"model": "wan2.6-t2v", "prompt": "x", "size": "720p"}, status=500)
+    assert err == {"code": "build_request_failed", "data": None, "message":
+                   "convert_to_ali_request_failed: invalid size: 720p, example: 1920*1080"}
+    fake400, client = await fake_with(newapi_build_error_status=400)
     async with client:
-        err = await fake500.submit({"model": "wan2.6-t2v", "prompt": "x", "size": "720P"},
-                                   path="/v1/videos", status=500)
+        err = await fake400.submit({"model": "wan2.6-t2v", "prompt": "x", "size": "720P"},
+                                   path="/v1/videos", status=400)
         assert err["code"] == "build_request_failed"
-        assert err["message"] == "invalid size: 720P, example: 1920*1080"
+        assert err["message"].endswith("invalid size: 720P, example: 1920*1080")
 
 
 @pytest.mark.anyio
 async def test_conversion_errors(fake: Fake) -> None:
     err = await fake.submit({"model": "wan2.6-t2v", "prompt": "x",
-                             "metadata": {"model": "wan2.5-t2v-preview"}}, status=400)
-    assert (err["code"], err["message"]) == ("build_request_failed",
-                                             "can't change model with metadata")
-    err = await fake.submit({"model": "wan2.7-i2v", "prompt": "x"}, status=400)
-    assert err["message"] == "wan2.7-i2v requires image, images, input_reference, or input.media"
+                             "metadata": {"model": "wan2.5-t2v-preview"}}, status=500)
+    assert (err["code"], err["message"]) == (
+        "build_request_failed", "convert_to_ali_request_failed: can't change model with metadata")
+    err = await fake.submit({"model": "wan2.7-i2v", "prompt": "x"}, status=500)
+    assert err["message"] == ("convert_to_ali_request_failed: "
+                              "wan2.7-i2v requires image, images, input_reference, or input.media")
     ok = await fake.submit({"model": "wan2.7-i2v", "prompt": "x",
                             "images": ["https://example.com/a.png", "https://example.com/b.png"]})
     media = fake.backend.store.get(ok["id"]).spec.inputs["media"]

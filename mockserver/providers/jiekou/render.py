@@ -56,11 +56,13 @@ def eta(snap: Snapshot) -> int:
 
 
 def task_result(
-    task: Task, snap: Snapshot, video_url: str | None = None, video_url_ttl: int | None = None,
+    task: Task, snap: Snapshot, video_url: str | None = None,
+    video_url_ttl: int | str | None = None,
 ) -> dict[str, Any]:
     """The whole task-result body for a task seen at `snap` (not for EXPIRED: that is a 404).
 
-    `video_url` and `video_url_ttl` are used only when the task succeeded.
+    `video_url` and `video_url_ttl` are used only when the task succeeded; the TTL is emitted
+    as given (the string constant "3600" by default, decision `video-url-ttl-type`).
     """
     if snap.state is State.EXPIRED:
         raise ValueError("an expired jiekou task has no task-result body (it is a 404)")
@@ -68,7 +70,7 @@ def task_result(
     if snap.state is State.SUCCEEDED and video_url is not None:
         videos.append({
             "video_url": video_url,
-            "video_url_ttl": int(video_url_ttl or 0),
+            "video_url_ttl": video_url_ttl if video_url_ttl is not None else "0",
             "video_type": "mp4",
         })
     seed = task.extra.get("seed", task.spec.seed if task.spec.seed is not None else -1)
@@ -83,8 +85,10 @@ def task_result(
         },
         "images": [],
         "videos": videos,
+        "audios": [],  # always present (Novita task-result doc); Wan tasks make no audio files
         "extra": {
             "seed": str(seed),
+            "enable_nsfw_detection": False,
             "debug_info": {
                 "request_info": "",
                 "submit_time_ms": ms(snap.submitted_at),
@@ -93,3 +97,15 @@ def task_result(
             },
         },
     }
+
+
+EVENT_TYPE = "ASYNC_TASK_RESULT"
+
+
+def webhook_event(result: dict[str, Any], webhook: dict[str, Any],
+                  event_type: str = EVENT_TYPE) -> dict[str, Any]:
+    """Novita's webhook body: `{"event_type": "ASYNC_TASK_RESULT", "payload": <task-result>}`
+    with the submit's `extra.webhook` echoed in `payload.extra.webhook` (Novita webhook doc)."""
+    payload = dict(result)
+    payload["extra"] = dict(result.get("extra") or {}, webhook=webhook)
+    return {"event_type": event_type, "payload": payload}

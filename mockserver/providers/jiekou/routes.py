@@ -13,9 +13,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockserver.contracts import Operation, fill
+from mockserver import wording
+from mockserver.contracts import Operation
 from mockserver.core.backend import Retention
-from mockserver.core.tasks import State, Task
+from mockserver.core.tasks import Failure, State, Task
+from mockserver.core.webhooks import RetryPolicy
 from mockserver.errors import ProviderError
 from mockserver.providers.base import Family, headers_of, json_response
 from mockserver.providers.jiekou import render
@@ -24,12 +26,25 @@ from mockserver.providers.jiekou import render
 _RANDOM_SEED_MAX = 2**31 - 1
 
 
-def _webhook_url(body: Any) -> str | None:
-    """`extra.webhook.url` of a (schema-valid) submit body, if any."""
+def _webhook_settings(body: Any) -> Mapping[str, Any] | None:
+    """`extra.webhook` of a (schema-valid) submit body when it names a URL, else None."""
     extra = body.get("extra") if isinstance(body, Mapping) else None
     hook = extra.get("webhook") if isinstance(extra, Mapping) else None
-    url = hook.get("url") if isinstance(hook, Mapping) else None
-    return url if isinstance(url, str) and url else None
+    if not isinstance(hook, Mapping):
+        return None
+    url = hook.get("url")
+    return hook if isinstance(url, str) and url else None
+
+
+def _echo(hook: Mapping[str, Any]) -> dict[str, Any]:
+    """`extra.webhook` as Novita echoes it in the event: the fields it knows (url, test_mode),
+    as a server that decodes the request into its own types writes them back."""
+    echoed: dict[str, Any] = {"url": hook["url"]}
+    test_mode = hook.get("test_mode")
+    if isinstance(test_mode, Mapping):
+        echoed["test_mode"] = {k: test_mode[k] for k in ("enabled", "return_task_status")
+                               if k in test_mode}
+    return echoed
 
 
 class Jiekou(Family):
@@ -65,11 +80,12 @@ class Jiekou(Family):
         return found if isinstance(found, Mapping) else None
 
     def _authenticate(self, request: Request) -> str:
-        """Bearer, as the docs say; a bare key too under `jiekou_bare_key=accept` (decision
-        `bare-api-key`: the npm novita-sdk sends the key without a scheme)."""
+        """Bearer, as the docs say, and a bare key (one word, no scheme) unless
+        `jiekou_bare_key=reject` (decision `bare-api-key`: every npm novita-sdk release sends
+        the key without a scheme)."""
         header = headers_of(request).get("authorization", "").strip()
         if (self.backend.options.jiekou_bare_key == "accept" and header
-                and " " not in header):
+                and " " not in header and header.lower() != "bearer"):  # `Bearer ` is no key
             allowed = self.backend.options.api_keys
             if allowed and header not in allowed:
                 raise self.auth_error("invalid")
@@ -97,6 +113,14 @@ class Jiekou(Family):
         }
         return ProviderError(400, reason, messages.get(kind, "invalid request body"))
 
+    def parse_json(self, request: Request, op: Operation, raw: bytes) -> Any:
+        """JSON with or without a Content-Type (decision `missing-content-type`); a submit
+        without one is the body error under `jiekou_content_type=required`."""
+        if (self.backend.options.jiekou_content_type == "required" and op.role == "submit"
+                and not headers_of(request).get("content-type", "").strip()):
+            raise self.flag(self.body_error("content_type", op), "body:content_type")
+        return super().parse_json(request, op, raw)
+
     def not_found(self, task_id: str) -> ProviderError:
         return ProviderError(404, self.reason_for(404, "TASK_NOT_FOUND"),
                              f"task not found: {task_id}")
@@ -116,16 +140,50 @@ class Jiekou(Family):
         extra = {"task_type": str(op.raw.get("x-wanmock-task-type", "")), "seed": seed}
         task = self.submit(request, op, body, spec, late, task_id=task_id, api_key=key,
                            extra=extra, raw=raw)
-        url = _webhook_url(body)
-        if url is not None:
-            self.backend.webhooks.schedule(family=self.name, task_id=task.id, url=url,
-                                           now=task.submitted_at,
-                                           render=self._webhook_body(task, self.base_url(request)))
+        hook = _webhook_settings(body)
+        if hook is not None:
+            self._schedule_webhook(request, task, hook)
         return json_response({"task_id": task.id})
 
-    def _webhook_body(self, task: Task, base_url: str) -> Callable[[], dict[str, Any] | None]:
-        """The task-result body once the task has ended (the callback's body, api-facts §1.1)."""
+    # -- webhooks (contracts/jiekou.yaml x-wanmock-webhooks) ---------------------------------
+    def _webhook_contract(self) -> Mapping[str, Any]:
+        found = self.contract.document.get("x-wanmock-webhooks")
+        return found if isinstance(found, Mapping) else {}
+
+    def webhook_policy(self) -> RetryPolicy:
+        """Novita's delivery policy (5 s timeout, five retries) with the retry intervals of
+        the fake's timing profile (short under fast/instant, back-off under realistic)."""
+        spec = self._webhook_contract()
+        timing = self.backend.options.timing
+        intervals = (spec.get("intervals") or {}).get(timing) or []
+        timeout = self.backend.options.webhook_timeout
+        if timeout is None:
+            timeout = float(spec.get("timeout_s", 5.0))
+        return RetryPolicy(timeout_s=timeout, intervals=tuple(float(i) for i in intervals))
+
+    def _schedule_webhook(self, request: Request, task: Task, hook: Mapping[str, Any]) -> None:
+        base, echo = self.base_url(request), _echo(hook)
+        self.backend.webhooks.schedule(
+            family=self.name, task_id=task.id, url=hook["url"], now=task.submitted_at,
+            render=self._webhook_body(task, base, echo), render_args=[base, echo],
+            policy=self.webhook_policy())
+        test_mode = hook.get("test_mode")
+        if isinstance(test_mode, Mapping) and test_mode.get("enabled") is True:
+            # Novita: "test your integration without making actual API calls"; the endpoint
+            # "will receive a simulated mock event". The task ends at once in the asked status
+            # (decision `webhook-test-mode`), so its event is due now and polls agree with it.
+            failed = test_mode.get("return_task_status") == "TASK_STATUS_FAILED"
+            if failed:
+                spec = self._webhook_contract()
+                task.plan.failure = Failure("TEST_MODE", str(spec.get(
+                    "test_mode_reason", "Simulated failure (webhook test mode).")))
+            self.backend.force(task, State.FAILED if failed else State.SUCCEEDED)
+
+    def _webhook_body(self, task: Task, base_url: str,
+                      hook: dict[str, Any]) -> Callable[[], dict[str, Any] | None]:
+        """The event once the task has ended: Novita's envelope around the task-result body."""
         backend = self.backend
+        event_type = str(self._webhook_contract().get("event_type", render.EVENT_TYPE))
 
         def render_now() -> dict[str, Any] | None:
             snap = backend.view(task)
@@ -134,10 +192,19 @@ class Jiekou(Family):
             url = ttl = None
             if snap.state is State.SUCCEEDED:
                 url = backend.video_url(base_url, task, snap)
-                ttl = backend.url_expires_in(task, snap)
-            return render.task_result(task, snap, url, ttl)
+                ttl = self.video_url_ttl(task, snap)
+            return render.webhook_event(render.task_result(task, snap, url, ttl), hook,
+                                        event_type)
 
         return render_now
+
+    def video_url_ttl(self, task: Task, snap: Any) -> int | str:
+        """The TTL constant as a string ("3600"), per Novita's task-result doc; the old
+        remaining-seconds integer under `jiekou_url_ttl=countdown` (decision
+        `video-url-ttl-type`)."""
+        if self.backend.options.jiekou_url_ttl == "countdown":
+            return self.backend.url_expires_in(task, snap)
+        return str(int(self.backend.url_ttl(task)))
 
     async def create_wan_t2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
         return await self._create(request, op, raw)
@@ -156,7 +223,15 @@ class Jiekou(Family):
     ) -> Response:
         return await self._create(request, op, raw)
 
+    async def create_wan25_i2v_preview_task(
+        self, request: Request, op: Operation, raw: bytes
+    ) -> Response:
+        return await self._create(request, op, raw)
+
     async def create_wan26_i2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
+        return await self._create(request, op, raw)
+
+    async def create_wan26_t2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
         return await self._create(request, op, raw)
 
     async def create_wan27_t2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
@@ -166,16 +241,14 @@ class Jiekou(Family):
     async def get_task_result(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
         task_id = request.query_params.get("task_id")
-        if task_id is None:
-            mapping = op.error_for("task_id", "required")
+        if task_id is None or task_id == "":
+            # Worded by the contract's getTaskResult x-wanmock-errors, like any schema kind.
+            kind = "required" if task_id is None else "minLength"
+            values = wording.schema_values(kind, "task_id", task_id, {"type": "string",
+                                                                     "minLength": 1}, 1)
+            mapping = op.error_for("task_id", kind)
             raise ProviderError(mapping.status, mapping.code,
-                                fill(mapping.message, {"field": "task_id", "detail":
-                                                       "task_id is required", "value": None}))
-        if task_id == "":
-            mapping = op.error_for("task_id", "minLength")
-            raise ProviderError(mapping.status, mapping.code,
-                                fill(mapping.message, {"field": "task_id", "detail":
-                                                       "'' should be non-empty", "value": ""}))
+                                wording.fill_template(mapping.message, values))
         task = self.backend.find(self.name, task_id, key)  # the caller's jiekou tasks only
         if task is None:
             raise self.not_found(task_id)
@@ -186,5 +259,5 @@ class Jiekou(Family):
         url = ttl = None
         if snap.state is State.SUCCEEDED:
             url = self.backend.video_url(self.base_url(request), task, snap)
-            ttl = self.backend.url_expires_in(task, snap)
+            ttl = self.video_url_ttl(task, snap)
         return json_response(render.task_result(task, snap, url, ttl))

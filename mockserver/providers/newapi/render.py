@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mockserver.core.tasks import Snapshot, State, Task
+from mockserver.providers.newapi.poller import Row
 
 # new-api's internal TaskStatus as its Ali poller sets it (api-facts §2.7): PENDING -> QUEUED,
 # RUNNING -> IN_PROGRESS, SUCCEEDED -> SUCCESS, FAILED / CANCELED / UNKNOWN -> FAILURE.
@@ -78,9 +79,14 @@ def fail_reason(
     return ""
 
 
+def row_status(row: Row) -> str:
+    """The row's TaskDto status: NOT_START until the poller first fetched the task."""
+    return "NOT_START" if row.not_started else STATUS[row.snap.state]
+
+
 def task_dto(
     task: Task,
-    snap: Snapshot,
+    row: Row,
     *,
     task_id: str,
     upstream: Mapping[str, Any] | None,
@@ -88,18 +94,20 @@ def task_dto(
     url_in_fail_reason: bool = True,
 ) -> dict[str, Any]:
     """new-api `dto.TaskDto` (old field set plus `result_url` on success)."""
-    status = STATUS[snap.state]
+    status = row_status(row)
+    snap = row.snap
     dto: dict[str, Any] = {
         "task_id": task_id,
         "action": action(task.request),  # type: ignore[attr-defined]  # a property (see Task)
         "status": status,
-        "fail_reason": fail_reason(task, snap, video_url, url_in_fail_reason=url_in_fail_reason),
+        "fail_reason": "" if row.not_started else fail_reason(
+            task, snap, video_url, url_in_fail_reason=url_in_fail_reason),
         "submit_time": epoch(snap.submitted_at),
-        "start_time": epoch(snap.started_at),
-        "finish_time": epoch(finished_at(snap)),
+        "start_time": row.start_time,
+        "finish_time": row.finish_time,
         "progress": f"{PROGRESS[status]}%",
     }
-    if snap.state is State.SUCCEEDED and video_url:
+    if status == "SUCCESS" and video_url:
         dto["result_url"] = video_url
     dto["data"] = dict(upstream) if upstream is not None else None
     return dto
@@ -130,26 +138,28 @@ def _video_head(task: Task, video_id: str, with_task_id: bool, status: str, prog
 
 def openai_video(
     task: Task,
-    snap: Snapshot,
+    row: Row,
     *,
     video_id: str,
     with_task_id: bool,
     video_url: str | None,
-    completed_at_always: bool = False,
+    completed_at_always: bool = True,
 ) -> dict[str, Any]:
-    """The Ali adaptor's `ConvertToOpenAIVideo` (api-facts §2.5)."""
-    status = STATUS[snap.state]
-    body = _video_head(task, video_id, with_task_id, VIDEO_STATUS.get(status, "unknown"),
-                       PROGRESS[status], epoch(snap.submitted_at))
-    ended = finished_at(snap)
-    if ended is not None:
-        body["completed_at"] = int(ended)
-    elif completed_at_always:
-        # new-api's Ali converter sends task.UpdatedAt, the last time the poller wrote the row.
-        body["completed_at"] = epoch(snap.started_at or snap.submitted_at)
-    if snap.state is State.FAILED and task.plan.failure is not None:
+    """The Ali adaptor's `ConvertToOpenAIVideo` (api-facts §2.5): the status from the upstream
+    body new-api stored last (the submit answer, PENDING, while NOT_START), the progress from
+    the row, `completed_at` = the row's `UpdatedAt`."""
+    status = row_status(row)
+    snap = row.snap
+    video_status = "queued" if row.not_started else VIDEO_STATUS.get(status, "unknown")
+    body = _video_head(task, video_id, with_task_id, video_status, PROGRESS[status],
+                       epoch(snap.submitted_at))
+    if completed_at_always:
+        body["completed_at"] = row.updated_at
+    elif row.finish_time:
+        body["completed_at"] = row.finish_time
+    if status == "FAILURE" and snap.state is State.FAILED and task.plan.failure is not None:
         body["error"] = {"message": task.plan.failure.message, "code": task.plan.failure.code}
-    body["metadata"] = {"url": video_url if snap.state is State.SUCCEEDED and video_url else ""}
+    body["metadata"] = {"url": video_url if status == "SUCCESS" and video_url else ""}
     return body
 
 

@@ -13,7 +13,6 @@ reports asynchronously fails the task ("task failed, code: X , message: Y").
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -28,12 +27,21 @@ from mockserver.contracts import Operation, get_path
 from mockserver.core.backend import Retention
 from mockserver.core.tasks import Snapshot, State, Task
 from mockserver.errors import ProviderError, Violation
-from mockserver.providers.base import Family, json_response
+from mockserver.providers.base import Family, headers_of, json_response
 from mockserver.providers.dashscope import render as ds_render
-from mockserver.providers.newapi import render
+from mockserver.providers.newapi import poller, render, wire
+from mockserver.providers.newapi.poller import Row
 
 _ATOI = re.compile(r"^[+-]?\d+$")
 BUILD_FAILED = "build_request_failed"
+LEGACY_BUILD_FAILED = "convert_to_ali_request_failed"
+# middleware/distributor.go and i18n/locales/*.yaml (`distributor.invalid_request`,
+# `distributor.model_name_required`); legacy = the hard-coded strings before i18n (4fdd12ac).
+INVALID_REQUEST = {"zh-CN": "无效的请求，{}", "zh-TW": "無效的請求，{}",
+                   "en": "Invalid request: {}"}
+MODEL_REQUIRED = {"zh-CN": "未指定模型名称，模型名称不能为空",
+                  "zh-TW": "未指定模型名稱，模型名稱不能為空",
+                  "en": "Model name not specified, model name cannot be empty"}
 # Where new-api's Ali adaptor takes the first frame from, in order (api-facts §2.8).
 _IMAGE_PATHS = ("image", "images.0", "input_reference")
 
@@ -43,13 +51,13 @@ def _precedence(violation: Violation) -> int:
     (validator), the request conversion, then DashScope itself."""
     if violation.code == "invalid_json":
         return 0
-    if violation.code == "missing_model":
+    if violation.code == "missing_model" or violation.wrap == "distributor":
         return 1
     if violation.rule == "model_known":
         return 2
     if violation.code == "invalid_request" and violation.field == "prompt":
         return 3
-    if violation.code == BUILD_FAILED:
+    if violation.code in (BUILD_FAILED, LEGACY_BUILD_FAILED):
         return 4
     return 5
 
@@ -76,8 +84,39 @@ class NewApi(Family):
     unrouted_codes = {404: "not_found", 405: "method_not_allowed"}
 
     # -- words --------------------------------------------------------------------------------
-    def _words(self, chinese: str, english: str) -> str:
-        return english if self.backend.options.newapi_english_messages else chinese
+    def _words(self, chinese: str, english: str, request: Request | None = None) -> str:
+        return english if self._lang(request) == "en" else chinese
+
+    def _lang(self, request: Request | None) -> str:
+        """new-api's i18n language (i18n.GetLangFromContext): the `Accept-Language` header in
+        latest versions, else the user's setting, which `newapi_english_messages` stands for."""
+        opts = self.backend.options
+        if request is not None and opts.newapi_version == "latest":
+            accept = headers_of(request).get("accept-language", "")
+            first = accept.split(",")[0].split(";")[0].strip().lower()
+            if first.startswith("zh-tw"):
+                return "zh-TW"
+            if first.startswith("zh"):
+                return "zh-CN"
+            if first.startswith("en"):
+                return "en"
+        return "en" if opts.newapi_english_messages else "zh-CN"
+
+    def distributor_error(self, request: Request | None, detail: str | None) -> ProviderError:
+        """The `Distribute` middleware's 400 (OpenAI shape): no model (`detail` None), or a body
+        it cannot read. Latest versions wrap the reason twice (getModelFromRequest, then
+        Distribute), in the i18n language; legacy ones say "Invalid request, 无效的请求, …"."""
+        legacy = self.backend.options.newapi_version == "legacy"
+        if detail is None:
+            message = MODEL_REQUIRED["zh-CN" if legacy else self._lang(request)]
+        elif legacy:
+            message = f"Invalid request, 无效的请求, {detail}"
+        else:
+            template = INVALID_REQUEST[self._lang(request)]
+            message = template.format(template.format(detail))
+        return ProviderError(400, "", message, envelope="auth", violation=Violation(
+            "model" if detail is None else "", "distributor:model" if detail is None
+            else "distributor:body", 400, "", message))
 
     def request_id(self) -> str:
         """new-api's request id: local time, nanoseconds and 8 random characters."""
@@ -93,6 +132,12 @@ class NewApi(Family):
         return ProviderError(401, "", self._words("无效的令牌", "Invalid token"), envelope="auth")
 
     def body_error(self, kind: str, op: Operation) -> ProviderError:
+        if kind == "too_large" and op.role == "submit":
+            # common.GetRequestBody's limit, met first by the distributor (common/gin.go)
+            limit_mb = max(1, self.backend.options.body_limit >> 20)
+            return self.distributor_error(
+                None,  # the request is not at hand here: the option decides the language
+                f"request body exceeds {limit_mb} MB: request body too large")
         messages = {
             "empty": "unexpected end of JSON input",
             "too_large": "http: request body too large",
@@ -104,16 +149,26 @@ class NewApi(Family):
         return ProviderError(500, "internal_error", "internal error")
 
     def build_error(self, message: str, field: str, value: Any = None) -> Violation:
-        """A request-conversion error (400 by default, 500 with newapi_build_error_status)."""
-        return Violation(field=field, rule="build_request", status=400, code=BUILD_FAILED,
-                         message=message, value=value)
+        """A request-conversion error: 500 `build_request_failed` "convert_to_ali_request_failed:
+        <reason>" (latest relay_task.go), legacy 500 `convert_to_ali_request_failed` "<reason>";
+        `newapi_build_error_status=400` makes it a 400."""
+        status = self.backend.options.newapi_build_error_status
+        if self.backend.options.newapi_version == "legacy":
+            return Violation(field=field, rule="build_request", status=status,
+                             code=LEGACY_BUILD_FAILED, message=message, value=value)
+        return Violation(field=field, rule="build_request", status=status, code=BUILD_FAILED,
+                         message=f"{LEGACY_BUILD_FAILED}: {message}", value=value)
 
     def violation_error(self, violation: Violation, op: Operation) -> ProviderError:
         report = op.rules.get(violation.rule) or {}
-        if violation.code == BUILD_FAILED:
-            return ProviderError(self.backend.options.newapi_build_error_status, BUILD_FAILED,
-                                 violation.message, violation=violation)
-        if violation.rule == "model_known":
+        if violation.code in (BUILD_FAILED, LEGACY_BUILD_FAILED):
+            return ProviderError(violation.status, violation.code, violation.message,
+                                 violation=violation)
+        if violation.wrap == "distributor":
+            return self.distributor_error(None, None)
+        if violation.wrap == "distributor_body":
+            return self.distributor_error(None, violation.message)
+        if violation.rule == "model_known" or violation.wrap == "no_channel":
             model = violation.value if isinstance(violation.value, str) else ""
             message = self._words(violation.message,
                                   f"No available channel for model {model} under group default")
@@ -152,17 +207,57 @@ class NewApi(Family):
             raise self.auth_error("invalid")
         return key
 
-    def parse_json(self, request: Request, op: Operation, raw: bytes) -> Any:
-        """new-api decodes the body as JSON whatever the content type; errors are invalid_json."""
-        if not raw.strip():
-            raise self.body_error("empty", op)
+    def read_submit(self, request: Request, op: Operation, raw: bytes
+                    ) -> tuple[Any, wire.Form | None]:
+        """new-api's `Distribute` middleware, then the relay's decoding of the body: the request
+        the relay works on (JSON value, or the form as TaskSubmitReq) and the form, if any.
+        Raises the distributor's 400, its 503 for a blank model, or the relay's invalid_json."""
+        ctype = headers_of(request).get("content-type", "")
+        legacy = self.backend.options.newapi_version == "legacy"
+        kind = wire.kind_of(ctype)
+        form: wire.Form | None = None
+        body: Any = None
         try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):  # too deep is not JSON either
-            first = raw.lstrip()[:1].decode("latin-1")
-            raise ProviderError(
-                400, "invalid_json", f"invalid character {first!r} looking for beginning of value"
-            ) from None
+            if kind == "json":
+                try:
+                    body = wire.decode_json(raw)
+                except wire.WireError:
+                    if legacy:
+                        raise
+                    raise wire.WireError("invalid JSON request body") from None  # gjson
+                model = wire.model_of(body, legacy=legacy)
+            elif kind == "none":
+                model = ""  # UnmarshalBodyReusable skips the body: no model (F09)
+            else:
+                parsed = wire.read_form(raw, ctype)
+                if isinstance(parsed, wire.Form):
+                    form = parsed
+                    model = wire.model_of(dict(parsed.values), legacy=True)  # processFormMap
+                else:  # multipart without a boundary: new-api decodes it as JSON
+                    body = parsed
+                    model = wire.model_of(body, legacy=True)
+        except wire.WireError as exc:
+            raise self.distributor_error(request, str(exc)) from None
+        if form is not None:
+            self._journal_form(request, ctype, form)
+        if model == "":
+            raise self.distributor_error(request, None)
+        if not model.strip():  # a channel is looked up for it and none is found
+            failure = RuleFailure("model_known", "model", model, None, model)
+            raise self.violation_error(op.rule_violation(failure, {"model": "model"}, "submit"),
+                                       op)
+        if form is not None:
+            try:
+                body = wire.task_request(form)
+            except wire.WireError as exc:  # ValidateMultipartDirect: UnmarshalBodyReusable
+                raise ProviderError(400, "invalid_json", str(exc)) from None
+        return body, form
+
+    def _journal_form(self, request: Request, ctype: str, form: wire.Form) -> None:
+        """A multipart body reads in the journal as its values, each file summarised."""
+        entry = request.scope.get("wanmock.entry")
+        if entry is not None and wire.kind_of(ctype) == "multipart":
+            self.backend.journal.set_request_body(entry, wire.journal_text(form))
 
     def evaluate(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
         """new-api's checks in its order, then DashScope's rules on the converted request."""
@@ -280,15 +375,22 @@ class NewApi(Family):
 
     def _create(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
-        body = self.parse_json(request, op, raw)
+        body, form = self.read_submit(request, op, raw)
         spec, late = self.judge(op, body)
         ids = self.backend.ids
         public = self.backend.options.newapi_id_style == "public"
         video_id = "task_" + ids.token(32) if public else ""
         upstream_id = ids.uuid()
+        stored = body
+        if form is not None:
+            # The Ali relay drops file parts; the task keeps every value and each file.
+            stored = {**body, "_wanmock_form": {
+                "values": form.values, "files": [part.record() for part in form.files]}}
         task = self.submit(
-            request, op, body, spec, late, task_id=video_id or upstream_id, api_key=key,
-            extra={"upstream_id": upstream_id, "request_id": ids.uuid()}, raw=raw,
+            request, op, stored, spec, late, task_id=video_id or upstream_id, api_key=key,
+            extra={"upstream_id": upstream_id, "request_id": ids.uuid()},
+            raw=raw if form is None and wire.kind_of(
+                headers_of(request).get("content-type", "")) == "json" else None,
         )
         if public:
             # The upstream id is what DashScope itself knows the task by.
@@ -309,32 +411,49 @@ class NewApi(Family):
             return None
         return self.backend.video_url(self.base_url(request), task, snap)
 
-    def _polled(self, request: Request, task_id: str) -> tuple[Task, Snapshot]:
+    def row(self, task: Task, *, poll: bool = False) -> Row:
+        """The task as new-api's row shows it: the upstream state at the poller's last tick."""
+        backend = self.backend
+        opts = backend.options
+        now = backend.view(task, poll=poll)
+        every = poller.interval(opts.timing, opts.mode, opts.newapi_poll_interval)
+        retention = backend.task_retention(task)
+        return poller.row(now, lambda t: backend.lifecycle.view(task, t, retention=retention),
+                          every)
+
+    def _polled(self, request: Request, task_id: str) -> tuple[Task, Row]:
         """The caller's task as a poll sees it, or new-api's 400 `task_not_exist` (§2.4)."""
         task = self.find(request, task_id, self.authenticate(request))
         if task is None:
             raise ProviderError(400, "task_not_exist", "task_not_exist")
-        return task, self.backend.view(task, poll=True)
+        return task, self.row(task, poll=True)
 
     async def get_video_generation(self, request: Request, op: Operation, raw: bytes) -> Response:
-        task, snap = self._polled(request, request.path_params["task_id"])
-        url = self._url(request, task, snap.state, snap)
-        opts = self.backend.options
-        upstream = ds_render.task_body(task, snap, url, self.backend.ids.uuid(),
-                                       task_id=task.extra.get("upstream_id", task.id),
-                                       wan27_actual_prompt=opts.dashscope_actual_prompt_wan27,
-                                       usage_sr=opts.dashscope_usage_sr)
-        dto = render.task_dto(task, snap, task_id=task.id, upstream=upstream, video_url=url,
+        task, row = self._polled(request, request.path_params["task_id"])
+        snap = row.snap
+        url = None if row.not_started else self._url(request, task, snap.state, snap)
+        upstream_id = task.extra.get("upstream_id", task.id)
+        if row.not_started:  # `data` is still DashScope's answer to the submit
+            upstream: dict[str, Any] = {
+                "request_id": task.extra.get("request_id", ""),
+                "output": {"task_id": upstream_id, "task_status": "PENDING"}}
+        else:
+            opts = self.backend.options
+            upstream = ds_render.task_body(
+                task, snap, url, self.backend.ids.uuid(), task_id=upstream_id,
+                wan27_actual_prompt=opts.dashscope_actual_prompt_wan27,
+                usage_sr=opts.dashscope_usage_sr)
+        dto = render.task_dto(task, row, task_id=task.id, upstream=upstream, video_url=url,
                               url_in_fail_reason=self.backend.options.newapi_url_in_fail_reason)
         return json_response(render.task_response(dto))
 
     async def get_video(self, request: Request, op: Operation, raw: bytes) -> Response:
-        task, snap = self._polled(request, request.path_params["video_id"])
+        task, row = self._polled(request, request.path_params["video_id"])
         opts = self.backend.options
+        url = None if row.not_started else self._url(request, task, row.snap.state, row.snap)
         return json_response(render.openai_video(
-            task, snap, video_id=task.id, with_task_id=opts.newapi_id_style == "public",
-            video_url=self._url(request, task, snap.state, snap),
-            completed_at_always=opts.newapi_completed_at_always,
+            task, row, video_id=task.id, with_task_id=opts.newapi_id_style == "public",
+            video_url=url, completed_at_always=opts.newapi_completed_at_always,
         ))
 
     async def get_video_content(self, request: Request, op: Operation, raw: bytes) -> Response:
@@ -347,11 +466,12 @@ class NewApi(Family):
         if task is None:
             raise ProviderError(404, "not_found", "Task not found", envelope="content")
         # The proxy reads new-api's own row; it does not poll the upstream.
-        snap = self.backend.view(task)
-        if snap.state is not State.SUCCEEDED:
+        row = self.row(task)
+        status = render.row_status(row)
+        if status != "SUCCESS":
             raise ProviderError(
                 400, "invalid_request_error",
-                f"Task is not completed yet, current status: {render.STATUS[snap.state]}",
+                f"Task is not completed yet, current status: {status}",
                 envelope="content",
             )
         path = await anyio.to_thread.run_sync(self.backend.video_path, task)

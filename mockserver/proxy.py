@@ -1,0 +1,325 @@
+"""`wanmock proxy`: a validating, recording reverse proxy in front of a real provider.
+
+Any client (any language, any HTTP library) points its base URL at the proxy. Each request is
+matched to its contract operation by path, judged against the contract, forwarded to the target
+with httpx (HTTPS or a loopback fake), and the answer judged too; every violation is printed as
+it happens, kept in the journal (`GET /_wanmock/journal`, the dashboard when installed) and in
+the exit report (Markdown and JSON). `--record FILE` writes a cassette (mockserver.cassette).
+
+`guard=True`: a request the contract rejects is answered by an in-process fake in the family's
+own envelope (and a task the contract says will fail later becomes a local task that fails)
+and is never forwarded. `budget`: billable submits forwarded at most (default 0, as everywhere
+in wanmock that can spend money; None is unlimited); beyond it a submit gets a local 429
+`WanmockBudgetExceeded` in the family's envelope. Result URLs pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from mockserver.cassette import HOP_BY_HOP, CassetteWriter
+from mockserver.contracts import ContractSet, Operation, load
+from mockserver.errors import MockServerError
+from mockserver.recorded import task_of_submit
+from mockserver.recording import Echo, Recorder
+
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+STREAM_LIMIT = 8 * 1024 * 1024  # answers larger than this are streamed, not buffered
+
+
+def parse_targets(values: Iterable[str]) -> dict[str | None, str]:
+    """`URL` (every request) or `FAMILY=URL` (requests of that family), repeatable."""
+    targets: dict[str | None, str] = {}
+    for value in values:
+        family, sep, url = value.partition("=")
+        if not sep or "://" in family:
+            family, url = "", value
+        if not url.startswith(("http://", "https://")):
+            raise MockServerError(f"--target {value!r}: expected URL or FAMILY=URL "
+                                  "(http:// or https://)")
+        targets[family or None] = url.rstrip("/")
+    if not targets:
+        raise MockServerError("wanmock proxy needs --target URL")
+    return targets
+
+
+class Proxy:
+    """The proxy's state: targets, contracts, the recorder, the local fake, budget counters."""
+
+    def __init__(self, targets: Mapping[str | None, str] | str, *,
+                 families: Iterable[str] | None = None, record: str | Path | None = None,
+                 guard: bool = False, budget: int | None = 0, report: str | Path | None = None,
+                 contracts: ContractSet | None = None, echo: Echo | None = None,
+                 timeout: float = 60.0, transport: httpx.AsyncBaseTransport | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        from mockserver.app import create_app
+
+        self.targets: dict[str | None, str] = (
+            {None: targets} if isinstance(targets, str) else dict(targets))
+        self.contracts = contracts or load()
+        self.guard = guard
+        self.budget = budget
+        self.spent = 0
+        self.refused = 0
+        self.report_path = Path(report) if report else None
+        self.timeout = timeout
+        self._transport = transport
+        self.echo = echo
+        self.clock = clock  # times since submit are read from it (a manual clock in tests)
+        # The local fake answers guarded requests (in the family's envelope, a local task for a
+        # job that would fail later) and holds the journal the control API and dashboard read.
+        self.fake = create_app(list(families) if families else None, timing="fast",
+                               contracts=self.contracts, journal_size=10000, webhooks="record")
+        self.backend = self.fake.state.backend
+        self.backend.proxy = self  # type: ignore[attr-defined]  # for the dashboard
+        self.writer = CassetteWriter(record, clock=clock, target=self._target_names(),
+                                     families=list(self.backend.options.families)
+                                     ) if record else None
+        self.recorder = Recorder(self.contracts, families=self.backend.options.families,
+                                 writer=self.writer, journal=self.backend.journal, echo=echo)
+        self.local_tasks: set[str] = set()
+        self.client: httpx.AsyncClient | None = None
+        self.closed = False
+
+    def _target_names(self) -> dict[str, str]:
+        return {family or "*": url for family, url in self.targets.items()}
+
+    def target_for(self, op: Operation | None) -> str | None:
+        if op is not None and op.family in self.targets:
+            return self.targets[op.family]
+        return self.targets.get(None)
+
+    # -- the app -----------------------------------------------------------------------------
+    def app(self) -> Starlette:
+        """The Starlette app (`uvicorn.run(proxy.app())`, `ThreadedMockServer(app=...)`)."""
+        from mockserver.control import control_routes
+        from mockserver.ui import ui_routes
+
+        routes: list[BaseRoute] = [
+            Route("/_wanmock/proxy", self.status_endpoint, methods=["GET"]),
+            # The fake's control API and dashboard, over the proxy's journal and local tasks.
+            *control_routes(self.backend, self.fake.state.providers),
+            *ui_routes(self.backend),
+            Route("/{path:path}", self.handle, methods=METHODS),
+        ]
+        app = Starlette(routes=routes, lifespan=self._lifespan)
+        app.state.backend = self.backend
+        app.state.proxy = self
+        return app
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        from mockserver.ui import open_streams
+
+        open_streams(self.backend)  # the dashboard's event streams (closed by a server's stop)
+        self.client = httpx.AsyncClient(timeout=self.timeout, transport=self._transport,
+                                        follow_redirects=False)
+        try:
+            yield
+        finally:
+            await self.client.aclose()
+            self.close()
+
+    def close(self) -> None:
+        """Close the cassette and write the exit report (once)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.writer is not None:
+            self.writer.close()
+        if self.report_path is not None:
+            from mockserver.proxy_report import write_report
+
+            for written in write_report(self, self.report_path):
+                self._say(f"wanmock proxy: report written to {written}")
+
+    def _say(self, line: str) -> None:
+        if self.echo is not None:
+            self.echo(line)
+
+    async def status_endpoint(self, request: Request) -> Response:
+        from mockserver.proxy_report import summary
+
+        return JSONResponse(summary(self))
+
+    async def handle(self, request: Request) -> Response:
+        path = request.url.path
+        if path.startswith("/_wanmock/"):
+            return JSONResponse({"error": f"no control route {path}", "type": "MockServerError"},
+                                status_code=404)
+        raw = await request.body()
+        query = request.url.query
+        method = request.method
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        lower = {k.lower(): v for k, v in reversed(headers)}
+        op = self.recorder.operation(method, path)
+        started = self.clock()
+        violations = self.recorder.judge_request(op, path, query, lower, raw)
+        blocking = [v for v in violations if v["rule"] != "unknown_operation"]
+        task = self.recorder.task_for(op, path, query)
+        if task is not None and task in self.local_tasks:
+            return await self._local(request, op, raw, headers, started, violations, "guard")
+        if self.guard and blocking:
+            return await self._local(request, op, raw, headers, started, violations, "guard")
+        billable = op is not None and op.role == "submit" and not blocking
+        if billable and not self._take_budget():
+            return self._refuse(request, op, raw, headers, started, violations)
+        target = self.target_for(op)
+        if target is None:
+            return self._answer(request, op, raw, headers, started, violations, 404, "proxy",
+                                "WanmockNoTarget", f"no --target for {path}")
+        try:
+            return await self._forward(target, request, op, raw, headers, started, violations,
+                                       billable)
+        except httpx.HTTPError as exc:
+            if billable:
+                self.spent -= 1
+            return self._answer(request, op, raw, headers, started, violations, 502,
+                                "upstream-error", "WanmockUpstreamError",
+                                f"wanmock proxy: the target did not answer: "
+                                f"{type(exc).__name__}: {exc}")
+
+    def _take_budget(self) -> bool:
+        if self.budget is not None and self.spent >= self.budget:
+            return False
+        self.spent += 1
+        return True
+
+    async def _forward(self, target: str, request: Request, op: Operation | None, raw: bytes,
+                       headers: list[tuple[str, str]], started: float,
+                       violations: list[dict[str, Any]], billable: bool) -> Response:
+        assert self.client is not None, "the proxy app's lifespan did not run"
+        url = target + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        sent = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+        upstream = await self.client.send(
+            self.client.build_request(request.method, url, headers=sent, content=raw),
+            stream=True)
+        status = upstream.status_code
+        if billable and not 200 <= status < 300:
+            self.spent -= 1  # rejected: nothing was billed
+        ctype = upstream.headers.get("content-type", "")
+        length = upstream.headers.get("content-length", "")
+        streamed = (op is None or op.role == "content" or not ("json" in ctype or "text" in ctype)
+                    or (length.isdigit() and int(length) > STREAM_LIMIT))
+        if streamed:
+            return self._stream(upstream, request, op, raw, headers, started, violations)
+        body = await upstream.aread()
+        await upstream.aclose()
+        out_headers = [(k, v) for k, v in upstream.headers.multi_items()
+                       if k.lower() not in HOP_BY_HOP and k.lower() != "content-encoding"]
+        self.recorder.record(method=request.method, path=request.url.path,
+                             query=request.url.query, headers=headers, raw=raw, status=status,
+                             response_headers=out_headers, response_raw=body, op=op,
+                             started=started, violations=violations)
+        response = Response(body, status_code=status)
+        response.raw_headers = [*_raw(out_headers),
+                                (b"content-length", str(len(body)).encode())]
+        return response
+
+    def _stream(self, upstream: httpx.Response, request: Request, op: Operation | None,
+                raw: bytes, headers: list[tuple[str, str]], started: float,
+                violations: list[dict[str, Any]]) -> Response:
+        out_headers = [(k, v) for k, v in upstream.headers.multi_items()
+                       if k.lower() not in HOP_BY_HOP or k.lower() == "content-length"]
+        recorder = self.recorder
+
+        async def body() -> AsyncIterator[bytes]:
+            size = 0
+            try:
+                async for chunk in upstream.aiter_raw():
+                    size += len(chunk)
+                    yield chunk
+            finally:
+                await upstream.aclose()
+                recorder.record(method=request.method, path=request.url.path,
+                                query=request.url.query, headers=headers, raw=raw,
+                                status=upstream.status_code, response_headers=out_headers,
+                                response_raw=None, response_size=size, op=op, started=started,
+                                violations=violations)
+
+        response = StreamingResponse(body(), status_code=upstream.status_code)
+        response.raw_headers = _raw(out_headers)
+        return response
+
+    async def _local(self, request: Request, op: Operation | None, raw: bytes,
+                     headers: list[tuple[str, str]], started: float,
+                     violations: list[dict[str, Any]], origin: str) -> Response:
+        """Answer from the in-process fake, as the provider would (never forwarded)."""
+        transport = httpx.ASGITransport(app=self.fake)
+        sent = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+        async with httpx.AsyncClient(transport=transport, base_url=str(request.base_url)) as c:
+            answer = await c.request(request.method, request.url.path,
+                                     params=request.url.query or None,
+                                     headers=[*sent, ("x-wanmock-proxy", origin)], content=raw)
+        body = answer.content
+        if op is not None and op.role == "submit":
+            try:
+                task = task_of_submit(op, answer.status_code, json.loads(body))
+            except ValueError:
+                task = None
+            if task is not None:
+                self.local_tasks.add(task)
+        out_headers = [(k, v) for k, v in answer.headers.multi_items()
+                       if k.lower() not in HOP_BY_HOP and k.lower() != "content-encoding"]
+        out_headers.append(("x-wanmock-proxy", origin))
+        self.recorder.record(method=request.method, path=request.url.path,
+                             query=request.url.query, headers=headers, raw=raw,
+                             status=answer.status_code, response_headers=out_headers,
+                             response_raw=body, op=op, started=started, violations=violations,
+                             origin=origin)
+        if violations:
+            self._say(f"wanmock proxy: answered locally ({origin}), not forwarded: "
+                      f"{request.method} {request.url.path}")
+        response = Response(body, status_code=answer.status_code)
+        response.raw_headers = [*_raw(out_headers), (b"content-length", str(len(body)).encode())]
+        return response
+
+    def _refuse(self, request: Request, op: Operation | None, raw: bytes,
+                headers: list[tuple[str, str]], started: float,
+                violations: list[dict[str, Any]]) -> Response:
+        self.refused += 1
+        self._say(f"wanmock proxy: budget of {self.budget} billable submit(s) spent; "
+                  f"{request.method} {request.url.path} answered locally (--budget N)")
+        return self._answer(request, op, raw, headers, started, violations, 429, "budget",
+                            "WanmockBudgetExceeded",
+                            f"wanmock proxy: the budget of {self.budget} billable submit(s) "
+                            "is spent; this submit was not forwarded (raise --budget)")
+
+    def _answer(self, request: Request, op: Operation | None, raw: bytes,
+                headers: list[tuple[str, str]], started: float,
+                violations: list[dict[str, Any]], status: int, origin: str, code: str,
+                message: str) -> Response:
+        """A proxy-made answer in the family's error envelope (generic JSON off-contract)."""
+        if op is not None:
+            body: Any = self.contracts[op.family].render_error(status, code, message)
+        else:
+            body = {"code": code, "message": message}
+        data = json.dumps(body, ensure_ascii=False).encode()
+        out_headers = [("content-type", "application/json"), ("x-wanmock-proxy", origin)]
+        self.recorder.record(method=request.method, path=request.url.path,
+                             query=request.url.query, headers=headers, raw=raw, status=status,
+                             response_headers=out_headers, response_raw=data, op=op,
+                             started=started, violations=violations, origin=origin)
+        response = Response(data, status_code=status)
+        response.raw_headers = [*_raw(out_headers), (b"content-length", str(len(data)).encode())]
+        return response
+
+
+def _raw(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+
+
+def stderr_echo(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
