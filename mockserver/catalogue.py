@@ -177,14 +177,16 @@ class Catalogue:
 
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(
-        self, family: str, fields: Mapping[str, Any], *, task: str | None = None
+        self, family: str, fields: Mapping[str, Any], *, task: str | None = None,
+        strict_prompts: bool = False,
     ) -> tuple[JobSpec | None, list[RuleFailure]]:
         """Apply every rule to a request reduced to neutral fields.
 
         Returns the job the provider would run (None when the model is unknown) and the rules that
         failed. A failed rule does not stop the others: the provider reports the first one, the
         journal and `check_request` show them all. `task` is the endpoint's DashScope task
-        (`x-wanmock-task`): a model of another task is unknown there.
+        (`x-wanmock-task`): a model of another task is unknown there. `strict_prompts`: a prompt
+        over a limit whose `over_alternative` is `reject` is rejected (U14's alternative).
         """
         model = fields.get("model")
         entry = self.entry(family, model) if isinstance(model, str) else None
@@ -206,7 +208,8 @@ class Catalogue:
         if prompt_rule.get("required") and not (isinstance(prompt, str) and prompt.strip()):
             fail("prompt_required", "prompt", prompt)
         if isinstance(prompt, str) and "max" in prompt_rule and len(prompt) > prompt_rule["max"]:
-            if prompt_rule.get("over") == "reject":
+            if prompt_rule.get("over") == "reject" or (
+                    strict_prompts and prompt_rule.get("over_alternative") == "reject"):
                 fail("prompt_length", "prompt", len(prompt), prompt_rule["max"])
             else:
                 actual_prompt = prompt[: prompt_rule["max"]]

@@ -189,7 +189,8 @@ def rules_that_can_fire(catalogue, entry, spec_map) -> set[str]:
         "references_required": "references" in requires,
         "references_count": "references" in requires,
         "prompt_required": bool(prompt.get("required")),
-        "prompt_length": prompt.get("over") == "reject" and "prompt" in has,
+        "prompt_length": "reject" in (prompt.get("over"), prompt.get("over_alternative"))
+        and "prompt" in has,
         "negative_prompt_length": negative.get("over") == "reject" and "negative_prompt" in has,
         "template_known": "template" in has and bool(catalogue.effect_templates),
     }

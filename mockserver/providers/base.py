@@ -369,8 +369,10 @@ class Family(ABC):
     def evaluate(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
         """Judge a parsed body as this provider does: the job it would run and every violation,
         the first reported first. No side effects: `mockserver.checks` uses it too."""
+        opts = self.backend.options
         return self.contract.check_request(
-            op.operation_id, body, rule_timing=self.backend.rule_timing()
+            op.operation_id, body, rule_timing=self.backend.rule_timing(),
+            strict_prompts=opts.dashscope_r2v_prompt_over == "reject",
         )
 
     def evaluate_request(self, op: Operation, body: Any, headers: Mapping[str, str]

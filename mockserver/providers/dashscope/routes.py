@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockserver.catalogue import JobSpec, RuleFailure
+from mockserver.catalogue import JobSpec
 from mockserver.contracts import Operation
 from mockserver.core.backend import Retention
 from mockserver.core.tasks import State, Task
@@ -63,20 +63,6 @@ class DashScope(Family):
                 violation=violation,
             )
         return ProviderError.from_violation(violation)
-
-    def evaluate(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
-        spec, violations = super().evaluate(op, body)
-        opts = self.backend.options
-        if (opts.dashscope_r2v_prompt_over == "reject" and spec is not None
-                and spec.mode == "r2v" and spec.generation == "wan26" and spec.prompt):
-            # U14: the r2v limit as a hard one (the alternative to truncation).
-            limit = R2V_PROMPT_LIMIT
-            if len(spec.prompt) > limit:
-                failure = RuleFailure("prompt_length", "prompt", len(spec.prompt), limit,
-                                      spec.model)
-                violations = [op.rule_violation(failure, {}, self.backend.rule_timing()),
-                              *violations]
-        return spec, violations
 
     def evaluate_request(self, op: Operation, body: Any, headers: Mapping[str, str]
                          ) -> tuple[JobSpec | None, list[Violation]]:
@@ -225,7 +211,6 @@ class DashScope(Family):
 # F12's answer: DashScope's bad-URL wording (api-facts §3.6 [B]); the exact text for this case
 # is not documented [C] (contracts/dashscope.yaml decision `oss-resource-resolve`).
 OSS_URL_MESSAGE = "url error, please check url！"
-R2V_PROMPT_LIMIT = 1500  # api-facts §3.3 r2v "≤ 1500" (U14)
 
 
 def _oss_input(inputs: Mapping[str, Any]) -> str | None:

@@ -284,7 +284,9 @@ class NewApi(Family):
         assert entry is not None  # a schema-valid body has a string model
         fields, sources = op.extract(body)
         self._convert(entry, body, fields, sources)
-        spec, failures = catalogue.evaluate(self.name, fields)
+        spec, failures = catalogue.evaluate(
+            self.name, fields,
+            strict_prompts=self.backend.options.dashscope_r2v_prompt_over == "reject")
         timing = self.backend.rule_timing()
         violations = [op.rule_violation(f, sources, timing) for f in failures]
         violations.sort(key=lambda v: v.timing != "submit")
