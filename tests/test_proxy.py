@@ -324,3 +324,16 @@ def test_the_wanmock_proxy_command_prints_violations_and_reports_at_exit(upstrea
     report = json.loads((tmp_path / "cli-report.json").read_text())
     assert report["requests"] == 1 and report["violations"] == 1
     assert len((tmp_path / "cli.jsonl").read_text().splitlines()) == 2  # header + exchange
+
+
+def test_the_journal_holds_no_credential_either(recording):
+    proxy, server, said = recording
+    bare = "plainkey-without-prefix-987654"
+    with httpx.Client(base_url=server.url) as c:
+        c.post(DS_SUBMIT, headers={"Authorization": f"Bearer {bare}",
+                                   "X-DashScope-Async": "enable"},
+               json={"model": "wan2.6-t2v", "input": {"prompt": f"echo {bare}"},
+                     "parameters": {"size": "1280*720"}, "token": "tok-0123456789"})
+        journal = c.get("/_wanmock/journal").text
+    assert bare not in journal and "tok-0123456789" not in journal
+    assert bare not in "\n".join(said)
