@@ -95,6 +95,14 @@ class Recorder:
             body = body.replace(secret.encode("utf-8", "replace"), b"[redacted]")
         return body
 
+    def _scrubbed(self, violation: dict[str, Any]) -> dict[str, Any]:
+        """A violation without any key seen on the wire (messages may quote the request)."""
+        for name in ("message", "value"):
+            if isinstance(violation.get(name), str):
+                violation[name] = (self._scrub(violation[name].encode()) or b"").decode(
+                    "utf-8", "replace")
+        return violation
+
     def operation(self, method: str, path: str) -> Operation | None:
         for verb, regex, op in self._patterns:
             if verb == method and regex.match(path):
@@ -217,7 +225,7 @@ class Recorder:
                         "headers": redact_headers(headers), **request},
             "response": {"status": status, "headers": redact_headers(response_headers),
                          **response},
-            "violations": [_redacted(v) for v in violations],
+            "violations": [self._scrubbed(_redacted(v)) for v in violations],
         }
         if self.writer is not None:
             data["seq"] = self.writer.write(**data)
@@ -249,8 +257,7 @@ class Recorder:
                                     query=req["query"], headers=headers, body=self._scrub(body),
                                     family=data["family"], operation=data["operation"])
         entry.task_id = data["task"]
-        entry.violations = [json.loads(self._scrub(json.dumps(v).encode()) or b"{}")
-                            for v in data["violations"]]
+        entry.violations = [dict(v) for v in data["violations"]]
         entry.scenario = f"proxy:{data['origin']}"
         self.journal.complete(entry, data["response"]["status"],
                               self._scrub(_redacted_bytes(data["response"], response_raw)))
