@@ -370,3 +370,16 @@ async def test_under_poll_mode_the_timeline_follows_the_polls() -> None:
     assert seen == ["PENDING", "RUNNING", "RUNNING", "SUCCEEDED", "SUCCEEDED"]
     assert "<title>running at +4.0 s</title>" in html  # the first poll that saw RUNNING
     assert "<title>succeeded at +8.0 s</title>" in html
+
+
+async def test_task_page_says_when_the_journal_dropped_exchanges() -> None:
+    app = create_app(clock=ManualClock(), seed=1, journal_size=3)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://127.0.0.1") as client:
+        tid = await submit(client, "dashscope")
+        html = await page(client, f"{UI}/tasks/{tid}")
+        assert "The journal is full" not in html
+        for _ in range(3):
+            await client.get(f"/api/v1/tasks/{tid}", headers=DASHSCOPE_HEADERS)
+        html = await page(client, f"{UI}/tasks/{tid}")
+    assert "The journal is full: it keeps the newest 3 exchanges" in html
