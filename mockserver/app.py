@@ -76,6 +76,7 @@ def create_app(
     clock, inspect tasks and read the journal.
     """
     from mockserver.control import control_routes
+    from mockserver.ui import ui_routes
 
     if isinstance(clock, str):  # the `clock` option, not a Clock object
         options["clock"], clock = clock, None
@@ -92,6 +93,7 @@ def create_app(
                         for route in routes if isinstance(route, Route)
                         for method in route.methods or () if method != "HEAD")
     routes.extend(control_routes(backend, providers))
+    routes.extend(ui_routes(backend))
     app = MockApp(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed},
                   dispatch=dispatch, lifespan=_lifespan)
     app.state.backend = backend

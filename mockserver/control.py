@@ -14,7 +14,9 @@
     GET  /_wanmock/contracts/{family}.yaml   a contract (also .json)
     GET  /_wanmock/videos/{id}.mp4?OSSAccessKeyId=&Expires=&Signature=   the result video
                                              (HEAD and Range too; refused as OSS refuses)
-    GET  /_wanmock/ui[/...]                  the dashboard (mockserver.ui)
+
+The dashboard (`/_wanmock/ui`) is `mockserver.ui.ui_routes(backend)`, mounted next to these by
+`create_app` (and by `wanmock proxy`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from mockserver.core.artifacts import oss_error
 from mockserver.core.backend import Backend
 from mockserver.core.tasks import State, Task
 from mockserver.errors import MockServerError
-from mockserver.ui import ui_routes
 
 
 def _error(message: str, status: int = 400) -> JSONResponse:
@@ -257,7 +258,6 @@ def control_routes(backend: Backend, providers: dict[str, Any]) -> list[BaseRout
         route("/_wanmock/contracts", contracts_index, ["GET"]),
         route("/_wanmock/contracts/{name}", contract, ["GET"]),
         route("/_wanmock/videos/{task_id}.mp4", video, ["GET", "HEAD"]),
-        *ui_routes(backend),
     ]
 
 

@@ -4,6 +4,7 @@ ThreadedMotoServer."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import Any
 
@@ -125,6 +126,28 @@ class ThreadedMockServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def serve_forever(app: Any, **config: Any) -> None:
+    """Run `app` under uvicorn in this thread until SIGINT or SIGTERM, as `uvicorn.run` does
+    (`config` are `uvicorn.Config` arguments), ending the dashboard's event streams first: uvicorn
+    waits for open responses before it shuts down, so an open page would hold it."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, **config))
+    stop = server.handle_exit
+
+    def handle_exit(sig: int, frame: Any) -> None:
+        backend = getattr(getattr(app, "state", None), "backend", None)
+        if backend is not None:
+            from mockserver.ui import close_streams
+
+            close_streams(backend)
+        stop(sig, frame)
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
+    with contextlib.suppress(KeyboardInterrupt):  # re-raised after shutdown, as uvicorn.run()
+        server.run()
 
 
 def _loop() -> str:

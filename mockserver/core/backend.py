@@ -45,7 +45,8 @@ class Options:
 
     Parameters:
         families: the families to serve (default: all four).
-        timing: `fast`, `realistic` or `instant` queue/run times.
+        timing: `fast`, `realistic` or `instant` queue/run times, or a timing profile file
+            (`wanmock calibrate`; see `mockserver.core.profiles`).
         mode: `time` (the clock drives tasks) or `polls` (each query advances a task).
         clock: `system` (wall time) or `manual` (moves only when advanced).
         seed: seeds ids, timings and URL signatures; same seed, same run.
@@ -84,6 +85,10 @@ class Options:
             sent); see `mockserver.core.webhooks`.
         jiekou_bare_key: `reject` (default: `Authorization: <key>` without `Bearer` is a 401, as
             Novita's error guide says) or `accept` (as the npm novita-sdk sends it).
+        replay: a cassette (docs/cassettes.md) whose recorded jobs answer matching submits:
+            the recorded states at the recorded times, the recorded bodies (mockserver.replay).
+        replay_strict: with `replay`, a request the cassette does not know gets the family's
+            404 instead of the normal fake's answer.
         jiekou_url_ttl: `string` (default: `videos[].video_url_ttl` is the TTL constant "3600",
             as Novita's task-result doc types it) or `countdown` (the integer seconds left).
         jiekou_content_type: `optional` (default: a jiekou submit without Content-Type is read
@@ -137,6 +142,8 @@ class Options:
     dashscope_actual_prompt_wan27: bool = False
     dashscope_usage_sr: bool = True
     dashscope_r2v_prompt_over: str = "truncate"
+    replay: str | None = None
+    replay_strict: bool = False
 
     @classmethod
     def names(cls) -> list[str]:
@@ -178,6 +185,10 @@ class Options:
             raise MockServerError("max_concurrent_tasks must be >= 1")
         if self.rate_limit_qps is not None and self.rate_limit_qps <= 0:
             raise MockServerError("rate_limit_qps must be > 0")
+        if self.replay_strict and not self.replay:
+            raise MockServerError("replay_strict needs replay (a cassette to replay)")
+        if self.replay and not Path(self.replay).is_file():
+            raise MockServerError(f"replay: no cassette at {self.replay!r}")
         if self.jiekou_bare_key not in ("reject", "accept"):
             raise MockServerError("jiekou_bare_key must be 'reject' or 'accept'")
         if self.jiekou_url_ttl not in ("string", "countdown"):
@@ -239,6 +250,16 @@ class Backend:
         self.serving = False  # True while a server runs the app's lifespan (webhooks are sent)
         self._load_scenarios()
         self._window: dict[tuple[str, str], deque[float]] = {}
+        self.replay: Any = self._replay_book(opts.replay)
+
+    @staticmethod
+    def _replay_book(path: str | None) -> Any:
+        """The recorded jobs of a cassette (`mockserver.replay.ReplayBook`), or None."""
+        if not path:
+            return None
+        from mockserver.replay import ReplayBook  # above core: loaded only when replaying
+
+        return ReplayBook.load(path)
 
     def _signer(self, seed: int | None) -> Signer:
         secret = hashlib.sha256(f"wanmock:{seed}:{id(self)}".encode()).digest()
@@ -273,6 +294,8 @@ class Backend:
         self.signer = self._signer(new.seed)
         self.scenarios = ScenarioBook(new.seed)
         self.webhooks.record_only = new.webhooks == "record" or not self.serving
+        if new.replay != old.replay:
+            self.replay = self._replay_book(new.replay)
         self.reset()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -291,6 +314,8 @@ class Backend:
         self.scenarios.reset()
         self._load_scenarios()
         self._window.clear()
+        if self.replay is not None:
+            self.replay.reset()
 
     def now(self) -> float:
         return self.clock.now()
@@ -331,6 +356,12 @@ class Backend:
             request=request if raw is None else pack_parsed(raw, request), api_key=api_key,
             extra=dict(extra or {}),
         )
+        recorded = (self.replay.take(family, operation, request)
+                    if self.replay is not None else None)
+        if recorded is not None:
+            # A recorded job: its own plan, whatever the timing, scenario or late rule says.
+            self.replay.apply(recorded, task)
+            return self.store.add(task)
         if scenario is not None and failure is None:
             failures = self.contracts[family].document.get("x-wanmock-failures") or {}
             shape_plan(task, scenario, failures)

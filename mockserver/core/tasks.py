@@ -191,8 +191,16 @@ def plan_times(spec: JobSpec, timing: str, ids: Ids) -> tuple[float, float]:
 
     `fast`: a 5 s 720P job completes about 5 s after submit (under 10 s); `realistic`: queue
     5-60 s and run 1.5-12 min growing with resolution and duration, as the real services show;
-    `instant`: done at once.
+    `instant`: done at once. Any other value is a timing profile file (`core/profiles.py`): the
+    model's recorded distribution, drawn with the seeded `ids`.
     """
+    if timing not in TIMINGS:
+        from mockserver.core.profiles import is_profile, profile_times
+
+        if not is_profile(timing):
+            raise MockServerError(f"unknown timing {timing!r}; choose one of "
+                                  f"{', '.join(TIMINGS)} or a timing profile file")
+        return profile_times(timing, spec.model, ids.fraction(), ids.fraction())
     if timing == "instant":
         return 0.0, 0.0
     factor = _RES_FACTOR.get(spec.sr, 1.0)
@@ -206,6 +214,21 @@ def plan_times(spec: JobSpec, timing: str, ids: Ids) -> tuple[float, float]:
         run = min(720.0, max(90.0, run))
         return round(queue, 3), round(run, 3)
     raise MockServerError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
+
+
+def plan_range(spec: JobSpec, timing: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The (min, max) queue and run seconds a timing profile gives this job (what `wanmock
+    diff` holds recorded timings against)."""
+    if timing not in TIMINGS:
+        from mockserver.core.profiles import profile_range
+
+        return profile_range(timing, spec.model)
+    if timing in ("instant", "fast"):
+        queue, run = plan_times(spec, timing, Ids(0))
+        return (queue, queue), (run, run)
+    factor = _RES_FACTOR.get(spec.sr, 1.0)
+    base = 60.0 + 24.0 * spec.duration * factor
+    return (5.0, 60.0), (min(720.0, max(90.0, base * 0.8)), min(720.0, max(90.0, base * 1.2)))
 
 
 class Lifecycle:
@@ -226,7 +249,12 @@ class Lifecycle:
         running_polls: int = 2,
     ) -> None:
         if timing not in TIMINGS:
-            raise MockServerError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
+            from mockserver.core.profiles import is_profile, load_profile
+
+            if not is_profile(timing):
+                raise MockServerError(f"unknown timing {timing!r}; choose one of "
+                                      f"{', '.join(TIMINGS)} or a timing profile file")
+            load_profile(timing)  # a bad file fails now, not at the first submit
         if mode not in MODES:
             raise MockServerError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if queued_polls < 0 or running_polls < 0:

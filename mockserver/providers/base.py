@@ -113,7 +113,10 @@ class Family(ABC):
                     self.preflight(request, op)
                     if raw is None:
                         raise self.flag(self.body_error("too_large", op), "body:too_large")
-                    response = await handler(request, op, raw)
+                    if backend.replay is None:
+                        response = await handler(request, op, raw)
+                    else:
+                        response = await self._replaying(request, op, raw, entry, handler)
             except FaultRequested as requested:
                 entry.scenario = requested.scenario.label()
                 response = self.error_response(self.fault_error(requested.scenario, op), op)
@@ -137,6 +140,16 @@ class Family(ABC):
 
         endpoint.__name__ = op.operation_id
         return endpoint
+
+    async def _replaying(self, request: Request, op: Operation, raw: bytes, entry: Entry,
+                         handler: Handler) -> Response:
+        """The handler's answer under `Options.replay` (see `providers/replaying.py`)."""
+        from mockserver.providers import replaying
+
+        early = replaying.before(self, request, op, raw, entry)
+        if early is not None:
+            return early
+        return replaying.after(self, request, op, entry, await handler(request, op, raw))
 
     async def _read_body(self, request: Request) -> bytes | None:
         limit = self.backend.options.body_limit

@@ -25,6 +25,7 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader
 from starlette.requests import Request
@@ -171,7 +172,7 @@ class Dashboard:
             hooks=[(h, preview_value(h.body, 1024) if h.body is not None else None)
                    for h in hooks],
             states=[s.value for s in State], version=self.task_version(task), attempts=attempts,
-            events=f"{PREFIX}/events?view=task&id={task.id}",
+            events=f"{PREFIX}/events?" + urlencode({"view": "task", "id": task.id}),
         )
 
     async def task_request(self, request: Request) -> Response:
@@ -191,10 +192,13 @@ class Dashboard:
         params = request.query_params
         filters = views.filters_of(params, views.JOURNAL_FILTERS)
         number, per_page = views.page_number(params)
-        page = views.journal_page(self.backend, filters, number, per_page)
+        entries = views.journal_entries(self.backend, filters)
+        page = views.journal_page(self.backend, filters, number, per_page, entries)
         rows = [(e, views.why(e), preview_body(e.request_body, 512),
                  preview_body(e.response_body, 512)) for e in page.items]
         return self.render(request, "journal.html", page=page, rows=rows, filters=filters,
+                           stats=views.journal_stats(entries),
+                           maxlen=getattr(self.backend.journal, "maxlen", None),
                            operations=views.operations(self.backend),
                            version=_version(page.total, [(e.seq, e.status) for e in page.items]),
                            events=f"{PREFIX}/events?view=journal&{request.url.query}")

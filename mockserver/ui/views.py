@@ -184,10 +184,41 @@ def _status_matches(wanted: str, status: int) -> bool:
     return wanted == str(status)
 
 
-def journal_page(backend: Backend, filters: Mapping[str, str], number: int = 1,
-                 per_page: int = PER_PAGE) -> Page:
+@dataclass(slots=True)
+class OperationStats:
+    """How often one operation was called and how it was answered."""
+
+    family: str
+    operation: str
+    calls: int = 0
+    by_class: dict[str, int] = field(default_factory=dict)  # "2xx" -> count
+    scenario: int = 0  # answers a scenario shaped
+    violations: int = 0  # requests that broke the contract
+
+    def count(self, status_class: str) -> int:
+        return self.by_class.get(status_class, 0)
+
+
+def journal_stats(entries: list[Entry]) -> list[OperationStats]:
+    """Per (family, operation): calls, answers by status class, scenario-shaped answers and
+    contract violations, most called first."""
+    found: dict[tuple[str, str], OperationStats] = {}
+    for entry in entries:
+        key = (entry.family or "", entry.operation or "(no operation)")
+        stats = found.get(key)
+        if stats is None:
+            stats = found[key] = OperationStats(*key)
+        stats.calls += 1
+        cls = f"{entry.status // 100}xx" if entry.status else "none"
+        stats.by_class[cls] = stats.by_class.get(cls, 0) + 1
+        stats.scenario += bool(entry.scenario)
+        stats.violations += bool(entry.violations)
+    return sorted(found.values(), key=lambda s: (-s.calls, s.family, s.operation))
+
+
+def journal_entries(backend: Backend, filters: Mapping[str, str]) -> list[Entry]:
     """Journal entries matching `filters` (family, operation, status `404` or `4xx`, task),
-    newest first, one page of them."""
+    oldest first."""
     match = {}
     if "family" in filters:
         match["family"] = filters["family"]
@@ -199,6 +230,13 @@ def journal_page(backend: Backend, filters: Mapping[str, str], number: int = 1,
     status = filters.get("status")
     if status is not None:
         entries = [e for e in entries if _status_matches(status, e.status)]
+    return entries
+
+
+def journal_page(backend: Backend, filters: Mapping[str, str], number: int = 1,
+                 per_page: int = PER_PAGE, entries: list[Entry] | None = None) -> Page:
+    """Journal entries matching `filters`, newest first, one page of them."""
+    entries = list(journal_entries(backend, filters) if entries is None else entries)
     entries.reverse()
     total = len(entries)
     number = min(number, max(1, -(-total // per_page)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import threading
 import time
 from typing import Any
@@ -195,6 +196,10 @@ async def test_journal_filters_and_why(client, app) -> None:
     assert len(seqs.findall(await page(client, f"{UI}/journal", status="400"))) == 1
     only = await page(client, f"{UI}/journal", task=ids["dashscope"])
     assert len(seqs.findall(only)) == 2
+    stats = await page(client, f"{UI}/journal")
+    assert re.search(r'operation=createVideoSynthesis">createVideoSynthesis</a></td>\s*'
+                     r'<td class="num">2</td><td class="num">1</td><td class="num">1</td>'
+                     r'<td class="num">0</td><td class="num">0</td><td class="num">1</td>', stats)
     entry = app.state.backend.journal.entries()[-1]
     as_json = (await client.get(f"{UI}/journal/{entry.seq}.json")).json()
     assert as_json == entry.as_dict()
@@ -224,6 +229,43 @@ async def test_missing_task_is_a_404_page(client) -> None:
     assert r.status_code == 404 and "task &lt;b&gt;nope" in r.text
     assert (await client.get(f"{UI}/tasks/nope/request.json")).status_code == 404
     assert (await client.get(f"{UI}/events", params={"view": "task", "id": "x"})).status_code == 404
+
+
+async def test_the_proxy_serves_the_dashboard_too(tmp_path) -> None:
+    from mockserver.proxy import Proxy
+
+    proxy = Proxy("http://127.0.0.1:9", report=tmp_path / "report")  # never contacted here
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=proxy.app()),
+                                 base_url="http://127.0.0.1") as client:
+        r = await client.get(UI)
+        assert r.status_code == 200 and "<h1>Tasks</h1>" in r.text
+        assert (await client.get(f"{UI}/static/ui.css")).status_code == 200
+        assert (await client.get(f"{UI}/contracts")).status_code == 200
+
+
+def test_webhook_delivery_attempts_show_on_the_task_page() -> None:
+    """Under a server a webhook to a closed loopback port is tried again and again; the task
+    page lists every attempt and puts each on the timeline."""
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with ThreadedMockServer(seed=1, timing="instant") as server, httpx.Client(
+            base_url=server.url, trust_env=False) as client:
+        path, headers, body, _ = JOBS["jiekou"]
+        hook = {"webhook": {"url": f"http://127.0.0.1:{port}/hook"}}
+        r = client.post(path, headers=headers, json=dict(body, extra=hook))
+        tid = task_id("jiekou", r.json())
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            (found,) = server.backend.webhooks.entries(tid)
+            if found.state == "failed":
+                break
+            time.sleep(0.1)  # retries wait real seconds (0.1 to 0.5 s under instant timing)
+        assert found.state == "failed" and len(found.attempts) >= 2
+        html = client.get(f"{UI}/tasks/{tid}").text
+    assert html.count('<tr class="sub attempt">') == len(found.attempts)
+    assert html.count("attempt ") >= len(found.attempts)
+    assert f"http://127.0.0.1:{port}/hook" in html
 
 
 async def test_static_files_are_served() -> None:

@@ -17,6 +17,14 @@
     return !!el && region.contains(el) && /^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName);
   }
 
+  /* Details the reader opened (or closed) stay so when their region is swapped. */
+  function keepOpen(old, next) {
+    old.querySelectorAll("details[id]").forEach(function (d) {
+      var twin = next.querySelector("#" + CSS.escape(d.id));
+      if (twin) { twin.open = d.open; }
+    });
+  }
+
   /* Fetch this page again and swap each live region whose version changed. */
   function refresh() {
     if (busy) { again = true; return; }
@@ -30,7 +38,9 @@
           var old = document.querySelector('[data-live="' + CSS.escape(name) + '"]');
           if (old && old.getAttribute("data-version") !== fresh.getAttribute("data-version")
               && !typing(old)) {
-            old.replaceWith(document.importNode(fresh, true));
+            var next = document.importNode(fresh, true);
+            keepOpen(old, next);
+            old.replaceWith(next);
           }
         });
         var clock = doc.querySelector(".clock"), here = document.querySelector(".clock");
