@@ -340,7 +340,8 @@ class Operation:
                         keyword_value: Any) -> Violation:
         field_path = ".".join(parts)
         mapping = self.error_for(field_path, keyword)
-        values = wording.schema_values(keyword, field_path, value, schema, keyword_value)
+        values = wording.schema_values(keyword, field_path, value, schema, keyword_value,
+                                       detail="{detail}" in mapping.message)
         return Violation(
             field=field_path,
             rule=f"schema:{keyword}",
