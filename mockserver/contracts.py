@@ -191,6 +191,7 @@ _NODE_KEYWORDS = frozenset({
     "type", "enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
     "minLength", "maxLength", "minItems", "maxItems", "multipleOf", "required",
 })
+_LENGTH_KEYWORDS = frozenset({"minLength", "maxLength", "minItems", "maxItems"})
 
 
 @dataclass(slots=True)
@@ -308,6 +309,14 @@ class Operation:
             node = _at(document, location[:-1])
             return self._make_violation("required", [*parts, missing], None, node,
                                         node.get("required") if isinstance(node, Mapping) else None)
+        if keyword in _LENGTH_KEYWORDS:
+            # Lengths and item counts mean the same to both engines (characters, items): no
+            # second look needed, only the node for the sibling bound.
+            limit = getattr(first.kind, "limit", None)
+            node = _at(document, location[:-1])
+            if isinstance(limit, int) and isinstance(node, Mapping) and node.get(keyword) == limit:
+                return self._make_violation(keyword, parts, instance, node, limit)
+            return None
         validator = self._node_validators.get(location)
         if validator is None:
             node = _at(document, location[:-1])
