@@ -86,10 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="POST webhooks (jiekou extra.webhook.url) when tasks end: to "
                             "loopback hosts only (auto, default), to any host (send), or "
                             "never (record; all are listed at GET /_wanmock/webhooks)")
-    serve.add_argument("--jiekou-bare-key", choices=["reject", "accept"], default="reject",
-                       help="jiekou/Novita: answer 401 to `Authorization: <key>` without Bearer "
-                            "(reject, default) or take it as the key (accept, as the npm "
-                            "novita-sdk sends it)")
+    serve.add_argument("--jiekou-bare-key", choices=["reject", "accept"], default="accept",
+                       help="jiekou/Novita: take `Authorization: <key>` without Bearer as the "
+                            "key (accept, default, as the npm novita-sdk sends it) or answer "
+                            "401 (reject, as Novita's error guide describes)")
+    serve.add_argument("--store", default="memory",
+                       help="where the state lives: memory (default), sqlite:///PATH.db "
+                            "(survives restarts; the workers of one host) or "
+                            "redis://HOST:PORT/DB (workers on any host)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="uvicorn worker processes over one store (needs --store sqlite "
+                            "or redis when > 1)")
+    serve.add_argument("--max-tasks", type=int, default=None,
+                       help="keep at most N tasks; the oldest ended ones are evicted first")
     serve.add_argument("--replay", default=None,
                        help="a cassette (wanmock proxy --record): recorded jobs answer matching "
                             "submits with their recorded states, times and bodies")
@@ -241,15 +250,24 @@ def serve(args: argparse.Namespace) -> int:
         "scenarios": args.scenarios, "max_concurrent_tasks": args.max_concurrent_tasks,
         "concurrency_policy": args.concurrency_policy, "rate_limit_qps": args.rate_limit_qps,
         "webhooks": args.webhooks, "jiekou_bare_key": args.jiekou_bare_key,
+        "store": args.store, "max_tasks": args.max_tasks,
         "replay": args.replay, "replay_strict": args.replay_strict,
         "newapi_version": args.newapi_version, "newapi_poll_interval": args.newapi_poll_interval,
         "jiekou_url_ttl": args.jiekou_url_ttl, "jiekou_content_type": args.jiekou_content_type,
         "webhook_timeout": args.webhook_timeout,
     }
+    if args.workers < 1:
+        raise MockServerError("--workers must be >= 1")
+    if args.workers > 1 and args.store.strip() in ("memory", "memory://", "mem"):
+        raise MockServerError(
+            f"--workers {args.workers} needs a shared store: each worker process would have "
+            "its own memory (a task created on one unknown to the others); add --store "
+            "sqlite:///PATH.db (one host) or --store redis://HOST:PORT/DB")
     app = create_app(args.families, seed=args.seed, **options)
     url = f"http://{args.host}:{args.port}"
     print(f"wanmock {__version__} serving on {url}  (timing={args.timing}, mode={args.mode}, "
-          f"clock={args.clock}, seed={args.seed})")
+          f"clock={args.clock}, seed={args.seed}, store={_store_label(args.store)}, "
+          f"workers={args.workers})")
     for family in app.state.backend.options.families:
         print(f"  {family:<10} {BASE_URL_HINTS[family].format(url=url)}")
     print(f"  control    {url}/_wanmock/  (reset, tasks, clock, journal, webhooks, contracts)")
@@ -261,6 +279,17 @@ def serve(args: argparse.Namespace) -> int:
             print(f"  replay     skipped {problem}", file=sys.stderr)
     print(f"  dashboard  {url}/_wanmock/ui")
     print("Press Ctrl-C to stop.", flush=True)
+    if args.workers > 1:
+        # Each worker builds its own app from the same options (an app factory reading them
+        # from the environment, which the worker processes inherit).
+        from mockserver.app import OPTIONS_ENV, encode_options
+
+        app.state.backend.state.close()
+        os.environ[OPTIONS_ENV] = encode_options(app.state.backend.options)
+        uvicorn.run("mockserver.app:app_from_env", factory=True, workers=args.workers,
+                    host=args.host, port=args.port, log_level="warning", access_log=False,
+                    loop=_loop(), http=_http(), lifespan="on")
+        return 0
     # The contracts and compiled validators live as long as the server: keep them out of every
     # garbage collection (shorter pauses, lower p99 latency under load).
     gc.collect()
@@ -305,6 +334,14 @@ def proxy_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_label(url: str) -> str:
+    """The store URL without a password (`redis://:secret@host` -> `redis://***@host`)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(parts.netloc, "***@" + parts.netloc.rpartition("@")[2])
+    return url
 def _read_cassette(path: str, strict: bool = False) -> Any:
     from mockserver.cassette import read
 

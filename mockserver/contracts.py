@@ -24,6 +24,7 @@ from jsonschema.exceptions import ValidationError, relevance
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from mockserver import wording
 from mockserver.catalogue import Catalogue, JobSpec, RuleFailure
 from mockserver.errors import ContractError, Timing, Violation
 
@@ -163,19 +164,34 @@ def get_path(body: Any, path: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class ErrorMapping:
-    """One entry of `x-wanmock-errors`."""
+    """One entry of `x-wanmock-errors`: `keyword` is one kind or a tuple of kinds."""
 
     status: int
     code: str
     message: str
     field: str | None = None
-    keyword: str | None = None
+    keyword: str | tuple[str, ...] | None = None
     wrap: str | None = None
 
     def matches(self, field_path: str, keyword: str) -> bool:
-        return (self.field is None or self.field == field_path) and (
-            self.keyword is None or self.keyword == keyword
+        kinds = self.keyword
+        where = self.field
+        return (where is None or where == field_path or (
+            where[-2:] == ".*" and field_path.startswith(where[:-1]))) and (
+            kinds is None or kinds == keyword or (type(kinds) is tuple and keyword in kinds)
         )
+
+
+# The fallback when no entry of a contract matches (a contract should always end with one).
+DEFAULT_MAPPING = ErrorMapping(400, "InvalidParameter", "{detail}")
+# Keywords whose single compiled-validator error is confirmed on its own schema node, so the
+# whole body need not go through jsonschema (`Operation.schema_violations`). `pattern` is not
+# among them: the compiled validator runs the strict rewrite of each pattern.
+_NODE_KEYWORDS = frozenset({
+    "type", "enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+    "minLength", "maxLength", "minItems", "maxItems", "multipleOf", "required",
+})
+_LENGTH_KEYWORDS = frozenset({"minLength", "maxLength", "minItems", "maxItems"})
 
 
 @dataclass(slots=True)
@@ -204,6 +220,12 @@ class Operation:
     _extract_plan: tuple[list[tuple[str, Any, bool]], _SpecNode] | None = None
     # Per header/query parameter: values already found valid (most clients send the same ones).
     _valid_params: dict[str, set[Any]] = field(default_factory=dict)
+    # The contract document (to find the schema node of a compiled-validator error) and a
+    # jsonschema validator per such node, built on first use.
+    document: Mapping[str, Any] | None = None
+    _node_validators: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    # Violations already worded for a scalar at a place (see `_single_error`).
+    _seen_errors: dict[tuple[Any, ...], Violation] = field(default_factory=dict)
 
     @property
     def checks_parameters(self) -> bool:
@@ -231,14 +253,86 @@ class Operation:
         """JSON Schema violations of the body, most relevant first, as this provider words them."""
         if self.body_validator is None:
             return []
-        if self.fast_validator is not None:
+        fast = self.fast_validator
+        if fast is not None:
             try:
-                if self.fast_validator.is_valid(body):
+                if fast.is_valid(body):
                     return []
+                single = self._single_error(body)
             except Exception:  # a value it cannot take (lone surrogates...): ask jsonschema
-                pass
+                single = None
+            if single is not None:
+                return [single]
         errors = sorted(self.body_validator.iter_errors(body), key=relevance)
         return [self._violation(err) for err in _leaves(errors)]
+
+    def _single_error(self, body: Any) -> Violation | None:
+        """The violation, when the compiled validator finds exactly one and jsonschema agrees on
+        that schema node: then jsonschema's whole-body answer is that one error (the compiled
+        validator is at least as strict), without walking the body in Python. None otherwise."""
+        found = self.fast_validator.iter_errors(body)
+        first = next(found, None)
+        if first is None or next(found, None) is not None:
+            return None
+        location = tuple(first.schema_path)
+        if not location or location[-1] not in _NODE_KEYWORDS or self.document is None:
+            return None
+        keyword = str(location[-1])
+        where = tuple(first.instance_path)
+        instance = first.instance
+        # Clients repeat the same mistake: a scalar at the same place gets the same violation.
+        key = None
+        if instance is None or type(instance) in (str, int, float, bool):
+            key = (location, where, type(instance), instance)
+            cached = self._seen_errors.get(key)
+            if cached is not None:
+                return cached
+        found = self._confirm(keyword, location, [str(p) for p in where], first)
+        if found is not None and key is not None:
+            if len(self._seen_errors) >= 1024:
+                self._seen_errors.clear()
+            self._seen_errors[key] = found
+        return found
+
+    def _confirm(self, keyword: str, location: tuple[Any, ...], parts: list[str],
+                 first: Any) -> Violation | None:
+        """The compiled validator's one error, checked by jsonschema on its own schema node."""
+        instance = first.instance
+        document = self.document
+        if document is None:
+            return None
+        if keyword == "required":
+            missing = getattr(first.kind, "property", None)
+            if not isinstance(instance, Mapping) or not isinstance(missing, str) or (
+                    missing in instance):
+                return None
+            node = _at(document, location[:-1])
+            return self._make_violation("required", [*parts, missing], None, node,
+                                        node.get("required") if isinstance(node, Mapping) else None)
+        if keyword in _LENGTH_KEYWORDS:
+            # Lengths and item counts mean the same to both engines (characters, items): no
+            # second look needed, only the node for the sibling bound.
+            limit = getattr(first.kind, "limit", None)
+            node = _at(document, location[:-1])
+            if isinstance(limit, int) and isinstance(node, Mapping) and node.get(keyword) == limit:
+                return self._make_violation(keyword, parts, instance, node, limit)
+            return None
+        validator = self._node_validators.get(location)
+        if validator is None:
+            node = _at(document, location[:-1])
+            if not isinstance(node, Mapping):
+                return None
+            try:
+                validator = Draft202012Validator(_inline(document, node))
+            except _Cyclic:
+                return None
+            if len(self._node_validators) < 512:
+                self._node_validators[location] = validator
+        for err in validator.iter_errors(instance):
+            if err.validator == keyword and not err.path:
+                return self._make_violation(keyword, parts, instance, err.schema,
+                                            err.validator_value)
+        return None
 
     def _violation(self, err: ValidationError) -> Violation:
         keyword = str(err.validator)
@@ -249,15 +343,20 @@ class Operation:
             if missing:
                 parts.append(str(missing[0]))
                 value = None
+        return self._make_violation(keyword, parts, value, err.schema, err.validator_value)
+
+    def _make_violation(self, keyword: str, parts: list[str], value: Any, schema: Any,
+                        keyword_value: Any) -> Violation:
         field_path = ".".join(parts)
         mapping = self.error_for(field_path, keyword)
-        values = {"field": field_path, "detail": err.message, "value": _short(value)}
+        values = wording.schema_values(keyword, field_path, value, schema, keyword_value,
+                                       detail="{detail}" in mapping.message)
         return Violation(
             field=field_path,
             rule=f"schema:{keyword}",
             status=mapping.status,
             code=mapping.code,
-            message=fill(mapping.message, values),
+            message=wording.fill_template(mapping.message, values),
             timing="submit",
             value=value,
             wrap=mapping.wrap,
@@ -273,16 +372,15 @@ class Operation:
             value = source.get(name if where == "query" else name.lower())
             if value is None:
                 if param.get("required"):
-                    out.append(self._param_violation(name, "required", None,
-                                                     f"{name} is required"))
+                    out.append(self._param_violation(name, "required", None, schema, [name]))
                 continue
             known = self._valid_params.get(name)
             if known is not None and value in known:
                 continue
             error = next(iter(validator.iter_errors(_coerce(value, schema))), None)
             if error is not None:
-                out.append(self._param_violation(name, str(error.validator), value,
-                                                 f"{name}: {error.message}"))
+                out.append(self._param_violation(name, str(error.validator), error.instance,
+                                                 error.schema, error.validator_value))
             elif len(value) <= 128:
                 known = self._valid_params.setdefault(name, set())
                 if len(known) >= 256:
@@ -290,20 +388,20 @@ class Operation:
                 known.add(value)
         return out
 
-    def _param_violation(self, name: str, keyword: str, value: Any, detail: str) -> Violation:
+    def _param_violation(self, name: str, keyword: str, value: Any, schema: Any,
+                         keyword_value: Any) -> Violation:
         mapping = self.error_for(name, keyword)
+        values = wording.schema_values(keyword, name, value, schema, keyword_value)
         return Violation(
             field=name, rule=f"schema:{keyword}", status=mapping.status, code=mapping.code,
-            message=fill(mapping.message, {"field": name, "detail": detail,
-                                           "value": _short(value)}),
-            value=value,
+            message=wording.fill_template(mapping.message, values), value=value,
         )
 
     def error_for(self, field_path: str, keyword: str) -> ErrorMapping:
         for mapping in self.errors:
             if mapping.matches(field_path, keyword):
                 return mapping
-        return ErrorMapping(400, "InvalidParameter", "{detail}")
+        return DEFAULT_MAPPING
 
     def extract(self, body: Any) -> tuple[dict[str, Any], dict[str, str]]:
         """Reduce a body to neutral fields by `x-wanmock-spec`; also where each value came from."""
@@ -345,19 +443,13 @@ class Operation:
             mapping = self.error_for(wire_field, failure.rule)
             report = {"timing": "submit", "status": mapping.status, "code": mapping.code,
                       "message": mapping.message}
-        values = {
-            "field": wire_field,
-            "value": _short(failure.value),
-            "model": failure.model,
-            "allowed": _short(failure.allowed),
-            "detail": f"{wire_field} {_short(failure.value)} is not allowed",
-        }
+        values = wording.rule_values(wire_field, failure.value, failure.allowed, failure.model)
         return Violation(
             field=wire_field,
             rule=failure.rule,
             status=int(report.get("status", 400)),
             code=str(report.get("code", "InvalidParameter")),
-            message=fill(str(report.get("message", "{detail}")), values),
+            message=wording.fill_template(str(report.get("message", "{detail}")), values),
             timing=timing or report.get("timing", "submit"),
             value=failure.value,
             wrap=report.get("wrap"),
@@ -513,7 +605,8 @@ def _build_operations(
                     code=str(e["code"]),
                     message=str(e.get("message", "{detail}")),
                     field=e.get("field"),
-                    keyword=e.get("keyword"),
+                    keyword=(tuple(e["keyword"]) if isinstance(e.get("keyword"), list)
+                             else e.get("keyword")),
                     wrap=e.get("wrap"),
                 )
                 for e in raw.get("x-wanmock-errors") or []
@@ -533,6 +626,7 @@ def _build_operations(
                 spec_map=dict(raw.get("x-wanmock-spec") or {}),
                 response_validators=responses,
                 fast_validator=fast_validator,
+                document=document,
             )
     return ops
 
@@ -737,10 +831,17 @@ def _leaves(errors: list[ValidationError]) -> list[ValidationError]:
     return out
 
 
-def _short(value: Any, limit: int = 120) -> Any:
-    if isinstance(value, str) and len(value) > limit:
-        return value[:limit] + "..."
-    return value
+def _at(document: Mapping[str, Any], location: tuple[Any, ...]) -> Any:
+    """The node of a document at a schema location (a compiled-validator `schema_path`)."""
+    node: Any = document
+    for step in location:
+        if isinstance(node, Mapping):
+            node = node.get(step)
+        elif isinstance(node, list) and isinstance(step, int) and step < len(node):
+            node = node[step]
+        else:
+            return None
+    return node
 
 
 def load_contract(path: Path, catalogue: Catalogue, *, validate: bool = True) -> Contract:

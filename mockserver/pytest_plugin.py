@@ -52,6 +52,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(wanmock calibrate)")
     group.addoption("--wanmock-host", dest="wanmock_hosts", action="append", default=None,
                     help="extra host to route into the fake (repeatable; e.g. your gateway)")
+    group.addoption("--wanmock-store", dest="wanmock_store", default=None,
+                    help="where the fakes keep their state: memory (default), "
+                         "sqlite:///PATH.db or redis://HOST:PORT/DB")
     group.addoption("--wanmock-unmocked", dest="wanmock_unmocked", default=None,
                     choices=["error", "passthrough"],
                     help="requests to other hosts: error (default) or passthrough")
@@ -66,6 +69,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("wanmock_hosts", "extra hosts routed into the fake", type="linelist",
                   default=[])
     parser.addini("wanmock_unmocked", "error or passthrough", default="error")
+    parser.addini("wanmock_store", "memory, sqlite:///PATH.db or redis://HOST:PORT/DB",
+                  default="")
     parser.addini("wanmock_assert_conformance",
                   "fail tests whose client sent requests the contract forbids", type="bool",
                   default=True)
@@ -124,6 +129,10 @@ def _replay_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     return {"replay": str(path)}
 
 
+def _store(config: pytest.Config) -> str:
+    return str(config.getoption("wanmock_store") or config.getini("wanmock_store") or "").strip()
+
+
 def _int_ini(config: pytest.Config, name: str) -> int | None:
     value = config.getoption(f"wanmock_{name}")
     if value is not None:
@@ -148,6 +157,9 @@ def wanmock_config(request: pytest.FixtureRequest) -> dict[str, Any]:
     timing = config.getoption("wanmock_timing") or config.getini("wanmock_timing")
     if timing:
         options["timing"] = timing
+    store = _store(config)
+    if store:
+        options["store"] = store
     options["hosts"] = [*config.getini("wanmock_hosts"),
                         *(config.getoption("wanmock_hosts") or [])]
     options["unmocked"] = _choice(config, "unmocked", ("error", "passthrough"))
@@ -213,10 +225,16 @@ def wanmock(request: pytest.FixtureRequest, wanmock_config: dict[str, Any],
     handle.app = app  # type: ignore[attr-defined]
     routes = InProcessRoutes(app, [*DEFAULT_HOSTS, *plugin.get("hosts", [])],
                              unmocked=plugin.get("unmocked", "error"))
-    with routes:
-        yield handle
-    if plugin.get("assert_conformance", True):
-        handle.assert_all_requests_conform()
+    backend = app.state.backend
+    if backend.state.shared:  # a store outlives a test: each test starts from a reset one
+        backend.reset()
+    try:
+        with routes:
+            yield handle
+        if plugin.get("assert_conformance", True):
+            handle.assert_all_requests_conform()
+    finally:
+        backend.state.close()
 
 
 def _live(request: pytest.FixtureRequest, plugin: dict[str, Any], budget: Any,
@@ -282,9 +300,13 @@ def _wanmock_server_session(pytestconfig: pytest.Config) -> Iterator[Any]:
         options["seed"] = seed
     if timing:
         options["timing"] = timing
+    store = _store(pytestconfig)
+    if store:
+        options["store"] = store
     server = ThreadedMockServer(**options).start()
     yield server
     server.stop()
+    server.backend.state.close()
 
 
 @pytest.fixture
