@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -101,9 +102,11 @@ def rss_mb(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def server(kind: str, cpu: int, journal_size: int | None = None) -> Iterator[tuple[str, int]]:
-    """Start `bare` or `wanmock` pinned to `cpu`; yield (base URL, pid)."""
+def server(kind: str, cpu: int | set[int], journal_size: int | None = None,
+           store: str | None = None, workers: int = 1) -> Iterator[tuple[str, int]]:
+    """Start `bare` or `wanmock` pinned to `cpu` (a CPU or a set); yield (base URL, pid)."""
     port = free_port()
+    cpus = cpu if isinstance(cpu, set) else {cpu}
     if kind == "bare":
         cmd = [sys.executable, str(HERE / "bare_app.py"), "--port", str(port)]
     else:
@@ -111,25 +114,34 @@ def server(kind: str, cpu: int, journal_size: int | None = None) -> Iterator[tup
                "--timing", "fast"]
         if journal_size is not None:
             cmd += ["--journal-size", str(journal_size)]
+        if store is not None:
+            cmd += ["--store", store]
+        if workers > 1:
+            cmd += ["--workers", str(workers)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
-                            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+                            preexec_fn=lambda: os.sched_setaffinity(0, cpus))
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while True:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
+                    pass
+                if kind == "wanmock":  # workers accept before their app is loaded
+                    import httpx
+
+                    httpx.get(f"{url}/_wanmock/clock", timeout=5).raise_for_status()
+                break
+            except Exception:  # refused, or not answering yet
                 if proc.poll() is not None or time.monotonic() > deadline:
                     err = proc.stderr.read().decode() if proc.stderr else ""
                     raise RuntimeError(f"{kind} server did not start: {err}") from None
                 time.sleep(0.05)
         yield url, proc.pid
     finally:
-        proc.terminate()
+        proc.send_signal(signal.SIGINT) if workers > 1 else proc.terminate()
         try:
-            proc.wait(10)
+            proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -147,6 +159,33 @@ def prepare_task(url: str) -> str:
         body = client.get(f"/api/v1/tasks/{task_id}", headers=HEADERS).json()
         assert body["output"]["task_status"] == "SUCCEEDED", body
         return str(task_id)
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str | None]:
+    """A throwaway redis-server on a free loopback port (None without the binary)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 # -- load generators -------------------------------------------------------------------------
@@ -447,6 +486,7 @@ class Report:
     tasks: dict[str, float] | None = None
     mp4: dict[tuple[str, bool], float] = field(default_factory=dict)
     million: dict[str, Any] | None = None
+    stores: list[tuple[str, dict[str, tuple[Load, Load]]]] = field(default_factory=list)
 
     def markdown(self) -> str:
         a = self.args
@@ -475,6 +515,19 @@ class Report:
             lines += ["", f"Resident memory after the runs: bare {self.rss.get('bare', 0):.1f} MB,"
                       f" wanmock {self.rss.get('wanmock', 0):.1f} MB (VmRSS; wanmock then holds "
                       "every task the POST test created).", ""]
+        if self.stores:
+            lines += ["| Store (HTTP) | GET poll req/s | GET ratio | POST valid req/s | "
+                      "POST ratio | non-2xx |", "|---|---:|---:|---:|---:|---:|"]
+            for label, results in self.stores:
+                g_b, g_w = results["GET poll"]
+                p_b, p_w = results["POST create (valid)"]
+                lines.append(
+                    f"| {label} | {g_w.rps:,.0f} | **{g_w.rps / g_b.rps:.2f}x** | "
+                    f"{p_w.rps:,.0f} | **{p_w.rps / p_b.rps:.2f}x** | "
+                    f"{g_w.non2xx + p_w.non2xx:,} |")
+            lines += ["", "Ratios against bare Starlette on one server core measured in the "
+                      "same block; `--workers 2` runs on both cores (the load generator shares "
+                      "one of them), redis-server unpinned.", ""]
         if self.asgi:
             lines += ["| In process (httpx ASGITransport, sequential) | bare calls/s | "
                       "wanmock calls/s | ratio |", "|---|---:|---:|---:|"]
@@ -508,6 +561,43 @@ class Report:
         return "\n".join(lines)
 
 
+def store_runs(args: argparse.Namespace, load: Any, log: Any
+               ) -> list[tuple[str, dict[str, tuple[Load, Load]]]]:
+    """GET poll and valid POST for each store, next to bare Starlette (one round each)."""
+    kw = {"seconds": args.duration, "connections": args.connections, "cpu": args.load_cpu,
+          "max_requests": args.max_requests}
+    tests = (("GET poll", "GET", None, None), ("POST create (valid)", "POST", CREATE_PATH, VALID))
+    wanted = [s.strip() for s in args.stores.split(",") if s.strip()]
+    out = []
+    with tempfile.TemporaryDirectory(prefix="wanmock-store-") as tmp, redis_server() as redis, \
+            server("bare", args.server_cpu) as (bare_url, _):
+        configs = []
+        for name in wanted:
+            if name == "sqlite":
+                configs.append(("sqlite", f"sqlite:///{tmp}/bench.db", 1))
+            elif name in ("redis", "redis-workers") and redis is None:
+                log(f"  {name}: skipped (no redis-server)")
+            elif name == "redis":
+                configs.append(("redis", redis + "?prefix=one", 1))
+            elif name == "redis-workers":
+                configs.append(("redis, --workers 2", redis + "?prefix=two", 2))
+        for label, url, workers in configs:
+            cpu: int | set[int] = args.server_cpu if workers == 1 else {args.server_cpu,
+                                                                         args.load_cpu}
+            with server("wanmock", cpu, store=url, workers=workers) as (wan_url, _):
+                task_id = prepare_task(wan_url)
+                results = {}
+                for name, method, path, body in tests:
+                    b = load(bare_url + (path or "/api/v1/tasks/0b6a4c2e-2d1f-4a59-9c5e-5b1d2f3e"
+                                                 "4a5b"), method, body, **kw)
+                    w = load(wan_url + (path or f"/api/v1/tasks/{task_id}"), method, body, **kw)
+                    log(f"  {label:<20} {name:<22} bare {b.rps:>8,.0f}  wanmock {w.rps:>8,.0f}"
+                        f"  ({w.rps / b.rps:.2f}x)  non-2xx {w.non2xx}")
+                    results[name] = (b, w)
+                out.append((label, results))
+    return out
+
+
 def write_doc(path: Path, section: str) -> None:
     """Replace the generated section of docs/benchmarks.md, keeping the hand-written notes."""
     begin, end = "<!-- benchmark:begin -->", "<!-- benchmark:end -->"
@@ -538,7 +628,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="also send 1,000,000 GET polls to one wanmock server and report its RSS")
     p.add_argument("--tasks", type=int, default=None, help="stored tasks for the memory test")
     p.add_argument("--skip", action="append", default=[],
-                   choices=["http", "asgi", "jobs", "tasks", "mp4"])
+                   choices=["http", "asgi", "jobs", "tasks", "mp4", "stores"])
+    p.add_argument("--stores", default="sqlite,redis,redis-workers",
+                   help="stores to compare over HTTP (GET poll, valid POST) besides memory: "
+                        "any of sqlite, redis, redis-workers (redis with --workers 2); "
+                        "redis needs redis-server")
     p.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--_httpx-load", dest="httpx_load", help=argparse.SUPPRESS)
@@ -596,6 +690,10 @@ def main(argv: list[str] | None = None) -> int:
                 report.http[name] = (median_load(runs["bare"]), median_load(runs["wanmock"]))
             report.rss["bare"] = rss_mb(bare_pid)
             report.rss["wanmock"] = rss_mb(wan_pid)
+
+    if "stores" not in args.skip and args.stores:
+        log("stores...")
+        report.stores = store_runs(args, load, log)
 
     os.sched_setaffinity(0, {args.server_cpu})  # in-process parts on one core too
     if "asgi" not in args.skip:

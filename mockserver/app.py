@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 from mockserver.contracts import ContractSet
 from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import Clock
+from mockserver.core.store import StoreUnavailable
 from mockserver.providers import family_class
 from mockserver.providers.fast import Dispatch
 
@@ -35,8 +36,24 @@ class MockApp(Starlette):
     def __init__(self, *args: Any, dispatch: Dispatch | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.dispatch = dispatch
+        self.backend: Backend | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        backend = self.backend
+        if backend is not None and backend.state.shared and scope["type"] == "http":
+            # One read of the shared state for the whole request (epoch, clock, the task).
+            try:
+                token = backend.begin(_task_id(scope))
+            except StoreUnavailable:  # every route answers its own 503
+                token = None
+            try:
+                await self._serve(scope, receive, send)
+            finally:
+                backend.end(token)
+            return
+        await self._serve(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and self.dispatch is not None and not self.user_middleware
                 and not scope.get("root_path")):
             found = self.dispatch.match(scope["method"], scope["path"])
@@ -98,7 +115,65 @@ def create_app(
                   dispatch=dispatch, lifespan=_lifespan)
     app.state.backend = backend
     app.state.providers = providers
+    app.backend = backend
     return app
+
+
+OPTIONS_ENV = "WANMOCK_APP_OPTIONS"
+
+
+def encode_options(options: Options) -> str:
+    """Options as JSON, for the worker processes of `wanmock serve --workers N`."""
+    import json
+    from dataclasses import asdict
+
+    data = asdict(options)
+    for name, value in data.items():
+        if isinstance(value, frozenset | tuple):
+            data[name] = sorted(value) if isinstance(value, frozenset) else list(value)
+    return json.dumps(data)
+
+
+def app_from_env() -> MockApp:
+    """The app factory each worker of `wanmock serve --workers N` calls (uvicorn
+    `--factory`): the options the command line was given, from `WANMOCK_APP_OPTIONS`."""
+    import gc
+    import json
+    import os
+
+    from mockserver.errors import MockServerError
+
+    raw = os.environ.get(OPTIONS_ENV)
+    if not raw:
+        raise MockServerError(f"{OPTIONS_ENV} is not set; start workers with wanmock serve")
+    data = json.loads(raw)
+    if isinstance(data.get("scenarios"), list):
+        data["scenarios"] = tuple(data["scenarios"])
+    options = Options().merged(**data)
+    app = create_app(backend=Backend(options))
+    gc.collect()  # as `wanmock serve` does for one worker (see cli.serve)
+    gc.freeze()
+    gc.set_threshold(7000, 10, 10)
+    return app
+
+
+def _task_id(scope: Scope) -> str | None:
+    """The task a request names (path `{task_id}`/`{video_id}`, or `?task_id=`), to read it
+    with the request's one round trip to a shared store."""
+    path = scope["path"]
+    for prefix in ("/api/v1/tasks/", "/v1/tasks/", "/v1/video/generations/", "/v1/videos/",
+                   "/_wanmock/tasks/", "/_wanmock/videos/"):
+        if path.startswith(prefix):
+            rest = path[len(prefix):]
+            task_id = rest.split("/", 1)[0].removesuffix(".mp4")
+            return task_id or None
+    query = scope.get("query_string") or b""
+    if b"task_id=" in query:
+        from urllib.parse import parse_qs
+
+        found = parse_qs(query.decode("latin-1")).get("task_id")
+        return found[0] if found else None
+    return None
 
 
 @asynccontextmanager
@@ -120,6 +195,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             await sender
         backend.serving = False
         backend.webhooks.record_only = True
+        with suppress(StoreUnavailable):
+            backend.state.flush()  # a shared store's batched journal, before the process ends
 
 
 async def _send_webhooks(backend: Backend, interval: float = 0.1) -> None:
@@ -193,6 +270,14 @@ async def _journal_unknown(request: Request, response: Response, code: str) -> N
     backend: Backend | None = getattr(request.app.state, "backend", None)
     if backend is None or request.url.path.startswith("/_wanmock/"):
         return
+    try:
+        await _journal_unknown_entry(backend, request, response, code)
+    except StoreUnavailable:  # nowhere to keep it; the answer itself stands
+        pass
+
+
+async def _journal_unknown_entry(backend: Backend, request: Request, response: Response,
+                                 code: str) -> None:
     body = await _unread_body(request, backend.options.body_limit)
     entry = backend.journal.record(
         time=backend.now(), method=request.method, path=request.url.path,

@@ -16,7 +16,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,13 +268,14 @@ class CassetteWriter:
     `secret(value)` registers a credential seen on the wire: its exact text is removed from
     every later line, whatever field it hides in."""
 
-    def __init__(self, path: Path | str, **header: Any) -> None:
+    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.monotonic,
+                 **header: Any) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
         self._seq = 0
-        self.t0 = time.monotonic()  # `time` of each exchange counts from here
+        self.t0 = clock()  # `time` of each exchange counts from here (a monotonic reading)
         self._file = self.path.open("w", encoding="utf-8")
         head = {"wanmock_cassette": True, "version": VERSION, "wanmock": __version__,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **header}
@@ -285,7 +286,7 @@ class CassetteWriter:
             self._secrets.add(value.strip())
 
     def since_start(self, monotonic: float) -> float:
-        """Seconds from the start of the recording to `monotonic` (a `time.monotonic()`)."""
+        """Seconds from the start of the recording to `monotonic` (a reading of `clock`)."""
         return round(max(0.0, monotonic - self.t0), 6)
 
     def _write(self, data: Mapping[str, Any]) -> None:

@@ -104,6 +104,7 @@ class Catalogue:
             self.ratios: dict[str, dict[str, str]] = dict(data["ratios"])
             self.rules: dict[str, dict[str, Any]] = dict(data["rules"])
             models = data["models"]
+            self.effect_templates = _effect_templates(data.get("effect_templates") or {})
         except (KeyError, TypeError) as exc:
             raise ContractError(f"catalogue {path}: missing section {exc}") from exc
         self._index: dict[tuple[str, str], ModelEntry] = {}
@@ -273,6 +274,12 @@ class Catalogue:
             if "references" in requires:
                 self._check_references(entry, fields, fail)
 
+        template = get("template")
+        templates = facts.templates
+        if template not in (None, "") and templates:  # empty means no effect (seed 003)
+            if not isinstance(template, str) or template not in templates:
+                fail("template_known", "template", template, sorted(templates))
+
         seed = get("seed")
         inputs = {}
         for k in _INPUT_FIELDS:
@@ -355,6 +362,23 @@ def parse_size(size: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
+def _effect_templates(section: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Template name -> the models the catalogue's `effect_templates` lists name for it."""
+    out: dict[str, tuple[str, ...]] = {}
+    for names in section.values():
+        if isinstance(names, Mapping):  # `source` and other scalars are notes
+            for name, models in names.items():
+                out[str(name)] = out.get(str(name), ()) + tuple(_as_list(models))
+    return out
+
+
+def templates_for(effects: Mapping[str, tuple[str, ...]], model: str) -> frozenset[str]:
+    """The template names a model accepts: those the lists name it for, or, for a model they
+    never name, every documented name (decision `effect-templates`)."""
+    own = frozenset(name for name, models in effects.items() if model in models)
+    return own or frozenset(effects)
+
+
 # What a job keeps of its inputs (`JobSpec.inputs`), in this order.
 _INPUT_FIELDS = ("img_url", "audio_url", "media", "reference_urls", "reference_images",
                  "reference_videos", "template", "shot_type", "watermark")
@@ -364,7 +388,8 @@ class _Facts:
     """An entry's rules as `Catalogue.evaluate` reads them (built once per entry)."""
 
     __slots__ = ("entry", "fixed", "prompt_rule", "negative_rule", "sizes", "durations", "pairs",
-                 "default_pair", "default_duration", "audio", "generation", "requires")
+                 "default_pair", "default_duration", "audio", "generation", "requires",
+                 "templates")
 
     def __init__(self, catalogue: Catalogue, entry: ModelEntry) -> None:
         self.entry = entry
@@ -380,4 +405,5 @@ class _Facts:
         self.audio = entry.audio
         self.generation = entry.generation
         self.requires: list[str] = list(entry.get("requires") or [])
+        self.templates = templates_for(catalogue.effect_templates, entry.model)
 

@@ -32,6 +32,17 @@ BASE_URL_HINTS = {
 }
 
 
+def _timing(value: str) -> str:
+    """`--timing`: a built-in profile name or a timing profile file."""
+    from mockserver.core.profiles import is_profile
+    from mockserver.core.tasks import TIMINGS
+
+    if value in TIMINGS or is_profile(value):  # a profile file is read (and checked) at start
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{value!r} is neither {', '.join(TIMINGS)} nor a timing profile file")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wanmock", description="Contract tests and a stateful fake for the Wan video APIs."
@@ -44,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(os.environ.get("WANMOCK_PORT", "8000")),
                        help="port (default 8000, or $WANMOCK_PORT; 0 picks a free one)")
     serve.add_argument("--seed", type=int, default=None, help="seed ids and timings")
-    serve.add_argument("--timing", choices=["fast", "realistic", "instant"], default="fast",
-                       help="task queue/run times (default fast: a 5 s 720P job in ~5 s)")
+    serve.add_argument("--timing", default="fast", type=_timing,
+                       help="task queue/run times: fast (default: a 5 s 720P job in ~5 s), "
+                            "realistic, instant, or a timing profile file (wanmock calibrate)")
     serve.add_argument("--mode", choices=["time", "polls"], default="time",
                        help="tasks advance with time, or with each poll")
     serve.add_argument("--clock", choices=["system", "manual"], default="system",
@@ -74,10 +86,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="POST webhooks (jiekou extra.webhook.url) when tasks end: to "
                             "loopback hosts only (auto, default), to any host (send), or "
                             "never (record; all are listed at GET /_wanmock/webhooks)")
-    serve.add_argument("--jiekou-bare-key", choices=["reject", "accept"], default="reject",
-                       help="jiekou/Novita: answer 401 to `Authorization: <key>` without Bearer "
-                            "(reject, default) or take it as the key (accept, as the npm "
-                            "novita-sdk sends it)")
+    serve.add_argument("--jiekou-bare-key", choices=["reject", "accept"], default="accept",
+                       help="jiekou/Novita: take `Authorization: <key>` without Bearer as the "
+                            "key (accept, default, as the npm novita-sdk sends it) or answer "
+                            "401 (reject, as Novita's error guide describes)")
+    serve.add_argument("--store", default="memory",
+                       help="where the state lives: memory (default), sqlite:///PATH.db "
+                            "(survives restarts; the workers of one host) or "
+                            "redis://HOST:PORT/DB (workers on any host)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="uvicorn worker processes over one store (needs --store sqlite "
+                            "or redis when > 1)")
+    serve.add_argument("--max-tasks", type=int, default=None,
+                       help="keep at most N tasks; the oldest ended ones are evicted first")
+    serve.add_argument("--replay", default=None,
+                       help="a cassette (wanmock proxy --record): recorded jobs answer matching "
+                            "submits with their recorded states, times and bodies")
+    serve.add_argument("--replay-strict", action="store_true",
+                       help="with --replay: requests the cassette does not know get a 404")
     serve.add_argument("--newapi-version", choices=["latest", "legacy"], default="latest",
                        help="new-api: latest (main at 4a188dee, 2026-06: i18n distributor, "
                             "build_request_failed) or legacy (the Ali relay of 2025-10 to "
@@ -155,6 +181,27 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--allow-remote", action="store_true",
                        help="allow binding a non-loopback address")
 
+    diff = sub.add_parser(
+        "diff", help="compare a cassette (what the provider answered) with the fake",
+        description="Send each recorded request to the fake in process, at its recorded time, "
+                    "and report every difference: status, envelope, fields, types, words, "
+                    "error codes, state sequences, timings. Exit code 1 on drift.")
+    diff.add_argument("cassette", help="a cassette (wanmock proxy --record)")
+    diff.add_argument("--timing", default="realistic", type=_timing,
+                      help="the fake's timing profile to hold recorded times against "
+                           "(default realistic; a file from wanmock calibrate)")
+    diff.add_argument("--junit", default=None, help="write a JUnit XML report here")
+    diff.add_argument("--report", default=None, help="write a Markdown drift report here")
+    diff.add_argument("--strict", action="store_true", help="refuse a cassette with bad lines")
+
+    calibrate = sub.add_parser(
+        "calibrate", help="per-model queue/run times from a cassette, as a timing profile",
+        description="Read the recorded tasks' queue and run times and write a timing profile "
+                    "that `wanmock serve --timing FILE` draws from (seeded).")
+    calibrate.add_argument("cassette", nargs="+", help="one or more cassettes")
+    calibrate.add_argument("-o", "--output", default="timing-profile.yaml",
+                           help="profile file (.yaml or .json; default timing-profile.yaml)")
+
     contracts = sub.add_parser("contracts", help="list, validate or print the contracts")
     contracts.add_argument("action", nargs="?", choices=["list", "validate", "show"],
                            default="list")
@@ -174,6 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return check_command(args)
         if args.command == "proxy":
             return proxy_command(args)
+        if args.command == "diff":
+            return diff_command(args)
+        if args.command == "calibrate":
+            return calibrate_command(args)
         return contracts_command(args)
     except MockServerError as exc:
         print(f"wanmock: {exc}", file=sys.stderr)
@@ -199,19 +250,46 @@ def serve(args: argparse.Namespace) -> int:
         "scenarios": args.scenarios, "max_concurrent_tasks": args.max_concurrent_tasks,
         "concurrency_policy": args.concurrency_policy, "rate_limit_qps": args.rate_limit_qps,
         "webhooks": args.webhooks, "jiekou_bare_key": args.jiekou_bare_key,
+        "store": args.store, "max_tasks": args.max_tasks,
+        "replay": args.replay, "replay_strict": args.replay_strict,
         "newapi_version": args.newapi_version, "newapi_poll_interval": args.newapi_poll_interval,
         "jiekou_url_ttl": args.jiekou_url_ttl, "jiekou_content_type": args.jiekou_content_type,
         "webhook_timeout": args.webhook_timeout,
     }
+    if args.workers < 1:
+        raise MockServerError("--workers must be >= 1")
+    if args.workers > 1 and args.store.strip() in ("memory", "memory://", "mem"):
+        raise MockServerError(
+            f"--workers {args.workers} needs a shared store: each worker process would have "
+            "its own memory (a task created on one unknown to the others); add --store "
+            "sqlite:///PATH.db (one host) or --store redis://HOST:PORT/DB")
     app = create_app(args.families, seed=args.seed, **options)
     url = f"http://{args.host}:{args.port}"
     print(f"wanmock {__version__} serving on {url}  (timing={args.timing}, mode={args.mode}, "
-          f"clock={args.clock}, seed={args.seed})")
+          f"clock={args.clock}, seed={args.seed}, store={_store_label(args.store)}, "
+          f"workers={args.workers})")
     for family in app.state.backend.options.families:
         print(f"  {family:<10} {BASE_URL_HINTS[family].format(url=url)}")
     print(f"  control    {url}/_wanmock/  (reset, tasks, clock, journal, webhooks, contracts)")
+    book = app.state.backend.replay
+    if book is not None:
+        print(f"  replay     {args.replay}: {len(book.jobs)} recorded job(s)"
+              f"{' (strict)' if args.replay_strict else ''}")
+        for problem in book.problems:
+            print(f"  replay     skipped {problem}", file=sys.stderr)
     print(f"  dashboard  {url}/_wanmock/ui")
     print("Press Ctrl-C to stop.", flush=True)
+    if args.workers > 1:
+        # Each worker builds its own app from the same options (an app factory reading them
+        # from the environment, which the worker processes inherit).
+        from mockserver.app import OPTIONS_ENV, encode_options
+
+        app.state.backend.state.close()
+        os.environ[OPTIONS_ENV] = encode_options(app.state.backend.options)
+        uvicorn.run("mockserver.app:app_from_env", factory=True, workers=args.workers,
+                    host=args.host, port=args.port, log_level="warning", access_log=False,
+                    loop=_loop(), http=_http(), lifespan="on")
+        return 0
     # The contracts and compiled validators live as long as the server: keep them out of every
     # garbage collection (shorter pauses, lower p99 latency under load).
     gc.collect()
@@ -246,12 +324,67 @@ def proxy_command(args: argparse.Namespace) -> int:
     print(f"  guard: {'on' if args.guard else 'off'}; billable submits: "
           f"{'unlimited' if budget is None else budget} (--budget N); "
           f"cassette: {args.record or '(none)'}; report: {args.report}.md/.json")
-    print(f"  journal    {url}/_wanmock/journal   status {url}/_wanmock/proxy")
+    print(f"  journal    {url}/_wanmock/journal   status {url}/_wanmock/proxy   "
+          f"dashboard {url}/_wanmock/ui")
     print("Press Ctrl-C to stop.", flush=True)
     # serve_forever, not uvicorn.run: an open dashboard page must not hold the shutdown.
     serve_forever(proxy.app(), host=args.host, port=args.port, log_level="warning",
                   access_log=False, lifespan="on")
     proxy.close()
+    return 0
+
+
+def _store_label(url: str) -> str:
+    """The store URL without a password (`redis://:secret@host` -> `redis://***@host`)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(parts.netloc, "***@" + parts.netloc.rpartition("@")[2])
+    return url
+def _read_cassette(path: str, strict: bool = False) -> Any:
+    from mockserver.cassette import read
+
+    tape = read(path, strict=strict)
+    for problem in tape.problems:
+        print(f"wanmock: {path}: skipped {problem}", file=sys.stderr)
+    return tape
+
+
+def diff_command(args: argparse.Namespace) -> int:
+    """`wanmock diff`: 0 no drift, 1 drift, 2 a cassette that cannot be read."""
+    from mockserver.diff import diff
+    from mockserver.diff_report import summary, write_junit, write_markdown
+
+    result = diff(_read_cassette(args.cassette, args.strict), timing=args.timing)
+    print(summary(result))
+    if args.junit:
+        print(f"JUnit report: {write_junit(result, args.junit)}")
+    if args.report:
+        print(f"Markdown report: {write_markdown(result, args.report)}")
+    return 0 if result.ok else 1
+
+
+def calibrate_command(args: argparse.Namespace) -> int:
+    from mockserver.calibrate import calibrate, write_profile
+    from mockserver.cassette import Cassette
+
+    tapes = [_read_cassette(path) for path in args.cassette]
+    merged = Cassette(tapes[0].path, tapes[0].header, [], [])
+    for n, tape in enumerate(tapes):  # task ids are per provider: keep each file's apart
+        for ex in tape.exchanges:
+            if ex.task is not None and n:
+                ex.task = f"{n}:{ex.task}"
+            merged.exchanges.append(ex)
+    profile = calibrate(merged)
+    if "default" not in profile:
+        raise MockServerError("no finished task in the cassette(s): nothing to calibrate")
+    path = write_profile(profile, args.output)
+    for model, entry in [("(all)", profile["default"]), *profile["models"].items()]:
+        print(f"{model:<28} {entry['samples']:>4} tasks  queue p50 {entry['queue_s']['p50']:g} s"
+              f" (max {entry['queue_s']['max']:g})  run p50 {entry['run_s']['p50']:g} s "
+              f"(max {entry['run_s']['max']:g})")
+    print(f"timing profile: {path}  (wanmock serve --timing {path})")
     return 0
 
 

@@ -32,6 +32,7 @@ from starlette.routing import BaseRoute, Route
 
 from mockserver.core.artifacts import oss_error
 from mockserver.core.backend import Backend
+from mockserver.core.store import StoreUnavailable
 from mockserver.core.tasks import State, Task
 from mockserver.errors import MockServerError
 
@@ -94,6 +95,8 @@ def control_routes(backend: Backend, providers: dict[str, Any]) -> list[BaseRout
                 return await fn(request)  # type: ignore[no-any-return]
             except MockServerError as exc:
                 return _error(str(exc))
+            except StoreUnavailable as exc:
+                return _error(f"the store is unavailable: {exc}", 503)
 
         endpoint.__name__ = fn.__name__
         return endpoint
@@ -218,7 +221,8 @@ def control_routes(backend: Backend, providers: dict[str, Any]) -> list[BaseRout
         if request.method == "GET":
             from mockserver.core.scenarios import JOB, TRANSPORT
 
-            return JSONResponse({"rules": [r.as_dict() for r in book.rules()],
+            rules = book.fresh_rules() if hasattr(book, "fresh_rules") else book.rules()
+            return JSONResponse({"rules": [r.as_dict() for r in rules],
                                  "job": JOB, "transport": TRANSPORT})
         if request.method == "DELETE":
             book.reset()

@@ -83,13 +83,13 @@ class LiveRoutes:
     findings: list[LiveFinding] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        import respx
+        from mockserver.testing import _router_class
 
         self._sync = httpx.HTTPTransport()
         self._async = httpx.AsyncHTTPTransport()
         self._patterns = {fam: _patterns(c.operations.values())
                           for fam, c in self.contracts.contracts.items()}
-        self.router = respx.MockRouter(assert_all_called=False, assert_all_mocked=False)
+        self.router = _router_class()(assert_all_called=False, assert_all_mocked=False)
         for host in self.hosts:
             self.router.route(host=host).mock(side_effect=self._handle)
         self.router.route().pass_through()
@@ -109,7 +109,9 @@ class LiveRoutes:
             pytest.skip(f"wanmock live: {request.method} {request.url.path} would submit a "
                         f"billable job beyond the budget ({self.budget.limit}); raise it with "
                         f"--wanmock-budget")
-        if isinstance(request.stream, httpx.AsyncByteStream):
+        from mockserver.testing import _SYNC_CALL
+
+        if not _SYNC_CALL.get():  # httpx's ByteStream is both sync and async: ask the router
             return self._forward_async(request, op)
         response = self._sync.handle_request(request)
         response.read()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -62,8 +62,8 @@ class Proxy:
                  families: Iterable[str] | None = None, record: str | Path | None = None,
                  guard: bool = False, budget: int | None = 0, report: str | Path | None = None,
                  contracts: ContractSet | None = None, echo: Echo | None = None,
-                 timeout: float = 60.0, transport: httpx.AsyncBaseTransport | None = None
-                 ) -> None:
+                 timeout: float = 60.0, transport: httpx.AsyncBaseTransport | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         from mockserver.app import create_app
 
         self.targets: dict[str | None, str] = (
@@ -77,13 +77,14 @@ class Proxy:
         self.timeout = timeout
         self._transport = transport
         self.echo = echo
+        self.clock = clock  # times since submit are read from it (a manual clock in tests)
         # The local fake answers guarded requests (in the family's envelope, a local task for a
         # job that would fail later) and holds the journal the control API and dashboard read.
         self.fake = create_app(list(families) if families else None, timing="fast",
                                contracts=self.contracts, journal_size=10000, webhooks="record")
         self.backend = self.fake.state.backend
         self.backend.proxy = self  # type: ignore[attr-defined]  # for the dashboard
-        self.writer = CassetteWriter(record, target=self._target_names(),
+        self.writer = CassetteWriter(record, clock=clock, target=self._target_names(),
                                      families=list(self.backend.options.families)
                                      ) if record else None
         self.recorder = Recorder(self.contracts, families=self.backend.options.families,
@@ -104,11 +105,13 @@ class Proxy:
     def app(self) -> Starlette:
         """The Starlette app (`uvicorn.run(proxy.app())`, `ThreadedMockServer(app=...)`)."""
         from mockserver.control import control_routes
+        from mockserver.ui import ui_routes
 
         routes: list[BaseRoute] = [
             Route("/_wanmock/proxy", self.status_endpoint, methods=["GET"]),
+            # The fake's control API and dashboard, over the proxy's journal and local tasks.
             *control_routes(self.backend, self.fake.state.providers),
-            *_ui_routes(self.backend),
+            *ui_routes(self.backend),
             Route("/{path:path}", self.handle, methods=METHODS),
         ]
         app = Starlette(routes=routes, lifespan=self._lifespan)
@@ -118,6 +121,9 @@ class Proxy:
 
     @asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        from mockserver.ui import open_streams
+
+        open_streams(self.backend)  # the dashboard's event streams (closed by a server's stop)
         self.client = httpx.AsyncClient(timeout=self.timeout, transport=self._transport,
                                         follow_redirects=False)
         try:
@@ -159,7 +165,7 @@ class Proxy:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
         lower = {k.lower(): v for k, v in reversed(headers)}
         op = self.recorder.operation(method, path)
-        started = time.monotonic()
+        started = self.clock()
         violations = self.recorder.judge_request(op, path, query, lower, raw)
         blocking = [v for v in violations if v["rule"] != "unknown_operation"]
         task = self.recorder.task_for(op, path, query)
@@ -313,21 +319,6 @@ class Proxy:
 
 def _raw(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-
-
-def _ui_routes(backend: Any) -> list[BaseRoute]:
-    """The dashboard's routes when `mockserver.ui` is installed (it reads only the backend)."""
-    try:
-        from mockserver import ui  # type: ignore[attr-defined]
-    except ImportError:
-        return []
-    factory = getattr(ui, "ui_routes", None) or getattr(ui, "routes", None)
-    if factory is None:
-        return []
-    try:
-        return list(factory(backend))
-    except Exception:  # an incompatible dashboard must not stop the proxy
-        return []
 
 
 def stderr_echo(line: str) -> None:

@@ -4,7 +4,9 @@ Fixtures: `wanmock` (an in-process fake per test, reached through the providers'
 respx), `wanmock_server` (a live fake on 127.0.0.1 for clients that do not use httpx),
 `wanmock_config` (override it to set defaults for a directory). The marker
 `@pytest.mark.wanmock(...)` sets options per test. `--wanmock-target=live` runs the same tests
-against the real providers. This module imports nothing heavy at import time.
+against the real providers; `record` does so through the recorder, writing a cassette per test
+(`--wanmock-cassettes DIR`, default tests/cassettes); `replay` runs them against the fake
+replaying those cassettes. This module imports nothing heavy at import time.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ MARKER_HELP = (
     "assert_conformance=True, billable=0, **options): configure the wanmock fixtures for this "
     "test. See the README section 'pytest plugin'."
 )
+TARGETS = ("fake", "live", "record", "replay")
 # Option names the marker accepts besides the backend Options fields.
 PLUGIN_KEYS = {"hosts", "unmocked", "assert_conformance", "billable"}
 
@@ -29,28 +32,45 @@ PLUGIN_KEYS = {"hosts", "unmocked", "assert_conformance", "billable"}
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("wanmock", "wanmock: fake Wan video providers")
     group.addoption("--wanmock-target", dest="wanmock_target", default=None,
-                    choices=["fake", "live"],
+                    choices=list(TARGETS),
                     help="fake (default): in-process fake; live: the real providers (keys from "
                          "DASHSCOPE_API_KEY, JIEKOU_API_KEY/NOVITA_API_KEY, NEWAPI_API_KEY, "
-                         "APIYI_API_KEY)")
+                         "APIYI_API_KEY); record: live, writing a cassette per test; replay: "
+                         "the fake, replaying each test's cassette")
+    group.addoption("--wanmock-cassettes", dest="wanmock_cassettes", default=None,
+                    help="cassette directory for record/replay (default tests/cassettes)")
+    group.addoption("--wanmock-upstream", dest="wanmock_upstream", action="append",
+                    default=None,
+                    help="record mode: forward FAMILY's traffic to URL instead of the request's "
+                         "host (FAMILY=URL, repeatable; e.g. a staging gateway)")
     group.addoption("--wanmock-budget", dest="wanmock_budget", type=int, default=None,
                     help="billable submissions allowed against live providers (default 0)")
     group.addoption("--wanmock-seed", dest="wanmock_seed", type=int, default=None,
                     help="seed for ids and timings")
     group.addoption("--wanmock-timing", dest="wanmock_timing", default=None,
-                    choices=["fast", "realistic", "instant"], help="task timing profile")
+                    help="task timing: fast, realistic, instant or a profile file "
+                         "(wanmock calibrate)")
     group.addoption("--wanmock-host", dest="wanmock_hosts", action="append", default=None,
                     help="extra host to route into the fake (repeatable; e.g. your gateway)")
+    group.addoption("--wanmock-store", dest="wanmock_store", default=None,
+                    help="where the fakes keep their state: memory (default), "
+                         "sqlite:///PATH.db or redis://HOST:PORT/DB")
     group.addoption("--wanmock-unmocked", dest="wanmock_unmocked", default=None,
                     choices=["error", "passthrough"],
                     help="requests to other hosts: error (default) or passthrough")
-    parser.addini("wanmock_target", "fake or live", default="fake")
+    parser.addini("wanmock_target", "fake, live, record or replay", default="fake")
+    parser.addini("wanmock_cassettes", "cassette directory for record/replay",
+                  default="tests/cassettes")
+    parser.addini("wanmock_upstream", "record mode: FAMILY=URL upstreams", type="linelist",
+                  default=[])
     parser.addini("wanmock_budget", "billable submissions allowed in live mode", default="0")
     parser.addini("wanmock_seed", "seed for ids and timings", default="")
-    parser.addini("wanmock_timing", "fast, realistic or instant", default="")
+    parser.addini("wanmock_timing", "fast, realistic, instant or a profile file", default="")
     parser.addini("wanmock_hosts", "extra hosts routed into the fake", type="linelist",
                   default=[])
     parser.addini("wanmock_unmocked", "error or passthrough", default="error")
+    parser.addini("wanmock_store", "memory, sqlite:///PATH.db or redis://HOST:PORT/DB",
+                  default="")
     parser.addini("wanmock_assert_conformance",
                   "fail tests whose client sent requests the contract forbids", type="bool",
                   default=True)
@@ -70,7 +90,47 @@ def _choice(config: pytest.Config, name: str, choices: tuple[str, ...]) -> str:
 
 
 def _target(config: pytest.Config) -> str:
-    return _choice(config, "target", ("fake", "live"))
+    return _choice(config, "target", TARGETS)
+
+
+def cassette_path(request: pytest.FixtureRequest) -> Any:
+    """Where this test's cassette lives: <dir>/<test module path>/<test name>.jsonl."""
+    import re
+    from pathlib import Path
+
+    config = request.config
+    base = Path(config.getoption("wanmock_cassettes") or config.getini("wanmock_cassettes"))
+    if not base.is_absolute():
+        base = Path(config.rootpath) / base
+    module = Path(request.node.path).with_suffix("")
+    try:
+        module = module.relative_to(config.rootpath)
+    except ValueError:
+        module = Path(module.name)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name).strip("_")
+    return base / module / f"{name}.jsonl"
+
+
+def _upstreams(config: pytest.Config) -> dict[str, str]:
+    out = {}
+    for item in [*config.getini("wanmock_upstream"), *(config.getoption("wanmock_upstream") or [])]:
+        family, sep, url = str(item).partition("=")
+        if not sep or not url.startswith(("http://", "https://")):
+            raise pytest.UsageError(f"wanmock_upstream: expected FAMILY=URL, not {item!r}")
+        out[family.strip()] = url.strip()
+    return out
+
+
+def _replay_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    path = cassette_path(request)
+    if not path.is_file():
+        pytest.fail(f"wanmock replay: no cassette for this test at {path}; record it with "
+                    "--wanmock-target=record", pytrace=False)
+    return {"replay": str(path)}
+
+
+def _store(config: pytest.Config) -> str:
+    return str(config.getoption("wanmock_store") or config.getini("wanmock_store") or "").strip()
 
 
 def _int_ini(config: pytest.Config, name: str) -> int | None:
@@ -97,6 +157,9 @@ def wanmock_config(request: pytest.FixtureRequest) -> dict[str, Any]:
     timing = config.getoption("wanmock_timing") or config.getini("wanmock_timing")
     if timing:
         options["timing"] = timing
+    store = _store(config)
+    if store:
+        options["store"] = store
     options["hosts"] = [*config.getini("wanmock_hosts"),
                         *(config.getoption("wanmock_hosts") or [])]
     options["unmocked"] = _choice(config, "unmocked", ("error", "passthrough"))
@@ -145,9 +208,12 @@ def wanmock(request: pytest.FixtureRequest, wanmock_config: dict[str, Any],
     __tracebackhide__ = True
     settings = _settings(request, wanmock_config)
     options, plugin = _split(settings)
-    if _target(request.config) == "live":
-        yield from _live(request, plugin, _wanmock_budget)
+    target = _target(request.config)
+    if target in ("live", "record"):
+        yield from _live(request, plugin, _wanmock_budget, record=target == "record")
         return
+    if target == "replay":
+        options = {**options, **_replay_options(request)}
     from mockserver.app import create_app
     from mockserver.testing import DEFAULT_HOSTS, InProcessRoutes, WanMock
 
@@ -159,15 +225,22 @@ def wanmock(request: pytest.FixtureRequest, wanmock_config: dict[str, Any],
     handle.app = app  # type: ignore[attr-defined]
     routes = InProcessRoutes(app, [*DEFAULT_HOSTS, *plugin.get("hosts", [])],
                              unmocked=plugin.get("unmocked", "error"))
-    with routes:
-        yield handle
-    if plugin.get("assert_conformance", True):
-        handle.assert_all_requests_conform()
+    backend = app.state.backend
+    if backend.state.shared:  # a store outlives a test: each test starts from a reset one
+        backend.reset()
+    try:
+        with routes:
+            yield handle
+        if plugin.get("assert_conformance", True):
+            handle.assert_all_requests_conform()
+    finally:
+        backend.state.close()
 
 
-def _live(request: pytest.FixtureRequest, plugin: dict[str, Any], budget: Any) -> Iterator[Any]:
+def _live(request: pytest.FixtureRequest, plugin: dict[str, Any], budget: Any,
+          record: bool = False) -> Iterator[Any]:
     from mockserver.contracts import load
-    from mockserver.live import LiveRoutes, available_keys, describe_findings
+    from mockserver.live import HOST_FAMILIES, LiveRoutes, available_keys, describe_findings
 
     keys = available_keys()
     if not keys:
@@ -177,6 +250,20 @@ def _live(request: pytest.FixtureRequest, plugin: dict[str, Any], budget: Any) -
     if billable and not budget.take(billable):
         pytest.skip(f"wanmock live: this test submits {billable} billable job(s); the budget "
                     f"({budget.limit}, {budget.spent} spent) does not allow it")
+    if record:
+        from mockserver.record_mode import RecordRoutes
+
+        hosts = {**HOST_FAMILIES, **{host: "newapi" for host in plugin.get("hosts", [])}}
+        recording = RecordRoutes(load(), budget, cassette_path(request), hosts=hosts,
+                                 upstreams=_upstreams(request.config)).start()
+        try:
+            yield LiveHandle(keys, recording)
+        finally:
+            recording.stop()
+        if recording.findings:
+            pytest.fail("wanmock record: answers that differ from the contract:\n  "
+                        + "\n  ".join(recording.findings), pytrace=False)
+        return
     routes = LiveRoutes(load(), budget)
     for host in plugin.get("hosts", []):
         routes.hosts[host] = "newapi"
@@ -213,17 +300,24 @@ def _wanmock_server_session(pytestconfig: pytest.Config) -> Iterator[Any]:
         options["seed"] = seed
     if timing:
         options["timing"] = timing
+    store = _store(pytestconfig)
+    if store:
+        options["store"] = store
     server = ThreadedMockServer(**options).start()
     yield server
     server.stop()
+    server.backend.state.close()
 
 
 @pytest.fixture
 def wanmock_server(request: pytest.FixtureRequest, _wanmock_server_session: Any) -> Iterator[Any]:
     """A live fake on 127.0.0.1 (`.url`), shared by the session and reset for each test."""
     __tracebackhide__ = True
-    if _target(request.config) == "live":
-        pytest.skip("wanmock live: wanmock_server is the fake; this test runs only against it")
+    target = _target(request.config)
+    if target in ("live", "record"):
+        pytest.skip(f"wanmock {target}: wanmock_server is the fake; this test runs only "
+                    "against it (record httpx tests through the `wanmock` fixture, or any "
+                    "client through `wanmock proxy --record`)")
     from mockserver.errors import MockServerError
     from mockserver.testing import WanMock
 
@@ -232,6 +326,8 @@ def wanmock_server(request: pytest.FixtureRequest, _wanmock_server_session: Any)
     session_options = backend.options
     settings = _settings(request, {})
     options, plugin = _split(settings)
+    if target == "replay":
+        options = {**options, **_replay_options(request)}
     if options:  # this test's marker: applied to the shared server, undone afterwards
         try:
             backend.configure(session_options.merged(**options))
@@ -252,7 +348,7 @@ def wanmock_server(request: pytest.FixtureRequest, _wanmock_server_session: Any)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if _target(config) == "live":
+    if _target(config) in ("live", "record"):
         return
     skip = pytest.mark.skip(reason="wanmock_live_only: runs only with --wanmock-target=live")
     for item in items:

@@ -163,8 +163,8 @@ class Recorder:
                response_size: int | None = None) -> dict[str, Any]:
         """Judge the answer and record the whole exchange; returns the cassette's fields.
 
-        `started` is the `time.monotonic()` at which the request was sent; `violations` are the
-        request's (from `judge_request`); the response's are added here."""
+        `started` is the monotonic time (the proxy's clock) at which the request was sent;
+        `violations` are the request's (from `judge_request`); the response's are added here."""
         headers = list(headers)
         response_headers = list(response_headers)
         if self.writer is not None:

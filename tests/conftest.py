@@ -37,3 +37,64 @@ async def client(app):
     base = "https://dashscope.aliyuncs.com"
     async with httpx.AsyncClient(transport=transport, base_url=base) as c:
         yield c
+
+
+class RedisServer:
+    """A real `redis-server` on a free loopback port (no persistence), stopped by its pid."""
+
+    def __init__(self, binary: str) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.binary = binary
+        self.proc = None
+
+    def url(self, prefix: str | None = None) -> str:
+        """A store URL; a fresh `prefix` keeps one test's keys apart from the others'."""
+        import uuid
+
+        return f"redis://127.0.0.1:{self.port}/0?prefix={prefix or 't' + uuid.uuid4().hex[:12]}"
+
+    def start(self) -> RedisServer:
+        import subprocess
+        import time
+
+        import redis
+
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return self
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline or self.proc.poll() is not None:
+                        raise RuntimeError("redis-server did not start") from None
+                    time.sleep(0.02)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        import os
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(10)
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """One redis-server per test process; tests keep apart by key prefix (`.url()`)."""
+    from tests.helpers import require_program
+
+    server = RedisServer(require_program("redis-server", "apt-get install redis-server")).start()
+    yield server
+    server.stop()

@@ -187,6 +187,7 @@ def rules_that_can_fire(catalogue, entry, spec_map) -> set[str]:
         "prompt_required": bool(prompt.get("required")),
         "prompt_length": prompt.get("over") == "reject" and "prompt" in has,
         "negative_prompt_length": negative.get("over") == "reject" and "negative_prompt" in has,
+        "template_known": "template" in has and bool(catalogue.effect_templates),
     }
     return {name for name, fires in rules.items() if fires}
 

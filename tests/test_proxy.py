@@ -278,3 +278,40 @@ def test_signed_urls_lose_their_signatures():
         "OSSAccessKeyId=[redacted]&Signature=[redacted]")
     assert cassette.redact_body({"output": {"video_url": url}, "token": "t0k3n"}) == {
         "output": {"video_url": cassette.redact_text(url)}, "token": "[redacted]"}
+
+
+def test_the_wanmock_proxy_command_prints_violations_and_reports_at_exit(upstream, tmp_path):
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "mockserver", "proxy", "--target", upstream.url,
+               "--port", str(port), "--record", str(tmp_path / "cli.jsonl"),
+               "--report", str(tmp_path / "cli-report"), "--unlimited"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url + "/_wanmock/proxy", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+                time.sleep(0.1)
+        answer = httpx.post(url + DS_SUBMIT, headers=DS_HEADERS, json={"model": "wan2.6-t2v"})
+        assert answer.status_code == 400
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "billable submits: unlimited" in out
+    assert "request violation [schema:required] input" in err
+    assert KEY not in out + err
+    report = json.loads((tmp_path / "cli-report.json").read_text())
+    assert report["requests"] == 1 and report["violations"] == 1
+    assert len((tmp_path / "cli.jsonl").read_text().splitlines()) == 2  # header + exchange

@@ -186,7 +186,7 @@ def test_valid_requests_are_accepted_and_succeed(fake, family, data):
         (("nosuch",), {}),
         ((42,), {}),
         (("dashscope",), {"model": "wan9.9-t2v"}),
-        (("jiekou",), {"model": "wan2.6-t2v"}),  # a DashScope model jiekou does not offer
+        (("jiekou",), {"model": "wan2.6-t2v-us"}),  # a DashScope model jiekou does not offer
         (("dashscope",), {"operation": "getTask"}),  # not a submit operation
         (("dashscope",), {"operation": "nosuchOperation"}),
         (("jiekou",), {"operation": "createWanT2vTask", "model": "wan2.6-i2v"}),

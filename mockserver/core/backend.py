@@ -7,7 +7,6 @@ own words; they keep no state of their own. `reset()` forgets every task and jou
 from __future__ import annotations
 
 import hashlib
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -16,10 +15,9 @@ from typing import Any
 from mockserver.catalogue import JobSpec
 from mockserver.contracts import FAMILIES, ContractSet, load
 from mockserver.core.artifacts import Signer, VideoCache, VideoKey
-from mockserver.core.clock import Clock, ManualClock, SystemClock
-from mockserver.core.ids import Ids
-from mockserver.core.journal import Journal
-from mockserver.core.scenarios import FaultRequested, Scenario, ScenarioBook, shape_plan
+from mockserver.core.clock import Clock
+from mockserver.core.scenarios import FaultRequested, Scenario, shape_plan
+from mockserver.core.store import Store, open_store
 from mockserver.core.tasks import (
     Failure,
     Lifecycle,
@@ -27,16 +25,15 @@ from mockserver.core.tasks import (
     Snapshot,
     State,
     Task,
-    TaskStore,
     pack_parsed,
     plan_times,
 )
-from mockserver.core.webhooks import Outbox, Webhook
+from mockserver.core.webhooks import Webhook
 from mockserver.errors import MockServerError, Timing, Violation
 
 RULE_TIMINGS = ("contract", "submit", "async")
 # Options that shape the app's routes and contracts: fixed for the life of a fake.
-FIXED_OPTIONS = ("families", "contracts_dir")
+FIXED_OPTIONS = ("families", "contracts_dir", "store")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +42,8 @@ class Options:
 
     Parameters:
         families: the families to serve (default: all four).
-        timing: `fast`, `realistic` or `instant` queue/run times.
+        timing: `fast`, `realistic` or `instant` queue/run times, or a timing profile file
+            (`wanmock calibrate`; see `mockserver.core.profiles`).
         mode: `time` (the clock drives tasks) or `polls` (each query advances a task).
         clock: `system` (wall time) or `manual` (moves only when advanced).
         seed: seeds ids, timings and URL signatures; same seed, same run.
@@ -82,8 +80,18 @@ class Options:
         webhooks: `auto` (sent over HTTP to loopback hosts when the app runs under a server,
             held for other hosts, recorded in process), `send` (to any host) or `record` (never
             sent); see `mockserver.core.webhooks`.
-        jiekou_bare_key: `reject` (default: `Authorization: <key>` without `Bearer` is a 401, as
-            Novita's error guide says) or `accept` (as the npm novita-sdk sends it).
+        jiekou_bare_key: `accept` (default: `Authorization: <key>` without `Bearer` is taken as
+            the key, as every npm novita-sdk release sends it) or `reject` (the 401 Novita's
+            error guide describes).
+        store: where the state lives: `memory` (default), `sqlite:///path.db` (restarts, the
+            workers of one host) or `redis://host:port/db` (workers on any host); see
+            `mockserver.core.store`.
+        max_tasks: keep at most this many tasks; the oldest ended ones are evicted first
+            (default: no bound besides each family's retention).
+        replay: a cassette (docs/cassettes.md) whose recorded jobs answer matching submits:
+            the recorded states at the recorded times, the recorded bodies (mockserver.replay).
+        replay_strict: with `replay`, a request the cassette does not know gets the family's
+            404 instead of the normal fake's answer.
         jiekou_url_ttl: `string` (default: `videos[].video_url_ttl` is the TTL constant "3600",
             as Novita's task-result doc types it) or `countdown` (the integer seconds left).
         jiekou_content_type: `optional` (default: a jiekou submit without Content-Type is read
@@ -128,7 +136,9 @@ class Options:
     concurrency_policy: str = "contract"
     rate_limit_qps: float | None = None
     webhooks: str = "auto"
-    jiekou_bare_key: str = "reject"
+    jiekou_bare_key: str = "accept"
+    store: str = "memory"
+    max_tasks: int | None = None
     jiekou_url_ttl: str = "string"
     jiekou_content_type: str = "optional"
     webhook_timeout: float | None = None
@@ -137,6 +147,8 @@ class Options:
     dashscope_actual_prompt_wan27: bool = False
     dashscope_usage_sr: bool = True
     dashscope_r2v_prompt_over: str = "truncate"
+    replay: str | None = None
+    replay_strict: bool = False
 
     @classmethod
     def names(cls) -> list[str]:
@@ -178,6 +190,10 @@ class Options:
             raise MockServerError("max_concurrent_tasks must be >= 1")
         if self.rate_limit_qps is not None and self.rate_limit_qps <= 0:
             raise MockServerError("rate_limit_qps must be > 0")
+        if self.replay_strict and not self.replay:
+            raise MockServerError("replay_strict needs replay (a cassette to replay)")
+        if self.replay and not Path(self.replay).is_file():
+            raise MockServerError(f"replay: no cassette at {self.replay!r}")
         if self.jiekou_bare_key not in ("reject", "accept"):
             raise MockServerError("jiekou_bare_key must be 'reject' or 'accept'")
         if self.jiekou_url_ttl not in ("string", "countdown"):
@@ -188,6 +204,8 @@ class Options:
             raise MockServerError("webhook_timeout must be > 0 and at most 60 seconds")
         if self.webhooks not in ("auto", "send", "record"):
             raise MockServerError("webhooks must be 'auto', 'send' or 'record'")
+        if self.max_tasks is not None and self.max_tasks < 1:
+            raise MockServerError("max_tasks must be >= 1")
         if self.newapi_version not in ("latest", "legacy"):
             raise MockServerError("newapi_version must be 'latest' or 'legacy'")
         if self.newapi_poll_interval is not None and not self.newapi_poll_interval >= 0:
@@ -211,7 +229,10 @@ class Retention:
 
 
 class Backend:
-    """All state of one fake. Create it with `Options`; `reset()` returns it to empty."""
+    """All state of one fake. Create it with `Options`; `reset()` returns it to empty.
+
+    The state itself lives in a store (`Options.store`, or `store=` an opened one): the
+    Backend only holds the components the store hands it (see `mockserver.core.store`)."""
 
     def __init__(
         self,
@@ -219,38 +240,67 @@ class Backend:
         *,
         clock: Clock | None = None,
         contracts: ContractSet | None = None,
+        store: Store | None = None,
     ) -> None:
         self.options = (options or Options()).check()
         opts = self.options
         self.contracts = contracts or load(opts.contracts_dir)
-        self.clock: Clock = clock or (ManualClock() if opts.clock == "manual" else SystemClock())
+        self.state: Store = store or open_store(opts.store)
+        state = self.state
+        self.clock: Clock = clock or state.clock(opts.clock)
         self.lifecycle = Lifecycle(
             self.clock, timing=opts.timing, mode=opts.mode,
             queued_polls=opts.queued_polls, running_polls=opts.running_polls,
         )
-        self.store = TaskStore()
-        self.journal = Journal(opts.journal_size)
-        self.ids = Ids(opts.seed)
+        self.store = state.tasks()
+        self._exact_polls()
+        self.journal = state.journal(opts.journal_size)
+        self.ids = state.ids(opts.seed)
         self.videos = VideoCache(opts.video_dir)
         self.signer = self._signer(opts.seed)
         self.retention: dict[str, Retention] = {}
-        self.scenarios = ScenarioBook(opts.seed)
-        self.webhooks = Outbox(opts.journal_size)
+        # family -> (task, *render_args) -> the webhook body renderer (any worker renders any)
+        self.webhook_renderers: dict[str, Callable[..., Any]] = {}
+        self.scenarios = state.scenarios(opts.seed, self._load_into)
+        self.webhooks = state.outbox(opts.journal_size)
+        if hasattr(self.webhooks, "resolve"):
+            self.webhooks.resolve = self._hook_renderer
+        self.limiter = state.limiter()
         self.serving = False  # True while a server runs the app's lifespan (webhooks are sent)
-        self._load_scenarios()
-        self._window: dict[tuple[str, str], deque[float]] = {}
+        self._submits = 0
+        self._swept_at = float("-inf")
+        self.replay: Any = self._replay_book(opts.replay)
+
+    def _exact_polls(self) -> None:
+        if hasattr(self.store, "exact_polls"):  # poll counts drive tasks: count them at once
+            self.store.exact_polls = self.options.mode == "polls"
+
+    @staticmethod
+    def _replay_book(path: str | None) -> Any:
+        """The recorded jobs of a cassette (`mockserver.replay.ReplayBook`), or None."""
+        if not path:
+            return None
+        from mockserver.replay import ReplayBook  # above core: loaded only when replaying
+
+        return ReplayBook.load(path)
 
     def _signer(self, seed: int | None) -> Signer:
-        secret = hashlib.sha256(f"wanmock:{seed}:{id(self)}".encode()).digest()
-        if seed is not None:
-            secret = hashlib.sha256(f"wanmock:{seed}".encode()).digest()
-        return Signer(secret)
+        fallback = hashlib.sha256(f"wanmock:{seed}:{id(self)}".encode()).digest()
+        return Signer(self.state.secret(seed, fallback))
+
+    def _hook_renderer(self, family: str, task_id: str, args: list[Any]) -> Any:
+        """The renderer of a webhook another worker scheduled (the family's `_webhook_body`)."""
+        make = self.webhook_renderers.get(family)
+        task = self.store.get(task_id)
+        if make is None or task is None:
+            return None
+        return make(task, *args)
 
     def configure(self, options: Options) -> None:
         """Serve with other options from now on, starting empty (every task, journal entry and
-        webhook is forgotten, as by `reset()`). `families` and `contracts_dir` made the app's
-        routes and cannot change. The shared `wanmock_server` fixture applies each test's marker
-        this way and restores the session's options afterwards."""
+        webhook is forgotten, as by `reset()`). `families`, `contracts_dir` and `store` made the
+        app's routes and state and cannot change. The shared `wanmock_server` fixture applies
+        each test's marker this way and restores the session's options afterwards."""
         new = options.check()
         old = self.options
         for name in FIXED_OPTIONS:
@@ -260,37 +310,57 @@ class Backend:
                     f"{getattr(new, name)!r}); start another one (create_app, "
                     "ThreadedMockServer, the `wanmock` fixture)")
         self.options = new
-        if new.clock != old.clock or isinstance(self.clock, ManualClock):
-            self.clock = ManualClock() if new.clock == "manual" else SystemClock()
+        if new.clock != old.clock or self.clock.kind == "manual":
+            self.clock = self.state.clock(new.clock)
+            if hasattr(self.clock, "restart"):  # a fresh fake's clock
+                self.clock.restart()
         self.lifecycle = Lifecycle(
             self.clock, timing=new.timing, mode=new.mode,
             queued_polls=new.queued_polls, running_polls=new.running_polls,
         )
+        self._exact_polls()
         if new.journal_size != old.journal_size:
-            self.journal = Journal(new.journal_size)
+            self.journal = self.state.journal(new.journal_size)
         if new.video_dir != old.video_dir:
             self.videos = VideoCache(new.video_dir)
         self.signer = self._signer(new.seed)
-        self.scenarios = ScenarioBook(new.seed)
         self.webhooks.record_only = new.webhooks == "record" or not self.serving
+        if new.replay != old.replay:
+            self.replay = self._replay_book(new.replay)
         self.reset()
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def _load_scenarios(self) -> None:
+    def _load_into(self, book: Any) -> None:
         source = self.options.scenarios
         if source:
-            self.scenarios.load(source if isinstance(source, str) else list(source))
+            book.load(source if isinstance(source, str) else list(source))
 
     def reset(self) -> None:
         """Forget every task, journal entry and added scenario rule; re-seed ids (the rules
-        given in the options, e.g. `--scenarios FILE`, are loaded again)."""
-        self.store.reset()
+        given in the options, e.g. `--scenarios FILE`, are loaded again). On a shared store
+        every worker sharing it starts empty at once (the store's epoch moves on)."""
+        self.state.reset()
         self.journal.clear()
         self.webhooks.clear()
-        self.ids = Ids(self.options.seed)
-        self.scenarios.reset()
-        self._load_scenarios()
-        self._window.clear()
+        if self.state.shared:
+            self.ids = self.state.ids(self.options.seed)
+            self.scenarios = self.state.scenarios(self.options.seed, self._load_into)
+        else:
+            self.ids = self.state.ids(self.options.seed)
+            self.ids.reset()
+            self.scenarios = self.state.scenarios(self.options.seed, self._load_into)
+            self.scenarios.reset()
+            self._load_into(self.scenarios)
+        self._swept_at = float("-inf")
+        if self.replay is not None:
+            self.replay.reset()
+
+    def begin(self, task_id: str | None = None) -> Any:
+        """Start a request (a shared store reads epoch, clock and the task in one go)."""
+        return self.state.begin(task_id)
+
+    def end(self, token: Any) -> None:
+        self.state.end(token)
 
     def now(self) -> float:
         return self.clock.now()
@@ -331,12 +401,72 @@ class Backend:
             request=request if raw is None else pack_parsed(raw, request), api_key=api_key,
             extra=dict(extra or {}),
         )
+        recorded = (self.replay.take(family, operation, request)
+                    if self.replay is not None else None)
+        if recorded is not None:
+            # A recorded job: its own plan, whatever the timing, scenario or late rule says.
+            self.replay.apply(recorded, task)
+            return self.store.add(task)
         if scenario is not None and failure is None:
             failures = self.contracts[family].document.get("x-wanmock-failures") or {}
             shape_plan(task, scenario, failures)
         # After the scenario: `slow` multiplies the task's own times, not the wait for a slot.
         plan.queue_s += wait
-        return self.store.add(task)
+        self.store.add(task)
+        self._submits += 1
+        self._maybe_sweep(now)
+        return task
+
+    # -- bounded memory ----------------------------------------------------------------------
+    def _maybe_sweep(self, now: float) -> None:
+        limit = self.options.max_tasks
+        if limit is not None and self._submits % max(1, limit // 20) == 0:
+            self.sweep(now)
+        elif now - self._swept_at >= 60.0:
+            self.sweep(now, retention_only=True)
+
+    def purge_at(self, task: Task) -> float | None:
+        """When a task may be forgotten without anyone noticing: its family's retention is
+        over (it reads as expired/unknown) and its result URL has expired. None: never."""
+        keep = self.task_retention(task)
+        if keep is None:
+            return None
+        ended = task.forced_at if task.forced_at is not None else (
+            task.canceled_at if task.canceled_at is not None
+            else task.submitted_at + task.plan.end_s)
+        return max(task.submitted_at + keep, ended + self.url_ttl(task))
+
+    def sweep(self, now: float | None = None, *, retention_only: bool = False) -> int:
+        """Forget tasks past their retention, then (with `max_tasks`) the oldest ended tasks,
+        then, if still over the bound, the oldest unfinished ones. Returns how many went."""
+        now = self.now() if now is None else now
+        self._swept_at = now
+        limit = None if retention_only else self.options.max_tasks
+        horizon = min((r.task_s for r in self.retention.values() if r.task_s is not None),
+                      default=None)
+        expired: list[str] = []
+        ended: list[str] = []
+        live: list[str] = []
+        count = 0
+        for task in self.store.oldest():
+            count += 1
+            purge = self.purge_at(task)
+            if purge is not None and now >= purge:
+                expired.append(task.id)
+            elif limit is not None:
+                snap = self.lifecycle.view(task, now, retention=self.task_retention(task))
+                (ended if snap.state.terminal else live).append(task.id)
+            elif horizon is None or task.submitted_at > now - horizon:
+                break  # submitted in order: nothing younger can be past its retention
+        remove = expired
+        if limit is not None:
+            over = count - len(expired) - limit
+            if over > 0:
+                remove += ended[:over]
+                over -= len(ended[:over])
+                if over > 0:
+                    remove += live[:over]
+        return self.store.remove(remove) if remove else 0
 
     def concurrency_policy(self, family: str) -> str:
         policy = self.options.concurrency_policy
@@ -369,14 +499,7 @@ class Backend:
         qps = self.options.rate_limit_qps
         if qps is None:
             return True
-        now = self.clock.now()
-        window = self._window.setdefault((family, api_key or ""), deque())
-        while window and window[0] <= now - 1.0:
-            window.popleft()
-        if len(window) >= qps:
-            return False
-        window.append(now)
-        return True
+        return bool(self.limiter.admit(f"{family}\n{api_key or ''}", self.clock.now(), qps))
 
     def rule_timing(self) -> Timing | None:
         timing = self.options.rule_timing
@@ -385,7 +508,7 @@ class Backend:
     def view(self, task: Task, *, poll: bool = False) -> Snapshot:
         """The task now. `poll=True` counts a client query (poll-count mode advances on it)."""
         if poll:
-            task.polls += 1
+            self.store.count_poll(task)
         return self.lifecycle.view(task, retention=self.task_retention(task))
 
     def task_retention(self, task: Task) -> float | None:
@@ -410,15 +533,15 @@ class Backend:
             return False
         if task.extra.get("cancel_race"):
             return True
-        task.canceled_at = self.clock.now()
+        self.store.update(task, canceled_at=self.clock.now())
         return True
 
     def force(self, task: Task, state: State) -> None:
         """Pin a task to a state from now on (the control API and fixtures use it)."""
-        task.forced = state
-        task.forced_at = self.clock.now()
-        if state is State.FAILED and task.plan.failure is None:
-            task.plan.failure = Failure("InternalError", "Forced failure (wanmock)")
+        failure = None
+        if state is State.FAILED:  # kept with the state (a shared store's record is older)
+            failure = task.plan.failure or Failure("InternalError", "Forced failure (wanmock)")
+        self.store.update(task, forced=state, forced_at=self.clock.now(), failure=failure)
         self.flush_webhooks()
 
     # -- results -----------------------------------------------------------------------------

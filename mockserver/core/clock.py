@@ -50,6 +50,11 @@ class SystemClock:
             self._offset += _check(seconds)
         return self.now()
 
+    def restart(self) -> None:
+        """Back to wall-clock time (no offset)."""
+        with self._lock:
+            self._offset = 0.0
+
 
 class ManualClock:
     """A clock that moves only when told to: tests advance it, nothing else does."""
@@ -67,6 +72,11 @@ class ManualClock:
         with self._lock:
             self._now += _check(seconds)
             return self._now
+
+    def restart(self, start: float = DEFAULT_EPOCH) -> None:
+        """Back to where a fresh manual clock starts."""
+        with self._lock:
+            self._now = float(start)
 
     def set(self, when: float) -> float:
         """Jump to an absolute time (forward only)."""

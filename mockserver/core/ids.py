@@ -20,6 +20,12 @@ class Ids:
         self._rng = random.Random(seed) if seed is not None else random.SystemRandom()
         self._lock = threading.Lock()
 
+    def reset(self) -> None:
+        """Start the seeded sequence again (what a fresh fake with this seed would give)."""
+        with self._lock:
+            self._rng = random.Random(self.seed) if self.seed is not None else (
+                random.SystemRandom())
+
     def uuid(self) -> str:
         """A version-4 UUID string, as `str(uuid.UUID(int=bits, version=4))` spells it."""
         with self._lock:

@@ -191,9 +191,14 @@ class ScenarioBook:
             raise MockServerError("times must be an integer >= 1 (or omitted for always)")
         if rate is not None and (not isinstance(rate, int | float) or not 0 <= rate <= 1):
             raise MockServerError("rate must be a number in [0, 1]")
+        return self._append(scen, match, times, rate)
+
+    def _append(self, scenario: Scenario, match: dict[str, Any], times: int | None,
+                rate: float | None) -> Rule:
+        """Keep a checked rule (a shared store keeps it in the store instead)."""
         with self._lock:
             self._next += 1
-            rule = Rule(f"r{self._next}", scen, match, times, rate)
+            rule = Rule(f"r{self._next}", scenario, match, times, rate)
             self._rules.append(rule)
         return rule
 

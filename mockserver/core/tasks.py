@@ -191,8 +191,16 @@ def plan_times(spec: JobSpec, timing: str, ids: Ids) -> tuple[float, float]:
 
     `fast`: a 5 s 720P job completes about 5 s after submit (under 10 s); `realistic`: queue
     5-60 s and run 1.5-12 min growing with resolution and duration, as the real services show;
-    `instant`: done at once.
+    `instant`: done at once. Any other value is a timing profile file (`core/profiles.py`): the
+    model's recorded distribution, drawn with the seeded `ids`.
     """
+    if timing not in TIMINGS:
+        from mockserver.core.profiles import is_profile, profile_times
+
+        if not is_profile(timing):
+            raise MockServerError(f"unknown timing {timing!r}; choose one of "
+                                  f"{', '.join(TIMINGS)} or a timing profile file")
+        return profile_times(timing, spec.model, ids.fraction(), ids.fraction())
     if timing == "instant":
         return 0.0, 0.0
     factor = _RES_FACTOR.get(spec.sr, 1.0)
@@ -206,6 +214,21 @@ def plan_times(spec: JobSpec, timing: str, ids: Ids) -> tuple[float, float]:
         run = min(720.0, max(90.0, run))
         return round(queue, 3), round(run, 3)
     raise MockServerError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
+
+
+def plan_range(spec: JobSpec, timing: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The (min, max) queue and run seconds a timing profile gives this job (what `wanmock
+    diff` holds recorded timings against)."""
+    if timing not in TIMINGS:
+        from mockserver.core.profiles import profile_range
+
+        return profile_range(timing, spec.model)
+    if timing in ("instant", "fast"):
+        queue, run = plan_times(spec, timing, Ids(0))
+        return (queue, queue), (run, run)
+    factor = _RES_FACTOR.get(spec.sr, 1.0)
+    base = 60.0 + 24.0 * spec.duration * factor
+    return (5.0, 60.0), (min(720.0, max(90.0, base * 0.8)), min(720.0, max(90.0, base * 1.2)))
 
 
 class Lifecycle:
@@ -226,7 +249,12 @@ class Lifecycle:
         running_polls: int = 2,
     ) -> None:
         if timing not in TIMINGS:
-            raise MockServerError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
+            from mockserver.core.profiles import is_profile, load_profile
+
+            if not is_profile(timing):
+                raise MockServerError(f"unknown timing {timing!r}; choose one of "
+                                      f"{', '.join(TIMINGS)} or a timing profile file")
+            load_profile(timing)  # a bad file fails now, not at the first submit
         if mode not in MODES:
             raise MockServerError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if queued_polls < 0 or running_polls < 0:
@@ -289,10 +317,15 @@ def _progress(plan: Plan, elapsed: float) -> int:
 
 
 class TaskStore:
-    """Every task the fake knows, by id. Thread-safe; `reset()` forgets them all."""
+    """Every task the fake knows, by id, oldest first. Thread-safe; `reset()` forgets them all.
+
+    The in-memory task store (the `memory` store's); the shared stores keep the same methods
+    (`mockserver.core.store.shared.SharedTasks`)."""
 
     def __init__(self) -> None:
         self._tasks: dict[str, Task] = {}
+        self._aliases: dict[str, Task] = {}
+        self._alias_keys: dict[str, list[str]] = {}  # task id -> its alias keys
         self._lock = threading.Lock()
         # One copy of the values many tasks repeat (key, size, tier): 100,000 tasks stay small.
         self._shared: dict[Any, Any] = {}
@@ -322,27 +355,55 @@ class TaskStore:
         return self._tasks.get(task_id)
 
     def find(self, family: str, task_id: str) -> Task | None:
-        """The task with this id, or with this id as its family alias (`extra['aliases']`)."""
+        """The task with this id, or with this id as its family alias (`alias()`)."""
         task = self._tasks.get(task_id)
         if task is not None:
             return task
-        alias = self._tasks.get(f"{family}:{task_id}")
-        return alias
+        return self._aliases.get(f"{family}:{task_id}") if self._aliases else None
 
     def alias(self, family: str, alias: str, task: Task) -> None:
+        """Let `find(family, alias)` find `task` too (new-api's upstream DashScope id)."""
+        key = f"{family}:{alias}"
         with self._lock:
-            self._tasks[f"{family}:{alias}"] = task
+            self._aliases[key] = task
+            self._alias_keys.setdefault(task.id, []).append(key)
+
+    def update(self, task: Task, **fields: Any) -> None:
+        """Change a task's mutable fields (`canceled_at`, `forced`, `forced_at`, `failure`)."""
+        failure = fields.pop("failure", None)
+        for name, value in fields.items():
+            setattr(task, name, value)
+        if failure is not None:
+            task.plan.failure = failure
+
+    def count_poll(self, task: Task) -> int:
+        """Count one client query of `task`; returns its poll count."""
+        task.polls += 1
+        return task.polls
+
+    def remove(self, task_ids: Iterator[str] | list[str]) -> int:
+        """Forget these tasks (and their aliases); returns how many were known."""
+        gone = 0
+        with self._lock:
+            for task_id in task_ids:
+                if self._tasks.pop(task_id, None) is not None:
+                    gone += 1
+                for key in self._alias_keys.pop(task_id, ()):
+                    self._aliases.pop(key, None)
+        return gone
+
+    def oldest(self) -> Iterator[Task]:
+        """The tasks in submission order (what eviction walks)."""
+        return iter(list(self._tasks.values()))
 
     def __iter__(self) -> Iterator[Task]:
-        seen: set[int] = set()
-        for task in list(self._tasks.values()):
-            if id(task) not in seen:
-                seen.add(id(task))
-                yield task
+        return iter(list(self._tasks.values()))
 
     def __len__(self) -> int:
-        return sum(1 for _ in self)
+        return len(self._tasks)
 
     def reset(self) -> None:
         with self._lock:
             self._tasks.clear()
+            self._aliases.clear()
+            self._alias_keys.clear()

@@ -144,9 +144,12 @@ class Outbox:
         self.record_only = True
 
     def schedule(self, *, family: str, task_id: str, url: str, now: float,
-                 render: Renderer, policy: RetryPolicy | None = None) -> Webhook:
+                 render: Renderer, policy: RetryPolicy | None = None,
+                 render_args: list[Any] | None = None) -> Webhook:
         """Owe a webhook for a task: `render()` gives its body once the task has ended (None
-        before); `policy` says how it is delivered under a server."""
+        before); `policy` says how it is delivered under a server. `render_args` let a shared
+        store's other workers build the same renderer (the family's `_webhook_body(task,
+        *render_args)`)."""
         with self._lock:
             self._seq += 1
             hook = Webhook(self._seq, family, task_id, url, now,
@@ -198,6 +201,9 @@ class Outbox:
                 except Exception as exc:  # the listener's bug: shown on the webhook, logged
                     hook.error = f"on_webhook callback raised {type(exc).__name__}: {exc}"
                     log.exception("wanmock: on_webhook callback failed for task %s", hook.task_id)
+
+    def update(self, hook: Webhook) -> None:
+        """Keep what sending changed (the objects are the records here: nothing to do)."""
 
     def take_unsent(self, wall: float | None = None) -> list[Webhook]:
         """Rendered webhooks whose next attempt is owed by wall-clock time `wall` (all of them
@@ -284,11 +290,18 @@ async def run_sender(outbox: Outbox, *, flush: Callable[[], Any], now: Callable[
 
     import httpx
 
+    from mockserver.core.store.base import StoreUnavailable
+
     running: set[asyncio.Task[None]] = set()
+    down = False
 
     async def attempt(hook: Webhook, client: Any) -> None:
         await send(hook, client, now)
-        outbox.retry_later(hook)
+        try:
+            outbox.retry_later(hook)  # a shared store also keeps the attempt
+        except StoreUnavailable:
+            log.warning("wanmock: webhook %s: the attempt was not stored (store down)",
+                        hook.seq)
 
     async with httpx.AsyncClient(trust_env=False) as client:
         while True:
@@ -303,6 +316,11 @@ async def run_sender(outbox: Outbox, *, flush: Callable[[], Any], now: Callable[
                     job = asyncio.create_task(attempt(hook, client))
                     running.add(job)
                     job.add_done_callback(running.discard)
+                down = False
+            except StoreUnavailable as exc:  # kept in the store; delivered once it is back
+                if not down:
+                    log.warning("wanmock: webhooks wait for the store: %s", exc)
+                down = True
             except Exception:  # a bug here must not stop later deliveries
                 log.exception("wanmock: webhook delivery failed")
             await asyncio.sleep(interval)

@@ -24,6 +24,8 @@ from starlette.routing import Route
 from mockserver.catalogue import JobSpec
 from mockserver.contracts import Contract, Operation, render_envelope
 from mockserver.core.backend import Backend, Retention
+from mockserver.core.clock import SystemClock
+from mockserver.core.ids import Ids
 from mockserver.core.journal import Entry
 from mockserver.core.scenarios import (
     FAULT_KEYS,
@@ -31,8 +33,12 @@ from mockserver.core.scenarios import (
     RequestInfo,
     Scenario,
 )
+from mockserver.core.store import StoreUnavailable
 from mockserver.core.tasks import Task
 from mockserver.errors import ContractError, MockServerError, ProviderError, Violation
+from mockserver.jsonwire import InvalidUtf8, NotJSON
+from mockserver.jsonwire import decode as decode_json
+from mockserver.jsonwire import verbatim as verbatim_json
 from mockserver.providers.fast import JSONResponse, path_and_query
 from mockserver.providers.fast import base_url as _base_url
 
@@ -60,11 +66,29 @@ class Family(ABC):
     retention: ClassVar[Retention] = Retention(task_s=None, url_s=86400.0)
     # The code a request to no operation under the family's paths gets, by status (404/405).
     unrouted_codes: ClassVar[dict[int, str]] = {404: "NotFound", 405: "MethodNotAllowed"}
+    # What the provider's JSON parser does with invalid UTF-8 inside strings: Go's
+    # encoding/json replaces it with U+FFFD (`replace`); others refuse the body (`reject`).
+    invalid_utf8: ClassVar[InvalidUtf8] = "replace"
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.contract: Contract = backend.contracts[self.name]
-        backend.retention[self.name] = self.retention
+        backend.retention[self.name] = self.contract_retention()
+        # A family that owes webhooks renders them with `_webhook_body(task, base_url)`; the
+        # backend keeps it so any worker of a shared store can render any task's webhook.
+        render = getattr(self, "_webhook_body", None)
+        if render is not None:
+            backend.webhook_renderers[self.name] = render
+
+    def contract_retention(self) -> Retention:
+        """How long the family keeps a task and its result URL: the contract's
+        `x-wanmock-retention` (`task_s`, null for never; `url_s`), else the class default."""
+        found = self.contract.document.get("x-wanmock-retention")
+        if not isinstance(found, dict):
+            return self.retention
+        task_s = found.get("task_s")
+        return Retention(task_s=None if task_s is None else float(task_s),
+                         url_s=float(found.get("url_s", self.retention.url_s)))
 
     # -- routing -----------------------------------------------------------------------------
     def routes(self) -> list[Route]:
@@ -84,6 +108,12 @@ class Family(ABC):
         backend = self.backend
 
         async def endpoint(request: Request) -> Response:
+            try:
+                return await pipeline(request)
+            except StoreUnavailable:  # read before the pipeline's own error handling
+                return self.unavailable_response(op)
+
+        async def pipeline(request: Request) -> Response:
             entry: Entry | None = None
             try:
                 raw = await self._read_body(request)
@@ -113,7 +143,12 @@ class Family(ABC):
                     self.preflight(request, op)
                     if raw is None:
                         raise self.flag(self.body_error("too_large", op), "body:too_large")
-                    response = await handler(request, op, raw)
+                    if backend.replay is None:
+                        response = await handler(request, op, raw)
+                    else:
+                        response = await self._replaying(request, op, raw, entry, handler)
+            except StoreUnavailable:  # the store is down or restarting: the family's 503
+                response = self.unavailable_response(op)
             except FaultRequested as requested:
                 entry.scenario = requested.scenario.label()
                 response = self.error_response(self.fault_error(requested.scenario, op), op)
@@ -137,6 +172,27 @@ class Family(ABC):
 
         endpoint.__name__ = op.operation_id
         return endpoint
+
+    def unavailable_response(self, op: Operation | None = None) -> Response:
+        """The family's 503 (`x-wanmock-faults` `unavailable`) while the store cannot be
+        reached. Rendered with this process's clock and ids: the store's are out of reach."""
+        backend = self.backend
+        ids, clock = backend.ids, backend.clock
+        backend.ids, backend.clock = _LOCAL_IDS, _LOCAL_CLOCK  # no await: no other request
+        try:                                                   # sees the swap
+            return self.error_response(self.fault_error(Scenario("unavailable"), op), op)
+        finally:
+            backend.ids, backend.clock = ids, clock
+
+    async def _replaying(self, request: Request, op: Operation, raw: bytes, entry: Entry,
+                         handler: Handler) -> Response:
+        """The handler's answer under `Options.replay` (see `providers/replaying.py`)."""
+        from mockserver.providers import replaying
+
+        early = replaying.before(self, request, op, raw, entry)
+        if early is not None:
+            return early
+        return replaying.after(self, request, op, entry, await handler(request, op, raw))
 
     async def _read_body(self, request: Request) -> bytes | None:
         limit = self.backend.options.body_limit
@@ -299,8 +355,8 @@ class Family(ABC):
         if ctype and "json" not in ctype.lower():
             raise self.flag(self.body_error("content_type", op), "body:content_type")
         try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):  # too deep is not JSON either
+            return decode_json(raw, invalid_utf8=self.invalid_utf8)
+        except NotJSON:  # NaN, Infinity, a BOM, too deep...: not JSON to the provider either
             raise self.flag(self.body_error("not_json", op), "body:not_json") from None
 
     @staticmethod
@@ -335,6 +391,8 @@ class Family(ABC):
         raw: bytes | None = None,
     ) -> Task:
         """Create the task; `raw` is the text `body` was parsed from, unchanged since."""
+        if raw is not None and not verbatim_json(raw):
+            raw = None  # decoding replaced something (U+FFFD): keep the value, not the text
         scenario = self.job_scenario(request, op, spec, api_key)
         task = self.backend.submit(
             family=self.name, operation=op.operation_id, spec=spec, request=body,
@@ -390,6 +448,8 @@ class Family(ABC):
 
 
 SCENARIO_HEADER = "x-wanmock-scenario"
+_LOCAL_IDS = Ids(None)
+_LOCAL_CLOCK = SystemClock()
 
 
 def headers_of(request: Request) -> dict[str, str]:

@@ -187,7 +187,8 @@ def test_list_shows_the_sdk_tasks(instant, at):
 @pytest.mark.parametrize(
     ("model", "params", "message_part"),
     [
-        ("wan2.5-t2v-preview", {"duration": 16}, "15"),  # beyond the schema's range
+        # beyond the schema's range: DashScope's one wording for any invalid parameter
+        ("wan2.5-t2v-preview", {"duration": 16}, "Required parameter(parameters.duration)"),
         ("wan2.5-t2v-preview", {"duration": 15}, "duration"),  # catalogue: 5 or 10 only
         ("wan-no-such-model", {}, "Model not exist"),
     ],

@@ -294,6 +294,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.backend: Backend | None = None
         self.last: dict[str, tuple[State, int]] = {}
         self.canceled: set[str] = set()
+        self.submitted: dict[str, float] = {}
         self.count = 0
 
     @initialize(mode=st.sampled_from(["time", "polls"]),
@@ -313,6 +314,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         t = self.backend.submit(family="dashscope", operation="createVideoSynthesis",
                                 spec=spec(), request={}, task_id=f"task-{self.count}")
         t.plan = Plan(queue, run, Failure("X", "boom") if fails else None, fail_at)
+        self.submitted[t.id] = t.submitted_at
         self.observe(t.id, self.backend.view(t))
         return t.id
 
@@ -325,13 +327,25 @@ class LifecycleMachine(RuleBasedStateMachine):
     def poll(self, task_id: str) -> None:
         assert self.backend is not None
         t = self.backend.store.get(task_id)
+        if self.purged(task_id, t):
+            return
         assert t is not None
         self.observe(task_id, self.backend.view(t, poll=True))
+
+    def purged(self, task_id: str, t: object) -> bool:
+        """A task may be forgotten (bounded memory) only once it is past its retention."""
+        assert self.backend is not None
+        if t is None:
+            assert self.backend.now() - self.submitted[task_id] >= RETENTION
+            return True
+        return False
 
     @rule(task_id=tasks)
     def cancel(self, task_id: str) -> None:
         assert self.backend is not None
         t = self.backend.store.get(task_id)
+        if self.purged(task_id, t):
+            return
         assert t is not None
         before = self.backend.view(t).state
         ok = self.backend.cancel(t)

@@ -28,6 +28,9 @@ class DashScope(Family):
     name = "dashscope"
     # Task ids are answered UNKNOWN and result URLs stop working 24 h after submit/end.
     retention = Retention(task_s=86400.0, url_s=86400.0)
+    # DashScope's parser is not Go's: a body with invalid UTF-8 is not JSON to it (decision
+    # json-decoding); apiyi passes the body through to it.
+    invalid_utf8 = "reject"
 
     # -- errors ------------------------------------------------------------------------------
     def __init__(self, backend: Any) -> None:

@@ -1,0 +1,105 @@
+"""`wanmock calibrate`: recorded queue and run times per model, as a timing profile.
+
+Each recorded task with a submit and a terminal answer gives one queue time (to the first poll
+that was no longer queued) and one run time (from there to the first terminal answer), as
+`mockserver.replay.lifecycle` reads them; the model comes from the submit body through the
+contract (`x-wanmock-spec`). `wanmock serve --timing profile.yaml` then draws each task's times
+from its model's distribution (`mockserver.core.profiles`), seeded, so `realistic` can mean
+"like my provider last week".
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mockserver.cassette import Cassette
+from mockserver.contracts import ContractSet, load
+from mockserver.core.profiles import PROFILE_VERSION, QUANTILES
+from mockserver.core.tasks import State
+from mockserver.replay import RecordedLifecycle, lifecycles
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    """Quantiles, mean and count of a sample (seconds, 3 decimals)."""
+    out = {name: round(_quantile(values, q), 3) for name, q in QUANTILES}
+    out["mean"] = round(statistics.fmean(values), 3)
+    out["samples"] = len(values)
+    return out
+
+
+def model_of(lc: RecordedLifecycle, contracts: ContractSet) -> str:
+    """The model a recorded task asked for (`unknown` when the contract cannot tell)."""
+    body = lc.submit.request_body
+    if lc.family and lc.operation and isinstance(body, dict):
+        try:
+            op = contracts[lc.family].operation(lc.operation)
+        except Exception:  # a cassette from a newer contract: fall back to the raw field
+            op = None
+        if op is not None:
+            fields, _ = op.extract(body)
+            if isinstance(fields.get("model"), str):
+                return str(fields["model"])
+        if isinstance(body.get("model"), str):
+            return str(body["model"])
+    return "unknown"
+
+
+def calibrate(tape: Cassette, contracts: ContractSet | None = None) -> dict[str, Any]:
+    """The timing profile of a cassette's finished tasks (see module docstring)."""
+    contracts = contracts or load()
+    samples: dict[str, tuple[list[float], list[float]]] = {}
+    for lc in lifecycles(tape):
+        if lc.queue_bounds is None or lc.end_bounds is None or lc.canceled_s is not None:
+            continue  # never left the queue, never ended, or canceled: no full timing
+        # The first poll that saw each change (what the plan is built from, without its
+        # millisecond of lead).
+        queue = lc.queue_bounds[1]
+        run = max(0.0, lc.end_bounds[1] - queue)
+        for key in (model_of(lc, contracts), "default"):
+            q, r = samples.setdefault(key, ([], []))
+            q.append(queue)
+            if lc.final is State.SUCCEEDED:  # a failed job stops part-way through its run
+                r.append(run)
+    models = {name: _entry(q, r) for name, (q, r) in sorted(samples.items())
+              if name != "default"}
+    profile: dict[str, Any] = {
+        "wanmock_timing_profile": PROFILE_VERSION,
+        "source": str(tape.path),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "tasks": len(samples.get("default", ([], []))[0]),
+        "models": models,
+    }
+    if "default" in samples:
+        q, r = samples["default"]
+        profile["default"] = _entry(q, r)
+    return profile
+
+
+def _entry(queue: list[float], run: list[float]) -> dict[str, Any]:
+    # No finished run for this model (all failed): its run time is unknown, use the queue's 0.
+    return {"samples": len(queue), "queue_s": stats(queue), "run_s": stats(run or [0.0])}
+
+
+def write_profile(profile: dict[str, Any], path: Path | str) -> Path:
+    """Write a profile as JSON (`.json`) or YAML (anything else)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".json":
+        path.write_text(json.dumps(profile, indent=2) + "\n", encoding="utf-8")
+    else:
+        path.write_text(yaml.safe_dump(profile, sort_keys=False), encoding="utf-8")
+    return path

@@ -1,0 +1,105 @@
+"""Timing profiles from files: per-model queue and run time distributions (`wanmock calibrate`).
+
+A profile is YAML or JSON:
+
+    wanmock_timing_profile: 1
+    default: {queue_s: {samples: 12, min: 4.1, p10: 5, p25: 8, p50: 12, p75: 20, p90: 31, max: 44,
+                        mean: 15.2}, run_s: {...}}
+    models:
+      wan2.6-t2v: {samples: 7, queue_s: {...}, run_s: {...}}
+
+A task's times are drawn from its model's distribution (else `default`) by inverse transform
+over the quantiles, with the fake's seeded random numbers: same seed, same times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mockserver.errors import MockServerError
+
+PROFILE_VERSION = 1
+QUANTILES = (("min", 0.0), ("p10", 0.1), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75),
+             ("p90", 0.9), ("max", 1.0))
+
+
+def is_profile(timing: str) -> bool:
+    """Whether a timing value names a profile file (rather than fast/realistic/instant)."""
+    return timing.endswith((".json", ".yaml", ".yml")) or os.path.isfile(timing)
+
+
+def _check_stats(where: str, stats: Any) -> dict[str, float]:
+    if not isinstance(stats, dict):
+        raise MockServerError(f"{where}: expected a mapping of quantiles")
+    out = {}
+    for name, _ in QUANTILES:
+        value = stats.get(name)
+        if not isinstance(value, int | float) or value < 0:
+            raise MockServerError(f"{where}.{name}: expected seconds >= 0, got {value!r}")
+        out[name] = float(value)
+    values = [out[name] for name, _ in QUANTILES]
+    if values != sorted(values):
+        raise MockServerError(f"{where}: quantiles must not decrease ({values})")
+    return out
+
+
+@lru_cache(maxsize=16)
+def _load(path: str, mtime: float) -> dict[str, dict[str, dict[str, float]]]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise MockServerError(f"timing profile {path}: cannot read it: {exc}") from None
+    if not isinstance(data, dict) or data.get("wanmock_timing_profile") != PROFILE_VERSION:
+        raise MockServerError(f"timing profile {path}: not a version-{PROFILE_VERSION} "
+                              "profile (wanmock calibrate writes them)")
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    entries = {"default": data.get("default"), **(data.get("models") or {})}
+    for name, entry in entries.items():
+        if entry is None:
+            continue
+        if not isinstance(entry, dict):
+            raise MockServerError(f"timing profile {path}: {name}: expected a mapping")
+        table[str(name)] = {part: _check_stats(f"{path}: {name}.{part}", entry.get(part))
+                            for part in ("queue_s", "run_s")}
+    if "default" not in table:
+        raise MockServerError(f"timing profile {path}: no `default` entry")
+    return table
+
+
+def load_profile(path: str) -> dict[str, dict[str, dict[str, float]]]:
+    """The profile at `path` (cached until the file changes); MockServerError if unusable."""
+    try:
+        mtime = os.path.getmtime(path)
+    except OSError:
+        raise MockServerError(f"timing profile {path!r}: no such file") from None
+    return _load(path, mtime)
+
+
+def _sample(stats: dict[str, float], u: float) -> float:
+    points = [(q, stats[name]) for name, q in QUANTILES]
+    for (q0, v0), (q1, v1) in zip(points, points[1:], strict=False):
+        if u <= q1:
+            return v0 if q1 == q0 else v0 + (v1 - v0) * (u - q0) / (q1 - q0)
+    return points[-1][1]
+
+
+def profile_times(path: str, model: str, u_queue: float, u_run: float) -> tuple[float, float]:
+    """Queue and run seconds for a model, drawn at the given uniform numbers in [0, 1)."""
+    table = load_profile(path)
+    entry = table.get(model) or table["default"]
+    return (round(_sample(entry["queue_s"], u_queue), 3),
+            round(_sample(entry["run_s"], u_run), 3))
+
+
+def profile_range(path: str, model: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(min, max) queue and run seconds the profile allows for a model."""
+    entry = load_profile(path).get(model) or load_profile(path)["default"]
+    return ((entry["queue_s"]["min"], entry["queue_s"]["max"]),
+            (entry["run_s"]["min"], entry["run_s"]["max"]))

@@ -1,0 +1,273 @@
+"""The journal, scenario rules, rate limiter and webhook outbox of a shared store."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from mockserver.core.journal import Entry, Journal
+from mockserver.core.scenarios import RequestInfo, Rule, Scenario, ScenarioBook
+from mockserver.core.store.base import StoreUnavailable
+from mockserver.core.store.records import (
+    decode_entry,
+    decode_hook,
+    decode_rule,
+    encode_entry,
+    encode_hook,
+    encode_rule,
+)
+from mockserver.core.store.shared import SharedStore
+from mockserver.core.webhooks import RetryPolicy, Webhook, log
+
+Renderer = Callable[[], "dict[str, Any] | None"]
+
+
+class SharedJournal(Journal):
+    """Entries are kept locally until complete, then written in batches (see shared.py)."""
+
+    def __init__(self, store: SharedStore, maxlen: int = 1000) -> None:
+        super().__init__(maxlen)
+        self.store = store
+        store.driver.journal_size = maxlen
+        self._local = 0
+
+    def record(self, **kwargs: Any) -> Entry:
+        entry = Journal.record(self, **kwargs)
+        with self._lock:
+            self._entries.clear()  # the store keeps them; this deque only built the entry
+        return entry
+
+    def complete(self, entry: Entry, status: int, body: bytes | None) -> None:  # type: ignore[override]
+        Journal.complete(entry, status, body)
+        # The epoch this worker last read (no round trip: the request already read it).
+        self.store.queue_entry(self.store.epoch, encode_entry(entry))
+
+    def entries(self, **match: Any) -> list[Entry]:
+        self.store.flush()
+        rows = self.store.driver.journal(self.store.view().epoch)
+        items = [decode_entry(seq, data) for seq, data in rows]
+        return [e for e in items if all(getattr(e, k) == v for k, v in match.items())]
+
+    def clear(self) -> None:
+        return None  # the epoch moved on (SharedStore.reset)
+
+    def __len__(self) -> int:
+        self.store.flush()
+        return int(self.store.driver.journal_len(self.store.view().epoch))
+
+
+class SharedBook(ScenarioBook):
+    """Rules kept in the store; `times` and `nth` are counted there, each hit claimed
+    atomically, so `times: 1` fires once in total across workers."""
+
+    def __init__(self, store: SharedStore, seed: int | None,
+                 load: Callable[[Any], None]) -> None:
+        super().__init__(seed)
+        self.store = store
+        self.driver = store.driver
+        self._rev = -1
+        self._cache: list[Rule] = []
+        self._load = load
+        store.on_epoch(self._forget)
+        self._first_load()
+
+    def _forget(self) -> None:
+        self._rev = -1
+
+    def _first_load(self) -> None:
+        """The option's rules (`--scenarios FILE`) go in once per epoch, by whichever worker
+        gets there first."""
+        if self.driver.claim(self.store.view().epoch, "rules-loaded"):
+            self._load(self)
+
+    def _append(self, scenario: Scenario, match: dict[str, Any], times: int | None,
+                rate: float | None) -> Rule:
+        epoch = self.store.view().epoch
+        rule = Rule(f"r{self.driver.counter(epoch, 'rules', 1)}", scenario, match, times, rate)
+        self.driver.rule_put(epoch, rule.id, encode_rule(rule))
+        return rule
+
+    def remove(self, rule_id: str) -> bool:
+        return bool(self.driver.rule_remove(self.store.view().epoch, rule_id))
+
+    def reset(self) -> None:
+        self.driver.rules_clear(self.store.view().epoch)
+
+    def reload(self) -> None:
+        """After a reset of the whole store: this worker loads the option's rules."""
+        self._first_load()
+
+    def rules(self) -> list[Rule]:
+        view = self.store.view()
+        if view.rules != self._rev:
+            self._cache = [decode_rule(data, matched, applied) for data, matched, applied
+                           in self.driver.rules(view.epoch)]
+            self._rev = view.rules
+        return list(self._cache)
+
+    def fresh_rules(self) -> list[Rule]:
+        """The rules with their counters now (what the control API shows)."""
+        self._rev = -1
+        return self.rules()
+
+    def __bool__(self) -> bool:
+        return bool(self.rules())
+
+    def pick(self, info: RequestInfo, *, job: bool) -> Scenario | None:
+        epoch = self.store.view().epoch
+        for rule in self.rules():
+            if rule.scenario.is_job != job or not rule.fits(info):
+                continue
+            matched = int(self.driver.rule_count(epoch, rule.id, "matched", None))
+            nth = rule.match.get("nth")
+            if nth is not None and matched != nth:
+                continue
+            if rule.rate is not None and self._chance(rule.id, matched) >= rule.rate:
+                continue
+            if not self.driver.rule_count(epoch, rule.id, "applied", rule.times):
+                continue  # its `times` are used up (claimed by this or another worker)
+            return rule.scenario
+        return None
+
+    def _chance(self, rule_id: str, matched: int) -> float:
+        digest = hashlib.sha256(f"wanmock:{self.seed or 0}:{rule_id}:{matched}".encode())
+        return (int.from_bytes(digest.digest()[:8], "big") >> 11) / float(1 << 53)
+
+
+class SharedLimiter:
+    """One sliding window per key for all workers."""
+
+    def __init__(self, store: SharedStore) -> None:
+        self.store = store
+
+    def admit(self, key: str, now: float, qps: float) -> bool:
+        return bool(self.store.driver.admit(self.store.view().epoch, key, now, qps))
+
+    def clear(self) -> None:
+        return None
+
+
+class SharedOutbox:
+    """Webhook records in the store. Any worker may render a due webhook (the family's
+    renderer, from `resolve`); one claims it atomically and only that one sends it."""
+
+    def __init__(self, store: SharedStore, maxlen: int = 1000) -> None:
+        self.store = store
+        self.driver = store.driver
+        self.maxlen = maxlen
+        self.record_only = True
+        self.resolve: Callable[[str, str, list[Any]], Renderer | None] | None = None
+        self._render: dict[int, Renderer] = {}
+        self._unsent: list[Webhook] = []
+        self._unheard: list[Webhook] = []
+        self._listeners: list[Callable[[Webhook], None]] = []
+        self._lock = threading.Lock()
+        store.on_epoch(self._forget)
+
+    def _forget(self) -> None:
+        with self._lock:
+            self._render.clear()
+            self._unsent.clear()
+            self._unheard.clear()
+
+    def schedule(self, *, family: str, task_id: str, url: str, now: float,
+                 render: Renderer, policy: RetryPolicy | None = None,
+                 render_args: list[Any] | None = None) -> Webhook:
+        epoch = self.store.view().epoch
+        hook = Webhook(int(self.driver.counter(epoch, "hooks", 1)), family, task_id, url, now,
+                       policy=policy or RetryPolicy())
+        self._render[hook.seq] = render
+        self.driver.hook_put(epoch, hook.seq, encode_hook(hook, render_args=render_args), True)
+        return hook
+
+    def has_pending(self) -> bool:
+        try:
+            return self.store.view().hooks > 0
+        except StoreUnavailable:
+            return False
+
+    def flush(self, now: float) -> list[Webhook]:
+        view = self.store.view()
+        if view.hooks <= 0:
+            return []
+        ready = []
+        for seq, data in self.driver.hooks(view.epoch, pending=True):
+            hook, raw = decode_hook(data)
+            render = self._render.get(seq)
+            if render is None and self.resolve is not None and raw.get("render_args"):
+                render = self.resolve(hook.family, hook.task_id, raw["render_args"])
+            body = render() if render is not None else None
+            if body is None:
+                continue
+            if not self.driver.hook_claim(view.epoch, seq):
+                self._render.pop(seq, None)
+                continue  # another worker rendered it first and sends it
+            self._render.pop(seq, None)
+            hook.body, hook.due_at = body, now
+            if self.record_only:
+                hook.sent_at = now
+            else:
+                self._unsent.append(hook)
+            self.driver.hook_put(view.epoch, seq,
+                                 encode_hook(hook, render_args=raw.get("render_args")), False)
+            ready.append(hook)
+        if self._listeners:
+            self._unheard.extend(ready)
+        return ready
+
+    def update(self, hook: Webhook) -> None:
+        """Keep what sending a webhook changed (status, error, attempts)."""
+        self.driver.hook_put(self.store.view().epoch, hook.seq, encode_hook(hook), False)
+
+    def retry_later(self, hook: Webhook) -> None:
+        """Keep the attempt just made in the store; queue the next one here, on the worker
+        that claimed the webhook (no other worker sends it)."""
+        self.update(hook)
+        if not hook.done:
+            with self._lock:
+                self._unsent.append(hook)
+
+    def has_unheard(self) -> bool:
+        return bool(self._unheard)
+
+    def notify(self) -> None:
+        if not self._unheard:
+            return
+        with self._lock:
+            hooks, self._unheard = self._unheard, []
+            listeners = list(self._listeners)
+        for hook in hooks:
+            for listener in listeners:
+                try:
+                    listener(hook)
+                except Exception as exc:
+                    hook.error = f"on_webhook callback raised {type(exc).__name__}: {exc}"
+                    log.exception("wanmock: on_webhook callback failed for task %s", hook.task_id)
+                    self.update(hook)
+
+    def take_unsent(self, wall: float | None = None) -> list[Webhook]:
+        with self._lock:
+            out = [h for h in self._unsent if wall is None or h.next_attempt_at is None
+                   or h.next_attempt_at <= wall]
+            if out:
+                taken = {id(h) for h in out}
+                self._unsent = [h for h in self._unsent if id(h) not in taken]
+        return out
+
+    def listen(self, callback: Callable[[Webhook], None]) -> None:
+        with self._lock:
+            self._listeners.append(callback)
+
+    def entries(self, task_id: str | None = None) -> list[Webhook]:
+        rows: Iterable[tuple[int, Any]] = self.driver.hooks(self.store.view().epoch, pending=None)
+        items = [decode_hook(data)[0] for _, data in rows]
+        return [h for h in items if task_id is None or h.task_id == task_id][-self.maxlen:]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._render.clear()
+            self._unsent.clear()
+            self._unheard.clear()
+            self._listeners.clear()

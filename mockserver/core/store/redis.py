@@ -1,0 +1,499 @@
+"""The Redis store (`redis://host:port/db`): shared by any number of workers and hosts.
+
+redis-py with one connection pool per process. Every operation that reads and writes is one Lua
+script (atomic on the server, one round trip; redis-py reloads scripts a restarted server
+lost). Keys live under `wanmock:` (`?prefix=NAME` in the URL changes it), those of an epoch under
+`wanmock:<epoch>:`; `bump_epoch()` moves every worker on at once and then unlinks the old keys.
+
+Time: hosts' clocks may disagree, so a shared system clock reads the Redis server's `TIME`: each
+worker measures the skew between its own clock and the server's (every 30 s, from the midpoint
+of a `TIME` round trip) and adds it. A manual clock is one value in Redis.
+
+Faults: an unreachable, restarting or loading server raises `StoreUnavailable` (the families
+answer 503) after a short bounded retry; redis-py drops the broken connection from its pool, so
+the next request reconnects. A restarted server without persistence has lost the state: the
+epoch key is set anew from the server's time, which every worker sees as a reset.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from mockserver.core.store.base import StoreUnavailable
+from mockserver.errors import MockServerError
+
+T = TypeVar("T")
+SKEW_EVERY_S = 30.0
+
+_SYNC = """
+local ns, tid, want, start = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local e = redis.call('GET', ns .. ':epoch')
+if not e then
+  local t = redis.call('TIME')
+  e = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  redis.call('SET', ns .. ':epoch', e)
+end
+local clock = redis.call('HMGET', ns .. ':clock', 'now', 'offset')
+if not clock[1] then
+  redis.call('HSETNX', ns .. ':clock', 'now', start)
+  redis.call('HSETNX', ns .. ':clock', 'offset', '0')
+  clock = redis.call('HMGET', ns .. ':clock', 'now', 'offset')
+end
+local p = ns .. ':' .. e .. ':'
+local c = redis.call('HMGET', p .. 'c', 'rules_rev', 'hooks_pending')
+local row = {}
+if tid ~= '' then
+  if want == '1' then
+    row = redis.call('HMGET', p .. 't:' .. tid, 'at', 'polls', 'canceled_at', 'forced',
+                     'forced_at', 'failure', 'rec')
+  else
+    row = redis.call('HMGET', p .. 't:' .. tid, 'at', 'polls', 'canceled_at', 'forced',
+                     'forced_at', 'failure')
+  end
+end
+return {e, clock[1], clock[2], c[1] or '0', c[2] or '0', row}
+"""
+_TASK = """
+local k = KEYS[1]
+if ARGV[1] == '1' then
+  return redis.call('HMGET', k, 'at', 'polls', 'canceled_at', 'forced', 'forced_at', 'failure',
+                    'rec')
+end
+return redis.call('HMGET', k, 'at', 'polls', 'canceled_at', 'forced', 'forced_at', 'failure')
+"""
+_PUT_TASK = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'rec', ARGV[3], 'at', ARGV[2], 'polls', 0)
+-- Scored by arrival (a manual clock gives many tasks one submit time): oldest first.
+redis.call('ZADD', KEYS[2], redis.call('HINCRBY', KEYS[3], 'tseq', 1), ARGV[1])
+return 1
+"""
+_REMOVE = """
+local p, n = ARGV[1], 0
+for i = 2, #ARGV do
+  local k = p .. 't:' .. ARGV[i]
+  local al = redis.call('HGET', k, 'al')
+  if al then redis.call('HDEL', p .. 'alias', al) end
+  n = n + redis.call('DEL', k)
+  redis.call('ZREM', p .. 'tasks', ARGV[i])
+end
+return n
+"""
+_HSET_IF = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+_POLL = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HINCRBY', KEYS[1], 'polls', ARGV[1])
+"""
+_BATCH = """
+local p, maxlen, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+if n > 0 then
+  local last = redis.call('HINCRBY', p .. 'c', 'jseq', n)
+  for i = 1, n do
+    redis.call('RPUSH', p .. 'j', (last - n + i) .. '|' .. ARGV[3 + i])
+  end
+  redis.call('LTRIM', p .. 'j', -maxlen, -1)
+end
+for i = 4 + n, #ARGV, 2 do
+  local k = p .. 't:' .. ARGV[i]
+  if redis.call('EXISTS', k) == 1 then redis.call('HINCRBY', k, 'polls', ARGV[i + 1]) end
+end
+return 1
+"""
+_RULE_PUT = """
+local p = ARGV[1]
+redis.call('HSET', p .. 'rules', ARGV[2], ARGV[3])
+redis.call('ZADD', p .. 'rorder', redis.call('HINCRBY', p .. 'c', 'rpos', 1), ARGV[2])
+redis.call('HINCRBY', p .. 'c', 'rules_rev', 1)
+return 1
+"""
+_RULE_REMOVE = """
+local p = ARGV[1]
+local gone = redis.call('HDEL', p .. 'rules', ARGV[2])
+redis.call('ZREM', p .. 'rorder', ARGV[2])
+redis.call('HINCRBY', p .. 'c', 'rules_rev', 1)
+return gone
+"""
+_RULES_CLEAR = """
+local p = ARGV[1]
+redis.call('DEL', p .. 'rules', p .. 'rorder', p .. 'rc')
+redis.call('HINCRBY', p .. 'c', 'rules_rev', 1)
+return 1
+"""
+_RULES = """
+local p, out = ARGV[1], {}
+for _, id in ipairs(redis.call('ZRANGE', p .. 'rorder', 0, -1)) do
+  local data = redis.call('HGET', p .. 'rules', id)
+  if data then
+    local m = redis.call('HGET', p .. 'rc', id .. ':matched') or '0'
+    local a = redis.call('HGET', p .. 'rc', id .. ':applied') or '0'
+    table.insert(out, {data, m, a})
+  end
+end
+return out
+"""
+_RULE_COUNT = """
+local p, id, col, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('HEXISTS', p .. 'rules', id) == 0 then return 0 end
+local f = id .. ':' .. col
+if limit ~= '' and tonumber(redis.call('HGET', p .. 'rc', f) or '0') >= tonumber(limit) then
+  return 0
+end
+return redis.call('HINCRBY', p .. 'rc', f, 1)
+"""
+_ADMIT = """
+local k, now, qps, member = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+redis.call('ZREMRANGEBYSCORE', k, '-inf', now - 1.0)
+if redis.call('ZCARD', k) >= qps then return 0 end
+redis.call('ZADD', k, now, member)
+redis.call('PEXPIRE', k, 5000)
+return 1
+"""
+_HOOK_CLAIM = """
+local p = ARGV[1]
+if redis.call('SREM', p .. 'hp', ARGV[2]) == 1 then
+  redis.call('HINCRBY', p .. 'c', 'hooks_pending', -1)
+  return 1
+end
+return 0
+"""
+_ADVANCE = """
+redis.call('HINCRBYFLOAT', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('HMGET', KEYS[1], 'now', 'offset')
+"""
+_BUMP = """
+local ns = ARGV[1]
+local old = redis.call('GET', ns .. ':epoch')
+if not old then
+  local t = redis.call('TIME')
+  old = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  redis.call('SET', ns .. ':epoch', old)
+end
+return {old, redis.call('INCR', ns .. ':epoch')}
+"""
+
+
+def _guard(fn: Callable[..., T]) -> Callable[..., T]:
+    """Connection trouble (refused, reset, timeout, the server loading its data) is the store
+    being unavailable: families answer 503 and the next request tries again."""
+    import redis.exceptions as rex
+
+    down = (rex.ConnectionError, rex.TimeoutError, rex.BusyLoadingError, rex.ReadOnlyError,
+            rex.ClusterDownError, rex.TryAgainError, OSError)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except down as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+        except rex.ResponseError as exc:
+            if "LOADING" in str(exc) or "MASTERDOWN" in str(exc):
+                raise StoreUnavailable(f"redis: {exc}") from exc
+            raise
+
+    return wrapper
+
+
+def _s(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisDriver:
+    """The shared-store operations (see shared.py) on a Redis server."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            import redis
+            from redis.backoff import ExponentialBackoff
+            from redis.retry import Retry
+        except ImportError:  # pragma: no cover - redis is a dependency
+            raise MockServerError("the Redis store needs redis-py: pip install redis") from None
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        self.ns = (query.pop("prefix", ["wanmock"]) or ["wanmock"])[0]
+        rest = "&".join(f"{k}={v}" for k, vs in query.items() for v in vs)
+        clean = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, ""))
+        try:
+            self.r = redis.Redis.from_url(
+                clean, socket_connect_timeout=0.5, socket_timeout=2.0,
+                retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 2),
+                health_check_interval=15)
+        except ValueError as exc:
+            raise MockServerError(f"bad Redis URL {url!r}: {exc}") from None
+        self.journal_size = 1000
+        self._local = threading.local()
+        self._hot_conns: list[Any] = []
+        self.skew = 0.0
+        self._skew_at = float("-inf")
+        self._start = "0"
+        reg = self.r.register_script
+        self._sync, self._task, self._put = reg(_SYNC), reg(_TASK), reg(_PUT_TASK)
+        self._remove, self._hset_if, self._poll = reg(_REMOVE), reg(_HSET_IF), reg(_POLL)
+        self._batch, self._rule_put = reg(_BATCH), reg(_RULE_PUT)
+        self._rule_remove, self._rules_clear = reg(_RULE_REMOVE), reg(_RULES_CLEAR)
+        self._rules, self._rule_count, self._admit = reg(_RULES), reg(_RULE_COUNT), reg(_ADMIT)
+        self._hook_claim, self._advance, self._bump = (reg(_HOOK_CLAIM), reg(_ADVANCE),
+                                                       reg(_BUMP))
+
+    def _hot(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """EVALSHA on this thread's own connection, past redis-py's pool and retry layers
+        (half the client-side cost of the one round trip every request makes). A broken
+        connection is dropped and reconnects on the next call; a script a restarted server
+        lost is loaded again."""
+        import redis.exceptions as rex
+
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.r.connection_pool.make_connection()
+            self._hot_conns.append(conn)
+        for attempt in (0, 1):
+            try:
+                conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args,
+                                  check_health=False)
+                return conn.read_response()
+            except rex.NoScriptError:
+                conn.send_command("SCRIPT", "LOAD", script.script, check_health=False)
+                conn.read_response()
+            except (rex.ConnectionError, rex.TimeoutError, OSError):
+                conn.disconnect()
+                if attempt:
+                    raise
+        raise rex.ConnectionError("EVALSHA failed twice")
+
+    def _p(self, epoch: int) -> str:
+        return f"{self.ns}:{epoch}:"
+
+    @staticmethod
+    def _row(values: list[Any]) -> Any:
+        """(rec, polls, canceled_at, forced, forced_at, failure), or None for no task."""
+        if not values or values[0] is None:
+            return None
+        rec = values[6] if len(values) > 6 else None
+        return (rec, values[1], values[2], _s(values[3]), values[4], values[5])
+
+    # -- the per-request read ----------------------------------------------------------------
+    @_guard
+    def sync(self, task_id: str | None, want_rec: bool) -> dict[str, Any]:
+        if time.monotonic() - self._skew_at > SKEW_EVERY_S:
+            self._measure_skew()
+        e, now, offset, rules, hooks, row = self._hot(
+            self._sync, [], [self.ns, task_id or "", "1" if want_rec else "0", self._start])
+        return {"epoch": int(e), "now": float(now), "offset": float(offset),
+                "skew": self.skew, "rules": int(rules), "hooks": int(hooks),
+                "task_id": task_id, "row": self._row(row) if task_id else None}
+
+    def _measure_skew(self) -> None:
+        before = time.time()
+        seconds, micros = self.r.time()
+        after = time.time()
+        self.skew = seconds + micros / 1e6 - (before + after) / 2
+        self._skew_at = time.monotonic()
+
+    @_guard
+    def bump_epoch(self) -> int:
+        old, new = (int(x) for x in self._bump(args=[self.ns]))
+        self._unlink(old)
+        return new
+
+    def _unlink(self, epoch: int) -> None:
+        """Drop an old epoch's keys (every worker has moved on; nobody reads them)."""
+        p = self._p(epoch)
+        ids = self.r.zrange(p + "tasks", 0, -1)
+        for i in range(0, len(ids), 500):
+            self.r.unlink(*[p + "t:" + _s(x) for x in ids[i:i + 500]])
+        self.r.unlink(*[p + name for name in ("tasks", "c", "alias", "j", "rules", "rorder",
+                                              "rc", "claims", "h", "hp")])
+
+    # -- clock, secret, counters -------------------------------------------------------------
+    @_guard
+    def init_clock(self, start: float) -> None:
+        self._start = repr(float(start))
+        self.r.hsetnx(f"{self.ns}:clock", "now", self._start)
+        self.r.hsetnx(f"{self.ns}:clock", "offset", "0")
+
+    @_guard
+    def restart_clock(self, start: float) -> None:
+        self.r.hset(f"{self.ns}:clock", mapping={"now": repr(float(start)), "offset": "0"})
+
+    @_guard
+    def advance(self, kind: str, seconds: float) -> tuple[float, float]:
+        field = "now" if kind == "manual" else "offset"
+        now, offset = self._advance(keys=[f"{self.ns}:clock"], args=[field, repr(seconds)])
+        return float(now), float(offset)
+
+    @_guard
+    def secret(self, candidate: str) -> str:
+        key = f"{self.ns}:secret"
+        self.r.set(key, candidate, nx=True)
+        return str(_s(self.r.get(key)))
+
+    @_guard
+    def counter(self, epoch: int, name: str, by: int) -> int:
+        return int(self.r.hincrby(self._p(epoch) + "c", name, by))
+
+    @_guard
+    def claim(self, epoch: int, name: str) -> bool:
+        return bool(self.r.hsetnx(self._p(epoch) + "claims", name, 1))
+
+    # -- tasks -------------------------------------------------------------------------------
+    @_guard
+    def put_task(self, epoch: int, task_id: str, at: float, rec: str) -> bool:
+        p = self._p(epoch)
+        return bool(self._hot(self._put, [p + "t:" + task_id, p + "tasks", p + "c"],
+                              [task_id, repr(at), rec]))
+
+    @_guard
+    def task(self, epoch: int, task_id: str, want_rec: bool) -> Any:
+        return self._row(self._task(keys=[self._p(epoch) + "t:" + task_id],
+                                    args=["1" if want_rec else "0"]))
+
+    @_guard
+    def tasks(self, epoch: int, limit: int | None) -> list[tuple[str, Any]]:
+        p = self._p(epoch)
+        ids = [_s(x) for x in self.r.zrange(p + "tasks", 0, (limit or 0) - 1)]
+        pipe = self.r.pipeline(transaction=False)
+        for task_id in ids:
+            pipe.hmget(p + "t:" + task_id, "at", "polls", "canceled_at", "forced", "forced_at",
+                       "failure", "rec")
+        return [(task_id, self._row(values)) for task_id, values in zip(ids, pipe.execute(),
+                                                                         strict=True)]
+
+    @_guard
+    def count_tasks(self, epoch: int) -> int:
+        return int(self.r.zcard(self._p(epoch) + "tasks"))
+
+    @_guard
+    def remove_tasks(self, epoch: int, ids: list[str]) -> int:
+        gone = 0
+        for i in range(0, len(ids), 500):
+            gone += int(self._remove(args=[self._p(epoch), *ids[i:i + 500]]))
+        return gone
+
+    @_guard
+    def update_task(self, epoch: int, task_id: str, values: dict[str, Any]) -> None:
+        flat: list[Any] = []
+        for name, value in values.items():
+            flat += [name, "" if value is None else (repr(value) if isinstance(value, float)
+                                                      else str(value))]
+        if flat:
+            self._hset_if(keys=[self._p(epoch) + "t:" + task_id], args=flat)
+
+    @_guard
+    def incr_polls(self, epoch: int, task_id: str) -> int:
+        return int(self._poll(keys=[self._p(epoch) + "t:" + task_id], args=[1]))
+
+    @_guard
+    def alias(self, epoch: int, key: str, task_id: str) -> None:
+        p = self._p(epoch)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(p + "alias", key, task_id)
+        pipe.hset(p + "t:" + task_id, "al", key)
+        pipe.execute()
+
+    @_guard
+    def resolve(self, epoch: int, key: str) -> str | None:
+        found = self.r.hget(self._p(epoch) + "alias", key)
+        return _s(found) if found is not None else None
+
+    # -- batched writes, journal -------------------------------------------------------------
+    @_guard
+    def write_batch(self, entries: list[tuple[int, str]],
+                    polls: dict[tuple[int, str], int]) -> None:
+        epochs = {e for e, _ in entries} | {e for e, _ in polls}
+        for epoch in epochs:
+            mine = [data for e, data in entries if e == epoch]
+            args: list[Any] = [self._p(epoch), self.journal_size, len(mine), *mine]
+            for (e, task_id), n in polls.items():
+                if e == epoch:
+                    args += [task_id, n]
+            self._batch(args=args)
+
+    @_guard
+    def journal(self, epoch: int) -> list[tuple[int, bytes]]:
+        out = []
+        items: list[bytes] = self.r.lrange(self._p(epoch) + "j", 0, -1)  # type: ignore[assignment]
+        for item in items:
+            seq, _, data = item.partition(b"|")
+            out.append((int(seq), data))
+        return out
+
+    @_guard
+    def journal_len(self, epoch: int) -> int:
+        return int(self.r.llen(self._p(epoch) + "j"))
+
+    # -- scenario rules ----------------------------------------------------------------------
+    @_guard
+    def rule_put(self, epoch: int, rule_id: str, data: str) -> None:
+        self._rule_put(args=[self._p(epoch), rule_id, data])
+
+    @_guard
+    def rule_remove(self, epoch: int, rule_id: str) -> bool:
+        return bool(self._rule_remove(args=[self._p(epoch), rule_id]))
+
+    @_guard
+    def rules_clear(self, epoch: int) -> None:
+        self._rules_clear(args=[self._p(epoch)])
+
+    @_guard
+    def rules(self, epoch: int) -> list[tuple[Any, int, int]]:
+        return [(data, int(m), int(a)) for data, m, a in self._rules(args=[self._p(epoch)])]
+
+    @_guard
+    def rule_count(self, epoch: int, rule_id: str, column: str, limit: int | None) -> int:
+        return int(self._rule_count(args=[self._p(epoch), rule_id, column,
+                                          "" if limit is None else limit]))
+
+    # -- rate windows ------------------------------------------------------------------------
+    @_guard
+    def admit(self, epoch: int, key: str, now: float, qps: float) -> bool:
+        member = f"{now!r}:{time.monotonic_ns()}:{id(self)}"
+        return bool(self._admit(keys=[self._p(epoch) + "w:" + key],
+                                args=[repr(now), repr(qps), member]))
+
+    # -- webhooks ----------------------------------------------------------------------------
+    @_guard
+    def hook_put(self, epoch: int, seq: int, data: str, pending: bool) -> None:
+        p = self._p(epoch)
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(p + "h", str(seq), data)
+        if pending:
+            pipe.sadd(p + "hp", str(seq))
+            pipe.hincrby(p + "c", "hooks_pending", 1)
+        pipe.execute()
+
+    @_guard
+    def hooks(self, epoch: int, pending: bool | None) -> list[tuple[int, Any]]:
+        p = self._p(epoch)
+        if pending:
+            seqs = sorted(int(x) for x in self.r.smembers(p + "hp"))
+            if not seqs:
+                return []
+            values = self.r.hmget(p + "h", [str(s) for s in seqs])
+            return [(s, v) for s, v in zip(seqs, values, strict=True) if v is not None]
+        return sorted((int(k), v) for k, v in self.r.hgetall(p + "h").items())
+
+    @_guard
+    def hook_claim(self, epoch: int, seq: int) -> bool:
+        return bool(self._hook_claim(args=[self._p(epoch), str(seq)]))
+
+    def close(self) -> None:
+        for conn in self._hot_conns:
+            conn.disconnect()
+        self._hot_conns.clear()
+        self._local = threading.local()
+        try:
+            self.r.close()
+        except Exception:  # closing a pool whose server is gone
+            pass
+
+    def __repr__(self) -> str:
+        return f"RedisDriver(prefix={self.ns!r})"

@@ -1,0 +1,397 @@
+"""The state of a fake kept in a store that several workers (or hosts) share.
+
+`SharedStore` works over a *driver* (`sqlite.SqliteDriver`, `redis.RedisDriver`) that offers a
+few atomic operations. What it adds:
+
+- one read per request: `begin()` fetches the epoch, the clock and (when the path names one) a
+  task's mutable fields in one round trip, and every component of that request reads them from
+  there (a context variable, so concurrent requests never mix their views);
+- per-worker caches of what never changes (task records, the rules of an epoch), dropped when
+  another worker's `reset()` moves the epoch on;
+- batched writes for what only this worker appends (journal entries; poll counts in time mode,
+  which drive nothing): a thread flushes them every 50 ms, and any read of them flushes first.
+  A worker killed with SIGKILL loses at most that much journal; never a task (a submit writes
+  its task before it answers).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import string
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from mockserver.core.clock import DEFAULT_EPOCH, _check
+from mockserver.core.ids import _V4_CLEAR, _V4_SET, Ids
+from mockserver.core.store.base import StoreUnavailable
+from mockserver.core.store.records import (
+    apply_fields,
+    decode_task,
+    encode_failure,
+    encode_task,
+)
+from mockserver.core.tasks import Task
+from mockserver.errors import MockServerError
+
+FLUSH_S = 0.05
+ID_BLOCK = 32  # seeded ids reserved per round trip
+_ALNUM = string.ascii_letters + string.digits
+
+
+@dataclass(slots=True)
+class View:
+    """What one request reads of the shared state (`driver.sync()`)."""
+
+    epoch: int
+    now: float  # the manual clock's time
+    offset: float  # the system clock's offset (advance)
+    skew: float  # the store server's clock minus this host's
+    rules: int  # revision of the scenario rules
+    hooks: int  # webhooks pending
+    task_id: str | None = None
+    row: Any = None
+
+
+class SharedStore:
+    """A store shared by processes; components are created by the `Backend` (see base.py)."""
+
+    shared = True
+
+    def __init__(self, driver: Any, url: str) -> None:
+        self.driver = driver
+        self.url = url
+        self._view: contextvars.ContextVar[View | None] = contextvars.ContextVar(
+            f"wanmock_view_{id(self)}", default=None)
+        self._epoch: int | None = None
+        self._on_epoch: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+        self._journal: list[tuple[int, Any]] = []
+        self._polls: dict[tuple[int, str], int] = {}
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._tasks = SharedTasks(self)
+
+    # -- the per-request view ----------------------------------------------------------------
+    def view(self) -> View:
+        """This request's view, or a fresh one outside requests."""
+        found = self._view.get()
+        return found if found is not None else self._read(None)
+
+    def _read(self, task_id: str | None) -> View:
+        want = task_id is not None and not self._tasks.cached(task_id)
+        view = View(**self.driver.sync(task_id, want))
+        if view.epoch != self._epoch:
+            self._epoch = view.epoch
+            for callback in self._on_epoch:
+                callback()
+        return view
+
+    def begin(self, task_id: str | None = None) -> Any:
+        return self._view.set(self._read(task_id))
+
+    def end(self, token: Any) -> None:
+        if token is not None:
+            self._view.reset(token)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch this worker read last (reads it when it has not yet)."""
+        return self._epoch if self._epoch is not None else self.view().epoch
+
+    def on_epoch(self, callback: Callable[[], None]) -> None:
+        self._on_epoch.append(callback)
+
+    # -- batched writes ----------------------------------------------------------------------
+    def queue_entry(self, epoch: int, entry: Any) -> None:
+        with self._lock:
+            self._journal.append((epoch, entry))
+        self._start_flusher()
+
+    def queue_poll(self, epoch: int, task_id: str) -> None:
+        key = (epoch, task_id)
+        with self._lock:
+            self._polls[key] = self._polls.get(key, 0) + 1
+        self._start_flusher()
+
+    def queued_polls(self, epoch: int, task_id: str) -> int:
+        return self._polls.get((epoch, task_id), 0) if self._polls else 0
+
+    def _start_flusher(self) -> None:
+        if self._flusher is None:
+            with self._lock:
+                if self._flusher is None:
+                    self._flusher = threading.Thread(target=self._flush_loop, daemon=True,
+                                                     name="wanmock-store-flush")
+                    self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(FLUSH_S):
+            try:
+                self.flush()
+            except StoreUnavailable:  # kept; written once the store is back
+                pass
+            except Exception:  # a bug must not stop later flushes
+                import logging
+
+                logging.getLogger("mockserver").exception("wanmock: store flush failed")
+
+    def flush(self) -> None:
+        with self._lock:
+            entries, self._journal = self._journal, []
+            polls, self._polls = self._polls, {}
+        if not entries and not polls:
+            return
+        epoch = self._epoch
+        try:
+            self.driver.write_batch(
+                [(e, entry) for e, entry in entries if e == epoch],
+                {key: n for key, n in polls.items() if key[0] == epoch})
+        except StoreUnavailable:
+            with self._lock:  # put them back, oldest first, for the next flush
+                self._journal[:0] = [x for x in entries if x[0] == epoch]
+                for key, n in polls.items():
+                    self._polls[key] = self._polls.get(key, 0) + n
+            raise
+
+    # -- components --------------------------------------------------------------------------
+    def tasks(self) -> SharedTasks:
+        return self._tasks
+
+    def clock(self, kind: str) -> SharedClock:
+        self.driver.init_clock(DEFAULT_EPOCH)
+        return SharedClock(self, kind)
+
+    def ids(self, seed: int | None) -> Any:
+        return Ids(None) if seed is None else SharedIds(self, seed)
+
+    def secret(self, seed: int | None, fallback: bytes) -> bytes:
+        if seed is not None:
+            return hashlib.sha256(f"wanmock:{seed}".encode()).digest()
+        return bytes(self.driver.secret(hashlib.sha256(fallback).hexdigest()[:32]).encode())
+
+    def journal(self, maxlen: int) -> Any:
+        from mockserver.core.store.parts import SharedJournal
+
+        return SharedJournal(self, maxlen)
+
+    def scenarios(self, seed: int | None, load: Callable[[Any], None]) -> Any:
+        from mockserver.core.store.parts import SharedBook
+
+        return SharedBook(self, seed, load)
+
+    def limiter(self) -> Any:
+        from mockserver.core.store.parts import SharedLimiter
+
+        return SharedLimiter(self)
+
+    def outbox(self, maxlen: int) -> Any:
+        from mockserver.core.store.parts import SharedOutbox
+
+        return SharedOutbox(self, maxlen)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._journal.clear()
+            self._polls.clear()
+        self.driver.bump_epoch()
+        self._read(None)  # this worker moves on at once
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            self.flush()
+        except StoreUnavailable:
+            pass
+        self.driver.close()
+
+
+class SharedTasks:
+    """Tasks in the store; each worker caches the write-once records it has read."""
+
+    CACHE = 20000
+
+    def __init__(self, store: SharedStore) -> None:
+        self.store = store
+        self.driver = store.driver
+        self._cache: dict[str, Task] = {}
+        self.exact_polls = False  # polls mode: every poll counted in the store at once
+        store.on_epoch(self._cache.clear)
+
+    def cached(self, task_id: str) -> bool:
+        return task_id in self._cache
+
+    def add(self, task: Task) -> Task:
+        epoch = self.store.view().epoch
+        if not self.driver.put_task(epoch, task.id, task.submitted_at, encode_task(task)):
+            raise MockServerError(f"task id {task.id!r} already exists")
+        self._keep(task)
+        return task
+
+    def _keep(self, task: Task) -> None:
+        if len(self._cache) >= self.CACHE:
+            self._cache.clear()
+        self._cache[task.id] = task
+
+    def _build(self, epoch: int, task_id: str, row: Any) -> Task | None:
+        if row is None:
+            self._cache.pop(task_id, None)
+            return None
+        task = self._cache.get(task_id)
+        if task is None:
+            if row[0] is None:  # cached when asked, evicted since: read the record
+                row = self.driver.task(epoch, task_id, True)
+                if row is None:
+                    return None
+            task = decode_task(row[0])
+            self._keep(task)
+        return apply_fields(task, row, self.store.queued_polls(epoch, task_id))
+
+    def get(self, task_id: str) -> Task | None:
+        view = self.store.view()
+        if view.task_id == task_id:
+            row = view.row
+            view.task_id = None  # prefetched for the first read; later reads ask again
+        else:
+            row = self.driver.task(view.epoch, task_id, task_id not in self._cache)
+        return self._build(view.epoch, task_id, row)
+
+    def find(self, family: str, task_id: str) -> Task | None:
+        task = self.get(task_id)
+        if task is not None:
+            return task
+        target = self.driver.resolve(self.store.view().epoch, f"{family}:{task_id}")
+        return self.get(target) if target else None
+
+    def alias(self, family: str, alias: str, task: Task) -> None:
+        self.driver.alias(self.store.view().epoch, f"{family}:{alias}", task.id)
+
+    def update(self, task: Task, **fields: Any) -> None:
+        failure = fields.pop("failure", None)
+        for name, value in fields.items():
+            setattr(task, name, value)
+        values: dict[str, Any] = {k: (v.value if hasattr(v, "value") else v)
+                                  for k, v in fields.items()}
+        if failure is not None:
+            task.plan.failure = failure
+            values["failure"] = encode_failure(failure)
+        self.driver.update_task(self.store.view().epoch, task.id, values)
+
+    def count_poll(self, task: Task) -> int:
+        epoch = self.store.view().epoch
+        if self.exact_polls:
+            task.polls = self.driver.incr_polls(epoch, task.id)
+        else:
+            task.polls += 1
+            self.store.queue_poll(epoch, task.id)
+        return task.polls
+
+    def remove(self, task_ids: Any) -> int:
+        ids = list(task_ids)
+        for task_id in ids:
+            self._cache.pop(task_id, None)
+        return int(self.driver.remove_tasks(self.store.view().epoch, ids))
+
+    def oldest(self, limit: int | None = None) -> Iterator[Task]:
+        self.store.flush()
+        epoch = self.store.view().epoch
+        for task_id, row in self.driver.tasks(epoch, limit):
+            task = self._build(epoch, task_id, row)
+            if task is not None:
+                yield task
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(list(self.oldest()))
+
+    def __len__(self) -> int:
+        return int(self.driver.count_tasks(self.store.view().epoch))
+
+    def reset(self) -> None:
+        self._cache.clear()
+
+
+class SharedClock:
+    """One clock for every worker: the manual time, or this host's time plus the store's
+    offset (advance) and the store server's skew (Redis: its TIME)."""
+
+    def __init__(self, store: SharedStore, kind: str) -> None:
+        self.store = store
+        self.kind = kind
+
+    def now(self) -> float:
+        view = self.store.view()
+        if self.kind == "manual":
+            return view.now
+        return time.time() + view.skew + view.offset
+
+    def advance(self, seconds: float) -> float:
+        value = _check(seconds)
+        now, offset = self.store.driver.advance(self.kind, value)
+        found = self.store._view.get()
+        if found is not None:
+            found.now, found.offset = now, offset
+        return self.now()
+
+    def set(self, when: float) -> float:
+        """Jump the manual clock to an absolute time (forward only)."""
+        try:
+            value = float(when)
+        except (TypeError, ValueError):
+            raise MockServerError(
+                f"clock set needs an epoch time in seconds, got {when!r}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise MockServerError(f"clock set needs a finite time, got {when!r}")
+        now = self.now()
+        if value < now:
+            raise MockServerError(f"clock cannot go back from {now} to {when}")
+        return self.advance(value - now)
+
+    def restart(self) -> None:
+        """Back to the manual clock's start and no offset (a fresh fake's clock)."""
+        self.store.driver.restart_clock(DEFAULT_EPOCH)
+
+
+class SharedIds:
+    """Seeded ids from one counter in the store: id n = f(seed, n). Unique across workers;
+    the same sequence for the same seed and arrival order. Blocks of `ID_BLOCK` numbers are
+    reserved per round trip."""
+
+    def __init__(self, store: SharedStore, seed: int) -> None:
+        self.store = store
+        self.seed = seed
+        self._next = self._high = 0
+        self._lock = threading.Lock()
+        store.on_epoch(self._drop)
+
+    def _drop(self) -> None:
+        with self._lock:
+            self._next = self._high = 0
+
+    def _digest(self, salt: str = "") -> bytes:
+        with self._lock:
+            if self._next >= self._high:
+                epoch = self.store.view().epoch
+                self._high = int(self.store.driver.counter(epoch, "ids", ID_BLOCK))
+                self._next = self._high - ID_BLOCK
+            self._next += 1
+            n = self._next
+        return hashlib.sha256(f"wanmock:{self.seed}:{n}{salt}".encode()).digest()
+
+    def uuid(self) -> str:
+        bits = int.from_bytes(self._digest()[:16], "big")
+        h = "%032x" % ((bits & _V4_CLEAR) | _V4_SET)
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    def token(self, length: int = 32) -> str:
+        out = b""
+        salt = 0
+        while len(out) < length:
+            out += self._digest(f":t{salt}") if salt else self._digest(":t")
+            salt += 1
+        return "".join(_ALNUM[b % len(_ALNUM)] for b in out[:length])
+
+    def fraction(self) -> float:
+        return (int.from_bytes(self._digest(":f")[:8], "big") >> 11) / float(1 << 53)

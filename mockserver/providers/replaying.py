@@ -1,0 +1,77 @@
+"""Replay at the family's door: recorded answers for recorded jobs (`Options.replay`).
+
+The task engine already follows the recorded plan (`Backend.submit` asks the `ReplayBook`);
+here each answer about such a task is swapped for the recorded body of the state the task is in
+now (`ReplayBook.answer`), a submit the provider refused while recording gets the recorded
+refusal, and under `replay_strict` anything the cassette does not know gets the family's 404.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mockserver.contracts import Operation
+from mockserver.core.journal import Entry
+from mockserver.core.tasks import State
+from mockserver.errors import ProviderError
+from mockserver.providers.fast import JSONResponse
+
+if TYPE_CHECKING:
+    from mockserver.providers.base import Family
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+def before(family: Family, request: Request, op: Operation, raw: bytes,
+           entry: Entry) -> Response | None:
+    """A recorded refusal, or (strict) the family's 404 for what the cassette does not know."""
+    book = family.backend.replay
+    if op.role == "submit":
+        body = _json(raw)
+        refused = book.rejection(family.name, op.operation_id, body)
+        if refused is not None and refused.response_encoding == "json":
+            return JSONResponse(refused.response_body, status_code=refused.status)
+        if not family.backend.options.replay_strict or book.knows(family.name,
+                                                                   op.operation_id, body):
+            return None
+    elif not family.backend.options.replay_strict:
+        return None
+    elif op.role in ("query", "cancel", "content") and entry.task_id:
+        task = family.backend.store.find(family.name, entry.task_id)
+        if task is not None and "replay" in task.extra:
+            return None
+    code = family.unrouted_codes[404]
+    return family.error_response(ProviderError(
+        404, code, f"wanmock replay: {request.method} {request.url.path} is not in the "
+                   "cassette (--replay-strict)"), op)
+
+
+def after(family: Family, request: Request, op: Operation, entry: Entry,
+          response: Response) -> Response:
+    """The recorded body for a replayed task's current state, ids and URLs rewritten."""
+    backend = family.backend
+    if not entry.task_id or response.status_code >= 500:
+        return response
+    task = backend.store.find(family.name, entry.task_id)
+    if task is None or "replay" not in task.extra:
+        return response
+    snap = backend.lifecycle.view(task, retention=backend.task_retention(task))
+    body = getattr(response, "body", b"")
+    fake = _json(body) if isinstance(body, bytes) else None
+    url = None
+    if snap.state is State.SUCCEEDED:
+        url = backend.video_url(family.base_url(request), task, snap)
+    answer = backend.replay.answer(task, op.operation_id, op.role, snap, fake, url)
+    if answer is None:
+        return response
+    status, recorded = answer
+    return JSONResponse(recorded, status_code=status)

@@ -1,0 +1,117 @@
+"""`pytest --wanmock-target=record`: live tests through the recorder, one cassette per test.
+
+httpx traffic to the providers' hosts is caught with respx (as in live mode), judged and
+recorded by `mockserver.recording.Recorder` (the proxy's own), forwarded to the real host (or
+to `--wanmock-upstream FAMILY=URL`, e.g. a staging gateway), and written to the test's
+cassette. Billable submits count against the live budget (beyond it the test is skipped before
+anything is sent); answers that break the contract fail the test, as in live mode.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mockserver.cassette import HOP_BY_HOP, CassetteWriter
+from mockserver.contracts import ContractSet
+from mockserver.live import HOST_FAMILIES, Budget
+from mockserver.recording import Recorder
+
+_DROP = HOP_BY_HOP | {"content-encoding"}
+
+
+class RecordRoutes:
+    """respx routes that forward, validate and record (`start()`/`stop()`)."""
+
+    def __init__(self, contracts: ContractSet, budget: Budget, cassette: Path | str, *,
+                 hosts: Mapping[str, str] | None = None,
+                 upstreams: Mapping[str, str] | None = None) -> None:
+        from mockserver.testing import _router_class
+
+        self.budget = budget
+        self.hosts = dict(hosts or HOST_FAMILIES)
+        self.upstreams = {k: v.rstrip("/") for k, v in (upstreams or {}).items()}
+        self.writer = CassetteWriter(cassette, target=self.upstreams or {"*": "(request host)"},
+                                     families=sorted(set(self.hosts.values())))
+        self.recorder = Recorder(contracts, writer=self.writer)
+        self._sync = httpx.HTTPTransport()
+        self.router = _router_class()(assert_all_called=False, assert_all_mocked=False)
+        for host in self.hosts:
+            self.router.route(host=host).mock(side_effect=self._handle)
+        self.router.route().pass_through()
+
+    @property
+    def findings(self) -> list[str]:
+        """Every response that broke the contract, one line each."""
+        out = []
+        for (family, op), stats in self.recorder.stats.ops.items():
+            for (side, rule, where, message), n in stats.violations.items():
+                if side == "response":
+                    out.append(f"{family}.{op}: [{rule}] {where} {message} (x{n})")
+        return out
+
+    def _prepare(self, request: httpx.Request) -> tuple[Any, httpx.Request, list[Any], float]:
+        body = request.read()
+        path, query = request.url.path, request.url.query.decode()
+        headers = list(request.headers.multi_items())
+        lower = {k.lower(): v for k, v in reversed(headers)}
+        op = self.recorder.operation(request.method, path)
+        violations = self.recorder.judge_request(op, path, query, lower, body)
+        blocking = [v for v in violations if v["rule"] != "unknown_operation"]
+        if op is not None and op.role == "submit" and not blocking and not self.budget.take():
+            import pytest
+
+            pytest.skip(f"wanmock record: {request.method} {path} would submit a billable job "
+                        f"beyond the budget ({self.budget.limit}); raise it with --wanmock-budget")
+        family = op.family if op is not None else self.hosts.get(request.url.host)
+        url = str(request.url)
+        if family in self.upstreams:
+            url = self.upstreams[family] + path + (f"?{query}" if query else "")
+        sent = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+        forward = httpx.Request(request.method, url, headers=sent, content=body)
+        return op, forward, violations, time.monotonic()
+
+    def _finish(self, request: httpx.Request, op: Any, violations: list[Any], started: float,
+                response: httpx.Response) -> httpx.Response:
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _DROP]
+        self.recorder.record(method=request.method, path=request.url.path,
+                             query=request.url.query.decode(),
+                             headers=list(request.headers.multi_items()), raw=request.content,
+                             status=response.status_code, response_headers=headers,
+                             response_raw=response.content, op=op, started=started,
+                             violations=violations)
+        return httpx.Response(response.status_code, headers=headers, content=response.content)
+
+    def _handle(self, request: httpx.Request) -> Any:
+        from mockserver.testing import _SYNC_CALL
+
+        if not _SYNC_CALL.get():  # httpx's ByteStream is both sync and async: ask the router
+            return self._handle_async(request)
+        op, forward, violations, started = self._prepare(request)
+        response = self._sync.handle_request(forward)
+        response.read()
+        response.close()
+        return self._finish(request, op, violations, started, response)
+
+    async def _handle_async(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        op, forward, violations, started = self._prepare(request)
+        # One transport per call: an async pool cannot be closed from `stop()` (sync).
+        async with httpx.AsyncHTTPTransport() as transport:
+            response = await transport.handle_async_request(forward)
+            await response.aread()
+            await response.aclose()
+        return self._finish(request, op, violations, started, response)
+
+    def start(self) -> RecordRoutes:
+        self.router.start()
+        return self
+
+    def stop(self) -> None:
+        self.router.stop(quiet=True)
+        self._sync.close()
+        self.writer.close()

@@ -1,0 +1,310 @@
+"""Shared state between live servers: two servers on one Redis, a SQLite file across a restart,
+`wanmock serve --workers 2` with a worker killed under load, Redis stopped and started under a
+running fake, and the memory store's RSS over a long run."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mockserver.server import ThreadedMockServer
+from tests.conftest import RedisServer
+from tests.helpers import require_program
+
+KEY = {"Authorization": "Bearer sk-store-test", "X-DashScope-Async": "enable"}
+CREATE = "/api/v1/services/aigc/video-generation/video-synthesis"
+BODY = {"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse at dusk"},
+        "parameters": {"size": "1280*720", "duration": 5}}
+JIEKOU = {"Authorization": "Bearer sk_store_test"}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _until(condition: Callable[[], Any], seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds} s: {what}")
+        time.sleep(0.05)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Receiver:
+    """A webhook receiver on loopback that counts what it is sent."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                outer.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def servers(contract_set: Any) -> Iterator[Callable[..., ThreadedMockServer]]:
+    """Start live fakes; all stopped (and their stores closed) at the end."""
+    from mockserver.app import create_app
+
+    started: list[ThreadedMockServer] = []
+
+    def start(**options: Any) -> ThreadedMockServer:
+        server = ThreadedMockServer(create_app(contracts=contract_set, **options)).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+        server.backend.state.close()
+
+
+def test_two_servers_on_one_redis_share_tasks_videos_scenarios_and_webhooks(
+        redis_server: RedisServer, servers: Callable[..., ThreadedMockServer]) -> None:
+    url = redis_server.url()
+    a = servers(store=url, clock="manual", seed=5)
+    b = servers(store=url, clock="manual", seed=5)
+    receiver = Receiver()
+    try:
+        with httpx.Client(base_url=a.url, timeout=10) as on_a, \
+                httpx.Client(base_url=b.url, timeout=10) as on_b:
+            task_id = on_a.post(CREATE, json=BODY, headers=KEY).json()["output"]["task_id"]
+            assert on_b.get(f"/api/v1/tasks/{task_id}", headers=KEY).json()[
+                "output"]["task_status"] == "PENDING"
+            on_b.post("/_wanmock/clock/advance", json={"seconds": 60}).raise_for_status()
+            done = on_b.get(f"/api/v1/tasks/{task_id}", headers=KEY).json()["output"]
+            assert done["task_status"] == "SUCCEEDED"
+            path = done["video_url"].removeprefix(b.url)
+            for client in (on_a, on_b):
+                video = client.get(path)
+                assert video.status_code == 200 and video.content[4:8] == b"ftyp"
+
+            rule = {"scenario": "server-error", "times": 1,
+                    "match": {"operation": "createVideoSynthesis"}}
+            assert on_b.post("/_wanmock/scenarios", json=rule).status_code == 201
+            statuses = [c.post(CREATE, json=BODY, headers=KEY).status_code
+                        for c in (on_a, on_b, on_a, on_b)]
+            assert sorted(statuses) == [200, 200, 200, 500]
+
+            body = {"prompt": "a lighthouse", "width": 832, "height": 480,
+                    "extra": {"webhook": {"url": receiver.url}}}
+            hooked = on_a.post("/v3/async/wan-t2v", json=body, headers=JIEKOU)
+            assert hooked.status_code == 200, hooked.text
+            on_b.post("/_wanmock/clock/advance", json={"seconds": 60}).raise_for_status()
+            _until(lambda: receiver.bodies, 10, "the webhook arrives")
+            time.sleep(0.5)  # both senders loop every 100 ms: a second copy would be here now
+            assert len(receiver.bodies) == 1
+            [hook] = _until(lambda: [h for h in on_a.get("/_wanmock/webhooks").json()[
+                "webhooks"] if h["state"] == "sent"], 5, "the sent state is stored")
+            assert hook["status"] == 200 and hook["task_id"] == hooked.json()["task_id"]
+    finally:
+        receiver.close()
+
+
+def test_sqlite_state_survives_a_restart(tmp_path: Path,
+                                         servers: Callable[..., ThreadedMockServer]) -> None:
+    url = f"sqlite:///{tmp_path}/state.db"
+    first = servers(store=url, clock="manual", seed=5)
+    with httpx.Client(base_url=first.url, timeout=10) as client:
+        running = client.post(CREATE, json=BODY, headers=KEY).json()["output"]["task_id"]
+        queued = client.post(CREATE, json=BODY, headers=KEY).json()["output"]["task_id"]
+        client.post(f"/api/v1/tasks/{queued}/cancel", headers=KEY).raise_for_status()
+        client.post("/_wanmock/clock/advance", json={"seconds": 3}).raise_for_status()
+        before = client.get(f"/api/v1/tasks/{running}", headers=KEY).json()["output"]
+        now = client.get("/_wanmock/clock").json()["now"]
+    assert before["task_status"] == "RUNNING"
+    first.stop()
+    first.backend.state.close()
+
+    second = servers(store=url, clock="manual", seed=5)
+    with httpx.Client(base_url=second.url, timeout=10) as client:
+        assert client.get("/_wanmock/clock").json()["now"] == now
+        again = client.get(f"/api/v1/tasks/{running}", headers=KEY).json()["output"]
+        assert again == {**before, "task_status": "RUNNING"}
+        assert client.get(f"/api/v1/tasks/{queued}", headers=KEY).json()[
+            "output"]["task_status"] == "CANCELED"
+        client.post("/_wanmock/clock/advance", json={"seconds": 30}).raise_for_status()
+        assert client.get(f"/api/v1/tasks/{running}", headers=KEY).json()[
+            "output"]["task_status"] == "SUCCEEDED"
+        journal = client.get("/_wanmock/journal").json()["entries"]
+        assert [e["operation"] for e in journal][:3] == [
+            "createVideoSynthesis", "createVideoSynthesis", "cancelTask"]
+        fresh = client.post(CREATE, json=BODY, headers=KEY).json()["output"]["task_id"]
+        assert fresh not in (running, queued)  # the id counter continued too
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rpartition(")")[2].split()[1])
+        if ppid == pid and b"resource_tracker" not in cmdline:
+            out.append(int(entry.name))
+    return out
+
+
+def test_a_worker_killed_under_load_loses_no_task(redis_server: RedisServer) -> None:
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--workers", "2",
+         "--store", redis_server.url(), "--timing", "fast"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            try:
+                return httpx.get(base + "/_wanmock/clock", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return proc.poll() is not None
+        _until(up, 60, "the workers answer")
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        workers = _until(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), 30,
+                         "two worker processes")
+        acknowledged: list[str] = []
+        failed: list[str] = []
+        lock = threading.Lock()
+
+        def load() -> None:
+            for _ in range(25):  # bounded: each thread submits 25 times
+                try:
+                    with httpx.Client(base_url=base, timeout=5) as client:  # a new connection
+                        r = client.post(CREATE, json=BODY, headers=KEY)
+                    with lock:
+                        if r.status_code == 200:
+                            acknowledged.append(r.json()["output"]["task_id"])
+                        else:
+                            failed.append(f"{r.status_code} {r.text[:80]}")
+                except httpx.HTTPError as exc:  # the killed worker's connections
+                    with lock:
+                        failed.append(type(exc).__name__)
+
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        _until(lambda: len(acknowledged) >= 20, 30, "load is running")
+        os.kill(workers[0], signal.SIGKILL)
+        for t in threads:
+            t.join(60)
+        assert len(acknowledged) >= 50 and not [f for f in failed if f[:1].isdigit()]
+        known = {t["id"] for t in httpx.get(base + "/_wanmock/tasks", timeout=10).json()["tasks"]}
+        assert set(acknowledged) <= known  # every task a client was told about is there
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+UNAVAILABLE = {  # a route of each family, and the role whose `unavailable` wording applies
+    "dashscope": ("POST", CREATE, KEY, BODY, "submit"),
+    "jiekou": ("GET", "/v3/async/task-result?task_id=x", JIEKOU, None, "query"),
+    "newapi": ("GET", "/v1/video/generations/task_x", KEY, None, "query"),
+    "apiyi": ("GET", "/v1/tasks/x", KEY, None, "query"),
+}
+
+
+def test_the_store_stopped_and_started_gives_503s_then_recovers(
+        contract_set: Any, servers: Callable[..., ThreadedMockServer]) -> None:
+    own = RedisServer(require_program("redis-server", "apt-get install redis-server")).start()
+    try:
+        fake = servers(store=own.url(), clock="manual", seed=5)
+        with httpx.Client(base_url=fake.url, timeout=10) as client:
+            assert client.post(CREATE, json=BODY, headers=KEY).status_code == 200
+            own.stop()
+            for family, (method, path, headers, body, role) in UNAVAILABLE.items():
+                r = client.request(method, path, headers=headers, json=body)
+                fault = dict(contract_set[family].document["x-wanmock-faults"]["unavailable"])
+                fault.update((fault.get("by_role") or {}).get(role) or {})
+                assert r.status_code == int(fault["status"]) == 503, (family, r.text)
+                assert f'"{fault["code"]}"' in r.text, (family, r.text)  # the family's words
+            assert client.get("/_wanmock/tasks").status_code == 503
+            own.start()
+            r = _until(lambda: (x := client.post(CREATE, json=BODY, headers=KEY)).status_code
+                       == 200 and x, 10, "the fake recovers")
+            task_id = r.json()["output"]["task_id"]
+            assert client.get(f"/api/v1/tasks/{task_id}", headers=KEY).json()[
+                "output"]["task_status"] == "PENDING"
+    finally:
+        own.stop()
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_memory_stays_flat_with_max_tasks(contract_set: Any) -> None:
+    """100,000 submits under HYPOTHESIS_PROFILE=thorough; 25,000 in the default run."""
+    from dataclasses import replace
+
+    from mockserver.core.backend import Backend, Options
+    from mockserver.providers import family_class
+
+    total = 100_000 if os.environ.get("HYPOTHESIS_PROFILE") == "thorough" else 25_000
+    backend = Backend(Options(max_tasks=1000, timing="instant", clock="manual", seed=1),
+                      contracts=contract_set)
+    family_class("dashscope")(backend)
+    body = {"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse at dusk"},
+            "parameters": {"size": "1280*720", "duration": 5}}
+    spec, _ = contract_set["dashscope"].check_request("createVideoSynthesis", body)
+
+    def submit(n: int) -> None:
+        for _ in range(n):
+            backend.submit(family="dashscope", operation="createVideoSynthesis",
+                           spec=replace(spec), request=dict(body), task_id=backend.ids.uuid(),
+                           api_key="sk-1")
+
+    submit(1000)
+    gc.collect()
+    at_1000 = _rss_mb()
+    submit(total - 1000)
+    gc.collect()
+    assert len(backend.store) <= 1000 + 50
+    assert _rss_mb() - at_1000 < 4.0
