@@ -19,7 +19,7 @@ import pytest
 from mockserver.app import create_app
 from mockserver.contracts import load
 from mockserver.core.clock import ManualClock
-from mockserver.wording import VALUE_LIMIT
+from mockserver.wording import VALUE_LIMIT, render_list, render_value
 
 pytestmark = pytest.mark.anyio
 
@@ -236,6 +236,19 @@ async def test_newapi_relays_dashscope_words(client, kind, body, upstream):
     assert got["code"] == "fail_to_fetch_task"
     assert f'"code":"InvalidParameter","message":"{upstream}"' in got["message"]
     assert "x" * (VALUE_LIMIT + 1) not in got["message"]
+
+
+def test_values_and_lists_render_as_providers_write_them():
+    assert [render_value(v) for v in (5, 5.0, 10.5, True, None, "a b", [1, "x"], {"a": 1})] == [
+        "5", "5", "10.5", "true", "null", "a b", '[1, "x"]', '{"a": 1}']
+    assert render_value("x" * 100) == "x" * VALUE_LIMIT + "..."
+    assert render_value(list(range(100))).endswith("...")
+    assert render_list(["720P", "1080P"]) == "720P, 1080P"
+    assert render_list(list(range(2, 16))) == "2-15"
+    assert render_list([5, 10, 15]) == "5, 10, 15"
+    assert render_list([[480, 832], [832, 480]]) == "[480, 832], [832, 480]"
+    assert render_list({"max": 5, "images": 5}) == "max: 5, images: 5"
+    assert render_list([str(i) for i in range(20)]).endswith(", 15, ...")
 
 
 SCHEMA_NAMES = {"field", "value", "kind", "expected", "json_type", "go_type", "go_field",
