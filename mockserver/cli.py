@@ -86,10 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="POST webhooks (jiekou extra.webhook.url) when tasks end: to "
                             "loopback hosts only (auto, default), to any host (send), or "
                             "never (record; all are listed at GET /_wanmock/webhooks)")
-    serve.add_argument("--jiekou-bare-key", choices=["reject", "accept"], default="reject",
-                       help="jiekou/Novita: answer 401 to `Authorization: <key>` without Bearer "
-                            "(reject, default) or take it as the key (accept, as the npm "
-                            "novita-sdk sends it)")
+    serve.add_argument("--jiekou-bare-key", choices=["reject", "accept"], default="accept",
+                       help="jiekou/Novita: take `Authorization: <key>` without Bearer as the "
+                            "key (accept, default, as the npm novita-sdk sends it) or answer "
+                            "401 (reject, as Novita's error guide describes)")
     serve.add_argument("--store", default="memory",
                        help="where the state lives: memory (default), sqlite:///PATH.db "
                             "(survives restarts; the workers of one host) or "

@@ -348,3 +348,112 @@ def test_U20_missing_content_type(option: str, status: int) -> None:
     assert response.status_code == status
     if status == 400:
         assert response.json()["reason"] == "INVALID_REQUEST_BODY"
+
+
+# -- F16: effect templates -----------------------------------------------------------------------
+def _post(family_host: str, path: str, body: dict[str, Any],
+          headers: dict[str, str]) -> httpx.Response:
+    app = create_app(clock=ManualClock(), seed=3)
+    from mockserver.testing import InProcessRoutes
+
+    with InProcessRoutes(app, [family_host]):
+        with httpx.Client(base_url=f"https://{family_host}", headers=headers) as c:
+            return c.post(path, json=body)
+
+
+I2V26 = "/v3/async/wan2.6-i2v"
+IMG = "https://example.com/a.png"
+DS_HEADERS = {"Authorization": "Bearer sk-test", "X-DashScope-Async": "enable"}
+DS_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
+
+
+@pytest.mark.parametrize(("template", "status"), [
+    ("flying", 200), ("hanfu-1", 200), ("", 200), ("no-such-template", 400), ("FLYING", 400),
+    ("x" * 20000, 400),
+])
+def test_F16_jiekou_template_is_checked_against_the_effect_list(template: str,
+                                                                status: int) -> None:
+    """Seed 003: query the video-effect list before calling "以免调用失败" (or the call fails):
+    an unknown `input.template` is jiekou's 400; a documented one (or none) is accepted."""
+    r = _post("api.novita.ai", I2V26, {"input": {"img_url": IMG, "template": template}}, KEY)
+    assert r.status_code == status, r.text[:200]
+    if status == 400:
+        assert r.json() == {"code": 400, "reason": "INVALID_REQUEST_BODY", "metadata": {},
+                            "message": "input.template is not a supported video effect template"}
+
+
+@pytest.mark.parametrize(("model", "template", "status"), [
+    ("wanx2.1-i2v-plus", "melt", 200),       # listed for plus only
+    ("wanx2.1-i2v-turbo", "melt", 400),      # ... so not for turbo
+    ("wanx2.1-i2v-turbo", "squish", 200),
+    ("wanx2.1-i2v-turbo", "hanfu-1", 400),   # a first-and-last-frame template
+    ("wan2.6-i2v-flash", "flying", 200),     # a model the lists never name: any listed name
+    ("wan2.6-i2v-flash", "no-such-template", 400),
+])
+def test_F16_dashscope_template_is_checked_per_model(model: str, template: str,
+                                                     status: int) -> None:
+    """The 视频特效 page: different models support different templates ("不同的模型支持的特效
+    模板有所不同"); use a template value that matches the model."""
+    r = _post("dashscope.aliyuncs.com", DS_PATH,
+              {"model": model, "input": {"img_url": IMG, "template": template}}, DS_HEADERS)
+    assert r.status_code == status, r.text[:300]
+    if status == 400:
+        body = r.json()
+        assert body["code"] == "InvalidParameter" and model in body["message"]
+        assert "request_id" in body
+
+
+def test_F16_catalogue_lists_the_documented_templates() -> None:
+    catalogue = load()["jiekou"].catalogue
+    effects = catalogue.effect_templates
+    assert len(effects) == 31  # 26 first-frame + 5 first-and-last-frame templates
+    assert effects["melt"] == ("wanx2.1-i2v-plus",)
+    assert effects["hanfu-1"] == ("wanx2.1-kf2v-plus",)
+
+
+# -- issue 12 item 4: jiekou's other /v3/async/wan* endpoints ------------------------------------
+@pytest.mark.parametrize(("path", "body", "geometry", "duration"), [
+    ("/v3/async/wan2.6-t2v", {"input": {"prompt": "a fox"}}, (1920, 1080), 5),
+    ("/v3/async/wan2.6-t2v", {"input": {"prompt": "a fox"},
+                              "parameters": {"size": "720*1280", "duration": 15}}, (720, 1280), 15),
+    ("/v3/async/wan-2.5-i2v-preview", {"input": {"prompt": "a fox", "img_url": IMG}},
+     (1920, 1080), 5),
+    ("/v3/async/wan-2.5-i2v-preview", {"input": {"prompt": "a fox", "img_url": IMG},
+                                       "parameters": {"resolution": "480P", "duration": 10}},
+     (832, 480), 10),
+])
+def test_item4_new_wan_endpoints_run_a_whole_job(path: str, body: dict[str, Any],
+                                                 geometry: tuple[int, int], duration: int) -> None:
+    """Novita's model-apis-wan2.6-t2v and model-apis-wan-2.5-i2v-preview pages: defaults
+    1920*1080 / 1080P and 5 s; the task ends with a video of that size."""
+    app = create_app(families=["jiekou"], clock=ManualClock(), seed=3)
+    wanmock = WanMock(app.state.backend)
+    from mockserver.testing import InProcessRoutes
+
+    with InProcessRoutes(app, ["api.novita.ai"]):
+        with httpx.Client(base_url="https://api.novita.ai", headers=KEY) as c:
+            created = c.post(path, json=body)
+            task_id = conforms("jiekou", wanmock.requests()[-1].operation or "", created)[
+                "task_id"]
+            wanmock.run_until_terminal(task_id)
+            done = conforms("jiekou", "getTaskResult", c.get(RESULT, params={"task_id": task_id}))
+    assert done["task"]["status"] == "TASK_STATUS_SUCCEED"
+    spec = wanmock.task(task_id).spec
+    assert ((spec.width, spec.height), spec.duration, spec.audio) == (geometry, duration, True)
+    assert done["task"]["task_type"] == ("IMG_TO_VIDEO" if "i2v" in path else "TXT_TO_VIDEO")
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v3/async/wan2.6-t2v", {"input": {"prompt": "a"}, "parameters": {"duration": 7}}),
+    ("/v3/async/wan2.6-t2v", {"input": {"prompt": "a"}, "parameters": {"size": "832*480"}}),
+    ("/v3/async/wan2.6-t2v", {"input": {}}),
+    ("/v3/async/wan-2.5-i2v-preview", {"input": {"prompt": "a"}}),
+    ("/v3/async/wan-2.5-i2v-preview", {"input": {"img_url": IMG}}),
+    ("/v3/async/wan-2.5-i2v-preview", {"input": {"prompt": "a", "img_url": "ftp://x/a.png"}}),
+    ("/v3/async/wan-2.5-i2v-preview", {"input": {"prompt": "a", "img_url": IMG},
+                                       "parameters": {"duration": 15}}),
+])
+def test_item4_new_wan_endpoints_reject_in_jiekou_words(path: str, body: dict[str, Any]) -> None:
+    r = _post("api.novita.ai", path, body, KEY)
+    assert r.status_code == 400, r.text[:200]
+    assert r.json()["reason"] == "INVALID_REQUEST_BODY" and r.json()["metadata"] == {}

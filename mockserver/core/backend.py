@@ -80,8 +80,9 @@ class Options:
         webhooks: `auto` (sent over HTTP to loopback hosts when the app runs under a server,
             held for other hosts, recorded in process), `send` (to any host) or `record` (never
             sent); see `mockserver.core.webhooks`.
-        jiekou_bare_key: `reject` (default: `Authorization: <key>` without `Bearer` is a 401, as
-            Novita's error guide says) or `accept` (as the npm novita-sdk sends it).
+        jiekou_bare_key: `accept` (default: `Authorization: <key>` without `Bearer` is taken as
+            the key, as every npm novita-sdk release sends it) or `reject` (the 401 Novita's
+            error guide describes).
         store: where the state lives: `memory` (default), `sqlite:///path.db` (restarts, the
             workers of one host) or `redis://host:port/db` (workers on any host); see
             `mockserver.core.store`.
@@ -103,7 +104,8 @@ class Options:
             `X-DashScope-OssResourceResolve: enable` is refused) or `ignore`.
         dashscope_actual_prompt_wan27: show `actual_prompt` on wan2.7 results (default: no, as
             the official wan2.7 query examples show only `orig_prompt`).
-        dashscope_usage_sr: `SR` in wan2.5/wan2.2 usage (default: yes, api-facts §3.5).
+        dashscope_usage_sr: add `SR` to wan2.5/wan2.2 usage, as api-facts §3.5 and a mirror show
+            (default: no, as seed 002's verbatim wan2.5 body).
         dashscope_r2v_prompt_over: wan2.6 r2v prompt over 1500 characters: `truncate`
             (default, as every other Wan model) or `reject` (400 InvalidParameter).
     """
@@ -135,7 +137,7 @@ class Options:
     concurrency_policy: str = "contract"
     rate_limit_qps: float | None = None
     webhooks: str = "auto"
-    jiekou_bare_key: str = "reject"
+    jiekou_bare_key: str = "accept"
     store: str = "memory"
     max_tasks: int | None = None
     jiekou_url_ttl: str = "string"
@@ -144,7 +146,7 @@ class Options:
     dashscope_result_auth: str = "reject"
     dashscope_oss_resolve: str = "require"
     dashscope_actual_prompt_wan27: bool = False
-    dashscope_usage_sr: bool = True
+    dashscope_usage_sr: bool = False
     dashscope_r2v_prompt_over: str = "truncate"
     replay: str | None = None
     replay_strict: bool = False

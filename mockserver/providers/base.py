@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
 from starlette.requests import ClientDisconnect, Request
@@ -36,6 +36,9 @@ from mockserver.core.scenarios import (
 from mockserver.core.store import StoreUnavailable
 from mockserver.core.tasks import Task
 from mockserver.errors import ContractError, MockServerError, ProviderError, Violation
+from mockserver.jsonwire import InvalidUtf8, NotJSON
+from mockserver.jsonwire import decode as decode_json
+from mockserver.jsonwire import verbatim as verbatim_json
 from mockserver.providers.fast import JSONResponse, path_and_query
 from mockserver.providers.fast import base_url as _base_url
 
@@ -63,6 +66,9 @@ class Family(ABC):
     retention: ClassVar[Retention] = Retention(task_s=None, url_s=86400.0)
     # The code a request to no operation under the family's paths gets, by status (404/405).
     unrouted_codes: ClassVar[dict[int, str]] = {404: "NotFound", 405: "MethodNotAllowed"}
+    # What the provider's JSON parser does with invalid UTF-8 inside strings: Go's
+    # encoding/json replaces it with U+FFFD (`replace`); others refuse the body (`reject`).
+    invalid_utf8: ClassVar[InvalidUtf8] = "replace"
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -349,8 +355,8 @@ class Family(ABC):
         if ctype and "json" not in ctype.lower():
             raise self.flag(self.body_error("content_type", op), "body:content_type")
         try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):  # too deep is not JSON either
+            return decode_json(raw, invalid_utf8=self.invalid_utf8)
+        except NotJSON:  # NaN, Infinity, a BOM, too deep...: not JSON to the provider either
             raise self.flag(self.body_error("not_json", op), "body:not_json") from None
 
     @staticmethod
@@ -363,14 +369,27 @@ class Family(ABC):
     def evaluate(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
         """Judge a parsed body as this provider does: the job it would run and every violation,
         the first reported first. No side effects: `mockserver.checks` uses it too."""
+        opts = self.backend.options
         return self.contract.check_request(
-            op.operation_id, body, rule_timing=self.backend.rule_timing()
+            op.operation_id, body, rule_timing=self.backend.rule_timing(),
+            strict_prompts=opts.dashscope_r2v_prompt_over == "reject",
         )
+
+    def evaluate_request(self, op: Operation, body: Any, headers: Mapping[str, str]
+                         ) -> tuple[JobSpec | None, list[Violation]]:
+        """`evaluate` plus the rules that also read the request's headers (lower-case names);
+        none by default. No side effects: `mockserver.checks` uses it too."""
+        return self.evaluate(op, body)
 
     def judge(self, op: Operation, body: Any) -> tuple[JobSpec, Violation | None]:
         """Raise the first submit-time violation; return the job and the violation (if any)
         that will fail the task later."""
-        spec, violations = self.evaluate(op, body)
+        return self.settle(op, *self.evaluate(op, body))
+
+    def settle(self, op: Operation, spec: JobSpec | None, violations: list[Violation]
+               ) -> tuple[JobSpec, Violation | None]:
+        """What `judge` does with an evaluation: raise the first submit-time violation, else
+        return the job and the violation that will fail it later."""
         for violation in violations:
             if violation.timing == "submit":
                 raise self.violation_error(violation, op)
@@ -385,6 +404,8 @@ class Family(ABC):
         raw: bytes | None = None,
     ) -> Task:
         """Create the task; `raw` is the text `body` was parsed from, unchanged since."""
+        if raw is not None and not verbatim_json(raw):
+            raw = None  # decoding replaced something (U+FFFD): keep the value, not the text
         scenario = self.job_scenario(request, op, spec, api_key)
         task = self.backend.submit(
             family=self.name, operation=op.operation_id, spec=spec, request=body,

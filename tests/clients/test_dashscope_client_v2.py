@@ -224,7 +224,9 @@ def test_list_reads_the_page_but_drops_the_items(instant, connect):
 # -- rejections ------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("params", "message_part"),
-    [({"duration": 16}, "15"), ({"size": "999*999"}, "'999*999' is not one of")],
+    [({"duration": 16}, "Required parameter(parameters.duration) missing or invalid, please "
+                        "check the request parameters."),
+     ({"size": "999*999"}, "The size is not match the allowed sizes: 832*480, 480*832, ")],
     ids=["duration-16", "size-999x999"],
 )
 def test_submit_rejection_raises_bad_request(instant, connect, params, message_part):

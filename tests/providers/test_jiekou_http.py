@@ -279,7 +279,6 @@ async def test_wan21_defaults_when_width_or_height_missing(
     [
         pytest.param({}, id="missing"),
         pytest.param({"Authorization": ""}, id="empty"),
-        pytest.param({"Authorization": "sk_test_key"}, id="no-scheme"),
         pytest.param({"Authorization": "Basic dXNlcjpwYXNz"}, id="basic"),
         pytest.param({"Authorization": "Bearer "}, id="bearer-without-key"),
     ],
@@ -309,11 +308,10 @@ async def test_api_keys_option_rejects_other_keys() -> None:
         assert r.status_code == 200
 
 
-async def test_bare_key_option_accepts_what_the_npm_sdk_sends() -> None:
-    """Decision bare-api-key: `Authorization: <key>` is a 401 by default (Novita's error guide);
-    `jiekou_bare_key="accept"` takes it, as the npm novita-sdk sends it."""
-    app = create_app(families=["jiekou"], clock=ManualClock(), seed=1,
-                     jiekou_bare_key="accept", api_keys=["sk_good"])
+async def test_bare_key_is_taken_as_the_npm_sdk_sends_it() -> None:
+    """Decision bare-api-key (issue 12 item 3): every npm novita-sdk release (1.0.10 to 3.1.3)
+    sends `Authorization: <key>`; the fake takes it as the key by default."""
+    app = create_app(families=["jiekou"], clock=ManualClock(), seed=1, api_keys=["sk_good"])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://api.jiekou.ai") as c:
         r = await c.post(T2V, json={"prompt": "x"}, headers={"Authorization": "sk_good"})
@@ -330,6 +328,18 @@ async def test_bare_key_option_accepts_what_the_npm_sdk_sends() -> None:
     journal = app.state.backend.journal.entries()
     assert [e.violations for e in journal if e.status == 200] == [[], [], []]
     assert all("sk_good" not in str(e.as_dict()) for e in journal)
+
+
+@pytest.mark.parametrize("app", [{"jiekou_bare_key": "reject"}], indirect=True)
+async def test_bare_key_reject_option_is_the_error_guides_401(
+        app: Starlette, client: httpx.AsyncClient) -> None:
+    """`jiekou_bare_key="reject"`: "not Bearer <key>" is a 401 (Novita's error guide)."""
+    r = await client.post(T2V, json={"prompt": "x"}, headers={"Authorization": "sk_test_key"})
+    assert_envelope("createWanT2vTask", r, 401, "INVALID_API_KEY")
+    r = await client.get(RESULT, params={"task_id": "abc"},
+                         headers={"Authorization": "sk_test_key"})
+    assert_envelope("getTaskResult", r, 401, "INVALID_API_KEY")
+    assert len(list(app.state.backend.tasks())) == 0
 
 
 # -- task-result -----------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockserver.contracts import Operation, fill
+from mockserver import wording
+from mockserver.contracts import Operation
 from mockserver.core.backend import Retention
 from mockserver.core.tasks import Failure, State, Task
 from mockserver.core.webhooks import RetryPolicy
@@ -79,11 +80,12 @@ class Jiekou(Family):
         return found if isinstance(found, Mapping) else None
 
     def _authenticate(self, request: Request) -> str:
-        """Bearer, as the docs say; a bare key too under `jiekou_bare_key=accept` (decision
-        `bare-api-key`: the npm novita-sdk sends the key without a scheme)."""
+        """Bearer, as the docs say, and a bare key (one word, no scheme) unless
+        `jiekou_bare_key=reject` (decision `bare-api-key`: every npm novita-sdk release sends
+        the key without a scheme)."""
         header = headers_of(request).get("authorization", "").strip()
         if (self.backend.options.jiekou_bare_key == "accept" and header
-                and " " not in header):
+                and " " not in header and header.lower() != "bearer"):  # `Bearer ` is no key
             allowed = self.backend.options.api_keys
             if allowed and header not in allowed:
                 raise self.auth_error("invalid")
@@ -221,7 +223,15 @@ class Jiekou(Family):
     ) -> Response:
         return await self._create(request, op, raw)
 
+    async def create_wan25_i2v_preview_task(
+        self, request: Request, op: Operation, raw: bytes
+    ) -> Response:
+        return await self._create(request, op, raw)
+
     async def create_wan26_i2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
+        return await self._create(request, op, raw)
+
+    async def create_wan26_t2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
         return await self._create(request, op, raw)
 
     async def create_wan27_t2v_task(self, request: Request, op: Operation, raw: bytes) -> Response:
@@ -231,16 +241,14 @@ class Jiekou(Family):
     async def get_task_result(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
         task_id = request.query_params.get("task_id")
-        if task_id is None:
-            mapping = op.error_for("task_id", "required")
+        if task_id is None or task_id == "":
+            # Worded by the contract's getTaskResult x-wanmock-errors, like any schema kind.
+            kind = "required" if task_id is None else "minLength"
+            values = wording.schema_values(kind, "task_id", task_id, {"type": "string",
+                                                                     "minLength": 1}, 1)
+            mapping = op.error_for("task_id", kind)
             raise ProviderError(mapping.status, mapping.code,
-                                fill(mapping.message, {"field": "task_id", "detail":
-                                                       "task_id is required", "value": None}))
-        if task_id == "":
-            mapping = op.error_for("task_id", "minLength")
-            raise ProviderError(mapping.status, mapping.code,
-                                fill(mapping.message, {"field": "task_id", "detail":
-                                                       "'' should be non-empty", "value": ""}))
+                                wording.fill_template(mapping.message, values))
         task = self.backend.find(self.name, task_id, key)  # the caller's jiekou tasks only
         if task is None:
             raise self.not_found(task_id)

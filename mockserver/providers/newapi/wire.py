@@ -28,6 +28,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from mockserver import jsonwire
+
 JSON_PREFIX = "application/json"
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
@@ -212,41 +214,15 @@ def read_form(raw: bytes, content_type: str) -> Form | Any:
 
 
 # -- JSON --------------------------------------------------------------------------------------
-def _no_constant(token: str) -> Any:
-    raise ValueError(f"invalid character '{token[0]}' looking for beginning of value")
-
-
 def decode_json(raw: bytes) -> Any:
-    """Go's `json.Unmarshal` of a whole body: the value, or `WireError` with Go's words."""
-    if not raw.strip():
-        raise WireError("unexpected end of JSON input")
+    """Go's `json.Unmarshal` of a whole body: the value, or `WireError` with Go's words
+    (`mockserver.jsonwire`: NaN and Infinity refused, U+FFFD for invalid UTF-8 and lone
+    surrogates, the scanner's own error texts)."""
     try:
-        return json.loads(raw, parse_constant=_no_constant)
-    except RecursionError:
-        raise WireError("exceeded max depth") from None
-    except UnicodeDecodeError:
-        raise WireError("invalid character looking for beginning of value") from None
-    except ValueError as exc:
-        raise WireError(_go_syntax_error(exc, raw)) from None
-
-
-def _go_syntax_error(exc: ValueError, raw: bytes) -> str:
-    """encoding/json's SyntaxError text for where Python's decoder stopped."""
-    text = str(exc)
-    if text.startswith("invalid character"):
-        return text  # NaN / Infinity (_no_constant)
-    pos = getattr(exc, "pos", None)
-    if not isinstance(pos, int) or pos >= len(raw.rstrip()) or text.startswith("Unterminated"):
-        return "unexpected end of JSON input"
-    char = raw[pos:pos + 1].decode("latin-1")
-    if text.startswith("Extra data"):
-        return f"invalid character '{char}' after top-level value"
-    if text.startswith("Expecting property name"):
-        return f"invalid character '{char}' looking for beginning of object key string"
-    if text.startswith("Expecting ',' delimiter") or text.startswith("Expecting ':'"):
-        where = "object key" if "':'" in text else "array element or object key-value pair"
-        return f"invalid character '{char}' after {where}"
-    return f"invalid character '{char}' looking for beginning of value"
+        return jsonwire.decode(raw)
+    except jsonwire.NotJSON:
+        # Python gives up nesting before Go's limit of 10000 ("exceeded max depth").
+        raise WireError(jsonwire.go_error(raw) or "exceeded max depth") from None
 
 
 def go_type(value: Any) -> str:
@@ -302,8 +278,8 @@ def task_request(form: Form) -> dict[str, Any]:
                 body[name] = int(value)  # a numeric string is read with strconv.Atoi
         elif name == "metadata" and isinstance(value, str):
             try:  # a JSON string holding an object; anything else leaves metadata unset
-                parsed = json.loads(value, parse_constant=_no_constant)
-            except (ValueError, RecursionError):
+                parsed = jsonwire.decode(value.encode("utf-8", "surrogatepass"))
+            except jsonwire.NotJSON:
                 parsed = None
             if isinstance(parsed, dict):
                 body[name] = parsed
