@@ -332,3 +332,42 @@ def test_the_redis_read_cache_is_invalidated_by_another_workers_write(
     finally:
         mine.close()
         other.close()
+
+
+def test_workers_need_a_shared_store(capsys: pytest.CaptureFixture[str]) -> None:
+    from mockserver.cli import main
+
+    assert main(["serve", "--workers", "2", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--workers 2 needs a shared store" in err and "--store sqlite:///" in err
+
+
+def test_options_reach_the_workers_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          contract_set: Any) -> None:
+    from mockserver.app import OPTIONS_ENV, app_from_env, encode_options
+    from mockserver.core.backend import Options
+
+    options = Options().merged(
+        store=f"sqlite:///{tmp_path}/w.db", seed=9, api_keys=["sk-a", "sk-b"],
+        families=["dashscope", "jiekou"], timing="realistic", max_tasks=50,
+        scenarios=({"scenario": "throttle", "times": 1},), rate_limit_qps=3.5).check()
+    monkeypatch.setenv(OPTIONS_ENV, encode_options(options))
+    app = app_from_env()
+    try:
+        assert app.state.backend.options == options
+        assert sorted(app.state.providers) == ["dashscope", "jiekou"]
+    finally:
+        app.state.backend.state.close()
+
+
+def test_the_plugin_takes_a_store_from_the_command_line(pytester: pytest.Pytester,
+                                                        tmp_path: Path) -> None:
+    pytester.makepyfile(test_shared="""
+        def test_one(wanmock):
+            assert wanmock.backend.state.shared
+            assert wanmock.backend.state.url.startswith("sqlite:///")
+            assert wanmock.tasks() == []  # each test starts from a reset store
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider",
+                                f"--wanmock-store=sqlite:///{tmp_path}/plugin.db")
+    result.assert_outcomes(passed=1)
