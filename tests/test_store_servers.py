@@ -197,7 +197,7 @@ def test_a_worker_killed_under_load_loses_no_task(redis_server: RedisServer) -> 
                 return httpx.get(base + "/_wanmock/clock", timeout=1).status_code == 200
             except httpx.HTTPError:
                 return proc.poll() is not None
-        _until(up, 60, "the workers answer")
+        _until(up, 90, "the workers answer")
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         workers = _until(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), 30,
                          "two worker processes")
@@ -206,7 +206,7 @@ def test_a_worker_killed_under_load_loses_no_task(redis_server: RedisServer) -> 
         lock = threading.Lock()
 
         def load() -> None:
-            for _ in range(25):  # bounded: each thread submits 25 times
+            for _ in range(15):  # bounded: each thread submits 15 times
                 try:
                     with httpx.Client(base_url=base, timeout=5) as client:  # a new connection
                         r = client.post(CREATE, json=BODY, headers=KEY)
@@ -222,11 +222,11 @@ def test_a_worker_killed_under_load_loses_no_task(redis_server: RedisServer) -> 
         threads = [threading.Thread(target=load) for _ in range(4)]
         for t in threads:
             t.start()
-        _until(lambda: len(acknowledged) >= 20, 30, "load is running")
+        _until(lambda: len(acknowledged) >= 10, 60, "load is running")
         os.kill(workers[0], signal.SIGKILL)
         for t in threads:
             t.join(60)
-        assert len(acknowledged) >= 50 and not [f for f in failed if f[:1].isdigit()]
+        assert len(acknowledged) >= 30 and not [f for f in failed if f[:1].isdigit()]
         known = {t["id"] for t in httpx.get(base + "/_wanmock/tasks", timeout=10).json()["tasks"]}
         assert set(acknowledged) <= known  # every task a client was told about is there
     finally:
