@@ -27,8 +27,10 @@ from referencing.jsonschema import DRAFT202012
 from mockserver import wording
 from mockserver.catalogue import Catalogue, JobSpec, RuleFailure
 from mockserver.errors import ContractError, Timing, Violation
+from mockserver.providers import bundled_names
 
-FAMILIES = ("dashscope", "newapi", "jiekou", "apiyi")
+# The bundled families (each a folder under mockserver/providers, found by its registry).
+FAMILIES = bundled_names()
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 _PLACEHOLDER = re.compile(r"\{(field|detail|value|model|allowed|status|code|message|request_id)\}")
 _MISSING = object()

@@ -11,16 +11,10 @@ from mockserver.contracts import Operation
 from mockserver.core.backend import Retention
 from mockserver.core.tasks import State, Task
 from mockserver.errors import ProviderError
+from mockserver.providers.apiyi.family import STATUS
 from mockserver.providers.base import json_response
 from mockserver.providers.dashscope.routes import DashScope
 
-STATUS = {
-    State.QUEUED: "submitted",
-    State.RUNNING: "in_progress",
-    State.SUCCEEDED: "completed",
-    State.FAILED: "failed",
-    State.CANCELED: "failed",
-}
 # apiyi relays the upstream progress, which only takes these values (apiyi docs [B]).
 PROGRESS = {State.QUEUED: 10, State.RUNNING: 30}
 

@@ -53,7 +53,7 @@ class DashScope(Family):
     def violation_error(self, violation: Violation, op: Operation) -> ProviderError:
         unknown_model = violation.field == "model" and violation.rule in ("schema:enum",
                                                                           "model_known")
-        if unknown_model and self.backend.options.dashscope_unknown_model_status == 404:
+        if unknown_model and self.backend.options["dashscope_unknown_model_status"] == 404:
             model = violation.value if isinstance(violation.value, str) else ""
             return ProviderError(
                 404, "ModelNotFound",

@@ -91,7 +91,7 @@ class NewApi(Family):
         """new-api's i18n language (i18n.GetLangFromContext): the `Accept-Language` header in
         latest versions, else the user's setting, which `newapi_english_messages` stands for."""
         opts = self.backend.options
-        if request is not None and opts.newapi_version == "latest":
+        if request is not None and opts["newapi_version"] == "latest":
             accept = headers_of(request).get("accept-language", "")
             first = accept.split(",")[0].split(";")[0].strip().lower()
             if first.startswith("zh-tw"):
@@ -100,13 +100,13 @@ class NewApi(Family):
                 return "zh-CN"
             if first.startswith("en"):
                 return "en"
-        return "en" if opts.newapi_english_messages else "zh-CN"
+        return "en" if opts["newapi_english_messages"] else "zh-CN"
 
     def distributor_error(self, request: Request | None, detail: str | None) -> ProviderError:
         """The `Distribute` middleware's 400 (OpenAI shape): no model (`detail` None), or a body
         it cannot read. Latest versions wrap the reason twice (getModelFromRequest, then
         Distribute), in the i18n language; legacy ones say "Invalid request, 无效的请求, …"."""
-        legacy = self.backend.options.newapi_version == "legacy"
+        legacy = self.backend.options["newapi_version"] == "legacy"
         if detail is None:
             message = MODEL_REQUIRED["zh-CN" if legacy else self._lang(request)]
         elif legacy:
@@ -152,8 +152,8 @@ class NewApi(Family):
         """A request-conversion error: 500 `build_request_failed` "convert_to_ali_request_failed:
         <reason>" (latest relay_task.go), legacy 500 `convert_to_ali_request_failed` "<reason>";
         `newapi_build_error_status=400` makes it a 400."""
-        status = self.backend.options.newapi_build_error_status
-        if self.backend.options.newapi_version == "legacy":
+        status = self.backend.options["newapi_build_error_status"]
+        if self.backend.options["newapi_version"] == "legacy":
             return Violation(field=field, rule="build_request", status=status,
                              code=LEGACY_BUILD_FAILED, message=message, value=value)
         return Violation(field=field, rule="build_request", status=status, code=BUILD_FAILED,
@@ -213,7 +213,7 @@ class NewApi(Family):
         the relay works on (JSON value, or the form as TaskSubmitReq) and the form, if any.
         Raises the distributor's 400, its 503 for a blank model, or the relay's invalid_json."""
         ctype = headers_of(request).get("content-type", "")
-        legacy = self.backend.options.newapi_version == "legacy"
+        legacy = self.backend.options["newapi_version"] == "legacy"
         kind = wire.kind_of(ctype)
         form: wire.Form | None = None
         body: Any = None
@@ -264,7 +264,7 @@ class NewApi(Family):
         opts = self.backend.options
         catalogue = self.contract.catalogue
         problems = op.schema_violations(body)
-        if opts.newapi_drop_shot_type:
+        if opts["newapi_drop_shot_type"]:
             problems = [v for v in problems if not v.field.endswith("shot_type")]
         if not isinstance(body, Mapping):
             if problems:
@@ -341,7 +341,7 @@ class NewApi(Family):
             fields.pop("seed")
             sources.pop("seed")
         fields.setdefault("prompt_extend", True)
-        if opts.newapi_drop_shot_type:
+        if opts["newapi_drop_shot_type"]:
             fields.pop("shot_type", None)
         if entry.mode == "r2v":
             if sources.get("img_url") in _IMAGE_PATHS:
@@ -378,7 +378,7 @@ class NewApi(Family):
         body, form = self.read_submit(request, op, raw)
         spec, late = self.judge(op, body)
         ids = self.backend.ids
-        public = self.backend.options.newapi_id_style == "public"
+        public = self.backend.options["newapi_id_style"] == "public"
         video_id = "task_" + ids.token(32) if public else ""
         upstream_id = ids.uuid()
         stored = body
@@ -416,7 +416,7 @@ class NewApi(Family):
         backend = self.backend
         opts = backend.options
         now = backend.view(task, poll=poll)
-        every = poller.interval(opts.timing, opts.mode, opts.newapi_poll_interval)
+        every = poller.interval(opts.timing, opts.mode, opts["newapi_poll_interval"])
         retention = backend.task_retention(task)
         return poller.row(now, lambda t: backend.lifecycle.view(task, t, retention=retention),
                           every)
@@ -441,7 +441,7 @@ class NewApi(Family):
             upstream = ds_render.task_body(task, snap, url, self.backend.ids.uuid(),
                                            task_id=upstream_id)
         dto = render.task_dto(task, row, task_id=task.id, upstream=upstream, video_url=url,
-                              url_in_fail_reason=self.backend.options.newapi_url_in_fail_reason)
+                              url_in_fail_reason=self.backend.options["newapi_url_in_fail_reason"])
         return json_response(render.task_response(dto))
 
     async def get_video(self, request: Request, op: Operation, raw: bytes) -> Response:
@@ -449,8 +449,8 @@ class NewApi(Family):
         opts = self.backend.options
         url = None if row.not_started else self._url(request, task, row.snap.state, row.snap)
         return json_response(render.openai_video(
-            task, row, video_id=task.id, with_task_id=opts.newapi_id_style == "public",
-            video_url=url, completed_at_always=opts.newapi_completed_at_always,
+            task, row, video_id=task.id, with_task_id=opts["newapi_id_style"] == "public",
+            video_url=url, completed_at_always=opts["newapi_completed_at_always"],
         ))
 
     async def get_video_content(self, request: Request, op: Operation, raw: bytes) -> Response:
