@@ -65,11 +65,15 @@ def calibrate(tape: Cassette, contracts: ContractSet | None = None) -> dict[str,
     for lc in lifecycles(tape):
         if lc.queue_bounds is None or lc.end_bounds is None or lc.canceled_s is not None:
             continue  # never left the queue, never ended, or canceled: no full timing
+        # The first poll that saw each change (what the plan is built from, without its
+        # millisecond of lead).
+        queue = lc.queue_bounds[1]
+        run = max(0.0, lc.end_bounds[1] - queue)
         for key in (model_of(lc, contracts), "default"):
             q, r = samples.setdefault(key, ([], []))
-            q.append(lc.plan.queue_s)
+            q.append(queue)
             if lc.final is State.SUCCEEDED:  # a failed job stops part-way through its run
-                r.append(lc.plan.run_s)
+                r.append(run)
     models = {name: _entry(q, r) for name, (q, r) in sorted(samples.items())
               if name != "default"}
     profile: dict[str, Any] = {

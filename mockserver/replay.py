@@ -23,6 +23,9 @@ from mockserver.core.tasks import Failure, Plan, Snapshot, State, Task
 from mockserver.recorded import failure_of, geometry_of, progress_of, state_of
 
 NEVER = 10 * 365 * 86400.0  # "did not happen while recording": later than any test looks
+# Each change of state is planned this much before the poll that first saw it, so a poll at the
+# recorded moment (times are rounded to microseconds, sums of floats drift by an ulp) sees it.
+EARLY = 1e-3
 _VOLATILE = re.compile(r"(?i)(^id$|_id$|^request_id$|time$|_at$|_ms$|^created|url$|expires)")
 
 
@@ -93,10 +96,13 @@ def lifecycle(task: str, exchanges: list[Exchange]) -> RecordedLifecycle | None:
         queue_bounds = None
     else:
         queue_bounds = (min(last_queued, started.since), started.since)
+        queue_s = _lead(queue_bounds)
         if ended is None:
-            plan = Plan(started.since, NEVER)
+            plan = Plan(queue_s, NEVER)
         else:
-            plan = Plan(started.since, max(0.0, ended.since - started.since))
+            before = [o.since for o in seen if not o.state.terminal]  # type: ignore[union-attr]
+            end_s = _lead((min(max(before, default=0.0), ended.since), ended.since))
+            plan = Plan(queue_s, max(0.0, end_s - queue_s))
     end_bounds = None
     if ended is not None:
         before = [o.since for o in seen if not o.state.terminal]  # type: ignore[union-attr]
@@ -107,7 +113,7 @@ def lifecycle(task: str, exchanges: list[Exchange]) -> RecordedLifecycle | None:
             plan.failure = failure
             plan.fail_at = 1.0
         elif ended.state is State.CANCELED:
-            canceled = ended.since
+            canceled = plan.end_s
             plan = Plan(NEVER, 0.0)
     geometry = next((g for o in reversed(observations) if (g := geometry_of(o.body))), None)
     return RecordedLifecycle(task, submit.family, submit.operation, submit, observations, plan,
@@ -115,9 +121,19 @@ def lifecycle(task: str, exchanges: list[Exchange]) -> RecordedLifecycle | None:
                              list(exchanges))
 
 
+def _lead(bounds: tuple[float, float]) -> float:
+    """When to plan a change first seen at `bounds[1]` and not yet at `bounds[0]`: `EARLY`
+    before it, but never at or before the last poll that did not see it."""
+    last_before, first_after = bounds
+    if first_after <= 0.0:
+        return 0.0
+    return max(first_after - EARLY, (last_before + first_after) / 2)
+
+
 def lifecycles(tape: Cassette) -> list[RecordedLifecycle]:
     """Every recorded task with its submit, in the order they were submitted."""
-    out = [lc for task, exs in tape.tasks().items() if (lc := lifecycle(task, exs)) is not None]
+    out = [lc for task, exs in tape.tasks().items() if (lc := lifecycle(task, exs)) is not None
+           and lc.submit.origin == "upstream"]  # a task the proxy's guard kept local is no record
     out.sort(key=lambda lc: lc.submit.time)
     return out
 

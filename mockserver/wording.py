@@ -11,6 +11,7 @@ and cut at `VALUE_LIMIT` characters, lists as the provider would list them.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -52,12 +53,17 @@ def render_value(value: Any, limit: int = VALUE_LIMIT) -> str:
 
 
 def _number(value: int | float) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
-        return str(int(value))  # Go's %v prints 5.0 as 5
-    try:
-        return json.dumps(value)
-    except ValueError:  # an integer too long to print (Python's int_max_str_digits)
-        return "<number>"
+    if type(value) is int:
+        try:
+            return str(value)
+        except ValueError:  # an integer too long to print (Python's int_max_str_digits)
+            return "<number>"
+    number = float(value)
+    if not math.isfinite(number):
+        return "Infinity" if number > 0 else "-Infinity" if number < 0 else "NaN"
+    if number.is_integer() and abs(number) < 1e16:
+        return str(int(number))  # Go's %v prints 5.0 as 5
+    return repr(number)  # the shortest round-trip form, as json.dumps writes it
 
 
 def render_list(items: Any, limit: int = LIST_LIMIT) -> str:
@@ -126,11 +132,12 @@ _DETAILS = {
 
 
 def schema_values(keyword: str, field: str, value: Any, schema: Any,
-                  keyword_value: Any) -> dict[str, Any]:
+                  keyword_value: Any, *, detail: bool = True) -> dict[str, Any]:
     """The template variables of a JSON Schema violation of `keyword` at `field`.
 
     `schema` is the schema object holding the failed keyword (its siblings give `{min}` and
-    `{max}`), `keyword_value` that keyword's value (the type, the options, the limit).
+    `{max}`), `keyword_value` that keyword's value (the type, the options, the limit);
+    `detail=False` skips `{detail}` for a template that does not use it.
     """
     node = schema if isinstance(schema, Mapping) else {}
     go_field = ".".join(p for p in field.split(".") if not p.isdigit())
@@ -169,9 +176,9 @@ def schema_values(keyword: str, field: str, value: Any, schema: Any,
             values["max"] = render_value(high)
     if keyword == "pattern" and isinstance(keyword_value, str):
         values["pattern"] = cut(keyword_value)
-    detail = _DETAILS.get(keyword, "is invalid")
-    values["detail"] = f"{field} " + fill_template(detail, values) if field else fill_template(
-        detail, values)
+    if detail:
+        phrase = fill_template(_DETAILS.get(keyword, "is invalid"), values)
+        values["detail"] = f"{field} {phrase}" if field else phrase
     return values
 
 

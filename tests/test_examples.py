@@ -46,3 +46,13 @@ def test_record_diff_replay_workflow_commands_parse_with_the_cli():
     assert parsed["proxy"].budget > 0 and not parsed["proxy"].unlimited  # a stated budget
     assert parsed["diff"].junit and parsed["diff"].report
     assert parsed["calibrate"].output == parsed["serve"].timing
+
+
+def test_the_readme_loop_commands_parse_with_the_cli():
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## The differential loop", 1)[1].split("\n## ", 1)[0]
+    lines = [line.strip() for block in re.findall(r"```\n(.*?)```", section, re.S)
+             for line in block.splitlines() if line.strip().startswith("wanmock ")]
+    commands = [build_parser().parse_args(shlex.split(line.split("#")[0])[1:]).command
+                for line in lines]
+    assert {"proxy", "diff", "calibrate", "serve"} <= set(commands)

@@ -91,6 +91,26 @@ def test_compiled_validator_is_never_more_lenient(family: str, data: st.DataObje
     _agree(family, operation_id, mutated)
 
 
+def _slow_violations(op: Any, body: Any) -> list[Any]:
+    """What `schema_violations` reports with jsonschema alone (no compiled validator)."""
+    errors = sorted(op.body_validator.iter_errors(body), key=relevance)
+    return [op._violation(err) for err in _leaves(errors)]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_the_single_error_path_reports_what_jsonschema_would(family: str,
+                                                             data: st.DataObject) -> None:
+    operation_id, body, _ = data.draw(strategies.requests(family, valid=False))
+    path = data.draw(st.sampled_from(_paths(body)))
+    for candidate in (body, _mutate(body, path, data.draw(VALUES))):
+        op = CONTRACTS[family].operation(operation_id)
+        fast = [(v.field, v.rule, v.code, v.message) for v in op.schema_violations(candidate)]
+        slow = [(v.field, v.rule, v.code, v.message) for v in _slow_violations(op, candidate)]
+        assert fast == slow, candidate
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())

@@ -17,11 +17,15 @@ import httpx
 import pytest
 
 from mockserver.app import create_app
+from mockserver.cassette import Exchange
 from mockserver.cli import build_parser
 from mockserver.core.backend import Options
+from mockserver.core.tasks import State
 from mockserver.errors import MockServerError
+from mockserver.replay import lifecycle
 from mockserver.server import ThreadedMockServer
 from tests.recording_helpers import (
+    AUTH,
     DS,
     DS_BODY,
     DS_SUBMIT,
@@ -206,3 +210,116 @@ def test_plugin_record_mode_keeps_to_the_budget(pytester, monkeypatch):
                                 "--wanmock-upstream=dashscope=http://127.0.0.1:9", "-rs")
     result.assert_outcomes(skipped=1)  # budget 0: skipped before anything is sent
     result.stdout.fnmatch_lines(["*beyond the budget (0)*"])
+
+
+SERVER_TEST = '''
+import httpx
+
+def test_srv(wanmock_server):
+    headers = {"Authorization": "Bearer sk-any", "X-DashScope-Async": "enable"}
+    with httpx.Client(base_url=wanmock_server.url + "/api/v1", headers=headers) as c:
+        task = c.post("/services/aigc/video-generation/video-synthesis",
+                      json={"model": "wan2.6-t2v", "input": {"prompt": "a plugin cat"}}
+                      ).json()["output"]["task_id"]
+        for _ in range(20):
+            output = c.get(f"/tasks/{task}").json()["output"]
+            if output["task_status"] in ("SUCCEEDED", "FAILED"):
+                break
+    assert output["task_status"] == "SUCCEEDED"
+    assert output["replayed"] is True  # only the cassette says so
+'''
+
+
+def test_plugin_replays_cassettes_for_the_live_server_fixture(pytester, tmp_path):
+    pytester.makepyfile(test_srv=SERVER_TEST)
+
+    def note(request, status, body):
+        if isinstance(body.get("output"), dict) and "task_status" in body["output"]:
+            body["output"]["replayed"] = True
+        return status, body
+
+    with ThreadedMockServer(timing="instant", clock="manual", seed=1) as upstream:
+        wrong = start(wrong_provider(upstream.url, note))
+        try:
+            record(pytester.path / "tests/cassettes/test_srv/test_srv.jsonl", wrong.url,
+                   upstream.backend.clock, lambda c: dashscope_job(
+                       c, upstream.backend.clock,
+                       body={"model": "wan2.6-t2v", "input": {"prompt": "a plugin cat"}}))
+        finally:
+            wrong.stop()
+    result = pytester.runpytest("-p", "no:cacheprovider", "--wanmock-target=replay")
+    result.assert_outcomes(passed=1)
+
+
+def test_jiekou_and_openai_video_jobs_replay_too(tmp_path):
+    with ThreadedMockServer(timing="fast", clock="manual", seed=3) as upstream:
+        clock = upstream.backend.clock
+
+        def session(c: httpx.Client) -> None:
+            t = c.post("/v3/async/wan-t2v", json={"prompt": "koi", "width": 832, "height": 480},
+                       headers=AUTH).json()["task_id"]
+            v = c.post("/v1/videos", json={"model": "wan2.6-t2v", "prompt": "koi"},
+                       headers=AUTH).json()["id"]
+            for _ in range(16):
+                clock.advance(0.5)
+                c.get("/v3/async/task-result", params={"task_id": t}, headers=AUTH)
+                c.get(f"/v1/videos/{v}", headers=AUTH)
+
+        path = record(tmp_path / "two.jsonl", upstream.url, clock, session)
+
+    async def replay():
+        app = create_app(replay=str(path), clock="manual", seed=2)
+        clock = app.state.backend.clock
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://fake", headers=AUTH) as c:
+            t = (await c.post("/v3/async/wan-t2v", json={"prompt": "koi", "width": 832,
+                                                         "height": 480})).json()["task_id"]
+            v = (await c.post("/v1/videos", json={"model": "wan2.6-t2v",
+                                                  "prompt": "koi"})).json()["id"]
+            jobs, videos = [], []
+            for _ in range(40):
+                clock.advance(0.25)
+                jobs.append((await c.get("/v3/async/task-result", params={"task_id": t}))
+                            .json()["task"]["status"])
+                videos.append((await c.get(f"/v1/videos/{v}")).json()["status"])
+            content = await c.get(f"/v1/videos/{v}/content")
+        return jobs, videos, content
+
+    jobs, videos, content = asyncio.run(replay())
+    assert _collapse(jobs) == ["TASK_STATUS_QUEUED", "TASK_STATUS_PROCESSING",
+                               "TASK_STATUS_SUCCEED"]
+    assert _collapse(videos) == ["queued", "in_progress", "completed"]
+    assert content.status_code == 200 and content.content[4:8] == b"ftyp"
+
+
+def _ex(seq: int, since: float, status_word: str, role: str = "query") -> Exchange:
+    op = "createVideoSynthesis" if role == "submit" else "getTask"
+    return Exchange(line=seq + 1, seq=seq, time=since, method="GET", path="/", query="",
+                    request_headers={}, request_body=None, request_encoding="empty",
+                    status=200, response_headers={},
+                    response_body={"output": {"task_id": "t1", "task_status": status_word}},
+                    response_encoding="json", family="dashscope", operation=op, role=role,
+                    task="t1", since_submit=since)
+
+
+def test_the_plan_puts_each_change_between_the_polls_that_bracket_it():
+    lc = lifecycle("t1", [_ex(1, 0.0, "PENDING", "submit"), _ex(2, 1.0, "PENDING"),
+                          _ex(3, 1.0004, "RUNNING"), _ex(4, 6.0, "RUNNING"),
+                          _ex(5, 9.0, "SUCCEEDED")])
+    assert 1.0 < lc.plan.queue_s < 1.0004  # polls 0.4 ms apart still see both states
+    assert 9.0 - 1e-3 == pytest.approx(lc.plan.end_s)
+    assert lc.queue_bounds == (1.0, 1.0004) and lc.end_bounds == (6.0, 9.0)
+    assert lc.states == [State.QUEUED, State.RUNNING, State.SUCCEEDED]
+    never = lifecycle("t1", [_ex(1, 0.0, "PENDING", "submit"), _ex(2, 30.0, "PENDING")])
+    assert never.plan.queue_s > 10**8 and never.queue_bounds is None  # stuck while recorded
+
+
+def test_plugin_replay_fails_a_stale_cassette(pytester):
+    pytester.makepyfile(test_recorded=PLUGIN_TEST)
+    path = pytester.path / "tests/cassettes/test_recorded/test_job.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"wanmock_cassette": true, "version": 1, "created": "2020-01-01T00:00:00Z"}\n')
+    stale = pytester.runpytest("-p", "no:cacheprovider", "--wanmock-target=replay",
+                               "--wanmock-cassette-max-age=30")
+    stale.assert_outcomes(errors=1)
+    stale.stdout.fnmatch_lines(["*days old (more than 30)*re-record it*"])

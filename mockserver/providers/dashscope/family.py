@@ -31,8 +31,9 @@ OPTIONS = (
     Option("dashscope_actual_prompt_wan27", False, "show actual_prompt on wan2.7 results "
            "(default: no, as the official wan2.7 query examples show only orig_prompt)",
            kind="bool", family=NAME),
-    Option("dashscope_usage_sr", True, "SR in wan2.5/wan2.2 usage (default: yes, api-facts "
-           "§3.5)", kind="bool", family=NAME),
+    Option("dashscope_usage_sr", False, "add SR to wan2.5/wan2.2 usage, as api-facts §3.5 and "
+           "a mirror show (default: no, as seed 002's verbatim wan2.5 body)", kind="bool",
+           family=NAME),
     Option("dashscope_r2v_prompt_over", "truncate", "wan2.6 r2v prompt over 1500 characters: "
            "truncate (default, as every other Wan model) or reject (400 InvalidParameter)",
            choices=("truncate", "reject"), family=NAME),
