@@ -39,7 +39,10 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
         flag = option.cli_flag
         if flag is None:
             continue
-        kwargs: dict[str, Any] = {"dest": option.name, "default": None, "help": option.help}
+        text = option.help
+        if "default" not in text and option.default not in (None, ""):
+            text += f" (default: {option.default})"
+        kwargs: dict[str, Any] = {"dest": option.name, "default": None, "help": text}
         if option.name == "timing":
             kwargs["type"] = _timing
         elif option.kind == "bool":
