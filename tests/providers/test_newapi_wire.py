@@ -343,3 +343,15 @@ def test_F19_poll_interval_follows_the_timing() -> None:
     assert poller.interval("instant", "time", None) == 0.0
     assert poller.interval("realistic", "polls", None) == 0.0  # poll-count mode: no clock
     assert poller.interval("fast", "time", 0) == 0.0  # the lag turned off
+
+
+@pytest.mark.anyio
+async def test_scenario_rules_match_a_multipart_submit_on_its_model(fake: Fake) -> None:
+    rule = await fake.client.post("/_wanmock/scenarios", json={
+        "scenario": "throttle; retry_after=2", "match": {"model": "wan2.6-i2v"}})
+    assert rule.status_code in (200, 201), rule.text
+    raw, headers = multipart({"model": "wan2.6-i2v", "prompt": "a cat"})
+    status, body = await post(fake, raw, headers, path="/v1/videos")
+    assert (status, body["message"]) == (429, "当前分组上游负载已饱和，请稍后再试")
+    raw, headers = multipart({"model": "wan2.6-t2v", "prompt": "a cat"})
+    await post(fake, raw, headers, path="/v1/videos", status=200)  # another model: untouched

@@ -27,21 +27,15 @@ from mockserver.contracts import Operation, get_path
 from mockserver.core.backend import Retention
 from mockserver.core.tasks import Snapshot, State, Task
 from mockserver.errors import ProviderError, Violation
-from mockserver.providers.base import Family, headers_of, json_response
+from mockserver.providers.base import headers_of, json_response
 from mockserver.providers.dashscope import render as ds_render
 from mockserver.providers.newapi import poller, render, wire
+from mockserver.providers.newapi.distributor import Distributor
 from mockserver.providers.newapi.poller import Row
 
 _ATOI = re.compile(r"^[+-]?\d+$")
 BUILD_FAILED = "build_request_failed"
 LEGACY_BUILD_FAILED = "convert_to_ali_request_failed"
-# middleware/distributor.go and i18n/locales/*.yaml (`distributor.invalid_request`,
-# `distributor.model_name_required`); legacy = the hard-coded strings before i18n (4fdd12ac).
-INVALID_REQUEST = {"zh-CN": "无效的请求，{}", "zh-TW": "無效的請求，{}",
-                   "en": "Invalid request: {}"}
-MODEL_REQUIRED = {"zh-CN": "未指定模型名称，模型名称不能为空",
-                  "zh-TW": "未指定模型名稱，模型名稱不能為空",
-                  "en": "Model name not specified, model name cannot be empty"}
 # Where new-api's Ali adaptor takes the first frame from, in order (api-facts §2.8).
 _IMAGE_PATHS = ("image", "images.0", "input_reference")
 
@@ -74,7 +68,7 @@ def _norm_key(key: str) -> str:
     return key.removeprefix("sk-")
 
 
-class NewApi(Family):
+class NewApi(Distributor):
     """new-api's task relay with the Ali (DashScope) adaptor."""
 
     name = "newapi"
@@ -84,40 +78,6 @@ class NewApi(Family):
     unrouted_codes = {404: "not_found", 405: "method_not_allowed"}
 
     # -- words --------------------------------------------------------------------------------
-    def _words(self, chinese: str, english: str, request: Request | None = None) -> str:
-        return english if self._lang(request) == "en" else chinese
-
-    def _lang(self, request: Request | None) -> str:
-        """new-api's i18n language (i18n.GetLangFromContext): the `Accept-Language` header in
-        latest versions, else the user's setting, which `newapi_english_messages` stands for."""
-        opts = self.backend.options
-        if request is not None and opts.newapi_version == "latest":
-            accept = headers_of(request).get("accept-language", "")
-            first = accept.split(",")[0].split(";")[0].strip().lower()
-            if first.startswith("zh-tw"):
-                return "zh-TW"
-            if first.startswith("zh"):
-                return "zh-CN"
-            if first.startswith("en"):
-                return "en"
-        return "en" if opts.newapi_english_messages else "zh-CN"
-
-    def distributor_error(self, request: Request | None, detail: str | None) -> ProviderError:
-        """The `Distribute` middleware's 400 (OpenAI shape): no model (`detail` None), or a body
-        it cannot read. Latest versions wrap the reason twice (getModelFromRequest, then
-        Distribute), in the i18n language; legacy ones say "Invalid request, 无效的请求, …"."""
-        legacy = self.backend.options.newapi_version == "legacy"
-        if detail is None:
-            message = MODEL_REQUIRED["zh-CN" if legacy else self._lang(request)]
-        elif legacy:
-            message = f"Invalid request, 无效的请求, {detail}"
-        else:
-            template = INVALID_REQUEST[self._lang(request)]
-            message = template.format(template.format(detail))
-        return ProviderError(400, "", message, envelope="auth", violation=Violation(
-            "model" if detail is None else "", "distributor:model" if detail is None
-            else "distributor:body", 400, "", message))
-
     def request_id(self) -> str:
         """new-api's request id: local time, nanoseconds and 8 random characters."""
         now = self.backend.now()
@@ -206,58 +166,6 @@ class NewApi(Family):
         if allowed and not {key, f"sk-{key}", key.removeprefix("sk-")} & allowed:
             raise self.auth_error("invalid")
         return key
-
-    def read_submit(self, request: Request, op: Operation, raw: bytes
-                    ) -> tuple[Any, wire.Form | None]:
-        """new-api's `Distribute` middleware, then the relay's decoding of the body: the request
-        the relay works on (JSON value, or the form as TaskSubmitReq) and the form, if any.
-        Raises the distributor's 400, its 503 for a blank model, or the relay's invalid_json."""
-        ctype = headers_of(request).get("content-type", "")
-        legacy = self.backend.options.newapi_version == "legacy"
-        kind = wire.kind_of(ctype)
-        form: wire.Form | None = None
-        body: Any = None
-        try:
-            if kind == "json":
-                try:
-                    body = wire.decode_json(raw)
-                except wire.WireError:
-                    if legacy:
-                        raise
-                    raise wire.WireError("invalid JSON request body") from None  # gjson
-                model = wire.model_of(body, legacy=legacy)
-            elif kind == "none":
-                model = ""  # UnmarshalBodyReusable skips the body: no model (F09)
-            else:
-                parsed = wire.read_form(raw, ctype)
-                if isinstance(parsed, wire.Form):
-                    form = parsed
-                    model = wire.model_of(dict(parsed.values), legacy=True)  # processFormMap
-                else:  # multipart without a boundary: new-api decodes it as JSON
-                    body = parsed
-                    model = wire.model_of(body, legacy=True)
-        except wire.WireError as exc:
-            raise self.distributor_error(request, str(exc)) from None
-        if form is not None:
-            self._journal_form(request, ctype, form)
-        if model == "":
-            raise self.distributor_error(request, None)
-        if not model.strip():  # a channel is looked up for it and none is found
-            failure = RuleFailure("model_known", "model", model, None, model)
-            raise self.violation_error(op.rule_violation(failure, {"model": "model"}, "submit"),
-                                       op)
-        if form is not None:
-            try:
-                body = wire.task_request(form)
-            except wire.WireError as exc:  # ValidateMultipartDirect: UnmarshalBodyReusable
-                raise ProviderError(400, "invalid_json", str(exc)) from None
-        return body, form
-
-    def _journal_form(self, request: Request, ctype: str, form: wire.Form) -> None:
-        """A multipart body reads in the journal as its values, each file summarised."""
-        entry = request.scope.get("wanmock.entry")
-        if entry is not None and wire.kind_of(ctype) == "multipart":
-            self.backend.journal.set_request_body(entry, wire.journal_text(form))
 
     def evaluate(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
         """new-api's checks in its order, then DashScope's rules on the converted request."""

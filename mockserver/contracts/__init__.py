@@ -1,0 +1,40 @@
+"""The contract layer: load the OpenAPI contracts and the catalogue, and judge requests.
+
+No HTTP here. One module per concept:
+
+- `loading`: `load()` reads `contracts/<family>.yaml` and `contracts/catalogue.yaml` once per
+  directory, validates each document with openapi-spec-validator, indexes operations by
+  `operationId` and compiles their JSON Schema validators once.
+- `model`: `ContractSet`, `Contract`, `Operation`.
+- `judging`: `Contract.check_request()` returns the structured `Violation`s a provider would raise
+  for a request body: JSON Schema first (reported through the operation's `x-wanmock-errors`),
+  then the catalogue rules (reported through its `x-wanmock-rules`).
+- `spec`: neutral job fields read from a body by `x-wanmock-spec`.
+- `compiled`: the compiled (jsonschema_rs) fast path of body validation.
+- `templates`: error mappings and envelope templates.
+- `schema`: JSON Schema helpers (references, inlining).
+
+See docs/contract-conventions.md for the extensions. Every public name is importable from
+`mockserver.contracts`.
+"""
+
+from mockserver.contracts.compiled import PY_SPACES, strict_pattern
+from mockserver.contracts.loading import (
+    FAMILIES,
+    HTTP_METHODS,
+    contracts_dir,
+    load,
+    load_contract,
+    validate_document,
+)
+from mockserver.contracts.model import Contract, ContractSet, Operation
+from mockserver.contracts.schema import _Cyclic, _deref, _inline, _leaves
+from mockserver.contracts.spec import _MISSING, _normalise, get_path
+from mockserver.contracts.templates import DEFAULT_MAPPING, ErrorMapping, fill, render_envelope
+
+__all__ = [
+    "DEFAULT_MAPPING", "FAMILIES", "HTTP_METHODS", "PY_SPACES", "Contract", "ContractSet",
+    "ErrorMapping", "Operation", "_MISSING", "_Cyclic", "_deref", "_inline", "_leaves",
+    "_normalise", "contracts_dir", "fill", "get_path", "load", "load_contract",
+    "render_envelope", "strict_pattern", "validate_document",
+]

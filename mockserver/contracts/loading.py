@@ -1,0 +1,160 @@
+"""Loading: read `contracts/<family>.yaml` and the catalogue once per directory.
+
+Each document is validated with openapi-spec-validator, its operations indexed by `operationId`
+and their JSON Schema validators (and compiled fast-path validators) built once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from mockserver.catalogue import Catalogue
+from mockserver.contracts.compiled import _fast_registry, _fast_validator
+from mockserver.contracts.model import Contract, ContractSet, Operation
+from mockserver.contracts.schema import _deref, _escape, _schema_validator
+from mockserver.contracts.templates import ErrorMapping
+from mockserver.errors import ContractError
+
+FAMILIES = ("dashscope", "newapi", "jiekou", "apiyi")
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+def contracts_dir() -> Path:
+    """Where the contracts live: $WANMOCK_CONTRACTS, the installed copy, or the source tree."""
+    env = os.environ.get("WANMOCK_CONTRACTS")
+    if env:
+        return Path(env)
+    package = Path(__file__).resolve().parent.parent  # mockserver/
+    installed = package / "_contracts"
+    if installed.is_dir():
+        return installed
+    return package.parent / "contracts"
+
+
+def validate_document(document: Mapping[str, Any], path: Path | str = "<contract>") -> None:
+    """Raise `ContractError` unless the document is valid OpenAPI (openapi-spec-validator)."""
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+    try:
+        validate(document)  # type: ignore[arg-type]
+    except OpenAPIValidationError as exc:
+        raise ContractError(f"{path}: not valid OpenAPI: {exc}") from exc
+
+
+def _build_operations(
+    family: str, document: Mapping[str, Any], registry: Registry, base: str
+) -> dict[str, Operation]:
+    ops: dict[str, Operation] = {}
+    fast_registry = _fast_registry(base, document)
+    for path, item in (document.get("paths") or {}).items():
+        shared_params = item.get("parameters") or []
+        for method in HTTP_METHODS:
+            raw = item.get(method)
+            if raw is None:
+                continue
+            op_id = raw.get("operationId")
+            if not op_id:
+                raise ContractError(f"{family}: {method.upper()} {path} has no operationId")
+            if op_id in ops:
+                raise ContractError(f"{family}: duplicate operationId {op_id!r}")
+            pointer = "/paths/" + _escape(path) + "/" + method
+            body_validator = None
+            content = ((raw.get("requestBody") or {}).get("content") or {})
+            if "application/json" in content and "schema" in content["application/json"]:
+                ref = f"{base}#{pointer}/requestBody/content/application~1json/schema"
+                body_validator = _schema_validator(
+                    document, content["application/json"]["schema"], ref, registry)
+            responses: dict[str, Draft202012Validator] = {}
+            for status, resp in (raw.get("responses") or {}).items():
+                resp = _deref(document, resp)
+                media = ((resp.get("content") or {}).get("application/json") or {})
+                if "schema" in media:
+                    ref = (
+                        f"{base}#{pointer}/responses/{_escape(str(status))}"
+                        if "$ref" not in raw["responses"][status]
+                        else f"{base}{raw['responses'][status]['$ref']}"
+                    )
+                    responses[str(status)] = _schema_validator(
+                        document, media["schema"], f"{ref}/content/application~1json/schema",
+                        registry)
+            fast_validator = None
+            if body_validator is not None and fast_registry is not None:
+                fast_validator = _fast_validator(
+                    fast_registry, f"{base}#{pointer}/requestBody/content/application~1json/schema")
+            errors = [
+                ErrorMapping(
+                    status=int(e["status"]),
+                    code=str(e["code"]),
+                    message=str(e.get("message", "{detail}")),
+                    field=e.get("field"),
+                    keyword=(tuple(e["keyword"]) if isinstance(e.get("keyword"), list)
+                             else e.get("keyword")),
+                    wrap=e.get("wrap"),
+                )
+                for e in raw.get("x-wanmock-errors") or []
+            ]
+            ops[op_id] = Operation(
+                family=family,
+                operation_id=op_id,
+                method=method.upper(),
+                path=path,
+                role=str(raw.get("x-wanmock-role", "")),
+                raw=raw,
+                body_validator=body_validator,
+                parameters=[_deref(document, p)
+                            for p in [*shared_params, *(raw.get("parameters") or [])]],
+                errors=errors,
+                rules=dict(raw.get("x-wanmock-rules") or {}),
+                spec_map=dict(raw.get("x-wanmock-spec") or {}),
+                response_validators=responses,
+                fast_validator=fast_validator,
+                document=document,
+            )
+    return ops
+
+
+
+def load_contract(path: Path, catalogue: Catalogue, *, validate: bool = True) -> Contract:
+    with open(path, encoding="utf-8") as fh:
+        document = yaml.safe_load(fh)
+    family = path.stem
+    if not isinstance(document, Mapping):
+        raise ContractError(f"{path}: not a YAML mapping")
+    if validate:
+        validate_document(document, path)
+    declared = document.get("x-wanmock-family")
+    if declared is not None and declared != family:
+        raise ContractError(f"{path}: x-wanmock-family {declared!r} differs from file name")
+    base = f"urn:wanmock:contract:{family}"
+    resource = Resource.from_contents(document, default_specification=DRAFT202012)
+    registry: Registry = Registry().with_resource(base, resource)
+    operations = _build_operations(family, document, registry, base)
+    return Contract(family, path, document, operations, catalogue)
+
+
+@lru_cache(maxsize=8)
+def _load_cached(directory: Path, validate: bool) -> ContractSet:
+    catalogue = Catalogue.load(directory / "catalogue.yaml")
+    contracts = {}
+    for path in sorted(directory.glob("*.yaml")):
+        if path.stem == "catalogue":
+            continue
+        contracts[path.stem] = load_contract(path, catalogue, validate=validate)
+    if not contracts:
+        raise ContractError(f"no contracts in {directory}")
+    return ContractSet(directory, contracts, catalogue)
+
+
+def load(directory: Path | str | None = None, *, validate: bool = True) -> ContractSet:
+    """Load (once per directory) every contract and the catalogue."""
+    return _load_cached(Path(directory or contracts_dir()).resolve(), validate)

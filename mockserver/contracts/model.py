@@ -1,0 +1,147 @@
+"""The contract model: a family's `Contract`, its `Operation`s, and the `ContractSet`.
+
+An `Operation` holds one operation's data and compiled validators; judging a request is its
+`RequestJudging` part (judging.py), reading neutral fields its `SpecExtraction` part (spec.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from mockserver.catalogue import Catalogue, JobSpec
+from mockserver.contracts.judging import RequestJudging
+from mockserver.contracts.spec import SpecExtraction, _SpecNode
+from mockserver.contracts.templates import ErrorMapping, render_envelope
+from mockserver.errors import ContractError, Timing, Violation
+
+
+@dataclass(slots=True)
+class Operation(SpecExtraction, RequestJudging):
+    """One operation of a contract, with its compiled validators."""
+
+    family: str
+    operation_id: str
+    method: str
+    path: str
+    role: str
+    raw: Mapping[str, Any]
+    body_validator: Draft202012Validator | None
+    parameters: list[Mapping[str, Any]]
+    errors: list[ErrorMapping]
+    rules: dict[str, Mapping[str, Any]]
+    spec_map: dict[str, Any]
+    response_validators: dict[str, Draft202012Validator] = field(default_factory=dict)
+    # A compiled (jsonschema_rs) validator at least as strict as `body_validator`: when it
+    # accepts a body, so would `body_validator`; otherwise `body_validator` decides and words
+    # the errors. None when jsonschema_rs is missing or cannot take the schema.
+    fast_validator: Any = None
+    # (parameter, where, name, schema, validator) for the query and header parameters.
+    _checked_params: list[tuple[Mapping[str, Any], str, str, Any, Any]] | None = None
+    # `spec_map` compiled once: its rows in order and the trie of its paths.
+    _extract_plan: tuple[list[tuple[str, Any, bool]], _SpecNode] | None = None
+    # Per header/query parameter: values already found valid (most clients send the same ones).
+    _valid_params: dict[str, set[Any]] = field(default_factory=dict)
+    # The contract document (to find the schema node of a compiled-validator error) and a
+    # jsonschema validator per such node, built on first use.
+    document: Mapping[str, Any] | None = None
+    _node_validators: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    # Violations already worded for a scalar at a place (see `_single_error`).
+    _seen_errors: dict[tuple[Any, ...], Violation] = field(default_factory=dict)
+
+
+
+@dataclass(slots=True)
+class Contract:
+    """One family's OpenAPI document, indexed."""
+
+    family: str
+    path: Path
+    document: Mapping[str, Any]
+    operations: dict[str, Operation]
+    catalogue: Catalogue
+
+    @property
+    def envelopes(self) -> dict[str, Any]:
+        env = self.document.get("x-wanmock-envelope") or {}
+        if isinstance(env, Mapping) and "default" in env and isinstance(env["default"], Mapping):
+            return dict(env)
+        return {"default": env}
+
+    @property
+    def decisions(self) -> list[Mapping[str, Any]]:
+        return list(self.document.get("x-wanmock-decisions") or [])
+
+    def operation(self, operation_id: str) -> Operation:
+        try:
+            return self.operations[operation_id]
+        except KeyError:
+            raise ContractError(
+                f"{self.family} has no operation {operation_id!r}; "
+                f"it has {sorted(self.operations)}"
+            ) from None
+
+    def by_role(self, role: str) -> list[Operation]:
+        return [op for op in self.operations.values() if op.role == role]
+
+    def render_error(
+        self, status: int, code: str, message: str, *, envelope: str = "default",
+        request_id: str | None = None,
+    ) -> Any:
+        envelopes = self.envelopes
+        template = envelopes.get(envelope) or envelopes["default"]
+        return render_envelope(
+            template,
+            {"status": status, "code": code, "message": message, "request_id": request_id},
+        )
+
+    def check_request(
+        self,
+        operation_id: str,
+        body: Any,
+        *,
+        rule_timing: Timing | None = None,
+    ) -> tuple[JobSpec | None, list[Violation]]:
+        """Judge a request body: the job it would run, and every violation, first reported first.
+
+        Schema violations come first (the provider parses before it checks models); catalogue
+        rules are evaluated only on a schema-valid body. `rule_timing` overrides the contract's
+        submit/async choice for every catalogue rule.
+        """
+        op = self.operation(operation_id)
+        violations = op.schema_violations(body)
+        if violations or op.role != "submit":
+            return None, violations
+        fields, sources = op.extract(body)
+        spec, failures = self.catalogue.evaluate(self.family, fields)
+        violations = [op.rule_violation(f, sources, rule_timing) for f in failures]
+        # Submit-time rejections are reported before anything that would only fail later.
+        violations.sort(key=lambda v: v.timing != "submit")
+        return spec, violations
+
+
+@dataclass(slots=True)
+class ContractSet:
+    """Every family's contract and the shared catalogue."""
+
+    directory: Path
+    contracts: dict[str, Contract]
+    catalogue: Catalogue
+
+    def __getitem__(self, family: str) -> Contract:
+        try:
+            return self.contracts[family]
+        except KeyError:
+            raise ContractError(
+                f"unknown family {family!r}; known: {sorted(self.contracts)}"
+            ) from None
+
+    def __iter__(self) -> Iterator[Contract]:
+        return iter(self.contracts.values())
+
+    def operation(self, family: str, operation_id: str) -> Operation:
+        return self[family].operation(operation_id)

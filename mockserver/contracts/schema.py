@@ -1,0 +1,115 @@
+"""JSON Schema helpers of the contract layer: references, inlining, validators, error leaves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, relevance
+from referencing import Registry
+
+
+@lru_cache(maxsize=512)
+def _param_validator_cached(key: str, schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def _param_validator(family: str, op_id: str, name: str, schema: Any) -> Draft202012Validator:
+    return _param_validator_cached(f"{family}:{op_id}:{name}", json.dumps(schema, sort_keys=True))
+
+
+def _coerce(value: str, schema: Any) -> Any:
+    """Read a query/header string as the type its schema declares, when it can."""
+    kind = schema.get("type") if isinstance(schema, Mapping) else None
+    kinds = kind if isinstance(kind, list) else [kind]
+    text = value.strip()
+    if "integer" in kinds and text.lstrip("-").isdigit():
+        return int(text)
+    if "number" in kinds:
+        try:
+            return float(text)
+        except ValueError:
+            return value
+    if "boolean" in kinds and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return value
+
+
+def _deref(document: Mapping[str, Any], node: Any) -> Any:
+    while isinstance(node, Mapping) and "$ref" in node and str(node["$ref"]).startswith("#/"):
+        target: Any = document
+        for part in node["$ref"][2:].split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+    return node
+
+
+class _Cyclic(Exception):
+    pass
+
+
+def _inline(document: Mapping[str, Any], node: Any, seen: tuple[str, ...] = ()) -> Any:
+    """A copy of a schema with every local `$ref` replaced by what it points to (a `$ref` with
+    sibling keywords becomes an `allOf` in its place), so a validator built on it never looks a
+    reference up; it reports the same errors at the same instance paths. `_Cyclic` for a
+    recursive schema, which keeps its references."""
+    if isinstance(node, Mapping):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            if not ref.startswith("#/"):
+                raise _Cyclic(ref)  # not ours to resolve: keep the registry
+            if ref in seen:
+                raise _Cyclic(ref)
+            target = _inline(document, _deref(document, {"$ref": ref}), (*seen, ref))
+            if len(node) == 1:
+                return target
+            return {("allOf" if k == "$ref" else k): ([target] if k == "$ref" else
+                                                       _inline(document, v, seen))
+                    for k, v in node.items()}
+        return {k: _inline(document, v, seen) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(document, v, seen) for v in node]
+    return node
+
+
+def _schema_validator(document: Mapping[str, Any], schema: Any, ref: str,
+                      registry: Registry) -> Draft202012Validator:
+    """A validator for `schema` (found at `ref`): over the inlined schema when it has no
+    cycle, else over the reference and the registry."""
+    try:
+        return Draft202012Validator(_inline(document, schema))
+    except _Cyclic:
+        return Draft202012Validator({"$ref": ref}, registry=registry)
+
+
+def _escape(part: str) -> str:
+    return part.replace("~", "~0").replace("/", "~1")
+
+
+def _leaves(errors: list[ValidationError]) -> list[ValidationError]:
+    """Replace anyOf/oneOf wrappers by their most relevant sub-error, so messages name a field."""
+    out = []
+    for err in errors:
+        while err.context:
+            err = sorted(err.context, key=relevance)[0]
+        out.append(err)
+    return out
+
+
+def _at(document: Mapping[str, Any], location: tuple[Any, ...]) -> Any:
+    """The node of a document at a schema location (a compiled-validator `schema_path`)."""
+    node: Any = document
+    for step in location:
+        if isinstance(node, Mapping):
+            node = node.get(step)
+        elif isinstance(node, list) and isinstance(step, int) and step < len(node):
+            node = node[step]
+        else:
+            return None
+    return node
+
+
