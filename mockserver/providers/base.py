@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
 from starlette.requests import ClientDisconnect, Request
@@ -369,14 +369,27 @@ class Family(ABC):
     def evaluate(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
         """Judge a parsed body as this provider does: the job it would run and every violation,
         the first reported first. No side effects: `mockserver.checks` uses it too."""
+        opts = self.backend.options
         return self.contract.check_request(
-            op.operation_id, body, rule_timing=self.backend.rule_timing()
+            op.operation_id, body, rule_timing=self.backend.rule_timing(),
+            strict_prompts=opts.dashscope_r2v_prompt_over == "reject",
         )
+
+    def evaluate_request(self, op: Operation, body: Any, headers: Mapping[str, str]
+                         ) -> tuple[JobSpec | None, list[Violation]]:
+        """`evaluate` plus the rules that also read the request's headers (lower-case names);
+        none by default. No side effects: `mockserver.checks` uses it too."""
+        return self.evaluate(op, body)
 
     def judge(self, op: Operation, body: Any) -> tuple[JobSpec, Violation | None]:
         """Raise the first submit-time violation; return the job and the violation (if any)
         that will fail the task later."""
-        spec, violations = self.evaluate(op, body)
+        return self.settle(op, *self.evaluate(op, body))
+
+    def settle(self, op: Operation, spec: JobSpec | None, violations: list[Violation]
+               ) -> tuple[JobSpec, Violation | None]:
+        """What `judge` does with an evaluation: raise the first submit-time violation, else
+        return the job and the violation that will fail it later."""
         for violation in violations:
             if violation.timing == "submit":
                 raise self.violation_error(violation, op)

@@ -192,7 +192,9 @@ class NewApi(Distributor):
         assert entry is not None  # a schema-valid body has a string model
         fields, sources = op.extract(body)
         self._convert(entry, body, fields, sources)
-        spec, failures = catalogue.evaluate(self.name, fields)
+        spec, failures = catalogue.evaluate(
+            self.name, fields,
+            strict_prompts=self.backend.options.dashscope_r2v_prompt_over == "reject")
         timing = self.backend.rule_timing()
         violations = [op.rule_violation(f, sources, timing) for f in failures]
         violations.sort(key=lambda v: v.timing != "submit")
@@ -346,8 +348,11 @@ class NewApi(Distributor):
                 "request_id": task.extra.get("request_id", ""),
                 "output": {"task_id": upstream_id, "task_status": "PENDING"}}
         else:
-            upstream = ds_render.task_body(task, snap, url, self.backend.ids.uuid(),
-                                           task_id=upstream_id)
+            opts = self.backend.options
+            upstream = ds_render.task_body(
+                task, snap, url, self.backend.ids.uuid(), task_id=upstream_id,
+                wan27_actual_prompt=opts.dashscope_actual_prompt_wan27,
+                usage_sr=opts.dashscope_usage_sr)
         dto = render.task_dto(task, row, task_id=task.id, upstream=upstream, video_url=url,
                               url_in_fail_reason=self.backend.options.newapi_url_in_fail_reason)
         return json_response(render.task_response(dto))
