@@ -35,7 +35,8 @@ class DashScope(Family):
     # -- errors ------------------------------------------------------------------------------
     def __init__(self, backend: Any) -> None:
         super().__init__(backend)
-        self._polls: dict[str, tuple[tuple[Any, ...], bytes]] = {}
+        # The rendered tail of each polled task's body, kept by the backend (not the routes).
+        self._polls = backend.memo(f"{self.name}.polls", 4096)
 
     def auth_error(self, kind: str) -> ProviderError:
         if kind == "missing":
@@ -123,10 +124,7 @@ class DashScope(Family):
             if list(body)[0] != "request_id":  # the splice below needs it first
                 return json_response(body)
             del body["request_id"]
-            tail = json_body(body)[1:]
-            if len(self._polls) >= 4096:
-                self._polls.clear()
-            self._polls[task.id] = cached = (key, tail)
+            cached = self._polls.put(task.id, (key, json_body(body)[1:]))
         head = b'{"request_id":' + json_body(request_id) + (b"," if len(cached[1]) > 1 else b"")
         return Response(head + cached[1], media_type="application/json")
 
