@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime
 from typing import Any
@@ -81,11 +80,7 @@ class DashScope(Family):
         request_id = self.backend.ids.uuid()
         task = self.submit(request, op, body, spec, late, task_id=self.backend.ids.uuid(),
                            api_key=key, extra={"request_id": request_id}, raw=raw)
-        # json_response({"output": {"task_id": ..., "task_status": "PENDING"}, "request_id": ...})
-        # spelled out: the same bytes without walking a dict.
-        return Response(b'{"output":{"task_id":' + json_body(task.id)
-                        + b',"task_status":"PENDING"},"request_id":' + json_body(request_id)
-                        + b"}", media_type="application/json")
+        return Response(render.created_json(task.id, request_id), media_type="application/json")
 
     def task_json(self, request: Request, task: Task, *, poll: bool = True) -> dict[str, Any]:
         snap = self.backend.view(task, poll=poll)
@@ -136,7 +131,7 @@ class DashScope(Family):
             # Worded as the contract's cancelTask x-wanmock-errors (see its x-wanmock-decisions).
             mapping = op.error_for("task_id", "cancel")
             raise ProviderError(mapping.status, mapping.code, mapping.message)
-        return json_response({"request_id": self.backend.ids.uuid()})
+        return json_response(render.canceled_body(self.backend.ids.uuid()))
 
     async def list_tasks(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
@@ -168,16 +163,7 @@ class DashScope(Family):
             if (start and snap.submitted_at < start) or (end and snap.submitted_at > end):
                 continue
             rows.append(render.list_item(task, snap))
-        total = len(rows)
-        page = rows[(page_no - 1) * page_size: page_no * page_size]
-        return json_response({
-            "request_id": self.backend.ids.uuid(),
-            "data": page,
-            "total": total,
-            "total_page": math.ceil(total / page_size) if total else 0,
-            "page_no": page_no,
-            "page_size": page_size,
-        })
+        return json_response(render.list_body(self.backend.ids.uuid(), rows, page_no, page_size))
 
 
 def _int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:

@@ -143,7 +143,7 @@ class Jiekou(Family):
         hook = _webhook_settings(body)
         if hook is not None:
             self._schedule_webhook(request, task, hook)
-        return json_response({"task_id": task.id})
+        return json_response(render.created_body(task.id))
 
     # -- webhooks (contracts/jiekou.yaml x-wanmock-webhooks) ---------------------------------
     def _webhook_contract(self) -> Mapping[str, Any]:
