@@ -146,6 +146,23 @@ def created_json(task_id: str, request_id: str) -> bytes:
             + b"}")
 
 
+def poll_tail(body: dict[str, Any]) -> bytes | None:
+    """The JSON of a poll body after its leading `request_id` (what stays the same from poll
+    to poll of one task moment), or None when `request_id` is not its first key."""
+    if next(iter(body), None) != "request_id":
+        return None
+    rest = dict(body)
+    del rest["request_id"]
+    return _encode(rest).encode("utf-8")[1:]
+
+
+def poll_json(request_id: str, tail: bytes) -> bytes:
+    """A poll body from a fresh `request_id` and a `poll_tail`: the bytes JSONResponse would
+    send for the whole dict."""
+    return (b'{"request_id":' + _encode(request_id).encode("utf-8")
+            + (b"," if len(tail) > 1 else b"") + tail)
+
+
 def canceled_body(request_id: str) -> dict[str, Any]:
     """A cancel DashScope accepted (K03)."""
     return {"request_id": request_id}

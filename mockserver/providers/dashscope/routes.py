@@ -15,7 +15,6 @@ from mockserver.core.tasks import State, Task
 from mockserver.errors import ProviderError, Violation
 from mockserver.providers.base import Family, headers_of, json_response
 from mockserver.providers.dashscope import render
-from mockserver.providers.fast import json_body
 
 _LIST_TIME = re.compile(r"^\d{14}$")
 STATUS_WORDS = {v: k for k, v in render.STATUS.items()}
@@ -116,12 +115,11 @@ class DashScope(Family):
         cached = self._polls.get(task.id)
         if cached is None or cached[0] != key:
             body = render.task_body(task, snap, url, request_id)
-            if list(body)[0] != "request_id":  # the splice below needs it first
+            tail = render.poll_tail(body)
+            if tail is None:
                 return json_response(body)
-            del body["request_id"]
-            cached = self._polls.put(task.id, (key, json_body(body)[1:]))
-        head = b'{"request_id":' + json_body(request_id) + (b"," if len(cached[1]) > 1 else b"")
-        return Response(head + cached[1], media_type="application/json")
+            cached = self._polls.put(task.id, (key, tail))
+        return Response(render.poll_json(request_id, cached[1]), media_type="application/json")
 
     async def cancel_task(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
