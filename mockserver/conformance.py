@@ -263,7 +263,7 @@ def check(
         config = _config(base_url=target.rstrip("/") if is_url else None, api_key=api_key,
                          max_examples=max_examples, phases=phases, seed=seed,
                          rate_limit=rate_limit,
-                         client_5xx=contracts[family].document.get("x-wanmock-client-5xx", []),
+                         client_5xx=sorted(contracts[family].extensions.client_5xx),
                          submit_operations=[] if budget is None else [
                              op.operation_id for op in contracts[family].by_role("submit")])
         document = contracts[family].document

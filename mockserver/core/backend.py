@@ -408,8 +408,7 @@ class Backend:
             self.replay.apply(recorded, task)
             return self.store.add(task)
         if scenario is not None and failure is None:
-            failures = self.contracts[family].document.get("x-wanmock-failures") or {}
-            shape_plan(task, scenario, failures)
+            shape_plan(task, scenario, self.contracts[family].extensions.failures)
         # After the scenario: `slow` multiplies the task's own times, not the wait for a slot.
         plan.queue_s += wait
         self.store.add(task)
@@ -471,8 +470,7 @@ class Backend:
     def concurrency_policy(self, family: str) -> str:
         policy = self.options.concurrency_policy
         if policy == "contract":
-            limits = self.contracts[family].document.get("x-wanmock-limits") or {}
-            policy = str(limits.get("concurrency_policy", "queue"))
+            policy = self.contracts[family].extensions.limits.concurrency_policy or "queue"
         return policy
 
     def _concurrency_wait(self, family: str, api_key: str | None, now: float) -> float:

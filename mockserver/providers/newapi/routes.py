@@ -145,7 +145,7 @@ class NewApi(Distributor):
     def error_response(self, err: ProviderError, op: Operation | None = None) -> Response:
         envelope = err.envelope
         if envelope == "default" and op is not None:
-            envelope = str(op.raw.get("x-wanmock-envelope-kind", "default"))
+            envelope = op.envelope_kind
         body = self.contract.render_error(err.status, err.code, err.message, envelope=envelope,
                                           request_id=self.request_id())
         if envelope == "content" and err.status >= 500:
