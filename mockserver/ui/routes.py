@@ -79,6 +79,16 @@ def _version(*parts: Any) -> str:
     return hashlib.sha1(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
+def _journal_full(backend: Backend) -> int | None:
+    """The journal's size when it is full (older exchanges have been dropped), else None."""
+    journal = backend.journal
+    maxlen = getattr(journal, "maxlen", None)
+    try:
+        return maxlen if isinstance(maxlen, int) and len(journal) >= maxlen else None
+    except TypeError:  # a journal without a length
+        return None
+
+
 class Dashboard:
     """The pages of one backend."""
 
@@ -172,6 +182,7 @@ class Dashboard:
             hooks=[(h, preview_value(h.body, 1024) if h.body is not None else None)
                    for h in hooks],
             states=[s.value for s in State], version=self.task_version(task), attempts=attempts,
+            journal_full=_journal_full(backend),
             events=f"{PREFIX}/events?" + urlencode({"view": "task", "id": task.id}),
         )
 

@@ -1,13 +1,15 @@
 """Server-sent events for the dashboard: each open page learns when what it shows has changed.
 
 A stream compares a cheap version of its page (a hash of the rows it shows) every half second
-and sends `event: version` when it changes; the page then fetches its live regions again. State
-is derived from the clock, so tasks move without any request: polling the version is what makes
-"live" work on every store.
+(less often when computing it costs more than a tenth of a second) and sends `event: version`
+when it changes; the page then fetches its live regions again. State is derived from the clock,
+so tasks move without any request: polling the version is what makes "live" work on every
+store.
 
 A stream must never keep a server from stopping: uvicorn waits for open responses before it
 runs the app's shutdown, so a stream ends by itself when `close_streams(backend)` is called
-(`ThreadedMockServer.stop()` and `wanmock serve` do, before they stop), when the client goes
+(`ThreadedMockServer.stop()` and `server.serve_forever`, under `wanmock serve` and `wanmock
+proxy`, do before they stop), when the client goes
 away, and in any case after `MAX_LIFE_S` (the browser's EventSource reconnects at once).
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 
@@ -25,6 +28,7 @@ TICK_S = 0.5
 MAX_LIFE_S = 30.0
 KEEPALIVE_S = 10.0
 RETRY_MS = 500
+MAX_PAUSE_S = 5.0
 
 
 class Hub:
@@ -76,16 +80,26 @@ async def events(
     state.open += 1
     try:
         yield f"retry: {RETRY_MS}\n\n"
+        started = time.perf_counter()
         last = version()
+        cost = time.perf_counter() - started
         yield event("version", {"version": last})
         waited = quiet = 0.0
         while waited < max_life and not state.closing.is_set():
-            await asyncio.sleep(tick)
-            waited += tick
-            quiet += tick
-            if await disconnected():  # type: ignore[misc]
+            # A page that is costly to version (a state filter over many tasks, a remote
+            # store) is looked at less often: the stream spends at most a fifth of its time.
+            pause = min(MAX_PAUSE_S, max(tick, 4 * cost))
+            slept = 0.0
+            while slept < pause and not state.closing.is_set():  # stays quick to close
+                await asyncio.sleep(tick)
+                slept += tick
+            waited += slept
+            quiet += slept
+            if state.closing.is_set() or await disconnected():  # type: ignore[misc]
                 return
+            started = time.perf_counter()
             now = version()
+            cost = time.perf_counter() - started
             if now != last:
                 last, quiet = now, 0.0
                 yield event("version", {"version": now})

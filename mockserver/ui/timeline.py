@@ -160,16 +160,18 @@ def timeline(backend: Backend, task: Task, snap: Snapshot, entries: list[Entry],
     """The task's axis from its submit to its end (or now, or its last poll)."""
     polls, verdict = polls_of(backend, task, entries)
     start = snap.submitted_at
+    started, ended = snap.started_at, snap.ended_at
+    if backend.options.mode == "polls" and task.forced is None and task.canceled_at is None:
+        started, ended = _counted_times(backend, polls, started, ended)
     marks = [Mark("submitted", start, "submit")]
-    queued_until = snap.started_at if snap.started_at is not None else (
-        snap.ended_at if snap.ended_at is not None else snap.now)
+    queued_until = started if started is not None else (ended if ended is not None else snap.now)
     spans: list[tuple[str, float, float]] = [("queued", start, queued_until)]
-    if snap.started_at is not None:
-        marks.append(Mark("running", snap.started_at, "running"))
-        run_end = snap.ended_at if snap.ended_at is not None else snap.now
-        spans.append(("running", snap.started_at, run_end))
-    if snap.ended_at is not None:
-        marks.append(Mark(snap.state.value, snap.ended_at, snap.state.value))
+    if started is not None:
+        marks.append(Mark("running", started, "running"))
+        run_end = ended if ended is not None else snap.now
+        spans.append(("running", started, run_end))
+    if ended is not None:
+        marks.append(Mark(snap.state.value, ended, snap.state.value))
     for hook in hooks:
         if hook.due_at is not None:
             marks.append(Mark(f"webhook #{hook.seq} due", hook.due_at, "webhook"))
@@ -201,6 +203,21 @@ def attempts(hook: Webhook) -> list[dict[str, Any]]:
     first, and on fakes whose webhooks keep only their last outcome."""
     found = getattr(hook, "attempts", None)
     return [a for a in found if isinstance(a, dict)] if isinstance(found, list) else []
+
+
+def _counted_times(backend: Backend, polls: list[Poll], started: float | None,
+                   ended: float | None) -> tuple[float | None, float | None]:
+    """Under `mode=polls` a task moves with the queries that reach it, not with the clock: it
+    starts at the poll after its `queued_polls` and ends at the one after its `running_polls`
+    more. Polls a fault answered (no status in the body) never reached the task."""
+    counted = [p.entry.time for p in polls if p.answered and not p.answered.startswith("HTTP ")]
+    q = getattr(backend.lifecycle, "queued_polls", None)
+    r = getattr(backend.lifecycle, "running_polls", None)
+    if not isinstance(q, int) or not isinstance(r, int):
+        return started, ended
+    started = counted[q] if len(counted) > q else None
+    ended = counted[q + r] if len(counted) > q + r else None
+    return started, ended
 
 
 def ticks(line: Timeline, count: int = 6) -> list[tuple[float, str]]:

@@ -311,6 +311,23 @@ async def test_event_stream_sends_versions_when_the_page_changes(app) -> None:
     assert len(chunks) == 2  # closed: the stream ends after its first version
 
 
+async def test_a_costly_version_is_computed_less_often(app) -> None:
+    calls = [0]
+
+    def slow() -> str:
+        calls[0] += 1
+        time.sleep(0.05)  # as a state filter over many tasks would
+        return "same"
+
+    async def never() -> bool:
+        return False
+
+    async for _ in events(app.state.backend, slow, never, tick=0.01, max_life=0.6):
+        pass
+    # Every 0.2 s (four times its cost), not every 0.01 s tick.
+    assert 2 <= calls[0] <= 5, calls
+
+
 def test_stop_returns_promptly_with_a_stream_open() -> None:
     server = ThreadedMockServer(seed=1).start()
     first: list[str] = []
@@ -336,3 +353,33 @@ def test_stop_returns_promptly_with_a_stream_open() -> None:
     server.stop()
     assert time.monotonic() - start < 3.0
     assert done.wait(3.0)
+
+
+async def test_under_poll_mode_the_timeline_follows_the_polls() -> None:
+    """`mode=polls`: the task starts and ends at the polls that moved it, not by the clock."""
+    app = create_app(clock=ManualClock(), seed=1, mode="polls")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://127.0.0.1") as client:
+        tid = await submit(client, "dashscope")
+        seen = []
+        for _ in range(5):
+            app.state.backend.clock.advance(2)
+            r = await client.get(f"/api/v1/tasks/{tid}", headers=DASHSCOPE_HEADERS)
+            seen.append(r.json()["output"]["task_status"])
+        html = await page(client, f"{UI}/tasks/{tid}")
+    assert seen == ["PENDING", "RUNNING", "RUNNING", "SUCCEEDED", "SUCCEEDED"]
+    assert "<title>running at +4.0 s</title>" in html  # the first poll that saw RUNNING
+    assert "<title>succeeded at +8.0 s</title>" in html
+
+
+async def test_task_page_says_when_the_journal_dropped_exchanges() -> None:
+    app = create_app(clock=ManualClock(), seed=1, journal_size=3)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://127.0.0.1") as client:
+        tid = await submit(client, "dashscope")
+        html = await page(client, f"{UI}/tasks/{tid}")
+        assert "The journal is full" not in html
+        for _ in range(3):
+            await client.get(f"/api/v1/tasks/{tid}", headers=DASHSCOPE_HEADERS)
+        html = await page(client, f"{UI}/tasks/{tid}")
+    assert "The journal is full: it keeps the newest 3 exchanges" in html
