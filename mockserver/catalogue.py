@@ -179,7 +179,7 @@ class Catalogue:
 
         Returns the job the provider would run (None when the model is unknown) and the rules that
         failed. A failed rule does not stop the others: the provider reports the first one, the
-        journal and `check_request` show them all.
+        journal and `Contract.judge` show them all.
         """
         model = fields.get("model")
         entry = self.entry(family, model) if isinstance(model, str) else None

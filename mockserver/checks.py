@@ -174,7 +174,7 @@ def judge(family: str, operation_id: str, body: Any) -> list[Violation]:
             backend = Backend(contracts=STATE.contracts or load())
             family_judge = STATE.judges[family] = family_class(family)(backend)
     op = family_judge.contract.operation(operation_id)
-    _, violations = family_judge.evaluate(op, body)
+    _, violations = family_judge.judge(op, body)
     return list(violations)
 
 

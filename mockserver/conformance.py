@@ -207,7 +207,7 @@ def _budget_filter(contracts: ContractSet, family: str, budget: list[int]) -> Ca
         body = case.body
         if type(body).__name__ == "NotSet" or not isinstance(body, dict):
             return True
-        _, violations = contracts[family].check_request(op.operation_id, body)
+        _, violations = contracts[family].judge(op.operation_id, body)
         if any(v.timing == "submit" for v in violations):
             return True  # rejected at submit: free
         with lock:

@@ -363,17 +363,17 @@ class Family(ABC):
             err.violation = Violation(field, rule, err.status, err.code, err.message)
         return err
 
-    def evaluate(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
+    def judge(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
         """Judge a parsed body as this provider does: the job it would run and every violation,
         the first reported first. No side effects: `mockserver.checks` uses it too."""
-        return self.contract.check_request(
+        return self.contract.judge(
             op.operation_id, body, rule_timing=self.backend.rule_timing()
         )
 
-    def judge(self, op: Operation, body: Any) -> tuple[JobSpec, Violation | None]:
-        """Raise the first submit-time violation; return the job and the violation (if any)
-        that will fail the task later."""
-        spec, violations = self.evaluate(op, body)
+    def admit(self, op: Operation, body: Any) -> tuple[JobSpec, Violation | None]:
+        """Act on the judgement: raise the first submit-time violation; return the job and the
+        violation (if any) that will fail the task later."""
+        spec, violations = self.judge(op, body)
         for violation in violations:
             if violation.timing == "submit":
                 raise self.violation_error(violation, op)

@@ -76,7 +76,7 @@ class DashScope(Family):
         key = self.authenticate(request)
         self.check_async_header(request)
         body = self.parse_json(request, op, raw)
-        spec, late = self.judge(op, body)
+        spec, late = self.admit(op, body)
         request_id = self.backend.ids.uuid()
         task = self.submit(request, op, body, spec, late, task_id=self.backend.ids.uuid(),
                            api_key=key, extra={"request_id": request_id}, raw=raw)

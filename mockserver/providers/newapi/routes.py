@@ -167,7 +167,7 @@ class NewApi(Distributor):
             raise self.auth_error("invalid")
         return key
 
-    def evaluate(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
+    def judge(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
         """new-api's checks in its order, then DashScope's rules on the converted request."""
         opts = self.backend.options
         catalogue = self.contract.catalogue
@@ -284,7 +284,7 @@ class NewApi(Distributor):
     def _create(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
         body, form = self.read_submit(request, op, raw)
-        spec, late = self.judge(op, body)
+        spec, late = self.admit(op, body)
         ids = self.backend.ids
         public = self.backend.options.newapi_id_style == "public"
         video_id = "task_" + ids.token(32) if public else ""
