@@ -109,7 +109,7 @@ def create_app(
     dispatch = Dispatch((method, route.path, route.endpoint)
                         for route in routes if isinstance(route, Route)
                         for method in route.methods or () if method != "HEAD")
-    routes.extend(control_routes(backend, providers))
+    routes.extend(control_routes(backend))
     routes.extend(ui_routes(backend))
     app = MockApp(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed},
                   dispatch=dispatch, lifespan=_lifespan)

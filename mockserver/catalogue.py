@@ -21,7 +21,6 @@ import yaml
 from mockserver.errors import ContractError
 
 IMAGE_URL = re.compile(r"^(https?://\S+|oss://\S+|data:[\w.+-]+/[\w.+-]+;base64,.+)$", re.S)
-RESOLUTION_SHORT = {"480P": 480, "720P": 720, "1080P": 1080}
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,6 @@ WORDS: dict[str, dict[str, str]] = {
     "apiyi": {"submitted": "queued", "in_progress": "running", "completed": "succeeded",
               "failed": "failed"},
 }
-WORDS["apiyi_ds"] = WORDS["dashscope"]
 
 
 class WanmockCheckFailure(Failure):
@@ -422,8 +421,3 @@ def valid_submission_accepted(ctx: Any, response: Any, case: Any) -> bool | None
           f"the contract accepts this body, the server answered {response.status_code}: "
           f"{response.content[:200]!r}")
     return True
-
-
-WANMOCK_CHECKS = ("lifecycle_moves_forward", "video_url_iff_succeeded",
-                  "error_uses_family_envelope", "rejection_carries_provider_code",
-                  "valid_submission_accepted")

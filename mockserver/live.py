@@ -47,10 +47,6 @@ def available_keys(environ: dict[str, str] | None = None) -> dict[str, str]:
     return keys
 
 
-class BudgetExceeded(Exception):
-    """A billable submission beyond the spend budget."""
-
-
 @dataclass
 class Budget:
     """How many billable submissions a run may make; shared by every test of a session."""

@@ -56,10 +56,6 @@ def handler_name(operation_id: str) -> str:
 _NO_QUERY: dict[str, str] = {}  # for operations that declare no query parameter
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class Family(ABC):
     """One provider family. Subclasses set `name` and implement the handlers and error wording."""
 
@@ -115,10 +111,7 @@ class Family(ABC):
 
         async def pipeline(request: Request) -> Response:
             entry: Entry | None = None
-            try:
-                raw = await self._read_body(request)
-            except BodyTooLarge:
-                raw = None
+            raw = await self._read_body(request)
             path, query = path_and_query(request)
             entry = backend.journal.record(
                 time=backend.now(), method=request.method, path=path,
