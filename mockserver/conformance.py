@@ -345,9 +345,9 @@ def _http_fetch(url: str) -> tuple[int, bytes, str]:
 def _app_fetch(app: Any) -> Callable[[str], tuple[int, bytes, str]]:
     import httpx
 
-    from mockserver.testing import _LoopThread
+    from mockserver.loop_thread import LoopThread
 
-    loop: list[_LoopThread] = []
+    loop: list[LoopThread] = []
 
     def fetch(url: str) -> tuple[int, bytes, str]:
         async def get() -> tuple[int, bytes, str]:
@@ -358,7 +358,7 @@ def _app_fetch(app: Any) -> Callable[[str], tuple[int, bytes, str]]:
                 return status, r.content[:64], r.headers.get("content-type", "")
 
         if not loop:
-            loop.append(_LoopThread())
+            loop.append(LoopThread())
         return loop[0].run(get())  # type: ignore[no-any-return]
 
     return fetch
