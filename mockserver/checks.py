@@ -161,9 +161,11 @@ def _contract(family: str) -> Contract:
     return contracts[family]
 
 
-def judge(family: str, operation_id: str, body: Any) -> list[Violation]:
+def judge(family: str, operation_id: str, body: Any,
+          headers: dict[str, str] | None = None) -> list[Violation]:
     """Every violation the provider reports for this body, as the fake's family judges it (the
-    contract plus the family's own gateway steps, e.g. new-api's request building)."""
+    contract plus the family's own gateway steps, e.g. new-api's request building); with
+    `headers` (lower-case names), also the rules that read them (DashScope's `oss://` inputs)."""
     with STATE.lock:
         family_judge = STATE.judges.get(family)
         if family_judge is None:
@@ -173,7 +175,7 @@ def judge(family: str, operation_id: str, body: Any) -> list[Violation]:
             backend = Backend(contracts=STATE.contracts or load())
             family_judge = STATE.judges[family] = family_class(family)(backend)
     op = family_judge.contract.operation(operation_id)
-    _, violations = family_judge.judge(op, body)
+    _, violations = family_judge.judge(op, body, headers)
     return list(violations)
 
 
@@ -381,7 +383,8 @@ def _judged_submission(case: Any) -> tuple[Contract, list[Violation]] | None:
     body = _body(case)
     if body is None or isinstance(body, (bytes, str)):
         return None
-    submit = [v for v in judge(family, op.operation_id, body) if v.timing == "submit"]
+    headers = {k.lower(): str(v) for k, v in (case.headers or {}).items()}
+    submit = [v for v in judge(family, op.operation_id, body, headers) if v.timing == "submit"]
     return contract, submit
 
 

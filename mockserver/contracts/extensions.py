@@ -21,6 +21,7 @@ RULES = "x-wanmock-rules"
 ENVELOPE = "x-wanmock-envelope"
 ENVELOPE_KIND = "x-wanmock-envelope-kind"
 TASK_TYPE = "x-wanmock-task-type"
+TASK = "x-wanmock-task"
 # Root keys.
 FAMILY = "x-wanmock-family"
 DECISIONS = "x-wanmock-decisions"

@@ -234,6 +234,10 @@ class RequestJudging:
             mapping = self.error_for(wire_field, failure.rule)
             report = {"timing": "submit", "status": mapping.status, "code": mapping.code,
                       "message": mapping.message}
+        by_field = report.get("by_field")
+        if by_field and wire_field in by_field:
+            # The same rule worded for the field it fails on (wan2.7-i2v's `input.media`).
+            report = {**report, **by_field[wire_field]}
         values = wording.rule_values(wire_field, failure.value, failure.allowed, failure.model)
         return Violation(
             field=wire_field,

@@ -14,7 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from mockserver.catalogue import Catalogue, JobSpec
-from mockserver.contracts.extensions import ContractExtensions, Decision
+from mockserver.contracts.extensions import TASK, ContractExtensions, Decision
 from mockserver.contracts.judging import RequestJudging
 from mockserver.contracts.spec import SpecExtraction, _SpecNode
 from mockserver.contracts.templates import ErrorMapping, render_envelope
@@ -59,6 +59,12 @@ class Operation(SpecExtraction, RequestJudging):
     envelope_kind: str = "default"
     task_type: str = ""
 
+    @property
+    def task(self) -> str | None:
+        """The DashScope task this submit operation serves (`x-wanmock-task`: `video-generation`,
+        `image2video`), or None when it takes every model of its family."""
+        task = self.raw.get(TASK)
+        return str(task) if task else None
 
 
 @dataclass(slots=True)
@@ -115,19 +121,22 @@ class Contract:
         body: Any,
         *,
         rule_timing: Timing | None = None,
+        strict_prompts: bool = False,
     ) -> tuple[JobSpec | None, list[Violation]]:
         """Judge a request body: the job it would run, and every violation, first reported first.
 
         Schema violations come first (the provider parses before it checks models); catalogue
         rules are evaluated only on a schema-valid body. `rule_timing` overrides the contract's
-        submit/async choice for every catalogue rule.
+        submit/async choice for every catalogue rule; `strict_prompts` rejects prompts over a
+        limit whose catalogue alternative is `reject` (`over_alternative`).
         """
         op = self.operation(operation_id)
         violations = op.schema_violations(body)
         if violations or op.role != "submit":
             return None, violations
         fields, sources = op.extract(body)
-        spec, failures = self.catalogue.evaluate(self.family, fields)
+        spec, failures = self.catalogue.evaluate(self.family, fields, task=op.task,
+                                                 strict_prompts=strict_prompts)
         violations = [op.rule_violation(f, sources, rule_timing) for f in failures]
         # Submit-time rejections are reported before anything that would only fail later.
         violations.sort(key=lambda v: v.timing != "submit")

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
 from starlette.requests import ClientDisconnect, Request
@@ -356,17 +356,21 @@ class Family(ABC):
             err.violation = Violation(field, rule, err.status, err.code, err.message)
         return err
 
-    def judge(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
+    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None
+              ) -> tuple[JobSpec | None, list[Violation]]:
         """Judge a parsed body as this provider does: the job it would run and every violation,
-        the first reported first. No side effects: `mockserver.checks` uses it too."""
+        the first reported first; with `headers` (lower-case names) also the rules that read
+        them (none by default). No side effects: `mockserver.checks` uses it too."""
+        opts = self.backend.options
         return self.contract.judge(
-            op.operation_id, body, rule_timing=self.backend.rule_timing()
+            op.operation_id, body, rule_timing=self.backend.rule_timing(),
+            strict_prompts=opts.dashscope_r2v_prompt_over == "reject",
         )
 
-    def admit(self, op: Operation, body: Any) -> tuple[JobSpec, Violation | None]:
-        """Act on the judgement: raise the first submit-time violation; return the job and the
-        violation (if any) that will fail the task later."""
-        spec, violations = self.judge(op, body)
+    def settle(self, op: Operation, spec: JobSpec | None, violations: list[Violation]
+               ) -> tuple[JobSpec, Violation | None]:
+        """Act on a judgement: raise the first submit-time violation, else return the job and
+        the violation (if any) that will fail the task later."""
         for violation in violations:
             if violation.timing == "submit":
                 raise self.violation_error(violation, op)

@@ -132,7 +132,7 @@ class Jiekou(Family):
     async def _create(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
         body = self.parse_json(request, op, raw)
-        spec, late = self.admit(op, body)
+        spec, late = self.settle(op, *self.judge(op, body))
         task_id = self.backend.ids.uuid()
         seed = spec.seed if spec.seed is not None and spec.seed >= 0 else int(
             self.backend.ids.fraction() * _RANDOM_SEED_MAX)
