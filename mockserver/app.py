@@ -19,7 +19,7 @@ from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import Clock
 from mockserver.core.store import StoreUnavailable
 from mockserver.providers import family_class
-from mockserver.providers.fast import Dispatch
+from mockserver.providers.hotpath import Dispatch
 
 log = logging.getLogger("mockserver")
 

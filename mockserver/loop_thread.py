@@ -1,7 +1,7 @@
 """An asyncio event loop in a daemon thread: sync code runs coroutines on it.
 
 Used to drive an ASGI app from synchronous callers: sync httpx clients routed in process
-(`testing.InProcessRoutes`) and `wanmock check`'s in-process video fetches (`conformance`).
+(`handle.InProcessRoutes`) and `wanmock check`'s in-process video fetches (`conformance`).
 """
 
 from __future__ import annotations

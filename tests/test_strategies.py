@@ -22,9 +22,9 @@ from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import ManualClock
 from mockserver.core.tasks import ORDER, State
 from mockserver.errors import MockServerError
+from mockserver.handle import DEFAULT_HOSTS, InProcessRoutes, WanMock
 from mockserver.images import is_data_uri
 from mockserver.providers import family_class
-from mockserver.testing import DEFAULT_HOSTS, InProcessRoutes, WanMock
 
 NEWAPI_HOST = "newapi.example.com"
 HEADERS = {"Authorization": "Bearer sk-test", "X-DashScope-Async": "enable"}

@@ -40,8 +40,8 @@ from mockserver.errors import ContractError, MockServerError, ProviderError, Vio
 from mockserver.jsonwire import InvalidUtf8, NotJSON
 from mockserver.jsonwire import decode as decode_json
 from mockserver.jsonwire import verbatim as verbatim_json
-from mockserver.providers.fast import JSONResponse, path_and_query
-from mockserver.providers.fast import base_url as _base_url
+from mockserver.providers.hotpath import JSONResponse, path_and_query
+from mockserver.providers.hotpath import base_url as _base_url
 
 log = logging.getLogger("mockserver")
 Handler = Callable[[Request, Operation, bytes], Awaitable[Response]]

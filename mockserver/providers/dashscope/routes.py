@@ -18,7 +18,7 @@ from mockserver.core.tasks import State, Task
 from mockserver.errors import ProviderError, Violation
 from mockserver.providers.base import Family, headers_of, json_response
 from mockserver.providers.dashscope import render
-from mockserver.providers.fast import json_body
+from mockserver.providers.hotpath import json_body
 
 _LIST_TIME = re.compile(r"^\d{14}$")
 STATUS_WORDS = {v: k for k, v in render.STATUS.items()}
