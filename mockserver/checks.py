@@ -29,10 +29,12 @@ from mockserver.contracts.extensions import family_of
 from mockserver.errors import Violation
 
 # Neutral order of states; a task may only move to an equal or higher rank.
-RANK = {"queued": 0, "running": 1, "succeeded": 2, "failed": 2, "canceled": 2, "expired": 3}
+RANK = {"queued": 0, "running": 1, "suspended": 1, "succeeded": 2, "failed": 2, "canceled": 2,
+        "expired": 3}
 WORDS: dict[str, dict[str, str]] = {
     "dashscope": {"PENDING": "queued", "RUNNING": "running", "SUCCEEDED": "succeeded",
-                  "FAILED": "failed", "CANCELED": "canceled", "UNKNOWN": "expired"},
+                  "FAILED": "failed", "CANCELED": "canceled", "UNKNOWN": "expired",
+                  "SUSPENDED": "suspended"},
     "jiekou": {"TASK_STATUS_QUEUED": "queued", "TASK_STATUS_PROCESSING": "running",
                "TASK_STATUS_SUCCEED": "succeeded", "TASK_STATUS_FAILED": "failed"},
     "newapi": {"NOT_START": "queued", "SUBMITTED": "queued", "QUEUED": "queued",

@@ -203,6 +203,12 @@ class RequestJudging:
                 known.add(value)
         return out
 
+    def violation_for(self, field_path: str, keyword: str, value: Any = None,
+                      schema: Any = None, keyword_value: Any = None) -> Violation:
+        """A violation of `keyword` at `field_path` worded by this operation's
+        `x-wanmock-errors`, for the checks a handler makes itself."""
+        return self._param_violation(field_path, keyword, value, schema or {}, keyword_value)
+
     def _param_violation(self, name: str, keyword: str, value: Any, schema: Any,
                          keyword_value: Any) -> Violation:
         mapping = self.error_for(name, keyword)

@@ -23,6 +23,7 @@ STATUS = {
     State.FAILED: "FAILED",
     State.CANCELED: "CANCELED",
     State.EXPIRED: "UNKNOWN",
+    State.SUSPENDED: "SUSPENDED",  # SDK common/constants.py TaskStatus (audit F21)
 }
 
 

@@ -170,14 +170,14 @@ class DashScope(Family):
     async def list_tasks(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
         q = request.query_params
-        page_no = _int_param(q.get("page_no"), "page_no", 1, 1, 10**6)
-        page_size = _int_param(q.get("page_size"), "page_size", 10, 1, 100)
+        page_no = _int_param(op, q.get("page_no"), "page_no", 1, 1, 10**6)
+        page_size = _int_param(op, q.get("page_size"), "page_size", 10, 1, 100)
         status = q.get("status")
         if status is not None and status not in STATUS_WORDS:
-            raise ProviderError(400, "InvalidParameter",
-                                f"status must be one of {', '.join(STATUS_WORDS)}")
-        start = _list_time(q.get("start_time"), "start_time")
-        end = _list_time(q.get("end_time"), "end_time")
+            raise ProviderError.from_violation(
+                op.violation_for("status", "enum", status, None, list(STATUS_WORDS)))
+        start = _list_time(op, q.get("start_time"), "start_time")
+        end = _list_time(op, q.get("end_time"), "end_time")
         model = q.get("model_name")
         key_filter = q.get("api_key_id")
         rows = []
@@ -225,19 +225,25 @@ def _oss_input(inputs: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:
+def _int_param(op: Operation, value: str | None, name: str, default: int, low: int,
+               high: int) -> int:
+    """An integer query parameter; out of type or range, the contract's wording."""
     if value is None or value == "":
         return default
+    bounds = {"type": "integer", "minimum": low, "maximum": high}
     try:
         number = int(value)
     except ValueError:
-        raise ProviderError(400, "InvalidParameter", f"{name} must be an integer") from None
+        raise ProviderError.from_violation(
+            op.violation_for(name, "type", value, bounds, "integer")) from None
     if not low <= number <= high:
-        raise ProviderError(400, "InvalidParameter", f"{name} must be in [{low}, {high}]")
+        kind = "minimum" if number < low else "maximum"
+        raise ProviderError.from_violation(
+            op.violation_for(name, kind, number, bounds, low if number < low else high))
     return number
 
 
-def _list_time(value: str | None, name: str) -> float | None:
+def _list_time(op: Operation, value: str | None, name: str) -> float | None:
     """`YYYYMMDDhhmmss` (Beijing time) or epoch milliseconds -> epoch seconds."""
     if value is None or value == "":
         return None
@@ -250,4 +256,5 @@ def _list_time(value: str | None, name: str) -> float | None:
             return when.timestamp()
     elif value.isdigit() and len(value) == 13:
         return int(value) / 1000
-    raise ProviderError(400, "InvalidParameter", f"{name} must be YYYYMMDDhhmmss")
+    # A 14-digit string that is no date (20261399000000): the contract's wording, as a pattern.
+    raise ProviderError.from_violation(op.violation_for(name, "pattern", value))

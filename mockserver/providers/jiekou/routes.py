@@ -122,7 +122,7 @@ class Jiekou(Family):
 
     def not_found(self, task_id: str) -> ProviderError:
         return ProviderError(404, self.reason_for(404, "TASK_NOT_FOUND"),
-                             f"task not found: {task_id}")
+                             f"task not found: {wording.render_value(task_id)}")  # capped echo
 
     def internal_error(self) -> ProviderError:
         return ProviderError(500, self.reason_for(500, "INTERNAL_SERVER_ERROR"),
