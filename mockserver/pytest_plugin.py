@@ -39,6 +39,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "the fake, replaying each test's cassette")
     group.addoption("--wanmock-cassettes", dest="wanmock_cassettes", default=None,
                     help="cassette directory for record/replay (default tests/cassettes)")
+    group.addoption("--wanmock-cassette-max-age", dest="wanmock_cassette_max_age", type=float,
+                    default=None,
+                    help="replay: fail a test whose cassette was recorded more than this many "
+                         "days ago (re-record it)")
     group.addoption("--wanmock-upstream", dest="wanmock_upstream", action="append",
                     default=None,
                     help="record mode: forward FAMILY's traffic to URL instead of the request's "
@@ -61,6 +65,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("wanmock_target", "fake, live, record or replay", default="fake")
     parser.addini("wanmock_cassettes", "cassette directory for record/replay",
                   default="tests/cassettes")
+    parser.addini("wanmock_cassette_max_age", "replay: days before a cassette is stale",
+                  default="")
     parser.addini("wanmock_upstream", "record mode: FAMILY=URL upstreams", type="linelist",
                   default=[])
     parser.addini("wanmock_budget", "billable submissions allowed in live mode", default="0")
@@ -126,7 +132,34 @@ def _replay_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     if not path.is_file():
         pytest.fail(f"wanmock replay: no cassette for this test at {path}; record it with "
                     "--wanmock-target=record", pytrace=False)
+    limit = request.config.getoption("wanmock_cassette_max_age")
+    if limit is None and str(request.config.getini("wanmock_cassette_max_age")).strip():
+        try:
+            limit = float(request.config.getini("wanmock_cassette_max_age"))
+        except ValueError:
+            raise pytest.UsageError("wanmock_cassette_max_age must be a number of days") from None
+    if limit is not None:
+        age = _cassette_age_days(path)
+        if age is None or age > limit:
+            shown = "of unknown age" if age is None else f"{age:.1f} days old"
+            pytest.fail(f"wanmock replay: the cassette {path} is {shown} (more than {limit:g}); "
+                        "re-record it with --wanmock-target=record", pytrace=False)
     return {"replay": str(path)}
+
+
+def _cassette_age_days(path: Any) -> float | None:
+    """Days since the cassette's header says it was created (None when it does not say)."""
+    import calendar
+    import json
+    import time
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            created = json.loads(handle.readline()).get("created")
+        then = calendar.timegm(time.strptime(str(created), "%Y-%m-%dT%H:%M:%SZ"))
+    except (OSError, ValueError, AttributeError):
+        return None
+    return (time.time() - then) / 86400
 
 
 def _store(config: pytest.Config) -> str:
@@ -215,7 +248,7 @@ def wanmock(request: pytest.FixtureRequest, wanmock_config: dict[str, Any],
     if target == "replay":
         options = {**options, **_replay_options(request)}
     from mockserver.app import create_app
-    from mockserver.testing import DEFAULT_HOSTS, InProcessRoutes, WanMock
+    from mockserver.handle import DEFAULT_HOSTS, InProcessRoutes, WanMock
 
     try:
         app = create_app(**options)
@@ -319,7 +352,7 @@ def wanmock_server(request: pytest.FixtureRequest, _wanmock_server_session: Any)
                     "against it (record httpx tests through the `wanmock` fixture, or any "
                     "client through `wanmock proxy --record`)")
     from mockserver.errors import MockServerError
-    from mockserver.testing import WanMock
+    from mockserver.handle import WanMock
 
     server = _wanmock_server_session
     backend = server.backend

@@ -78,7 +78,30 @@ class Recorder:
         self.stats = Stats()
         self._lock = threading.Lock()
         self._submitted: dict[str, float] = {}  # task id -> monotonic time of its submit
+        self._secrets: set[str] = set()  # keys seen on the wire: never journaled
         self._last_state: dict[str, State] = {}
+
+    def secret(self, value: str | None) -> None:
+        """A credential seen on the wire: removed from the journal and the cassette."""
+        if value and len(value.strip()) >= 6:
+            self._secrets.add(value.strip())
+            if self.writer is not None:
+                self.writer.secret(value)
+
+    def _scrub(self, body: bytes | None) -> bytes | None:
+        if not body or not self._secrets:
+            return body
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            body = body.replace(secret.encode("utf-8", "replace"), b"[redacted]")
+        return body
+
+    def _scrubbed(self, violation: dict[str, Any]) -> dict[str, Any]:
+        """A violation without any key seen on the wire (messages may quote the request)."""
+        for name in ("message", "value"):
+            if isinstance(violation.get(name), str):
+                violation[name] = (self._scrub(violation[name].encode()) or b"").decode(
+                    "utf-8", "replace")
+        return violation
 
     def operation(self, method: str, path: str) -> Operation | None:
         for verb, regex, op in self._patterns:
@@ -113,7 +136,7 @@ class Recorder:
         except (ValueError, UnicodeDecodeError, RecursionError):
             out.append(_v("request", "", "body:not_json", "the body is not JSON"))
             return out
-        _, violations = self.contracts[op.family].check_request(op.operation_id, body)
+        _, violations = self.contracts[op.family].judge(op.operation_id, body)
         out.extend({"side": "request", **v.as_dict()} for v in violations)
         return out
 
@@ -167,11 +190,10 @@ class Recorder:
         `violations` are the request's (from `judge_request`); the response's are added here."""
         headers = list(headers)
         response_headers = list(response_headers)
-        if self.writer is not None:
-            for name, value in headers:
-                if name.lower() in ("authorization", "x-api-key", "api-key"):
-                    scheme, _, key = value.partition(" ")
-                    self.writer.secret(key if scheme.lower() == "bearer" else value)
+        for name, value in headers:
+            if name.lower() in ("authorization", "x-api-key", "api-key"):
+                scheme, _, key = value.partition(" ")
+                self.secret(key if scheme.lower() == "bearer" else value)
         req_type = _header(headers, "content-type")
         resp_type = _header(response_headers, "content-type")
         request = encode_body(raw, req_type)
@@ -203,7 +225,7 @@ class Recorder:
                         "headers": redact_headers(headers), **request},
             "response": {"status": status, "headers": redact_headers(response_headers),
                          **response},
-            "violations": [_redacted(v) for v in violations],
+            "violations": [self._scrubbed(_redacted(v)) for v in violations],
         }
         if self.writer is not None:
             data["seq"] = self.writer.write(**data)
@@ -218,9 +240,10 @@ class Recorder:
                                   v.get("message", ""))] += 1
         if self.echo is not None:
             for v in data["violations"]:
-                self.echo(f"wanmock proxy: {family or '-'}.{operation or method + ' ' + path} "
-                          f"{v.get('side')} violation [{v.get('rule')}] "
-                          f"{v.get('field') or ''} {v.get('message', '')} (status {status})")
+                line = (f"wanmock proxy: {family or '-'}.{operation or method + ' ' + path} "
+                        f"{v.get('side')} violation [{v.get('rule')}] "
+                        f"{v.get('field') or ''} {v.get('message', '')} (status {status})")
+                self.echo((self._scrub(line.encode()) or b"").decode("utf-8", "replace"))
         return data
 
     def _journal(self, data: dict[str, Any], headers: list[tuple[str, str]],
@@ -228,13 +251,25 @@ class Recorder:
         if self.journal is None:
             return
         req = data["request"]
+        # The cassette's redaction (key-like fields, URL signatures) plus the keys seen.
+        body = _redacted_bytes(req, raw)
         entry = self.journal.record(time=self.now(), method=req["method"], path=req["path"],
-                                    query=req["query"], headers=headers, body=raw,
+                                    query=req["query"], headers=headers, body=self._scrub(body),
                                     family=data["family"], operation=data["operation"])
         entry.task_id = data["task"]
-        entry.violations = list(data["violations"])
+        entry.violations = [dict(v) for v in data["violations"]]
         entry.scenario = f"proxy:{data['origin']}"
-        self.journal.complete(entry, data["response"]["status"], response_raw)
+        self.journal.complete(entry, data["response"]["status"],
+                              self._scrub(_redacted_bytes(data["response"], response_raw)))
+
+
+def _redacted_bytes(part: Mapping[str, Any], raw: bytes | None) -> bytes | None:
+    """A body as the cassette redacted it, as bytes for the journal (binary stays as it was)."""
+    if part.get("encoding") == "json":
+        return json.dumps(part.get("body"), ensure_ascii=False).encode()
+    if part.get("encoding") == "text":
+        return str(part.get("body")).encode()
+    return raw
 
 
 def _header(headers: Iterable[tuple[str, str]], name: str) -> str:

@@ -76,6 +76,12 @@ def _task_lines(proxy: Proxy, task: str) -> list[dict]:
     return [line for line in _lines(proxy)[1:] if line["task"] == task]
 
 
+def assert_every_exchange_recorded(lines: list[dict], upstream, task: str) -> None:
+    """What the provider saw of the task (its journal) is exactly what the cassette holds."""
+    seen = [(e.operation, e.status) for e in upstream.backend.journal.entries(task_id=task)]
+    assert [(x["operation"], x["response"]["status"]) for x in lines] == seen
+
+
 def test_dashscope_sdk_job_through_the_proxy_is_recorded(recording, upstream, monkeypatch):
     proxy, server, _ = recording
     monkeypatch.setattr(dashscope, "base_http_api_url", server.url + "/api/v1")
@@ -95,20 +101,22 @@ def test_dashscope_sdk_job_through_the_proxy_is_recorded(recording, upstream, mo
     assert "Signature=[redacted]" in lines[1]["response"]["body"]["output"]["video_url"]
     assert lines[0]["request"]["headers"]["authorization"] == "Bearer [redacted]"
     assert all(not x["violations"] for x in lines)
+    assert_every_exchange_recorded(lines, upstream, task_id)
 
 
-def test_novita_client_job_through_the_proxy(recording):
+def test_novita_client_job_through_the_proxy(recording, upstream):
     proxy, server, _ = recording
     client = NovitaClient(KEY, base_url=server.url)
     task_id = client._post("/v3/async/wan-t2v", {"prompt": "a comet", "width": 1280,
                                                   "height": 720})["task_id"]
     done = client.wait_for_task_v3(task_id, wait_for=3)
     assert done.task.status is V3TaskResponseStatus.TASK_STATUS_SUCCEED
-    ops = [x["operation"] for x in _task_lines(proxy, task_id)]
-    assert ops == ["createWanT2vTask", "getTaskResult"]
+    lines = _task_lines(proxy, task_id)
+    assert [x["operation"] for x in lines] == ["createWanT2vTask", "getTaskResult"]
+    assert_every_exchange_recorded(lines, upstream, task_id)
 
 
-def test_openai_sdk_job_and_download_through_the_proxy(recording):
+def test_openai_sdk_job_and_download_through_the_proxy(recording, upstream):
     proxy, server, _ = recording
     with openai.OpenAI(base_url=server.url + "/v1", api_key=KEY, max_retries=0) as sdk:
         video = sdk.videos.create_and_poll(model="wan2.6-t2v", prompt="a lighthouse",
@@ -124,6 +132,7 @@ def test_openai_sdk_job_and_download_through_the_proxy(recording):
     assert [x["operation"] for x in lines] == ["createVideo", "getVideo", "getVideoContent"]
     download = lines[-1]["response"]
     assert download["encoding"] == "omitted" and download["size"] == len(content)
+    assert_every_exchange_recorded(lines, upstream, video.id)
 
 
 def test_no_credential_reaches_the_cassette(recording):
@@ -315,3 +324,16 @@ def test_the_wanmock_proxy_command_prints_violations_and_reports_at_exit(upstrea
     report = json.loads((tmp_path / "cli-report.json").read_text())
     assert report["requests"] == 1 and report["violations"] == 1
     assert len((tmp_path / "cli.jsonl").read_text().splitlines()) == 2  # header + exchange
+
+
+def test_the_journal_holds_no_credential_either(recording):
+    proxy, server, said = recording
+    bare = "plainkey-without-prefix-987654"
+    with httpx.Client(base_url=server.url) as c:
+        c.post(DS_SUBMIT, headers={"Authorization": f"Bearer {bare}",
+                                   "X-DashScope-Async": "enable"},
+               json={"model": "wan2.6-t2v", "input": {"prompt": f"echo {bare}"},
+                     "parameters": {"size": "1280*720"}, "token": "tok-0123456789"})
+        journal = c.get("/_wanmock/journal").text
+    assert bare not in journal and "tok-0123456789" not in journal
+    assert bare not in "\n".join(said)

@@ -312,3 +312,14 @@ def test_the_plan_puts_each_change_between_the_polls_that_bracket_it():
     assert lc.states == [State.QUEUED, State.RUNNING, State.SUCCEEDED]
     never = lifecycle("t1", [_ex(1, 0.0, "PENDING", "submit"), _ex(2, 30.0, "PENDING")])
     assert never.plan.queue_s > 10**8 and never.queue_bounds is None  # stuck while recorded
+
+
+def test_plugin_replay_fails_a_stale_cassette(pytester):
+    pytester.makepyfile(test_recorded=PLUGIN_TEST)
+    path = pytester.path / "tests/cassettes/test_recorded/test_job.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"wanmock_cassette": true, "version": 1, "created": "2020-01-01T00:00:00Z"}\n')
+    stale = pytester.runpytest("-p", "no:cacheprovider", "--wanmock-target=replay",
+                               "--wanmock-cassette-max-age=30")
+    stale.assert_outcomes(errors=1)
+    stale.stdout.fnmatch_lines(["*days old (more than 30)*re-record it*"])
