@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,7 +183,3 @@ class Journal:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-
-def as_dicts(entries: Iterable[Entry]) -> list[Mapping[str, Any]]:
-    return [e.as_dict() for e in entries]

@@ -15,9 +15,10 @@ STATUS = {
     State.SUCCEEDED: "completed",
     State.FAILED: "failed",
     State.CANCELED: "failed",
+    State.SUSPENDED: "in_progress",  # apiyi's four words have none for a held task [C]
 }
 # apiyi relays the upstream progress, which only takes these values (apiyi docs [B]).
-PROGRESS = {State.QUEUED: 10, State.RUNNING: 30}
+PROGRESS = {State.QUEUED: 10, State.RUNNING: 30, State.SUSPENDED: 30}
 
 
 def task_body(task: Task, snap: Snapshot, result_url: str | None) -> dict[str, Any]:

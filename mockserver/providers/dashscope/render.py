@@ -25,6 +25,7 @@ STATUS = {
     State.FAILED: "FAILED",
     State.CANCELED: "CANCELED",
     State.EXPIRED: "UNKNOWN",
+    State.SUSPENDED: "SUSPENDED",  # SDK common/constants.py TaskStatus (audit F21)
 }
 
 
@@ -34,12 +35,16 @@ def fmt_time(epoch: float) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{dt.microsecond // 1000:03d}"
 
 
-def usage(spec: JobSpec) -> dict[str, Any]:
-    """`usage` in the shape of the model's generation (api-facts §3.5)."""
+def usage(spec: JobSpec, *, sr: bool = False) -> dict[str, Any]:
+    """`usage` in the shape of the model's generation (api-facts §3.5). `sr`: wan2.5/wan2.2
+    usage carries `SR` (api-facts §3.5 and a DashScope mirror; seed 002 shows none: U13)."""
     d = spec.duration
     if spec.generation == "wan21":
         return {"video_duration": d, "video_ratio": "standard", "video_count": 1}
     if spec.generation == "wan25":
+        if sr:
+            return {"video_count": 1, "video_duration": d, "video_ratio": spec.size,
+                    "SR": spec.sr}
         return {"video_count": 1, "video_duration": d, "video_ratio": spec.size}
     out: dict[str, Any] = {
         "duration": d,
@@ -57,15 +62,19 @@ def usage(spec: JobSpec) -> dict[str, Any]:
     return out
 
 
-def actual_prompt(spec: JobSpec) -> str | None:
-    """The rewritten prompt: only with prompt_extend, and never for wan2.6 (api-facts §3.5)."""
+def actual_prompt(spec: JobSpec, *, wan27: bool = False) -> str | None:
+    """The rewritten prompt: only with prompt_extend, never for wan2.6 (api-facts §3.5), and
+    for wan2.7 only when `wan27` (the official wan2.7 query examples show none: U12)."""
     if spec.prompt_extend is False or spec.generation == "wan26" or not spec.actual_prompt:
+        return None
+    if spec.generation == "wan27" and not wan27:
         return None
     return f"{spec.actual_prompt} Cinematic lighting, smooth camera motion, rich detail."
 
 
 def output(
-    task: Task, snap: Snapshot, video_url: str | None, *, task_id: str | None = None
+    task: Task, snap: Snapshot, video_url: str | None, *, task_id: str | None = None,
+    wan27_actual_prompt: bool = False,
 ) -> dict[str, Any]:
     """The `output` object of GET /api/v1/tasks/{id} for this moment; `task_id` overrides the
     id shown (new-api relays the body under the upstream id)."""
@@ -83,7 +92,7 @@ def output(
         out["end_time"] = fmt_time(snap.ended_at)
     if snap.state is State.SUCCEEDED:
         out["orig_prompt"] = task.spec.prompt or ""
-        extended = actual_prompt(task.spec)
+        extended = actual_prompt(task.spec, wan27=wan27_actual_prompt)
         if extended:
             out["actual_prompt"] = extended
         out["video_url"] = video_url
@@ -95,14 +104,17 @@ def output(
 
 def task_body(
     task: Task, snap: Snapshot, video_url: str | None, request_id: str,
-    *, task_id: str | None = None,
+    *, task_id: str | None = None, wan27_actual_prompt: bool = False, usage_sr: bool = False,
 ) -> dict[str, Any]:
-    """The whole GET /api/v1/tasks/{id} body (`task_id` overrides the id shown)."""
+    """The whole GET /api/v1/tasks/{id} body (`task_id` overrides the id shown; the flags are
+    the `dashscope_actual_prompt_wan27` and `dashscope_usage_sr` options)."""
     body: dict[str, Any] = {
-        "request_id": request_id, "output": output(task, snap, video_url, task_id=task_id),
+        "request_id": request_id,
+        "output": output(task, snap, video_url, task_id=task_id,
+                         wan27_actual_prompt=wan27_actual_prompt),
     }
     if snap.state is State.SUCCEEDED:
-        body["usage"] = usage(task.spec)
+        body["usage"] = usage(task.spec, sr=usage_sr)
     return body
 
 

@@ -17,6 +17,7 @@ STATUS = {
     State.SUCCEEDED: "TASK_STATUS_SUCCEED",
     State.FAILED: "TASK_STATUS_FAILED",
     State.CANCELED: "TASK_STATUS_FAILED",
+    State.SUSPENDED: "TASK_STATUS_PROCESSING",  # Novita has no held state [C]
 }
 
 CANCELED_REASON = "The task was canceled."
