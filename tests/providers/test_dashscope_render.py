@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from mockserver.providers.fast import json_body
+from mockserver.providers.hotpath import json_body
 
 from mockserver.providers.dashscope import render
 
