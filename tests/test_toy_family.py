@@ -18,8 +18,8 @@ from mockserver.cli import build_parser
 from mockserver.contracts import contracts_dir
 from mockserver.core.backend import Options
 from mockserver.core.tasks import State
+from mockserver.handle import InProcessRoutes, WanMock
 from mockserver.recorded import state_of
-from mockserver.testing import InProcessRoutes, WanMock
 
 TOY = Path(__file__).parent / "families" / "toy"
 MODULE = "tests.families.toy.family"

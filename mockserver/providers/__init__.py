@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 FAMILIES_ENV = "WANMOCK_FAMILIES"
 # The neutral states (core/tasks.State values) in the order a task moves through them.
-RANK = {"queued": 0, "running": 1, "succeeded": 2, "failed": 2, "canceled": 2, "expired": 3}
+RANK = {"queued": 0, "running": 1, "suspended": 1, "succeeded": 2, "failed": 2, "canceled": 2,
+        "expired": 3}
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "expired"})
 _MISSING = object()
 

@@ -14,6 +14,7 @@ STATUS = {
     "succeeded": "completed",
     "failed": "failed",
     "canceled": "failed",
+    "suspended": "in_progress",  # apiyi's four words have none for a held task [C]
 }
 
 FAMILY = FamilySpec(

@@ -15,6 +15,7 @@ STATUS = {
     "failed": "FAILED",
     "canceled": "CANCELED",
     "expired": "UNKNOWN",
+    "suspended": "SUSPENDED",  # SDK common/constants.py TaskStatus (audit F21)
 }
 STATUS_FIELD = StatusField("output.task_status", {w: s for s, w in STATUS.items()})
 

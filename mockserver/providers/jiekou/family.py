@@ -17,6 +17,7 @@ STATUS = {
     "succeeded": "TASK_STATUS_SUCCEED",
     "failed": "TASK_STATUS_FAILED",
     "canceled": "TASK_STATUS_FAILED",
+    "suspended": "TASK_STATUS_PROCESSING",  # Novita has no held state [C]
 }
 FAILED = STATUS["failed"]
 

@@ -22,6 +22,7 @@ STATUS = {
     "failed": "FAILURE",
     "canceled": "FAILURE",
     "expired": "FAILURE",
+    "suspended": "IN_PROGRESS",  # convertAliStatus has no case for SUSPENDED; not ended [C]
 }
 NOT_START, SUBMITTED = "NOT_START", "SUBMITTED"
 # TaskStatus.ToVideoStatus / Ali convertAliStatus (api-facts §2.5, §2.7).
