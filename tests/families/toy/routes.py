@@ -28,7 +28,7 @@ class Toy(Family):
     async def create_job(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
         body = self.parse_json(request, op, raw)
-        spec, late = self.judge(op, body)
+        spec, late = self.settle(op, *self.judge(op, body))
         task = self.submit(request, op, body, spec, late, task_id=self.backend.ids.uuid(),
                            api_key=key, raw=raw)
         return json_response({"job": {"id": task.id, "state": STATUS[State.QUEUED]},
