@@ -184,7 +184,7 @@ class Catalogue:
 
         Returns the job the provider would run (None when the model is unknown) and the rules that
         failed. A failed rule does not stop the others: the provider reports the first one, the
-        journal and `check_request` show them all. `task` is the endpoint's DashScope task
+        journal and `Contract.judge` show them all. `task` is the endpoint's DashScope task
         (`x-wanmock-task`): a model of another task is unknown there. `strict_prompts`: a prompt
         over a limit whose `over_alternative` is `reject` is rejected (U14's alternative).
         """

@@ -25,6 +25,7 @@ import schemathesis
 from schemathesis.core.failures import Failure
 
 from mockserver.contracts import Contract, ContractSet, load
+from mockserver.contracts.extensions import family_of
 from mockserver.errors import Violation
 
 # Neutral order of states; a task may only move to an equal or higher rank.
@@ -43,7 +44,6 @@ WORDS: dict[str, dict[str, str]] = {
     "apiyi": {"submitted": "queued", "in_progress": "running", "completed": "succeeded",
               "failed": "failed"},
 }
-WORDS["apiyi_ds"] = WORDS["dashscope"]
 
 
 class WanmockCheckFailure(Failure):
@@ -154,8 +154,7 @@ STATE = _State()
 def _family(case: Any) -> str | None:
     raw = getattr(case.operation.schema, "raw_schema", None)
     if isinstance(raw, Mapping):
-        family = raw.get("x-wanmock-family")
-        return str(family) if family else None
+        return family_of(raw)
     return None
 
 
@@ -178,10 +177,7 @@ def judge(family: str, operation_id: str, body: Any,
             backend = Backend(contracts=STATE.contracts or load())
             family_judge = STATE.judges[family] = family_class(family)(backend)
     op = family_judge.contract.operation(operation_id)
-    if headers is None:
-        _, violations = family_judge.evaluate(op, body)
-    else:
-        _, violations = family_judge.evaluate_request(op, body, headers)
+    _, violations = family_judge.judge(op, body, headers)
     return list(violations)
 
 
@@ -312,8 +308,8 @@ def error_uses_family_envelope(ctx: Any, response: Any, case: Any) -> bool | Non
     contract = _contract(family)
     op = contract.operations.get(_operation_id(case))
     templates = list(contract.envelopes.values())
-    if op is not None and op.raw.get("x-wanmock-envelope"):
-        templates.append(op.raw["x-wanmock-envelope"])
+    if op is not None and op.envelope:
+        templates.append(op.envelope)
     body = _json(response)
     if not isinstance(body, Mapping):
         _fail(case, "error_not_json", "Error body is not a JSON object",
@@ -424,14 +420,9 @@ def valid_submission_accepted(ctx: Any, response: Any, case: Any) -> bool | None
     if judged is None or judged[1]:
         return None
     contract = judged[0]
-    if response.status_code in (contract.document.get("x-wanmock-client-5xx") or []):
+    if response.status_code in contract.extensions.client_5xx:
         return None  # a documented answer to client input (new-api: unknown model, no channel)
     _fail(case, "valid_rejected", "Valid submission rejected",
           f"the contract accepts this body, the server answered {response.status_code}: "
           f"{response.content[:200]!r}")
     return True
-
-
-WANMOCK_CHECKS = ("lifecycle_moves_forward", "video_url_iff_succeeded",
-                  "error_uses_family_envelope", "rejection_carries_provider_code",
-                  "valid_submission_accepted")

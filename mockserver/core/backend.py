@@ -16,6 +16,7 @@ from mockserver.catalogue import JobSpec
 from mockserver.contracts import FAMILIES, ContractSet, load
 from mockserver.core.artifacts import Signer, VideoCache, VideoKey
 from mockserver.core.clock import Clock
+from mockserver.core.memo import Memo
 from mockserver.core.scenarios import FaultRequested, Scenario, shape_plan
 from mockserver.core.store import Store, open_store
 from mockserver.core.tasks import (
@@ -271,6 +272,7 @@ class Backend:
         self._submits = 0
         self._swept_at = float("-inf")
         self.replay: Any = self._replay_book(opts.replay)
+        self._memos: dict[str, Memo[Any, Any]] = {}
 
     def _exact_polls(self) -> None:
         if hasattr(self.store, "exact_polls"):  # poll counts drive tasks: count them at once
@@ -355,6 +357,17 @@ class Backend:
         self._swept_at = float("-inf")
         if self.replay is not None:
             self.replay.reset()
+        for memo in self._memos.values():  # seeded ids come back: forget what they meant
+            memo.clear()
+
+    def memo(self, name: str, size: int = 4096) -> Memo[Any, Any]:
+        """This fake's bounded memo `name`, made on first use. The hot paths' caches (header
+        sets, poll bodies) live here, never in a module, so two apps in one process never
+        share them; `reset()` empties them."""
+        found = self._memos.get(name)
+        if found is None:
+            found = self._memos.setdefault(name, Memo(size))
+        return found
 
     def begin(self, task_id: str | None = None) -> Any:
         """Start a request (a shared store reads epoch, clock and the task in one go)."""
@@ -409,8 +422,7 @@ class Backend:
             self.replay.apply(recorded, task)
             return self.store.add(task)
         if scenario is not None and failure is None:
-            failures = self.contracts[family].document.get("x-wanmock-failures") or {}
-            shape_plan(task, scenario, failures)
+            shape_plan(task, scenario, self.contracts[family].extensions.failures)
         # After the scenario: `slow` multiplies the task's own times, not the wait for a slot.
         plan.queue_s += wait
         self.store.add(task)
@@ -440,8 +452,7 @@ class Backend:
     def concurrency_policy(self, family: str) -> str:
         policy = self.options.concurrency_policy
         if policy == "contract":
-            limits = self.contracts[family].document.get("x-wanmock-limits") or {}
-            policy = str(limits.get("concurrency_policy", "queue"))
+            policy = self.contracts[family].extensions.limits.concurrency_policy or "queue"
         return policy
 
     def _concurrency_wait(self, family: str, api_key: str | None, now: float) -> float:

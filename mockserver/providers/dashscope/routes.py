@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -18,7 +17,6 @@ from mockserver.core.tasks import State, Task
 from mockserver.errors import ProviderError, Violation
 from mockserver.providers.base import Family, headers_of, json_response
 from mockserver.providers.dashscope import render
-from mockserver.providers.fast import json_body
 
 _LIST_TIME = re.compile(r"^\d{14}$")
 STATUS_WORDS = {v: k for k, v in render.STATUS.items()}
@@ -37,7 +35,8 @@ class DashScope(Family):
     # -- errors ------------------------------------------------------------------------------
     def __init__(self, backend: Any) -> None:
         super().__init__(backend)
-        self._polls: dict[str, tuple[tuple[Any, ...], bytes]] = {}
+        # The rendered tail of each polled task's body, kept by the backend (not the routes).
+        self._polls = backend.memo(f"{self.name}.polls", 4096)
 
     def auth_error(self, kind: str) -> ProviderError:
         if kind == "missing":
@@ -64,10 +63,11 @@ class DashScope(Family):
             )
         return ProviderError.from_violation(violation)
 
-    def evaluate_request(self, op: Operation, body: Any, headers: Mapping[str, str]
-                         ) -> tuple[JobSpec | None, list[Violation]]:
-        spec, violations = self.evaluate(op, body)
-        if (spec is not None and self.backend.options.dashscope_oss_resolve == "require"
+    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None
+              ) -> tuple[JobSpec | None, list[Violation]]:
+        spec, violations = super().judge(op, body)
+        if (spec is not None and headers is not None
+                and self.backend.options.dashscope_oss_resolve == "require"
                 and headers.get("x-dashscope-ossresourceresolve", "").strip().lower()
                 != "enable"):
             field = _oss_input(spec.inputs)
@@ -91,15 +91,11 @@ class DashScope(Family):
         key = self.authenticate(request)
         self.check_async_header(request)
         body = self.parse_json(request, op, raw)
-        spec, late = self.settle(op, *self.evaluate_request(op, body, headers_of(request)))
+        spec, late = self.settle(op, *self.judge(op, body, headers_of(request)))
         request_id = self.backend.ids.uuid()
         task = self.submit(request, op, body, spec, late, task_id=self.backend.ids.uuid(),
                            api_key=key, extra={"request_id": request_id}, raw=raw)
-        # json_response({"output": {"task_id": ..., "task_status": "PENDING"}, "request_id": ...})
-        # spelled out: the same bytes without walking a dict.
-        return Response(b'{"output":{"task_id":' + json_body(task.id)
-                        + b',"task_status":"PENDING"},"request_id":' + json_body(request_id)
-                        + b"}", media_type="application/json")
+        return Response(render.created_json(task.id, request_id), media_type="application/json")
 
     async def create_image2_video_synthesis(self, request: Request, op: Operation,
                                             raw: bytes) -> Response:
@@ -146,15 +142,11 @@ class DashScope(Family):
             body = render.task_body(task, snap, url, request_id,
                                     wan27_actual_prompt=opts.dashscope_actual_prompt_wan27,
                                     usage_sr=opts.dashscope_usage_sr)
-            if list(body)[0] != "request_id":  # the splice below needs it first
+            tail = render.poll_tail(body)
+            if tail is None:
                 return json_response(body)
-            del body["request_id"]
-            tail = json_body(body)[1:]
-            if len(self._polls) >= 4096:
-                self._polls.clear()
-            self._polls[task.id] = cached = (key, tail)
-        head = b'{"request_id":' + json_body(request_id) + (b"," if len(cached[1]) > 1 else b"")
-        return Response(head + cached[1], media_type="application/json")
+            cached = self._polls.put(task.id, (key, tail))
+        return Response(render.poll_json(request_id, cached[1]), media_type="application/json")
 
     async def cancel_task(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
@@ -164,7 +156,7 @@ class DashScope(Family):
             # Worded as the contract's cancelTask x-wanmock-errors (see its x-wanmock-decisions).
             mapping = op.error_for("task_id", "cancel")
             raise ProviderError(mapping.status, mapping.code, mapping.message)
-        return json_response({"request_id": self.backend.ids.uuid()})
+        return json_response(render.canceled_body(self.backend.ids.uuid()))
 
     async def list_tasks(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
@@ -196,16 +188,7 @@ class DashScope(Family):
             if (start and snap.submitted_at < start) or (end and snap.submitted_at > end):
                 continue
             rows.append(render.list_item(task, snap))
-        total = len(rows)
-        page = rows[(page_no - 1) * page_size: page_no * page_size]
-        return json_response({
-            "request_id": self.backend.ids.uuid(),
-            "data": page,
-            "total": total,
-            "total_page": math.ceil(total / page_size) if total else 0,
-            "page_no": page_no,
-            "page_size": page_size,
-        })
+        return json_response(render.list_body(self.backend.ids.uuid(), rows, page_no, page_size))
 
 
 # F12's answer: DashScope's bad-URL wording (api-facts §3.6 [B]); the exact text for this case

@@ -110,3 +110,8 @@ def webhook_event(result: dict[str, Any], webhook: dict[str, Any],
     payload = dict(result)
     payload["extra"] = dict(result.get("extra") or {}, webhook=webhook)
     return {"event_type": event_type, "payload": payload}
+
+
+def created_body(task_id: str) -> dict[str, Any]:
+    """The answer to a submit: the task id alone (api-facts §1.1)."""
+    return {"task_id": task_id}

@@ -145,7 +145,7 @@ class NewApi(Distributor):
     def error_response(self, err: ProviderError, op: Operation | None = None) -> Response:
         envelope = err.envelope
         if envelope == "default" and op is not None:
-            envelope = str(op.raw.get("x-wanmock-envelope-kind", "default"))
+            envelope = op.envelope_kind
         body = self.contract.render_error(err.status, err.code, err.message, envelope=envelope,
                                           request_id=self.request_id())
         if envelope == "content" and err.status >= 500:
@@ -167,7 +167,8 @@ class NewApi(Distributor):
             raise self.auth_error("invalid")
         return key
 
-    def evaluate(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
+    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None
+              ) -> tuple[JobSpec | None, list[Violation]]:
         """new-api's checks in its order, then DashScope's rules on the converted request."""
         opts = self.backend.options
         catalogue = self.contract.catalogue
@@ -286,7 +287,7 @@ class NewApi(Distributor):
     def _create(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
         body, form = self.read_submit(request, op, raw)
-        spec, late = self.judge(op, body)
+        spec, late = self.settle(op, *self.judge(op, body))
         ids = self.backend.ids
         public = self.backend.options.newapi_id_style == "public"
         video_id = "task_" + ids.token(32) if public else ""
