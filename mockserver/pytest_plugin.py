@@ -303,8 +303,9 @@ def _live(request: pytest.FixtureRequest, plugin: dict[str, Any], budget: Any,
 
     keys = available_keys()
     if not keys:
-        pytest.skip("wanmock live: no provider key in the environment (DASHSCOPE_API_KEY, "
-                    "JIEKOU_API_KEY, NEWAPI_API_KEY, APIYI_API_KEY)")
+        from mockserver.providers import key_variables
+
+        pytest.skip(f"wanmock live: no provider key in the environment ({key_variables()})")
     billable = int(plugin.get("billable", 0))
     if billable and not budget.take(billable):
         pytest.skip(f"wanmock live: this test submits {billable} billable job(s); the budget "
