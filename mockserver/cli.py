@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "build_request_failed) or legacy (the Ali relay of 2025-10 to "
                             "2026-02: hard-coded distributor messages, "
                             "convert_to_ali_request_failed)")
+    serve.add_argument("--newapi-kf2v-route", choices=["video-generation", "image2video"],
+                       default="video-generation",
+                       help="new-api: where a kf2v model is relayed (its Ali adaptor's one URL, "
+                            "where DashScope refuses it, default; or the image2video path)")
     serve.add_argument("--newapi-poll-interval", type=float, default=None,
                        help="new-api: seconds between its background polls of the upstream "
                             "task (default: 15 realistic, 1 fast, 0 instant; 0 = no lag)")
@@ -253,6 +257,7 @@ def serve(args: argparse.Namespace) -> int:
         "store": args.store, "max_tasks": args.max_tasks,
         "replay": args.replay, "replay_strict": args.replay_strict,
         "newapi_version": args.newapi_version, "newapi_poll_interval": args.newapi_poll_interval,
+        "newapi_kf2v_route": args.newapi_kf2v_route,
         "jiekou_url_ttl": args.jiekou_url_ttl, "jiekou_content_type": args.jiekou_content_type,
         "webhook_timeout": args.webhook_timeout,
     }

@@ -77,6 +77,10 @@ class Options:
             (its row lags the upstream by up to this much; NOT_START "0%" until the first poll);
             None: 15 s under `realistic` timing (service/task_polling.go), 1 s under `fast`, 0
             under `instant` and in poll-count mode; 0 turns the lag off.
+        newapi_kf2v_route: where new-api sends a kf2v model: `video-generation` (its Ali
+            adaptor's one URL, where DashScope does not know kf2v models: the upstream 400 is
+            relayed) or `image2video` (a build that routes `*kf2v*` models to DashScope's
+            first-and-last-frame path: the job runs with metadata's first_frame_url).
         webhooks: `auto` (sent over HTTP to loopback hosts when the app runs under a server,
             held for other hosts, recorded in process), `send` (to any host) or `record` (never
             sent); see `mockserver.core.webhooks`.
@@ -131,6 +135,7 @@ class Options:
     newapi_english_messages: bool = False
     newapi_version: str = "latest"
     newapi_poll_interval: float | None = None
+    newapi_kf2v_route: str = "video-generation"
     contracts_dir: str | None = None
     scenarios: str | tuple[Any, ...] | None = None
     max_concurrent_tasks: int | None = None
@@ -209,6 +214,8 @@ class Options:
             raise MockServerError("max_tasks must be >= 1")
         if self.newapi_version not in ("latest", "legacy"):
             raise MockServerError("newapi_version must be 'latest' or 'legacy'")
+        if self.newapi_kf2v_route not in ("video-generation", "image2video"):
+            raise MockServerError("newapi_kf2v_route must be 'video-generation' or 'image2video'")
         if self.newapi_poll_interval is not None and not self.newapi_poll_interval >= 0:
             raise MockServerError("newapi_poll_interval must be a number of seconds >= 0")
         for name, allowed in (("dashscope_result_auth", ("reject", "ignore")),
