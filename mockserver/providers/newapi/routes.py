@@ -129,8 +129,8 @@ class NewApi(Distributor):
         """A request-conversion error: 500 `build_request_failed` "convert_to_ali_request_failed:
         <reason>" (latest relay_task.go), legacy 500 `convert_to_ali_request_failed` "<reason>";
         `newapi_build_error_status=400` makes it a 400."""
-        status = self.backend.options.newapi_build_error_status
-        if self.backend.options.newapi_version == "legacy":
+        status = self.backend.options["newapi_build_error_status"]
+        if self.backend.options["newapi_version"] == "legacy":
             return Violation(field=field, rule="build_request", status=status,
                              code=LEGACY_BUILD_FAILED, message=message, value=value)
         return Violation(field=field, rule="build_request", status=status, code=BUILD_FAILED,
@@ -162,7 +162,7 @@ class NewApi(Distributor):
     def error_response(self, err: ProviderError, op: Operation | None = None) -> Response:
         envelope = err.envelope
         if envelope == "default" and op is not None:
-            envelope = str(op.raw.get("x-wanmock-envelope-kind", "default"))
+            envelope = op.envelope_kind
         body = self.contract.render_error(err.status, err.code, err.message, envelope=envelope,
                                           request_id=self.request_id())
         if envelope == "content" and err.status >= 500:
@@ -184,12 +184,13 @@ class NewApi(Distributor):
             raise self.auth_error("invalid")
         return key
 
-    def evaluate(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
+    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None
+              ) -> tuple[JobSpec | None, list[Violation]]:
         """new-api's checks in its order, then DashScope's rules on the converted request."""
         opts = self.backend.options
         catalogue = self.contract.catalogue
         problems = op.schema_violations(body)
-        if opts.newapi_drop_shot_type:
+        if opts["newapi_drop_shot_type"]:
             problems = [v for v in problems if not v.field.endswith("shot_type")]
         if not isinstance(body, Mapping):
             if problems:
@@ -202,7 +203,7 @@ class NewApi(Distributor):
         if isinstance(model, str) and model.strip() and entry is None and kf2v is None:
             failure = RuleFailure("model_known", "model", model, None, model)
             problems.append(op.rule_violation(failure, {"model": "model"}, "submit"))
-        if kf2v is not None and opts.newapi_kf2v_route == "video-generation":
+        if kf2v is not None and opts["newapi_kf2v_route"] == "video-generation":
             problems.append(self._kf2v_upstream_refusal(str(model)))
         entry = entry or kf2v
         if entry is not None:
@@ -213,7 +214,7 @@ class NewApi(Distributor):
         assert entry is not None  # a schema-valid body has a string model
         fields, sources = op.extract(body)
         self._convert(entry, body, fields, sources)
-        strict = self.backend.options.dashscope_r2v_prompt_over == "reject"
+        strict = self.backend.options["dashscope_r2v_prompt_over"] == "reject"
         if kf2v is not None:
             _kf2v_frames(body, fields, sources)
             spec, failures = catalogue.evaluate("dashscope", fields, task="image2video",
@@ -295,7 +296,7 @@ class NewApi(Distributor):
             fields.pop("seed")
             sources.pop("seed")
         fields.setdefault("prompt_extend", True)
-        if opts.newapi_drop_shot_type:
+        if opts["newapi_drop_shot_type"]:
             fields.pop("shot_type", None)
         if entry.mode == "r2v":
             if sources.get("img_url") in _IMAGE_PATHS:
@@ -330,9 +331,9 @@ class NewApi(Distributor):
     def _create(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
         body, form = self.read_submit(request, op, raw)
-        spec, late = self.judge(op, body)
+        spec, late = self.settle(op, *self.judge(op, body))
         ids = self.backend.ids
-        public = self.backend.options.newapi_id_style == "public"
+        public = self.backend.options["newapi_id_style"] == "public"
         video_id = "task_" + ids.token(32) if public else ""
         upstream_id = ids.uuid()
         stored = body
@@ -370,7 +371,7 @@ class NewApi(Distributor):
         backend = self.backend
         opts = backend.options
         now = backend.view(task, poll=poll)
-        every = poller.interval(opts.timing, opts.mode, opts.newapi_poll_interval)
+        every = poller.interval(opts.timing, opts.mode, opts["newapi_poll_interval"])
         retention = backend.task_retention(task)
         return poller.row(now, lambda t: backend.lifecycle.view(task, t, retention=retention),
                           every)
@@ -395,10 +396,10 @@ class NewApi(Distributor):
             opts = self.backend.options
             upstream = ds_render.task_body(
                 task, snap, url, self.backend.ids.uuid(), task_id=upstream_id,
-                wan27_actual_prompt=opts.dashscope_actual_prompt_wan27,
-                usage_sr=opts.dashscope_usage_sr)
+                wan27_actual_prompt=opts["dashscope_actual_prompt_wan27"],
+                usage_sr=opts["dashscope_usage_sr"])
         dto = render.task_dto(task, row, task_id=task.id, upstream=upstream, video_url=url,
-                              url_in_fail_reason=self.backend.options.newapi_url_in_fail_reason)
+                              url_in_fail_reason=self.backend.options["newapi_url_in_fail_reason"])
         return json_response(render.task_response(dto))
 
     async def get_video(self, request: Request, op: Operation, raw: bytes) -> Response:
@@ -406,8 +407,8 @@ class NewApi(Distributor):
         opts = self.backend.options
         url = None if row.not_started else self._url(request, task, row.snap.state, row.snap)
         return json_response(render.openai_video(
-            task, row, video_id=task.id, with_task_id=opts.newapi_id_style == "public",
-            video_url=url, completed_at_always=opts.newapi_completed_at_always,
+            task, row, video_id=task.id, with_task_id=opts["newapi_id_style"] == "public",
+            video_url=url, completed_at_always=opts["newapi_completed_at_always"],
         ))
 
     async def get_video_content(self, request: Request, op: Operation, raw: bytes) -> Response:
