@@ -69,6 +69,10 @@ OPTIONS = (
     Option("newapi_poll_interval", None, "new-api: seconds between its background polls of "
            "the upstream task (default: 15 realistic, 1 fast, 0 instant; 0 = no lag)",
            kind="float", check=_interval, nullable=True, family=NAME, metavar="S"),
+    Option("newapi_kf2v_route", "video-generation", "new-api: where a kf2v model is relayed: "
+           "video-generation (its Ali adaptor's one URL, where DashScope refuses it; default) "
+           "or image2video (a build that routes kf2v models there: the job runs)",
+           choices=("video-generation", "image2video"), family=NAME),
 )
 
 
