@@ -18,7 +18,7 @@ import httpx
 
 from mockserver.cassette import HOP_BY_HOP, CassetteWriter
 from mockserver.contracts import ContractSet
-from mockserver.live import HOST_FAMILIES, Budget
+from mockserver.live import Budget
 from mockserver.recording import Recorder
 
 _DROP = HOP_BY_HOP | {"content-encoding"}
@@ -30,10 +30,14 @@ class RecordRoutes:
     def __init__(self, contracts: ContractSet, budget: Budget, cassette: Path | str, *,
                  hosts: Mapping[str, str] | None = None,
                  upstreams: Mapping[str, str] | None = None) -> None:
-        from mockserver.testing import _router_class
+        from mockserver.handle import _router_class
 
         self.budget = budget
-        self.hosts = dict(hosts or HOST_FAMILIES)
+        if not hosts:  # the providers' hosts, from the contracts' `servers:`
+            from mockserver.providers import host_families
+
+            hosts = host_families(contracts)
+        self.hosts = dict(hosts)
         self.upstreams = {k: v.rstrip("/") for k, v in (upstreams or {}).items()}
         self.writer = CassetteWriter(cassette, target=self.upstreams or {"*": "(request host)"},
                                      families=sorted(set(self.hosts.values())))
@@ -87,7 +91,7 @@ class RecordRoutes:
         return httpx.Response(response.status_code, headers=headers, content=response.content)
 
     def _handle(self, request: httpx.Request) -> Any:
-        from mockserver.testing import _SYNC_CALL
+        from mockserver.handle import _SYNC_CALL
 
         if not _SYNC_CALL.get():  # httpx's ByteStream is both sync and async: ask the router
             return self._handle_async(request)

@@ -808,7 +808,7 @@ def poll_plans(*, max_queued: int = 3, max_running: int = 5) -> st.SearchStrateg
 def apply_lifecycle(target: Any, task_id: str, lifecycle: TaskLifecycle) -> Any:
     """Make the task `task_id` follow `lifecycle` from its submission on; returns the task.
 
-    `target` is a `Backend` or anything holding one as `.backend` (`mockserver.testing.WanMock`,
+    `target` is a `Backend` or anything holding one as `.backend` (`mockserver.handle.WanMock`,
     the `wanmock` fixtures). The task's plan is replaced (a state forced earlier is dropped) and,
     for `"cancel"`, it is canceled `cancel_at` seconds after it was submitted. Times count from
     the submission, so apply the lifecycle before moving the clock.

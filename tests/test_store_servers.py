@@ -293,7 +293,7 @@ def test_memory_stays_flat_with_max_tasks(contract_set: Any) -> None:
     family_class("dashscope")(backend)
     body = {"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse at dusk"},
             "parameters": {"size": "1280*720", "duration": 5}}
-    spec, _ = contract_set["dashscope"].check_request("createVideoSynthesis", body)
+    spec, _ = contract_set["dashscope"].judge("createVideoSynthesis", body)
 
     def submit(n: int) -> None:
         for _ in range(n):

@@ -22,9 +22,9 @@ from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import ManualClock
 from mockserver.core.tasks import ORDER, State
 from mockserver.errors import MockServerError
+from mockserver.handle import DEFAULT_HOSTS, InProcessRoutes, WanMock
 from mockserver.images import is_data_uri
 from mockserver.providers import family_class
-from mockserver.testing import DEFAULT_HOSTS, InProcessRoutes, WanMock
 
 NEWAPI_HOST = "newapi.example.com"
 HEADERS = {"Authorization": "Bearer sk-test", "X-DashScope-Async": "enable"}
@@ -56,7 +56,7 @@ def test_valid_requests_have_no_violation_and_get_the_job_they_ask_for(family, d
     fam = judge(family)
     op = fam.contract.operation(operation_id)
     assert op.role == "submit"
-    spec, violations = fam.evaluate(op, body)
+    spec, violations = fam.judge(op, body)
     assert violations == [], [v.as_dict() for v in violations]
     assert spec is not None
     fields = asked(family, operation_id, body)
@@ -94,7 +94,7 @@ def test_requests_keep_to_the_model_and_operation_asked_for(family, data):
     assert op_id == operation
     op_id, body = data.draw(ws.requests(family, operation=operation, model=model))
     assert (op_id, asked(family, op_id, body)["model"]) == (operation, model)
-    assert judge(family).evaluate(contract.operation(op_id), body)[1] == []
+    assert judge(family).judge(contract.operation(op_id), body)[1] == []
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -110,7 +110,7 @@ def test_every_model_of_the_family_can_be_requested(family):
 def test_invalid_requests_break_exactly_the_rule_they_name(family, data):
     operation_id, body, broken = data.draw(requests_of(family, False))
     fam = judge(family)
-    _, violations = fam.evaluate(fam.contract.operation(operation_id), body)
+    _, violations = fam.judge(fam.contract.operation(operation_id), body)
     rules = [v.rule for v in violations]
     assert rules, f"{operation_id} {body} should break {broken}"
     assert rules[0] == broken
@@ -244,7 +244,7 @@ def test_apply_lifecycle_validates_its_arguments():
 def new_task(backend: Backend) -> str:
     fam = judge("dashscope")
     op = fam.contract.operation("createVideoSynthesis")
-    spec, _ = fam.evaluate(op, {"model": "wan2.6-t2v", "input": {"prompt": "a cat"}})
+    spec, _ = fam.judge(op, {"model": "wan2.6-t2v", "input": {"prompt": "a cat"}})
     assert spec is not None
     return backend.submit(family="dashscope", operation=op.operation_id, spec=spec, request={},
                           task_id=f"t{len(list(backend.tasks()))}").id

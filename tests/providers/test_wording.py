@@ -139,10 +139,17 @@ async def test_newapi_relays_dashscope_words_too_long(strict_app):
     assert "x" * (VALUE_LIMIT + 1) not in got["message"]
 
 
-async def test_dashscope_words_a_query_pattern_failure(client):
-    r = await client.get("/api/v1/tasks", params={"start_time": "2026-01-01"}, headers=HEADERS)
+@pytest.mark.parametrize(("params", "field"), [
+    ({"start_time": "2026-01-01"}, "start_time"),  # the contract's pattern
+    ({"start_time": "20261399000000"}, "start_time"),  # the right shape, no date
+    ({"page_size": "500"}, "page_size"), ({"page_no": "x"}, "page_no"),
+    ({"status": "DONE"}, "status"),
+])
+async def test_dashscope_words_query_failures(client, params, field):
+    r = await client.get("/api/v1/tasks", params=params, headers=HEADERS)
     assert r.status_code == 400
-    assert r.json()["message"] == DS_GENERIC.format("start_time")
+    assert (r.json()["code"], r.json()["message"]) == ("InvalidParameter",
+                                                       DS_GENERIC.format(field))
 
 
 JIEKOU_CASES = [
@@ -190,6 +197,13 @@ async def test_jiekou_empty_task_id_reads_as_missing(client):
     for params in ({}, {"task_id": ""}):
         r = await client.get("/v3/async/task-result", params=params, headers=HEADERS)
         assert (r.status_code, r.json()["message"]) == (400, "task_id is required")
+
+
+async def test_jiekou_unknown_task_id_is_echoed_capped(client):
+    r = await client.get("/v3/async/task-result", params={"task_id": "x" * 5000},
+                         headers=HEADERS)
+    assert (r.status_code, r.json()["message"]) == (
+        404, "task not found: " + "x" * VALUE_LIMIT + "...")
 
 
 def _go_type(field: str, go_type: str, given: str = "string") -> str:
