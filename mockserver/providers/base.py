@@ -364,7 +364,7 @@ class Family(ABC):
         opts = self.backend.options
         return self.contract.judge(
             op.operation_id, body, rule_timing=self.backend.rule_timing(),
-            strict_prompts=opts.dashscope_r2v_prompt_over == "reject",
+            strict_prompts=opts["dashscope_r2v_prompt_over"] == "reject",
         )
 
     def settle(self, op: Operation, spec: JobSpec | None, violations: list[Violation]
@@ -455,22 +455,19 @@ def headers_of(request: Request) -> dict[str, str]:
     headers: dict[str, str] | None = scope.get("wanmock.headers")
     if headers is None:
         raw = scope["headers"]
+        backend = getattr(scope.get("app"), "backend", None)  # the memo is the app's own
+        memo = backend.memo("headers", 1024) if backend is not None else None
         try:
             key: Any = tuple(raw)
-            headers = _HEADERS.get(key)
+            headers = memo.get(key) if memo is not None else None
         except TypeError:  # [name, value] lists: fine for ASGI, not hashable
             key = None
         if headers is None:
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(raw)}
-            if key is not None:
-                if len(_HEADERS) >= 1024:
-                    _HEADERS.clear()
-                _HEADERS[key] = headers
+            if key is not None and memo is not None:
+                memo.put(key, headers)
         scope["wanmock.headers"] = headers
     return headers
-
-
-_HEADERS: dict[Any, dict[str, str]] = {}
 
 
 # Used when a contract has no x-wanmock-faults entry for a fault.

@@ -5,6 +5,8 @@ No Starlette here: new-api embeds these bodies as its upstream data (`data.data`
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
@@ -12,19 +14,13 @@ from typing import Any
 from mockserver.catalogue import JobSpec
 from mockserver.core.ids import key_id
 from mockserver.core.tasks import Snapshot, State, Task
+from mockserver.providers.dashscope.family import STATUS as FAMILY_STATUS
 
 # DashScope renders times in Beijing time (UTC+8), "YYYY-MM-DD HH:mm:ss.SSS".
 BEIJING = timezone(timedelta(hours=8))
 
-STATUS = {
-    State.QUEUED: "PENDING",
-    State.RUNNING: "RUNNING",
-    State.SUCCEEDED: "SUCCEEDED",
-    State.FAILED: "FAILED",
-    State.CANCELED: "CANCELED",
-    State.EXPIRED: "UNKNOWN",
-    State.SUSPENDED: "SUSPENDED",  # SDK common/constants.py TaskStatus (audit F21)
-}
+# neutral state -> `output.task_status` (family.py; State is a str, so State keys find them)
+STATUS = FAMILY_STATUS
 
 
 @lru_cache(maxsize=4096)  # a task's times do not change while it is polled
@@ -142,3 +138,51 @@ def list_item(task: Task, snap: Snapshot) -> dict[str, Any]:
     if snap.ended_at is not None:
         row["end_time"] = int(snap.ended_at * 1000)
     return row
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def created_json(task_id: str, request_id: str) -> bytes:
+    """The submit answer, `{"output": {"task_id", "task_status": "PENDING"}, "request_id"}`,
+    spelled out as bytes: the same bytes as the dict through JSONResponse, without walking a
+    dict on the hot path."""
+    return (b'{"output":{"task_id":' + _encode(task_id).encode("utf-8")
+            + b',"task_status":"PENDING"},"request_id":' + _encode(request_id).encode("utf-8")
+            + b"}")
+
+
+def poll_tail(body: dict[str, Any]) -> bytes | None:
+    """The JSON of a poll body after its leading `request_id` (what stays the same from poll
+    to poll of one task moment), or None when `request_id` is not its first key."""
+    if next(iter(body), None) != "request_id":
+        return None
+    rest = dict(body)
+    del rest["request_id"]
+    return _encode(rest).encode("utf-8")[1:]
+
+
+def poll_json(request_id: str, tail: bytes) -> bytes:
+    """A poll body from a fresh `request_id` and a `poll_tail`: the bytes JSONResponse would
+    send for the whole dict."""
+    return (b'{"request_id":' + _encode(request_id).encode("utf-8")
+            + (b"," if len(tail) > 1 else b"") + tail)
+
+
+def canceled_body(request_id: str) -> dict[str, Any]:
+    """A cancel DashScope accepted (K03)."""
+    return {"request_id": request_id}
+
+
+def list_body(request_id: str, rows: list[dict[str, Any]], page_no: int,
+              page_size: int) -> dict[str, Any]:
+    """`GET /api/v1/tasks`: page `page_no` of `rows` (the manage-async-tasks page, K14)."""
+    total = len(rows)
+    return {
+        "request_id": request_id,
+        "data": rows[(page_no - 1) * page_size: page_no * page_size],
+        "total": total,
+        "total_page": math.ceil(total / page_size) if total else 0,
+        "page_no": page_no,
+        "page_size": page_size,
+    }

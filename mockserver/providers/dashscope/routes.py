@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -18,7 +17,6 @@ from mockserver.core.tasks import State, Task
 from mockserver.errors import ProviderError, Violation
 from mockserver.providers.base import Family, headers_of, json_response
 from mockserver.providers.dashscope import render
-from mockserver.providers.hotpath import json_body
 
 _LIST_TIME = re.compile(r"^\d{14}$")
 STATUS_WORDS = {v: k for k, v in render.STATUS.items()}
@@ -37,7 +35,8 @@ class DashScope(Family):
     # -- errors ------------------------------------------------------------------------------
     def __init__(self, backend: Any) -> None:
         super().__init__(backend)
-        self._polls: dict[str, tuple[tuple[Any, ...], bytes]] = {}
+        # The rendered tail of each polled task's body, kept by the backend (not the routes).
+        self._polls = backend.memo(f"{self.name}.polls", 4096)
 
     def auth_error(self, kind: str) -> ProviderError:
         if kind == "missing":
@@ -55,7 +54,7 @@ class DashScope(Family):
     def violation_error(self, violation: Violation, op: Operation) -> ProviderError:
         unknown_model = violation.field == "model" and violation.rule in ("schema:enum",
                                                                           "model_known")
-        if unknown_model and self.backend.options.dashscope_unknown_model_status == 404:
+        if unknown_model and self.backend.options["dashscope_unknown_model_status"] == 404:
             model = violation.value if isinstance(violation.value, str) else ""
             return ProviderError(
                 404, "ModelNotFound",
@@ -68,7 +67,7 @@ class DashScope(Family):
               ) -> tuple[JobSpec | None, list[Violation]]:
         spec, violations = super().judge(op, body)
         if (spec is not None and headers is not None
-                and self.backend.options.dashscope_oss_resolve == "require"
+                and self.backend.options["dashscope_oss_resolve"] == "require"
                 and headers.get("x-dashscope-ossresourceresolve", "").strip().lower()
                 != "enable"):
             field = _oss_input(spec.inputs)
@@ -96,11 +95,7 @@ class DashScope(Family):
         request_id = self.backend.ids.uuid()
         task = self.submit(request, op, body, spec, late, task_id=self.backend.ids.uuid(),
                            api_key=key, extra={"request_id": request_id}, raw=raw)
-        # json_response({"output": {"task_id": ..., "task_status": "PENDING"}, "request_id": ...})
-        # spelled out: the same bytes without walking a dict.
-        return Response(b'{"output":{"task_id":' + json_body(task.id)
-                        + b',"task_status":"PENDING"},"request_id":' + json_body(request_id)
-                        + b"}", media_type="application/json")
+        return Response(render.created_json(task.id, request_id), media_type="application/json")
 
     async def create_image2_video_synthesis(self, request: Request, op: Operation,
                                             raw: bytes) -> Response:
@@ -114,8 +109,8 @@ class DashScope(Family):
             url = self.backend.video_url(self.base_url(request), task, snap)
         opts = self.backend.options
         return render.task_body(task, snap, url, self.backend.ids.uuid(),
-                                wan27_actual_prompt=opts.dashscope_actual_prompt_wan27,
-                                usage_sr=opts.dashscope_usage_sr)
+                                wan27_actual_prompt=opts["dashscope_actual_prompt_wan27"],
+                                usage_sr=opts["dashscope_usage_sr"])
 
     async def get_task(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
@@ -145,17 +140,13 @@ class DashScope(Family):
         if cached is None or cached[0] != key:
             opts = self.backend.options
             body = render.task_body(task, snap, url, request_id,
-                                    wan27_actual_prompt=opts.dashscope_actual_prompt_wan27,
-                                    usage_sr=opts.dashscope_usage_sr)
-            if list(body)[0] != "request_id":  # the splice below needs it first
+                                    wan27_actual_prompt=opts["dashscope_actual_prompt_wan27"],
+                                    usage_sr=opts["dashscope_usage_sr"])
+            tail = render.poll_tail(body)
+            if tail is None:
                 return json_response(body)
-            del body["request_id"]
-            tail = json_body(body)[1:]
-            if len(self._polls) >= 4096:
-                self._polls.clear()
-            self._polls[task.id] = cached = (key, tail)
-        head = b'{"request_id":' + json_body(request_id) + (b"," if len(cached[1]) > 1 else b"")
-        return Response(head + cached[1], media_type="application/json")
+            cached = self._polls.put(task.id, (key, tail))
+        return Response(render.poll_json(request_id, cached[1]), media_type="application/json")
 
     async def cancel_task(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
@@ -165,7 +156,7 @@ class DashScope(Family):
             # Worded as the contract's cancelTask x-wanmock-errors (see its x-wanmock-decisions).
             mapping = op.error_for("task_id", "cancel")
             raise ProviderError(mapping.status, mapping.code, mapping.message)
-        return json_response({"request_id": self.backend.ids.uuid()})
+        return json_response(render.canceled_body(self.backend.ids.uuid()))
 
     async def list_tasks(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
@@ -197,16 +188,7 @@ class DashScope(Family):
             if (start and snap.submitted_at < start) or (end and snap.submitted_at > end):
                 continue
             rows.append(render.list_item(task, snap))
-        total = len(rows)
-        page = rows[(page_no - 1) * page_size: page_no * page_size]
-        return json_response({
-            "request_id": self.backend.ids.uuid(),
-            "data": page,
-            "total": total,
-            "total_page": math.ceil(total / page_size) if total else 0,
-            "page_no": page_no,
-            "page_size": page_size,
-        })
+        return json_response(render.list_body(self.backend.ids.uuid(), rows, page_no, page_size))
 
 
 # F12's answer: DashScope's bad-URL wording (api-facts §3.6 [B]); the exact text for this case
