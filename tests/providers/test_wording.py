@@ -96,7 +96,7 @@ DASHSCOPE_CASES = [
 @pytest.mark.parametrize("path", [DS, APIYI], ids=["dashscope", "apiyi"])
 @pytest.mark.parametrize(("kind", "body", "code", "message"), DASHSCOPE_CASES,
                          ids=[c[0] for c in DASHSCOPE_CASES])
-async def test_dashscope_and_apiyi_word_each_kind(client, path, kind, body, code, message):
+async def test_F08_dashscope_and_apiyi_word_each_kind(client, path, kind, body, code, message):
     r = await client.post(path, json=body, headers=HEADERS)
     assert r.status_code == 400
     got = r.json()
@@ -178,7 +178,7 @@ JIEKOU_CASES = [
 
 @pytest.mark.parametrize(("kind", "path", "body", "message"), JIEKOU_CASES,
                          ids=[c[0] for c in JIEKOU_CASES])
-async def test_jiekou_words_each_kind(client, kind, path, body, message):
+async def test_F08_jiekou_words_each_kind(client, kind, path, body, message):
     r = await client.post(path, json=body, headers=HEADERS)
     assert r.status_code == 400
     got = r.json()
@@ -229,7 +229,7 @@ NEWAPI_CASES = [
 
 @pytest.mark.parametrize(("kind", "body", "code", "message"), NEWAPI_CASES,
                          ids=[c[0] for c in NEWAPI_CASES])
-async def test_newapi_words_each_kind_as_go(client, kind, body, code, message):
+async def test_F08_newapi_words_each_kind_as_go(client, kind, body, code, message):
     r = await client.post(NEWAPI, json=body, headers=HEADERS)
     assert r.status_code == 400
     got = r.json()
@@ -252,7 +252,7 @@ async def test_newapi_relays_dashscope_words(client, kind, body, upstream):
     assert "x" * (VALUE_LIMIT + 1) not in got["message"]
 
 
-def test_values_and_lists_render_as_providers_write_them():
+def test_F08_values_and_lists_render_as_providers_write_them():
     assert [render_value(v) for v in (5, 5.0, 10.5, True, None, "a b", [1, "x"], {"a": 1})] == [
         "5", "5", "10.5", "true", "null", "a b", '[1, "x"]', '{"a": 1}']
     assert render_value("x" * 100) == "x" * VALUE_LIMIT + "..."
