@@ -19,7 +19,7 @@ from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import Clock
 from mockserver.core.store import StoreUnavailable
 from mockserver.providers import family_class
-from mockserver.providers.fast import Dispatch
+from mockserver.providers.hotpath import Dispatch
 
 log = logging.getLogger("mockserver")
 
@@ -109,7 +109,7 @@ def create_app(
     dispatch = Dispatch((method, route.path, route.endpoint)
                         for route in routes if isinstance(route, Route)
                         for method in route.methods or () if method != "HEAD")
-    routes.extend(control_routes(backend, providers))
+    routes.extend(control_routes(backend))
     routes.extend(ui_routes(backend))
     app = MockApp(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed},
                   dispatch=dispatch, lifespan=_lifespan)

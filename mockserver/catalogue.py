@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from mockserver.errors import ContractError
+from mockserver.images import FORMATS, DataImage, inspect, is_data_uri, keep_aspect
 
 IMAGE_URL = re.compile(r"^(https?://\S+|oss://\S+|data:[\w.+-]+/[\w.+-]+;base64,.+)$", re.S)
 RESOLUTION_SHORT = {"480P": 480, "720P": 720, "1080P": 1080}
@@ -81,8 +82,10 @@ class JobSpec:
 
     @property
     def sr(self) -> int:
-        """The short side in pixels, as DashScope's `usage.SR` reports it (720, 1080...)."""
-        return min(self.width, self.height)
+        """DashScope's `usage.SR` (720, 1080...): the tier when the job has one (an i2v output
+        keeps its image's aspect ratio at the tier's pixel count), else the short side."""
+        tier = RESOLUTION_SHORT.get(self.resolution or "")
+        return tier if tier is not None else min(self.width, self.height)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -103,6 +106,7 @@ class Catalogue:
             self.size_tiers: dict[str, list[str]] = dict(data["size_tiers"])
             self.ratios: dict[str, dict[str, str]] = dict(data["ratios"])
             self.rules: dict[str, dict[str, Any]] = dict(data["rules"])
+            self.image_limits: dict[str, dict[str, Any]] = dict(data.get("image_limits") or {})
             models = data["models"]
             self.effect_templates = _effect_templates(data.get("effect_templates") or {})
         except (KeyError, TypeError) as exc:
@@ -173,16 +177,21 @@ class Catalogue:
 
     # -- evaluation -------------------------------------------------------------------------
     def evaluate(
-        self, family: str, fields: Mapping[str, Any]
+        self, family: str, fields: Mapping[str, Any], *, task: str | None = None,
+        strict_prompts: bool = False,
     ) -> tuple[JobSpec | None, list[RuleFailure]]:
         """Apply every rule to a request reduced to neutral fields.
 
         Returns the job the provider would run (None when the model is unknown) and the rules that
         failed. A failed rule does not stop the others: the provider reports the first one, the
-        journal and `check_request` show them all.
+        journal and `Contract.judge` show them all. `task` is the endpoint's DashScope task
+        (`x-wanmock-task`): a model of another task is unknown there. `strict_prompts`: a prompt
+        over a limit whose `over_alternative` is `reject` is rejected (U14's alternative).
         """
         model = fields.get("model")
         entry = self.entry(family, model) if isinstance(model, str) else None
+        if entry is not None and task is not None and entry_task(entry) != task:
+            entry = None
         if entry is None:
             return None, [RuleFailure("model_known", "model", model, None, model)]
         facts = self._facts(entry)
@@ -199,7 +208,8 @@ class Catalogue:
         if prompt_rule.get("required") and not (isinstance(prompt, str) and prompt.strip()):
             fail("prompt_required", "prompt", prompt)
         if isinstance(prompt, str) and "max" in prompt_rule and len(prompt) > prompt_rule["max"]:
-            if prompt_rule.get("over") == "reject":
+            if prompt_rule.get("over") == "reject" or (
+                    strict_prompts and prompt_rule.get("over_alternative") == "reject"):
                 fail("prompt_length", "prompt", len(prompt), prompt_rule["max"])
             else:
                 actual_prompt = prompt[: prompt_rule["max"]]
@@ -260,6 +270,8 @@ class Catalogue:
         if not has_audio and (audio_url or audio_flag is True):
             fail("audio_supported", "audio_url" if audio_url else "audio", audio_url or audio_flag)
         audio = has_audio and (bool(audio_url) or audio_flag is not False)
+        if isinstance(audio_url, str) and audio_url and not audio_url_ok(audio_url):
+            fail("audio_url_format", "audio_url", audio_url, list(AUDIO_TYPES))
 
         requires = facts.requires
         if requires:
@@ -273,6 +285,11 @@ class Catalogue:
                 self._check_media(entry, get("media"), fail)
             if "references" in requires:
                 self._check_references(entry, fields, fail)
+        # Inline (data:) images: decoded and measured here, never fetched (audit F22, F23).
+        first = self._inline_images(family, entry, fields, fail)
+        if first is not None and not sizes and not facts.pairs and entry.mode == "i2v":
+            # The output keeps the input image's aspect ratio at the tier's pixel count.
+            width, height = keep_aspect(first.width, first.height, width, height)
 
         template = get("template")
         templates = facts.templates
@@ -307,6 +324,40 @@ class Catalogue:
         )
         return spec, failures
 
+    def _inline_images(self, family: str, entry: ModelEntry, fields: Mapping[str, Any],
+                       fail: Any) -> DataImage | None:
+        """Check every `data:` image of the request against the family's limits; return the
+        first frame's measurements when it is a valid inline image."""
+        limits = self.image_limits.get(family)
+        if not limits:
+            return None
+        # (neutral field, value, whether it is the first frame)
+        images: list[tuple[str, Any, bool]] = [
+            ("img_url", fields.get("img_url"), True),
+            ("last_frame_url", fields.get("last_frame_url"), False)]
+        for item in _as_list(fields.get("media")):
+            if isinstance(item, Mapping) and item.get("type") in _IMAGE_MEDIA:
+                images.append(("media", item.get("url"), item.get("type") == "first_frame"))
+        low, high = (int(v) for v in limits.get("sides", (0, 10**9)))
+        max_mb = float(entry.get("image_max_mb") or limits.get("max_mb", 20))
+        max_bytes = int(max_mb * 1024 * 1024)
+        first: DataImage | None = None
+        for name, value, is_first in images:
+            if not is_data_uri(value):
+                continue
+            image = inspect(value, max_bytes)
+            if image.problem == "too large":
+                fail("image_data_limits", name, f"{image.size} bytes",
+                     f"sides [{low}, {high}] px, at most {max_mb:g} MB")
+            elif image.problem is not None:
+                fail("image_data_format", name, image.problem, list(FORMATS))
+            elif not (low <= image.width <= high and low <= image.height <= high):
+                fail("image_data_limits", name, f"{image.width}x{image.height} px",
+                     f"sides [{low}, {high}] px, at most {max_mb:g} MB")
+            elif is_first and first is None:
+                first = image
+        return first
+
     def _check_media(self, entry: ModelEntry, media: Any, fail: Any) -> None:
         if not media:
             fail("image_required", "media", media)
@@ -323,6 +374,9 @@ class Catalogue:
             url = item.get("url")
             if not (isinstance(url, str) and IMAGE_URL.match(url)):
                 fail("image_url_format", "media", url)
+                return
+            if item.get("type") == "driving_audio" and not audio_url_ok(url):
+                fail("audio_url_format", "media", url, list(AUDIO_TYPES))
                 return
 
     def _check_references(self, entry: ModelEntry, fields: Mapping[str, Any], fail: Any) -> None:
@@ -349,6 +403,27 @@ class Catalogue:
             or n_videos > limits.get("videos", n_videos)
         ):
             fail("references_count", "reference_urls", total, limits)
+
+
+_IMAGE_MEDIA = ("first_frame", "last_frame")
+AUDIO_TYPES = (".wav", ".mp3")
+_AUDIO_MIMES = ("audio/wav", "audio/x-wav", "audio/wave", "audio/mpeg", "audio/mp3")
+
+
+def audio_url_ok(url: str) -> bool:
+    """Whether an audio URL names a wav or mp3 file (by its path's extension; a `data:` URI by
+    its media type), the check DashScope answers with InvalidURL (audit F15). Nothing is
+    fetched."""
+    if url[:5].lower() == "data:":
+        return url[5:].split(";", 1)[0].split(",", 1)[0].strip().lower() in _AUDIO_MIMES
+    path = url.split("?", 1)[0].split("#", 1)[0].lower()
+    return path.endswith(AUDIO_TYPES)
+
+
+def entry_task(entry: ModelEntry) -> str:
+    """The DashScope task (endpoint) a model is served on: `image2video` for kf2v models
+    (the SDK's rule, api-facts §3.1), `video-generation` for the rest."""
+    return str(entry.get("task", "video-generation"))
 
 
 def _looks_like_video(url: Any) -> bool:
@@ -380,8 +455,8 @@ def templates_for(effects: Mapping[str, tuple[str, ...]], model: str) -> frozens
 
 
 # What a job keeps of its inputs (`JobSpec.inputs`), in this order.
-_INPUT_FIELDS = ("img_url", "audio_url", "media", "reference_urls", "reference_images",
-                 "reference_videos", "template", "shot_type", "watermark")
+_INPUT_FIELDS = ("img_url", "last_frame_url", "audio_url", "media", "reference_urls",
+                 "reference_images", "reference_videos", "template", "shot_type", "watermark")
 
 
 class _Facts:

@@ -207,7 +207,7 @@ def _budget_filter(contracts: ContractSet, family: str, budget: list[int]) -> Ca
         body = case.body
         if type(body).__name__ == "NotSet" or not isinstance(body, dict):
             return True
-        _, violations = contracts[family].check_request(op.operation_id, body)
+        _, violations = contracts[family].judge(op.operation_id, body)
         if any(v.timing == "submit" for v in violations):
             return True  # rejected at submit: free
         with lock:
@@ -263,7 +263,7 @@ def check(
         config = _config(base_url=target.rstrip("/") if is_url else None, api_key=api_key,
                          max_examples=max_examples, phases=phases, seed=seed,
                          rate_limit=rate_limit,
-                         client_5xx=contracts[family].document.get("x-wanmock-client-5xx", []),
+                         client_5xx=sorted(contracts[family].extensions.client_5xx),
                          submit_operations=[] if budget is None else [
                              op.operation_id for op in contracts[family].by_role("submit")])
         document = contracts[family].document
@@ -345,9 +345,9 @@ def _http_fetch(url: str) -> tuple[int, bytes, str]:
 def _app_fetch(app: Any) -> Callable[[str], tuple[int, bytes, str]]:
     import httpx
 
-    from mockserver.testing import _LoopThread
+    from mockserver.loop_thread import LoopThread
 
-    loop: list[_LoopThread] = []
+    loop: list[LoopThread] = []
 
     def fetch(url: str) -> tuple[int, bytes, str]:
         async def get() -> tuple[int, bytes, str]:
@@ -358,7 +358,7 @@ def _app_fetch(app: Any) -> Callable[[str], tuple[int, bytes, str]]:
                 return status, r.content[:64], r.headers.get("content-type", "")
 
         if not loop:
-            loop.append(_LoopThread())
+            loop.append(LoopThread())
         return loop[0].run(get())  # type: ignore[no-any-return]
 
     return fetch

@@ -25,7 +25,6 @@ import hashlib
 import json
 from typing import Any
 
-import yaml
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -86,7 +85,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return data
 
 
-def control_routes(backend: Backend, providers: dict[str, Any]) -> list[BaseRoute]:
+def control_routes(backend: Backend) -> list[BaseRoute]:
     """The `/_wanmock/` routes bound to one backend."""
 
     def guarded(fn: Any) -> Any:
@@ -263,7 +262,3 @@ def control_routes(backend: Backend, providers: dict[str, Any]) -> list[BaseRout
         route("/_wanmock/contracts/{name}", contract, ["GET"]),
         route("/_wanmock/videos/{task_id}.mp4", video, ["GET", "HEAD"]),
     ]
-
-
-def dump_yaml(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

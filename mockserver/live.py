@@ -47,10 +47,6 @@ def available_keys(environ: dict[str, str] | None = None) -> dict[str, str]:
     return keys
 
 
-class BudgetExceeded(Exception):
-    """A billable submission beyond the spend budget."""
-
-
 @dataclass
 class Budget:
     """How many billable submissions a run may make; shared by every test of a session."""
@@ -83,7 +79,7 @@ class LiveRoutes:
     findings: list[LiveFinding] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from mockserver.testing import _router_class
+        from mockserver.handle import _router_class
 
         self._sync = httpx.HTTPTransport()
         self._async = httpx.AsyncHTTPTransport()
@@ -109,7 +105,7 @@ class LiveRoutes:
             pytest.skip(f"wanmock live: {request.method} {request.url.path} would submit a "
                         f"billable job beyond the budget ({self.budget.limit}); raise it with "
                         f"--wanmock-budget")
-        from mockserver.testing import _SYNC_CALL
+        from mockserver.handle import _SYNC_CALL
 
         if not _SYNC_CALL.get():  # httpx's ByteStream is both sync and async: ask the router
             return self._forward_async(request, op)

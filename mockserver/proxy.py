@@ -110,7 +110,7 @@ class Proxy:
         routes: list[BaseRoute] = [
             Route("/_wanmock/proxy", self.status_endpoint, methods=["GET"]),
             # The fake's control API and dashboard, over the proxy's journal and local tasks.
-            *control_routes(self.backend, self.fake.state.providers),
+            *control_routes(self.backend),
             *ui_routes(self.backend),
             Route("/{path:path}", self.handle, methods=METHODS),
         ]

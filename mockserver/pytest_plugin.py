@@ -248,7 +248,7 @@ def wanmock(request: pytest.FixtureRequest, wanmock_config: dict[str, Any],
     if target == "replay":
         options = {**options, **_replay_options(request)}
     from mockserver.app import create_app
-    from mockserver.testing import DEFAULT_HOSTS, InProcessRoutes, WanMock
+    from mockserver.handle import DEFAULT_HOSTS, InProcessRoutes, WanMock
 
     try:
         app = create_app(**options)
@@ -352,7 +352,7 @@ def wanmock_server(request: pytest.FixtureRequest, _wanmock_server_session: Any)
                     "against it (record httpx tests through the `wanmock` fixture, or any "
                     "client through `wanmock proxy --record`)")
     from mockserver.errors import MockServerError
-    from mockserver.testing import WanMock
+    from mockserver.handle import WanMock
 
     server = _wanmock_server_session
     backend = server.backend

@@ -30,7 +30,7 @@ class RecordRoutes:
     def __init__(self, contracts: ContractSet, budget: Budget, cassette: Path | str, *,
                  hosts: Mapping[str, str] | None = None,
                  upstreams: Mapping[str, str] | None = None) -> None:
-        from mockserver.testing import _router_class
+        from mockserver.handle import _router_class
 
         self.budget = budget
         self.hosts = dict(hosts or HOST_FAMILIES)
@@ -87,7 +87,7 @@ class RecordRoutes:
         return httpx.Response(response.status_code, headers=headers, content=response.content)
 
     def _handle(self, request: httpx.Request) -> Any:
-        from mockserver.testing import _SYNC_CALL
+        from mockserver.handle import _SYNC_CALL
 
         if not _SYNC_CALL.get():  # httpx's ByteStream is both sync and async: ask the router
             return self._handle_async(request)

@@ -22,7 +22,7 @@ _FAIL_REASON = re.compile(r"code:\s*(?P<code>[^,\s]+)\s*,\s*message:\s*(?P<messa
 @lru_cache(maxsize=1)
 def status_words() -> dict[str, list[tuple[str, dict[str, State]]]]:
     """Per family: (dotted path of the status word, word -> neutral state), first match wins."""
-    from mockserver.providers.apiyi.routes import STATUS as APIYI
+    from mockserver.providers.apiyi.render import STATUS as APIYI
     from mockserver.providers.dashscope.render import STATUS as DASHSCOPE
     from mockserver.providers.jiekou.render import STATUS as JIEKOU
     from mockserver.providers.newapi.render import STATUS as NEWAPI

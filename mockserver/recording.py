@@ -136,7 +136,7 @@ class Recorder:
         except (ValueError, UnicodeDecodeError, RecursionError):
             out.append(_v("request", "", "body:not_json", "the body is not JSON"))
             return out
-        _, violations = self.contracts[op.family].check_request(op.operation_id, body)
+        _, violations = self.contracts[op.family].judge(op.operation_id, body)
         out.extend({"side": "request", **v.as_dict()} for v in violations)
         return out
 

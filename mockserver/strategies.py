@@ -44,9 +44,10 @@ from hypothesis.errors import InvalidArgument
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import relevance
 
-from mockserver.catalogue import Catalogue, ModelEntry
+from mockserver.catalogue import Catalogue, ModelEntry, entry_task
 from mockserver.contracts import Contract, Operation, load
 from mockserver.core.tasks import Failure, Plan, State
+from mockserver.images import SAMPLE_PNG_DATA_URI
 
 __all__ = [
     "OUTCOMES",
@@ -68,8 +69,9 @@ _TIMING_MS = {
 _FAILURE_CODES = ("InternalError", "DataInspectionFailed", "InvalidParameter")
 _WORDS = ("a", "cat", "lighthouse", "at", "dusk", "camera", "slowly", "pushes", "in", "rain",
           "neon", "street", "波浪", "海边")
-_IMAGES = ("https://example.com/frame.png", "http://example.com/a/b.jpg",
-           "oss://bucket/dir/frame.png", "data:image/png;base64,iVBORw0KGgo=")
+# No oss:// URL: a body alone cannot promise the X-DashScope-OssResourceResolve header that
+# DashScope needs for one (audit F12); the inline image is a real 400x300 PNG (audit F23).
+_IMAGES = ("https://example.com/frame.png", "http://example.com/a/b.jpg", SAMPLE_PNG_DATA_URI)
 _VIDEOS = ("https://example.com/clip.mp4", "https://example.com/ref.mov")
 _AUDIOS = ("https://example.com/voice.mp3", "https://example.com/waves.wav")
 _MEDIA_URL = {"first_frame": _IMAGES[:2], "last_frame": _IMAGES[:2],
@@ -648,6 +650,8 @@ def _targets(family: Any, operation: Any, model: Any) -> list[_Target]:
         schema = _Schema(contract, op)
         for name in names:
             entry = catalogue.entry(family, name)
+            if entry is not None and op.task is not None and entry_task(entry) != op.task:
+                continue  # a model of another endpoint (kf2v vs video-generation)
             if entry is not None and (model is None or name == model):
                 targets.append(_Target(family, op, entry, catalogue, schema))
     if not targets:
@@ -804,7 +808,7 @@ def poll_plans(*, max_queued: int = 3, max_running: int = 5) -> st.SearchStrateg
 def apply_lifecycle(target: Any, task_id: str, lifecycle: TaskLifecycle) -> Any:
     """Make the task `task_id` follow `lifecycle` from its submission on; returns the task.
 
-    `target` is a `Backend` or anything holding one as `.backend` (`mockserver.testing.WanMock`,
+    `target` is a `Backend` or anything holding one as `.backend` (`mockserver.handle.WanMock`,
     the `wanmock` fixtures). The task's plan is replaced (a state forced earlier is dropped) and,
     for `"cancel"`, it is canceled `cancel_at` seconds after it was submitted. Times count from
     the submission, so apply the lifecycle before moving the clock.

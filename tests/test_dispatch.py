@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver.app import MockApp, create_app
 from mockserver.core.clock import ManualClock
-from mockserver.providers.fast import Dispatch
+from mockserver.providers.hotpath import Dispatch
 
 pytestmark = pytest.mark.anyio
 AUTH = {"Authorization": "Bearer sk-dispatch-test-0001", "X-DashScope-Async": "enable"}

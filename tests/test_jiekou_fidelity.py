@@ -22,8 +22,8 @@ from starlette.routing import Route
 from mockserver.app import create_app
 from mockserver.contracts import load
 from mockserver.core.clock import ManualClock
+from mockserver.handle import WanMock
 from mockserver.server import ThreadedMockServer
-from mockserver.testing import WanMock
 from tests.helpers import conforms
 
 KEY = {"Authorization": "Bearer sk_test_key"}
@@ -145,7 +145,7 @@ def test_F01_readme_handler_reads_the_payload() -> None:
     wanmock.on_webhook(lambda hook: handled.append(
         (hook.body["payload"]["task"]["task_id"],  # type: ignore[index]
          hook.body["payload"]["task"]["status"])))  # type: ignore[index]
-    from mockserver.testing import InProcessRoutes
+    from mockserver.handle import InProcessRoutes
 
     with InProcessRoutes(app, ["api.novita.ai"]):
         with httpx.Client(base_url="https://api.novita.ai", headers=KEY) as c:
@@ -253,7 +253,7 @@ def test_F06_test_mode_sends_the_simulated_event_at_once(
 def test_F06_test_mode_disabled_follows_the_task() -> None:
     app = create_app(families=["jiekou"], clock=ManualClock(), seed=3)
     wanmock = WanMock(app.state.backend)
-    from mockserver.testing import InProcessRoutes
+    from mockserver.handle import InProcessRoutes
 
     with InProcessRoutes(app, ["api.novita.ai"]):
         with httpx.Client(base_url="https://api.novita.ai", headers=KEY) as c:
@@ -286,7 +286,7 @@ def test_F06_malformed_webhook_settings_get_jiekou_400(extra: dict[str, Any]) ->
     envelope (never a 500), the request kept in the journal, no task, no webhook."""
     app = create_app(families=["jiekou"], clock=ManualClock(), seed=3)
     wanmock = WanMock(app.state.backend)
-    from mockserver.testing import InProcessRoutes
+    from mockserver.handle import InProcessRoutes
 
     with InProcessRoutes(app, ["api.novita.ai"]):
         with httpx.Client(base_url="https://api.novita.ai", headers=KEY) as c:
@@ -303,7 +303,7 @@ def test_F06_malformed_webhook_settings_get_jiekou_400(extra: dict[str, Any]) ->
 def _succeeded(**options: Any) -> dict[str, Any]:
     app = create_app(families=["jiekou"], clock=ManualClock(), seed=3, **options)
     wanmock = WanMock(app.state.backend)
-    from mockserver.testing import InProcessRoutes
+    from mockserver.handle import InProcessRoutes
 
     with InProcessRoutes(app, ["api.novita.ai"]):
         with httpx.Client(base_url="https://api.novita.ai", headers=KEY) as c:
@@ -339,7 +339,7 @@ def test_F17_audios_and_enable_nsfw_detection_are_present() -> None:
 def test_U20_missing_content_type(option: str, status: int) -> None:
     """Decision `missing-content-type`: read as JSON by default; the option refuses it."""
     app = create_app(families=["jiekou"], clock=ManualClock(), seed=3, jiekou_content_type=option)
-    from mockserver.testing import InProcessRoutes
+    from mockserver.handle import InProcessRoutes
 
     with InProcessRoutes(app, ["api.novita.ai"]):
         with httpx.Client(base_url="https://api.novita.ai", headers=KEY) as c:
@@ -354,7 +354,7 @@ def test_U20_missing_content_type(option: str, status: int) -> None:
 def _post(family_host: str, path: str, body: dict[str, Any],
           headers: dict[str, str]) -> httpx.Response:
     app = create_app(clock=ManualClock(), seed=3)
-    from mockserver.testing import InProcessRoutes
+    from mockserver.handle import InProcessRoutes
 
     with InProcessRoutes(app, [family_host]):
         with httpx.Client(base_url=f"https://{family_host}", headers=headers) as c:
@@ -428,7 +428,7 @@ def test_item4_new_wan_endpoints_run_a_whole_job(path: str, body: dict[str, Any]
     1920*1080 / 1080P and 5 s; the task ends with a video of that size."""
     app = create_app(families=["jiekou"], clock=ManualClock(), seed=3)
     wanmock = WanMock(app.state.backend)
-    from mockserver.testing import InProcessRoutes
+    from mockserver.handle import InProcessRoutes
 
     with InProcessRoutes(app, ["api.novita.ai"]):
         with httpx.Client(base_url="https://api.novita.ai", headers=KEY) as c:

@@ -29,8 +29,8 @@ from mockserver.contracts import load
 from mockserver.core.clock import ManualClock
 from mockserver.core.scenarios import JOB, TRANSPORT, RequestInfo, Scenario, ScenarioBook
 from mockserver.errors import MockServerError
+from mockserver.handle import DEFAULT_HOSTS, InProcessRoutes
 from mockserver.server import ThreadedMockServer
-from mockserver.testing import DEFAULT_HOSTS, InProcessRoutes
 
 KEY = "sk-wanmock-scenarios-0123456789"
 OTHER_KEY = "sk-wanmock-scenarios-other-9876"
@@ -1070,7 +1070,7 @@ async def test_concurrency_wait_is_not_multiplied_by_slow() -> None:
 
 
 async def test_faulted_polls_still_count_as_polls_of_their_task() -> None:
-    from mockserver.testing import WanMock
+    from mockserver.handle import WanMock
 
     app = create_app(families=["dashscope"], clock=ManualClock(), seed=4)
     handle = WanMock(app.state.backend)

@@ -293,7 +293,7 @@ def test_memory_stays_flat_with_max_tasks(contract_set: Any) -> None:
     family_class("dashscope")(backend)
     body = {"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse at dusk"},
             "parameters": {"size": "1280*720", "duration": 5}}
-    spec, _ = contract_set["dashscope"].check_request("createVideoSynthesis", body)
+    spec, _ = contract_set["dashscope"].judge("createVideoSynthesis", body)
 
     def submit(n: int) -> None:
         for _ in range(n):
@@ -308,3 +308,27 @@ def test_memory_stays_flat_with_max_tasks(contract_set: Any) -> None:
     gc.collect()
     assert len(backend.store) <= 1000 + 50
     assert _rss_mb() - at_1000 < 4.0
+
+
+def test_the_redis_read_cache_is_invalidated_by_another_workers_write(
+        redis_server: RedisServer) -> None:
+    from mockserver.core.store.redis import RedisDriver
+
+    url = redis_server.url()
+    mine, other = RedisDriver(url), RedisDriver(url)
+    try:
+        mine.init_clock(1000.0)
+        first = mine.sync(None, False)
+        calls: list[Any] = []
+        real = mine._hot
+        mine._hot = lambda *a: calls.append(a) or real(*a)  # type: ignore[method-assign]
+        assert mine.sync(None, False)["now"] == first["now"]
+        assert calls == []  # served from the cache: nothing changed
+        other.advance("manual", 5.0)
+        # Redis has published the change before it answered `other`.
+        assert _until(lambda: mine.sync(None, False)["now"] == first["now"] + 5.0, 2,
+                      "the other worker's advance is seen")
+        assert calls  # the cache was dropped and the store read again
+    finally:
+        mine.close()
+        other.close()

@@ -19,8 +19,8 @@ from starlette.routing import Route
 from mockserver.app import create_app
 from mockserver.core.clock import ManualClock
 from mockserver.core.webhooks import Webhook
+from mockserver.handle import WanMock
 from mockserver.server import ThreadedMockServer
-from mockserver.testing import WanMock
 from tests.helpers import conforms
 
 KEY = {"Authorization": "Bearer sk_test_key"}
@@ -311,7 +311,7 @@ def test_record_mode_keeps_webhooks_in_a_served_fake() -> None:
 def _routed_fake_whose_listener_downloads() -> tuple[Any, list[int]]:
     """An in-process fake (respx routes for api.novita.ai) that ends a task at its first poll,
     with a webhook listener that downloads the video through the same fake."""
-    from mockserver.testing import InProcessRoutes
+    from mockserver.handle import InProcessRoutes
 
     app = create_app(families=["jiekou"], clock=ManualClock(), seed=3, mode="polls",
                      queued_polls=0, running_polls=0)

@@ -6,7 +6,7 @@ No HTTP here. One module per concept:
   directory, validates each document with openapi-spec-validator, indexes operations by
   `operationId` and compiles their JSON Schema validators once.
 - `model`: `ContractSet`, `Contract`, `Operation`.
-- `judging`: `Contract.check_request()` returns the structured `Violation`s a provider would raise
+- `judging`: `Contract.judge()` returns the structured `Violation`s a provider would raise
   for a request body: JSON Schema first (reported through the operation's `x-wanmock-errors`),
   then the catalogue rules (reported through its `x-wanmock-rules`).
 - `spec`: neutral job fields read from a body by `x-wanmock-spec`.

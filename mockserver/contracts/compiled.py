@@ -20,6 +20,7 @@ _NODE_KEYWORDS = frozenset({
     "type", "enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
     "minLength", "maxLength", "minItems", "maxItems", "multipleOf", "required",
 })
+_LENGTH_KEYWORDS = frozenset({"minLength", "maxLength", "minItems", "maxItems"})
 
 
 

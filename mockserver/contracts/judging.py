@@ -16,7 +16,7 @@ from jsonschema.exceptions import ValidationError, relevance
 
 from mockserver import wording
 from mockserver.catalogue import RuleFailure
-from mockserver.contracts.compiled import _NODE_KEYWORDS
+from mockserver.contracts.compiled import _LENGTH_KEYWORDS, _NODE_KEYWORDS
 from mockserver.contracts.schema import _at, _coerce, _Cyclic, _inline, _leaves, _param_validator
 from mockserver.contracts.templates import DEFAULT_MAPPING, ErrorMapping
 from mockserver.errors import Timing, Violation
@@ -124,6 +124,14 @@ class RequestJudging:
             node = _at(document, location[:-1])
             return self._make_violation("required", [*parts, missing], None, node,
                                         node.get("required") if isinstance(node, Mapping) else None)
+        if keyword in _LENGTH_KEYWORDS:
+            # Lengths and item counts mean the same to both engines (characters, items): no
+            # second look needed, only the node for the sibling bound.
+            limit = getattr(first.kind, "limit", None)
+            node = _at(document, location[:-1])
+            if isinstance(limit, int) and isinstance(node, Mapping) and node.get(keyword) == limit:
+                return self._make_violation(keyword, parts, instance, node, limit)
+            return None
         validator = self._node_validators.get(location)
         if validator is None:
             node = _at(document, location[:-1])
@@ -156,7 +164,8 @@ class RequestJudging:
                         keyword_value: Any) -> Violation:
         field_path = ".".join(parts)
         mapping = self.error_for(field_path, keyword)
-        values = wording.schema_values(keyword, field_path, value, schema, keyword_value)
+        values = wording.schema_values(keyword, field_path, value, schema, keyword_value,
+                                       detail="{detail}" in mapping.message)
         return Violation(
             field=field_path,
             rule=f"schema:{keyword}",
@@ -194,6 +203,12 @@ class RequestJudging:
                 known.add(value)
         return out
 
+    def violation_for(self, field_path: str, keyword: str, value: Any = None,
+                      schema: Any = None, keyword_value: Any = None) -> Violation:
+        """A violation of `keyword` at `field_path` worded by this operation's
+        `x-wanmock-errors`, for the checks a handler makes itself."""
+        return self._param_violation(field_path, keyword, value, schema or {}, keyword_value)
+
     def _param_violation(self, name: str, keyword: str, value: Any, schema: Any,
                          keyword_value: Any) -> Violation:
         mapping = self.error_for(name, keyword)
@@ -225,6 +240,10 @@ class RequestJudging:
             mapping = self.error_for(wire_field, failure.rule)
             report = {"timing": "submit", "status": mapping.status, "code": mapping.code,
                       "message": mapping.message}
+        by_field = report.get("by_field")
+        if by_field and wire_field in by_field:
+            # The same rule worded for the field it fails on (wan2.7-i2v's `input.media`).
+            report = {**report, **by_field[wire_field]}
         values = wording.rule_values(wire_field, failure.value, failure.allowed, failure.model)
         return Violation(
             field=wire_field,

@@ -18,6 +18,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from mockserver.catalogue import Catalogue
+from mockserver.contracts import extensions as ext
 from mockserver.contracts.compiled import _fast_registry, _fast_validator
 from mockserver.contracts.model import Contract, ContractSet, Operation
 from mockserver.contracts.schema import _deref, _escape, _schema_validator
@@ -101,24 +102,27 @@ def _build_operations(
                              else e.get("keyword")),
                     wrap=e.get("wrap"),
                 )
-                for e in raw.get("x-wanmock-errors") or []
+                for e in raw.get(ext.ERRORS) or []
             ]
             ops[op_id] = Operation(
                 family=family,
                 operation_id=op_id,
                 method=method.upper(),
                 path=path,
-                role=str(raw.get("x-wanmock-role", "")),
+                role=str(raw.get(ext.ROLE, "")),
                 raw=raw,
                 body_validator=body_validator,
                 parameters=[_deref(document, p)
                             for p in [*shared_params, *(raw.get("parameters") or [])]],
                 errors=errors,
-                rules=dict(raw.get("x-wanmock-rules") or {}),
-                spec_map=dict(raw.get("x-wanmock-spec") or {}),
+                rules=dict(raw.get(ext.RULES) or {}),
+                spec_map=dict(raw.get(ext.SPEC) or {}),
                 response_validators=responses,
                 fast_validator=fast_validator,
                 document=document,
+                envelope=raw.get(ext.ENVELOPE),
+                envelope_kind=str(raw.get(ext.ENVELOPE_KIND, "default")),
+                task_type=str(raw.get(ext.TASK_TYPE, "")),
             )
     return ops
 
@@ -132,7 +136,7 @@ def load_contract(path: Path, catalogue: Catalogue, *, validate: bool = True) ->
         raise ContractError(f"{path}: not a YAML mapping")
     if validate:
         validate_document(document, path)
-    declared = document.get("x-wanmock-family")
+    declared = ext.family_of(document)
     if declared is not None and declared != family:
         raise ContractError(f"{path}: x-wanmock-family {declared!r} differs from file name")
     base = f"urn:wanmock:contract:{family}"

@@ -14,6 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from mockserver.catalogue import Catalogue, JobSpec
+from mockserver.contracts.extensions import TASK, ContractExtensions, Decision
 from mockserver.contracts.judging import RequestJudging
 from mockserver.contracts.spec import SpecExtraction, _SpecNode
 from mockserver.contracts.templates import ErrorMapping, render_envelope
@@ -52,7 +53,18 @@ class Operation(SpecExtraction, RequestJudging):
     _node_validators: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     # Violations already worded for a scalar at a place (see `_single_error`).
     _seen_errors: dict[tuple[Any, ...], Violation] = field(default_factory=dict)
+    # The operation's own `x-wanmock-envelope` template (apiyi's task API), or None; its
+    # `x-wanmock-envelope-kind` (new-api's video proxy: `content`); `x-wanmock-task-type`.
+    envelope: Any = None
+    envelope_kind: str = "default"
+    task_type: str = ""
 
+    @property
+    def task(self) -> str | None:
+        """The DashScope task this submit operation serves (`x-wanmock-task`: `video-generation`,
+        `image2video`), or None when it takes every model of its family."""
+        task = self.raw.get(TASK)
+        return str(task) if task else None
 
 
 @dataclass(slots=True)
@@ -64,17 +76,21 @@ class Contract:
     document: Mapping[str, Any]
     operations: dict[str, Operation]
     catalogue: Catalogue
+    # The root `x-wanmock-*` keys, typed (extensions.py), read once.
+    extensions: ContractExtensions = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.extensions = ContractExtensions.read(self.document)
 
     @property
     def envelopes(self) -> dict[str, Any]:
-        env = self.document.get("x-wanmock-envelope") or {}
-        if isinstance(env, Mapping) and "default" in env and isinstance(env["default"], Mapping):
-            return dict(env)
-        return {"default": env}
+        """`x-wanmock-envelope` by kind (`default`, and e.g. new-api's `auth`, `content`)."""
+        return dict(self.extensions.envelopes)
 
     @property
-    def decisions(self) -> list[Mapping[str, Any]]:
-        return list(self.document.get("x-wanmock-decisions") or [])
+    def decisions(self) -> list[Decision]:
+        """`x-wanmock-decisions`, typed."""
+        return list(self.extensions.decisions)
 
     def operation(self, operation_id: str) -> Operation:
         try:
@@ -99,29 +115,35 @@ class Contract:
             {"status": status, "code": code, "message": message, "request_id": request_id},
         )
 
-    def check_request(
+    def judge(
         self,
         operation_id: str,
         body: Any,
         *,
         rule_timing: Timing | None = None,
+        strict_prompts: bool = False,
     ) -> tuple[JobSpec | None, list[Violation]]:
         """Judge a request body: the job it would run, and every violation, first reported first.
 
         Schema violations come first (the provider parses before it checks models); catalogue
         rules are evaluated only on a schema-valid body. `rule_timing` overrides the contract's
-        submit/async choice for every catalogue rule.
+        submit/async choice for every catalogue rule; `strict_prompts` rejects prompts over a
+        limit whose catalogue alternative is `reject` (`over_alternative`).
         """
         op = self.operation(operation_id)
         violations = op.schema_violations(body)
         if violations or op.role != "submit":
             return None, violations
         fields, sources = op.extract(body)
-        spec, failures = self.catalogue.evaluate(self.family, fields)
+        spec, failures = self.catalogue.evaluate(self.family, fields, task=op.task,
+                                                 strict_prompts=strict_prompts)
         violations = [op.rule_violation(f, sources, rule_timing) for f in failures]
         # Submit-time rejections are reported before anything that would only fail later.
         violations.sort(key=lambda v: v.timing != "submit")
         return spec, violations
+
+    # Its name before the contract layer had one verb: kept so code written against it runs.
+    check_request = judge
 
 
 @dataclass(slots=True)

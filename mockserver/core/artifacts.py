@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from mockserver.core.memo import Memo
+
 FPS = 8
 AUDIO_RATE = 16000
 
@@ -138,7 +140,7 @@ class Signer:
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
-        self._cache: dict[tuple[str, int], str] = {}  # a polled task asks for the same URL
+        self._cache: Memo[tuple[str, int], str] = Memo(4096)  # a polled task asks for the same URL
         digest = hmac.new(secret, b"OSSAccessKeyId", hashlib.sha256).hexdigest()
         # Shaped like an Alibaba Cloud AccessKey id (`LTAI` + 20 characters).
         self.access_key_id = "LTAI5t" + digest[:18]
@@ -148,10 +150,8 @@ class Signer:
         sig = self._cache.get(key)
         if sig is None:
             msg = f"{path}\n{expires}".encode()
-            sig = hmac.new(self._secret, msg, hashlib.sha256).hexdigest()[:32]
-            if len(self._cache) >= 4096:
-                self._cache.clear()
-            self._cache[key] = sig
+            sig = self._cache.put(key,
+                                  hmac.new(self._secret, msg, hashlib.sha256).hexdigest()[:32])
         return sig
 
     def sign(self, path: str, expires: int) -> str:

@@ -16,6 +16,7 @@ from mockserver.catalogue import JobSpec
 from mockserver.contracts import FAMILIES, ContractSet, load
 from mockserver.core.artifacts import Signer, VideoCache, VideoKey
 from mockserver.core.clock import Clock
+from mockserver.core.memo import Memo
 from mockserver.core.scenarios import FaultRequested, Scenario, shape_plan
 from mockserver.core.store import Store, open_store
 from mockserver.core.tasks import (
@@ -104,7 +105,8 @@ class Options:
             `X-DashScope-OssResourceResolve: enable` is refused) or `ignore`.
         dashscope_actual_prompt_wan27: show `actual_prompt` on wan2.7 results (default: no, as
             the official wan2.7 query examples show only `orig_prompt`).
-        dashscope_usage_sr: `SR` in wan2.5/wan2.2 usage (default: yes, api-facts §3.5).
+        dashscope_usage_sr: add `SR` to wan2.5/wan2.2 usage, as api-facts §3.5 and a mirror show
+            (default: no, as seed 002's verbatim wan2.5 body).
         dashscope_r2v_prompt_over: wan2.6 r2v prompt over 1500 characters: `truncate`
             (default, as every other Wan model) or `reject` (400 InvalidParameter).
     """
@@ -145,7 +147,7 @@ class Options:
     dashscope_result_auth: str = "reject"
     dashscope_oss_resolve: str = "require"
     dashscope_actual_prompt_wan27: bool = False
-    dashscope_usage_sr: bool = True
+    dashscope_usage_sr: bool = False
     dashscope_r2v_prompt_over: str = "truncate"
     replay: str | None = None
     replay_strict: bool = False
@@ -270,6 +272,7 @@ class Backend:
         self._submits = 0
         self._swept_at = float("-inf")
         self.replay: Any = self._replay_book(opts.replay)
+        self._memos: dict[str, Memo[Any, Any]] = {}
 
     def _exact_polls(self) -> None:
         if hasattr(self.store, "exact_polls"):  # poll counts drive tasks: count them at once
@@ -354,6 +357,17 @@ class Backend:
         self._swept_at = float("-inf")
         if self.replay is not None:
             self.replay.reset()
+        for memo in self._memos.values():  # seeded ids come back: forget what they meant
+            memo.clear()
+
+    def memo(self, name: str, size: int = 4096) -> Memo[Any, Any]:
+        """This fake's bounded memo `name`, made on first use. The hot paths' caches (header
+        sets, poll bodies) live here, never in a module, so two apps in one process never
+        share them; `reset()` empties them."""
+        found = self._memos.get(name)
+        if found is None:
+            found = self._memos.setdefault(name, Memo(size))
+        return found
 
     def begin(self, task_id: str | None = None) -> Any:
         """Start a request (a shared store reads epoch, clock and the task in one go)."""
@@ -408,8 +422,7 @@ class Backend:
             self.replay.apply(recorded, task)
             return self.store.add(task)
         if scenario is not None and failure is None:
-            failures = self.contracts[family].document.get("x-wanmock-failures") or {}
-            shape_plan(task, scenario, failures)
+            shape_plan(task, scenario, self.contracts[family].extensions.failures)
         # After the scenario: `slow` multiplies the task's own times, not the wait for a slot.
         plan.queue_s += wait
         self.store.add(task)
@@ -417,62 +430,29 @@ class Backend:
         self._maybe_sweep(now)
         return task
 
-    # -- bounded memory ----------------------------------------------------------------------
+    # -- bounded memory (mockserver.core.retention) ----------------------------------------
     def _maybe_sweep(self, now: float) -> None:
-        limit = self.options.max_tasks
-        if limit is not None and self._submits % max(1, limit // 20) == 0:
-            self.sweep(now)
-        elif now - self._swept_at >= 60.0:
-            self.sweep(now, retention_only=True)
+        from mockserver.core.retention import maybe_sweep
+
+        maybe_sweep(self, now)
 
     def purge_at(self, task: Task) -> float | None:
-        """When a task may be forgotten without anyone noticing: its family's retention is
-        over (it reads as expired/unknown) and its result URL has expired. None: never."""
-        keep = self.task_retention(task)
-        if keep is None:
-            return None
-        ended = task.forced_at if task.forced_at is not None else (
-            task.canceled_at if task.canceled_at is not None
-            else task.submitted_at + task.plan.end_s)
-        return max(task.submitted_at + keep, ended + self.url_ttl(task))
+        """When a task may be forgotten without anyone noticing (see `retention.purge_at`)."""
+        from mockserver.core.retention import purge_at
+
+        return purge_at(self, task)
 
     def sweep(self, now: float | None = None, *, retention_only: bool = False) -> int:
         """Forget tasks past their retention, then (with `max_tasks`) the oldest ended tasks,
         then, if still over the bound, the oldest unfinished ones. Returns how many went."""
-        now = self.now() if now is None else now
-        self._swept_at = now
-        limit = None if retention_only else self.options.max_tasks
-        horizon = min((r.task_s for r in self.retention.values() if r.task_s is not None),
-                      default=None)
-        expired: list[str] = []
-        ended: list[str] = []
-        live: list[str] = []
-        count = 0
-        for task in self.store.oldest():
-            count += 1
-            purge = self.purge_at(task)
-            if purge is not None and now >= purge:
-                expired.append(task.id)
-            elif limit is not None:
-                snap = self.lifecycle.view(task, now, retention=self.task_retention(task))
-                (ended if snap.state.terminal else live).append(task.id)
-            elif horizon is None or task.submitted_at > now - horizon:
-                break  # submitted in order: nothing younger can be past its retention
-        remove = expired
-        if limit is not None:
-            over = count - len(expired) - limit
-            if over > 0:
-                remove += ended[:over]
-                over -= len(ended[:over])
-                if over > 0:
-                    remove += live[:over]
-        return self.store.remove(remove) if remove else 0
+        from mockserver.core.retention import sweep
+
+        return sweep(self, now, retention_only=retention_only)
 
     def concurrency_policy(self, family: str) -> str:
         policy = self.options.concurrency_policy
         if policy == "contract":
-            limits = self.contracts[family].document.get("x-wanmock-limits") or {}
-            policy = str(limits.get("concurrency_policy", "queue"))
+            policy = self.contracts[family].extensions.limits.concurrency_policy or "queue"
         return policy
 
     def _concurrency_wait(self, family: str, api_key: str | None, now: float) -> float:

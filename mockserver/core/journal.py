@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from mockserver.core.memo import Memo
 
 SECRET_HEADERS = {"authorization", "x-api-key", "api-key", "proxy-authorization", "cookie"}
 # RFC 6750's b64token: what a bearer credential is made of, so the substitution stops at a
@@ -67,22 +69,17 @@ def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     return out
 
 
-_REDACTED: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
-
-
-def _redacted_copy(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """`redact_headers(headers)`, remembered for header sets seen before (clients repeat
-    theirs); each entry gets its own dict."""
+def _redacted_copy(headers: Iterable[tuple[str, str]],
+                   memo: Memo[tuple[tuple[str, str], ...], dict[str, str]]) -> dict[str, str]:
+    """`redact_headers(headers)`, remembered in `memo` for header sets seen before (clients
+    repeat theirs); each entry gets its own dict."""
     try:
         key = tuple(headers)
-        found = _REDACTED.get(key)
+        found = memo.get(key)
     except TypeError:  # unhashable pairs: redact without remembering
         return redact_headers(headers)
     if found is None:
-        found = redact_headers(key)
-        if len(_REDACTED) >= 1024:
-            _REDACTED.clear()
-        _REDACTED[key] = found
+        found = memo.put(key, redact_headers(key))
     return dict(found)
 
 
@@ -136,6 +133,7 @@ class Journal:
         self._seq = 0
         self._lock = threading.Lock()
         self.maxlen = maxlen
+        self._redactions: Memo[tuple[tuple[str, str], ...], dict[str, str]] = Memo(1024)
 
     def record(
         self,
@@ -153,7 +151,8 @@ class Journal:
         with self._lock:
             self._seq += 1
             entry = Entry(self._seq, time, family, operation, method, path, query,
-                          _redacted_copy(headers), text, truncated=cut)
+                          _redacted_copy(headers, self._redactions), text,
+                          truncated=cut)
             self._entries.append(entry)
         return entry
 
@@ -184,7 +183,3 @@ class Journal:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-
-def as_dicts(entries: Iterable[Entry]) -> list[Mapping[str, Any]]:
-    return [e.as_dict() for e in entries]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mockserver.contracts.extensions import FailureWords
 from mockserver.errors import MockServerError
 
 JOB = {
@@ -281,7 +282,7 @@ class FaultRequested(Exception):
         self.scenario = Scenario(name, dict(params or {}))
 
 
-def shape_plan(task: Any, scenario: Scenario, failures: Mapping[str, Any]) -> None:
+def shape_plan(task: Any, scenario: Scenario, failures: Mapping[str, FailureWords]) -> None:
     """Apply a job scenario to a new task's plan; `failures` is the family's
     `x-wanmock-failures` table (kind -> code, message, after_s)."""
     from mockserver.core.tasks import Failure
@@ -294,12 +295,13 @@ def shape_plan(task: Any, scenario: Scenario, failures: Mapping[str, Any]) -> No
         if kind not in ("invalid_parameter", "moderation", "internal", "timeout"):
             raise MockServerError(
                 "fail kind= must be invalid_parameter, moderation, internal or timeout")
-        words = failures.get(kind) or {}
-        code = str(p.get("code", words.get("code", "InternalError")))
-        message = str(p.get("message", words.get("message", f"{kind} (wanmock scenario)")))
+        words = failures.get(kind) or FailureWords(None, None)
+        code = str(p.get("code", "InternalError" if words.code is None else words.code))
+        message = str(p.get("message", f"{kind} (wanmock scenario)" if words.message is None
+                            else words.message))
         plan.failure = Failure(code, message, kind)
         if kind == "timeout":
-            plan.run_s = float(p.get("after", words.get("after_s", 10800)))
+            plan.run_s = float(p.get("after", 10800 if words.after_s is None else words.after_s))
             plan.fail_at = 1.0
         else:
             plan.fail_at = float(p.get("at", 0.6 if kind == "moderation" else 0.5))

@@ -30,13 +30,16 @@ class State(StrEnum):
     FAILED = "failed"
     CANCELED = "canceled"
     EXPIRED = "expired"
+    # Held by the provider, neither running nor ended (DashScope's TaskStatus.SUSPENDED, audit
+    # F21); reached only by forcing it (control API, `wanmock.force`).
+    SUSPENDED = "suspended"
 
     @property
     def terminal(self) -> bool:
-        return self not in (State.QUEUED, State.RUNNING)
+        return self not in (State.QUEUED, State.RUNNING, State.SUSPENDED)
 
 
-ORDER = {State.QUEUED: 0, State.RUNNING: 1, State.SUCCEEDED: 2, State.FAILED: 2,
+ORDER = {State.QUEUED: 0, State.RUNNING: 1, State.SUSPENDED: 1, State.SUCCEEDED: 2, State.FAILED: 2,
          State.CANCELED: 2, State.EXPIRED: 3}
 
 TIMINGS = ("fast", "realistic", "instant")

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
 from starlette.requests import ClientDisconnect, Request
@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from mockserver.catalogue import JobSpec
 from mockserver.contracts import Contract, Operation, render_envelope
+from mockserver.contracts.extensions import Fault
 from mockserver.core.backend import Backend, Retention
 from mockserver.core.clock import SystemClock
 from mockserver.core.ids import Ids
@@ -39,8 +40,8 @@ from mockserver.errors import ContractError, MockServerError, ProviderError, Vio
 from mockserver.jsonwire import InvalidUtf8, NotJSON
 from mockserver.jsonwire import decode as decode_json
 from mockserver.jsonwire import verbatim as verbatim_json
-from mockserver.providers.fast import JSONResponse, path_and_query
-from mockserver.providers.fast import base_url as _base_url
+from mockserver.providers.hotpath import JSONResponse, path_and_query
+from mockserver.providers.hotpath import base_url as _base_url
 
 log = logging.getLogger("mockserver")
 Handler = Callable[[Request, Operation, bytes], Awaitable[Response]]
@@ -53,10 +54,6 @@ def handler_name(operation_id: str) -> str:
 
 
 _NO_QUERY: dict[str, str] = {}  # for operations that declare no query parameter
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class Family(ABC):
@@ -83,12 +80,11 @@ class Family(ABC):
     def contract_retention(self) -> Retention:
         """How long the family keeps a task and its result URL: the contract's
         `x-wanmock-retention` (`task_s`, null for never; `url_s`), else the class default."""
-        found = self.contract.document.get("x-wanmock-retention")
-        if not isinstance(found, dict):
+        found = self.contract.extensions.retention
+        if found is None:
             return self.retention
-        task_s = found.get("task_s")
-        return Retention(task_s=None if task_s is None else float(task_s),
-                         url_s=float(found.get("url_s", self.retention.url_s)))
+        return Retention(task_s=found.task_s,
+                         url_s=self.retention.url_s if found.url_s is None else found.url_s)
 
     # -- routing -----------------------------------------------------------------------------
     def routes(self) -> list[Route]:
@@ -115,10 +111,7 @@ class Family(ABC):
 
         async def pipeline(request: Request) -> Response:
             entry: Entry | None = None
-            try:
-                raw = await self._read_body(request)
-            except BodyTooLarge:
-                raw = None
+            raw = await self._read_body(request)
             path, query = path_and_query(request)
             entry = backend.journal.record(
                 time=backend.now(), method=request.method, path=path,
@@ -281,19 +274,16 @@ class Family(ABC):
     def fault_error(self, scenario: Scenario, op: Operation | None = None) -> ProviderError:
         """A transport fault in the family's words (`x-wanmock-faults`, per role if given)."""
         key = FAULT_KEYS[scenario.name]
-        faults = self.contract.document.get("x-wanmock-faults") or {}
-        spec = dict(faults.get(key) or DEFAULT_FAULTS[key])
-        by_role = spec.pop("by_role", None) or {}
-        if op is not None and op.role in by_role:
-            spec.update(by_role[op.role])
+        spec = (self.contract.extensions.faults.get(key) or DEFAULT_FAULTS[key]).for_role(
+            op.role if op is not None else None)
         headers = {}
         # `throttle` always carries Retry-After (that is the scenario); the provider's own
         # limits carry it where its contract says the provider sends one.
         if scenario.name == "throttle" or "retry_after" in scenario.params or (
-                scenario.name in ("rate-limit", "concurrency") and spec.get("retry_after")):
+                scenario.name in ("rate-limit", "concurrency") and spec.retry_after):
             headers["Retry-After"] = str(int(scenario.params.get("retry_after", 1)))
-        return ProviderError(int(spec["status"]), str(spec["code"]), str(spec["message"]),
-                             envelope=str(spec.get("envelope", "default")), headers=headers)
+        return ProviderError(spec.status, spec.code, spec.message, envelope=spec.envelope,
+                             headers=headers)
 
     def job_scenario(self, request: Request, op: Operation, spec: JobSpec,
                      api_key: str | None) -> Scenario | None:
@@ -366,17 +356,21 @@ class Family(ABC):
             err.violation = Violation(field, rule, err.status, err.code, err.message)
         return err
 
-    def evaluate(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
+    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None
+              ) -> tuple[JobSpec | None, list[Violation]]:
         """Judge a parsed body as this provider does: the job it would run and every violation,
-        the first reported first. No side effects: `mockserver.checks` uses it too."""
-        return self.contract.check_request(
-            op.operation_id, body, rule_timing=self.backend.rule_timing()
+        the first reported first; with `headers` (lower-case names) also the rules that read
+        them (none by default). No side effects: `mockserver.checks` uses it too."""
+        opts = self.backend.options
+        return self.contract.judge(
+            op.operation_id, body, rule_timing=self.backend.rule_timing(),
+            strict_prompts=opts.dashscope_r2v_prompt_over == "reject",
         )
 
-    def judge(self, op: Operation, body: Any) -> tuple[JobSpec, Violation | None]:
-        """Raise the first submit-time violation; return the job and the violation (if any)
-        that will fail the task later."""
-        spec, violations = self.evaluate(op, body)
+    def settle(self, op: Operation, spec: JobSpec | None, violations: list[Violation]
+               ) -> tuple[JobSpec, Violation | None]:
+        """Act on a judgement: raise the first submit-time violation, else return the job and
+        the violation (if any) that will fail the task later."""
         for violation in violations:
             if violation.timing == "submit":
                 raise self.violation_error(violation, op)
@@ -418,7 +412,7 @@ class Family(ABC):
 
     # -- errors, worded by the family ---------------------------------------------------------
     def error_response(self, err: ProviderError, op: Operation | None = None) -> Response:
-        own = op.raw.get("x-wanmock-envelope") if op is not None else None
+        own = op.envelope if op is not None else None
         if own is not None and err.envelope == "default":
             # An operation may word errors its own way (apiyi's task API).
             body = render_envelope(own, {"status": err.status, "code": err.code,
@@ -461,34 +455,30 @@ def headers_of(request: Request) -> dict[str, str]:
     headers: dict[str, str] | None = scope.get("wanmock.headers")
     if headers is None:
         raw = scope["headers"]
+        backend = getattr(scope.get("app"), "backend", None)  # the memo is the app's own
+        memo = backend.memo("headers", 1024) if backend is not None else None
         try:
             key: Any = tuple(raw)
-            headers = _HEADERS.get(key)
+            headers = memo.get(key) if memo is not None else None
         except TypeError:  # [name, value] lists: fine for ASGI, not hashable
             key = None
         if headers is None:
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(raw)}
-            if key is not None:
-                if len(_HEADERS) >= 1024:
-                    _HEADERS.clear()
-                _HEADERS[key] = headers
+            if key is not None and memo is not None:
+                memo.put(key, headers)
         scope["wanmock.headers"] = headers
     return headers
 
 
-_HEADERS: dict[Any, dict[str, str]] = {}
-
-
 # Used when a contract has no x-wanmock-faults entry for a fault.
-DEFAULT_FAULTS: dict[str, dict[str, Any]] = {
-    "throttle": {"status": 429, "code": "Throttling", "message": "Requests throttling triggered."},
-    "rate_limit": {"status": 429, "code": "Throttling.RateQuota",
-                   "message": "Requests rate limit exceeded, please try again later."},
-    "concurrency": {"status": 429, "code": "Throttling", "message": "Too many running tasks."},
-    "server_error": {"status": 500, "code": "InternalError",
-                     "message": "An internal error has occured, please try again later."},
-    "unavailable": {"status": 503, "code": "ServiceUnavailable",
-                    "message": "The service is temporarily unavailable."},
+DEFAULT_FAULTS: dict[str, Fault] = {
+    "throttle": Fault(429, "Throttling", "Requests throttling triggered."),
+    "rate_limit": Fault(429, "Throttling.RateQuota",
+                        "Requests rate limit exceeded, please try again later."),
+    "concurrency": Fault(429, "Throttling", "Too many running tasks."),
+    "server_error": Fault(500, "InternalError",
+                          "An internal error has occured, please try again later."),
+    "unavailable": Fault(503, "ServiceUnavailable", "The service is temporarily unavailable."),
 }
 
 

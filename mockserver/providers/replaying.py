@@ -19,7 +19,7 @@ from mockserver.contracts import Operation
 from mockserver.core.journal import Entry
 from mockserver.core.tasks import State
 from mockserver.errors import ProviderError
-from mockserver.providers.fast import JSONResponse
+from mockserver.providers.hotpath import JSONResponse
 
 if TYPE_CHECKING:
     from mockserver.providers.base import Family

@@ -8,7 +8,6 @@ manual clock that jumps puts polls exactly where the client saw them.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,11 +39,11 @@ class Guidance:
 def poll_guidance(backend: Backend, family: str) -> Guidance:
     """From the contract's `x-wanmock-poll-guidance`, else the default (1 s)."""
     try:
-        raw = backend.contracts[family].document.get("x-wanmock-poll-guidance")
+        found = backend.contracts[family].extensions.poll_guidance
     except Exception:  # an unknown family (a task from another fake's store)
-        raw = None
-    if isinstance(raw, Mapping) and isinstance(raw.get("min_interval_s"), int | float):
-        return Guidance(float(raw["min_interval_s"]), str(raw.get("source", "contract")))
+        found = None
+    if found is not None:
+        return Guidance(found.min_interval_s, found.source)
     return Guidance(DEFAULT_MIN_INTERVAL_S, "wanmock default (no x-wanmock-poll-guidance)")
 
 

@@ -17,16 +17,15 @@ from dashscope.aigc.video_synthesis import AioVideoSynthesis
 from dashscope.api_entities.aio_session import close_shared_aio_session
 from dashscope.common.error import InvalidTask
 
+from mockserver.images import SAMPLE_PNG_DATA_URI
 from tests.clients.conftest import API_KEY, assert_mp4
 
 pytestmark = pytest.mark.clients
 
-# A 1x1 PNG as a data URL: the SDK passes it through untouched (no upload), and the fake never
-# fetches images, so i2v needs no network at all.
-PNG_DATA_URL = (
-    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8Dw"
-    "HwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
-)
+# A 400x300 PNG as a data URL: the SDK passes it through untouched (no upload), the fake decodes
+# it locally and never fetches it, so i2v needs no network at all (a 1x1 image is refused,
+# audit F23).
+PNG_DATA_URL = SAMPLE_PNG_DATA_URI
 
 
 @pytest.fixture
@@ -130,7 +129,8 @@ def test_i2v_call_with_a_first_frame_succeeds(instant, at):
     body = json.loads(entry.request_body)
     assert body["input"]["img_url"] == PNG_DATA_URL
     assert body["parameters"] == {"resolution": "720P", "duration": 5}
-    container = assert_mp4(result.output.video_url, 1280, 720)
+    # The 4:3 inline first frame keeps its aspect ratio at 720P's pixel count (audit F22).
+    container = assert_mp4(result.output.video_url, 1104, 832)
     assert [s.type for s in container.streams].count("audio") == 1  # wan2.6 has sound
 
 

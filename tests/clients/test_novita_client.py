@@ -18,6 +18,7 @@ from novita_client.exceptions import NovitaResponseError
 from novita_client.proto import V3TaskResponse, V3TaskResponseStatus
 
 from mockserver.core.tasks import State
+from mockserver.images import SAMPLE_PNG_DATA_URI
 from tests.clients.conftest import API_KEY, assert_mp4
 
 pytestmark = [
@@ -28,10 +29,8 @@ pytestmark = [
                                ":pytest.PytestUnraisableExceptionWarning"),
 ]
 
-PNG_DATA_URL = (
-    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8Dw"
-    "HwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
-)
+# A 400x300 PNG: within every family's image limits (a 1x1 image is refused, audit F23).
+PNG_DATA_URL = SAMPLE_PNG_DATA_URI
 
 
 def _client(server) -> NovitaClient:
@@ -110,7 +109,8 @@ def test_wan26_i2v_nested_body(manual):
     done = client.async_task_result(task_id)
     assert done.task.status is V3TaskResponseStatus.TASK_STATUS_SUCCEED
     assert done.task.task_type == "IMG_TO_VIDEO"
-    assert_mp4(done.videos[0].video_url, 1280, 720)
+    # The 4:3 inline image keeps its aspect ratio at the 720P pixel count (audit F22).
+    assert_mp4(done.videos[0].video_url, 1104, 832)
 
 
 def test_failed_task_is_parsed_and_finished(manual):

@@ -119,16 +119,16 @@ def accepts_invalid_size() -> Any:
     """jiekou's Wan 2.1 width/height pairing switched off: 480x480 is accepted."""
     app = _fake()
     provider = app.state.providers["jiekou"]
-    original = provider.evaluate
+    original = provider.judge
 
-    def evaluate(op: Any, body: Any) -> Any:
+    def judge(op: Any, body: Any) -> Any:
         spec, violations = original(op, body)
         kept = [v for v in violations if v.rule != "width_height_pair"]
         if spec is None and violations and not kept:
             spec, _ = provider.contract.catalogue.evaluate("jiekou", op.extract(body)[0])
         return spec, kept
 
-    provider.evaluate = evaluate
+    provider.judge = judge
     return app
 
 

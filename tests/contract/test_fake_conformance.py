@@ -60,7 +60,10 @@ def test_stateful_phase_follows_links_to_finished_tasks():
     from mockserver import checks
 
     app = fake(timing="instant")  # every poll after submit sees the task finished
-    check(app, families=["dashscope"], api_key=KEY, max_examples=EXAMPLES,
+    # 12 cases, not 6: with two submit paths (kf2v) and the input checks (audio_url type,
+    # inline images) fewer generated submits are accepted, and Schemathesis's case order varies
+    # with the process, so 6 sometimes accept none.
+    check(app, families=["dashscope"], api_key=KEY, max_examples=max(EXAMPLES, 12),
           phases=("stateful",))
     states = {state for _, _, state in checks.STATE.history.values()}
     assert "succeeded" in states  # submit -> poll -> poll reached the end through the links

@@ -147,3 +147,39 @@ async def test_F10_apiyi_and_newapi_other_keys_task_is_not_found(fake: Any) -> N
     r = await client.get(f"/v1/video/generations/{newapi_id}",
                          headers=auth(ALICE.removeprefix("sk-")))
     assert r.status_code == 200
+
+
+# -- F21: SUSPENDED ------------------------------------------------------------------------------
+async def test_F21_suspended_is_reachable_by_forcing_and_worded_per_family(fake: Any) -> None:
+    app, client = fake
+    backend = app.state.backend
+    task_id = await dashscope_task(client, ALICE)
+    r = await client.post(f"/_wanmock/tasks/{task_id}/state", json={"state": "suspended"})
+    assert r.status_code == 200 and r.json()["state"] == "suspended"
+    r = await client.get(f"/api/v1/tasks/{task_id}", headers=auth(ALICE))
+    out = conforms("dashscope", "getTask", r)["output"]
+    assert out["task_status"] == "SUSPENDED" and "video_url" not in out and "end_time" not in out
+    listed = conforms("dashscope", "listTasks", await client.get(
+        "/api/v1/tasks", params={"status": "SUSPENDED"}, headers=auth(ALICE)))
+    assert [row["task_id"] for row in listed["data"]] == [task_id]
+    # Not an end: clients keep polling, nothing is owed a webhook, and it can move on.
+    backend.clock.advance(3600)
+    assert await dashscope_status(client, task_id, ALICE) == "SUSPENDED"
+    r = await client.post(f"/_wanmock/tasks/{task_id}/state", json={"state": "succeeded"})
+    assert await dashscope_status(client, task_id, ALICE) == "SUCCEEDED"
+    # The other families word a held task as still in progress.
+    r = await client.post("/v1/video/generations", headers=auth(ALICE),
+                          json={"model": "wan2.6-t2v", "prompt": "a"})
+    newapi_id = r.json()["id"]
+    await client.post(f"/_wanmock/tasks/{newapi_id}/state", json={"state": "suspended"})
+    backend.clock.advance(60)  # past new-api's poller lag
+    r = await client.get(f"/v1/video/generations/{newapi_id}", headers=auth(ALICE))
+    data = conforms("newapi", "getVideoGeneration", r)["data"]
+    assert data["status"] == "IN_PROGRESS"
+    r = await client.post("/v3/async/wan-t2v", headers=auth(ALICE),
+                          json={"prompt": "a", "width": 832, "height": 480})
+    jiekou_id = r.json()["task_id"]
+    await client.post(f"/_wanmock/tasks/{jiekou_id}/state", json={"state": "suspended"})
+    r = await client.get("/v3/async/task-result", params={"task_id": jiekou_id},
+                         headers=auth(ALICE))
+    assert conforms("jiekou", "getTaskResult", r)["task"]["status"] == "TASK_STATUS_PROCESSING"

@@ -83,10 +83,6 @@ DASHSCOPE_CASES = [
     ("range", _t2v(seed=-1), "InvalidParameter", DS_GENERIC.format("parameters.seed")),
     ("range-duration", _t2v(duration=16), "InvalidParameter",
      DS_GENERIC.format("parameters.duration")),
-    ("too-long", {"model": "wan2.6-r2v", "input": {"prompt": "x" * 1501,
-                                                    "reference_urls": ["https://x/a.png"]}},
-     "InvalidParameter",
-     "The length of input.prompt exceeds the limit of model wan2.6-r2v: 1500 characters."),
     ("rule-list", {"model": "wan2.6-i2v", "input": {"prompt": "a", "img_url": "https://x/a.png"},
                    "parameters": {"resolution": "480P"}}, "InvalidParameter",
      "The resolution 480P is not supported by model wan2.6-i2v, allowed: 720P, 1080P"),
@@ -108,10 +104,52 @@ async def test_dashscope_and_apiyi_word_each_kind(client, path, kind, body, code
     _clean(got["message"])
 
 
-async def test_dashscope_words_a_query_pattern_failure(client):
-    r = await client.get("/api/v1/tasks", params={"start_time": "2026-01-01"}, headers=HEADERS)
+# A wan2.6 r2v prompt over 1500 characters is truncated by default (decision on over-length
+# prompts, audit U14); with dashscope_r2v_prompt_over="reject" each family words the rejection.
+@pytest.fixture(scope="module")
+def strict_app() -> Any:
+    return create_app(clock=ManualClock(), seed=1, dashscope_r2v_prompt_over="reject")
+
+
+@pytest.mark.parametrize("path", [DS, APIYI], ids=["dashscope", "apiyi"])
+async def test_dashscope_and_apiyi_word_too_long(strict_app, path):
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=strict_app),
+                                 base_url="http://fake") as client:
+        r = await client.post(path, headers=HEADERS, json={
+            "model": "wan2.6-r2v",
+            "input": {"prompt": "x" * 1501, "reference_urls": ["https://x/a.png"]}})
     assert r.status_code == 400
-    assert r.json()["message"] == DS_GENERIC.format("start_time")
+    got = r.json()
+    assert (got["code"], got["message"]) == (
+        "InvalidParameter",
+        "The length of input.prompt exceeds the limit of model wan2.6-r2v: 1500 characters.")
+    _clean(got["message"])
+
+
+async def test_newapi_relays_dashscope_words_too_long(strict_app):
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=strict_app),
+                                 base_url="http://fake") as client:
+        r = await client.post(NEWAPI, headers=HEADERS, json={
+            "model": "wan2.6-r2v", "prompt": "x" * 1501, "images": ["https://x/a.png"]})
+    assert r.status_code == 400
+    got = r.json()
+    assert got["code"] == "fail_to_fetch_task"
+    assert ('"code":"InvalidParameter","message":"Range of input length should be [1, 1500]"'
+            in got["message"])
+    assert "x" * (VALUE_LIMIT + 1) not in got["message"]
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"start_time": "2026-01-01"}, "start_time"),  # the contract's pattern
+    ({"start_time": "20261399000000"}, "start_time"),  # the right shape, no date
+    ({"page_size": "500"}, "page_size"), ({"page_no": "x"}, "page_no"),
+    ({"status": "DONE"}, "status"),
+])
+async def test_dashscope_words_query_failures(client, params, field):
+    r = await client.get("/api/v1/tasks", params=params, headers=HEADERS)
+    assert r.status_code == 400
+    assert (r.json()["code"], r.json()["message"]) == ("InvalidParameter",
+                                                       DS_GENERIC.format(field))
 
 
 JIEKOU_CASES = [
@@ -161,6 +199,13 @@ async def test_jiekou_empty_task_id_reads_as_missing(client):
         assert (r.status_code, r.json()["message"]) == (400, "task_id is required")
 
 
+async def test_jiekou_unknown_task_id_is_echoed_capped(client):
+    r = await client.get("/v3/async/task-result", params={"task_id": "x" * 5000},
+                         headers=HEADERS)
+    assert (r.status_code, r.json()["message"]) == (
+        404, "task not found: " + "x" * VALUE_LIMIT + "...")
+
+
 def _go_type(field: str, go_type: str, given: str = "string") -> str:
     return (f"json: cannot unmarshal {given} into Go struct field TaskSubmitReq.{field} "
             f"of type {go_type}")
@@ -196,8 +241,6 @@ async def test_newapi_words_each_kind_as_go(client, kind, body, code, message):
     ("enum", {"metadata": {"parameters": {"shot_type": "x"}}},
      DS_GENERIC.format("parameters.shot_type")),
     ("range", {"metadata": {"parameters": {"seed": -5}}}, DS_GENERIC.format("parameters.seed")),
-    ("too-long", {"model": "wan2.6-r2v", "prompt": "x" * 1501, "images": ["https://x/a.png"]},
-     "Range of input length should be [1, 1500]"),
 ])
 async def test_newapi_relays_dashscope_words(client, kind, body, upstream):
     r = await client.post(NEWAPI, json={"model": "wan2.6-t2v", "prompt": "a", **body},

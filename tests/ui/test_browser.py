@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mockserver.contracts import load
 from mockserver.core.tasks import State
 from mockserver.server import ThreadedMockServer
 from tests.helpers import require_program
@@ -207,5 +208,5 @@ def test_hostile_values_are_shown_escaped_and_cut(page, server, http) -> None:
     page.goto(f"{server.url}{UI}/journal")
     assert page.evaluate("window.pwned") is None
     page.goto(f"{server.url}{UI}/contracts?family=dashscope")
-    assert page.locator("details.operation").count() == 4
+    assert page.locator("details.operation").count() == len(load()["dashscope"].operations)
     shot(page, "contracts")

@@ -383,3 +383,32 @@ async def test_task_page_says_when_the_journal_dropped_exchanges() -> None:
             await client.get(f"/api/v1/tasks/{tid}", headers=DASHSCOPE_HEADERS)
         html = await page(client, f"{UI}/tasks/{tid}")
     assert "The journal is full: it keeps the newest 3 exchanges" in html
+
+
+async def test_one_dashboard_shows_every_workers_tasks(tmp_path) -> None:
+    """Two fakes on one SQLite store (as `wanmock serve --workers 2` runs): a task submitted
+    to one is on the other's dashboard, with its polls."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    one, two = (create_app(seed=1, clock="manual", store=url) for _ in range(2))
+    try:
+        await _two_workers(one, two)
+    finally:
+        for app in (one, two):
+            app.state.backend.state.close()
+
+
+async def _two_workers(one: Any, two: Any) -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=one),
+                                 base_url="http://127.0.0.1") as a, httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=two), base_url="http://127.0.0.1") as b:
+        tid = await submit(a, "dashscope")
+        await a.get(f"/api/v1/tasks/{tid}", headers=DASHSCOPE_HEADERS)
+        assert ROW.findall(await page(b, UI)) == [tid]
+        # A worker writes its journal in batches (mockserver.core.store.shared.FLUSH_S).
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            html = await page(b, f"{UI}/tasks/{tid}")
+            if re.findall(r'<g class="tick', html):
+                break
+            await asyncio.sleep(0.05)
+    assert len(re.findall(r'<g class="tick', html)) == 1

@@ -24,161 +24,18 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+from mockserver.core.store import redis_lua as lua
 from mockserver.core.store.base import StoreUnavailable
+from mockserver.core.store.redis_cache import ReadCache
 from mockserver.errors import MockServerError
 
 T = TypeVar("T")
 SKEW_EVERY_S = 30.0
 
-_SYNC = """
-local ns, tid, want, start = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local e = redis.call('GET', ns .. ':epoch')
-if not e then
-  local t = redis.call('TIME')
-  e = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-  redis.call('SET', ns .. ':epoch', e)
-end
-local clock = redis.call('HMGET', ns .. ':clock', 'now', 'offset')
-if not clock[1] then
-  redis.call('HSETNX', ns .. ':clock', 'now', start)
-  redis.call('HSETNX', ns .. ':clock', 'offset', '0')
-  clock = redis.call('HMGET', ns .. ':clock', 'now', 'offset')
-end
-local p = ns .. ':' .. e .. ':'
-local c = redis.call('HMGET', p .. 'c', 'rules_rev', 'hooks_pending')
-local row = {}
-if tid ~= '' then
-  if want == '1' then
-    row = redis.call('HMGET', p .. 't:' .. tid, 'at', 'polls', 'canceled_at', 'forced',
-                     'forced_at', 'failure', 'rec')
-  else
-    row = redis.call('HMGET', p .. 't:' .. tid, 'at', 'polls', 'canceled_at', 'forced',
-                     'forced_at', 'failure')
-  end
-end
-return {e, clock[1], clock[2], c[1] or '0', c[2] or '0', row}
-"""
-_TASK = """
-local k = KEYS[1]
-if ARGV[1] == '1' then
-  return redis.call('HMGET', k, 'at', 'polls', 'canceled_at', 'forced', 'forced_at', 'failure',
-                    'rec')
-end
-return redis.call('HMGET', k, 'at', 'polls', 'canceled_at', 'forced', 'forced_at', 'failure')
-"""
-_PUT_TASK = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'rec', ARGV[3], 'at', ARGV[2], 'polls', 0)
--- Scored by arrival (a manual clock gives many tasks one submit time): oldest first.
-redis.call('ZADD', KEYS[2], redis.call('HINCRBY', KEYS[3], 'tseq', 1), ARGV[1])
-return 1
-"""
-_REMOVE = """
-local p, n = ARGV[1], 0
-for i = 2, #ARGV do
-  local k = p .. 't:' .. ARGV[i]
-  local al = redis.call('HGET', k, 'al')
-  if al then redis.call('HDEL', p .. 'alias', al) end
-  n = n + redis.call('DEL', k)
-  redis.call('ZREM', p .. 'tasks', ARGV[i])
-end
-return n
-"""
-_HSET_IF = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1
-"""
-_POLL = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-return redis.call('HINCRBY', KEYS[1], 'polls', ARGV[1])
-"""
-_BATCH = """
-local p, maxlen, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-if n > 0 then
-  local last = redis.call('HINCRBY', p .. 'c', 'jseq', n)
-  for i = 1, n do
-    redis.call('RPUSH', p .. 'j', (last - n + i) .. '|' .. ARGV[3 + i])
-  end
-  redis.call('LTRIM', p .. 'j', -maxlen, -1)
-end
-for i = 4 + n, #ARGV, 2 do
-  local k = p .. 't:' .. ARGV[i]
-  if redis.call('EXISTS', k) == 1 then redis.call('HINCRBY', k, 'polls', ARGV[i + 1]) end
-end
-return 1
-"""
-_RULE_PUT = """
-local p = ARGV[1]
-redis.call('HSET', p .. 'rules', ARGV[2], ARGV[3])
-redis.call('ZADD', p .. 'rorder', redis.call('HINCRBY', p .. 'c', 'rpos', 1), ARGV[2])
-redis.call('HINCRBY', p .. 'c', 'rules_rev', 1)
-return 1
-"""
-_RULE_REMOVE = """
-local p = ARGV[1]
-local gone = redis.call('HDEL', p .. 'rules', ARGV[2])
-redis.call('ZREM', p .. 'rorder', ARGV[2])
-redis.call('HINCRBY', p .. 'c', 'rules_rev', 1)
-return gone
-"""
-_RULES_CLEAR = """
-local p = ARGV[1]
-redis.call('DEL', p .. 'rules', p .. 'rorder', p .. 'rc')
-redis.call('HINCRBY', p .. 'c', 'rules_rev', 1)
-return 1
-"""
-_RULES = """
-local p, out = ARGV[1], {}
-for _, id in ipairs(redis.call('ZRANGE', p .. 'rorder', 0, -1)) do
-  local data = redis.call('HGET', p .. 'rules', id)
-  if data then
-    local m = redis.call('HGET', p .. 'rc', id .. ':matched') or '0'
-    local a = redis.call('HGET', p .. 'rc', id .. ':applied') or '0'
-    table.insert(out, {data, m, a})
-  end
-end
-return out
-"""
-_RULE_COUNT = """
-local p, id, col, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if redis.call('HEXISTS', p .. 'rules', id) == 0 then return 0 end
-local f = id .. ':' .. col
-if limit ~= '' and tonumber(redis.call('HGET', p .. 'rc', f) or '0') >= tonumber(limit) then
-  return 0
-end
-return redis.call('HINCRBY', p .. 'rc', f, 1)
-"""
-_ADMIT = """
-local k, now, qps, member = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-redis.call('ZREMRANGEBYSCORE', k, '-inf', now - 1.0)
-if redis.call('ZCARD', k) >= qps then return 0 end
-redis.call('ZADD', k, now, member)
-redis.call('PEXPIRE', k, 5000)
-return 1
-"""
-_HOOK_CLAIM = """
-local p = ARGV[1]
-if redis.call('SREM', p .. 'hp', ARGV[2]) == 1 then
-  redis.call('HINCRBY', p .. 'c', 'hooks_pending', -1)
-  return 1
-end
-return 0
-"""
-_ADVANCE = """
-redis.call('HINCRBYFLOAT', KEYS[1], ARGV[1], ARGV[2])
-return redis.call('HMGET', KEYS[1], 'now', 'offset')
-"""
-_BUMP = """
-local ns = ARGV[1]
-local old = redis.call('GET', ns .. ':epoch')
-if not old then
-  local t = redis.call('TIME')
-  old = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-  redis.call('SET', ns .. ':epoch', old)
-end
-return {old, redis.call('INCR', ns .. ':epoch')}
-"""
+# What a write changes of the per-request read (the rest changes neither).
+META_WRITES = {"bump_epoch", "init_clock", "restart_clock", "advance", "rule_put", "rule_remove",
+               "rules_clear", "hook_put", "hook_claim"}
+ROW_WRITES = {"put_task", "update_task", "incr_polls", "remove_tasks", "write_batch"}
 
 
 def _guard(fn: Callable[..., T]) -> Callable[..., T]:
@@ -188,6 +45,8 @@ def _guard(fn: Callable[..., T]) -> Callable[..., T]:
 
     down = (rex.ConnectionError, rex.TimeoutError, rex.BusyLoadingError, rex.ReadOnlyError,
             rex.ClusterDownError, rex.TryAgainError, OSError)
+
+    name = fn.__name__
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
@@ -199,6 +58,12 @@ def _guard(fn: Callable[..., T]) -> Callable[..., T]:
             if "LOADING" in str(exc) or "MASTERDOWN" in str(exc):
                 raise StoreUnavailable(f"redis: {exc}") from exc
             raise
+        finally:
+            # This process's own writes: never serve what it read before them.
+            if name in META_WRITES:
+                args[0]._cache.clear()
+            elif name in ROW_WRITES:
+                args[0]._cache.rows = {}
 
     return wrapper
 
@@ -220,6 +85,7 @@ class RedisDriver:
         parts = urlsplit(url)
         query = parse_qs(parts.query)
         self.ns = (query.pop("prefix", ["wanmock"]) or ["wanmock"])[0]
+        cached = (query.pop("cache", ["on"]) or ["on"])[0] != "off"  # `?cache=off`: no cache
         rest = "&".join(f"{k}={v}" for k, vs in query.items() for v in vs)
         clean = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, ""))
         try:
@@ -232,17 +98,20 @@ class RedisDriver:
         self.journal_size = 1000
         self._local = threading.local()
         self._hot_conns: list[Any] = []
+        self._cache = ReadCache(self)
+        self._cache.enabled = self._cache.enabled and cached
         self.skew = 0.0
         self._skew_at = float("-inf")
         self._start = "0"
         reg = self.r.register_script
-        self._sync, self._task, self._put = reg(_SYNC), reg(_TASK), reg(_PUT_TASK)
-        self._remove, self._hset_if, self._poll = reg(_REMOVE), reg(_HSET_IF), reg(_POLL)
-        self._batch, self._rule_put = reg(_BATCH), reg(_RULE_PUT)
-        self._rule_remove, self._rules_clear = reg(_RULE_REMOVE), reg(_RULES_CLEAR)
-        self._rules, self._rule_count, self._admit = reg(_RULES), reg(_RULE_COUNT), reg(_ADMIT)
-        self._hook_claim, self._advance, self._bump = (reg(_HOOK_CLAIM), reg(_ADVANCE),
-                                                       reg(_BUMP))
+        self._sync, self._task, self._put = reg(lua.SYNC), reg(lua.TASK), reg(lua.PUT_TASK)
+        self._remove, self._hset_if, self._poll = reg(lua.REMOVE), reg(lua.HSET_IF), reg(lua.POLL)
+        self._batch, self._rule_put = reg(lua.BATCH), reg(lua.RULE_PUT)
+        self._rule_remove, self._rules_clear = reg(lua.RULE_REMOVE), reg(lua.RULES_CLEAR)
+        self._rules, self._rule_count = reg(lua.RULES), reg(lua.RULE_COUNT)
+        self._admit = reg(lua.ADMIT)
+        self._hook_claim, self._advance, self._bump = (reg(lua.HOOK_CLAIM), reg(lua.ADVANCE),
+                                                       reg(lua.BUMP))
 
     def _hot(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         """EVALSHA on this thread's own connection, past redis-py's pool and retry layers
@@ -251,10 +120,7 @@ class RedisDriver:
         lost is loaded again."""
         import redis.exceptions as rex
 
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self.r.connection_pool.make_connection()
-            self._hot_conns.append(conn)
+        conn = self._conn()
         for attempt in (0, 1):
             try:
                 conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args,
@@ -265,9 +131,19 @@ class RedisDriver:
                 conn.read_response()
             except (rex.ConnectionError, rex.TimeoutError, OSError):
                 conn.disconnect()
+                conn._wanmock_tracking = None  # a new connection is not tracked
+                self._cache.drop()
                 if attempt:
                     raise
         raise rex.ConnectionError("EVALSHA failed twice")
+
+    def _conn(self) -> Any:
+        """This thread's own connection for the hot path."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.r.connection_pool.make_connection()
+            self._hot_conns.append(conn)
+        return conn
 
     def _p(self, epoch: int) -> str:
         return f"{self.ns}:{epoch}:"
@@ -283,13 +159,45 @@ class RedisDriver:
     # -- the per-request read ----------------------------------------------------------------
     @_guard
     def sync(self, task_id: str | None, want_rec: bool) -> dict[str, Any]:
+        """What a request reads: from the cache Redis invalidates (redis_cache.py) when it
+        holds it, else one round trip, kept for the next request."""
         if time.monotonic() - self._skew_at > SKEW_EVERY_S:
             self._measure_skew()
-        e, now, offset, rules, hooks, row = self._hot(
-            self._sync, [], [self.ns, task_id or "", "1" if want_rec else "0", self._start])
+        cache = self._cache
+        with cache.lock:
+            trusted = cache.enabled and cache.drain()
+            if trusted and cache.meta is not None:
+                row = cache.rows.get(task_id) if task_id else None
+                if task_id is None or (row is not None and (not want_rec or len(row) > 6)):
+                    return self._view(cache.meta, row, task_id)
+            conn = self._conn()
+            trusted = self._track(conn)
+            e, now, offset, rules, hooks, row = self._hot(
+                self._sync, [], [self.ns, task_id or "", "1" if want_rec else "0",
+                                 self._start])
+            meta = [e, now, offset, rules, hooks]
+            if trusted and cache.drain():  # nothing changed it since the read began
+                cache.meta = meta
+                if task_id:
+                    if len(cache.rows) > 4096:
+                        cache.rows.clear()
+                    cache.rows[task_id] = row
+            return self._view(meta, row, task_id)
+
+    def _view(self, meta: list[Any], row: Any, task_id: str | None) -> dict[str, Any]:
+        e, now, offset, rules, hooks = meta
         return {"epoch": int(e), "now": float(now), "offset": float(offset),
                 "skew": self.skew, "rules": int(rules), "hooks": int(hooks),
                 "task_id": task_id, "row": self._row(row) if task_id else None}
+
+    def _track(self, conn: Any) -> bool:
+        try:
+            return self._cache.track(conn)
+        except Exception:  # tracking could not be turned on: read through, try again later
+            self._cache.drop()
+            conn.disconnect()
+            conn._wanmock_tracking = None
+            return False
 
     def _measure_skew(self) -> None:
         before = time.time()
@@ -310,8 +218,8 @@ class RedisDriver:
         ids = self.r.zrange(p + "tasks", 0, -1)
         for i in range(0, len(ids), 500):
             self.r.unlink(*[p + "t:" + _s(x) for x in ids[i:i + 500]])
-        self.r.unlink(*[p + name for name in ("tasks", "c", "alias", "j", "rules", "rorder",
-                                              "rc", "claims", "h", "hp")])
+        self.r.unlink(*[p + name for name in ("tasks", "c", "m", "alias", "j", "rules",
+                                              "rorder", "rc", "claims", "h", "hp")])
 
     # -- clock, secret, counters -------------------------------------------------------------
     @_guard
@@ -467,7 +375,7 @@ class RedisDriver:
         pipe.hset(p + "h", str(seq), data)
         if pending:
             pipe.sadd(p + "hp", str(seq))
-            pipe.hincrby(p + "c", "hooks_pending", 1)
+            pipe.hincrby(p + "m", "hooks_pending", 1)
         pipe.execute()
 
     @_guard
@@ -486,6 +394,7 @@ class RedisDriver:
         return bool(self._hook_claim(args=[self._p(epoch), str(seq)]))
 
     def close(self) -> None:
+        self._cache.drop()
         for conn in self._hot_conns:
             conn.disconnect()
         self._hot_conns.clear()

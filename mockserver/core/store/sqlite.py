@@ -53,8 +53,10 @@ TASK = ("SELECT {rec}, polls, canceled_at, forced, forced_at, failure FROM tasks
         "WHERE epoch = ? AND id = ?")
 
 
-_READS = {"sync", "task", "tasks", "count_tasks", "resolve", "journal", "journal_len", "rules",
-          "hooks", "_guarded_init"}
+# What a write changes of the per-request read (the rest changes neither).
+META_WRITES = {"bump_epoch", "init_clock", "restart_clock", "advance", "rule_put", "rule_remove",
+               "rules_clear", "hook_put", "hook_claim"}
+ROW_WRITES = {"put_task", "update_task", "incr_polls", "remove_tasks", "write_batch"}
 _BUGS = ("syntax error", "no such column", "incomplete input", "unrecognized token")
 
 
@@ -62,13 +64,16 @@ def _guard(fn: Callable[..., T]) -> Callable[..., T]:
     """sqlite3's operational errors (locked past the busy timeout, disk I/O, a file that went
     away) are the store being unavailable: families answer 503."""
 
-    writes = fn.__name__ not in _READS
+    name = fn.__name__
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
-        if writes:  # this connection's own commits do not move its data_version
+        # This connection's own commits do not move its data_version: forget what they touch.
+        if name in META_WRITES:
             local = args[0]._local
             local.writes = getattr(local, "writes", 0) + 1
+        elif name in ROW_WRITES:
+            args[0]._local.rows = {}
         try:
             return fn(*args, **kwargs)
         except sqlite3.OperationalError as exc:

@@ -11,18 +11,9 @@ from mockserver.contracts import Operation
 from mockserver.core.backend import Retention
 from mockserver.core.tasks import State, Task
 from mockserver.errors import ProviderError
+from mockserver.providers.apiyi import render
 from mockserver.providers.base import json_response
 from mockserver.providers.dashscope.routes import DashScope
-
-STATUS = {
-    State.QUEUED: "submitted",
-    State.RUNNING: "in_progress",
-    State.SUCCEEDED: "completed",
-    State.FAILED: "failed",
-    State.CANCELED: "failed",
-}
-# apiyi relays the upstream progress, which only takes these values (apiyi docs [B]).
-PROGRESS = {State.QUEUED: 10, State.RUNNING: 30}
 
 
 class Apiyi(DashScope):
@@ -36,19 +27,10 @@ class Apiyi(DashScope):
         snap = self.backend.view(task, poll=poll)
         if snap.state is State.EXPIRED:
             raise ProviderError(404, "task_not_found", "task not found")
-        body: dict[str, Any] = {
-            "task_id": task.id,
-            "status": STATUS[snap.state],
-            "progress": PROGRESS.get(snap.state, 100),
-        }
+        url = None
         if snap.state is State.SUCCEEDED:
-            body["result_url"] = self.backend.video_url(self.base_url(request), task, snap)
-        elif snap.state is State.CANCELED:
-            body["error"] = {"code": "Canceled", "message": "task canceled"}
-        elif snap.state is State.FAILED and task.plan.failure is not None:
-            body["error"] = {"code": task.plan.failure.code,
-                             "message": task.plan.failure.message}
-        return body
+            url = self.backend.video_url(self.base_url(request), task, snap)
+        return render.task_body(task, snap, url)
 
     async def get_task(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate_task_api(request)
@@ -74,6 +56,5 @@ class Apiyi(DashScope):
 
     def error_response(self, err: ProviderError, op: Operation | None = None) -> Response:
         if err.envelope == "task_auth":
-            return json_response({"error": {"message": err.message, "type": "new_api_error",
-                                            "code": err.code}}, err.status)
+            return json_response(render.task_auth_error(err.message, err.code), err.status)
         return super().error_response(err, op)

@@ -5,6 +5,8 @@ No Starlette here: new-api embeds these bodies as its upstream data (`data.data`
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
@@ -23,6 +25,7 @@ STATUS = {
     State.FAILED: "FAILED",
     State.CANCELED: "CANCELED",
     State.EXPIRED: "UNKNOWN",
+    State.SUSPENDED: "SUSPENDED",  # SDK common/constants.py TaskStatus (audit F21)
 }
 
 
@@ -32,12 +35,16 @@ def fmt_time(epoch: float) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{dt.microsecond // 1000:03d}"
 
 
-def usage(spec: JobSpec) -> dict[str, Any]:
-    """`usage` in the shape of the model's generation (api-facts §3.5)."""
+def usage(spec: JobSpec, *, sr: bool = False) -> dict[str, Any]:
+    """`usage` in the shape of the model's generation (api-facts §3.5). `sr`: wan2.5/wan2.2
+    usage carries `SR` (api-facts §3.5 and a DashScope mirror; seed 002 shows none: U13)."""
     d = spec.duration
     if spec.generation == "wan21":
         return {"video_duration": d, "video_ratio": "standard", "video_count": 1}
     if spec.generation == "wan25":
+        if sr:
+            return {"video_count": 1, "video_duration": d, "video_ratio": spec.size,
+                    "SR": spec.sr}
         return {"video_count": 1, "video_duration": d, "video_ratio": spec.size}
     out: dict[str, Any] = {
         "duration": d,
@@ -55,15 +62,19 @@ def usage(spec: JobSpec) -> dict[str, Any]:
     return out
 
 
-def actual_prompt(spec: JobSpec) -> str | None:
-    """The rewritten prompt: only with prompt_extend, and never for wan2.6 (api-facts §3.5)."""
+def actual_prompt(spec: JobSpec, *, wan27: bool = False) -> str | None:
+    """The rewritten prompt: only with prompt_extend, never for wan2.6 (api-facts §3.5), and
+    for wan2.7 only when `wan27` (the official wan2.7 query examples show none: U12)."""
     if spec.prompt_extend is False or spec.generation == "wan26" or not spec.actual_prompt:
+        return None
+    if spec.generation == "wan27" and not wan27:
         return None
     return f"{spec.actual_prompt} Cinematic lighting, smooth camera motion, rich detail."
 
 
 def output(
-    task: Task, snap: Snapshot, video_url: str | None, *, task_id: str | None = None
+    task: Task, snap: Snapshot, video_url: str | None, *, task_id: str | None = None,
+    wan27_actual_prompt: bool = False,
 ) -> dict[str, Any]:
     """The `output` object of GET /api/v1/tasks/{id} for this moment; `task_id` overrides the
     id shown (new-api relays the body under the upstream id)."""
@@ -81,7 +92,7 @@ def output(
         out["end_time"] = fmt_time(snap.ended_at)
     if snap.state is State.SUCCEEDED:
         out["orig_prompt"] = task.spec.prompt or ""
-        extended = actual_prompt(task.spec)
+        extended = actual_prompt(task.spec, wan27=wan27_actual_prompt)
         if extended:
             out["actual_prompt"] = extended
         out["video_url"] = video_url
@@ -93,14 +104,17 @@ def output(
 
 def task_body(
     task: Task, snap: Snapshot, video_url: str | None, request_id: str,
-    *, task_id: str | None = None,
+    *, task_id: str | None = None, wan27_actual_prompt: bool = False, usage_sr: bool = False,
 ) -> dict[str, Any]:
-    """The whole GET /api/v1/tasks/{id} body (`task_id` overrides the id shown)."""
+    """The whole GET /api/v1/tasks/{id} body (`task_id` overrides the id shown; the flags are
+    the `dashscope_actual_prompt_wan27` and `dashscope_usage_sr` options)."""
     body: dict[str, Any] = {
-        "request_id": request_id, "output": output(task, snap, video_url, task_id=task_id),
+        "request_id": request_id,
+        "output": output(task, snap, video_url, task_id=task_id,
+                         wan27_actual_prompt=wan27_actual_prompt),
     }
     if snap.state is State.SUCCEEDED:
-        body["usage"] = usage(task.spec)
+        body["usage"] = usage(task.spec, sr=usage_sr)
     return body
 
 
@@ -130,3 +144,51 @@ def list_item(task: Task, snap: Snapshot) -> dict[str, Any]:
     if snap.ended_at is not None:
         row["end_time"] = int(snap.ended_at * 1000)
     return row
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def created_json(task_id: str, request_id: str) -> bytes:
+    """The submit answer, `{"output": {"task_id", "task_status": "PENDING"}, "request_id"}`,
+    spelled out as bytes: the same bytes as the dict through JSONResponse, without walking a
+    dict on the hot path."""
+    return (b'{"output":{"task_id":' + _encode(task_id).encode("utf-8")
+            + b',"task_status":"PENDING"},"request_id":' + _encode(request_id).encode("utf-8")
+            + b"}")
+
+
+def poll_tail(body: dict[str, Any]) -> bytes | None:
+    """The JSON of a poll body after its leading `request_id` (what stays the same from poll
+    to poll of one task moment), or None when `request_id` is not its first key."""
+    if next(iter(body), None) != "request_id":
+        return None
+    rest = dict(body)
+    del rest["request_id"]
+    return _encode(rest).encode("utf-8")[1:]
+
+
+def poll_json(request_id: str, tail: bytes) -> bytes:
+    """A poll body from a fresh `request_id` and a `poll_tail`: the bytes JSONResponse would
+    send for the whole dict."""
+    return (b'{"request_id":' + _encode(request_id).encode("utf-8")
+            + (b"," if len(tail) > 1 else b"") + tail)
+
+
+def canceled_body(request_id: str) -> dict[str, Any]:
+    """A cancel DashScope accepted (K03)."""
+    return {"request_id": request_id}
+
+
+def list_body(request_id: str, rows: list[dict[str, Any]], page_no: int,
+              page_size: int) -> dict[str, Any]:
+    """`GET /api/v1/tasks`: page `page_no` of `rows` (the manage-async-tasks page, K14)."""
+    total = len(rows)
+    return {
+        "request_id": request_id,
+        "data": rows[(page_no - 1) * page_size: page_no * page_size],
+        "total": total,
+        "total_page": math.ceil(total / page_size) if total else 0,
+        "page_no": page_no,
+        "page_size": page_size,
+    }

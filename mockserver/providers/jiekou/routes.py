@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from mockserver import wording
 from mockserver.contracts import Operation
+from mockserver.contracts.extensions import WebhookSpec
 from mockserver.core.backend import Retention
 from mockserver.core.tasks import Failure, State, Task
 from mockserver.core.webhooks import RetryPolicy
@@ -59,9 +60,7 @@ class Jiekou(Family):
     # -- errors ------------------------------------------------------------------------------
     def reason_for(self, status: int, default: str) -> str:
         """The contract's `x-wanmock-reason` for a status (components.responses.Error<status>)."""
-        response = self._response(status)
-        value = response.get("x-wanmock-reason") if response else None
-        return str(value) if value else default
+        return self.contract.extensions.reasons.get(f"Error{status}") or default
 
     def example_message(self, status: int, default: str) -> str:
         response = self._response(status)
@@ -123,7 +122,7 @@ class Jiekou(Family):
 
     def not_found(self, task_id: str) -> ProviderError:
         return ProviderError(404, self.reason_for(404, "TASK_NOT_FOUND"),
-                             f"task not found: {task_id}")
+                             f"task not found: {wording.render_value(task_id)}")  # capped echo
 
     def internal_error(self) -> ProviderError:
         return ProviderError(500, self.reason_for(500, "INTERNAL_SERVER_ERROR"),
@@ -133,32 +132,31 @@ class Jiekou(Family):
     async def _create(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
         body = self.parse_json(request, op, raw)
-        spec, late = self.judge(op, body)
+        spec, late = self.settle(op, *self.judge(op, body))
         task_id = self.backend.ids.uuid()
         seed = spec.seed if spec.seed is not None and spec.seed >= 0 else int(
             self.backend.ids.fraction() * _RANDOM_SEED_MAX)
-        extra = {"task_type": str(op.raw.get("x-wanmock-task-type", "")), "seed": seed}
+        extra = {"task_type": op.task_type, "seed": seed}
         task = self.submit(request, op, body, spec, late, task_id=task_id, api_key=key,
                            extra=extra, raw=raw)
         hook = _webhook_settings(body)
         if hook is not None:
             self._schedule_webhook(request, task, hook)
-        return json_response({"task_id": task.id})
+        return json_response(render.created_body(task.id))
 
     # -- webhooks (contracts/jiekou.yaml x-wanmock-webhooks) ---------------------------------
-    def _webhook_contract(self) -> Mapping[str, Any]:
-        found = self.contract.document.get("x-wanmock-webhooks")
-        return found if isinstance(found, Mapping) else {}
+    def _webhook_contract(self) -> WebhookSpec:
+        return self.contract.extensions.webhooks or WebhookSpec()
 
     def webhook_policy(self) -> RetryPolicy:
         """Novita's delivery policy (5 s timeout, five retries) with the retry intervals of
         the fake's timing profile (short under fast/instant, back-off under realistic)."""
         spec = self._webhook_contract()
         timing = self.backend.options.timing
-        intervals = (spec.get("intervals") or {}).get(timing) or []
+        intervals = spec.intervals.get(timing) or ()
         timeout = self.backend.options.webhook_timeout
         if timeout is None:
-            timeout = float(spec.get("timeout_s", 5.0))
+            timeout = 5.0 if spec.timeout_s is None else spec.timeout_s
         return RetryPolicy(timeout_s=timeout, intervals=tuple(float(i) for i in intervals))
 
     def _schedule_webhook(self, request: Request, task: Task, hook: Mapping[str, Any]) -> None:
@@ -175,15 +173,15 @@ class Jiekou(Family):
             failed = test_mode.get("return_task_status") == "TASK_STATUS_FAILED"
             if failed:
                 spec = self._webhook_contract()
-                task.plan.failure = Failure("TEST_MODE", str(spec.get(
-                    "test_mode_reason", "Simulated failure (webhook test mode).")))
+                task.plan.failure = Failure("TEST_MODE", spec.test_mode_reason or (
+                    "Simulated failure (webhook test mode)."))
             self.backend.force(task, State.FAILED if failed else State.SUCCEEDED)
 
     def _webhook_body(self, task: Task, base_url: str,
                       hook: dict[str, Any]) -> Callable[[], dict[str, Any] | None]:
         """The event once the task has ended: Novita's envelope around the task-result body."""
         backend = self.backend
-        event_type = str(self._webhook_contract().get("event_type", render.EVENT_TYPE))
+        event_type = self._webhook_contract().event_type or render.EVENT_TYPE
 
         def render_now() -> dict[str, Any] | None:
             snap = backend.view(task)

@@ -23,6 +23,7 @@ STATUS = {
     State.FAILED: "FAILURE",
     State.CANCELED: "FAILURE",
     State.EXPIRED: "FAILURE",
+    State.SUSPENDED: "IN_PROGRESS",  # convertAliStatus has no case for SUSPENDED; not ended [C]
 }
 # The poller writes fixed progress strings per status (api-facts §2.7).
 PROGRESS = {"NOT_START": 0, "SUBMITTED": 10, "QUEUED": 20, "IN_PROGRESS": 30,

@@ -145,7 +145,7 @@ class NewApi(Distributor):
     def error_response(self, err: ProviderError, op: Operation | None = None) -> Response:
         envelope = err.envelope
         if envelope == "default" and op is not None:
-            envelope = str(op.raw.get("x-wanmock-envelope-kind", "default"))
+            envelope = op.envelope_kind
         body = self.contract.render_error(err.status, err.code, err.message, envelope=envelope,
                                           request_id=self.request_id())
         if envelope == "content" and err.status >= 500:
@@ -167,7 +167,8 @@ class NewApi(Distributor):
             raise self.auth_error("invalid")
         return key
 
-    def evaluate(self, op: Operation, body: Any) -> tuple[JobSpec | None, list[Violation]]:
+    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None
+              ) -> tuple[JobSpec | None, list[Violation]]:
         """new-api's checks in its order, then DashScope's rules on the converted request."""
         opts = self.backend.options
         catalogue = self.contract.catalogue
@@ -192,7 +193,9 @@ class NewApi(Distributor):
         assert entry is not None  # a schema-valid body has a string model
         fields, sources = op.extract(body)
         self._convert(entry, body, fields, sources)
-        spec, failures = catalogue.evaluate(self.name, fields)
+        spec, failures = catalogue.evaluate(
+            self.name, fields,
+            strict_prompts=self.backend.options.dashscope_r2v_prompt_over == "reject")
         timing = self.backend.rule_timing()
         violations = [op.rule_violation(f, sources, timing) for f in failures]
         violations.sort(key=lambda v: v.timing != "submit")
@@ -284,7 +287,7 @@ class NewApi(Distributor):
     def _create(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
         body, form = self.read_submit(request, op, raw)
-        spec, late = self.judge(op, body)
+        spec, late = self.settle(op, *self.judge(op, body))
         ids = self.backend.ids
         public = self.backend.options.newapi_id_style == "public"
         video_id = "task_" + ids.token(32) if public else ""
@@ -346,8 +349,11 @@ class NewApi(Distributor):
                 "request_id": task.extra.get("request_id", ""),
                 "output": {"task_id": upstream_id, "task_status": "PENDING"}}
         else:
-            upstream = ds_render.task_body(task, snap, url, self.backend.ids.uuid(),
-                                           task_id=upstream_id)
+            opts = self.backend.options
+            upstream = ds_render.task_body(
+                task, snap, url, self.backend.ids.uuid(), task_id=upstream_id,
+                wan27_actual_prompt=opts.dashscope_actual_prompt_wan27,
+                usage_sr=opts.dashscope_usage_sr)
         dto = render.task_dto(task, row, task_id=task.id, upstream=upstream, video_url=url,
                               url_in_fail_reason=self.backend.options.newapi_url_in_fail_reason)
         return json_response(render.task_response(dto))

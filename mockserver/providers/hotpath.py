@@ -19,11 +19,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse as _StarletteJSONResponse
 
+from mockserver.core.memo import Memo
+
 # What starlette.responses.JSONResponse.render passes to json.dumps.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None,
                             separators=(",", ":"))
 _encode = _ENCODER.encode
-_LIMIT = 1024  # entries per memo; cleared when full (clients use few hosts and paths)
 
 
 def json_body(content: Any) -> bytes:
@@ -43,8 +44,10 @@ def _host(scope: Any) -> bytes | None:
     return None
 
 
-_PATHS: dict[tuple[Any, ...], tuple[str, str]] = {}
-_BASES: dict[tuple[Any, ...], str] = {}
+# Pure functions of their keys (the scope's own fields), so one memo each serves every app;
+# what a fake remembers of its clients lives in its Backend (`Backend.memo`).
+_PATHS: Memo[tuple[Any, ...], tuple[str, str]] = Memo(1024)
+_BASES: Memo[tuple[Any, ...], str] = Memo(1024)
 
 
 def _server(scope: Any) -> Any:
@@ -59,10 +62,7 @@ def path_and_query(request: Request) -> tuple[str, str]:
     found = _PATHS.get(key)
     if found is None:
         url = request.url
-        found = (url.path, url.query)
-        if len(_PATHS) >= _LIMIT:
-            _PATHS.clear()
-        _PATHS[key] = found
+        found = _PATHS.put(key, (url.path, url.query))
     return found
 
 
@@ -72,10 +72,7 @@ def base_url(request: Request) -> str:
            scope.get("app_root_path"), _host(scope))
     found = _BASES.get(key)
     if found is None:
-        found = str(request.base_url)
-        if len(_BASES) >= _LIMIT:
-            _BASES.clear()
-        _BASES[key] = found
+        found = _BASES.put(key, str(request.base_url))
     return found
 
 

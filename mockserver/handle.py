@@ -8,10 +8,8 @@ traffic for the providers' real hosts into the app through respx, for sync and a
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -22,6 +20,7 @@ from mockserver.core.journal import Entry
 from mockserver.core.tasks import Snapshot, State, Task
 from mockserver.core.webhooks import Webhook
 from mockserver.errors import MockServerError
+from mockserver.loop_thread import LoopThread
 
 # The providers' real hosts; users add their gateways (seed 001/002 style) with `hosts=`.
 DEFAULT_HOSTS = (
@@ -254,24 +253,6 @@ def _router_class() -> Any:
     return Router
 
 
-class _LoopThread:
-    """An event loop in a thread, to run the ASGI app for sync httpx clients."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="wanmock-loop",
-                                       daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
-
-
 class InProcessRoutes:
     """Route httpx requests for `hosts` into an ASGI app through respx (sync and async clients).
 
@@ -288,7 +269,7 @@ class InProcessRoutes:
         self.transport = httpx.ASGITransport(app=app)
         self.router = _router_class()(assert_all_called=False,
                                       assert_all_mocked=unmocked == "error")
-        self._loop: _LoopThread | None = None
+        self._loop: LoopThread | None = None
         for host in self.hosts:
             self.router.route(host=host).mock(side_effect=self._handle)
         if unmocked == "passthrough":
@@ -330,7 +311,7 @@ class InProcessRoutes:
                                   content=content)
 
         if self._loop is None:
-            self._loop = _LoopThread()
+            self._loop = LoopThread()
         response = self._loop.run(call())
         self._notify()  # in the caller's thread, with the app's loop free again
         return response  # type: ignore[no-any-return]

@@ -1,0 +1,242 @@
+"""Typed accessors for every `x-wanmock-*` extension of a contract (docs/contract-conventions.md).
+
+The one place that reads an extension out of a contract document: every other module asks
+`Contract.extensions` (root keys, read once at load) or the `Operation` (operation keys:
+`role`, `errors`, `rules`, `spec_map`, `envelope`, `envelope_kind`, `task_type`). Reading is
+lenient: an absent or malformed key reads as "not given" (None, empty), and the consumer
+keeps its own default, as it did when it read the dict itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+# Operation-level keys (read by `loading._build_operations`).
+ROLE = "x-wanmock-role"
+SPEC = "x-wanmock-spec"
+ERRORS = "x-wanmock-errors"
+RULES = "x-wanmock-rules"
+ENVELOPE = "x-wanmock-envelope"
+ENVELOPE_KIND = "x-wanmock-envelope-kind"
+TASK_TYPE = "x-wanmock-task-type"
+TASK = "x-wanmock-task"
+# Root keys.
+FAMILY = "x-wanmock-family"
+DECISIONS = "x-wanmock-decisions"
+RETENTION = "x-wanmock-retention"
+FAILURES = "x-wanmock-failures"
+FAULTS = "x-wanmock-faults"
+LIMITS = "x-wanmock-limits"
+WEBHOOKS = "x-wanmock-webhooks"
+POLL_GUIDANCE = "x-wanmock-poll-guidance"
+CLIENT_5XX = "x-wanmock-client-5xx"
+# On `components.responses.*` (jiekou's gateway reasons).
+REASON = "x-wanmock-reason"
+
+
+def _map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One `x-wanmock-decisions` entry: where sources disagree and what wanmock does."""
+
+    topic: str
+    chosen: str
+    source: str
+    alternative: str | None = None
+    switch: str | None = None
+
+    @classmethod
+    def read(cls, raw: Mapping[str, Any]) -> Decision:
+        return cls(str(raw.get("topic", "")), str(raw.get("chosen", "")),
+                   str(raw.get("source", "")), _str(raw.get("alternative")),
+                   _str(raw.get("switch")))
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSpec:
+    """`x-wanmock-retention`: seconds a task (None: kept) and its result URL live."""
+
+    task_s: float | None
+    url_s: float | None
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FailureWords:
+    """One `x-wanmock-failures` entry: how a task failing after acceptance reads."""
+
+    code: str | None
+    message: str | None
+    after_s: float | None = None
+    state: str | None = None
+    text: str | None = None
+    source: str = ""
+
+    @classmethod
+    def read(cls, raw: Mapping[str, Any]) -> FailureWords:
+        return cls(_str(raw.get("code")), _str(raw.get("message")), _float(raw.get("after_s")),
+                   _str(raw.get("state")), _str(raw.get("text")), str(raw.get("source", "")))
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One `x-wanmock-faults` entry: the family's answer to an injected transport fault."""
+
+    status: int
+    code: str
+    message: str
+    envelope: str = "default"
+    retry_after: bool = False
+    source: str = ""
+    # Per operation role: the keys that differ there (code, message, envelope...).
+    by_role: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, raw: Mapping[str, Any]) -> Fault | None:
+        """The entry, or None when it lacks its status, code or message."""
+        if not {"status", "code", "message"} <= set(raw):
+            return None
+        return cls(int(raw["status"]), str(raw["code"]), str(raw["message"]),
+                   str(raw.get("envelope", "default")), bool(raw.get("retry_after", False)),
+                   str(raw.get("source", "")),
+                   {str(k): _map(v) for k, v in _map(raw.get("by_role")).items()})
+
+    def for_role(self, role: str | None) -> Fault:
+        """This fault as an operation of `role` answers it (its `by_role` entry applied)."""
+        over = self.by_role.get(role) if role is not None else None
+        if not over:
+            return self
+        return replace(
+            self, status=int(over.get("status", self.status)),
+            code=str(over.get("code", self.code)), message=str(over.get("message", self.message)),
+            envelope=str(over.get("envelope", self.envelope)),
+            retry_after=bool(over.get("retry_after", self.retry_after)), by_role={})
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """`x-wanmock-limits`: how the family behaves at its limits."""
+
+    concurrency_policy: str | None = None
+    max_concurrent_tasks_default: int | None = None
+    rate_limit_qps: float | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSpec:
+    """`x-wanmock-webhooks`: how the family delivers callbacks."""
+
+    event_type: str | None = None
+    timeout_s: float | None = None
+    retries: int | None = None
+    intervals: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    test_mode_reason: str | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PollGuidance:
+    """`x-wanmock-poll-guidance`: the fastest polling the provider asks of clients."""
+
+    min_interval_s: float
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContractExtensions:
+    """Every root `x-wanmock-*` key of one contract, typed; absent keys read as None/empty."""
+
+    family: str | None = None
+    decisions: tuple[Decision, ...] = ()
+    envelopes: Mapping[str, Any] = field(default_factory=dict)
+    retention: RetentionSpec | None = None
+    failures: Mapping[str, FailureWords] = field(default_factory=dict)
+    faults: Mapping[str, Fault] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    webhooks: WebhookSpec | None = None
+    poll_guidance: PollGuidance | None = None
+    client_5xx: frozenset[int] = frozenset()
+    # `x-wanmock-reason` of `components.responses.<name>`, by response name.
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, document: Mapping[str, Any]) -> ContractExtensions:
+        """Read the root extensions of a contract document."""
+        return cls(
+            family=family_of(document),
+            decisions=tuple(Decision.read(d) for d in document.get(DECISIONS) or []
+                            if isinstance(d, Mapping)),
+            envelopes=_envelopes(document.get(ENVELOPE)),
+            retention=_retention(document.get(RETENTION)),
+            failures={str(k): FailureWords.read(v)
+                      for k, v in _map(document.get(FAILURES)).items() if isinstance(v, Mapping)},
+            faults={str(k): f for k, v in _map(document.get(FAULTS)).items()
+                    if isinstance(v, Mapping) and (f := Fault.read(v)) is not None},
+            limits=_limits(document.get(LIMITS)),
+            webhooks=_webhooks(document.get(WEBHOOKS)),
+            poll_guidance=_poll_guidance(document.get(POLL_GUIDANCE)),
+            client_5xx=frozenset(int(s) for s in document.get(CLIENT_5XX) or []),
+            reasons={str(name): str(resp[REASON]) for name, resp in
+                     _map(_map(document.get("components")).get("responses")).items()
+                     if isinstance(resp, Mapping) and resp.get(REASON)},
+        )
+
+
+def family_of(document: Mapping[str, Any]) -> str | None:
+    """`x-wanmock-family` of a document (also of a raw schema handed over by schemathesis)."""
+    value = document.get(FAMILY)
+    return str(value) if value else None
+
+
+def _envelopes(env: Any) -> dict[str, Any]:
+    """`x-wanmock-envelope` by kind: a mapping of kinds (with `default`) or one template."""
+    env = env or {}
+    if isinstance(env, Mapping) and "default" in env and isinstance(env["default"], Mapping):
+        return dict(env)
+    return {"default": env}
+
+
+def _retention(raw: Any) -> RetentionSpec | None:
+    if not isinstance(raw, Mapping):
+        return None
+    return RetentionSpec(_float(raw.get("task_s")), _float(raw.get("url_s")),
+                         str(raw.get("source", "")))
+
+
+def _limits(raw: Any) -> Limits:
+    raw = _map(raw)
+    most = raw.get("max_concurrent_tasks_default")
+    return Limits(_str(raw.get("concurrency_policy")),
+                  int(most) if isinstance(most, int) else None,
+                  _float(raw.get("rate_limit_qps")), str(raw.get("source", "")))
+
+
+def _webhooks(raw: Any) -> WebhookSpec | None:
+    if not isinstance(raw, Mapping):
+        return None
+    retries = raw.get("retries")
+    return WebhookSpec(
+        _str(raw.get("event_type")), _float(raw.get("timeout_s")),
+        int(retries) if isinstance(retries, int) else None,
+        {str(k): tuple(float(i) for i in v or []) for k, v in _map(raw.get("intervals")).items()},
+        _str(raw.get("test_mode_reason")), str(raw.get("source", "")))
+
+
+def _poll_guidance(raw: Any) -> PollGuidance | None:
+    if isinstance(raw, Mapping) and _float(raw.get("min_interval_s")) is not None:
+        return PollGuidance(float(raw["min_interval_s"]), str(raw.get("source", "contract")))
+    return None

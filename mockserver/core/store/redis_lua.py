@@ -1,0 +1,158 @@
+"""The Redis store's Lua scripts: each runs atomically on the server in one round trip.
+
+Keys: `<ns>:epoch`, `<ns>:clock` (hash now/offset), `<ns>:secret`; per epoch, under `<ns>:<e>:`:
+`c` (counters), `m` (rules revision and pending webhooks: what every read needs), `t:<id>` (a
+task: rec, at, polls, canceled_at, forced, forced_at, failure, al), `tasks` (zset by arrival),
+`alias`, `j` (journal list), `rules`/`rorder`/`rc`, `claims`, `w:<key>` (rate windows), `h`/`hp`
+(webhooks, the pending ones).
+"""
+
+SYNC = """
+local ns, tid, want, start = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local e = redis.call('GET', ns .. ':epoch')
+if not e then
+  local t = redis.call('TIME')
+  e = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  redis.call('SET', ns .. ':epoch', e)
+end
+local clock = redis.call('HMGET', ns .. ':clock', 'now', 'offset')
+if not clock[1] then
+  redis.call('HSETNX', ns .. ':clock', 'now', start)
+  redis.call('HSETNX', ns .. ':clock', 'offset', '0')
+  clock = redis.call('HMGET', ns .. ':clock', 'now', 'offset')
+end
+local p = ns .. ':' .. e .. ':'
+local c = redis.call('HMGET', p .. 'm', 'rules_rev', 'hooks_pending')
+local row = {}
+if tid ~= '' then
+  if want == '1' then
+    row = redis.call('HMGET', p .. 't:' .. tid, 'at', 'polls', 'canceled_at', 'forced',
+                     'forced_at', 'failure', 'rec')
+  else
+    row = redis.call('HMGET', p .. 't:' .. tid, 'at', 'polls', 'canceled_at', 'forced',
+                     'forced_at', 'failure')
+  end
+end
+return {e, clock[1], clock[2], c[1] or '0', c[2] or '0', row}
+"""
+TASK = """
+local k = KEYS[1]
+if ARGV[1] == '1' then
+  return redis.call('HMGET', k, 'at', 'polls', 'canceled_at', 'forced', 'forced_at', 'failure',
+                    'rec')
+end
+return redis.call('HMGET', k, 'at', 'polls', 'canceled_at', 'forced', 'forced_at', 'failure')
+"""
+PUT_TASK = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'rec', ARGV[3], 'at', ARGV[2], 'polls', 0)
+-- Scored by arrival (a manual clock gives many tasks one submit time): oldest first.
+redis.call('ZADD', KEYS[2], redis.call('HINCRBY', KEYS[3], 'tseq', 1), ARGV[1])
+return 1
+"""
+REMOVE = """
+local p, n = ARGV[1], 0
+for i = 2, #ARGV do
+  local k = p .. 't:' .. ARGV[i]
+  local al = redis.call('HGET', k, 'al')
+  if al then redis.call('HDEL', p .. 'alias', al) end
+  n = n + redis.call('DEL', k)
+  redis.call('ZREM', p .. 'tasks', ARGV[i])
+end
+return n
+"""
+HSET_IF = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+POLL = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HINCRBY', KEYS[1], 'polls', ARGV[1])
+"""
+BATCH = """
+local p, maxlen, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+if n > 0 then
+  local last = redis.call('HINCRBY', p .. 'c', 'jseq', n)
+  for i = 1, n do
+    redis.call('RPUSH', p .. 'j', (last - n + i) .. '|' .. ARGV[3 + i])
+  end
+  redis.call('LTRIM', p .. 'j', -maxlen, -1)
+end
+for i = 4 + n, #ARGV, 2 do
+  local k = p .. 't:' .. ARGV[i]
+  if redis.call('EXISTS', k) == 1 then redis.call('HINCRBY', k, 'polls', ARGV[i + 1]) end
+end
+return 1
+"""
+RULE_PUT = """
+local p = ARGV[1]
+redis.call('HSET', p .. 'rules', ARGV[2], ARGV[3])
+redis.call('ZADD', p .. 'rorder', redis.call('HINCRBY', p .. 'c', 'rpos', 1), ARGV[2])
+redis.call('HINCRBY', p .. 'm', 'rules_rev', 1)
+return 1
+"""
+RULE_REMOVE = """
+local p = ARGV[1]
+local gone = redis.call('HDEL', p .. 'rules', ARGV[2])
+redis.call('ZREM', p .. 'rorder', ARGV[2])
+redis.call('HINCRBY', p .. 'm', 'rules_rev', 1)
+return gone
+"""
+RULES_CLEAR = """
+local p = ARGV[1]
+redis.call('DEL', p .. 'rules', p .. 'rorder', p .. 'rc')
+redis.call('HINCRBY', p .. 'm', 'rules_rev', 1)
+return 1
+"""
+RULES = """
+local p, out = ARGV[1], {}
+for _, id in ipairs(redis.call('ZRANGE', p .. 'rorder', 0, -1)) do
+  local data = redis.call('HGET', p .. 'rules', id)
+  if data then
+    local m = redis.call('HGET', p .. 'rc', id .. ':matched') or '0'
+    local a = redis.call('HGET', p .. 'rc', id .. ':applied') or '0'
+    table.insert(out, {data, m, a})
+  end
+end
+return out
+"""
+RULE_COUNT = """
+local p, id, col, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('HEXISTS', p .. 'rules', id) == 0 then return 0 end
+local f = id .. ':' .. col
+if limit ~= '' and tonumber(redis.call('HGET', p .. 'rc', f) or '0') >= tonumber(limit) then
+  return 0
+end
+return redis.call('HINCRBY', p .. 'rc', f, 1)
+"""
+ADMIT = """
+local k, now, qps, member = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+redis.call('ZREMRANGEBYSCORE', k, '-inf', now - 1.0)
+if redis.call('ZCARD', k) >= qps then return 0 end
+redis.call('ZADD', k, now, member)
+redis.call('PEXPIRE', k, 5000)
+return 1
+"""
+HOOK_CLAIM = """
+local p = ARGV[1]
+if redis.call('SREM', p .. 'hp', ARGV[2]) == 1 then
+  redis.call('HINCRBY', p .. 'm', 'hooks_pending', -1)
+  return 1
+end
+return 0
+"""
+ADVANCE = """
+redis.call('HINCRBYFLOAT', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('HMGET', KEYS[1], 'now', 'offset')
+"""
+BUMP = """
+local ns = ARGV[1]
+local old = redis.call('GET', ns .. ':epoch')
+if not old then
+  local t = redis.call('TIME')
+  old = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  redis.call('SET', ns .. ':epoch', old)
+end
+return {old, redis.call('INCR', ns .. ':epoch')}
+"""
