@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from mockserver.providers.hotpath import json_body
 
 from mockserver.providers.dashscope import render
+from mockserver.providers.hotpath import json_body
 
 
 @pytest.mark.parametrize("body", [
