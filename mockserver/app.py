@@ -18,10 +18,12 @@ from mockserver.contracts import ContractSet
 from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import Clock
 from mockserver.core.store import StoreUnavailable
-from mockserver.providers import family_class
+from mockserver.providers import family_class, owner, spec
 from mockserver.providers.hotpath import Dispatch
 
 log = logging.getLogger("mockserver")
+# Control-API paths followed by a task id (the families add their `FamilySpec.task_paths`).
+CONTROL_TASK_PATHS = ("/_wanmock/tasks/", "/_wanmock/videos/")
 
 
 class MockApp(Starlette):
@@ -37,13 +39,14 @@ class MockApp(Starlette):
         super().__init__(*args, **kwargs)
         self.dispatch = dispatch
         self.backend: Backend | None = None
+        self.task_prefixes: tuple[str, ...] = CONTROL_TASK_PATHS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         backend = self.backend
         if backend is not None and backend.state.shared and scope["type"] == "http":
             # One read of the shared state for the whole request (epoch, clock, the task).
             try:
-                token = backend.begin(_task_id(scope))
+                token = backend.begin(_task_id(scope, self.task_prefixes))
             except StoreUnavailable:  # every route answers its own 503
                 token = None
             try:
@@ -116,6 +119,8 @@ def create_app(
     app.state.backend = backend
     app.state.providers = providers
     app.backend = backend
+    app.task_prefixes = (*(p for name in providers for p in spec(name).task_paths),
+                         *CONTROL_TASK_PATHS)
     return app
 
 
@@ -157,12 +162,12 @@ def app_from_env() -> MockApp:
     return app
 
 
-def _task_id(scope: Scope) -> str | None:
-    """The task a request names (path `{task_id}`/`{video_id}`, or `?task_id=`), to read it
-    with the request's one round trip to a shared store."""
+def _task_id(scope: Scope, prefixes: Sequence[str] = CONTROL_TASK_PATHS) -> str | None:
+    """The task a request names (path `{task_id}`/`{video_id}` after one of `prefixes`, the
+    families' `task_paths` and the control API's, or `?task_id=`), to read it with the
+    request's one round trip to a shared store."""
     path = scope["path"]
-    for prefix in ("/api/v1/tasks/", "/v1/tasks/", "/v1/video/generations/", "/v1/videos/",
-                   "/_wanmock/tasks/", "/_wanmock/videos/"):
+    for prefix in prefixes:
         if path.startswith(prefix):
             rest = path[len(prefix):]
             task_id = rest.split("/", 1)[0].removesuffix(".mp4")
@@ -207,17 +212,11 @@ async def _send_webhooks(backend: Backend, interval: float = 0.1) -> None:
                      mode=lambda: backend.options.webhooks, interval=interval)
 
 
-# Which family owns an unknown path, by prefix, so its 404/405 comes in that family's envelope.
-PREFIXES = (("/api/v1/", "dashscope"), ("/v3/", "jiekou"), ("/wan/", "apiyi"),
-            ("/v1/tasks", "apiyi"), ("/v1/video", "newapi"))
-
-
 def _owner(request: Request) -> Any:
+    """The served family owning an unknown path by its `prefixes` (its 404/405 envelope)."""
     providers = getattr(request.app.state, "providers", {})
-    for prefix, family in PREFIXES:
-        if request.url.path.startswith(prefix) and family in providers:
-            return providers[family]
-    return None
+    family = owner(request.url.path, providers)
+    return providers[family] if family is not None else None
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

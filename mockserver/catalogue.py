@@ -328,14 +328,16 @@ class Catalogue:
                        fail: Any) -> DataImage | None:
         """Check every `data:` image of the request against the family's limits; return the
         first frame's measurements when it is a valid inline image."""
+        img, last, media = fields.get("img_url"), fields.get("last_frame_url"), fields.get("media")
+        if not (media or is_data_uri(img) or is_data_uri(last)):
+            return None  # the common case, kept cheap: nothing inline to decode
         limits = self.image_limits.get(family)
         if not limits:
             return None
         # (neutral field, value, whether it is the first frame)
-        images: list[tuple[str, Any, bool]] = [
-            ("img_url", fields.get("img_url"), True),
-            ("last_frame_url", fields.get("last_frame_url"), False)]
-        for item in _as_list(fields.get("media")):
+        images: list[tuple[str, Any, bool]] = [("img_url", img, True),
+                                               ("last_frame_url", last, False)]
+        for item in _as_list(media):
             if isinstance(item, Mapping) and item.get("type") in _IMAGE_MEDIA:
                 images.append(("media", item.get("url"), item.get("type") == "first_frame"))
         low, high = (int(v) for v in limits.get("sides", (0, 10**9)))

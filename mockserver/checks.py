@@ -27,23 +27,12 @@ from schemathesis.core.failures import Failure
 from mockserver.contracts import Contract, ContractSet, load
 from mockserver.contracts.extensions import family_of
 from mockserver.errors import Violation
+from mockserver.providers import RANK as PROVIDER_RANK
+from mockserver.providers import families
 
-# Neutral order of states; a task may only move to an equal or higher rank.
-RANK = {"queued": 0, "running": 1, "suspended": 1, "succeeded": 2, "failed": 2, "canceled": 2,
-        "expired": 3}
-WORDS: dict[str, dict[str, str]] = {
-    "dashscope": {"PENDING": "queued", "RUNNING": "running", "SUCCEEDED": "succeeded",
-                  "FAILED": "failed", "CANCELED": "canceled", "UNKNOWN": "expired",
-                  "SUSPENDED": "suspended"},
-    "jiekou": {"TASK_STATUS_QUEUED": "queued", "TASK_STATUS_PROCESSING": "running",
-               "TASK_STATUS_SUCCEED": "succeeded", "TASK_STATUS_FAILED": "failed"},
-    "newapi": {"NOT_START": "queued", "SUBMITTED": "queued", "QUEUED": "queued",
-               "IN_PROGRESS": "running", "SUCCESS": "succeeded", "FAILURE": "failed",
-               "UNKNOWN": "expired", "queued": "queued", "in_progress": "running",
-               "completed": "succeeded", "failed": "failed", "unknown": "expired"},
-    "apiyi": {"submitted": "queued", "in_progress": "running", "completed": "succeeded",
-              "failed": "failed"},
-}
+# Neutral order of states; a task may only move to an equal or higher rank. Each family's
+# words and where its answers carry them come from its family.py (mockserver.providers).
+RANK = PROVIDER_RANK
 
 
 class WanmockCheckFailure(Failure):
@@ -73,56 +62,18 @@ class TaskView:
     video_url: str | None
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.rstrip("%").isdigit():
-        return int(value.rstrip("%"))
-    return None
-
-
 def read_task(family: str, operation_id: str, body: Any, task_id: str | None) -> TaskView | None:
-    """Reduce a query response to (id, neutral state, progress, video URL), or None."""
-    if not isinstance(body, Mapping):
+    """Reduce a query response to (id, neutral state, progress, video URL), or None when it
+    carries no status (the family's `FamilySpec` says where each one is)."""
+    found = families().get(family)
+    if found is None or not isinstance(body, Mapping):
         return None
-    if family == "dashscope" or (family == "apiyi" and "output" in body):
-        out = body.get("output")
-        if not isinstance(out, Mapping):
-            return None
-        word = WORDS["dashscope"].get(str(out.get("task_status")))
-        return TaskView(out.get("task_id") or task_id, word, None, out.get("video_url"))
-    if family == "jiekou":
-        task = body.get("task")
-        if not isinstance(task, Mapping):
-            return None
-        videos = body.get("videos") or []
-        url = videos[0].get("video_url") if videos and isinstance(videos[0], Mapping) else None
-        return TaskView(task.get("task_id") or task_id,
-                        WORDS["jiekou"].get(str(task.get("status"))),
-                        _int(task.get("progress_percent")), url)
-    if family == "newapi":
-        if operation_id == "getVideoGeneration":
-            data = body.get("data")
-            if not isinstance(data, Mapping):
-                return None
-            inner: Mapping[str, Any] = (
-                data["data"] if isinstance(data.get("data"), Mapping) else {})
-            output: Mapping[str, Any] = (
-                inner["output"] if isinstance(inner.get("output"), Mapping) else {})
-            url = data.get("result_url") or output.get("video_url")
-            return TaskView(data.get("task_id") or task_id,
-                            WORDS["newapi"].get(str(data.get("status"))),
-                            _int(data.get("progress")), url or None)
-        meta: Mapping[str, Any] = (
-            body["metadata"] if isinstance(body.get("metadata"), Mapping) else {})
-        return TaskView(body.get("id") or task_id, WORDS["newapi"].get(str(body.get("status"))),
-                        _int(body.get("progress")), meta.get("url") or None)
-    if family == "apiyi":
-        return TaskView(body.get("task_id") or task_id, WORDS["apiyi"].get(str(body.get("status"))),
-                        _int(body.get("progress")), body.get("result_url"))
-    return None
+    state, word = found.status(body, operation_id)
+    if word is None:
+        return None
+    url = found.first(body, found.video_url_paths)
+    return TaskView(found.task_id(body) or task_id, state, found.progress(body),
+                    url if isinstance(url, str) and url else None)
 
 
 # -- context shared by the checks ----------------------------------------------------------------

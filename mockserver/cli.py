@@ -18,18 +18,59 @@ from typing import Any
 from mockserver import __version__
 from mockserver.errors import MockServerError
 
-FAMILY_PATHS = {
-    "dashscope": "/api/v1/services/aigc/video-generation/video-synthesis",
-    "newapi": "/v1/video/generations",
-    "jiekou": "/v3/async/wan-t2v",
-    "apiyi": "/wan/api/v1/services/aigc/video-generation/video-synthesis",
-}
-BASE_URL_HINTS = {
-    "dashscope": "{url}/api/v1   (dashscope SDK: dashscope.base_http_api_url)",
-    "newapi": "{url}/v1       (new-api gateway; OpenAI videos at {url}/v1/videos)",
-    "jiekou": "{url}          (Novita/jiekou: base_url for /v3/async/*)",
-    "apiyi": "{url}/wan/api/v1 (create)  +  {url}/v1/tasks/{{id}} (poll)",
-}
+# `wanmock serve` flags written by hand; every other option's flag comes from the option table
+# (mockserver.core.options.CORE and each family's family.py).
+HAND_FLAGS = ("families", "api_keys")
+
+
+def _families() -> list[str]:
+    from mockserver.providers import family_names
+
+    return sorted(family_names())
+
+
+def _key_variables() -> str:
+    from mockserver.providers import key_variables
+
+    return key_variables()
+
+
+def add_option_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per option of the table (`--jiekou-bare-key`, `--timing`...), default None:
+    an option not given keeps the fake's default."""
+    from mockserver.providers import option_table
+
+    types: dict[str, Any] = {"int": int, "float": float}
+    for option in option_table().values():
+        flag = option.cli_flag
+        if flag is None:
+            continue
+        text = option.help
+        if "default" not in text and option.default not in (None, ""):
+            text += f" (default: {option.default})"
+        kwargs: dict[str, Any] = {"dest": option.name, "default": None, "help": text}
+        if option.name == "timing":
+            kwargs["type"] = _timing
+        elif option.kind == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif option.kind in types:
+            kwargs["type"] = types[option.kind]
+        if option.choices:
+            kwargs["choices"] = list(option.choices)
+        if option.metavar and option.kind != "bool":
+            kwargs["metavar"] = option.metavar
+        parser.add_argument(flag, **kwargs)
+
+
+def option_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The options the command line set (`add_option_flags` and the hand-written flags)."""
+    from mockserver.providers import option_table
+
+    out = {name: getattr(args, name) for name in option_table()
+           if getattr(args, name, None) is not None}
+    if out.get("api_keys") is not None:
+        out["api_keys"] = frozenset(out["api_keys"])
+    return out
 
 
 def _timing(value: str) -> str:
@@ -54,85 +95,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=int(os.environ.get("WANMOCK_PORT", "8000")),
                        help="port (default 8000, or $WANMOCK_PORT; 0 picks a free one)")
-    serve.add_argument("--seed", type=int, default=None, help="seed ids and timings")
-    serve.add_argument("--timing", default="fast", type=_timing,
-                       help="task queue/run times: fast (default: a 5 s 720P job in ~5 s), "
-                            "realistic, instant, or a timing profile file (wanmock calibrate)")
-    serve.add_argument("--mode", choices=["time", "polls"], default="time",
-                       help="tasks advance with time, or with each poll")
-    serve.add_argument("--clock", choices=["system", "manual"], default="system",
-                       help="manual: time moves only via POST /_wanmock/clock/advance")
     serve.add_argument("--api-key", action="append", dest="api_keys", default=[],
                        help="accept only this key (repeatable; default: any non-empty key)")
     serve.add_argument("--family", action="append", dest="families", default=None,
-                       choices=sorted(FAMILY_PATHS), help="serve only these families")
-    serve.add_argument("--rule-timing", choices=["contract", "submit", "async"],
-                       default="contract",
-                       help="report catalogue rules as the contract says, or all at submit/async")
-    serve.add_argument("--body-limit", type=int, default=1024 * 1024, help="max body bytes")
-    serve.add_argument("--journal-size", type=int, default=1000, help="journal entries kept")
-    serve.add_argument("--video-dir", default=None, help="where result videos are cached")
-    serve.add_argument("--contracts", dest="contracts_dir", default=None,
-                       help="directory of contracts to serve (default: bundled)")
-    serve.add_argument("--scenarios", default=None,
-                       help="YAML file of scenario rules (faults and job outcomes)")
-    serve.add_argument("--max-concurrent-tasks", type=int, default=None,
-                       help="running tasks per API key and family (default: no limit)")
-    serve.add_argument("--concurrency-policy", choices=["contract", "queue", "reject"],
-                       default="contract", help="extra tasks wait (queue) or get 429 (reject)")
-    serve.add_argument("--rate-limit-qps", type=float, default=None,
-                       help="requests per second per API key and family (default: no limit)")
-    serve.add_argument("--webhooks", choices=["auto", "send", "record"], default="auto",
-                       help="POST webhooks (jiekou extra.webhook.url) when tasks end: to "
-                            "loopback hosts only (auto, default), to any host (send), or "
-                            "never (record; all are listed at GET /_wanmock/webhooks)")
-    serve.add_argument("--jiekou-bare-key", choices=["reject", "accept"], default="accept",
-                       help="jiekou/Novita: take `Authorization: <key>` without Bearer as the "
-                            "key (accept, default, as the npm novita-sdk sends it) or answer "
-                            "401 (reject, as Novita's error guide describes)")
-    serve.add_argument("--store", default="memory",
-                       help="where the state lives: memory (default), sqlite:///PATH.db "
-                            "(survives restarts; the workers of one host) or "
-                            "redis://HOST:PORT/DB (workers on any host)")
+                       choices=_families(), help="serve only these families")
     serve.add_argument("--workers", type=int, default=1,
                        help="uvicorn worker processes over one store (needs --store sqlite "
                             "or redis when > 1)")
-    serve.add_argument("--max-tasks", type=int, default=None,
-                       help="keep at most N tasks; the oldest ended ones are evicted first")
-    serve.add_argument("--replay", default=None,
-                       help="a cassette (wanmock proxy --record): recorded jobs answer matching "
-                            "submits with their recorded states, times and bodies")
-    serve.add_argument("--replay-strict", action="store_true",
-                       help="with --replay: requests the cassette does not know get a 404")
-    serve.add_argument("--newapi-version", choices=["latest", "legacy"], default="latest",
-                       help="new-api: latest (main at 4a188dee, 2026-06: i18n distributor, "
-                            "build_request_failed) or legacy (the Ali relay of 2025-10 to "
-                            "2026-02: hard-coded distributor messages, "
-                            "convert_to_ali_request_failed)")
-    serve.add_argument("--newapi-poll-interval", type=float, default=None,
-                       help="new-api: seconds between its background polls of the upstream "
-                            "task (default: 15 realistic, 1 fast, 0 instant; 0 = no lag)")
-    serve.add_argument("--jiekou-url-ttl", choices=["string", "countdown"], default="string",
-                       help="jiekou/Novita videos[].video_url_ttl: the TTL constant as a string "
-                            "(\"3600\", default, per Novita's doc) or the seconds left as an int")
-    serve.add_argument("--jiekou-content-type", choices=["optional", "required"],
-                       default="optional",
-                       help="jiekou/Novita: read a submit without Content-Type as JSON "
-                            "(optional, default) or answer it 400 (required)")
-    serve.add_argument("--webhook-timeout", type=float, default=None,
-                       help="seconds per webhook delivery attempt (default: the family's, 5 s "
-                            "on jiekou/Novita)")
+    add_option_flags(serve)
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow binding a non-loopback address")
 
     check = sub.add_parser(
         "check", help="test a server (the fake or a real provider) against the contracts",
         description="Schemathesis-driven contract checks. Exit code 0 only when the server "
-                    "conforms. Keys: --api-key, else the family's variable (DASHSCOPE_API_KEY, "
-                    "JIEKOU_API_KEY or NOVITA_API_KEY, NEWAPI_API_KEY, APIYI_API_KEY).")
-    check.add_argument("base_url", help="e.g. http://127.0.0.1:8000 or https://dashscope.aliyuncs.com")
+                    "conforms. Keys: --api-key, else the family's variable "
+                    f"({_key_variables()}).")
+    check.add_argument("base_url",
+                       help="e.g. http://127.0.0.1:8000, or a provider's own https base URL")
     check.add_argument("--family", action="append", dest="families", default=None,
-                       choices=sorted(FAMILY_PATHS), help="families to check (repeatable)")
+                       choices=_families(), help="families to check (repeatable)")
     check.add_argument("--api-key", default=None, help="key to send (never printed)")
     check.add_argument("--budget", type=int, default=0,
                        help="billable submissions allowed (default 0: negative and read-only "
@@ -164,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--port", type=int, default=int(os.environ.get("WANMOCK_PORT", "8000")),
                        help="port (default 8000, or $WANMOCK_PORT; 0 picks a free one)")
     proxy.add_argument("--family", action="append", dest="families", default=None,
-                       choices=sorted(FAMILY_PATHS),
+                       choices=_families(),
                        help="match requests against these families' contracts only")
     proxy.add_argument("--record", default=None, help="write a cassette (JSON lines) here")
     proxy.add_argument("--guard", action="store_true",
@@ -242,34 +224,26 @@ def serve(args: argparse.Namespace) -> int:
 
     if args.host not in LOOPBACK and not args.allow_remote:
         raise MockServerError(f"refusing to bind {args.host!r} without --allow-remote")
-    options: dict[str, Any] = {
-        "timing": args.timing, "mode": args.mode, "clock": args.clock,
-        "api_keys": frozenset(args.api_keys), "rule_timing": args.rule_timing,
-        "body_limit": args.body_limit, "journal_size": args.journal_size,
-        "video_dir": args.video_dir, "contracts_dir": args.contracts_dir,
-        "scenarios": args.scenarios, "max_concurrent_tasks": args.max_concurrent_tasks,
-        "concurrency_policy": args.concurrency_policy, "rate_limit_qps": args.rate_limit_qps,
-        "webhooks": args.webhooks, "jiekou_bare_key": args.jiekou_bare_key,
-        "store": args.store, "max_tasks": args.max_tasks,
-        "replay": args.replay, "replay_strict": args.replay_strict,
-        "newapi_version": args.newapi_version, "newapi_poll_interval": args.newapi_poll_interval,
-        "jiekou_url_ttl": args.jiekou_url_ttl, "jiekou_content_type": args.jiekou_content_type,
-        "webhook_timeout": args.webhook_timeout,
-    }
+    options = option_values(args)
+    families = options.pop("families", None)
+    store = options.get("store") or "memory"
     if args.workers < 1:
         raise MockServerError("--workers must be >= 1")
-    if args.workers > 1 and args.store.strip() in ("memory", "memory://", "mem"):
+    if args.workers > 1 and store.strip() in ("memory", "memory://", "mem"):
         raise MockServerError(
             f"--workers {args.workers} needs a shared store: each worker process would have "
             "its own memory (a task created on one unknown to the others); add --store "
             "sqlite:///PATH.db (one host) or --store redis://HOST:PORT/DB")
-    app = create_app(args.families, seed=args.seed, **options)
+    from mockserver.providers import spec
+
+    app = create_app(families, **options)
+    opts = app.state.backend.options
     url = f"http://{args.host}:{args.port}"
-    print(f"wanmock {__version__} serving on {url}  (timing={args.timing}, mode={args.mode}, "
-          f"clock={args.clock}, seed={args.seed}, store={_store_label(args.store)}, "
+    print(f"wanmock {__version__} serving on {url}  (timing={opts.timing}, mode={opts.mode}, "
+          f"clock={opts.clock}, seed={opts.seed}, store={_store_label(opts.store)}, "
           f"workers={args.workers})")
-    for family in app.state.backend.options.families:
-        print(f"  {family:<10} {BASE_URL_HINTS[family].format(url=url)}")
+    for family in opts.families:
+        print(f"  {family:<10} {spec(family).base_url_hint.format(url=url)}")
     print(f"  control    {url}/_wanmock/  (reset, tasks, clock, journal, webhooks, contracts)")
     book = app.state.backend.replay
     if book is not None:
@@ -428,7 +402,7 @@ def check_command(args: argparse.Namespace) -> int:
     from mockserver.conformance import PROFILES, check
     from mockserver.live import available_keys
 
-    families = args.families or sorted(FAMILY_PATHS)
+    families = args.families or _families()
     key = args.api_key
     if key is None:
         keys = available_keys()

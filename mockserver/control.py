@@ -195,7 +195,7 @@ def control_routes(backend: Backend) -> list[BaseRoute]:
         query_auth = any(k in q for k in ("OSSAccessKeyId", "Expires", "Signature"))
         why = None
         if request.headers.get("authorization") and \
-                backend.options.dashscope_result_auth == "reject":
+                backend.options["dashscope_result_auth"] == "reject":
             why = "both" if query_auth else "header"
         if why is None:
             why = backend.signer.check(path, q.get("Expires"), q.get("Signature"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -22,18 +23,30 @@ from mockserver.core.webhooks import Webhook
 from mockserver.errors import MockServerError
 from mockserver.loop_thread import LoopThread
 
-# The providers' real hosts; users add their gateways (seed 001/002 style) with `hosts=`.
-DEFAULT_HOSTS = (
-    "dashscope.aliyuncs.com",
-    "dashscope-intl.aliyuncs.com",
-    "dashscope-us.aliyuncs.com",
-    "api.novita.ai",
-    "api.jiekou.ai",
-    "api.highwayapi.ai",
-    "api.apiyi.com",
-    "vip.apiyi.com",
-)
-QUERY_OPERATIONS = {"getTask", "getTaskResult", "getVideoGeneration", "getVideo"}
+
+def default_hosts(contracts: Any = None, families: Iterable[str] | None = None) -> tuple[str, ...]:
+    """The providers' real hosts (each family's contract `servers:`), the bundled families'
+    by default; users add their gateways (seed 001/002 style) with `hosts=`."""
+    from mockserver.providers import bundled_names, host_families
+
+    return tuple(host_families(contracts, bundled_names() if families is None else families))
+
+
+def app_hosts(app: Any) -> tuple[str, ...]:
+    """The hosts to route into `app`: the bundled families' and those of each it serves."""
+    from mockserver.providers import bundled_names
+
+    backend = getattr(getattr(app, "state", None), "backend", None)
+    served = tuple(getattr(getattr(backend, "options", None), "families", ()) or ())
+    return default_hosts(getattr(backend, "contracts", None),
+                         dict.fromkeys((*bundled_names(), *served)))
+
+
+def __getattr__(name: str) -> Any:
+    # `DEFAULT_HOSTS` is read from the contracts when first asked for (kept for imports).
+    if name == "DEFAULT_HOSTS":
+        return default_hosts()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ContractViolationError(AssertionError):
@@ -152,7 +165,12 @@ class WanMock:
         return self.backend.journal.entries(**match)
 
     def polls(self, task_id: str) -> list[Entry]:
-        return [e for e in self.requests(task_id=task_id) if e.operation in QUERY_OPERATIONS]
+        return [e for e in self.requests(task_id=task_id) if self._is_query(e)]
+
+    def _is_query(self, entry: Entry) -> bool:
+        contract = self.backend.contracts.contracts.get(entry.family or "")
+        op = contract.operations.get(entry.operation or "") if contract is not None else None
+        return op is not None and op.role == "query"
 
     # -- assertions --------------------------------------------------------------------------
     def violations(self) -> list[Entry]:
@@ -210,13 +228,19 @@ class WanMock:
 
 
 def _is_terminal_response(entry: Entry) -> bool:
-    body = entry.response_body or ""
     if entry.status != 200:
         return entry.status in (400, 404)  # unknown/expired tasks are final answers too
-    words = ('"SUCCEEDED"', '"FAILED"', '"CANCELED"', '"UNKNOWN"', '"TASK_STATUS_SUCCEED"',
-             '"TASK_STATUS_FAILED"', '"SUCCESS"', '"FAILURE"', '"completed"', '"failed"')
-    head = body[:600]
-    return any(f'"task_status":{w}' in head or f'"status":{w}' in head for w in words)
+    from mockserver.providers import TERMINAL, families
+
+    family = families().get(entry.family or "")
+    if family is None or not entry.response_body:
+        return False
+    try:
+        body = json.loads(entry.response_body)
+    except ValueError:
+        return False
+    state, _ = family.status(body, entry.operation)
+    return state in TERMINAL
 
 
 def describe_violations(entries: Sequence[Entry]) -> str:
@@ -260,11 +284,13 @@ class InProcessRoutes:
     `passthrough` (other hosts reach the network as usual).
     """
 
-    def __init__(self, app: Any, hosts: Iterable[str] = DEFAULT_HOSTS,
+    def __init__(self, app: Any, hosts: Iterable[str] | None = None,
                  unmocked: str = "error") -> None:
         if unmocked not in ("error", "passthrough"):
             raise MockServerError("unmocked must be 'error' or 'passthrough'")
         self.app = app
+        if hosts is None:  # the bundled families' hosts and those of every family it serves
+            hosts = app_hosts(app)
         self.hosts = tuple(dict.fromkeys(hosts))
         self.transport = httpx.ASGITransport(app=app)
         self.router = _router_class()(assert_all_called=False,

@@ -20,30 +20,27 @@ import httpx
 from mockserver.contracts import ContractSet, Operation
 from mockserver.core.journal import redact_value
 
-# Environment variables holding each family's key (and, for gateways, the base URL).
-KEY_VARIABLES = {
-    "dashscope": "DASHSCOPE_API_KEY",
-    "jiekou": "JIEKOU_API_KEY",
-    "newapi": "NEWAPI_API_KEY",
-    "apiyi": "APIYI_API_KEY",
-}
-HOST_FAMILIES = {
-    "dashscope.aliyuncs.com": "dashscope",
-    "dashscope-intl.aliyuncs.com": "dashscope",
-    "dashscope-us.aliyuncs.com": "dashscope",
-    "api.novita.ai": "jiekou",
-    "api.jiekou.ai": "jiekou",
-    "api.highwayapi.ai": "jiekou",
-    "api.apiyi.com": "apiyi",
-    "vip.apiyi.com": "apiyi",
-}
+
+def __getattr__(name: str) -> Any:
+    # `HOST_FAMILIES` (host -> family) is read from the contracts' `servers:` when asked for.
+    if name == "HOST_FAMILIES":
+        from mockserver.providers import host_families
+
+        return host_families()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def available_keys(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Each family's live key, from the first of its variables that is set
+    (`FamilySpec.key_variables`: DASHSCOPE_API_KEY, JIEKOU_API_KEY or NOVITA_API_KEY...)."""
+    from mockserver.providers import families
+
     env = os.environ if environ is None else environ
-    keys = {fam: env[var] for fam, var in KEY_VARIABLES.items() if env.get(var)}
-    if "jiekou" not in keys and env.get("NOVITA_API_KEY"):
-        keys["jiekou"] = env["NOVITA_API_KEY"]
+    keys = {}
+    for name, spec in families().items():
+        found = next((env[var] for var in spec.key_variables if env.get(var)), None)
+        if found:
+            keys[name] = found
     return keys
 
 
@@ -75,12 +72,16 @@ class LiveRoutes:
 
     contracts: ContractSet
     budget: Budget
-    hosts: dict[str, str] = field(default_factory=lambda: dict(HOST_FAMILIES))
+    hosts: dict[str, str] = field(default_factory=dict)  # empty: the contracts' `servers:`
     findings: list[LiveFinding] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         from mockserver.handle import _router_class
 
+        if not self.hosts:
+            from mockserver.providers import host_families
+
+            self.hosts = host_families(self.contracts)
         self._sync = httpx.HTTPTransport()
         self._async = httpx.AsyncHTTPTransport()
         self._patterns = {fam: _patterns(c.operations.values())

@@ -34,9 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--wanmock-target", dest="wanmock_target", default=None,
                     choices=list(TARGETS),
                     help="fake (default): in-process fake; live: the real providers (keys from "
-                         "DASHSCOPE_API_KEY, JIEKOU_API_KEY/NOVITA_API_KEY, NEWAPI_API_KEY, "
-                         "APIYI_API_KEY); record: live, writing a cassette per test; replay: "
-                         "the fake, replaying each test's cassette")
+                         f"{_key_variables()}); record: live, writing a cassette per test; "
+                         "replay: the fake, replaying each test's cassette")
     group.addoption("--wanmock-cassettes", dest="wanmock_cassettes", default=None,
                     help="cassette directory for record/replay (default tests/cassettes)")
     group.addoption("--wanmock-cassette-max-age", dest="wanmock_cassette_max_age", type=float,
@@ -70,16 +69,46 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("wanmock_upstream", "record mode: FAMILY=URL upstreams", type="linelist",
                   default=[])
     parser.addini("wanmock_budget", "billable submissions allowed in live mode", default="0")
-    parser.addini("wanmock_seed", "seed for ids and timings", default="")
-    parser.addini("wanmock_timing", "fast, realistic, instant or a profile file", default="")
     parser.addini("wanmock_hosts", "extra hosts routed into the fake", type="linelist",
                   default=[])
     parser.addini("wanmock_unmocked", "error or passthrough", default="error")
-    parser.addini("wanmock_store", "memory, sqlite:///PATH.db or redis://HOST:PORT/DB",
-                  default="")
     parser.addini("wanmock_assert_conformance",
                   "fail tests whose client sent requests the contract forbids", type="bool",
                   default=True)
+    for option in _option_table().values():  # every option of the fake: `wanmock_<name>`
+        parser.addini(f"wanmock_{option.name}", f"{option.help} ({option.describe()})",
+                      default="")
+
+
+def _key_variables() -> str:
+    from mockserver.providers import key_variables
+
+    return key_variables()
+
+
+def _option_table() -> dict[str, Any]:
+    """Every option of the fake (mockserver.core.options + each family's family.py)."""
+    from mockserver.providers import option_table
+
+    return option_table()
+
+
+def _ini_options(config: pytest.Config) -> dict[str, Any]:
+    """The `wanmock_<option>` ini keys that are set, as option values."""
+    from mockserver.errors import MockServerError
+
+    out: dict[str, Any] = {}
+    for name, option in _option_table().items():
+        raw = config.getini(f"wanmock_{name}")
+        if isinstance(raw, list):
+            raw = " ".join(str(r) for r in raw)
+        if not str(raw).strip():
+            continue
+        try:
+            out[name] = option.parse(str(raw))
+        except MockServerError as exc:
+            raise pytest.UsageError(f"wanmock_{exc}") from None
+    return out
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -183,7 +212,7 @@ def _int_ini(config: pytest.Config, name: str) -> int | None:
 def wanmock_config(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Options for the wanmock fixtures (command line, ini); override it to set your defaults."""
     config = request.config
-    options: dict[str, Any] = {"mode": "polls", "clock": "system"}
+    options: dict[str, Any] = {"mode": "polls", "clock": "system", **_ini_options(config)}
     seed = _int_ini(config, "seed")
     if seed is not None:
         options["seed"] = seed
@@ -248,15 +277,16 @@ def wanmock(request: pytest.FixtureRequest, wanmock_config: dict[str, Any],
     if target == "replay":
         options = {**options, **_replay_options(request)}
     from mockserver.app import create_app
-    from mockserver.handle import DEFAULT_HOSTS, InProcessRoutes, WanMock
+    from mockserver.handle import InProcessRoutes, WanMock, app_hosts
 
     try:
         app = create_app(**options)
     except Exception as exc:  # MockServerError: a bad option value
         raise pytest.UsageError(f"wanmock: {exc}") from exc
-    handle = WanMock(app.state.backend, url=f"https://{DEFAULT_HOSTS[0]}")
+    hosts = app_hosts(app)
+    handle = WanMock(app.state.backend, url=f"https://{hosts[0]}")
     handle.app = app  # type: ignore[attr-defined]
-    routes = InProcessRoutes(app, [*DEFAULT_HOSTS, *plugin.get("hosts", [])],
+    routes = InProcessRoutes(app, [*hosts, *plugin.get("hosts", [])],
                              unmocked=plugin.get("unmocked", "error"))
     backend = app.state.backend
     if backend.state.shared:  # a store outlives a test: each test starts from a reset one
@@ -273,12 +303,14 @@ def wanmock(request: pytest.FixtureRequest, wanmock_config: dict[str, Any],
 def _live(request: pytest.FixtureRequest, plugin: dict[str, Any], budget: Any,
           record: bool = False) -> Iterator[Any]:
     from mockserver.contracts import load
-    from mockserver.live import HOST_FAMILIES, LiveRoutes, available_keys, describe_findings
+    from mockserver.live import LiveRoutes, available_keys, describe_findings
+    from mockserver.providers import host_families
 
     keys = available_keys()
     if not keys:
-        pytest.skip("wanmock live: no provider key in the environment (DASHSCOPE_API_KEY, "
-                    "JIEKOU_API_KEY, NEWAPI_API_KEY, APIYI_API_KEY)")
+        from mockserver.providers import key_variables
+
+        pytest.skip(f"wanmock live: no provider key in the environment ({key_variables()})")
     billable = int(plugin.get("billable", 0))
     if billable and not budget.take(billable):
         pytest.skip(f"wanmock live: this test submits {billable} billable job(s); the budget "
@@ -286,8 +318,9 @@ def _live(request: pytest.FixtureRequest, plugin: dict[str, Any], budget: Any,
     if record:
         from mockserver.record_mode import RecordRoutes
 
-        hosts = {**HOST_FAMILIES, **{host: "newapi" for host in plugin.get("hosts", [])}}
-        recording = RecordRoutes(load(), budget, cassette_path(request), hosts=hosts,
+        contracts = load()
+        hosts = {**host_families(contracts), **{host: "newapi" for host in plugin.get("hosts", [])}}
+        recording = RecordRoutes(contracts, budget, cassette_path(request), hosts=hosts,
                                  upstreams=_upstreams(request.config)).start()
         try:
             yield LiveHandle(keys, recording)
@@ -328,7 +361,7 @@ def _wanmock_server_session(pytestconfig: pytest.Config) -> Iterator[Any]:
 
     seed = _int_ini(pytestconfig, "seed")
     timing = pytestconfig.getoption("wanmock_timing") or pytestconfig.getini("wanmock_timing")
-    options: dict[str, Any] = {"mode": "polls"}
+    options: dict[str, Any] = {"mode": "polls", **_ini_options(pytestconfig)}
     if seed is not None:
         options["seed"] = seed
     if timing:

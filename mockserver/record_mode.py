@@ -18,7 +18,7 @@ import httpx
 
 from mockserver.cassette import HOP_BY_HOP, CassetteWriter
 from mockserver.contracts import ContractSet
-from mockserver.live import HOST_FAMILIES, Budget
+from mockserver.live import Budget
 from mockserver.recording import Recorder
 
 _DROP = HOP_BY_HOP | {"content-encoding"}
@@ -33,7 +33,11 @@ class RecordRoutes:
         from mockserver.handle import _router_class
 
         self.budget = budget
-        self.hosts = dict(hosts or HOST_FAMILIES)
+        if not hosts:  # the providers' hosts, from the contracts' `servers:`
+            from mockserver.providers import host_families
+
+            hosts = host_families(contracts)
+        self.hosts = dict(hosts)
         self.upstreams = {k: v.rstrip("/") for k, v in (upstreams or {}).items()}
         self.writer = CassetteWriter(cassette, target=self.upstreams or {"*": "(request host)"},
                                      families=sorted(set(self.hosts.values())))

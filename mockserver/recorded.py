@@ -1,92 +1,55 @@
 """Reading providers' answers back: which task a body is about, its state, progress and failure.
 
 The proxy, replay, `wanmock diff` and `wanmock calibrate` all look at recorded bodies in each
-family's own words. The status words come from the families' renderers (the same tables the
-fake speaks), so the two can never disagree silently. No Starlette here.
+family's own words. The status words and where they sit come from each family's family.py
+(the same tables its renderers speak), so the two can never disagree silently. No Starlette.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 from mockserver.contracts import Operation, get_path
 from mockserver.core.tasks import State
+from mockserver.providers import FamilySpec, families
 
 _MISSING = object()
-_FAIL_REASON = re.compile(r"code:\s*(?P<code>[^,\s]+)\s*,\s*message:\s*(?P<message>.*)$", re.S)
-
-
-@lru_cache(maxsize=1)
-def status_words() -> dict[str, list[tuple[str, dict[str, State]]]]:
-    """Per family: (dotted path of the status word, word -> neutral state), first match wins."""
-    from mockserver.providers.apiyi.render import STATUS as APIYI
-    from mockserver.providers.dashscope.render import STATUS as DASHSCOPE
-    from mockserver.providers.jiekou.render import STATUS as JIEKOU
-    from mockserver.providers.newapi.render import STATUS as NEWAPI
-    from mockserver.providers.newapi.render import VIDEO_STATUS
-
-    def reverse(table: Mapping[State, str]) -> dict[str, State]:
-        out: dict[str, State] = {}
-        for state, word in table.items():
-            out.setdefault(word, state)  # CANCELED shares FAILED's word in some families
-        return out
-
-    newapi = reverse(NEWAPI)
-    newapi.update({"NOT_START": State.QUEUED, "SUBMITTED": State.QUEUED})
-    videos = {word: newapi[upper] for upper, word in VIDEO_STATUS.items()}
-    dashscope = reverse(DASHSCOPE)
-    return {
-        "dashscope": [("output.task_status", dashscope)],
-        "apiyi": [("output.task_status", dashscope), ("status", reverse(APIYI))],
-        "jiekou": [("task.status", reverse(JIEKOU))],
-        "newapi": [("data.status", newapi), ("status", videos)],
-    }
 
 
 def state_of(family: str | None, body: Any) -> tuple[State | None, str | None]:
     """The neutral state a recorded body reports, and the word it used (None, None when the
     body carries no status; (None, word) for a word the fake does not know)."""
-    for path, table in status_words().get(family or "", []):
-        word = get_path(body, path)
-        if isinstance(word, str):
-            return table.get(word), word
-    return None, None
+    found = families().get(family or "")
+    if found is None:
+        return None, None
+    state, word = found.status(body)
+    return (State(state) if state is not None else None), word
 
 
-def progress_of(body: Any) -> int | None:
-    """The progress a body reports (jiekou `progress_percent`, new-api `"30%"`, OpenAI int)."""
-    for path in ("task.progress_percent", "data.progress", "progress", "output.progress"):
-        value = get_path(body, path)
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int | float):
-            return int(value)
-        if isinstance(value, str) and value.rstrip("%").isdigit():
-            return int(value.rstrip("%"))
+def progress_of(body: Any, family: str | None = None) -> int | None:
+    """The progress a body reports (jiekou `progress_percent`, new-api `"30%"`, OpenAI int):
+    where `family` (else the first family whose answers carry one) puts it."""
+    for spec in _specs(family):
+        value = spec.progress(body)
+        if value is not None:
+            return value
     return None
 
 
-def failure_of(body: Any) -> tuple[str, str] | None:
-    """The (code, message) of a failed task's body, in whichever family's words."""
-    for code_path, message_path in (("output.code", "output.message"),
-                                    ("error.code", "error.message")):
-        code = get_path(body, code_path)
-        if isinstance(code, str | int) and code != "":
-            message = get_path(body, message_path)
-            return str(code), message if isinstance(message, str) else ""
-    reason = get_path(body, "data.fail_reason")
-    if isinstance(reason, str) and reason:
-        found = _FAIL_REASON.search(reason)
-        if found:
-            return found["code"], found["message"].strip()
-        return "TaskFailed", reason
-    reason = get_path(body, "task.reason")
-    if isinstance(reason, str) and reason:
-        return "TASK_STATUS_FAILED", reason
+def failure_of(body: Any, family: str | None = None) -> tuple[str, str] | None:
+    """The (code, message) of a failed task's body, in `family`'s (else any family's) words."""
+    for spec in _specs(family):
+        found = spec.failure(body)
+        if found is not None:
+            return found
     return None
+
+
+def _specs(family: str | None) -> list[FamilySpec]:
+    known = families()
+    return [known[family]] if family in known else list(known.values())
 
 
 def path_params(op: Operation, path: str) -> dict[str, str]:

@@ -82,7 +82,7 @@ def lifecycle(task: str, exchanges: list[Exchange]) -> RecordedLifecycle | None:
         state, word = state_of(ex.family, ex.response_body)
         since = ex.since_submit if ex.since_submit is not None else max(0.0, ex.time - submit.time)
         observations.append(Observation(since, ex.operation, ex.status, ex.response_body, state,
-                                        word, progress_of(ex.response_body)))
+                                        word, progress_of(ex.response_body, ex.family)))
     observations.sort(key=lambda o: o.since)
     seen = [o for o in observations if o.state is not None and o.state is not State.EXPIRED]
     last_queued = max((o.since for o in seen if o.state is State.QUEUED), default=0.0)
@@ -108,7 +108,7 @@ def lifecycle(task: str, exchanges: list[Exchange]) -> RecordedLifecycle | None:
         before = [o.since for o in seen if not o.state.terminal]  # type: ignore[union-attr]
         end_bounds = (min(max(before, default=0.0), ended.since), ended.since)
         if ended.state is State.FAILED:
-            code, message = failure_of(ended.body) or ("TaskFailed", "")
+            code, message = failure_of(ended.body, submit.family) or ("TaskFailed", "")
             failure = Failure(code, message)
             plan.failure = failure
             plan.fail_at = 1.0

@@ -7,8 +7,8 @@ own words; they keep no state of their own. `reset()` forgets every task and jou
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +33,45 @@ from mockserver.core.webhooks import Webhook
 from mockserver.errors import MockServerError, Timing, Violation
 
 RULE_TIMINGS = ("contract", "submit", "async")
+_UNSET = object()
+
+
+# The option table comes from the family registry (mockserver.providers: Starlette-free
+# descriptions, the one thing core reads from there), imported when first needed.
+def _option_table() -> dict[str, Any]:
+    from mockserver.providers import option_table
+
+    return option_table()
+
+
+def _family_table() -> dict[str, Any]:
+    from mockserver.providers import family_options
+
+    return family_options()
+
+
+def _family_names() -> tuple[str, ...]:
+    from mockserver.providers import family_names
+
+    return family_names()
+
+
+def _family_defaults() -> dict[str, Any]:
+    return {name: option.default for name, option in _family_table().items()}
 # Options that shape the app's routes and contracts: fixed for the life of a fake.
 FIXED_OPTIONS = ("families", "contracts_dir", "store")
 
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """How the fake behaves. Every field is also a `wanmock serve` option and a marker argument.
+    """How the fake behaves: the core options, and each family's in `family_options`.
+
+    Every option is described once (`mockserver.core.options.CORE`, and each family's
+    `providers/<family>/family.py`); that table validates it here and makes it a
+    `wanmock serve` flag, a marker argument and a `wanmock_*` ini key. `wanmock serve --help`
+    and the README list them. A family option reads as an attribute or an item
+    (`options.newapi_version`, `options["newapi_version"]`) and is set by name like any
+    other (`Options().merged(newapi_version="legacy")`, `create_app(newapi_version=...)`).
 
     Parameters:
         families: the families to serve (default: all four).
@@ -55,35 +87,9 @@ class Options:
         journal_size: how many exchanges the journal keeps.
         video_dir: where result videos are cached.
         queued_polls / running_polls: poll-count mode's pacing.
-        newapi_build_error_status: new-api answers 500 to a request it cannot convert (a t2v size
-            without `*`, metadata that changes the model); 400 is the friendlier alternative
-            (see contracts/newapi.yaml x-wanmock-decisions).
-        dashscope_unknown_model_status: 400 InvalidParameter (live probe, default) or 404
-            ModelNotFound (docs).
-        newapi_url_in_fail_reason: on SUCCESS new-api's TaskDto also carries the video URL in
-            `fail_reason` (seed 002, old versions; default) besides `result_url`.
-        newapi_id_style: `public` (`task_` + 32 characters in `id` and `task_id`, default) or
-            `upstream` (older new-api: the DashScope task id in `id`, no `task_id`).
-        newapi_drop_shot_type: drop `shot_type` silently, as upstream new-api does (default:
-            honour it).
-        newapi_completed_at_always: set `completed_at` (the row's UpdatedAt) on every /v1/videos
-            object, as new-api's Ali converter does (default); False: only once the video ended.
-        newapi_english_messages: new-api's English middleware messages instead of the Chinese ones
-            (latest versions also follow a request's `Accept-Language`).
-        newapi_version: `latest` (new-api main at 4a188dee, 2026-06, after v0.11.8: i18n and
-            gjson distributor, `build_request_failed`) or `legacy` (the Ali video relay from
-            a98e207e, 2025-10-31, until the February 2026 refactors: hard-coded distributor
-            messages, `convert_to_ali_request_failed`).
-        newapi_poll_interval: seconds between new-api's background polls of the upstream task
-            (its row lags the upstream by up to this much; NOT_START "0%" until the first poll);
-            None: 15 s under `realistic` timing (service/task_polling.go), 1 s under `fast`, 0
-            under `instant` and in poll-count mode; 0 turns the lag off.
         webhooks: `auto` (sent over HTTP to loopback hosts when the app runs under a server,
             held for other hosts, recorded in process), `send` (to any host) or `record` (never
             sent); see `mockserver.core.webhooks`.
-        jiekou_bare_key: `accept` (default: `Authorization: <key>` without `Bearer` is taken as
-            the key, as every npm novita-sdk release sends it) or `reject` (the 401 Novita's
-            error guide describes).
         store: where the state lives: `memory` (default), `sqlite:///path.db` (restarts, the
             workers of one host) or `redis://host:port/db` (workers on any host); see
             `mockserver.core.store`.
@@ -93,22 +99,10 @@ class Options:
             the recorded states at the recorded times, the recorded bodies (mockserver.replay).
         replay_strict: with `replay`, a request the cassette does not know gets the family's
             404 instead of the normal fake's answer.
-        jiekou_url_ttl: `string` (default: `videos[].video_url_ttl` is the TTL constant "3600",
-            as Novita's task-result doc types it) or `countdown` (the integer seconds left).
-        jiekou_content_type: `optional` (default: a jiekou submit without Content-Type is read
-            as JSON) or `required` (it gets the 400 a wrong Content-Type gets).
         webhook_timeout: seconds one webhook delivery attempt may take (default: the family's
             documented timeout, 5 s on jiekou/Novita).
-        dashscope_result_auth: `reject` (default: a result-URL GET with an Authorization
-            header gets OSS's 400 InvalidArgument, as a presigned OSS link does) or `ignore`.
-        dashscope_oss_resolve: `require` (default: an `oss://` input without the header
-            `X-DashScope-OssResourceResolve: enable` is refused) or `ignore`.
-        dashscope_actual_prompt_wan27: show `actual_prompt` on wan2.7 results (default: no, as
-            the official wan2.7 query examples show only `orig_prompt`).
-        dashscope_usage_sr: add `SR` to wan2.5/wan2.2 usage, as api-facts §3.5 and a mirror show
-            (default: no, as seed 002's verbatim wan2.5 body).
-        dashscope_r2v_prompt_over: wan2.6 r2v prompt over 1500 characters: `truncate`
-            (default, as every other Wan model) or `reject` (400 InvalidParameter).
+        family_options: each family option's value by name (`newapi_version`,
+            `jiekou_bare_key`, `dashscope_result_auth`...; see each family.py), defaults filled.
     """
 
     families: tuple[str, ...] = FAMILIES
@@ -123,40 +117,49 @@ class Options:
     video_dir: str | None = None
     queued_polls: int = 1
     running_polls: int = 2
-    newapi_build_error_status: int = 500
-    dashscope_unknown_model_status: int = 400
-    newapi_url_in_fail_reason: bool = True
-    newapi_id_style: str = "public"
-    newapi_drop_shot_type: bool = False
-    newapi_completed_at_always: bool = True
-    newapi_english_messages: bool = False
-    newapi_version: str = "latest"
-    newapi_poll_interval: float | None = None
     contracts_dir: str | None = None
     scenarios: str | tuple[Any, ...] | None = None
     max_concurrent_tasks: int | None = None
     concurrency_policy: str = "contract"
     rate_limit_qps: float | None = None
     webhooks: str = "auto"
-    jiekou_bare_key: str = "accept"
     store: str = "memory"
     max_tasks: int | None = None
-    jiekou_url_ttl: str = "string"
-    jiekou_content_type: str = "optional"
     webhook_timeout: float | None = None
-    dashscope_result_auth: str = "reject"
-    dashscope_oss_resolve: str = "require"
-    dashscope_actual_prompt_wan27: bool = False
-    dashscope_usage_sr: bool = False
-    dashscope_r2v_prompt_over: str = "truncate"
     replay: str | None = None
     replay_strict: bool = False
+    family_options: Mapping[str, Any] = field(default_factory=_family_defaults)
 
     @classmethod
     def names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
+        """Every option name: the core fields, then each family's options."""
+        return [*(f.name for f in fields(cls) if f.name != "family_options"),
+                *_family_table()]
+
+    def __getattr__(self, name: str) -> Any:
+        # only called when `name` is no field: a family option (`options.newapi_version`)
+        if name.startswith("__") or name == "family_options":
+            raise AttributeError(name)
+        try:
+            return self.family_options[name]
+        except KeyError:
+            raise AttributeError(f"Options has no option {name!r}") from None
+
+    def __getitem__(self, name: str) -> Any:
+        """Any option by name, core or family (`options["jiekou_bare_key"]`)."""
+        found = self.family_options.get(name, _UNSET)
+        return getattr(self, name) if found is _UNSET else found
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every option by name (family options flat beside the core ones)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "family_options"}
+        out.update(self.family_options)
+        return out
 
     def merged(self, **changes: Any) -> Options:
+        table = _family_table()
+        if "family_options" in changes:  # a whole mapping (a copy of another Options')
+            changes.update(changes.pop("family_options") or {})
         unknown = set(changes) - set(self.names())
         if unknown:
             raise MockServerError(
@@ -168,57 +171,31 @@ class Options:
         if "families" in changes and changes["families"] is not None:
             fams = changes["families"]
             changes["families"] = tuple([fams] if isinstance(fams, str) else fams)
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        family = {k: changes.pop(k) for k in list(changes) if k in table}
+        core = {k: v for k, v in changes.items() if v is not None}
+        set_family = {k: v for k, v in family.items() if v is not None}
+        if set_family:
+            core["family_options"] = {**_family_defaults(), **self.family_options, **set_family}
+        return replace(self, **core)
 
     def check(self) -> Options:
-        bad = [f for f in self.families if f not in FAMILIES]
+        known = _family_names()
+        bad = [f for f in self.families if f not in known]
         if bad:
-            raise MockServerError(f"unknown families {bad}; known: {', '.join(FAMILIES)}")
-        if self.rule_timing not in RULE_TIMINGS:
-            raise MockServerError(
-                f"rule_timing must be one of {', '.join(RULE_TIMINGS)}, not {self.rule_timing!r}"
-            )
-        if self.clock not in ("system", "manual"):
-            raise MockServerError(f"clock must be 'system' or 'manual', not {self.clock!r}")
-        if self.body_limit < 1024:
-            raise MockServerError("body_limit must be at least 1024 bytes")
-        if self.newapi_build_error_status not in (400, 500):
-            raise MockServerError("newapi_build_error_status must be 400 or 500")
-        if self.dashscope_unknown_model_status not in (400, 404):
-            raise MockServerError("dashscope_unknown_model_status must be 400 or 404")
-        if self.concurrency_policy not in ("contract", "queue", "reject"):
-            raise MockServerError("concurrency_policy must be contract, queue or reject")
-        if self.max_concurrent_tasks is not None and self.max_concurrent_tasks < 1:
-            raise MockServerError("max_concurrent_tasks must be >= 1")
-        if self.rate_limit_qps is not None and self.rate_limit_qps <= 0:
-            raise MockServerError("rate_limit_qps must be > 0")
+            raise MockServerError(f"unknown families {bad}; known: {', '.join(known)}")
+        table = _option_table()
+        for each in fields(self):
+            if each.name in table:
+                table[each.name].validate(getattr(self, each.name))
+        for name, value in self.family_options.items():
+            option = table.get(name)
+            if option is None:
+                raise MockServerError(f"unknown option {name!r}")
+            option.validate(value)
         if self.replay_strict and not self.replay:
             raise MockServerError("replay_strict needs replay (a cassette to replay)")
         if self.replay and not Path(self.replay).is_file():
             raise MockServerError(f"replay: no cassette at {self.replay!r}")
-        if self.jiekou_bare_key not in ("reject", "accept"):
-            raise MockServerError("jiekou_bare_key must be 'reject' or 'accept'")
-        if self.jiekou_url_ttl not in ("string", "countdown"):
-            raise MockServerError("jiekou_url_ttl must be 'string' or 'countdown'")
-        if self.jiekou_content_type not in ("optional", "required"):
-            raise MockServerError("jiekou_content_type must be 'optional' or 'required'")
-        if self.webhook_timeout is not None and not 0 < self.webhook_timeout <= 60:
-            raise MockServerError("webhook_timeout must be > 0 and at most 60 seconds")
-        if self.webhooks not in ("auto", "send", "record"):
-            raise MockServerError("webhooks must be 'auto', 'send' or 'record'")
-        if self.max_tasks is not None and self.max_tasks < 1:
-            raise MockServerError("max_tasks must be >= 1")
-        if self.newapi_version not in ("latest", "legacy"):
-            raise MockServerError("newapi_version must be 'latest' or 'legacy'")
-        if self.newapi_poll_interval is not None and not self.newapi_poll_interval >= 0:
-            raise MockServerError("newapi_poll_interval must be a number of seconds >= 0")
-        for name, allowed in (("dashscope_result_auth", ("reject", "ignore")),
-                              ("dashscope_oss_resolve", ("require", "ignore")),
-                              ("dashscope_r2v_prompt_over", ("truncate", "reject"))):
-            if getattr(self, name) not in allowed:
-                raise MockServerError(f"{name} must be one of {', '.join(allowed)}")
-        if self.newapi_id_style not in ("public", "upstream"):
-            raise MockServerError("newapi_id_style must be 'public' or 'upstream'")
         return self
 
 

@@ -364,7 +364,7 @@ class Family(ABC):
         opts = self.backend.options
         return self.contract.judge(
             op.operation_id, body, rule_timing=self.backend.rule_timing(),
-            strict_prompts=opts.dashscope_r2v_prompt_over == "reject",
+            strict_prompts=opts["dashscope_r2v_prompt_over"] == "reject",
         )
 
     def settle(self, op: Operation, spec: JobSpec | None, violations: list[Violation]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockserver.core.journal import redact_value
+from mockserver.providers import families
 
 PAGE_LIMIT = 4096  # characters of one body shown in a page
 STRING_LIMIT = 1024  # characters of one string value inside a body
@@ -111,10 +112,11 @@ def preview_body(body: str | None, limit: int = PAGE_LIMIT) -> Preview | None:
     return Preview(body[:limit], cut, len(body))
 
 
-def answered_status(body: str | None) -> str | None:
-    """The task status a poll's response body carried, in the family's words: DashScope
-    `output.task_status`, jiekou `task.status`, new-api `data.status`, OpenAI video or apiyi
-    `status` (None when the body has none, e.g. an error envelope)."""
+def answered_status(body: str | None, family: str | None = None,
+                    operation: str | None = None) -> str | None:
+    """The task status a poll's response body carried, in the family's words, where its
+    family.py says its answers carry one (any family's place when `family` is not given);
+    None when the body has none, e.g. an error envelope."""
     if not body or body[:1] != "{" or len(body) > 256 * 1024:
         return None
     try:
@@ -123,9 +125,9 @@ def answered_status(body: str | None) -> str | None:
         return None
     if not isinstance(doc, dict):
         return None
-    for outer, key in (("output", "task_status"), ("task", "status"), ("data", "status")):
-        inner = doc.get(outer)
-        if isinstance(inner, dict) and isinstance(inner.get(key), str):
-            return str(inner[key])
-    status = doc.get("status")
-    return status if isinstance(status, str) else None
+    known = families()
+    for spec in [known[family]] if family in known else known.values():
+        _, word = spec.status(doc, operation)
+        if word is not None:
+            return word
+    return None

@@ -15,17 +15,12 @@ from mockserver.core.backend import Backend
 from mockserver.core.journal import Entry
 from mockserver.core.tasks import Snapshot, Task
 from mockserver.core.webhooks import Webhook
+from mockserver.providers import families
 from mockserver.ui.preview import answered_status
 
 # Used when a family's contract has no `x-wanmock-poll-guidance` (see
 # docs/contract-conventions.md): the DashScope SDK's own first wait (api-facts §3.2 [A]).
 DEFAULT_MIN_INTERVAL_S = 1.0
-# Status words that end a task, in every family's wording (DashScope, jiekou, new-api, OpenAI
-# video, apiyi); an `UNKNOWN` answer also ends a client's wait.
-TERMINAL_WORDS = frozenset({
-    "SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN", "TASK_STATUS_SUCCEED", "TASK_STATUS_FAILED",
-    "SUCCESS", "FAILURE", "completed", "failed",
-})
 
 
 @dataclass(slots=True)
@@ -129,15 +124,19 @@ def task_entries(backend: Backend, task: Task) -> list[Entry]:
 
 def polls_of(backend: Backend, task: Task, entries: list[Entry]) -> tuple[list[Poll], Verdict]:
     guidance = poll_guidance(backend, task.family)
+    family = families().get(task.family)
+    ending = family.terminal_words if family is not None else frozenset()
     polls: list[Poll] = []
     seen_end = False
     previous: float | None = None
     for entry in entries:
         if not _is_query(backend, entry):
             continue
-        word = answered_status(entry.response_body)
+        word = answered_status(entry.response_body, entry.family, entry.operation)
         answered = word if word is not None else f"HTTP {entry.status}"
-        terminal = (word in TERMINAL_WORDS) or entry.status in (400, 404)
+        # a word that ends the task in its family's words (an expired task's too), or a
+        # final 400/404 for an unknown or forgotten task
+        terminal = (word in ending) or entry.status in (400, 404)
         interval = None if previous is None else entry.time - previous
         too_fast = interval is not None and interval + 1e-6 < guidance.min_interval_s
         polls.append(Poll(entry, answered, interval, too_fast, seen_end, terminal))

@@ -355,3 +355,41 @@ async def test_scenario_rules_match_a_multipart_submit_on_its_model(fake: Fake) 
     assert (status, body["message"]) == (429, "当前分组上游负载已饱和，请稍后再试")
     raw, headers = multipart({"model": "wan2.6-t2v", "prompt": "a cat"})
     await post(fake, raw, headers, path="/v1/videos", status=200)  # another model: untouched
+
+
+# -- kf2v through new-api --------------------------------------------------------------------------
+KF2V = {"model": "wan2.2-kf2v-flash", "prompt": "a bud opens",
+        "metadata": {"input": {"first_frame_url": "https://example.com/first.png",
+                               "last_frame_url": "https://example.com/last.png"}}}
+
+
+@pytest.mark.anyio
+async def test_kf2v_is_relayed_to_video_generation_where_dashscope_refuses_it(fake: Fake) -> None:
+    err = await fake.submit(KF2V, status=400)
+    assert err["code"] == "fail_to_fetch_task"  # DashScope's 400, relayed as text
+    upstream = json.loads(err["message"])
+    assert (upstream["code"], upstream["message"]) == ("InvalidParameter", "Model not exist.")
+    # an unknown model still has no channel at all
+    assert (await fake.submit({**KF2V, "model": "wan9-kf2v-nosuch"}, status=503))[
+        "error"]["code"] == "model_not_found"
+    assert len(fake.backend.store) == 0
+
+
+@pytest.mark.anyio
+async def test_kf2v_on_the_image2video_route_runs_with_metadatas_frames() -> None:
+    routed, client = await fake_with(newapi_kf2v_route="image2video")
+    async with client:
+        sub = await routed.submit(KF2V)
+        task = routed.backend.store.get(sub["id"])
+        assert task.spec.inputs["img_url"] == "https://example.com/first.png"
+        assert task.spec.inputs["last_frame_url"] == "https://example.com/last.png"
+        assert (task.spec.duration, task.spec.resolution) == (5, "720P")
+        routed.advance(600)
+        dto = (await routed.task(sub["id"]))["data"]
+        assert dto["status"] == "SUCCESS" and dto["result_url"]
+        # `image` lands in input.img_url, which the kf2v task does not read: no first frame
+        sub = await routed.submit({"model": "wan2.2-kf2v-flash", "prompt": "a",
+                                   "image": "https://example.com/first.png"})
+        routed.advance(600)
+        dto = (await routed.task(sub["id"]))["data"]
+        assert dto["status"] == "FAILURE" and "InvalidParameter" in dto["fail_reason"]

@@ -8,15 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from mockserver.core.tasks import Snapshot, State, Task
+from mockserver.providers.apiyi.family import STATUS  # neutral state -> word
 
-STATUS = {
-    State.QUEUED: "submitted",
-    State.RUNNING: "in_progress",
-    State.SUCCEEDED: "completed",
-    State.FAILED: "failed",
-    State.CANCELED: "failed",
-    State.SUSPENDED: "in_progress",  # apiyi's four words have none for a held task [C]
-}
 # apiyi relays the upstream progress, which only takes these values (apiyi docs [B]).
 PROGRESS = {State.QUEUED: 10, State.RUNNING: 30, State.SUSPENDED: 30}
 

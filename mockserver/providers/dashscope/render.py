@@ -14,19 +14,13 @@ from typing import Any
 from mockserver.catalogue import JobSpec
 from mockserver.core.ids import key_id
 from mockserver.core.tasks import Snapshot, State, Task
+from mockserver.providers.dashscope.family import STATUS as FAMILY_STATUS
 
 # DashScope renders times in Beijing time (UTC+8), "YYYY-MM-DD HH:mm:ss.SSS".
 BEIJING = timezone(timedelta(hours=8))
 
-STATUS = {
-    State.QUEUED: "PENDING",
-    State.RUNNING: "RUNNING",
-    State.SUCCEEDED: "SUCCEEDED",
-    State.FAILED: "FAILED",
-    State.CANCELED: "CANCELED",
-    State.EXPIRED: "UNKNOWN",
-    State.SUSPENDED: "SUSPENDED",  # SDK common/constants.py TaskStatus (audit F21)
-}
+# neutral state -> `output.task_status` (family.py; State is a str, so State keys find them)
+STATUS = FAMILY_STATUS
 
 
 @lru_cache(maxsize=4096)  # a task's times do not change while it is polled

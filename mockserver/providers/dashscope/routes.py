@@ -54,7 +54,7 @@ class DashScope(Family):
     def violation_error(self, violation: Violation, op: Operation) -> ProviderError:
         unknown_model = violation.field == "model" and violation.rule in ("schema:enum",
                                                                           "model_known")
-        if unknown_model and self.backend.options.dashscope_unknown_model_status == 404:
+        if unknown_model and self.backend.options["dashscope_unknown_model_status"] == 404:
             model = violation.value if isinstance(violation.value, str) else ""
             return ProviderError(
                 404, "ModelNotFound",
@@ -67,7 +67,7 @@ class DashScope(Family):
               ) -> tuple[JobSpec | None, list[Violation]]:
         spec, violations = super().judge(op, body)
         if (spec is not None and headers is not None
-                and self.backend.options.dashscope_oss_resolve == "require"
+                and self.backend.options["dashscope_oss_resolve"] == "require"
                 and headers.get("x-dashscope-ossresourceresolve", "").strip().lower()
                 != "enable"):
             field = _oss_input(spec.inputs)
@@ -109,8 +109,8 @@ class DashScope(Family):
             url = self.backend.video_url(self.base_url(request), task, snap)
         opts = self.backend.options
         return render.task_body(task, snap, url, self.backend.ids.uuid(),
-                                wan27_actual_prompt=opts.dashscope_actual_prompt_wan27,
-                                usage_sr=opts.dashscope_usage_sr)
+                                wan27_actual_prompt=opts["dashscope_actual_prompt_wan27"],
+                                usage_sr=opts["dashscope_usage_sr"])
 
     async def get_task(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
@@ -140,8 +140,8 @@ class DashScope(Family):
         if cached is None or cached[0] != key:
             opts = self.backend.options
             body = render.task_body(task, snap, url, request_id,
-                                    wan27_actual_prompt=opts.dashscope_actual_prompt_wan27,
-                                    usage_sr=opts.dashscope_usage_sr)
+                                    wan27_actual_prompt=opts["dashscope_actual_prompt_wan27"],
+                                    usage_sr=opts["dashscope_usage_sr"])
             tail = render.poll_tail(body)
             if tail is None:
                 return json_response(body)

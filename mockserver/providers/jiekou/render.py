@@ -10,15 +10,7 @@ import math
 from typing import Any
 
 from mockserver.core.tasks import Snapshot, State, Task
-
-STATUS = {
-    State.QUEUED: "TASK_STATUS_QUEUED",
-    State.RUNNING: "TASK_STATUS_PROCESSING",
-    State.SUCCEEDED: "TASK_STATUS_SUCCEED",
-    State.FAILED: "TASK_STATUS_FAILED",
-    State.CANCELED: "TASK_STATUS_FAILED",
-    State.SUSPENDED: "TASK_STATUS_PROCESSING",  # Novita has no held state [C]
-}
+from mockserver.providers.jiekou.family import STATUS  # neutral state -> word
 
 CANCELED_REASON = "The task was canceled."
 DEFAULT_FAILURE = "The task failed."

@@ -83,7 +83,7 @@ class Jiekou(Family):
         `jiekou_bare_key=reject` (decision `bare-api-key`: every npm novita-sdk release sends
         the key without a scheme)."""
         header = headers_of(request).get("authorization", "").strip()
-        if (self.backend.options.jiekou_bare_key == "accept" and header
+        if (self.backend.options["jiekou_bare_key"] == "accept" and header
                 and " " not in header and header.lower() != "bearer"):  # `Bearer ` is no key
             allowed = self.backend.options.api_keys
             if allowed and header not in allowed:
@@ -115,7 +115,7 @@ class Jiekou(Family):
     def parse_json(self, request: Request, op: Operation, raw: bytes) -> Any:
         """JSON with or without a Content-Type (decision `missing-content-type`); a submit
         without one is the body error under `jiekou_content_type=required`."""
-        if (self.backend.options.jiekou_content_type == "required" and op.role == "submit"
+        if (self.backend.options["jiekou_content_type"] == "required" and op.role == "submit"
                 and not headers_of(request).get("content-type", "").strip()):
             raise self.flag(self.body_error("content_type", op), "body:content_type")
         return super().parse_json(request, op, raw)
@@ -200,7 +200,7 @@ class Jiekou(Family):
         """The TTL constant as a string ("3600"), per Novita's task-result doc; the old
         remaining-seconds integer under `jiekou_url_ttl=countdown` (decision
         `video-url-ttl-type`)."""
-        if self.backend.options.jiekou_url_ttl == "countdown":
+        if self.backend.options["jiekou_url_ttl"] == "countdown":
             return self.backend.url_expires_in(task, snap)
         return str(int(self.backend.url_ttl(task)))
 

@@ -39,7 +39,7 @@ class Distributor(Family):
         """new-api's i18n language (i18n.GetLangFromContext): the `Accept-Language` header in
         latest versions, else the user's setting, which `newapi_english_messages` stands for."""
         opts = self.backend.options
-        if request is not None and opts.newapi_version == "latest":
+        if request is not None and opts["newapi_version"] == "latest":
             accept = headers_of(request).get("accept-language", "")
             first = accept.split(",")[0].split(";")[0].strip().lower()
             if first.startswith("zh-tw"):
@@ -48,13 +48,13 @@ class Distributor(Family):
                 return "zh-CN"
             if first.startswith("en"):
                 return "en"
-        return "en" if opts.newapi_english_messages else "zh-CN"
+        return "en" if opts["newapi_english_messages"] else "zh-CN"
 
     def distributor_error(self, request: Request | None, detail: str | None) -> ProviderError:
         """The `Distribute` middleware's 400 (OpenAI shape): no model (`detail` None), or a body
         it cannot read. Latest versions wrap the reason twice (getModelFromRequest, then
         Distribute), in the i18n language; legacy ones say "Invalid request, 无效的请求, …"."""
-        legacy = self.backend.options.newapi_version == "legacy"
+        legacy = self.backend.options["newapi_version"] == "legacy"
         if detail is None:
             message = MODEL_REQUIRED["zh-CN" if legacy else self._lang(request)]
         elif legacy:
@@ -72,7 +72,7 @@ class Distributor(Family):
         the relay works on (JSON value, or the form as TaskSubmitReq) and the form, if any.
         Raises the distributor's 400, its 503 for a blank model, or the relay's invalid_json."""
         ctype = headers_of(request).get("content-type", "")
-        legacy = self.backend.options.newapi_version == "legacy"
+        legacy = self.backend.options["newapi_version"] == "legacy"
         kind = wire.kind_of(ctype)
         form: wire.Form | None = None
         body: Any = None

@@ -12,30 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from mockserver.core.tasks import Snapshot, State, Task
+from mockserver.providers.newapi.family import STATUS, VIDEO_STATUS  # word tables
 from mockserver.providers.newapi.poller import Row
 
-# new-api's internal TaskStatus as its Ali poller sets it (api-facts §2.7): PENDING -> QUEUED,
-# RUNNING -> IN_PROGRESS, SUCCEEDED -> SUCCESS, FAILED / CANCELED / UNKNOWN -> FAILURE.
-STATUS = {
-    State.QUEUED: "QUEUED",
-    State.RUNNING: "IN_PROGRESS",
-    State.SUCCEEDED: "SUCCESS",
-    State.FAILED: "FAILURE",
-    State.CANCELED: "FAILURE",
-    State.EXPIRED: "FAILURE",
-    State.SUSPENDED: "IN_PROGRESS",  # convertAliStatus has no case for SUSPENDED; not ended [C]
-}
 # The poller writes fixed progress strings per status (api-facts §2.7).
 PROGRESS = {"NOT_START": 0, "SUBMITTED": 10, "QUEUED": 20, "IN_PROGRESS": 30,
             "SUCCESS": 100, "FAILURE": 100}
-# TaskStatus.ToVideoStatus / Ali convertAliStatus (api-facts §2.5, §2.7).
-VIDEO_STATUS = {
-    "SUBMITTED": "queued",
-    "QUEUED": "queued",
-    "IN_PROGRESS": "in_progress",
-    "SUCCESS": "completed",
-    "FAILURE": "failed",
-}
 
 
 def epoch(value: float | None) -> int:

@@ -22,7 +22,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from mockserver.catalogue import JobSpec, ModelEntry, RuleFailure
+from mockserver.catalogue import JobSpec, ModelEntry, RuleFailure, entry_task
 from mockserver.contracts import Operation, get_path
 from mockserver.core.backend import Retention
 from mockserver.core.tasks import Snapshot, State, Task
@@ -62,6 +62,23 @@ def _first_image(body: Mapping[str, Any]) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
+
+
+def _kf2v_frames(body: Mapping[str, Any], fields: dict[str, Any], sources: dict[str, str]
+                 ) -> None:
+    """What DashScope's kf2v task reads of new-api's Ali body: `input.first_frame_url` and
+    `input.last_frame_url`, which only metadata fills (nested `input` over the flat keys);
+    `input.img_url` (from image, images, input_reference) is not read there."""
+    for name in ("img_url", "last_frame_url"):
+        fields.pop(name, None)
+        sources.pop(name, None)
+    for name, target in (("first_frame_url", "img_url"), ("last_frame_url", "last_frame_url")):
+        for path in (f"metadata.input.{name}", f"metadata.{name}"):
+            value = get_path(body, path)
+            if isinstance(value, str) and value:
+                fields[target] = value
+                sources[target] = path
+                break
 
 
 def _norm_key(key: str) -> str:
@@ -112,8 +129,8 @@ class NewApi(Distributor):
         """A request-conversion error: 500 `build_request_failed` "convert_to_ali_request_failed:
         <reason>" (latest relay_task.go), legacy 500 `convert_to_ali_request_failed` "<reason>";
         `newapi_build_error_status=400` makes it a 400."""
-        status = self.backend.options.newapi_build_error_status
-        if self.backend.options.newapi_version == "legacy":
+        status = self.backend.options["newapi_build_error_status"]
+        if self.backend.options["newapi_version"] == "legacy":
             return Violation(field=field, rule="build_request", status=status,
                              code=LEGACY_BUILD_FAILED, message=message, value=value)
         return Violation(field=field, rule="build_request", status=status, code=BUILD_FAILED,
@@ -173,7 +190,7 @@ class NewApi(Distributor):
         opts = self.backend.options
         catalogue = self.contract.catalogue
         problems = op.schema_violations(body)
-        if opts.newapi_drop_shot_type:
+        if opts["newapi_drop_shot_type"]:
             problems = [v for v in problems if not v.field.endswith("shot_type")]
         if not isinstance(body, Mapping):
             if problems:
@@ -182,9 +199,13 @@ class NewApi(Distributor):
             return None, [Violation("", "body:not_json", err.status, err.code, err.message)]
         model = body.get("model")
         entry = catalogue.entry(self.name, model) if isinstance(model, str) else None
-        if isinstance(model, str) and model.strip() and entry is None:
+        kf2v = self._kf2v_entry(model) if entry is None else None
+        if isinstance(model, str) and model.strip() and entry is None and kf2v is None:
             failure = RuleFailure("model_known", "model", model, None, model)
             problems.append(op.rule_violation(failure, {"model": "model"}, "submit"))
+        if kf2v is not None and opts["newapi_kf2v_route"] == "video-generation":
+            problems.append(self._kf2v_upstream_refusal(str(model)))
+        entry = entry or kf2v
         if entry is not None:
             problems.extend(self._conversion_errors(entry, body))
         if problems:
@@ -193,13 +214,36 @@ class NewApi(Distributor):
         assert entry is not None  # a schema-valid body has a string model
         fields, sources = op.extract(body)
         self._convert(entry, body, fields, sources)
-        spec, failures = catalogue.evaluate(
-            self.name, fields,
-            strict_prompts=self.backend.options.dashscope_r2v_prompt_over == "reject")
+        strict = self.backend.options["dashscope_r2v_prompt_over"] == "reject"
+        if kf2v is not None:
+            _kf2v_frames(body, fields, sources)
+            spec, failures = catalogue.evaluate("dashscope", fields, task="image2video",
+                                                strict_prompts=strict)
+        else:
+            spec, failures = catalogue.evaluate(self.name, fields, strict_prompts=strict)
         timing = self.backend.rule_timing()
         violations = [op.rule_violation(f, sources, timing) for f in failures]
         violations.sort(key=lambda v: v.timing != "submit")
         return spec, violations
+
+    def _kf2v_entry(self, model: Any) -> ModelEntry | None:
+        """A DashScope first-and-last-frame model: new-api's Ali adaptor relays it (its
+        AliVideoInput has first_frame_url/last_frame_url; its ratio table lists
+        wan2.2-kf2v-flash)."""
+        if not isinstance(model, str) or "kf2v" not in model:
+            return None
+        entry = self.contract.catalogue.entry("dashscope", model)
+        return entry if entry is not None and entry_task(entry) == "image2video" else None
+
+    def _kf2v_upstream_refusal(self, model: str) -> Violation:
+        """new-api posts every Ali job to /video-generation/ (BuildRequestURL); DashScope serves
+        kf2v models only on /image2video/ and answers its unknown-model 400 (dashscope.yaml
+        decision kf2v), which new-api relays as fail_to_fetch_task."""
+        ds_op = self.backend.contracts["dashscope"].operation("createVideoSynthesis")
+        refusal = ds_op.rule_violation(RuleFailure("model_known", "model", model, None, model),
+                                       {"model": "model"}, "submit")
+        return Violation("model", "kf2v_path", refusal.status, refusal.code, refusal.message,
+                         value=model, wrap="fail_to_fetch_task")
 
     def _conversion_errors(self, entry: ModelEntry, body: Mapping[str, Any]) -> list[Violation]:
         """What the Ali adaptor refuses while building the DashScope body (api-facts §2.8)."""
@@ -252,7 +296,7 @@ class NewApi(Distributor):
             fields.pop("seed")
             sources.pop("seed")
         fields.setdefault("prompt_extend", True)
-        if opts.newapi_drop_shot_type:
+        if opts["newapi_drop_shot_type"]:
             fields.pop("shot_type", None)
         if entry.mode == "r2v":
             if sources.get("img_url") in _IMAGE_PATHS:
@@ -289,7 +333,7 @@ class NewApi(Distributor):
         body, form = self.read_submit(request, op, raw)
         spec, late = self.settle(op, *self.judge(op, body))
         ids = self.backend.ids
-        public = self.backend.options.newapi_id_style == "public"
+        public = self.backend.options["newapi_id_style"] == "public"
         video_id = "task_" + ids.token(32) if public else ""
         upstream_id = ids.uuid()
         stored = body
@@ -327,7 +371,7 @@ class NewApi(Distributor):
         backend = self.backend
         opts = backend.options
         now = backend.view(task, poll=poll)
-        every = poller.interval(opts.timing, opts.mode, opts.newapi_poll_interval)
+        every = poller.interval(opts.timing, opts.mode, opts["newapi_poll_interval"])
         retention = backend.task_retention(task)
         return poller.row(now, lambda t: backend.lifecycle.view(task, t, retention=retention),
                           every)
@@ -352,10 +396,10 @@ class NewApi(Distributor):
             opts = self.backend.options
             upstream = ds_render.task_body(
                 task, snap, url, self.backend.ids.uuid(), task_id=upstream_id,
-                wan27_actual_prompt=opts.dashscope_actual_prompt_wan27,
-                usage_sr=opts.dashscope_usage_sr)
+                wan27_actual_prompt=opts["dashscope_actual_prompt_wan27"],
+                usage_sr=opts["dashscope_usage_sr"])
         dto = render.task_dto(task, row, task_id=task.id, upstream=upstream, video_url=url,
-                              url_in_fail_reason=self.backend.options.newapi_url_in_fail_reason)
+                              url_in_fail_reason=self.backend.options["newapi_url_in_fail_reason"])
         return json_response(render.task_response(dto))
 
     async def get_video(self, request: Request, op: Operation, raw: bytes) -> Response:
@@ -363,8 +407,8 @@ class NewApi(Distributor):
         opts = self.backend.options
         url = None if row.not_started else self._url(request, task, row.snap.state, row.snap)
         return json_response(render.openai_video(
-            task, row, video_id=task.id, with_task_id=opts.newapi_id_style == "public",
-            video_url=url, completed_at_always=opts.newapi_completed_at_always,
+            task, row, video_id=task.id, with_task_id=opts["newapi_id_style"] == "public",
+            video_url=url, completed_at_always=opts["newapi_completed_at_always"],
         ))
 
     async def get_video_content(self, request: Request, op: Operation, raw: bytes) -> Response:

@@ -1,0 +1,176 @@
+"""One description of every option a user can set: its type, default, allowed values and help.
+
+`Options` (core/backend.py) validates against it, `wanmock serve` makes its flags from it, the
+pytest plugin its marker arguments and `wanmock_*` ini keys. Core options are listed here;
+each family declares its own in its `providers/<family>/family.py` (`FamilySpec.options`), and
+`mockserver.providers.option_table()` puts the two together. No Starlette, no family here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mockserver.errors import MockServerError
+
+# kind -> how a string (a flag, an ini value) becomes the option's value
+KINDS = ("str", "int", "float", "bool", "list")
+_BOOL = {"1": True, "true": True, "yes": True, "on": True,
+         "0": False, "false": False, "no": False, "off": False}
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One user-settable option.
+
+    `check(value)` returns an error message or None (after `choices`, which it need not repeat);
+    `flag` is the `wanmock serve` spelling when not `--<name with dashes>`, None for options
+    the command line sets by hand (`families`, `api_keys`) or not at all (`scenarios` as rule
+    objects only exist in Python, but a YAML file name is still a flag); `family` names the
+    family that owns it (None: core).
+    """
+
+    name: str
+    default: Any
+    help: str
+    kind: str = "str"
+    choices: tuple[Any, ...] = ()
+    check: Callable[[Any], str | None] | None = None
+    family: str | None = None
+    flag: str | None = ""
+    metavar: str | None = None
+    nullable: bool = False  # None is a value of its own (`seed`, `newapi_poll_interval`...)
+
+    @property
+    def cli_flag(self) -> str | None:
+        """The `wanmock serve` flag (`--jiekou-bare-key`), or None."""
+        if self.flag is None:
+            return None
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    def parse(self, raw: str) -> Any:
+        """A string (command line, ini file) as this option's value."""
+        text = raw.strip()
+        if self.nullable and text.lower() in ("", "none", "null"):
+            return None
+        try:
+            if self.kind == "int":
+                value: Any = int(text)
+            elif self.kind == "float":
+                value = float(text)
+            elif self.kind == "bool":
+                value = _BOOL[text.lower()]
+            elif self.kind == "list":
+                value = [part.strip() for part in text.replace(",", " ").split() if part.strip()]
+            else:
+                value = text
+        except (ValueError, KeyError):
+            raise MockServerError(f"{self.name} must be {self.describe()}, not {raw!r}") from None
+        if self.choices and value not in self.choices:
+            raise MockServerError(f"{self.name} must be one of {self._choices()}, not {raw!r}")
+        return value
+
+    def validate(self, value: Any) -> None:
+        """Raise `MockServerError` unless `value` is allowed."""
+        if value is None and (self.nullable or self.default is None):
+            return
+        if self.choices and value not in self.choices:
+            raise MockServerError(f"{self.name} must be one of {self._choices()}, "
+                                  f"not {value!r}")
+        if self.check is not None:
+            problem = self.check(value)
+            if problem:
+                raise MockServerError(f"{self.name} {problem}")
+
+    def describe(self) -> str:
+        """The values it takes, for help texts and errors."""
+        if self.choices:
+            return f"one of {self._choices()}"
+        return {"int": "an integer", "float": "a number", "bool": "true or false",
+                "list": "a list"}.get(self.kind, "a string")
+
+    def _choices(self) -> str:
+        return ", ".join(str(c) for c in self.choices)
+
+
+def at_least(low: float, unit: str = "") -> Callable[[Any], str | None]:
+    """A check: the value is >= low."""
+    return lambda v: None if v >= low else f"must be >= {low:g}{unit}"
+
+
+def positive(v: Any) -> str | None:
+    """A check: the value is > 0."""
+    return None if v > 0 else "must be > 0"
+
+
+def _webhook_timeout(v: Any) -> str | None:
+    return None if 0 < v <= 60 else "must be > 0 and at most 60 seconds"
+
+
+def _body_limit(v: Any) -> str | None:
+    return None if v >= 1024 else "must be at least 1024 bytes"
+
+
+# The core options, in `Options`' order. Families add theirs (providers/<family>/family.py).
+CORE: tuple[Option, ...] = (
+    Option("families", None, "serve only these families (repeatable; default: all)",
+           kind="list", flag=None),
+    Option("timing", "fast", "task queue/run times: fast (default: a 5 s 720P job in ~5 s), "
+           "realistic, instant, or a timing profile file (wanmock calibrate)"),
+    Option("mode", "time", "tasks advance with time, or with each poll",
+           choices=("time", "polls")),
+    Option("clock", "system", "manual: time moves only via POST /_wanmock/clock/advance",
+           choices=("system", "manual")),
+    Option("seed", None, "seed ids, timings and URL signatures", kind="int", nullable=True,
+           metavar="N"),
+    Option("api_keys", frozenset(), "accept only this key (repeatable; default: any non-empty "
+           "key)", kind="list", flag=None),
+    Option("rule_timing", "contract", "report catalogue rules as the contract says, or all at "
+           "submit/async", choices=("contract", "submit", "async")),
+    Option("body_limit", 1024 * 1024, "max body bytes", kind="int", check=_body_limit),
+    Option("journal_size", 1000, "journal entries kept", kind="int"),
+    Option("video_dir", None, "where result videos are cached", nullable=True),
+    Option("queued_polls", 1, "--mode polls: queries a task answers queued", kind="int",
+           check=at_least(0)),
+    Option("running_polls", 2, "--mode polls: queries a task answers running", kind="int",
+           check=at_least(0)),
+    Option("contracts_dir", None, "directory of contracts to serve (default: bundled)",
+           flag="--contracts", nullable=True, metavar="DIR"),
+    Option("scenarios", None, "YAML file of scenario rules (faults and job outcomes)",
+           nullable=True, metavar="FILE"),
+    Option("max_concurrent_tasks", None, "running tasks per API key and family (default: no "
+           "limit)", kind="int", check=at_least(1), nullable=True),
+    Option("concurrency_policy", "contract", "extra tasks wait (queue) or get 429 (reject)",
+           choices=("contract", "queue", "reject")),
+    Option("rate_limit_qps", None, "requests per second per API key and family (default: no "
+           "limit)", kind="float", check=positive, nullable=True),
+    Option("webhooks", "auto", "POST webhooks (jiekou extra.webhook.url) when tasks end: to "
+           "loopback hosts only (auto, default), to any host (send), or never (record; all "
+           "are listed at GET /_wanmock/webhooks)", choices=("auto", "send", "record")),
+    Option("store", "memory", "where the state lives: memory (default), sqlite:///PATH.db "
+           "(survives restarts; the workers of one host) or redis://HOST:PORT/DB (workers on "
+           "any host)"),
+    Option("max_tasks", None, "keep at most N tasks; the oldest ended ones are evicted first",
+           kind="int", check=at_least(1), nullable=True, metavar="N"),
+    Option("webhook_timeout", None, "seconds per webhook delivery attempt (default: the "
+           "family's, 5 s on jiekou/Novita)", kind="float", check=_webhook_timeout,
+           nullable=True),
+    Option("replay", None, "a cassette (wanmock proxy --record): recorded jobs answer matching "
+           "submits with their recorded states, times and bodies", nullable=True,
+           metavar="FILE"),
+    Option("replay_strict", False, "with --replay: requests the cassette does not know get a "
+           "404", kind="bool"),
+)
+
+
+def by_name(options: Sequence[Option]) -> dict[str, Option]:
+    """The table keyed by option name; two options of one name are a programming error."""
+    out: dict[str, Option] = {}
+    for option in options:
+        if option.name in out:
+            raise MockServerError(f"option {option.name!r} is declared twice "
+                                  f"({out[option.name].family or 'core'}, "
+                                  f"{option.family or 'core'})")
+        out[option.name] = option
+    return out

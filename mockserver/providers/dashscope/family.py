@@ -1,0 +1,56 @@
+"""What wanmock knows about DashScope outside its HTTP class (no Starlette): hosts come from
+contracts/dashscope.yaml `servers:`; paths, status words, where its answers carry them, options."""
+
+from __future__ import annotations
+
+from mockserver.core.options import Option
+from mockserver.providers import FamilySpec, StatusField
+
+NAME = "dashscope"
+# neutral state -> DashScope's `output.task_status` (api-facts §3.2); render.py speaks it.
+STATUS = {
+    "queued": "PENDING",
+    "running": "RUNNING",
+    "succeeded": "SUCCEEDED",
+    "failed": "FAILED",
+    "canceled": "CANCELED",
+    "expired": "UNKNOWN",
+    "suspended": "SUSPENDED",  # SDK common/constants.py TaskStatus (audit F21)
+}
+STATUS_FIELD = StatusField("output.task_status", {w: s for s, w in STATUS.items()})
+
+OPTIONS = (
+    Option("dashscope_unknown_model_status", 400, "an unknown model: 400 InvalidParameter "
+           "(live probe, default) or 404 ModelNotFound (docs)", kind="int", choices=(400, 404),
+           family=NAME),
+    Option("dashscope_result_auth", "reject", "a result-URL GET with an Authorization header: "
+           "OSS's 400 InvalidArgument, as a presigned OSS link answers (reject, default), or "
+           "served (ignore)", choices=("reject", "ignore"), family=NAME),
+    Option("dashscope_oss_resolve", "require", "an oss:// input without the header "
+           "X-DashScope-OssResourceResolve: enable is refused (require, default) or taken "
+           "(ignore)", choices=("require", "ignore"), family=NAME),
+    Option("dashscope_actual_prompt_wan27", False, "show actual_prompt on wan2.7 results "
+           "(default: no, as the official wan2.7 query examples show only orig_prompt)",
+           kind="bool", family=NAME),
+    Option("dashscope_usage_sr", False, "add SR to wan2.5/wan2.2 usage, as api-facts §3.5 and "
+           "a mirror show (default: no, as seed 002's verbatim wan2.5 body)", kind="bool",
+           family=NAME),
+    Option("dashscope_r2v_prompt_over", "truncate", "wan2.6 r2v prompt over 1500 characters: "
+           "truncate (default, as every other Wan model) or reject (400 InvalidParameter)",
+           choices=("truncate", "reject"), family=NAME),
+)
+
+FAMILY = FamilySpec(
+    name=NAME,
+    routes="mockserver.providers.dashscope.routes:DashScope",
+    prefixes=("/api/v1/",),
+    task_paths=("/api/v1/tasks/",),
+    statuses=(STATUS_FIELD,),
+    task_id_paths=("output.task_id",),
+    video_url_paths=("output.video_url",),
+    failure_paths=(("output.code", "output.message"),),
+    base_url_hint="{url}/api/v1   (dashscope SDK: dashscope.base_http_api_url)",
+    key_variables=("DASHSCOPE_API_KEY",),
+    options=OPTIONS,
+    order=10,
+)

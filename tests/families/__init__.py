@@ -1,0 +1,1 @@
+"""Families kept outside mockserver (registered the way a plugin's would be)."""

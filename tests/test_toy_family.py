@@ -1,0 +1,114 @@
+"""A fifth family is one folder and one contract: the toy family (tests/families/toy/) is
+registered as a plugin's would be and served, validated, journaled and checked, with no file
+under mockserver/ naming it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mockserver import providers
+from mockserver.app import create_app
+from mockserver.checks import read_task
+from mockserver.cli import build_parser
+from mockserver.contracts import contracts_dir
+from mockserver.core.backend import Options
+from mockserver.core.tasks import State
+from mockserver.handle import InProcessRoutes, WanMock
+from mockserver.recorded import state_of
+
+TOY = Path(__file__).parent / "families" / "toy"
+MODULE = "tests.families.toy.family"
+KEY = {"Authorization": "Bearer sk-toy"}
+
+
+@pytest.fixture(scope="module")
+def toy_contracts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A contracts directory holding the catalogue and the toy contract; the family
+    registered for the module's tests and forgotten afterwards."""
+    directory = tmp_path_factory.mktemp("contracts")
+    # the catalogue says which families sell a model: the toy sells one
+    catalogue = (contracts_dir() / "catalogue.yaml").read_text(encoding="utf-8")
+    entry = "  - model: wan2.6-t2v-us\n    families: [dashscope, apiyi, newapi]\n"
+    assert entry in catalogue
+    (directory / "catalogue.yaml").write_text(
+        catalogue.replace(entry, entry.replace("newapi]", "newapi, toy]")), encoding="utf-8")
+    shutil.copy(TOY / "toy.yaml", directory)
+    providers.register(MODULE)
+    yield directory
+    providers.unregister(MODULE)
+
+
+@pytest.fixture
+def toy(toy_contracts: Path) -> WanMock:
+    app = create_app(["toy"], contracts_dir=str(toy_contracts), seed=1, timing="instant",
+                     clock="manual", toy_greeting="hi")
+    handle = WanMock(app.state.backend)
+    handle.app = app  # type: ignore[attr-defined]
+    return handle
+
+
+def test_the_registry_knows_it(toy_contracts: Path):
+    spec = providers.spec("toy")
+    assert "toy" in providers.family_names() and "toy" not in providers.bundled_names()
+    assert spec.terminal_words == {"READY", "BROKEN", "GONE"}
+    assert "toy_greeting" in Options.names()
+    assert "toy_greeting" in providers.option_table()
+    flags = build_parser().parse_args(["serve", "--family", "toy", "--toy-greeting", "hi"])
+    assert flags.families == ["toy"] and flags.toy_greeting == "hi"
+
+
+def test_served_validated_journaled_checked(toy: WanMock):
+    app = toy.app  # type: ignore[attr-defined]
+    with InProcessRoutes(app) as routes:
+        assert "api.toy.example" in routes.hosts  # from the contract's servers:
+        with httpx.Client(base_url="https://api.toy.example/toy/v1", headers=KEY) as client:
+            created = client.post("/jobs", json={"model": "wan2.6-t2v-us", "prompt": "a cat",
+                                                 "seconds": 5})
+            assert created.status_code == 200, created.text
+            assert created.json()["greeting"] == "hi"  # the family's own option
+            job_id = created.json()["job"]["id"]
+            first = client.get(f"/jobs/{job_id}").json()
+            assert first["job"]["state"] == "READY" and first["job"]["video"]
+            # the contract judges: a schema violation and a catalogue rule, in toy words
+            missing = client.post("/jobs", json={"prompt": "a cat"})
+            assert missing.status_code == 400
+            assert missing.json() == {"error": {"code": "no_model",
+                                                "message": "model is required"}}
+            with toy.expect_violations():
+                bad = client.post("/jobs", json={"model": "wan2.6-t2v-us", "prompt": "a cat",
+                                                 "seconds": 7})
+            assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_seconds"
+            # a path under the family's prefix that no operation has: its 404
+            unknown = client.get("/nothing")
+            assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "NotFound"
+    entries = toy.requests(family="toy")
+    assert [e.operation for e in entries] == ["createJob", "getJob", "createJob", "createJob"]
+    assert entries[-1].violations[0]["rule"] == "duration_allowed"
+    assert toy.polls(job_id) == [entries[1]]
+    toy.assert_stopped_polling(job_id)  # READY is terminal in the toy's words
+    assert read_task("toy", "getJob", first, None).state == "succeeded"
+    assert state_of("toy", first) == (State.SUCCEEDED, "READY")
+
+
+def test_a_bad_family_option_is_refused(toy_contracts: Path):
+    with pytest.raises(Exception, match="toy_greeting must be one of hello, hi"):
+        create_app(["toy"], contracts_dir=str(toy_contracts), toy_greeting="yo")
+
+
+def test_wanmock_check_passes_it(toy_contracts: Path):
+    """`wanmock check` (Schemathesis and wanmock's own checks) finds the toy fake conformant."""
+    from mockserver.conformance import check
+
+    app = create_app(["toy"], contracts_dir=str(toy_contracts), seed=1, timing="instant",
+                     api_keys=["sk-wanmock"])
+    report = check(app, families=["toy"], api_key="sk-wanmock",
+                   contracts=app.state.backend.contracts, max_examples=3,
+                   phases=("examples", "coverage", "stateful"))
+    assert report.results[0].family == "toy" and report.results[0].cases > 0
+    assert report.ok, report.summary() + "\n" + "\n".join(
+        f"{f.operation} {f.check}: {f.message[:300]}" for f in report.findings)
