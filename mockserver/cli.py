@@ -29,6 +29,12 @@ def _families() -> list[str]:
     return sorted(family_names())
 
 
+def _key_variables() -> str:
+    from mockserver.providers import key_variables
+
+    return key_variables()
+
+
 def add_option_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per option of the table (`--jiekou-bare-key`, `--timing`...), default None:
     an option not given keeps the fake's default."""
@@ -103,8 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check", help="test a server (the fake or a real provider) against the contracts",
         description="Schemathesis-driven contract checks. Exit code 0 only when the server "
-                    "conforms. Keys: --api-key, else the family's variable (DASHSCOPE_API_KEY, "
-                    "JIEKOU_API_KEY or NOVITA_API_KEY, NEWAPI_API_KEY, APIYI_API_KEY).")
+                    "conforms. Keys: --api-key, else the family's variable "
+                    f"({_key_variables()}).")
     check.add_argument("base_url",
                        help="e.g. http://127.0.0.1:8000, or a provider's own https base URL")
     check.add_argument("--family", action="append", dest="families", default=None,

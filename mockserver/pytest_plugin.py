@@ -34,9 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--wanmock-target", dest="wanmock_target", default=None,
                     choices=list(TARGETS),
                     help="fake (default): in-process fake; live: the real providers (keys from "
-                         "DASHSCOPE_API_KEY, JIEKOU_API_KEY/NOVITA_API_KEY, NEWAPI_API_KEY, "
-                         "APIYI_API_KEY); record: live, writing a cassette per test; replay: "
-                         "the fake, replaying each test's cassette")
+                         f"{_key_variables()}); record: live, writing a cassette per test; "
+                         "replay: the fake, replaying each test's cassette")
     group.addoption("--wanmock-cassettes", dest="wanmock_cassettes", default=None,
                     help="cassette directory for record/replay (default tests/cassettes)")
     group.addoption("--wanmock-cassette-max-age", dest="wanmock_cassette_max_age", type=float,
@@ -79,6 +78,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for option in _option_table().values():  # every option of the fake: `wanmock_<name>`
         parser.addini(f"wanmock_{option.name}", f"{option.help} ({option.describe()})",
                       default="")
+
+
+def _key_variables() -> str:
+    from mockserver.providers import key_variables
+
+    return key_variables()
 
 
 def _option_table() -> dict[str, Any]:
@@ -303,8 +308,9 @@ def _live(request: pytest.FixtureRequest, plugin: dict[str, Any], budget: Any,
 
     keys = available_keys()
     if not keys:
-        pytest.skip("wanmock live: no provider key in the environment (DASHSCOPE_API_KEY, "
-                    "JIEKOU_API_KEY, NEWAPI_API_KEY, APIYI_API_KEY)")
+        from mockserver.providers import key_variables
+
+        pytest.skip(f"wanmock live: no provider key in the environment ({key_variables()})")
     billable = int(plugin.get("billable", 0))
     if billable and not budget.take(billable):
         pytest.skip(f"wanmock live: this test submits {billable} billable job(s); the budget "

@@ -37,3 +37,34 @@ def require_program(name: str, install: str) -> str:
             pytest.fail(f"{message}; CI must install it (see .ci/run)")
         pytest.skip(message)
     return path
+
+
+class SyncASGITransport(httpx.BaseTransport):
+    """httpx's ASGITransport driven from synchronous test code."""
+
+    def __init__(self, app: Any) -> None:
+        self.transport = httpx.ASGITransport(app=app)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        import anyio
+
+        async def call() -> httpx.Response:
+            response = await self.transport.handle_async_request(request)
+            content = await response.aread()
+            return httpx.Response(response.status_code, headers=response.headers,
+                                  content=content)
+
+        return anyio.run(call)
+
+
+def wait_for(condition: Any, timeout: float = 10.0) -> bool:
+    """Wait (on an event, bounded) until `condition()` holds: for what happens asynchronously,
+    such as webhook deliveries."""
+    import threading
+
+    gate = threading.Event()
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return True
+        gate.wait(0.05)
+    return bool(condition())

@@ -24,7 +24,7 @@ from mockserver.contracts import load
 from mockserver.core.clock import ManualClock
 from mockserver.handle import WanMock
 from mockserver.server import ThreadedMockServer
-from tests.helpers import conforms
+from tests.helpers import conforms, wait_for
 
 KEY = {"Authorization": "Bearer sk_test_key"}
 T2V = "/v3/async/wan-t2v"
@@ -85,16 +85,6 @@ def live(served: tuple[ThreadedMockServer, Receiver]) -> Iterator[
         yield client, fake, receiver
 
 
-def _wait_for(condition: Any, timeout: float = 10.0) -> bool:
-    """Poll `condition()` with a bound: deliveries are asynchronous."""
-    gate = threading.Event()
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return True
-        gate.wait(0.05)
-    return bool(condition())
-
-
 def _listed(client: httpx.Client) -> list[dict[str, Any]]:
     return list(client.get("/_wanmock/webhooks").json()["webhooks"])
 
@@ -122,7 +112,7 @@ def test_F01_webhook_is_enveloped(live: tuple[httpx.Client, ThreadedMockServer,
     client, _, receiver = live
     task_id = _submit(client, {"url": receiver.url})
     client.post("/_wanmock/clock/advance", json={"seconds": 60})
-    assert _wait_for(lambda: _listed(client)[0]["state"] == "sent")
+    assert wait_for(lambda: _listed(client)[0]["state"] == "sent")
     [event] = receiver.received
     assert sorted(event) == ["event_type", "payload"]
     assert event["event_type"] == "ASYNC_TASK_RESULT"
@@ -164,7 +154,7 @@ def test_F05_webhook_retried_after_non_2xx(live: tuple[httpx.Client, ThreadedMoc
     receiver.reset([500, 500])
     _submit(client, {"url": receiver.url})
     client.post("/_wanmock/clock/advance", json={"seconds": 60})
-    assert _wait_for(lambda: _listed(client)[0]["state"] == "sent")
+    assert wait_for(lambda: _listed(client)[0]["state"] == "sent")
     [hook] = _listed(client)
     assert hook["attempt_count"] == 3 and len(receiver.received) == 3
     assert [a["status"] for a in hook["attempts"]] == [500, 500, 200]
@@ -182,10 +172,10 @@ def test_F05_webhook_gives_up_after_five_retries(
     receiver.reset([503] * 10)
     _submit(client, {"url": receiver.url})
     client.post("/_wanmock/clock/advance", json={"seconds": 60})
-    assert _wait_for(lambda: _listed(client)[0]["state"] == "failed")
+    assert wait_for(lambda: _listed(client)[0]["state"] == "failed")
     [hook] = _listed(client)
     assert [a["status"] for a in hook["attempts"]] == [503] * 6  # one attempt + five retries
-    assert _wait_for(lambda: len(receiver.received) == 6, timeout=1.0)
+    assert wait_for(lambda: len(receiver.received) == 6, timeout=1.0)
     assert len(receiver.received) == 6  # and nothing after the last retry
 
 
@@ -198,7 +188,7 @@ def test_F05_webhook_retried_after_a_timeout(
     receiver.hang_s = 1.5
     _submit(client, {"url": receiver.url})
     client.post("/_wanmock/clock/advance", json={"seconds": 60})
-    assert _wait_for(lambda: _listed(client)[0]["state"] == "sent")
+    assert wait_for(lambda: _listed(client)[0]["state"] == "sent")
     [hook] = _listed(client)
     first, second = hook["attempts"]
     assert first["status"] is None and "Timeout" in first["error"]
@@ -233,7 +223,7 @@ def test_F06_test_mode_sends_the_simulated_event_at_once(
     webhook = {"url": receiver.url,
                "test_mode": {"enabled": True, "return_task_status": status}}
     task_id = _submit(client, webhook)
-    assert _wait_for(lambda: len(receiver.received) == 1)
+    assert wait_for(lambda: len(receiver.received) == 1)
     [event] = receiver.received
     assert event["event_type"] == "ASYNC_TASK_RESULT"
     payload = event["payload"]

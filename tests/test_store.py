@@ -18,6 +18,7 @@ import pytest
 from mockserver.app import create_app
 from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import DEFAULT_EPOCH
+from tests.helpers import SyncASGITransport
 
 KEY = {"Authorization": "Bearer sk-store-test", "X-DashScope-Async": "enable"}
 CREATE = "/api/v1/services/aigc/video-generation/video-synthesis"
@@ -25,24 +26,6 @@ BODY = {"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse at dusk"},
         "parameters": {"size": "1280*720", "duration": 5}}
 JIEKOU = {"Authorization": "Bearer sk_store_test"}
 T2V = "/v3/async/wan-t2v"
-
-
-class _SyncASGI(httpx.BaseTransport):
-    """httpx's ASGITransport driven from synchronous test code."""
-
-    def __init__(self, app: Any) -> None:
-        self.transport = httpx.ASGITransport(app=app)
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        import anyio
-
-        async def call() -> httpx.Response:
-            response = await self.transport.handle_async_request(request)
-            content = await response.aread()
-            return httpx.Response(response.status_code, headers=response.headers,
-                                  content=content)
-
-        return anyio.run(call)
 
 
 def _within(seconds: float, read: Any, want: Any) -> Any:
@@ -63,7 +46,7 @@ class Fake:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.app = create_app(backend=backend)
-        self.http = httpx.Client(transport=_SyncASGI(self.app), base_url="http://fake.test")
+        self.http = httpx.Client(transport=SyncASGITransport(self.app), base_url="http://fake.test")
 
     def submit(self, body: dict[str, Any] | None = None, **headers: str) -> str:
         response = self.http.post(CREATE, json=body or BODY, headers={**KEY, **headers})

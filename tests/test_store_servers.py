@@ -197,7 +197,7 @@ def test_a_worker_killed_under_load_loses_no_task(redis_server: RedisServer) -> 
                 return httpx.get(base + "/_wanmock/clock", timeout=1).status_code == 200
             except httpx.HTTPError:
                 return proc.poll() is not None
-        _until(up, 60, "the workers answer")
+        _until(up, 90, "the workers answer")
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         workers = _until(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), 30,
                          "two worker processes")
@@ -206,7 +206,7 @@ def test_a_worker_killed_under_load_loses_no_task(redis_server: RedisServer) -> 
         lock = threading.Lock()
 
         def load() -> None:
-            for _ in range(25):  # bounded: each thread submits 25 times
+            for _ in range(15):  # bounded: each thread submits 15 times
                 try:
                     with httpx.Client(base_url=base, timeout=5) as client:  # a new connection
                         r = client.post(CREATE, json=BODY, headers=KEY)
@@ -222,11 +222,11 @@ def test_a_worker_killed_under_load_loses_no_task(redis_server: RedisServer) -> 
         threads = [threading.Thread(target=load) for _ in range(4)]
         for t in threads:
             t.start()
-        _until(lambda: len(acknowledged) >= 20, 30, "load is running")
+        _until(lambda: len(acknowledged) >= 10, 60, "load is running")
         os.kill(workers[0], signal.SIGKILL)
         for t in threads:
             t.join(60)
-        assert len(acknowledged) >= 50 and not [f for f in failed if f[:1].isdigit()]
+        assert len(acknowledged) >= 30 and not [f for f in failed if f[:1].isdigit()]
         known = {t["id"] for t in httpx.get(base + "/_wanmock/tasks", timeout=10).json()["tasks"]}
         assert set(acknowledged) <= known  # every task a client was told about is there
     finally:
@@ -332,3 +332,42 @@ def test_the_redis_read_cache_is_invalidated_by_another_workers_write(
     finally:
         mine.close()
         other.close()
+
+
+def test_workers_need_a_shared_store(capsys: pytest.CaptureFixture[str]) -> None:
+    from mockserver.cli import main
+
+    assert main(["serve", "--workers", "2", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--workers 2 needs a shared store" in err and "--store sqlite:///" in err
+
+
+def test_options_reach_the_workers_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          contract_set: Any) -> None:
+    from mockserver.app import OPTIONS_ENV, app_from_env, encode_options
+    from mockserver.core.backend import Options
+
+    options = Options().merged(
+        store=f"sqlite:///{tmp_path}/w.db", seed=9, api_keys=["sk-a", "sk-b"],
+        families=["dashscope", "jiekou"], timing="realistic", max_tasks=50,
+        scenarios=({"scenario": "throttle", "times": 1},), rate_limit_qps=3.5).check()
+    monkeypatch.setenv(OPTIONS_ENV, encode_options(options))
+    app = app_from_env()
+    try:
+        assert app.state.backend.options == options
+        assert sorted(app.state.providers) == ["dashscope", "jiekou"]
+    finally:
+        app.state.backend.state.close()
+
+
+def test_the_plugin_takes_a_store_from_the_command_line(pytester: pytest.Pytester,
+                                                        tmp_path: Path) -> None:
+    pytester.makepyfile(test_shared="""
+        def test_one(wanmock):
+            assert wanmock.backend.state.shared
+            assert wanmock.backend.state.url.startswith("sqlite:///")
+            assert wanmock.tasks() == []  # each test starts from a reset store
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider",
+                                f"--wanmock-store=sqlite:///{tmp_path}/plugin.db")
+    result.assert_outcomes(passed=1)

@@ -21,7 +21,7 @@ from mockserver.core.clock import ManualClock
 from mockserver.core.webhooks import Webhook
 from mockserver.handle import WanMock
 from mockserver.server import ThreadedMockServer
-from tests.helpers import conforms
+from tests.helpers import SyncASGITransport, conforms, wait_for
 
 KEY = {"Authorization": "Bearer sk_test_key"}
 T2V = "/v3/async/wan-t2v"
@@ -41,26 +41,8 @@ def _submit(client: httpx.Client, url: str | None = HOOK, **extra: Any) -> str:
 def _in_process(**options: Any) -> tuple[Starlette, WanMock, httpx.Client]:
     app = create_app(families=["jiekou"], clock=ManualClock(), seed=3, **options)
     handle = WanMock(app.state.backend)
-    client = httpx.Client(transport=_SyncASGI(app), base_url="https://api.jiekou.ai")
+    client = httpx.Client(transport=SyncASGITransport(app), base_url="https://api.jiekou.ai")
     return app, handle, client
-
-
-class _SyncASGI(httpx.BaseTransport):
-    """httpx's ASGITransport driven from synchronous test code."""
-
-    def __init__(self, app: Any) -> None:
-        self.transport = httpx.ASGITransport(app=app)
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        import anyio
-
-        async def call() -> httpx.Response:
-            response = await self.transport.handle_async_request(request)
-            content = await response.aread()
-            return httpx.Response(response.status_code, headers=response.headers,
-                                  content=content)
-
-        return anyio.run(call)
 
 
 def test_a_webhook_is_owed_at_submit_and_carries_the_result_when_the_task_ends() -> None:
@@ -177,16 +159,6 @@ class Receiver:
                                                                  methods=["POST"])]))
 
 
-def _wait_for(condition: Any, timeout: float = 10.0) -> bool:
-    """Wait (on an event, bounded) until `condition()` holds: deliveries are asynchronous."""
-    gate = threading.Event()
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return True
-        gate.wait(0.05)
-    return bool(condition())
-
-
 def test_a_served_fake_posts_the_webhook_to_its_url() -> None:
     receiver = Receiver()
     fake = ThreadedMockServer(create_app(families=["jiekou"], clock="manual", seed=5))
@@ -195,7 +167,7 @@ def test_a_served_fake_posts_the_webhook_to_its_url() -> None:
             task_id = _submit(client, url=f"{receiver.server.url}/hook")
             client.post("/_wanmock/clock/advance", json={"seconds": 60})
             assert receiver.arrived.wait(10.0)
-            assert _wait_for(lambda: fake.backend.webhooks.entries()[0].state == "sent")
+            assert wait_for(lambda: fake.backend.webhooks.entries()[0].state == "sent")
             body, agent = receiver.received[0]
             assert body["event_type"] == "ASYNC_TASK_RESULT"
             assert body["payload"]["task"]["task_id"] == task_id
@@ -216,7 +188,7 @@ def _failed_delivery(url: str, **options: Any) -> Webhook:
         with httpx.Client(base_url=fake.url) as client:
             _submit(client, url=url)
             client.post("/_wanmock/clock/advance", json={"seconds": 60})
-            assert _wait_for(lambda: fake.backend.webhooks.entries()[0].state == "failed")
+            assert wait_for(lambda: fake.backend.webhooks.entries()[0].state == "failed")
     return fake.backend.webhooks.entries()[0]
 
 
@@ -241,7 +213,7 @@ def test_auto_holds_webhooks_for_non_loopback_hosts_and_send_does_not() -> None:
             sent_id = _submit(client, url=f"{receiver.server.url}/hook")
             client.post("/_wanmock/clock/advance", json={"seconds": 60})
             assert receiver.arrived.wait(10.0)
-            assert _wait_for(lambda: {h.state for h in fake.backend.webhooks.entries()} ==
+            assert wait_for(lambda: {h.state for h in fake.backend.webhooks.entries()} ==
                              {"held", "sent"})
             states = {h["task_id"]: h["state"]
                       for h in client.get("/_wanmock/webhooks").json()["webhooks"]}

@@ -129,19 +129,64 @@ class Webhook:
             self.next_attempt_at = wall + self.policy.intervals[len(self.attempts) - 1]
 
 
-class Outbox:
+class Deliveries:
+    """What every outbox shares, wherever its records live: rendered webhooks waiting for the
+    listeners (`on_webhook`) and for their next attempt (the sender)."""
+
+    def __init__(self) -> None:
+        self._unsent: list[Webhook] = []
+        self._unheard: list[Webhook] = []  # rendered, not yet handed to the listeners
+        self._listeners: list[Callable[[Webhook], None]] = []
+        self._lock = threading.Lock()
+        self.record_only = True
+
+    def update(self, hook: Webhook) -> None:
+        """Keep what sending (or a listener) changed on `hook` where the records live."""
+
+    def has_unheard(self) -> bool:
+        return bool(self._unheard)
+
+    def notify(self) -> None:
+        """Hand every rendered webhook not yet heard to the listeners (in this thread)."""
+        if not self._unheard:
+            return
+        with self._lock:
+            hooks, self._unheard = self._unheard, []
+            listeners = list(self._listeners)
+        for hook in hooks:
+            for listener in listeners:
+                try:
+                    listener(hook)
+                except Exception as exc:  # the listener's bug: shown on the webhook, logged
+                    hook.error = f"on_webhook callback raised {type(exc).__name__}: {exc}"
+                    log.exception("wanmock: on_webhook callback failed for task %s", hook.task_id)
+                    self.update(hook)
+
+    def take_unsent(self, wall: float | None = None) -> list[Webhook]:
+        """Rendered webhooks whose next attempt is owed by wall-clock time `wall` (all of them
+        when `wall` is None), taken off the queue: the sender claims each attempt once."""
+        with self._lock:
+            out = [h for h in self._unsent if wall is None or h.next_attempt_at is None
+                   or h.next_attempt_at <= wall]
+            if out:
+                taken = {id(h) for h in out}
+                self._unsent = [h for h in self._unsent if id(h) not in taken]
+        return out
+
+    def listen(self, callback: Callable[[Webhook], None]) -> None:
+        with self._lock:
+            self._listeners.append(callback)
+
+
+class Outbox(Deliveries):
     """Scheduled webhooks: pending ones with the function that renders each when its task ends,
     and the newest `maxlen` rendered ones."""
 
     def __init__(self, maxlen: int = 1000) -> None:
+        super().__init__()
         self._pending: dict[int, tuple[Webhook, Renderer]] = {}
         self._done: deque[Webhook] = deque(maxlen=maxlen)
-        self._unsent: deque[Webhook] = deque()
-        self._unheard: deque[Webhook] = deque()  # rendered, not yet handed to the listeners
-        self._listeners: list[Callable[[Webhook], None]] = []
         self._seq = 0
-        self._lock = threading.Lock()
-        self.record_only = True
 
     def schedule(self, *, family: str, task_id: str, url: str, now: float,
                  render: Renderer, policy: RetryPolicy | None = None,
@@ -183,48 +228,11 @@ class Outbox:
                 self._unheard.extend(ready)
         return ready
 
-    def has_unheard(self) -> bool:
-        return bool(self._unheard)
-
-    def notify(self) -> None:
-        """Hand every rendered webhook not yet heard to the listeners (in this thread)."""
-        if not self._unheard:
-            return
-        with self._lock:
-            hooks = list(self._unheard)
-            self._unheard.clear()
-            listeners = list(self._listeners)
-        for hook in hooks:
-            for listener in listeners:
-                try:
-                    listener(hook)
-                except Exception as exc:  # the listener's bug: shown on the webhook, logged
-                    hook.error = f"on_webhook callback raised {type(exc).__name__}: {exc}"
-                    log.exception("wanmock: on_webhook callback failed for task %s", hook.task_id)
-
-    def update(self, hook: Webhook) -> None:
-        """Keep what sending changed (the objects are the records here: nothing to do)."""
-
-    def take_unsent(self, wall: float | None = None) -> list[Webhook]:
-        """Rendered webhooks whose next attempt is owed by wall-clock time `wall` (all of them
-        when `wall` is None), taken off the queue: the sender claims each attempt once."""
-        with self._lock:
-            out = [h for h in self._unsent if wall is None or h.next_attempt_at is None
-                   or h.next_attempt_at <= wall]
-            if out:
-                taken = {id(h) for h in out}
-                self._unsent = deque(h for h in self._unsent if id(h) not in taken)
-        return out
-
     def retry_later(self, hook: Webhook) -> None:
         """Queue a webhook again for its next attempt (at `hook.next_attempt_at`)."""
         with self._lock:
             if not hook.done:
                 self._unsent.append(hook)
-
-    def listen(self, callback: Callable[[Webhook], None]) -> None:
-        with self._lock:
-            self._listeners.append(callback)
 
     def entries(self, task_id: str | None = None) -> list[Webhook]:
         """Every webhook, rendered ones first (oldest first), then the pending ones."""

@@ -308,6 +308,12 @@ def owner(path: str, served: Iterable[str] | None = None) -> str | None:
     return None
 
 
+def key_variables() -> str:
+    """Every family's live-key variables, for help texts (`DASHSCOPE_API_KEY, JIEKOU_API_KEY or
+    NOVITA_API_KEY, ...`)."""
+    return ", ".join(" or ".join(s.key_variables) for s in families().values() if s.key_variables)
+
+
 def terminal_words() -> frozenset[str]:
     """Every family's words that end a task."""
     return frozenset(w for s in families().values() for w in s.terminal_words)

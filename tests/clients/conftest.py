@@ -96,3 +96,15 @@ def assert_mp4(url: str, width: int, height: int) -> av.container.InputContainer
     frame = next(container.decode(video=0))
     assert (frame.width, frame.height) == (width, height)
     return container
+
+
+@pytest.fixture
+def at(monkeypatch):
+    """`at(server)` points the dashscope SDK at a live fake (undone after the test)."""
+    import dashscope
+
+    def point(server):
+        monkeypatch.setattr(dashscope, "base_http_api_url", server.url + "/api/v1")
+        return server
+
+    return point

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-import dashscope
 import pytest
 from dashscope import VideoSynthesis
 
@@ -20,13 +19,6 @@ FIRST = "https://example.com/kf2v/first.png"
 LAST = "https://example.com/kf2v/last.png"
 
 
-@pytest.fixture
-def at(monkeypatch):
-    def point(server):
-        monkeypatch.setattr(dashscope, "base_http_api_url", server.url + "/api/v1")
-        return server
-
-    return point
 
 
 def test_F02_kf2v_flash_call_runs_to_succeeded(polls, at):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from http import HTTPStatus
 
-import dashscope
 import pytest
 from dashscope import VideoSynthesis
 from dashscope.aigc.video_synthesis import AioVideoSynthesis
@@ -28,15 +27,6 @@ pytestmark = pytest.mark.clients
 PNG_DATA_URL = SAMPLE_PNG_DATA_URI
 
 
-@pytest.fixture
-def at(monkeypatch):
-    """`at(server)` points the SDK at a live fake (undone after the test)."""
-
-    def point(server):
-        monkeypatch.setattr(dashscope, "base_http_api_url", server.url + "/api/v1")
-        return server
-
-    return point
 
 
 def _submits(server):

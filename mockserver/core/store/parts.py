@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,7 +18,7 @@ from mockserver.core.store.records import (
     encode_rule,
 )
 from mockserver.core.store.shared import SharedStore
-from mockserver.core.webhooks import RetryPolicy, Webhook, log
+from mockserver.core.webhooks import Deliveries, RetryPolicy, Webhook
 
 Renderer = Callable[[], "dict[str, Any] | None"]
 
@@ -149,21 +148,17 @@ class SharedLimiter:
         return None
 
 
-class SharedOutbox:
+class SharedOutbox(Deliveries):
     """Webhook records in the store. Any worker may render a due webhook (the family's
     renderer, from `resolve`); one claims it atomically and only that one sends it."""
 
     def __init__(self, store: SharedStore, maxlen: int = 1000) -> None:
+        super().__init__()
         self.store = store
         self.driver = store.driver
         self.maxlen = maxlen
-        self.record_only = True
         self.resolve: Callable[[str, str, list[Any]], Renderer | None] | None = None
         self._render: dict[int, Renderer] = {}
-        self._unsent: list[Webhook] = []
-        self._unheard: list[Webhook] = []
-        self._listeners: list[Callable[[Webhook], None]] = []
-        self._lock = threading.Lock()
         store.on_epoch(self._forget)
 
     def _forget(self) -> None:
@@ -228,37 +223,6 @@ class SharedOutbox:
         if not hook.done:
             with self._lock:
                 self._unsent.append(hook)
-
-    def has_unheard(self) -> bool:
-        return bool(self._unheard)
-
-    def notify(self) -> None:
-        if not self._unheard:
-            return
-        with self._lock:
-            hooks, self._unheard = self._unheard, []
-            listeners = list(self._listeners)
-        for hook in hooks:
-            for listener in listeners:
-                try:
-                    listener(hook)
-                except Exception as exc:
-                    hook.error = f"on_webhook callback raised {type(exc).__name__}: {exc}"
-                    log.exception("wanmock: on_webhook callback failed for task %s", hook.task_id)
-                    self.update(hook)
-
-    def take_unsent(self, wall: float | None = None) -> list[Webhook]:
-        with self._lock:
-            out = [h for h in self._unsent if wall is None or h.next_attempt_at is None
-                   or h.next_attempt_at <= wall]
-            if out:
-                taken = {id(h) for h in out}
-                self._unsent = [h for h in self._unsent if id(h) not in taken]
-        return out
-
-    def listen(self, callback: Callable[[Webhook], None]) -> None:
-        with self._lock:
-            self._listeners.append(callback)
 
     def entries(self, task_id: str | None = None) -> list[Webhook]:
         rows: Iterable[tuple[int, Any]] = self.driver.hooks(self.store.view().epoch, pending=None)

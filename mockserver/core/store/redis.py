@@ -265,9 +265,12 @@ class RedisDriver:
                                     args=["1" if want_rec else "0"]))
 
     @_guard
-    def tasks(self, epoch: int, limit: int | None) -> list[tuple[str, Any]]:
+    def tasks(self, epoch: int, limit: int | None,
+              offset: int = 0) -> list[tuple[str, Any]]:
+        """Tasks oldest first (`limit` of them from `offset`; all without a limit)."""
         p = self._p(epoch)
-        ids = [_s(x) for x in self.r.zrange(p + "tasks", 0, (limit or 0) - 1)]
+        stop = offset + limit - 1 if limit else -1
+        ids = [_s(x) for x in self.r.zrange(p + "tasks", offset, stop)]
         pipe = self.r.pipeline(transaction=False)
         for task_id in ids:
             pipe.hmget(p + "t:" + task_id, "at", "polls", "canceled_at", "forced", "forced_at",

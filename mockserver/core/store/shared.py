@@ -295,13 +295,21 @@ class SharedTasks:
             self._cache.pop(task_id, None)
         return int(self.driver.remove_tasks(self.store.view().epoch, ids))
 
-    def oldest(self, limit: int | None = None) -> Iterator[Task]:
+    def oldest(self, limit: int | None = None, page: int = 500) -> Iterator[Task]:
+        """Tasks oldest first, read a page at a time (a sweep that stops early reads little)."""
         self.store.flush()
         epoch = self.store.view().epoch
-        for task_id, row in self.driver.tasks(epoch, limit):
-            task = self._build(epoch, task_id, row)
-            if task is not None:
-                yield task
+        offset = 0
+        while limit is None or offset < limit:
+            size = page if limit is None else min(page, limit - offset)
+            rows = self.driver.tasks(epoch, size, offset)
+            for task_id, row in rows:
+                task = self._build(epoch, task_id, row)
+                if task is not None:
+                    yield task
+            if len(rows) < size:
+                return
+            offset += size
 
     def __iter__(self) -> Iterator[Task]:
         return iter(list(self.oldest()))

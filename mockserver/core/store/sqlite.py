@@ -212,11 +212,12 @@ class SqliteDriver:
                                   (epoch, task_id)).fetchone()
 
     @_guard
-    def tasks(self, epoch: int, limit: int | None) -> list[tuple[str, Any]]:
+    def tasks(self, epoch: int, limit: int | None,
+              offset: int = 0) -> list[tuple[str, Any]]:
+        """Tasks oldest first (`limit` of them from `offset`; all without a limit)."""
         sql = ("SELECT id, rec, polls, canceled_at, forced, forced_at, failure FROM tasks "
-               "WHERE epoch = ? ORDER BY at, rowid")
-        rows = self._db().execute(sql + (" LIMIT ?" if limit else ""),
-                                  (epoch, limit) if limit else (epoch,)).fetchall()
+               "WHERE epoch = ? ORDER BY at, rowid LIMIT ? OFFSET ?")
+        rows = self._db().execute(sql, (epoch, limit or -1, offset)).fetchall()
         return [(r[0], r[1:]) for r in rows]
 
     @_guard

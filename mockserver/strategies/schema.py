@@ -1,0 +1,107 @@
+"""Argument checks of the strategies and the request schema of an operation, walked by path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from hypothesis.errors import InvalidArgument
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import relevance
+
+from mockserver.contracts import Contract, Operation
+
+
+# -- argument checks ------------------------------------------------------------------------------
+def _check_type(value: Any, kind: type | tuple[type, ...], name: str) -> None:
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise InvalidArgument(f"{name}={value!r} must be of type {getattr(kind, '__name__', kind)}")
+
+
+def _check_subset(value: Any, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Collection):
+        raise InvalidArgument(f"{name}={value!r} must be a collection of {allowed}")
+    chosen = tuple(dict.fromkeys(value))
+    if not chosen:
+        raise InvalidArgument(f"{name} must not be empty; choose among {allowed}")
+    bad = [v for v in chosen if v not in allowed]
+    if bad:
+        raise InvalidArgument(f"{name}: unknown {bad}; choose among {allowed}")
+    return chosen
+
+
+# -- the request schema, walked by dotted path ----------------------------------------------------
+class _Schema:
+    """One operation's request-body schema: sub-schemas, required-ness and checks by body path."""
+
+    def __init__(self, contract: Contract, op: Operation) -> None:
+        self.document = contract.document
+        content = ((op.raw.get("requestBody") or {}).get("content") or {})
+        self.root = self._deref((content.get("application/json") or {}).get("schema") or {})
+        self._validators: dict[str, Draft202012Validator] = {}
+
+    def _deref(self, node: Any) -> Any:
+        while isinstance(node, Mapping) and str(node.get("$ref", "")).startswith("#/"):
+            target: Any = self.document
+            for part in node["$ref"][2:].split("/"):
+                target = target[part.replace("~1", "/").replace("~0", "~")]
+            node = target
+        return node
+
+    def _deep(self, node: Any, depth: int = 0) -> Any:
+        node = self._deref(node)
+        if depth > 20:
+            return {}
+        if isinstance(node, Mapping):
+            return {k: self._deep(v, depth + 1) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self._deep(v, depth + 1) for v in node]
+        return node
+
+    def at(self, path: str) -> Mapping[str, Any]:
+        """The schema of the value at `path` ({} when the schema does not describe it)."""
+        node: Any = self.root
+        for part in path.split("."):
+            node = self._deref(node)
+            if not isinstance(node, Mapping):
+                return {}
+            if part.isdigit() and "items" in node:
+                node = node["items"]
+            else:
+                node = (node.get("properties") or {}).get(part)
+            if node is None:
+                return {}
+        return self._deref(node) or {}
+
+    def required(self, path: str) -> bool:
+        """Whether the schema requires `path` (every step of it) in the body."""
+        node: Any = self.root
+        for part in path.split("."):
+            node = self._deref(node)
+            if not isinstance(node, Mapping) or part not in (node.get("required") or []):
+                return False
+            node = (node.get("properties") or {}).get(part)
+        return True
+
+    def rejects(self, path: str, value: Any) -> str | None:
+        """The JSON Schema keyword the value at `path` fails first, or None when it passes."""
+        validator = self._validators.get(path)
+        if validator is None:
+            validator = self._validators[path] = Draft202012Validator(self._deep(self.at(path)))
+        errors = sorted(validator.iter_errors(value), key=relevance)
+        if not errors:
+            return None
+        err = errors[0]
+        while err.context:
+            err = sorted(err.context, key=relevance)[0]
+        return str(err.validator)
+
+    def label(self, path: str, value: Any, rule: str) -> str:
+        """`rule` when the schema lets the value through to the catalogue, else `schema:<kw>`."""
+        keyword = self.rejects(path, value)
+        return rule if keyword is None else f"schema:{keyword}"
+
+    def bounds(self, path: str, low: int, high: int) -> tuple[int, int]:
+        sub = self.at(path)
+        return int(sub.get("minimum", low)), int(sub.get("maximum", high))
