@@ -63,7 +63,11 @@ def _owned(family: Family, request: Request, task: Any) -> bool:
         from mockserver.providers.newapi.routes import _norm_key
 
         normalize = _norm_key
-    return family.backend.owns(task, request.scope.get("wanmock.api_key"), normalize)
+    from mockserver.providers.exchange import exchange_of
+
+    exchange = exchange_of(request)
+    key = exchange.api_key if exchange is not None else None
+    return family.backend.owns(task, key, normalize)
 
 
 def after(family: Family, request: Request, op: Operation, entry: Entry,
