@@ -2,10 +2,11 @@
 
 Each recorded task with a submit and a terminal answer gives one queue time (to the first poll
 that was no longer queued) and one run time (from there to the first terminal answer), as
-`mockserver.replay.lifecycle` reads them; the model comes from the submit body through the
-contract (`x-wanmock-spec`). `wanmock serve --timing profile.yaml` then draws each task's times
-from its model's distribution (`mockserver.core.profiles`), seeded, so `realistic` can mean
-"like my provider last week".
+`mockserver.replay.lifecycle` reads them; the model, resolution and duration come from the
+submit body through the contract and the catalogue (the job the fake would run), so a profile
+has one entry per model and one per model, resolution and duration. `wanmock serve --timing
+profile.yaml` then draws each task's times from the most specific entry it has for the job
+(`mockserver.core.profiles`), seeded, so `realistic` can mean "like my provider last week".
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import yaml
 
 from mockserver.cassette import Cassette
 from mockserver.contracts import ContractSet, load
-from mockserver.core.profiles import PROFILE_VERSION, QUANTILES
+from mockserver.core.profiles import PROFILE_VERSION, QUANTILES, job_key
 from mockserver.core.tasks import State
 from mockserver.replay import RecordedLifecycle, lifecycles
 
@@ -41,21 +42,21 @@ def stats(values: list[float]) -> dict[str, float]:
     return out
 
 
-def model_of(lc: RecordedLifecycle, contracts: ContractSet) -> str:
-    """The model a recorded task asked for (`unknown` when the contract cannot tell)."""
+def keys_of(lc: RecordedLifecycle, contracts: ContractSet) -> list[str]:
+    """The profile keys a recorded task counts for: its model and, when the catalogue can tell
+    the job it ran, its model at that resolution and duration (`wan2.6-t2v/720P/5s`)."""
     body = lc.submit.request_body
-    if lc.family and lc.operation and isinstance(body, dict):
-        try:
-            op = contracts[lc.family].operation(lc.operation)
-        except Exception:  # a cassette from a newer contract: fall back to the raw field
-            op = None
-        if op is not None:
-            fields, _ = op.extract(body)
-            if isinstance(fields.get("model"), str):
-                return str(fields["model"])
-        if isinstance(body.get("model"), str):
-            return str(body["model"])
-    return "unknown"
+    if not (lc.family and lc.operation and isinstance(body, dict)):
+        return ["unknown"]
+    try:
+        spec, _ = contracts[lc.family].check_request(lc.operation, body)
+    except Exception:  # a cassette from a newer contract: fall back to the raw field
+        spec = None
+    if spec is not None:
+        width, height = lc.geometry or (spec.width, spec.height)
+        return [spec.model, job_key(spec.model, min(width, height), spec.duration)]
+    model = body.get("model")
+    return [model if isinstance(model, str) else "unknown"]
 
 
 def calibrate(tape: Cassette, contracts: ContractSet | None = None) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def calibrate(tape: Cassette, contracts: ContractSet | None = None) -> dict[str,
         # millisecond of lead).
         queue = lc.queue_bounds[1]
         run = max(0.0, lc.end_bounds[1] - queue)
-        for key in (model_of(lc, contracts), "default"):
+        for key in (*keys_of(lc, contracts), "default"):
             q, r = samples.setdefault(key, ([], []))
             q.append(queue)
             if lc.final is State.SUCCEEDED:  # a failed job stops part-way through its run

@@ -139,6 +139,12 @@ class Proxy:
         self.closed = True
         if self.writer is not None:
             self.writer.close()
+        stats = self.recorder.stats
+        requests = sum(op.requests for op in stats.ops.values())
+        limit = "unlimited" if self.budget is None else self.budget
+        self._say(f"wanmock proxy: {requests} request(s), {stats.violation_count} contract "
+                  f"violation(s), {self.spent} billable submit(s) of {limit} "
+                  f"({self.refused} refused)")
         if self.report_path is not None:
             from mockserver.proxy_report import write_report
 

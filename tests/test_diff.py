@@ -196,23 +196,31 @@ def test_diff_and_calibrate_report_bad_lines_and_refuse_unknown_versions(tmp_pat
 def test_calibrate_gives_a_profile_that_serve_timing_uses(upstream, tmp_path, capsys):
     clock = upstream.backend.clock
 
+    hd = {"model": "wan2.6-t2v", "input": {"prompt": "hd"},
+          "parameters": {"size": "1920*1080", "duration": 5}}
+
     def session(c: httpx.Client) -> None:
         for _ in range(3):
             dashscope_job(c, clock)
+        dashscope_job(c, clock, body=hd)
 
     path = record(tmp_path / "cal.jsonl", upstream.url, clock, session)
     profile = calibrate(cassette.read(path))
-    entry = profile["models"]["wan2.6-t2v"]
+    assert profile["models"]["wan2.6-t2v"]["samples"] == 4
+    entry = profile["models"]["wan2.6-t2v/720P/5s"]
     assert entry["samples"] == 3
     assert entry["queue_s"]["p50"] == 1.0 and entry["run_s"]["p50"] == 4.0  # `fast`, 720P 5 s
+    assert profile["models"]["wan2.6-t2v/1080P/5s"]["run_s"]["max"] == 6.0  # 5.8 s, 0.5 s polls
     out = tmp_path / "profile.yaml"
     assert main(["calibrate", str(path), "-o", str(out)]) == 0
     assert "wan2.6-t2v" in capsys.readouterr().out
     assert main(["diff", str(path), "--timing", str(out)]) == 0  # like the provider: no drift
     app = create_app(timing=str(out), clock="manual", seed=1)
-    assert _Async(app).submit().status_code == 200
-    [task] = app.state.backend.tasks()
-    assert (task.plan.queue_s, task.plan.run_s) == (1.0, 4.0)
+    assert _Async(app).submit().status_code == 200  # 720P: its own entry, not the model's
+    assert _Async(app).submit(hd).status_code == 200
+    sd, full_hd = sorted(app.state.backend.tasks(), key=lambda t: t.spec.sr)
+    assert (sd.plan.queue_s, sd.plan.run_s) == (1.0, 4.0)
+    assert (full_hd.plan.queue_s, full_hd.plan.run_s) == (1.0, 6.0)
 
 
 class _Async:
@@ -221,14 +229,15 @@ class _Async:
     def __init__(self, app):
         self.app = app
 
-    def submit(self):
+    def submit(self, body=None):
         import asyncio
 
         async def go():
             transport = httpx.ASGITransport(app=self.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://x") as c:
-                return await c.post(DS_SUBMIT, headers=DS,
-                                    json={"model": "wan2.6-t2v", "input": {"prompt": "p"}})
+                return await c.post(DS_SUBMIT, headers=DS, json=body or {
+                    "model": "wan2.6-t2v", "input": {"prompt": "p"},
+                    "parameters": {"size": "1280*720", "duration": 5}})
 
         return asyncio.run(go())
 

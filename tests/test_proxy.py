@@ -320,6 +320,7 @@ def test_the_wanmock_proxy_command_prints_violations_and_reports_at_exit(upstrea
     assert proc.returncode == 0, err
     assert "billable submits: unlimited" in out
     assert "request violation [schema:required] input" in err
+    assert "1 request(s), 1 contract violation(s), 0 billable submit(s) of unlimited" in err
     assert KEY not in out + err
     report = json.loads((tmp_path / "cli-report.json").read_text())
     assert report["requests"] == 1 and report["violations"] == 1

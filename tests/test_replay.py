@@ -323,3 +323,20 @@ def test_plugin_replay_fails_a_stale_cassette(pytester):
                                "--wanmock-cassette-max-age=30")
     stale.assert_outcomes(errors=1)
     stale.stdout.fnmatch_lines(["*days old (more than 30)*re-record it*"])
+
+
+def test_a_replayed_task_stays_its_keys_own(tape):
+    path, _, _ = tape
+
+    async def other_key():
+        app = create_app(replay=str(path), clock="manual", seed=11, families=["dashscope"])
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://fake") as c:
+            task = (await c.post(DS_SUBMIT, json=DS_BODY, headers=DS)).json()["output"]["task_id"]
+            app.state.backend.clock.advance(10)
+            return (await c.get(f"/api/v1/tasks/{task}", headers={
+                "Authorization": "Bearer sk-someone-else-000000"})).json()
+
+    body = asyncio.run(other_key())
+    assert body["output"]["task_status"] == "UNKNOWN"  # DashScope's answer for another's task
+    assert "provider_note" not in body["output"]

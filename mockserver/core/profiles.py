@@ -8,8 +8,11 @@ A profile is YAML or JSON:
     models:
       wan2.6-t2v: {samples: 7, queue_s: {...}, run_s: {...}}
 
-A task's times are drawn from its model's distribution (else `default`) by inverse transform
-over the quantiles, with the fake's seeded random numbers: same seed, same times.
+      wan2.6-t2v/720P/5s: {samples: 4, queue_s: {...}, run_s: {...}}
+
+A task's times are drawn from the most specific distribution the profile has for it (its model
+at its resolution and duration, else its model, else `default`) by inverse transform over the
+quantiles, with the fake's seeded random numbers: same seed, same times.
 """
 
 from __future__ import annotations
@@ -90,16 +93,31 @@ def _sample(stats: dict[str, float], u: float) -> float:
     return points[-1][1]
 
 
-def profile_times(path: str, model: str, u_queue: float, u_run: float) -> tuple[float, float]:
-    """Queue and run seconds for a model, drawn at the given uniform numbers in [0, 1)."""
+def job_key(model: str, short_side: int, duration: int) -> str:
+    """The profile key of a model at one resolution and duration: `wan2.6-t2v/720P/5s`."""
+    return f"{model}/{short_side}P/{duration}s"
+
+
+def _entry(path: str, keys: tuple[str, ...]) -> dict[str, dict[str, float]]:
     table = load_profile(path)
-    entry = table.get(model) or table["default"]
+    for key in keys:
+        if key in table:
+            return table[key]
+    return table["default"]
+
+
+def profile_times(path: str, keys: tuple[str, ...], u_queue: float,
+                  u_run: float) -> tuple[float, float]:
+    """Queue and run seconds for the first of `keys` the profile has (else `default`), drawn
+    at the given uniform numbers in [0, 1)."""
+    entry = _entry(path, keys)
     return (round(_sample(entry["queue_s"], u_queue), 3),
             round(_sample(entry["run_s"], u_run), 3))
 
 
-def profile_range(path: str, model: str) -> tuple[tuple[float, float], tuple[float, float]]:
-    """(min, max) queue and run seconds the profile allows for a model."""
-    entry = load_profile(path).get(model) or load_profile(path)["default"]
+def profile_range(path: str,
+                  keys: tuple[str, ...]) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(min, max) queue and run seconds the profile allows for the first of `keys`."""
+    entry = _entry(path, keys)
     return ((entry["queue_s"]["min"], entry["queue_s"]["max"]),
             (entry["run_s"]["min"], entry["run_s"]["max"]))

@@ -198,12 +198,13 @@ def plan_times(spec: JobSpec, timing: str, ids: Ids) -> tuple[float, float]:
     model's recorded distribution, drawn with the seeded `ids`.
     """
     if timing not in TIMINGS:
-        from mockserver.core.profiles import is_profile, profile_times
+        from mockserver.core.profiles import is_profile, job_key, profile_times
 
         if not is_profile(timing):
             raise MockServerError(f"unknown timing {timing!r}; choose one of "
                                   f"{', '.join(TIMINGS)} or a timing profile file")
-        return profile_times(timing, spec.model, ids.fraction(), ids.fraction())
+        keys = (job_key(spec.model, spec.sr, spec.duration), spec.model)
+        return profile_times(timing, keys, ids.fraction(), ids.fraction())
     if timing == "instant":
         return 0.0, 0.0
     factor = _RES_FACTOR.get(spec.sr, 1.0)
@@ -223,9 +224,9 @@ def plan_range(spec: JobSpec, timing: str) -> tuple[tuple[float, float], tuple[f
     """The (min, max) queue and run seconds a timing profile gives this job (what `wanmock
     diff` holds recorded timings against)."""
     if timing not in TIMINGS:
-        from mockserver.core.profiles import profile_range
+        from mockserver.core.profiles import job_key, profile_range
 
-        return profile_range(timing, spec.model)
+        return profile_range(timing, (job_key(spec.model, spec.sr, spec.duration), spec.model))
     if timing in ("instant", "fast"):
         queue, run = plan_times(spec, timing, Ids(0))
         return (queue, queue), (run, run)

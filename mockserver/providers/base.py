@@ -10,7 +10,6 @@ own status and envelope; nothing a client sends can produce a traceback or an un
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from abc import ABC, abstractmethod
@@ -40,6 +39,7 @@ from mockserver.errors import ContractError, MockServerError, ProviderError, Vio
 from mockserver.jsonwire import InvalidUtf8, NotJSON
 from mockserver.jsonwire import decode as decode_json
 from mockserver.jsonwire import verbatim as verbatim_json
+from mockserver.providers.exchange import EXCHANGE, NOT_JSON, UNPARSED, Exchange, exchange_of
 from mockserver.providers.hotpath import JSONResponse, path_and_query
 from mockserver.providers.hotpath import base_url as _base_url
 
@@ -110,15 +110,16 @@ class Family(ABC):
                 return self.unavailable_response(op)
 
         async def pipeline(request: Request) -> Response:
-            entry: Entry | None = None
+            scope = request.scope
+            # The one carrier of this request's pipeline state (see providers/exchange.py).
+            scope[EXCHANGE] = exchange = Exchange(request, self.name, op, _headers(scope))
             raw = await self._read_body(request)
             path, query = path_and_query(request)
-            entry = backend.journal.record(
+            exchange.entry = entry = backend.journal.record(
                 time=backend.now(), method=request.method, path=path,
-                query=query, headers=headers_of(request).items(), body=raw,
+                query=query, headers=exchange.headers.items(), body=raw,
                 family=self.name, operation=op.operation_id,
             )
-            request.scope["wanmock.entry"] = entry
             if op.role in ("query", "cancel", "content"):
                 # Known before the handler runs, so a faulted poll still counts as a poll of
                 # its task (assert_poll_interval, assert_stopped_polling).
@@ -227,7 +228,9 @@ class Family(ABC):
         if header:
             scenario = Scenario.parse(header)
             if scenario.is_job:
-                request.scope["wanmock.job_scenario"] = scenario
+                exchange = exchange_of(request)
+                if exchange is not None:
+                    exchange.job_scenario = scenario
                 scenario = None
         book = self.backend.scenarios
         if scenario is None and book:
@@ -238,10 +241,7 @@ class Family(ABC):
         """What scenario rules match on; the body is read only when it is a small JSON object."""
         model = prompt = None
         if raw and len(raw) < 65536:
-            try:
-                body = json.loads(raw)
-            except (ValueError, RecursionError):
-                body = None
+            body = self._decode_once(request, raw)  # the handler reuses this parse
             if isinstance(body, dict) and op.role == "submit":
                 fields, _ = op.extract(body)
                 model = fields.get("model") if isinstance(fields.get("model"), str) else None
@@ -287,9 +287,9 @@ class Family(ABC):
 
     def job_scenario(self, request: Request, op: Operation, spec: JobSpec,
                      api_key: str | None) -> Scenario | None:
-        header = request.scope.get("wanmock.job_scenario")
-        if header is not None:
-            return header  # type: ignore[no-any-return]
+        exchange = exchange_of(request)
+        if exchange is not None and exchange.job_scenario is not None:
+            return exchange.job_scenario
         book = self.backend.scenarios
         if not book:
             return None
@@ -318,11 +318,12 @@ class Family(ABC):
 
     def authenticate(self, request: Request) -> str:
         """The API key of a request, or the family's 401 (checked once per request)."""
-        cached = request.scope.get("wanmock.api_key")
-        if cached is not None:
-            return str(cached)
-        request.scope["wanmock.api_key"] = key = self._authenticate(request)
-        return key
+        exchange = exchange_of(request)
+        if exchange is None:  # outside an endpoint: nothing to remember it in
+            return self._authenticate(request)
+        if exchange.api_key is None:
+            exchange.api_key = self._authenticate(request)
+        return exchange.api_key
 
     def _authenticate(self, request: Request) -> str:
         header = headers_of(request).get("authorization")
@@ -344,10 +345,26 @@ class Family(ABC):
             raise self.flag(self.body_error("empty", op), "body:empty")
         if ctype and "json" not in ctype.lower():
             raise self.flag(self.body_error("content_type", op), "body:content_type")
+        body = self._decode_once(request, raw)
+        if body is NOT_JSON:  # NaN, Infinity, a BOM, too deep...: not JSON to the provider either
+            raise self.flag(self.body_error("not_json", op), "body:not_json")
+        return body
+
+    def _decode_once(self, request: Request, raw: bytes) -> Any:
+        """The body decoded the family's way (or NOT_JSON), parsed at most once per exchange:
+        scenario matching and the handler share it."""
+        exchange = exchange_of(request)
+        if exchange is not None:
+            body = exchange.parsed(raw)
+            if body is not UNPARSED:
+                return body
         try:
-            return decode_json(raw, invalid_utf8=self.invalid_utf8)
-        except NotJSON:  # NaN, Infinity, a BOM, too deep...: not JSON to the provider either
-            raise self.flag(self.body_error("not_json", op), "body:not_json") from None
+            body = decode_json(raw, invalid_utf8=self.invalid_utf8)
+        except NotJSON:
+            body = NOT_JSON
+        if exchange is not None:
+            exchange.keep_body(raw, body)
+        return body
 
     @staticmethod
     def flag(err: ProviderError, rule: str, field: str = "") -> ProviderError:
@@ -393,7 +410,8 @@ class Family(ABC):
             task_id=task_id, api_key=api_key, failure=late, extra=extra, scenario=scenario,
             raw=raw,
         )
-        entry: Entry | None = request.scope.get("wanmock.entry")
+        exchange = exchange_of(request)
+        entry = exchange.entry if exchange is not None else None
         if entry is not None:
             entry.task_id = task.id
             if scenario is not None:
@@ -403,7 +421,8 @@ class Family(ABC):
         return task
 
     def note_task(self, request: Request, task: Task | None) -> None:
-        entry: Entry | None = request.scope.get("wanmock.entry")
+        exchange = exchange_of(request)
+        entry = exchange.entry if exchange is not None else None
         if entry is not None and task is not None:
             entry.task_id = task.id
 
@@ -448,25 +467,30 @@ _LOCAL_CLOCK = SystemClock()
 
 def headers_of(request: Request) -> dict[str, str]:
     """The request's headers as one dict (lower-case names, first value wins), built once per
-    request: Starlette's `request.headers.get` scans the raw list on every call. Clients send
-    the same headers again and again, so the dict is shared by requests with the same raw
-    headers: read it, never change it."""
+    request (the exchange keeps it): Starlette's `request.headers.get` scans the raw list on
+    every call. Clients send the same headers again and again, so the dict is shared by
+    requests with the same raw headers: read it, never change it."""
     scope = request.scope
-    headers: dict[str, str] | None = scope.get("wanmock.headers")
+    exchange: Exchange | None = scope.get(EXCHANGE)
+    if exchange is not None:
+        return exchange.headers
+    return _headers(scope)
+
+
+def _headers(scope: Any) -> dict[str, str]:
+    raw = scope["headers"]
+    backend = getattr(scope.get("app"), "backend", None)  # the memo is the app's own
+    memo = backend.memo("headers", 1024) if backend is not None else None
+    try:
+        key: Any = tuple(raw)
+        headers: dict[str, str] | None = memo.get(key) if memo is not None else None
+    except TypeError:  # [name, value] lists: fine for ASGI, not hashable
+        key = None
+        headers = None
     if headers is None:
-        raw = scope["headers"]
-        backend = getattr(scope.get("app"), "backend", None)  # the memo is the app's own
-        memo = backend.memo("headers", 1024) if backend is not None else None
-        try:
-            key: Any = tuple(raw)
-            headers = memo.get(key) if memo is not None else None
-        except TypeError:  # [name, value] lists: fine for ASGI, not hashable
-            key = None
-        if headers is None:
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(raw)}
-            if key is not None and memo is not None:
-                memo.put(key, headers)
-        scope["wanmock.headers"] = headers
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(raw)}
+        if key is not None and memo is not None:
+            memo.put(key, headers)
     return headers
 
 

@@ -9,6 +9,7 @@ refusal, and under `replay_strict` anything the cassette does not know gets the 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -55,15 +56,31 @@ def before(family: Family, request: Request, op: Operation, raw: bytes,
                    "cassette (--replay-strict)"), op)
 
 
+def _owned(family: Family, request: Request, task: Any) -> bool:
+    """Whether the caller may see the task, as the family scopes tasks (per key)."""
+    normalize: Callable[[str], str] | None = None
+    if family.name == "newapi":  # new-api treats `sk-x` and `x` as one key
+        from mockserver.providers.newapi.routes import _norm_key
+
+        normalize = _norm_key
+    from mockserver.providers.exchange import exchange_of
+
+    exchange = exchange_of(request)
+    key = exchange.api_key if exchange is not None else None
+    return family.backend.owns(task, key, normalize)
+
+
 def after(family: Family, request: Request, op: Operation, entry: Entry,
           response: Response) -> Response:
     """The recorded body for a replayed task's current state, ids and URLs rewritten."""
     backend = family.backend
-    if not entry.task_id or response.status_code >= 500:
-        return response
+    if not entry.task_id or response.status_code >= 400:
+        return response  # the fake refused (another key's task, a fault): its answer stands
     task = backend.store.find(family.name, entry.task_id)
     if task is None or "replay" not in task.extra:
         return response
+    if op.role != "submit" and not _owned(family, request, task):
+        return response  # another key's task: the fake's answer (not found) stands
     snap = backend.lifecycle.view(task, retention=backend.task_retention(task))
     body = getattr(response, "body", b"")
     fake = _json(body) if isinstance(body, bytes) else None

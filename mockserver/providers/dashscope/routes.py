@@ -88,8 +88,7 @@ class DashScope(Family):
 
     # -- handlers ----------------------------------------------------------------------------
     async def create_video_synthesis(self, request: Request, op: Operation, raw: bytes) -> Response:
-        key = self.authenticate(request)
-        self.check_async_header(request)
+        key = self.authenticate(request)  # preflight checked it and the async header
         body = self.parse_json(request, op, raw)
         spec, late = self.settle(op, *self.judge(op, body, headers_of(request)))
         request_id = self.backend.ids.uuid()

@@ -18,6 +18,7 @@ from mockserver.contracts import Operation
 from mockserver.core.scenarios import RequestInfo
 from mockserver.errors import ProviderError, Violation
 from mockserver.providers.base import Family, headers_of
+from mockserver.providers.exchange import exchange_of
 from mockserver.providers.newapi import wire
 
 # middleware/distributor.go and i18n/locales/*.yaml (`distributor.invalid_request`,
@@ -114,7 +115,8 @@ class Distributor(Family):
 
     def _journal_form(self, request: Request, ctype: str, form: wire.Form) -> None:
         """A multipart body reads in the journal as its values, each file summarised."""
-        entry = request.scope.get("wanmock.entry")
+        exchange = exchange_of(request)
+        entry = exchange.entry if exchange is not None else None
         if entry is not None and wire.kind_of(ctype) == "multipart":
             self.backend.journal.set_request_body(entry, wire.journal_text(form))
 

@@ -170,7 +170,7 @@ class NewApi(Distributor):
         return JSONResponse(body, status_code=err.status, headers=err.headers or None)
 
     # -- request pipeline ---------------------------------------------------------------------
-    def authenticate(self, request: Request) -> str:
+    def _authenticate(self, request: Request) -> str:
         """new-api's TokenAuth: `Bearer sk-…`, also without `Bearer ` and without `sk-`."""
         key = request.headers.get("authorization", "").strip()
         if key[:7].lower() == "bearer ":
