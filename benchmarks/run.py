@@ -162,8 +162,9 @@ def prepare_task(url: str) -> str:
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[str | None]:
-    """A throwaway redis-server on a free loopback port (None without the binary)."""
+def redis_server(cpu: int | None = None) -> Iterator[str | None]:
+    """A throwaway redis-server on a free loopback port (None without the binary), pinned to
+    `cpu` when given."""
     binary = shutil.which("redis-server")
     if binary is None:
         yield None
@@ -171,7 +172,9 @@ def redis_server() -> Iterator[str | None]:
     port = free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL,
+                            preexec_fn=None if cpu is None else (
+                                lambda: os.sched_setaffinity(0, {cpu})))
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -569,7 +572,7 @@ def store_runs(args: argparse.Namespace, load: Any, log: Any
     tests = (("GET poll", "GET", None, None), ("POST create (valid)", "POST", CREATE_PATH, VALID))
     wanted = [s.strip() for s in args.stores.split(",") if s.strip()]
     out = []
-    with tempfile.TemporaryDirectory(prefix="wanmock-store-") as tmp, redis_server() as redis, \
+    with tempfile.TemporaryDirectory(prefix="wanmock-store-") as tmp, redis_server(args.server_cpu if args.pin_redis else None) as redis, \
             server("bare", args.server_cpu) as (bare_url, _):
         configs = []
         for name in wanted:
@@ -629,6 +632,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", type=int, default=None, help="stored tasks for the memory test")
     p.add_argument("--skip", action="append", default=[],
                    choices=["http", "asgi", "jobs", "tasks", "mp4", "stores"])
+    p.add_argument("--pin-redis", action=argparse.BooleanOptionalAction, default=True,
+                   help="pin redis-server to the server's core (default; the store's work counts "
+                        "against the one server core)")
     p.add_argument("--stores", default="sqlite,redis,redis-workers",
                    help="stores to compare over HTTP (GET poll, valid POST) besides memory: "
                         "any of sqlite, redis, redis-workers (redis with --workers 2); "
