@@ -109,6 +109,8 @@ class Family(ABC):
             except StoreUnavailable:  # read before the pipeline's own error handling
                 return self.unavailable_response(op)
 
+        defer = backend.state.shared and op.role == "submit"
+
         async def pipeline(request: Request) -> Response:
             scope = request.scope
             # The one carrier of this request's pipeline state (see providers/exchange.py).
@@ -126,6 +128,9 @@ class Family(ABC):
                 params = request.path_params
                 entry.task_id = params.get("task_id") or params.get("video_id") or (
                     request.query_params.get("task_id") if "task_id=" in query else None)
+            # A shared store writes this request's new tasks in one batch with other
+            # requests' (core/store/shared.py), awaited below before the answer.
+            writes = backend.state.defer_writes() if defer else None
             try:
                 fault = self.transport_scenario(request, op, raw)
                 if fault is not None:
@@ -156,6 +161,8 @@ class Family(ABC):
             except Exception:  # a bug in the fake: answer in the family's words, log it
                 log.exception("wanmock: unhandled error in %s %s", self.name, op.operation_id)
                 response = self.error_response(self.internal_error(), op)
+            if writes:
+                response = await self._commit(writes, op, response)
             backend.journal.complete(entry, response.status_code, _body_of(response))
             if backend.webhooks.has_pending():
                 try:  # a poll may have ended a task that owes a webhook
@@ -166,6 +173,18 @@ class Family(ABC):
 
         endpoint.__name__ = op.operation_id
         return endpoint
+
+    async def _commit(self, writes: list[Any], op: Operation, response: Response) -> Response:
+        """Write the request's new tasks; the family's 503 if the store cannot take them."""
+        try:
+            await self.backend.state.commit(writes)
+        except StoreUnavailable:
+            return self.unavailable_response(op)
+        except Exception:  # a bug (or a task id taken meanwhile): the family's own words
+            log.exception("wanmock: writing new tasks failed in %s %s", self.name,
+                          op.operation_id)
+            return self.error_response(self.internal_error(), op)
+        return response
 
     def unavailable_response(self, op: Operation | None = None) -> Response:
         """The family's 503 (`x-wanmock-faults` `unavailable`) while the store cannot be
