@@ -12,7 +12,8 @@ of a `TIME` round trip) and adds it. A manual clock is one value in Redis.
 Faults: an unreachable, restarting or loading server raises `StoreUnavailable` (the families
 answer 503) after a short bounded retry; redis-py drops the broken connection from its pool, so
 the next request reconnects. A restarted server without persistence has lost the state: the
-epoch key is set anew from the server's time, which every worker sees as a reset.
+epoch key is set anew from the server's time, which every worker sees as a reset (the
+`--scenarios` rules go into it once, `parts.SharedBook`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ SKEW_EVERY_S = 30.0
 
 # What a write changes of the per-request read (the rest changes neither).
 META_WRITES = {"bump_epoch", "init_clock", "restart_clock", "advance", "rule_put", "rule_remove",
-               "rules_clear", "hook_put", "hook_claim"}
+               "rules_clear", "rules_seed", "hook_put", "hook_claim", "hook_lease"}
 ROW_WRITES = {"put_tasks", "update_task", "incr_polls", "remove_tasks", "write_batch"}
 
 
@@ -347,6 +348,21 @@ class RedisDriver:
     @_guard
     def rule_put(self, epoch: int, rule_id: str, data: str) -> None:
         self._rule_put(args=[self._p(epoch), rule_id, data])
+
+    @_guard
+    def rules_seed(self, epoch: int, rules: list[tuple[str, str]]) -> bool:
+        """Put the option's rules (ids r1..rN) into `epoch` unless some worker did: True
+        when these were kept."""
+        flat = [x for pair in rules for x in pair]
+        return bool(self._script(lua.RULES_SEED)(args=[self._p(epoch), len(rules), *flat]))
+
+    def _script(self, text: str) -> Any:
+        """A script registered on first use (the rare operations: seeding, leases)."""
+        scripts = self.__dict__.setdefault("_scripts", {})
+        found = scripts.get(text)
+        if found is None:
+            found = scripts[text] = self.r.register_script(text)
+        return found
 
     @_guard
     def rule_remove(self, epoch: int, rule_id: str) -> bool:

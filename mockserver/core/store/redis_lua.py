@@ -110,6 +110,22 @@ redis.call('ZADD', p .. 'rorder', redis.call('HINCRBY', p .. 'c', 'rpos', 1), AR
 redis.call('HINCRBY', p .. 'm', 'rules_rev', 1)
 return 1
 """
+RULES_SEED = """
+-- The option's rules for an epoch, by whichever worker offers them first: the claim and the
+-- rules in one step, so no worker reads the epoch's rules half loaded.
+local p, n = ARGV[1], tonumber(ARGV[2])
+if redis.call('HSETNX', p .. 'claims', 'rules-loaded', 1) == 0 then return 0 end
+for i = 1, n do
+  local id = ARGV[1 + 2 * i]
+  redis.call('HSET', p .. 'rules', id, ARGV[2 + 2 * i])
+  redis.call('ZADD', p .. 'rorder', redis.call('HINCRBY', p .. 'c', 'rpos', 1), id)
+end
+if n > 0 then
+  redis.call('HINCRBY', p .. 'c', 'rules', n)
+  redis.call('HINCRBY', p .. 'm', 'rules_rev', 1)
+end
+return 1
+"""
 RULE_REMOVE = """
 local p = ARGV[1]
 local gone = redis.call('HDEL', p .. 'rules', ARGV[2])

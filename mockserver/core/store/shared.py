@@ -83,6 +83,7 @@ class SharedStore:
         self._flusher: threading.Thread | None = None
         self._tasks = SharedTasks(self)
         self._batches: dict[asyncio.AbstractEventLoop, _Batch] = {}
+        self._book: Any = None
 
     # -- the per-request view ----------------------------------------------------------------
     def view(self) -> View:
@@ -252,7 +253,14 @@ class SharedStore:
     def scenarios(self, seed: int | None, load: Callable[[Any], None]) -> Any:
         from mockserver.core.store.parts import SharedBook
 
-        return SharedBook(self, seed, load)
+        # One book per seed, as the memory store keeps one: a reset must not leave the old
+        # book's epoch callback behind (it loads the option's rules into every epoch).
+        book = self._book
+        if book is None or book.seed != seed:
+            book = self._book = SharedBook(self, seed, load)
+        else:
+            book._load = load
+        return book
 
     def limiter(self) -> Any:
         from mockserver.core.store.parts import SharedLimiter

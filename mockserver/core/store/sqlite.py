@@ -55,7 +55,7 @@ TASK = ("SELECT {rec}, polls, canceled_at, forced, forced_at, failure FROM tasks
 
 # What a write changes of the per-request read (the rest changes neither).
 META_WRITES = {"bump_epoch", "init_clock", "restart_clock", "advance", "rule_put", "rule_remove",
-               "rules_clear", "hook_put", "hook_claim"}
+               "rules_clear", "rules_seed", "hook_put", "hook_claim", "hook_lease"}
 ROW_WRITES = {"put_tasks", "update_task", "incr_polls", "remove_tasks", "write_batch"}
 _BUGS = ("syntax error", "no such column", "incomplete input", "unrecognized token")
 
@@ -301,6 +301,24 @@ class SqliteDriver:
                        "(SELECT coalesce(max(pos), 0) + 1 FROM rules WHERE epoch = ?), ?)",
                        (epoch, rule_id, epoch, data))
             self._rev(db, epoch)
+
+    @_guard
+    def rules_seed(self, epoch: int, rules: list[tuple[str, str]]) -> bool:
+        """Put the option's rules (ids r1..rN) into `epoch` unless some worker did, claim and
+        rules in one transaction: True when these were kept."""
+        with self._tx() as db:
+            if db.execute("INSERT OR IGNORE INTO claims VALUES (?, 'rules-loaded')",
+                          (epoch,)).rowcount != 1:
+                return False
+            for rule_id, data in rules:
+                db.execute("INSERT INTO rules (epoch, id, pos, data) VALUES (?, ?, "
+                           "(SELECT coalesce(max(pos), 0) + 1 FROM rules WHERE epoch = ?), ?)",
+                           (epoch, rule_id, epoch, data))
+            if rules:
+                db.execute("INSERT INTO counters VALUES (?, 'rules', ?) ON CONFLICT (epoch, name) "
+                           "DO UPDATE SET value = value + excluded.value", (epoch, len(rules)))
+                self._rev(db, epoch)
+        return True
 
     @_guard
     def rule_remove(self, epoch: int, rule_id: str) -> bool:
