@@ -286,3 +286,26 @@ def test_a_task_is_forgotten_after_its_familys_retention(fakes: Fakes) -> None:
     a.submit()  # a submit sweeps what is past retention and URL expiry
     assert b.backend.store.get(old) is None
     assert a.poll(old)["task_status"] == "UNKNOWN"
+
+
+def test_the_options_rules_come_back_once_with_every_epoch(fakes: Fakes, tmp_path: Any) -> None:
+    """`--scenarios FILE` rules are in every epoch once in total: at the start and after a reset
+    on any worker (the memory store reloads them at reset too)."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - scenario: server-error\n    times: 1\n"
+                     "    match: {operation: createVideoSynthesis}\n")
+    a = fakes.new(scenarios=str(rules))
+    b = fakes.twin(a)
+    for _ in range(2):  # the first epoch, then the one a reset starts
+        statuses = [f.http.post(CREATE, json=BODY, headers=KEY).status_code
+                    for f in (a, b, a, b)]
+        assert sorted(statuses) == [200, 200, 200, 500]
+        for fake in (a, b):
+            [shown] = fake.http.get("/_wanmock/scenarios").json()["rules"]
+            assert shown["scenario"] == "server-error" and shown["applied"] == 1
+        b.http.post("/_wanmock/reset").raise_for_status()
+    added = a.http.post("/_wanmock/scenarios", json={"scenario": "throttle", "times": 1})
+    assert added.status_code == 201
+    shown = b.http.get("/_wanmock/scenarios").json()["rules"]
+    assert [r["scenario"] for r in shown] == ["server-error", "throttle"]
+    assert len({r["id"] for r in shown}) == 2

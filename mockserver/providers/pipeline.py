@@ -90,6 +90,9 @@ class Pipeline:
         transport_scenario = self.transport_scenario
         preflight = self.preflight
         error_response = self.error_response
+        # A shared store writes a submit's new tasks in one batch with other requests'.
+        state: Any = backend.state  # a SharedStore when `shared` (core/store/shared.py)
+        defer = state.shared and op.role == "submit"
 
         async def endpoint(request: Request) -> Response:
             scope = request.scope
@@ -112,6 +115,9 @@ class Pipeline:
                 params = scope["path_params"]
                 entry.task_id = params.get("task_id") or params.get("video_id") or (
                     request.query_params.get("task_id") if "task_id=" in query else None)
+            # A shared store writes this request's new tasks in one batch with other
+            # requests' (core/store/shared.py), awaited below before the answer.
+            writes = state.defer_writes() if defer else None
             try:
                 fault = transport_scenario(request, op, raw)
                 if fault is not None:
@@ -144,6 +150,8 @@ class Pipeline:
             except Exception:  # a bug in the fake: answer in the family's words, log it
                 log.exception("wanmock: unhandled error in %s %s", name, operation)
                 response = error_response(self.internal_error(), op)
+            if writes:
+                response = await self._commit(writes, op, response)
             try:
                 backend.journal.complete(entry, response.status_code, _body_of(response))
                 if backend.webhooks.has_pending():
@@ -157,6 +165,19 @@ class Pipeline:
 
         endpoint.__name__ = operation
         return endpoint
+
+    async def _commit(self, writes: list[Any], op: Operation, response: Response) -> Response:
+        """Write the request's new tasks; the family's 503 if the store cannot take them."""
+        state: Any = self.backend.state  # a SharedStore (core/store/shared.py)
+        try:
+            await state.commit(writes)
+        except StoreUnavailable:
+            return self.unavailable_response(op)
+        except Exception:  # a bug (or a task id taken meanwhile): the family's own words
+            log.exception("wanmock: writing new tasks failed in %s %s", self.name,
+                          op.operation_id)
+            return self.error_response(self.internal_error(), op)
+        return response
 
     def unavailable_response(self, op: Operation | None = None) -> Response:
         """The family's 503 (`x-wanmock-faults` `unavailable`) while the store cannot be

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import random
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -59,7 +61,14 @@ class SharedJournal(Journal):
 
 class SharedBook(ScenarioBook):
     """Rules kept in the store; `times` and `nth` are counted there, each hit claimed
-    atomically, so `times: 1` fires once in total across workers."""
+    atomically, so `times: 1` fires once in total across workers.
+
+    The option's rules (`--scenarios FILE`) belong to every epoch, as the memory store reloads
+    them on every reset: the first time a worker meets an epoch (its start, a
+    `POST /_wanmock/reset` on any worker, a Redis that restarted without its data) it offers
+    them to the store, which keeps them only if nobody did before (`driver.rules_seed`: the
+    claim and the rules in one transaction), so each epoch gets them once in total and no
+    worker ever reads the epoch's rules half loaded."""
 
     def __init__(self, store: SharedStore, seed: int | None,
                  load: Callable[[Any], None]) -> None:
@@ -69,37 +78,63 @@ class SharedBook(ScenarioBook):
         self._rev = -1
         self._cache: list[Rule] = []
         self._load = load
+        self._seeded: int | None = None  # the epoch whose option rules this worker offered
+        self._seeding = threading.Lock()
+        self._collector: int | None = None  # the thread reading the option's rules
+        self._collected: list[Rule] = []
         store.on_epoch(self._forget)
-        self._first_load()
+        self._ensure(self.store.view().epoch)
 
     def _forget(self) -> None:
         self._rev = -1
+        self._rng = random.Random(self.seed if self.seed is not None else 0)  # as a reset
 
-    def _first_load(self) -> None:
-        """The option's rules (`--scenarios FILE`) go in once per epoch, by whichever worker
-        gets there first."""
-        if self.driver.claim(self.store.view().epoch, "rules-loaded"):
-            self._load(self)
+    def _ensure(self, epoch: int) -> None:
+        """Offer the option's rules to this epoch (once per worker and epoch; the store keeps
+        the first offer)."""
+        if self._seeded == epoch or self._collector == threading.get_ident():
+            return
+        with self._seeding:
+            if self._seeded == epoch:
+                return
+            self._collector, self._collected = threading.get_ident(), []
+            try:
+                self._load(self)  # ScenarioBook.load -> add -> _append, collected below
+                rules = self._collected
+            finally:
+                self._collector, self._collected = None, []
+            self.driver.rules_seed(epoch, [(r.id, encode_rule(r)) for r in rules])
+            self._seeded = epoch
 
     def _append(self, scenario: Scenario, match: dict[str, Any], times: int | None,
                 rate: float | None) -> Rule:
+        if self._collector == threading.get_ident():  # the option's rules: r1, r2, ...
+            rule = Rule(f"r{len(self._collected) + 1}", scenario, match, times, rate)
+            self._collected.append(rule)
+            return rule
         epoch = self.store.view().epoch
+        self._ensure(epoch)  # the option's rules come first (and keep r1...rN)
         rule = Rule(f"r{self.driver.counter(epoch, 'rules', 1)}", scenario, match, times, rate)
         self.driver.rule_put(epoch, rule.id, encode_rule(rule))
         return rule
 
     def remove(self, rule_id: str) -> bool:
-        return bool(self.driver.rule_remove(self.store.view().epoch, rule_id))
+        epoch = self.store.view().epoch
+        self._ensure(epoch)
+        return bool(self.driver.rule_remove(epoch, rule_id))
 
     def reset(self) -> None:
-        self.driver.rules_clear(self.store.view().epoch)
-
-    def reload(self) -> None:
-        """After a reset of the whole store: this worker loads the option's rules."""
-        self._first_load()
+        """Remove every rule of this epoch, the option's too (as `DELETE /_wanmock/scenarios`
+        does on the memory store); they come back with the next epoch."""
+        epoch = self.store.view().epoch
+        self._ensure(epoch)  # else a later first look at this epoch would load them again
+        self.driver.rules_clear(epoch)
 
     def rules(self) -> list[Rule]:
         view = self.store.view()
+        if self._seeded != view.epoch:
+            self._ensure(view.epoch)
+            self._rev = -1
         if view.rules != self._rev:
             self._cache = [decode_rule(data, matched, applied) for data, matched, applied
                            in self.driver.rules(view.epoch)]

@@ -12,7 +12,8 @@ of a `TIME` round trip) and adds it. A manual clock is one value in Redis.
 Faults: an unreachable, restarting or loading server raises `StoreUnavailable` (the families
 answer 503) after a short bounded retry; redis-py drops the broken connection from its pool, so
 the next request reconnects. A restarted server without persistence has lost the state: the
-epoch key is set anew from the server's time, which every worker sees as a reset.
+epoch key is set anew from the server's time, which every worker sees as a reset (the
+`--scenarios` rules go into it once, `parts.SharedBook`).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ SKEW_EVERY_S = 30.0
 
 # What a write changes of the per-request read (the rest changes neither).
 META_WRITES = {"bump_epoch", "init_clock", "restart_clock", "advance", "rule_put", "rule_remove",
-               "rules_clear", "hook_put", "hook_claim"}
-ROW_WRITES = {"put_task", "update_task", "incr_polls", "remove_tasks", "write_batch"}
+               "rules_clear", "rules_seed", "hook_put", "hook_claim", "hook_lease"}
+ROW_WRITES = {"put_tasks", "update_task", "incr_polls", "remove_tasks", "write_batch"}
 
 
 def _guard(fn: Callable[..., T]) -> Callable[..., T]:
@@ -104,7 +105,7 @@ class RedisDriver:
         self._skew_at = float("-inf")
         self._start = "0"
         reg = self.r.register_script
-        self._sync, self._task, self._put = reg(lua.SYNC), reg(lua.TASK), reg(lua.PUT_TASK)
+        self._sync, self._task, self._put = reg(lua.SYNC), reg(lua.TASK), reg(lua.PUT_TASKS)
         self._remove, self._hset_if, self._poll = reg(lua.REMOVE), reg(lua.HSET_IF), reg(lua.POLL)
         self._batch, self._rule_put = reg(lua.BATCH), reg(lua.RULE_PUT)
         self._rule_remove, self._rules_clear = reg(lua.RULE_REMOVE), reg(lua.RULES_CLEAR)
@@ -254,10 +255,12 @@ class RedisDriver:
 
     # -- tasks -------------------------------------------------------------------------------
     @_guard
-    def put_task(self, epoch: int, task_id: str, at: float, rec: str) -> bool:
-        p = self._p(epoch)
-        return bool(self._hot(self._put, [p + "t:" + task_id, p + "tasks", p + "c"],
-                              [task_id, repr(at), rec]))
+    def put_tasks(self, epoch: int, rows: list[tuple[str, float, str]]) -> list[bool]:
+        """Insert tasks (id, submitted at, record) in one script; which were new."""
+        flat: list[Any] = [self._p(epoch)]
+        for task_id, at, rec in rows:
+            flat += [task_id, repr(at), rec]
+        return [bool(x) for x in self._hot(self._put, [], flat)]
 
     @_guard
     def task(self, epoch: int, task_id: str, want_rec: bool) -> Any:
@@ -345,6 +348,21 @@ class RedisDriver:
     @_guard
     def rule_put(self, epoch: int, rule_id: str, data: str) -> None:
         self._rule_put(args=[self._p(epoch), rule_id, data])
+
+    @_guard
+    def rules_seed(self, epoch: int, rules: list[tuple[str, str]]) -> bool:
+        """Put the option's rules (ids r1..rN) into `epoch` unless some worker did: True
+        when these were kept."""
+        flat = [x for pair in rules for x in pair]
+        return bool(self._script(lua.RULES_SEED)(args=[self._p(epoch), len(rules), *flat]))
+
+    def _script(self, text: str) -> Any:
+        """A script registered on first use (the rare operations: seeding, leases)."""
+        scripts = self.__dict__.setdefault("_scripts", {})
+        found = scripts.get(text)
+        if found is None:
+            found = scripts[text] = self.r.register_script(text)
+        return found
 
     @_guard
     def rule_remove(self, epoch: int, rule_id: str) -> bool:

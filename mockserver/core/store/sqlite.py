@@ -55,8 +55,8 @@ TASK = ("SELECT {rec}, polls, canceled_at, forced, forced_at, failure FROM tasks
 
 # What a write changes of the per-request read (the rest changes neither).
 META_WRITES = {"bump_epoch", "init_clock", "restart_clock", "advance", "rule_put", "rule_remove",
-               "rules_clear", "hook_put", "hook_claim"}
-ROW_WRITES = {"put_task", "update_task", "incr_polls", "remove_tasks", "write_batch"}
+               "rules_clear", "rules_seed", "hook_put", "hook_claim", "hook_lease"}
+ROW_WRITES = {"put_tasks", "update_task", "incr_polls", "remove_tasks", "write_batch"}
 _BUGS = ("syntax error", "no such column", "incomplete input", "unrecognized token")
 
 
@@ -201,10 +201,16 @@ class SqliteDriver:
 
     # -- tasks -------------------------------------------------------------------------------
     @_guard
-    def put_task(self, epoch: int, task_id: str, at: float, rec: str) -> bool:
-        cur = self._db().execute("INSERT OR IGNORE INTO tasks (epoch, id, at, rec) "
-                                 "VALUES (?, ?, ?, ?)", (epoch, task_id, at, rec))
-        return cur.rowcount == 1
+    def put_tasks(self, epoch: int, rows: list[tuple[str, float, str]]) -> list[bool]:
+        """Insert tasks (id, submitted at, record) in one transaction; which were new."""
+        if len(rows) == 1:  # one statement is its own transaction
+            cur = self._db().execute("INSERT OR IGNORE INTO tasks (epoch, id, at, rec) "
+                                     "VALUES (?, ?, ?, ?)", (epoch, *rows[0]))
+            return [cur.rowcount == 1]
+        with self._tx() as db:
+            return [db.execute("INSERT OR IGNORE INTO tasks (epoch, id, at, rec) "
+                               "VALUES (?, ?, ?, ?)", (epoch, task_id, at, rec)).rowcount == 1
+                    for task_id, at, rec in rows]
 
     @_guard
     def task(self, epoch: int, task_id: str, want_rec: bool) -> Any:
@@ -295,6 +301,24 @@ class SqliteDriver:
                        "(SELECT coalesce(max(pos), 0) + 1 FROM rules WHERE epoch = ?), ?)",
                        (epoch, rule_id, epoch, data))
             self._rev(db, epoch)
+
+    @_guard
+    def rules_seed(self, epoch: int, rules: list[tuple[str, str]]) -> bool:
+        """Put the option's rules (ids r1..rN) into `epoch` unless some worker did, claim and
+        rules in one transaction: True when these were kept."""
+        with self._tx() as db:
+            if db.execute("INSERT OR IGNORE INTO claims VALUES (?, 'rules-loaded')",
+                          (epoch,)).rowcount != 1:
+                return False
+            for rule_id, data in rules:
+                db.execute("INSERT INTO rules (epoch, id, pos, data) VALUES (?, ?, "
+                           "(SELECT coalesce(max(pos), 0) + 1 FROM rules WHERE epoch = ?), ?)",
+                           (epoch, rule_id, epoch, data))
+            if rules:
+                db.execute("INSERT INTO counters VALUES (?, 'rules', ?) ON CONFLICT (epoch, name) "
+                           "DO UPDATE SET value = value + excluded.value", (epoch, len(rules)))
+                self._rev(db, epoch)
+        return True
 
     @_guard
     def rule_remove(self, epoch: int, rule_id: str) -> bool:
