@@ -572,7 +572,9 @@ def store_runs(args: argparse.Namespace, load: Any, log: Any
     tests = (("GET poll", "GET", None, None), ("POST create (valid)", "POST", CREATE_PATH, VALID))
     wanted = [s.strip() for s in args.stores.split(",") if s.strip()]
     out = []
-    with tempfile.TemporaryDirectory(prefix="wanmock-store-") as tmp, redis_server(args.server_cpu if args.pin_redis else None) as redis, \
+    redis_cpu = args.server_cpu if args.pin_redis else None
+    with tempfile.TemporaryDirectory(prefix="wanmock-store-") as tmp, \
+            redis_server(redis_cpu) as redis, \
             server("bare", args.server_cpu) as (bare_url, _):
         configs = []
         for name in wanted:

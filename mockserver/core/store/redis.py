@@ -38,7 +38,7 @@ SKEW_EVERY_S = 30.0
 # What a write changes of the per-request read (the rest changes neither).
 META_WRITES = {"bump_epoch", "init_clock", "restart_clock", "advance", "rule_put", "rule_remove",
                "rules_clear", "rules_seed", "hook_put", "hook_claim"}
-ROW_WRITES = {"put_task", "update_task", "incr_polls", "remove_tasks", "write_batch"}
+ROW_WRITES = {"put_tasks", "update_task", "incr_polls", "remove_tasks", "write_batch"}
 
 
 def _guard(fn: Callable[..., T]) -> Callable[..., T]:
@@ -107,7 +107,7 @@ class RedisDriver:
         self._skew_at = float("-inf")
         self._start = "0"
         reg = self.r.register_script
-        self._sync, self._task, self._put = reg(lua.SYNC), reg(lua.TASK), reg(lua.PUT_TASK)
+        self._sync, self._task, self._put = reg(lua.SYNC), reg(lua.TASK), reg(lua.PUT_TASKS)
         self._remove, self._hset_if, self._poll = reg(lua.REMOVE), reg(lua.HSET_IF), reg(lua.POLL)
         self._batch, self._rule_put = reg(lua.BATCH), reg(lua.RULE_PUT)
         self._rule_remove, self._rules_clear = reg(lua.RULE_REMOVE), reg(lua.RULES_CLEAR)
@@ -257,10 +257,12 @@ class RedisDriver:
 
     # -- tasks -------------------------------------------------------------------------------
     @_guard
-    def put_task(self, epoch: int, task_id: str, at: float, rec: str) -> bool:
-        p = self._p(epoch)
-        return bool(self._hot(self._put, [p + "t:" + task_id, p + "tasks", p + "c"],
-                              [task_id, repr(at), rec]))
+    def put_tasks(self, epoch: int, rows: list[tuple[str, float, str]]) -> list[bool]:
+        """Insert tasks (id, submitted at, record) in one script; which were new."""
+        flat: list[Any] = [self._p(epoch)]
+        for task_id, at, rec in rows:
+            flat += [task_id, repr(at), rec]
+        return [bool(x) for x in self._hot(self._put, [], flat)]
 
     @_guard
     def task(self, epoch: int, task_id: str, want_rec: bool) -> Any:

@@ -43,12 +43,30 @@ if ARGV[1] == '1' then
 end
 return redis.call('HMGET', k, 'at', 'polls', 'canceled_at', 'forced', 'forced_at', 'failure')
 """
-PUT_TASK = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'rec', ARGV[3], 'at', ARGV[2], 'polls', 0)
--- Scored by arrival (a manual clock gives many tasks one submit time): oldest first.
-redis.call('ZADD', KEYS[2], redis.call('HINCRBY', KEYS[3], 'tseq', 1), ARGV[1])
-return 1
+PUT_TASKS = """
+local p, out, order, n = ARGV[1], {}, {}, 0
+for i = 2, #ARGV, 3 do
+  local k = p .. 't:' .. ARGV[i]
+  if redis.call('EXISTS', k) == 1 then
+    table.insert(out, 0)
+  else
+    redis.call('HSET', k, 'rec', ARGV[i + 2], 'at', ARGV[i + 1], 'polls', 0)
+    n = n + 1
+    table.insert(order, ARGV[i])
+    table.insert(out, 1)
+  end
+end
+if n > 0 then
+  -- Scored by arrival, in the batch's order: oldest first.
+  local last = redis.call('HINCRBY', p .. 'c', 'tseq', n)
+  local args = {}
+  for j, id in ipairs(order) do
+    table.insert(args, last - n + j)
+    table.insert(args, id)
+  end
+  redis.call('ZADD', p .. 'tasks', unpack(args))
+end
+return out
 """
 REMOVE = """
 local p, n = ARGV[1], 0

@@ -11,11 +11,18 @@ few atomic operations. What it adds:
 - batched writes for what only this worker appends (journal entries; poll counts in time mode,
   which drive nothing): a thread flushes them every 50 ms, and any read of them flushes first.
   A worker killed with SIGKILL loses at most that much journal; never a task (a submit writes
-  its task before it answers).
+  its task before it answers);
+- group commit of new tasks: a submit inside a request (`defer_writes()`) hands its task to a
+  writer thread and awaits it before answering (`commit()`); the writer inserts every task
+  that arrived meanwhile in one round trip (Redis: one script; SQLite: one transaction), so
+  the event loop serves other requests while the store works and a busy worker pays one
+  round trip for many submits. Until it is written, the task is this worker's own
+  (`get()` finds it; anything that changes it writes it first).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hashlib
 import string
@@ -54,6 +61,7 @@ class View:
     hooks: int  # webhooks pending
     task_id: str | None = None
     row: Any = None
+    writes: list[Task] | None = None  # this request's new tasks, written by `commit()`
 
 
 class SharedStore:
@@ -74,6 +82,7 @@ class SharedStore:
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
         self._tasks = SharedTasks(self)
+        self._batches: dict[asyncio.AbstractEventLoop, _Batch] = {}
         self._book: Any = None
 
     # -- the per-request view ----------------------------------------------------------------
@@ -97,6 +106,68 @@ class SharedStore:
     def end(self, token: Any) -> None:
         if token is not None:
             self._view.reset(token)
+
+    # -- group commit of new tasks ------------------------------------------------------------
+    def defer_writes(self) -> list[Task] | None:
+        """From now on, tasks this request adds are written by `commit()` (None outside a
+        request: they are written at once)."""
+        view = self._view.get()
+        if view is None:
+            return None
+        view.writes = []
+        return view.writes
+
+    async def commit(self, writes: list[Task]) -> None:
+        """Write this request's new tasks, in one round trip with those of every other request
+        that commits in the same turn of the event loop (`StoreUnavailable` when the store
+        cannot take them, `MockServerError` for an id another worker took)."""
+        epoch = self.view().epoch
+        pending = [(epoch, t) for t in writes if self._tasks.pending(t.id)]
+        writes.clear()
+        if not pending:
+            return
+        loop = asyncio.get_running_loop()
+        batch = self._batches.get(loop)
+        if batch is None:
+            # Requests that are ready now run before this callback: they join the batch.
+            batch = self._batches[loop] = _Batch(loop)
+            loop.call_soon(self._write_batch, loop, batch)
+        batch.tasks += pending
+        try:
+            taken = await asyncio.shield(batch.done)
+        finally:
+            self._tasks.settle([t for _, t in pending])
+        mine = [t.id for _, t in pending if t.id in taken]
+        if mine:
+            raise MockServerError(f"task id {mine[0]!r} already exists")
+
+    def _write_batch(self, loop: asyncio.AbstractEventLoop, batch: _Batch) -> None:
+        if self._batches.get(loop) is batch:
+            del self._batches[loop]
+        by_epoch: dict[int, list[Task]] = {}
+        for epoch, task in batch.tasks:
+            by_epoch.setdefault(epoch, []).append(task)
+        taken: set[str] = set()
+        try:
+            for epoch, tasks in by_epoch.items():
+                made = self.driver.put_tasks(
+                    epoch, [(t.id, t.submitted_at, encode_task(t)) for t in tasks])
+                taken.update(t.id for t, ok in zip(tasks, made, strict=True) if not ok)
+        except BaseException as exc:  # StoreUnavailable (or a bug): every waiter hears it
+            batch.done.set_exception(exc)
+            batch.done.exception()  # retrieved: waiters that were cancelled do not log it
+            return
+        batch.done.set_result(taken)
+
+    def write_now(self, writes: list[Task]) -> None:
+        """Write deferred tasks in this thread (something needs them in the store now)."""
+        pending = [t for t in writes if self._tasks.pending(t.id)]
+        writes.clear()
+        if pending:
+            try:
+                self._tasks.insert(self.view().epoch, pending)
+            finally:
+                self._tasks.settle(pending)
 
     @property
     def epoch(self) -> int:
@@ -237,6 +308,7 @@ class SharedTasks:
         self.store = store
         self.driver = store.driver
         self._cache: dict[str, Task] = {}
+        self._pending: dict[str, tuple[int, Task]] = {}  # added, not yet written (epoch, task)
         self.exact_polls = False  # polls mode: every poll counted in the store at once
         store.on_epoch(self._cache.clear)
 
@@ -244,11 +316,51 @@ class SharedTasks:
         return task_id in self._cache
 
     def add(self, task: Task) -> Task:
-        epoch = self.store.view().epoch
-        if not self.driver.put_task(epoch, task.id, task.submitted_at, encode_task(task)):
-            raise MockServerError(f"task id {task.id!r} already exists")
+        view = self.store.view()
+        if view.writes is not None:  # inside a request: written by SharedStore.commit()
+            if task.id in self._pending or task.id in self._cache:
+                raise MockServerError(f"task id {task.id!r} already exists")
+            self._pending[task.id] = (view.epoch, task)
+            view.writes.append(task)
+            self._keep(task)
+            return task
+        self.insert(view.epoch, [task])
         self._keep(task)
         return task
+
+    def insert(self, epoch: int, tasks: list[Task]) -> None:
+        """Write new tasks in one round trip (`MockServerError` for an id that exists)."""
+        made = self.driver.put_tasks(epoch, [(t.id, t.submitted_at, encode_task(t))
+                                             for t in tasks])
+        taken = [t.id for t, ok in zip(tasks, made, strict=True) if not ok]
+        if taken:
+            for task_id in taken:
+                self._cache.pop(task_id, None)
+            raise MockServerError(f"task id {taken[0]!r} already exists")
+
+    def pending(self, task_id: str) -> bool:
+        return task_id in self._pending
+
+    def settle(self, tasks: list[Task]) -> None:
+        """These tasks are written (or failed to be): no longer this worker's own."""
+        for task in tasks:
+            self._pending.pop(task.id, None)
+
+    def _written(self, task: Task) -> None:
+        """Before a change to a task that is not yet written: write it (and its request's
+        other new tasks) now, so the change has a row to land on."""
+        if task.id in self._pending:
+            view = self.store._view.get()
+            if view is not None and view.writes:
+                self.store.write_now(view.writes)
+            else:  # added by another request still committing: write it on its own
+                epoch, _ = self._pending[task.id]
+                try:
+                    self.insert(epoch, [task])
+                except MockServerError:
+                    pass  # the writer got there first
+                finally:
+                    self.settle([task])
 
     def _keep(self, task: Task) -> None:
         if len(self._cache) >= self.CACHE:
@@ -270,6 +382,9 @@ class SharedTasks:
         return apply_fields(task, row, self.store.queued_polls(epoch, task_id))
 
     def get(self, task_id: str) -> Task | None:
+        found = self._pending.get(task_id)
+        if found is not None:  # this worker's own, not yet written
+            return found[1]
         view = self.store.view()
         if view.task_id == task_id:
             row = view.row
@@ -286,9 +401,11 @@ class SharedTasks:
         return self.get(target) if target else None
 
     def alias(self, family: str, alias: str, task: Task) -> None:
+        self._written(task)
         self.driver.alias(self.store.view().epoch, f"{family}:{alias}", task.id)
 
     def update(self, task: Task, **fields: Any) -> None:
+        self._written(task)
         failure = fields.pop("failure", None)
         for name, value in fields.items():
             setattr(task, name, value)
@@ -301,6 +418,7 @@ class SharedTasks:
 
     def count_poll(self, task: Task) -> int:
         epoch = self.store.view().epoch
+        self._written(task)
         if self.exact_polls:
             task.polls = self.driver.incr_polls(epoch, task.id)
         else:
@@ -338,6 +456,15 @@ class SharedTasks:
 
     def reset(self) -> None:
         self._cache.clear()
+        self._pending.clear()
+
+
+class _Batch:
+    """New tasks of the requests one event-loop turn committed, written in one round trip."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.tasks: list[tuple[int, Task]] = []
+        self.done: asyncio.Future[set[str]] = loop.create_future()  # the ids already taken
 
 
 class SharedClock:

@@ -59,7 +59,7 @@ TASK = ("SELECT {rec}, polls, canceled_at, forced, forced_at, failure FROM tasks
 # What a write changes of the per-request read (the rest changes neither).
 META_WRITES = {"bump_epoch", "init_clock", "restart_clock", "advance", "rule_put", "rule_remove",
                "rules_clear", "rules_seed", "hook_put", "hook_claim"}
-ROW_WRITES = {"put_task", "update_task", "incr_polls", "remove_tasks", "write_batch"}
+ROW_WRITES = {"put_tasks", "update_task", "incr_polls", "remove_tasks", "write_batch"}
 _BUGS = ("syntax error", "no such column", "incomplete input", "unrecognized token")
 
 
@@ -204,10 +204,16 @@ class SqliteDriver:
 
     # -- tasks -------------------------------------------------------------------------------
     @_guard
-    def put_task(self, epoch: int, task_id: str, at: float, rec: str) -> bool:
-        cur = self._db().execute("INSERT OR IGNORE INTO tasks (epoch, id, at, rec) "
-                                 "VALUES (?, ?, ?, ?)", (epoch, task_id, at, rec))
-        return cur.rowcount == 1
+    def put_tasks(self, epoch: int, rows: list[tuple[str, float, str]]) -> list[bool]:
+        """Insert tasks (id, submitted at, record) in one transaction; which were new."""
+        if len(rows) == 1:  # one statement is its own transaction
+            cur = self._db().execute("INSERT OR IGNORE INTO tasks (epoch, id, at, rec) "
+                                     "VALUES (?, ?, ?, ?)", (epoch, *rows[0]))
+            return [cur.rowcount == 1]
+        with self._tx() as db:
+            return [db.execute("INSERT OR IGNORE INTO tasks (epoch, id, at, rec) "
+                               "VALUES (?, ?, ?, ?)", (epoch, task_id, at, rec)).rowcount == 1
+                    for task_id, at, rec in rows]
 
     @_guard
     def task(self, epoch: int, task_id: str, want_rec: bool) -> Any:

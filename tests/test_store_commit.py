@@ -1,0 +1,173 @@
+"""Group commit of new tasks in the shared stores (core/store/shared.py `SharedStore.commit`).
+
+A submit inside a request is written before the request answers, in one round trip with every
+other submit of the same event-loop turn. These tests drive raw ASGI calls, so what runs in one
+turn is known exactly, over a real SQLite file and a real redis-server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from mockserver.app import create_app
+from mockserver.core.backend import Backend, Options
+from mockserver.core.store import StoreUnavailable
+
+KEY = "sk-commit-test"
+CREATE = "/api/v1/services/aigc/video-generation/video-synthesis"
+BODY = {"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse at dusk"},
+        "parameters": {"size": "1280*720", "duration": 5}}
+
+
+async def call(app: Any, method: str, path: str, body: Any = None,
+               key: str = KEY, extra: list[tuple[bytes, bytes]] | None = None
+               ) -> tuple[int, dict[str, Any]]:
+    """One request through the app as a server would make it; (status, JSON body)."""
+    raw = b"" if body is None else json.dumps(body).encode()
+    headers = [(b"host", b"fake.test"), (b"authorization", f"Bearer {key}".encode()),
+               (b"x-dashscope-async", b"enable"), (b"content-type", b"application/json"),
+               (b"content-length", str(len(raw)).encode()), *(extra or [])]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
+             "query_string": b"", "root_path": "", "headers": headers,
+             "server": ("fake.test", 80), "client": ("127.0.0.1", 5000)}
+    sent: list[dict[str, Any]] = []
+    given = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+        await asyncio.Event().wait()  # nothing more: the client waits for the answer
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    status = sent[0]["status"]
+    payload = b"".join(m.get("body", b"") for m in sent[1:])
+    return status, json.loads(payload) if payload else {}
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/commit.db"
+    return str(request.getfixturevalue("redis_server").url())
+
+
+@pytest.fixture
+def apps(store_url: str, contract_set: Any) -> Iterator[list[Any]]:
+    """Two apps over one store (two workers), each with its own Backend."""
+    made = [create_app(backend=Backend(Options().merged(store=store_url, clock="manual", seed=3),
+                                       contracts=contract_set)) for _ in range(2)]
+    yield made
+    for app in made:
+        app.state.backend.state.close()
+
+
+def _count_inserts(app: Any) -> list[int]:
+    """Record the size of every batch the app's store driver inserts."""
+    driver = app.state.backend.state.driver
+    sizes: list[int] = []
+    real = driver.put_tasks
+
+    def put_tasks(epoch: int, rows: list[Any]) -> list[bool]:
+        sizes.append(len(rows))
+        return real(epoch, rows)
+
+    driver.put_tasks = put_tasks
+    return sizes
+
+
+def test_concurrent_submits_are_written_in_one_round_trip(apps: list[Any]) -> None:
+    a, b = apps
+    sizes = _count_inserts(a)
+
+    async def run() -> list[tuple[int, dict[str, Any]]]:
+        return await asyncio.gather(*(call(a, "POST", CREATE, BODY) for _ in range(12)))
+
+    answers = asyncio.run(run())
+    assert [status for status, _ in answers] == [200] * 12
+    ids = [body["output"]["task_id"] for _, body in answers]
+    assert len(set(ids)) == 12
+    assert sizes == [12]  # one insert for the twelve submits of one turn
+    # Each was in the store when it was answered: the other worker knows every one.
+
+    async def polls() -> list[tuple[int, dict[str, Any]]]:
+        return [await call(b, "GET", f"/api/v1/tasks/{i}") for i in ids]
+
+    assert [body["output"]["task_status"] for _, body in asyncio.run(polls())] == (
+        ["PENDING"] * 12)
+
+
+def test_submits_one_after_another_are_each_written_before_their_answer(apps: list[Any]
+                                                                         ) -> None:
+    a, b = apps
+    sizes = _count_inserts(a)
+
+    async def run() -> list[str]:
+        seen = []
+        for _ in range(3):
+            status, body = await call(a, "POST", CREATE, BODY)
+            assert status == 200
+            task_id = body["output"]["task_id"]
+            status, polled = await call(b, "GET", f"/api/v1/tasks/{task_id}")
+            seen.append(polled["output"]["task_status"])
+        return seen
+
+    assert asyncio.run(run()) == ["PENDING"] * 3
+    assert sizes == [1, 1, 1]
+
+
+def test_the_store_failing_at_commit_answers_503_and_keeps_no_task(apps: list[Any]) -> None:
+    a, b = apps
+    driver = a.state.backend.state.driver
+
+    def down(epoch: int, rows: list[Any]) -> list[bool]:
+        raise StoreUnavailable("the store went away")
+
+    driver.put_tasks = down
+
+    async def run() -> list[tuple[int, dict[str, Any]]]:
+        return await asyncio.gather(*(call(a, "POST", CREATE, BODY) for _ in range(3)))
+
+    answers = asyncio.run(run())
+    # DashScope's own 503 envelope (its contract's `unavailable` fault), for every submit.
+    fault = a.state.backend.contracts["dashscope"].extensions.faults["unavailable"]
+    assert [status for status, _ in answers] == [fault.status] * 3 == [503] * 3
+    assert {(body["code"], body["message"]) for _, body in answers} == {
+        (fault.code, fault.message)}
+    assert len(b.state.backend.store) == 0  # nothing half-made in the store
+    # The journal says what the client got.
+    entries = a.state.backend.journal.entries(operation="createVideoSynthesis")
+    assert [e.status for e in entries] == [503] * 3
+    # No task of a failed submit is left for this worker to answer about either.
+    ids = [t.id for t in a.state.backend.store]
+    assert ids == []
+
+
+def test_new_api_submits_with_an_alias_are_written_before_the_alias(apps: list[Any]) -> None:
+    """new-api gives its task an alias (the upstream id) in the same request: the task is
+    written first, so the alias never points at nothing."""
+    a, b = apps
+    body = {"model": "wan2.6-t2v", "prompt": "a lighthouse at dusk", "duration": 5,
+            "size": "1280*720"}
+
+    async def run() -> tuple[int, dict[str, Any], int, dict[str, Any]]:
+        status, made = await call(a, "POST", "/v1/video/generations", body)
+        task_id = made.get("task_id") or made.get("id")
+        polled_status, polled = await call(b, "GET", f"/v1/video/generations/{task_id}")
+        return status, made, polled_status, polled
+
+    status, made, polled_status, polled = asyncio.run(run())
+    assert status == 200, made
+    assert polled_status == 200, polled
+    assert len(b.state.backend.store) == 1
