@@ -243,6 +243,22 @@ def test_retries_follow_the_policy_once_in_total_across_workers(
             server.backend.state.close()
 
 
+
+def test_a_held_webhook_is_stored_held_and_its_lease_ended(
+        shared_url: str, made: list[Fake], contract_set: Any) -> None:
+    """`auto` holds a webhook for a host that is not loopback: every worker sees it held and
+    none takes it over later."""
+    a = _fake(made, contract_set, shared_url, families=["jiekou"], timing="fast")
+    server = _serve(a)
+    try:
+        _hooked(a, "http://example.com/hook")
+        a.backend.clock.advance(60)
+        assert wait_for(lambda: [h.state for h in a.backend.webhooks.entries()] == ["held"])
+        assert _no_lease_left(a)
+    finally:
+        server.stop()
+        server.backend.state.close()
+
 def _video_path(fake: Fake) -> str:
     task_id = fake.submit()
     fake.advance(60)

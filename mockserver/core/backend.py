@@ -329,7 +329,7 @@ class Backend:
             self.ids = self.state.ids(self.options.seed)
             self.ids.reset()
             self.scenarios = self.state.scenarios(self.options.seed, self._load_into)
-            self.scenarios.reset()
+            self.scenarios.restart()  # numbered from r1 again, as a shared store's new epoch
             self._load_into(self.scenarios)
         self._swept_at = float("-inf")
         if self.replay is not None:
