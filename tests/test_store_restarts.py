@@ -6,6 +6,10 @@ the URL-signing secret and the manual clock. Against a real redis-server of this
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -302,3 +306,84 @@ def test_with_a_seed_urls_verify_across_a_redis_restart(
     b = _fake(made, contract_set, url, seed=3)
     assert _get(b, path) == 404 and _get(b, forged) == 403  # verified; the task is gone
     assert _get(b, _video_path(a)) == 200
+
+
+def _pid_holding(port: int) -> int | None:
+    """The process holding the TCP socket whose local port is `port` (Linux /proc)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port:
+            inodes.add(f"socket:[{fields[9]}]")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in fds):
+                return int(pid)
+        except OSError:
+            continue
+    return None
+
+
+@pytest.mark.skipif(os.environ.get("HYPOTHESIS_PROFILE") != "thorough",
+                    reason="about 25 s (a real lease runs out): HYPOTHESIS_PROFILE=thorough")
+def test_a_worker_sigkilled_mid_delivery_is_taken_over(redis_server: RedisServer) -> None:
+    """`wanmock serve --workers 2`: the worker whose POST the receiver holds is SIGKILLed; the
+    other one makes the delivery once the lease (5 s timeout + 10 s) has run out."""
+    from tests.test_store_servers import ROOT, _free_port, _until
+
+    posts: list[int] = []  # the client port of each POST
+    hold = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            posts.append(self.client_address[1])
+            if len(posts) == 1:
+                hold.wait(30)  # the first delivery hangs: its worker is killed meanwhile
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--workers", "2",
+         "--store", redis_server.url(), "--timing", "fast"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            try:
+                return httpx.get(base + "/_wanmock/clock", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+        _until(up, 90, "the workers answer")
+        body = {"prompt": "a lighthouse", "width": 832, "height": 480,
+                "extra": {"webhook": {"url": f"http://127.0.0.1:{receiver.server_address[1]}/"}}}
+        r = httpx.post(base + T2V, json=body, headers=JIEKOU, timeout=10)
+        assert r.status_code == 200, r.text
+        _until(lambda: posts, 60, "the first delivery")
+        victim = _pid_holding(posts[0])
+        assert victim is not None and victim != proc.pid
+        os.kill(victim, signal.SIGKILL)
+        _until(lambda: len(posts) >= 2, 40, "another worker takes the delivery over")
+        hold.set()
+        [hook] = _until(lambda: [h for h in httpx.get(base + "/_wanmock/webhooks", timeout=10)
+                                 .json()["webhooks"] if h["state"] == "sent"], 10, "it is stored")
+        assert hook["attempt_count"] == 1 and len(posts) == 2  # the killed one never stored
+    finally:
+        hold.set()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        receiver.shutdown()
+        receiver.server_close()
