@@ -4,6 +4,7 @@ outbox.py)."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import threading
 from collections.abc import Callable
@@ -19,6 +20,9 @@ from mockserver.core.store.records import (
     encode_rule,
 )
 from mockserver.core.store.shared import SharedStore
+from mockserver.errors import MockServerError
+
+log = logging.getLogger("mockserver")
 
 
 class SharedJournal(Journal):
@@ -78,6 +82,7 @@ class SharedBook(ScenarioBook):
         self._seeding = threading.Lock()
         self._collector: int | None = None  # the thread reading the option's rules
         self._collected: list[Rule] = []
+        self._last: list[tuple[str, str]] | None = None  # the option's rules, as last read
         store.on_epoch(self._forget)
         self._ensure(self.store.view().epoch)
 
@@ -96,10 +101,16 @@ class SharedBook(ScenarioBook):
             self._collector, self._collected = threading.get_ident(), []
             try:
                 self._load(self)  # ScenarioBook.load -> add -> _append, collected below
-                rules = self._collected
+                self._last = [(r.id, encode_rule(r)) for r in self._collected]
+            except MockServerError as exc:
+                if self._last is None:
+                    raise  # at start: the option is wrong, as on the memory store
+                # Later (a reset elsewhere, a Redis that lost its data) the file may have gone
+                # or broken: keep serving with the rules this worker last read.
+                log.warning("wanmock: %s; this epoch gets the scenario rules read before", exc)
             finally:
                 self._collector, self._collected = None, []
-            self.driver.rules_seed(epoch, [(r.id, encode_rule(r)) for r in rules])
+            self.driver.rules_seed(epoch, self._last)
             self._seeded = epoch
 
     def _append(self, scenario: Scenario, match: dict[str, Any], times: int | None,
