@@ -45,7 +45,7 @@ from mockserver.core.tasks import Task
 from mockserver.errors import MockServerError
 
 FLUSH_S = 0.05
-ID_BLOCK = 32  # seeded ids reserved per round trip
+ID_BLOCK = 256  # seeded ids reserved per round trip (a worker that stops wastes the rest)
 _ALNUM = string.ascii_letters + string.digits
 
 
