@@ -28,7 +28,8 @@ from mockserver.contracts import Contract, ContractSet, load
 from mockserver.contracts.extensions import family_of
 from mockserver.errors import Violation
 from mockserver.providers import RANK as PROVIDER_RANK
-from mockserver.providers import families
+from mockserver.providers import families, spec
+from mockserver.providers.policy import Judging
 
 # Neutral order of states; a task may only move to an equal or higher rank. Each family's
 # words and where its answers carry them come from its family.py (mockserver.providers).
@@ -120,15 +121,12 @@ def judge(family: str, operation_id: str, body: Any,
     contract plus the family's own gateway steps, e.g. new-api's request building); with
     `headers` (lower-case names), also the rules that read them (DashScope's `oss://` inputs)."""
     with STATE.lock:
-        family_judge = STATE.judges.get(family)
-        if family_judge is None:
-            from mockserver.core.backend import Backend
-            from mockserver.providers import family_class
-
-            backend = Backend(contracts=STATE.contracts or load())
-            family_judge = STATE.judges[family] = family_class(family)(backend)
-    op = family_judge.contract.operation(operation_id)
-    _, violations = family_judge.judge(op, body, headers)
+        policy = STATE.judges.get(family)
+        if policy is None:  # the family's policy (no Backend, no Starlette), default options
+            context = Judging(STATE.contracts or load())
+            policy = STATE.judges[family] = spec(family).policy_class()(context)
+    op = policy.contract.operation(operation_id)
+    _, violations = policy.judge(op, body, headers)
     return list(violations)
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import mockserver
-import mockserver.providers.base as base
+import mockserver.providers.pipeline as pipeline
 from mockserver.app import create_app
 from mockserver.core.clock import ManualClock
 from mockserver.providers.exchange import EXCHANGE
@@ -48,10 +48,10 @@ def test_authentication_runs_once_per_request(name: str) -> None:
     app = create_app([name], seed=1, clock=ManualClock())
     provider = app.state.providers[name]
     calls: list[str] = []
-    _counting(provider, "_authenticate", calls)
+    _counting(provider, "read_key", calls)
     submit, poll = _call(app, FAMILIES[name])
     assert submit.status_code == 200 and poll.status_code == 200, (submit.text, poll.text)
-    assert calls == ["_authenticate", "_authenticate"]  # one per request, two requests
+    assert calls == ["read_key", "read_key"]  # one per request, two requests
 
 
 def test_dashscope_async_header_checked_once_per_submit() -> None:
@@ -70,7 +70,7 @@ def test_body_parsed_once_with_scenario_rules(monkeypatch: pytest.MonkeyPatch, m
     app.state.backend.scenarios.add(
         "server-error", match={"model": model, "operation": "createVideoSynthesis"})
     calls: list[str] = []
-    _counting(base, "decode_json", calls)
+    _counting(pipeline, "decode_json", calls)
     (submit, *_) = _call(app, DASHSCOPE)
     assert submit.status_code == status, submit.text
     # The rule read the model from the body; the handler (on 200) reused that parse.

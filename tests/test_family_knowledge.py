@@ -71,3 +71,31 @@ def test_no_family_knowledge_outside_providers():
                 found.append(f"{where}:{line}: path {text[:60]!r}")
     assert len(_outside()) > 40  # the scan sees the package
     assert not found, "\n".join(found)
+
+
+def _compared_names(path: Path, names: set[str]) -> list[tuple[int, str]]:
+    """Family names a module compares something with (`x == "newapi"`, `x in ("a", "b")`):
+    code that branches on a family instead of asking it (its FamilySpec or policy)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Compare):
+            continue
+        for side in (node.left, *node.comparators):
+            items = side.elts if isinstance(side, ast.Tuple | ast.List | ast.Set) else [side]
+            found += [(node.lineno, item.value) for item in items
+                      if isinstance(item, ast.Constant) and item.value in names]
+    return found
+
+
+def test_no_code_outside_providers_branches_on_a_family_name():
+    names = set(providers.family_names())
+    assert {"dashscope", "newapi", "jiekou", "apiyi"} <= names
+    found = [f"{path.relative_to(ROOT).as_posix()}:{line}: compares with {name!r}"
+             for path in _outside() for line, name in _compared_names(path, names)]
+    assert not found, "\n".join(found)
+
+
+def test_the_name_scan_sees_a_comparison(tmp_path: Path):
+    sample = tmp_path / "sample.py"
+    sample.write_text('if t.family != "newapi" or f in ("jiekou",):\n    pass\n')
+    assert _compared_names(sample, {"newapi", "jiekou"}) == [(1, "newapi"), (1, "jiekou")]

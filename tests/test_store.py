@@ -302,10 +302,9 @@ def test_the_options_rules_come_back_once_with_every_epoch(fakes: Fakes, tmp_pat
         assert sorted(statuses) == [200, 200, 200, 500]
         for fake in (a, b):
             [shown] = fake.http.get("/_wanmock/scenarios").json()["rules"]
-            assert shown["scenario"] == "server-error" and shown["applied"] == 1
+            assert (shown["id"], shown["scenario"], shown["applied"]) == ("r1", "server-error", 1)
         b.http.post("/_wanmock/reset").raise_for_status()
     added = a.http.post("/_wanmock/scenarios", json={"scenario": "throttle", "times": 1})
     assert added.status_code == 201
     shown = b.http.get("/_wanmock/scenarios").json()["rules"]
-    assert [r["scenario"] for r in shown] == ["server-error", "throttle"]
-    assert len({r["id"] for r in shown}) == 2
+    assert [(r["id"], r["scenario"]) for r in shown] == [("r1", "server-error"), ("r2", "throttle")]

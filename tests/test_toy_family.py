@@ -95,6 +95,18 @@ def test_served_validated_journaled_checked(toy: WanMock):
     assert state_of("toy", first) == (State.SUCCEEDED, "READY")
 
 
+def test_its_policy_judges_without_an_app(toy_contracts: Path):
+    """What `mockserver.checks` does: the family's policy judges a body, no Backend built."""
+    from mockserver.contracts import load
+    from mockserver.providers.policy import Judging
+
+    policy = providers.spec("toy").policy_class()(Judging(load(toy_contracts)))
+    op = policy.contract.operation("createJob")
+    assert [v.code for v in policy.judge(op, {"prompt": "a cat"})[1]] == ["no_model"]
+    spec, violations = policy.judge(op, {"model": "wan2.6-t2v-us", "prompt": "a cat"})
+    assert spec is not None and spec.model == "wan2.6-t2v-us" and violations == []
+
+
 def test_a_bad_family_option_is_refused(toy_contracts: Path):
     with pytest.raises(Exception, match="toy_greeting must be one of hello, hi"):
         create_app(["toy"], contracts_dir=str(toy_contracts), toy_greeting="yo")

@@ -266,7 +266,7 @@ class Backend:
 
     def _signer(self, seed: int | None) -> Signer:
         fallback = hashlib.sha256(f"wanmock:{seed}:{id(self)}".encode()).digest()
-        return Signer(self.state.secret(seed, fallback))
+        return self.state.signer(seed, fallback)  # type: ignore[no-any-return]
 
     def _hook_renderer(self, family: str, task_id: str, args: list[Any]) -> Any:
         """The renderer of a webhook another worker scheduled (the family's `_webhook_body`)."""
@@ -329,7 +329,7 @@ class Backend:
             self.ids = self.state.ids(self.options.seed)
             self.ids.reset()
             self.scenarios = self.state.scenarios(self.options.seed, self._load_into)
-            self.scenarios.reset()
+            self.scenarios.restart()  # numbered from r1 again, as a shared store's new epoch
             self._load_into(self.scenarios)
         self._swept_at = float("-inf")
         if self.replay is not None:

@@ -244,6 +244,13 @@ class ScenarioBook:
             self._rules.clear()
             self._rng = random.Random(self.seed if self.seed is not None else 0)
 
+    def restart(self) -> None:
+        """As a fresh book (a reset of the whole fake): no rules, and ids from `r1` again, as
+        each epoch of a shared store numbers its rules."""
+        self.reset()
+        with self._lock:
+            self._next = 0
+
     def rules(self) -> list[Rule]:
         with self._lock:
             return list(self._rules)

@@ -27,6 +27,10 @@ under a server. A listener may therefore call the fake itself (fetch the video, 
 
 Flushes happen when the clock is moved through the toolkit, when a state is forced, on every
 request to the family that owes webhooks, and (under a server) every 100 ms.
+
+On a shared store (`mockserver.core.store.outbox`) each delivery is leased to the worker that
+claimed it, and a delivery whose worker died is taken over by another once the lease runs out:
+at least once, where the in-process `Outbox` gives once.
 """
 
 from __future__ import annotations
@@ -320,6 +324,7 @@ async def run_sender(outbox: Outbox, *, flush: Callable[[], Any], now: Callable[
                 for hook in outbox.take_unsent(time.time()):
                     if mode() == "auto" and not is_loopback_url(hook.url):
                         hook.held = True  # `--webhooks send` sends to any host
+                        outbox.update(hook)  # a shared store keeps it (and ends its lease)
                         continue
                     job = asyncio.create_task(attempt(hook, client))
                     running.add(job)

@@ -29,6 +29,7 @@ from mockserver.errors import MockServerError
 if TYPE_CHECKING:
     from mockserver.contracts import ContractSet
     from mockserver.providers.base import Family
+    from mockserver.providers.policy import Policy
 
 FAMILIES_ENV = "WANMOCK_FAMILIES"
 # The neutral states (core/tasks.State values) in the order a task moves through them.
@@ -55,6 +56,9 @@ class FamilySpec:
     Parameters:
         name: the family's name (its folder, its contract's file name and `x-wanmock-family`).
         routes: `"module:Class"` of its `providers.base.Family` subclass.
+        policy: `"module:Class"` of its `providers.policy.Policy` subclass (no Starlette): its
+            wording and its judgement of a body, used without an app (`mockserver.checks`);
+            empty: the contract alone judges.
         prefixes: path prefixes it owns: a request there that no operation matches gets this
             family's 404/405 (the first family whose prefix matches wins, in `order`).
         task_paths: path prefixes followed by a task id (`/api/v1/tasks/`), read once per
@@ -70,10 +74,16 @@ class FamilySpec:
         key_variables: environment variables holding a live key, first found wins.
         options: the options this family owns (`Option.family` is set to its name).
         order: place among the families (banner, defaults, prefix matching).
+        metadata_fields: its submits take the neutral fields flat or nested under `metadata`
+            (new-api): the strategies draw both shapes.
+        own_refusals: the strategies' break kinds (`media_missing`...) the family refuses in
+            its own words before the contract's rule meets them (new-api's request building
+            refuses a wan2.7-i2v body without an image): not drawn for it.
     """
 
     name: str
     routes: str
+    policy: str = ""
     prefixes: tuple[str, ...] = ()
     task_paths: tuple[str, ...] = ()
     statuses: tuple[StatusField, ...] = ()
@@ -86,6 +96,8 @@ class FamilySpec:
     key_variables: tuple[str, ...] = ()
     options: tuple[Option, ...] = ()
     order: int = 100
+    metadata_fields: bool = False
+    own_refusals: frozenset[str] = frozenset()
 
     def status(self, body: Any, operation: str | None = None) -> tuple[str | None, str | None]:
         """(neutral state, the word used) of an answer; (None, word) for an unknown word,
@@ -165,6 +177,16 @@ class FamilySpec:
             if url.startswith("https://"):
                 out.append(url.removeprefix("https://").split("/", 1)[0])
         return tuple(dict.fromkeys(out))
+
+    def policy_class(self) -> type[Policy]:
+        """The family's policy class (no Starlette; `providers.policy.generic` if it names
+        none)."""
+        from mockserver.providers.policy import generic
+
+        if not self.policy:
+            return generic(self.name)
+        module, _, cls = self.policy.partition(":")
+        return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
 
     def http_class(self) -> type[Family]:
         """The family's HTTP class (imports Starlette)."""

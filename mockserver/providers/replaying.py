@@ -58,11 +58,7 @@ def before(family: Family, request: Request, op: Operation, raw: bytes,
 
 def _owned(family: Family, request: Request, task: Any) -> bool:
     """Whether the caller may see the task, as the family scopes tasks (per key)."""
-    normalize: Callable[[str], str] | None = None
-    if family.name == "newapi":  # new-api treats `sk-x` and `x` as one key
-        from mockserver.providers.newapi.routes import _norm_key
-
-        normalize = _norm_key
+    normalize: Callable[[str], str] | None = family.key_form()  # new-api: `sk-x` is `x`
     from mockserver.providers.exchange import exchange_of
 
     exchange = exchange_of(request)

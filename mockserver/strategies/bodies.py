@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from mockserver.catalogue import Catalogue, ModelEntry
 from mockserver.contracts import Operation
 from mockserver.images import SAMPLE_PNG_DATA_URI
+from mockserver.providers import FamilySpec
+from mockserver.providers import spec as family_spec
 from mockserver.strategies.schema import _Schema
 
 _WORDS = ("a", "cat", "lighthouse", "at", "dusk", "camera", "slowly", "pushes", "in", "rain",
@@ -74,6 +76,11 @@ class _Target:
     @property
     def spec(self) -> Mapping[str, Any]:
         return self.op.spec_map
+
+    @property
+    def family_spec(self) -> FamilySpec:
+        """What the registry knows of the family (its bodies' shapes, its own refusals)."""
+        return family_spec(self.family)
 
     def paths(self, name: str) -> list[str]:
         where = self.spec.get(name)
@@ -148,7 +155,7 @@ def _valid(draw: Any, t: _Target) -> tuple[dict[str, Any], dict[str, str]]:
     entry, cat = t.entry, t.catalogue
     body: dict[str, Any] = {}
     where: dict[str, str] = {}
-    nested = t.family == "newapi" and draw(st.booleans())
+    nested = t.family_spec.metadata_fields and draw(st.booleans())
 
     def place(name: str, value: Any) -> None:
         path = _choose_path(draw, t, name, nested)

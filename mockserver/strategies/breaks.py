@@ -238,7 +238,7 @@ def _breaks(t: _Target) -> list[tuple[str, Break]]:
     if "media" in requires and t.has("media"):
         # new-api refuses a wan2.7-i2v body without any image while converting it (its own
         # `build_request` error), before DashScope's rule: not generated there.
-        if t.family != "newapi":
+        if "media_missing" not in t.family_spec.own_refusals:
             out.append(("media_missing", _remove(("media",), "image_required")))
         out.append(("image_format", _image_format_break))
         out.append(("media_combination", _replace_with("media", "media_combination",

@@ -9,11 +9,11 @@ asks its store for the components it works with (WireMock's `Stores`, MockServer
 | tasks     | `TaskStore` (objects)        | write-once records + mutable fields (`polls`...) |
 | clock     | `ManualClock`/`SystemClock`  | manual time / offset kept in the store           |
 | ids       | `Ids` (seeded RNG)           | an atomic counter: id = f(seed, n)               |
-| secret    | derived from the seed        | set once in the store (SET NX)                   |
+| secret    | derived from the seed        | set once in the store (SET NX), or from the seed |
 | journal   | `Journal` (ring buffer)      | appended in batches, trimmed to its size         |
 | scenarios | `ScenarioBook`               | rules + atomic `times`/`nth` claims              |
 | limiter   | per-process windows          | one sliding window per key in the store          |
-| webhooks  | `Outbox`                     | hook records, each delivery claimed atomically   |
+| webhooks  | `Outbox`                     | hook records, each delivery leased (outbox.py)   |
 
 Because a task's state is derived from its plan and the clock, a shared store only holds small,
 mostly write-once records and a few counters. `reset()` bumps an *epoch* in the store: every
@@ -48,6 +48,9 @@ class Store(Protocol):
     def ids(self, seed: int | None) -> Any: ...
 
     def secret(self, seed: int | None, fallback: bytes) -> bytes: ...
+
+    def signer(self, seed: int | None, fallback: bytes) -> Any:
+        """The result-URL signer over `secret()` (a shared store's follows its secret)."""
 
     def journal(self, maxlen: int) -> Any: ...
 

@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from mockserver.core.artifacts import Signer
 from mockserver.core.clock import Clock, ManualClock, SystemClock
 from mockserver.core.ids import Ids
 from mockserver.core.journal import Journal
@@ -73,6 +74,9 @@ class MemoryStore:
         if seed is not None:
             return hashlib.sha256(f"wanmock:{seed}".encode()).digest()
         return fallback
+
+    def signer(self, seed: int | None, fallback: bytes) -> Signer:
+        return Signer(self.secret(seed, fallback))
 
     def journal(self, maxlen: int) -> Journal:
         if self._journal is None or self._journal.maxlen != maxlen:

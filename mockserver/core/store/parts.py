@@ -1,28 +1,24 @@
-"""The journal, scenario rules, rate limiter and webhook outbox of a shared store."""
+"""The journal, scenario rules, rate limiter and URL signer of a shared store (webhooks:
+outbox.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import random
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
+from mockserver.core.artifacts import Signer
 from mockserver.core.journal import Entry, Journal
 from mockserver.core.scenarios import RequestInfo, Rule, Scenario, ScenarioBook
-from mockserver.core.store.base import StoreUnavailable
 from mockserver.core.store.records import (
     decode_entry,
-    decode_hook,
     decode_rule,
     encode_entry,
-    encode_hook,
     encode_rule,
 )
 from mockserver.core.store.shared import SharedStore
-from mockserver.core.webhooks import Deliveries, RetryPolicy, Webhook
-
-Renderer = Callable[[], "dict[str, Any] | None"]
 
 
 class SharedJournal(Journal):
@@ -179,90 +175,47 @@ class SharedLimiter:
         return None
 
 
-class SharedOutbox(Deliveries):
-    """Webhook records in the store. Any worker may render a due webhook (the family's
-    renderer, from `resolve`); one claims it atomically and only that one sends it."""
+class SharedSigner(Signer):
+    """The result-URL signer without a seed: one random secret in the store (set once, SET NX),
+    which every worker uses.
 
-    def __init__(self, store: SharedStore, maxlen: int = 1000) -> None:
-        super().__init__()
+    A Redis that restarts without its data loses the secret with the rest. Every worker keeps
+    the secret it used and, the first time it signs or checks a URL in a new epoch, puts it
+    back (SET NX again) and adopts whatever the store holds then: the workers that were running
+    agree on the old secret, so URLs they signed before the restart still verify (their tasks
+    are gone, so they answer 404 NoSuchKey, not 403). A worker started after the restart and
+    before any running worker signed or checked may set a new secret first; the running ones
+    adopt it and URLs from before answer 403. With `--seed` the secret is derived from the
+    seed instead and never changes."""
+
+    def __init__(self, store: SharedStore, candidate: bytes) -> None:
         self.store = store
-        self.driver = store.driver
-        self.maxlen = maxlen
-        self.resolve: Callable[[str, str, list[Any]], Renderer | None] | None = None
-        self._render: dict[int, Renderer] = {}
-        store.on_epoch(self._forget)
+        self._candidate = hashlib.sha256(candidate).hexdigest()[:32]
+        self._epoch = store.epoch
+        super().__init__(self._fetch())
+        self._lock = threading.Lock()
 
-    def _forget(self) -> None:
+    def _fetch(self) -> bytes:
+        value = str(self.store.driver.secret(self._candidate))
+        self._candidate = value  # put back what every worker used, after a data loss
+        return value.encode()
+
+    def _fresh(self) -> None:
+        epoch = self.store.epoch
+        if epoch == self._epoch:
+            return
         with self._lock:
-            self._render.clear()
-            self._unsent.clear()
-            self._unheard.clear()
+            if epoch == self._epoch:
+                return
+            secret = self._fetch()
+            if secret != self._secret:
+                Signer.__init__(self, secret)
+            self._epoch = epoch
 
-    def schedule(self, *, family: str, task_id: str, url: str, now: float,
-                 render: Renderer, policy: RetryPolicy | None = None,
-                 render_args: list[Any] | None = None) -> Webhook:
-        epoch = self.store.view().epoch
-        hook = Webhook(int(self.driver.counter(epoch, "hooks", 1)), family, task_id, url, now,
-                       policy=policy or RetryPolicy())
-        self._render[hook.seq] = render
-        self.driver.hook_put(epoch, hook.seq, encode_hook(hook, render_args=render_args), True)
-        return hook
+    def sign(self, path: str, expires: int) -> str:
+        self._fresh()
+        return Signer.sign(self, path, expires)
 
-    def has_pending(self) -> bool:
-        try:
-            return self.store.view().hooks > 0
-        except StoreUnavailable:
-            return False
-
-    def flush(self, now: float) -> list[Webhook]:
-        view = self.store.view()
-        if view.hooks <= 0:
-            return []
-        ready = []
-        for seq, data in self.driver.hooks(view.epoch, pending=True):
-            hook, raw = decode_hook(data)
-            render = self._render.get(seq)
-            if render is None and self.resolve is not None and raw.get("render_args"):
-                render = self.resolve(hook.family, hook.task_id, raw["render_args"])
-            body = render() if render is not None else None
-            if body is None:
-                continue
-            if not self.driver.hook_claim(view.epoch, seq):
-                self._render.pop(seq, None)
-                continue  # another worker rendered it first and sends it
-            self._render.pop(seq, None)
-            hook.body, hook.due_at = body, now
-            if self.record_only:
-                hook.sent_at = now
-            else:
-                self._unsent.append(hook)
-            self.driver.hook_put(view.epoch, seq,
-                                 encode_hook(hook, render_args=raw.get("render_args")), False)
-            ready.append(hook)
-        if self._listeners:
-            self._unheard.extend(ready)
-        return ready
-
-    def update(self, hook: Webhook) -> None:
-        """Keep what sending a webhook changed (status, error, attempts)."""
-        self.driver.hook_put(self.store.view().epoch, hook.seq, encode_hook(hook), False)
-
-    def retry_later(self, hook: Webhook) -> None:
-        """Keep the attempt just made in the store; queue the next one here, on the worker
-        that claimed the webhook (no other worker sends it)."""
-        self.update(hook)
-        if not hook.done:
-            with self._lock:
-                self._unsent.append(hook)
-
-    def entries(self, task_id: str | None = None) -> list[Webhook]:
-        rows: Iterable[tuple[int, Any]] = self.driver.hooks(self.store.view().epoch, pending=None)
-        items = [decode_hook(data)[0] for _, data in rows]
-        return [h for h in items if task_id is None or h.task_id == task_id][-self.maxlen:]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._render.clear()
-            self._unsent.clear()
-            self._unheard.clear()
-            self._listeners.clear()
+    def check(self, *args: Any, **kwargs: Any) -> str | None:
+        self._fresh()
+        return Signer.check(self, *args, **kwargs)

@@ -12,8 +12,10 @@ of a `TIME` round trip) and adds it. A manual clock is one value in Redis.
 Faults: an unreachable, restarting or loading server raises `StoreUnavailable` (the families
 answer 503) after a short bounded retry; redis-py drops the broken connection from its pool, so
 the next request reconnects. A restarted server without persistence has lost the state: the
-epoch key is set anew from the server's time, which every worker sees as a reset (the
-`--scenarios` rules go into it once, `parts.SharedBook`).
+epoch key is set anew from the server's time, which every worker sees as a reset: the
+`--scenarios` rules go into it once (`parts.SharedBook`), the running workers put the unseeded
+signing secret back (`parts.SharedSigner`), the manual clock starts again at its start, and
+webhooks owed are lost with the data (deliveries leased before it: `outbox.py`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ SKEW_EVERY_S = 30.0
 
 # What a write changes of the per-request read (the rest changes neither).
 META_WRITES = {"bump_epoch", "init_clock", "restart_clock", "advance", "rule_put", "rule_remove",
-               "rules_clear", "rules_seed", "hook_put", "hook_claim", "hook_lease"}
+               "rules_clear", "rules_seed", "hook_put", "hook_claim"}
 ROW_WRITES = {"put_tasks", "update_task", "incr_polls", "remove_tasks", "write_batch"}
 
 
@@ -220,7 +222,7 @@ class RedisDriver:
         for i in range(0, len(ids), 500):
             self.r.unlink(*[p + "t:" + _s(x) for x in ids[i:i + 500]])
         self.r.unlink(*[p + name for name in ("tasks", "c", "m", "alias", "j", "rules",
-                                              "rorder", "rc", "claims", "h", "hp")])
+                                              "rorder", "rc", "claims", "h", "hp", "hl", "ho")])
 
     # -- clock, secret, counters -------------------------------------------------------------
     @_guard
@@ -411,8 +413,35 @@ class RedisDriver:
         return sorted((int(k), v) for k, v in self.r.hgetall(p + "h").items())
 
     @_guard
-    def hook_claim(self, epoch: int, seq: int) -> bool:
-        return bool(self._hook_claim(args=[self._p(epoch), str(seq)]))
+    def hook_claim(self, epoch: int, seq: int, until: float | None = None,
+                   owner: str = "") -> bool:
+        """Claim a due webhook, leased to `owner` until `until` (store time; see outbox.py)."""
+        return bool(self._hook_claim(args=[self._p(epoch), str(seq),
+                                           "" if until is None else repr(until), owner]))
+
+    @_guard
+    def hook_save(self, epoch: int, seq: int, data: str, until: float | None,
+                  owner: str) -> bool:
+        """Store a webhook and renew its lease (release it: `until` None); False when another
+        worker owns the delivery now."""
+        return bool(self._script(lua.HOOK_SAVE)(args=[
+            self._p(epoch), str(seq), data, "" if until is None else repr(until), owner]))
+
+    @_guard
+    def hooks_expired(self, epoch: int, now: float, limit: int) -> list[int]:
+        """Webhooks whose lease ran out by `now`, oldest lease first."""
+        found: list[bytes] = self.r.zrangebyscore(  # type: ignore[assignment]
+            self._p(epoch) + "hl", "-inf", repr(now), start=0, num=limit)
+        return [int(x) for x in found]
+
+    @_guard
+    def hook_reclaim(self, epoch: int, seq: int, now: float, until: float,
+                     owner: str) -> Any:
+        """Take over a delivery whose lease ran out by `now`: its record, or None when it
+        had not run out (another worker took it first)."""
+        found = self._script(lua.HOOK_RECLAIM)(args=[self._p(epoch), str(seq), repr(now),
+                                                     repr(until), owner])
+        return found or None
 
     def close(self) -> None:
         self._cache.drop()

@@ -4,7 +4,7 @@ Keys: `<ns>:epoch`, `<ns>:clock` (hash now/offset), `<ns>:secret`; per epoch, un
 `c` (counters), `m` (rules revision and pending webhooks: what every read needs), `t:<id>` (a
 task: rec, at, polls, canceled_at, forced, forced_at, failure, al), `tasks` (zset by arrival),
 `alias`, `j` (journal list), `rules`/`rorder`/`rc`, `claims`, `w:<key>` (rate windows), `h`/`hp`
-(webhooks, the pending ones).
+(webhooks, the pending ones), `hl`/`ho` (delivery leases: until, by score; their owners).
 """
 
 SYNC = """
@@ -175,12 +175,42 @@ redis.call('PEXPIRE', k, 5000)
 return 1
 """
 HOOK_CLAIM = """
+-- Claim a due webhook with a lease (ARGV[3], store time) held by ARGV[4] (outbox.py).
 local p = ARGV[1]
 if redis.call('SREM', p .. 'hp', ARGV[2]) == 1 then
   redis.call('HINCRBY', p .. 'm', 'hooks_pending', -1)
+  if ARGV[3] and ARGV[3] ~= '' then
+    redis.call('ZADD', p .. 'hl', ARGV[3], ARGV[2])
+    redis.call('HSET', p .. 'ho', ARGV[2], ARGV[4])
+  end
   return 1
 end
 return 0
+"""
+HOOK_SAVE = """
+-- Store a webhook's outcome and renew its lease (ARGV[4]) or release it (''), unless another
+-- worker owns it now (its lease ran out and was taken over): then 0, nothing written.
+local p, seq = ARGV[1], ARGV[2]
+local owner = redis.call('HGET', p .. 'ho', seq)
+if owner and owner ~= ARGV[5] then return 0 end
+redis.call('HSET', p .. 'h', seq, ARGV[3])
+if owner then
+  if ARGV[4] == '' then
+    redis.call('ZREM', p .. 'hl', seq)
+  else
+    redis.call('ZADD', p .. 'hl', ARGV[4], seq)
+  end
+end
+return 1
+"""
+HOOK_RECLAIM = """
+-- Take over a delivery whose lease ran out (score <= now): a new lease for ARGV[5]; the record.
+local p, seq = ARGV[1], ARGV[2]
+local lease = redis.call('ZSCORE', p .. 'hl', seq)
+if not lease or tonumber(lease) > tonumber(ARGV[3]) then return false end
+redis.call('ZADD', p .. 'hl', ARGV[4], seq)
+redis.call('HSET', p .. 'ho', seq, ARGV[5])
+return redis.call('HGET', p .. 'h', seq) or false
 """
 ADVANCE = """
 redis.call('HINCRBYFLOAT', KEYS[1], ARGV[1], ARGV[2])

@@ -275,6 +275,17 @@ class SharedStore:
             return hashlib.sha256(f"wanmock:{seed}".encode()).digest()
         return bytes(self.driver.secret(hashlib.sha256(fallback).hexdigest()[:32]).encode())
 
+    def signer(self, seed: int | None, fallback: bytes) -> Any:
+        """The result-URL signer: from the seed, else the store's secret (parts.SharedSigner,
+        which puts it back after a store that lost its data)."""
+        if seed is not None:
+            from mockserver.core.artifacts import Signer
+
+            return Signer(self.secret(seed, fallback))
+        from mockserver.core.store.parts import SharedSigner
+
+        return SharedSigner(self, fallback)
+
     def journal(self, maxlen: int) -> Any:
         from mockserver.core.store.parts import SharedJournal
 
@@ -298,7 +309,7 @@ class SharedStore:
         return SharedLimiter(self)
 
     def outbox(self, maxlen: int) -> Any:
-        from mockserver.core.store.parts import SharedOutbox
+        from mockserver.core.store.outbox import SharedOutbox
 
         return SharedOutbox(self, maxlen)
 

@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS windows (epoch INTEGER, key TEXT, t REAL);
 CREATE INDEX IF NOT EXISTS windows_key ON windows (epoch, key, t);
 CREATE TABLE IF NOT EXISTS claims (epoch INTEGER, name TEXT, PRIMARY KEY (epoch, name))
     WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (epoch INTEGER, seq INTEGER, until REAL, owner TEXT,
+    PRIMARY KEY (epoch, seq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS leases_until ON leases (epoch, until);
 INSERT OR IGNORE INTO meta VALUES ('epoch', 1);
 """
 EPOCH = "(SELECT value FROM meta WHERE key = 'epoch')"
@@ -55,7 +58,7 @@ TASK = ("SELECT {rec}, polls, canceled_at, forced, forced_at, failure FROM tasks
 
 # What a write changes of the per-request read (the rest changes neither).
 META_WRITES = {"bump_epoch", "init_clock", "restart_clock", "advance", "rule_put", "rule_remove",
-               "rules_clear", "rules_seed", "hook_put", "hook_claim", "hook_lease"}
+               "rules_clear", "rules_seed", "hook_put", "hook_claim"}
 ROW_WRITES = {"put_tasks", "update_task", "incr_polls", "remove_tasks", "write_batch"}
 _BUGS = ("syntax error", "no such column", "incomplete input", "unrecognized token")
 
@@ -157,7 +160,7 @@ class SqliteDriver:
             db.execute("UPDATE meta SET value = value + 1 WHERE key = 'epoch'")
             epoch = db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
             for table in ("counters", "tasks", "aliases", "journal", "rules", "hooks",
-                          "windows", "claims"):
+                          "windows", "claims", "leases"):
                 db.execute(f"DELETE FROM {table} WHERE epoch < ?", (epoch,))  # noqa: S608
         return int(epoch)
 
@@ -382,14 +385,56 @@ class SqliteDriver:
                                   "ORDER BY seq", (epoch,)).fetchall()
 
     @_guard
-    def hook_claim(self, epoch: int, seq: int) -> bool:
+    def hook_claim(self, epoch: int, seq: int, until: float | None = None,
+                   owner: str = "") -> bool:
+        """Claim a due webhook, leased to `owner` until `until` (store time; see outbox.py)."""
         with self._tx() as db:
             won = db.execute("UPDATE hooks SET pending = 0 WHERE epoch = ? AND seq = ? "
                              "AND pending = 1", (epoch, seq)).rowcount == 1
             if won:
                 db.execute("UPDATE counters SET value = value - 1 WHERE epoch = ? "
                            "AND name = 'hooks_pending'", (epoch,))
+                if until is not None:
+                    db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)",
+                               (epoch, seq, until, owner))
         return won
+
+    @_guard
+    def hook_save(self, epoch: int, seq: int, data: str, until: float | None,
+                  owner: str) -> bool:
+        """Store a webhook and renew its lease (release it: `until` None); False when another
+        worker owns the delivery now."""
+        with self._tx() as db:
+            row = db.execute("SELECT owner FROM leases WHERE epoch = ? AND seq = ?",
+                             (epoch, seq)).fetchone()
+            if row is not None and row[0] != owner:
+                return False
+            db.execute("UPDATE hooks SET data = ? WHERE epoch = ? AND seq = ?",
+                       (data, epoch, seq))
+            if row is not None:
+                db.execute("UPDATE leases SET until = ? WHERE epoch = ? AND seq = ?",
+                           (until, epoch, seq))
+        return True
+
+    @_guard
+    def hooks_expired(self, epoch: int, now: float, limit: int) -> list[int]:
+        """Webhooks whose lease ran out by `now`, oldest lease first."""
+        rows = self._db().execute("SELECT seq FROM leases WHERE epoch = ? AND until <= ? "
+                                  "ORDER BY until LIMIT ?", (epoch, now, limit)).fetchall()
+        return [int(r[0]) for r in rows]
+
+    @_guard
+    def hook_reclaim(self, epoch: int, seq: int, now: float, until: float,
+                     owner: str) -> Any:
+        """Take over a delivery whose lease ran out by `now`: its record, or None when it
+        had not run out (another worker took it first)."""
+        with self._tx() as db:
+            if db.execute("UPDATE leases SET until = ?, owner = ? WHERE epoch = ? AND seq = ? "
+                          "AND until <= ?", (until, owner, epoch, seq, now)).rowcount != 1:
+                return None
+            row = db.execute("SELECT data FROM hooks WHERE epoch = ? AND seq = ?",
+                             (epoch, seq)).fetchone()
+        return row[0] if row else None
 
     def close(self) -> None:
         for db in self._conns:

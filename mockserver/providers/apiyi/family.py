@@ -20,6 +20,7 @@ STATUS = {
 FAMILY = FamilySpec(
     name=NAME,
     routes="mockserver.providers.apiyi.routes:Apiyi",
+    policy="mockserver.providers.apiyi.policy:ApiyiPolicy",
     prefixes=("/wan/", "/v1/tasks"),
     task_paths=("/v1/tasks/",),
     # the create answers in DashScope's words, the task API in its own

@@ -8,25 +8,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver.contracts import Operation
-from mockserver.core.backend import Retention
 from mockserver.core.tasks import State, Task
 from mockserver.errors import ProviderError
 from mockserver.providers.apiyi import render
+from mockserver.providers.apiyi.policy import ApiyiPolicy
 from mockserver.providers.base import json_response
 from mockserver.providers.dashscope.routes import DashScope
 
 
-class Apiyi(DashScope):
+class Apiyi(ApiyiPolicy, DashScope):
     """`POST /wan/api/v1/services/aigc/video-generation/video-synthesis`, `GET /v1/tasks/{id}`."""
-
-    name = "apiyi"
-    # result_url is valid 24 h (seed 004); the task itself is kept as long as the URL.
-    retention = Retention(task_s=86400.0, url_s=86400.0)
 
     def task_json(self, request: Request, task: Task, *, poll: bool = True) -> dict[str, Any]:
         snap = self.backend.view(task, poll=poll)
         if snap.state is State.EXPIRED:
-            raise ProviderError(404, "task_not_found", "task not found")
+            raise self.task_not_found()
         url = None
         if snap.state is State.SUCCEEDED:
             url = self.backend.video_url(self.base_url(request), task, snap)
@@ -37,7 +33,7 @@ class Apiyi(DashScope):
         task = self.backend.find(self.name, request.path_params["task_id"], key)
         self.note_task(request, task)
         if task is None:
-            raise ProviderError(404, "task_not_found", "task not found")
+            raise self.task_not_found()
         return json_response(self.task_json(request, task))
 
     def preflight(self, request: Request, op: Operation) -> None:
@@ -50,11 +46,4 @@ class Apiyi(DashScope):
         try:
             return self.authenticate(request)
         except ProviderError as err:
-            rid = self.backend.ids.token(24)
-            raise ProviderError(401, "invalid_token", f"Invalid token (request id: {rid})",
-                                envelope="task_auth") from err
-
-    def error_response(self, err: ProviderError, op: Operation | None = None) -> Response:
-        if err.envelope == "task_auth":
-            return json_response(render.task_auth_error(err.message, err.code), err.status)
-        return super().error_response(err, op)
+            raise self.task_auth_error() from err

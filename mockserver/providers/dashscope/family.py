@@ -43,6 +43,7 @@ OPTIONS = (
 FAMILY = FamilySpec(
     name=NAME,
     routes="mockserver.providers.dashscope.routes:DashScope",
+    policy="mockserver.providers.dashscope.policy:DashScopePolicy",
     prefixes=("/api/v1/",),
     task_paths=("/api/v1/tasks/",),
     statuses=(STATUS_FIELD,),

@@ -3,79 +3,30 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockserver.catalogue import JobSpec
 from mockserver.contracts import Operation
-from mockserver.core.backend import Retention
 from mockserver.core.tasks import State, Task
-from mockserver.errors import ProviderError, Violation
+from mockserver.errors import ProviderError
 from mockserver.providers.base import Family, headers_of, json_response
 from mockserver.providers.dashscope import render
+from mockserver.providers.dashscope.policy import DashScopePolicy
 
 _LIST_TIME = re.compile(r"^\d{14}$")
 STATUS_WORDS = {v: k for k, v in render.STATUS.items()}
 
 
-class DashScope(Family):
+class DashScope(DashScopePolicy, Family):
     """`/api/v1/services/aigc/video-generation/video-synthesis` and `/api/v1/tasks`."""
 
-    name = "dashscope"
-    # Task ids are answered UNKNOWN and result URLs stop working 24 h after submit/end.
-    retention = Retention(task_s=86400.0, url_s=86400.0)
-    # DashScope's parser is not Go's: a body with invalid UTF-8 is not JSON to it (decision
-    # json-decoding); apiyi passes the body through to it.
-    invalid_utf8 = "reject"
-
-    # -- errors ------------------------------------------------------------------------------
     def __init__(self, backend: Any) -> None:
         super().__init__(backend)
         # The rendered tail of each polled task's body, kept by the backend (not the routes).
         self._polls = backend.memo(f"{self.name}.polls", 4096)
-
-    def auth_error(self, kind: str) -> ProviderError:
-        if kind == "missing":
-            return ProviderError(401, "InvalidApiKey", "No API-key provided.")
-        return ProviderError(401, "InvalidApiKey", "Invalid API-key provided.")
-
-    def body_error(self, kind: str, op: Operation) -> ProviderError:
-        if kind == "too_large":
-            limit = self.backend.options.body_limit
-            return ProviderError(400, "InvalidParameter",
-                                 f"The request body exceeds the limit of {limit} bytes.")
-        return ProviderError(400, "BadRequest.IllegalInput",
-                             "The input parameter requires json format.")
-
-    def violation_error(self, violation: Violation, op: Operation) -> ProviderError:
-        unknown_model = violation.field == "model" and violation.rule in ("schema:enum",
-                                                                          "model_known")
-        if unknown_model and self.backend.options["dashscope_unknown_model_status"] == 404:
-            model = violation.value if isinstance(violation.value, str) else ""
-            return ProviderError(
-                404, "ModelNotFound",
-                f"The model {model} does not exist or you do not have access to it.",
-                violation=violation,
-            )
-        return ProviderError.from_violation(violation)
-
-    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None
-              ) -> tuple[JobSpec | None, list[Violation]]:
-        spec, violations = super().judge(op, body)
-        if (spec is not None and headers is not None
-                and self.backend.options["dashscope_oss_resolve"] == "require"
-                and headers.get("x-dashscope-ossresourceresolve", "").strip().lower()
-                != "enable"):
-            field = _oss_input(spec.inputs)
-            if field is not None:
-                # F12: only with the header does the service resolve oss:// (temporary) URLs.
-                violations = [Violation(f"input.{field}", "oss_resolve", 400,
-                                        "InvalidParameter", OSS_URL_MESSAGE), *violations]
-        return spec, violations
 
     def check_headers(self, request: Request, op: Operation) -> None:
         if op.role == "submit":
@@ -83,8 +34,7 @@ class DashScope(Family):
 
     def check_async_header(self, request: Request) -> None:
         if headers_of(request).get("x-dashscope-async", "").strip().lower() != "enable":
-            raise ProviderError(403, "AccessDenied",
-                                "current user api does not support synchronous calls.")
+            raise self.async_error()
 
     # -- handlers ----------------------------------------------------------------------------
     async def create_video_synthesis(self, request: Request, op: Operation, raw: bytes) -> Response:
@@ -188,22 +138,6 @@ class DashScope(Family):
                 continue
             rows.append(render.list_item(task, snap))
         return json_response(render.list_body(self.backend.ids.uuid(), rows, page_no, page_size))
-
-
-# F12's answer: DashScope's bad-URL wording (api-facts §3.6 [B]); the exact text for this case
-# is not documented [C] (contracts/dashscope.yaml decision `oss-resource-resolve`).
-OSS_URL_MESSAGE = "url error, please check url！"
-
-
-def _oss_input(inputs: Mapping[str, Any]) -> str | None:
-    """The first input field holding an `oss://` URL, or None."""
-    for name, value in inputs.items():
-        values = value if isinstance(value, list) else [value]
-        for item in values:
-            url = item.get("url") if isinstance(item, Mapping) else item
-            if isinstance(url, str) and url[:6].lower() == "oss://":
-                return name
-    return None
 
 
 def _int_param(op: Operation, value: str | None, name: str, default: int, low: int,

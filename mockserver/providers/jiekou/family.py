@@ -48,6 +48,7 @@ class JiekouSpec(FamilySpec):
 FAMILY = JiekouSpec(
     name=NAME,
     routes="mockserver.providers.jiekou.routes:Jiekou",
+    policy="mockserver.providers.jiekou.policy:JiekouPolicy",
     prefixes=("/v3/",),
     statuses=(StatusField("task.status", {w: s for s, w in STATUS.items()}),),
     task_id_paths=("task.task_id",),

@@ -16,56 +16,15 @@ from starlette.requests import Request
 from mockserver.catalogue import RuleFailure
 from mockserver.contracts import Operation
 from mockserver.core.scenarios import RequestInfo
-from mockserver.errors import ProviderError, Violation
+from mockserver.errors import ProviderError
 from mockserver.providers.base import Family, headers_of
 from mockserver.providers.exchange import exchange_of
 from mockserver.providers.newapi import wire
-
-# middleware/distributor.go and i18n/locales/*.yaml (`distributor.invalid_request`,
-# `distributor.model_name_required`); legacy = the hard-coded strings before i18n (4fdd12ac).
-INVALID_REQUEST = {"zh-CN": "无效的请求，{}", "zh-TW": "無效的請求，{}",
-                   "en": "Invalid request: {}"}
-MODEL_REQUIRED = {"zh-CN": "未指定模型名称，模型名称不能为空",
-                  "zh-TW": "未指定模型名稱，模型名稱不能為空",
-                  "en": "Model name not specified, model name cannot be empty"}
+from mockserver.providers.newapi.policy import NewApiPolicy
 
 
-class Distributor(Family):
-    """The part of the new-api family that runs before its relay."""
-
-    def _words(self, chinese: str, english: str, request: Request | None = None) -> str:
-        return english if self._lang(request) == "en" else chinese
-
-    def _lang(self, request: Request | None) -> str:
-        """new-api's i18n language (i18n.GetLangFromContext): the `Accept-Language` header in
-        latest versions, else the user's setting, which `newapi_english_messages` stands for."""
-        opts = self.backend.options
-        if request is not None and opts["newapi_version"] == "latest":
-            accept = headers_of(request).get("accept-language", "")
-            first = accept.split(",")[0].split(";")[0].strip().lower()
-            if first.startswith("zh-tw"):
-                return "zh-TW"
-            if first.startswith("zh"):
-                return "zh-CN"
-            if first.startswith("en"):
-                return "en"
-        return "en" if opts["newapi_english_messages"] else "zh-CN"
-
-    def distributor_error(self, request: Request | None, detail: str | None) -> ProviderError:
-        """The `Distribute` middleware's 400 (OpenAI shape): no model (`detail` None), or a body
-        it cannot read. Latest versions wrap the reason twice (getModelFromRequest, then
-        Distribute), in the i18n language; legacy ones say "Invalid request, 无效的请求, …"."""
-        legacy = self.backend.options["newapi_version"] == "legacy"
-        if detail is None:
-            message = MODEL_REQUIRED["zh-CN" if legacy else self._lang(request)]
-        elif legacy:
-            message = f"Invalid request, 无效的请求, {detail}"
-        else:
-            template = INVALID_REQUEST[self._lang(request)]
-            message = template.format(template.format(detail))
-        return ProviderError(400, "", message, envelope="auth", violation=Violation(
-            "model" if detail is None else "", "distributor:model" if detail is None
-            else "distributor:body", 400, "", message))
+class Distributor(NewApiPolicy, Family):
+    """The part of the new-api family that runs before its relay (its wording: policy.py)."""
 
     def read_submit(self, request: Request, op: Operation, raw: bytes
                     ) -> tuple[Any, wire.Form | None]:
@@ -97,11 +56,11 @@ class Distributor(Family):
                     body = parsed
                     model = wire.model_of(body, legacy=True)
         except wire.WireError as exc:
-            raise self.distributor_error(request, str(exc)) from None
+            raise self.distributor_error(headers_of(request), str(exc)) from None
         if form is not None:
             self._journal_form(request, ctype, form)
         if model == "":
-            raise self.distributor_error(request, None)
+            raise self.distributor_error(headers_of(request), None)
         if not model.strip():  # a channel is looked up for it and none is found
             failure = RuleFailure("model_known", "model", model, None, model)
             raise self.violation_error(op.rule_violation(failure, {"model": "model"}, "submit"),

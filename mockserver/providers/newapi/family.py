@@ -95,6 +95,7 @@ class NewApiSpec(FamilySpec):
 FAMILY = NewApiSpec(
     name=NAME,
     routes="mockserver.providers.newapi.routes:NewApi",
+    policy="mockserver.providers.newapi.policy:NewApiPolicy",
     prefixes=("/v1/video",),
     task_paths=("/v1/video/generations/", "/v1/videos/"),
     statuses=(StatusField("data.status", _ROW), StatusField("status", _VIDEO)),
@@ -107,4 +108,6 @@ FAMILY = NewApiSpec(
     key_variables=("NEWAPI_API_KEY",),
     options=OPTIONS,
     order=20,
+    metadata_fields=True,
+    own_refusals=frozenset({"media_missing"}),
 )

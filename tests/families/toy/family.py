@@ -13,6 +13,7 @@ STATUS = {"queued": "WAITING", "running": "BUSY", "succeeded": "READY", "failed"
 FAMILY = FamilySpec(
     name=NAME,
     routes="tests.families.toy.routes:Toy",
+    policy="tests.families.toy.policy:ToyPolicy",
     prefixes=("/toy/",),
     task_paths=("/toy/v1/jobs/",),
     statuses=(StatusField("job.state", {w: s for s, w in STATUS.items()}),),

@@ -12,18 +12,11 @@ from mockserver.core.tasks import State
 from mockserver.errors import ProviderError
 from mockserver.providers.base import Family, json_response
 from tests.families.toy.family import STATUS
+from tests.families.toy.policy import ToyPolicy
 
 
-class Toy(Family):
+class Toy(ToyPolicy, Family):
     """`POST /toy/v1/jobs`, `GET /toy/v1/jobs/{job_id}`."""
-
-    name = "toy"
-
-    def auth_error(self, kind: str) -> ProviderError:
-        return ProviderError(401, "no_key", "a key is needed")
-
-    def body_error(self, kind: str, op: Operation) -> ProviderError:
-        return ProviderError(400, "bad_body", f"the body is {kind}")
 
     async def create_job(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)

@@ -1,0 +1,36 @@
+"""apiyi's policy (no Starlette): DashScope's wording for the create it passes through, and its
+own task API's (a new-api deployment: new-api's OpenAI-shaped 401, a plain 404)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mockserver.contracts import Operation
+from mockserver.core.backend import Retention
+from mockserver.errors import ProviderError
+from mockserver.providers.apiyi import render
+from mockserver.providers.dashscope.policy import DashScopePolicy
+
+
+class ApiyiPolicy(DashScopePolicy):
+    """DashScope's policy under `/wan`, and apiyi's task API."""
+
+    name = "apiyi"
+    # result_url is valid 24 h (seed 004); the task itself is kept as long as the URL.
+    retention = Retention(task_s=86400.0, url_s=86400.0)
+
+    @staticmethod
+    def task_not_found() -> ProviderError:
+        """The task API's answer for a task it does not know (or no longer keeps)."""
+        return ProviderError(404, "task_not_found", "task not found")
+
+    def task_auth_error(self) -> ProviderError:
+        """The task API's 401: new-api's, with a request id in the message."""
+        rid = self.context.ids.token(24)
+        return ProviderError(401, "invalid_token", f"Invalid token (request id: {rid})",
+                             envelope="task_auth")
+
+    def error_body(self, err: ProviderError, op: Operation | None = None) -> Any:
+        if err.envelope == "task_auth":
+            return render.task_auth_error(err.message, err.code)
+        return super().error_body(err, op)

@@ -1,0 +1,94 @@
+"""DashScope's policy (no Starlette): its error wording, retention, JSON parser and the header
+rule its judgement reads (`X-DashScope-OssResourceResolve`, audit F12)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from mockserver.catalogue import JobSpec
+from mockserver.contracts import Operation
+from mockserver.core.backend import Retention
+from mockserver.errors import ProviderError, Violation
+from mockserver.providers.policy import Policy
+
+if TYPE_CHECKING:
+    from mockserver.core.backend import Options
+
+# F12's answer: DashScope's bad-URL wording (api-facts §3.6 [B]); the exact text for this case
+# is not documented [C] (contracts/dashscope.yaml decision `oss-resource-resolve`).
+OSS_URL_MESSAGE = "url error, please check url！"
+
+
+class DashScopePolicy(Policy):
+    """How DashScope words and judges (apiyi passes its create through to it)."""
+
+    name = "dashscope"
+    # Task ids are answered UNKNOWN and result URLs stop working 24 h after submit/end.
+    retention = Retention(task_s=86400.0, url_s=86400.0)
+    # DashScope's parser is not Go's: a body with invalid UTF-8 is not JSON to it (decision
+    # json-decoding); apiyi passes the body through to it.
+    invalid_utf8 = "reject"
+
+    @staticmethod
+    def judge_arguments(options: Options) -> dict[str, Any]:
+        """`dashscope_r2v_prompt_over=reject` rejects a wan2.6 r2v prompt over its limit
+        (decision on over-length prompts, audit U14): families relaying DashScope ask for it."""
+        return {"strict_prompts": options["dashscope_r2v_prompt_over"] == "reject"}
+
+    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None
+              ) -> tuple[JobSpec | None, list[Violation]]:
+        spec, violations = super().judge(op, body)
+        if (spec is not None and headers is not None
+                and self.context.options["dashscope_oss_resolve"] == "require"
+                and headers.get("x-dashscope-ossresourceresolve", "").strip().lower()
+                != "enable"):
+            field = _oss_input(spec.inputs)
+            if field is not None:
+                # F12: only with the header does the service resolve oss:// (temporary) URLs.
+                violations = [Violation(f"input.{field}", "oss_resolve", 400,
+                                        "InvalidParameter", OSS_URL_MESSAGE), *violations]
+        return spec, violations
+
+    # -- errors ------------------------------------------------------------------------------
+    def auth_error(self, kind: str) -> ProviderError:
+        if kind == "missing":
+            return ProviderError(401, "InvalidApiKey", "No API-key provided.")
+        return ProviderError(401, "InvalidApiKey", "Invalid API-key provided.")
+
+    def body_error(self, kind: str, op: Operation) -> ProviderError:
+        if kind == "too_large":
+            limit = self.context.options.body_limit
+            return ProviderError(400, "InvalidParameter",
+                                 f"The request body exceeds the limit of {limit} bytes.")
+        return ProviderError(400, "BadRequest.IllegalInput",
+                             "The input parameter requires json format.")
+
+    @staticmethod
+    def async_error() -> ProviderError:
+        """A submit without `X-DashScope-Async: enable`."""
+        return ProviderError(403, "AccessDenied",
+                             "current user api does not support synchronous calls.")
+
+    def violation_error(self, violation: Violation, op: Operation) -> ProviderError:
+        unknown_model = violation.field == "model" and violation.rule in ("schema:enum",
+                                                                          "model_known")
+        if unknown_model and self.context.options["dashscope_unknown_model_status"] == 404:
+            model = violation.value if isinstance(violation.value, str) else ""
+            return ProviderError(
+                404, "ModelNotFound",
+                f"The model {model} does not exist or you do not have access to it.",
+                violation=violation,
+            )
+        return ProviderError.from_violation(violation)
+
+
+def _oss_input(inputs: Mapping[str, Any]) -> str | None:
+    """The first input field holding an `oss://` URL, or None."""
+    for name, value in inputs.items():
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            url = item.get("url") if isinstance(item, Mapping) else item
+            if isinstance(url, str) and url[:6].lower() == "oss://":
+                return name
+    return None

@@ -1,0 +1,221 @@
+"""A family's policy: how it words its errors, how long it keeps tasks, how it judges a body.
+
+`Policy` holds what a family decides without HTTP (no Starlette): the wording of its
+authentication, body, parameter, violation and internal errors and of its transport faults, the
+envelope an error body is rendered in, its retention, the codes of an unrouted request, what its
+JSON parser does with invalid UTF-8, and the judgement of a request body (the contract's `judge`
+plus the family's own steps, e.g. new-api's request conversion) with `settle`, which acts on it.
+Each family's policy is a subclass in its folder (`providers/<f>/policy.py`, named by
+`FamilySpec.policy`); its HTTP class (`providers.base.Family`) is that policy plus the request
+pipeline (`providers/pipeline.py`).
+
+A policy reads its options, contracts and ids through a context: the fake's `Backend` when it
+serves, or `Judging` (contracts and options only) when `mockserver.checks` judges a body.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from mockserver.catalogue import JobSpec
+from mockserver.contracts import Contract, ContractSet, Operation, render_envelope
+from mockserver.contracts.extensions import Fault
+from mockserver.core.backend import Retention
+from mockserver.core.ids import Ids
+from mockserver.core.scenarios import FAULT_KEYS, Scenario
+from mockserver.errors import ProviderError, Timing, Violation
+from mockserver.jsonwire import InvalidUtf8
+
+if TYPE_CHECKING:
+    from mockserver.core.backend import Options
+
+
+class Context(Protocol):
+    """What a policy reads: the `Backend`, or `Judging` to judge without one."""
+
+    contracts: ContractSet
+    ids: Ids
+
+    @property
+    def options(self) -> Options: ...
+
+    def now(self) -> float: ...
+
+    def rule_timing(self) -> Timing | None: ...
+
+
+class Judging:
+    """A policy's context outside a fake: contracts and options, fresh ids, the wall clock.
+    `mockserver.checks` judges bodies with it, without building a `Backend`."""
+
+    def __init__(self, contracts: ContractSet, options: Options | None = None) -> None:
+        if options is None:
+            from mockserver.core.backend import Options
+
+            options = Options()
+        self.contracts = contracts
+        self.options = options
+        self.ids = Ids(None)
+
+    @staticmethod
+    def now() -> float:
+        return time.time()
+
+    def rule_timing(self) -> Timing | None:
+        timing = self.options.rule_timing
+        return None if timing == "contract" else timing  # type: ignore[return-value]
+
+
+# Used when a contract has no x-wanmock-faults entry for a fault.
+DEFAULT_FAULTS: dict[str, Fault] = {
+    "throttle": Fault(429, "Throttling", "Requests throttling triggered."),
+    "rate_limit": Fault(429, "Throttling.RateQuota",
+                        "Requests rate limit exceeded, please try again later."),
+    "concurrency": Fault(429, "Throttling", "Too many running tasks."),
+    "server_error": Fault(500, "InternalError",
+                          "An internal error has occured, please try again later."),
+    "unavailable": Fault(503, "ServiceUnavailable", "The service is temporarily unavailable."),
+}
+
+
+class Policy:
+    """One family's decisions. Subclasses set `name` and word `auth_error` and `body_error`."""
+
+    name: ClassVar[str]
+    retention: ClassVar[Retention] = Retention(task_s=None, url_s=86400.0)
+    # The code a request to no operation under the family's paths gets, by status (404/405).
+    unrouted_codes: ClassVar[dict[int, str]] = {404: "NotFound", 405: "MethodNotAllowed"}
+    # What the provider's JSON parser does with invalid UTF-8 inside strings: Go's
+    # encoding/json replaces it with U+FFFD (`replace`); others refuse the body (`reject`).
+    invalid_utf8: ClassVar[InvalidUtf8] = "replace"
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.contract: Contract = context.contracts[self.name]
+
+    def contract_retention(self) -> Retention:
+        """How long the family keeps a task and its result URL: the contract's
+        `x-wanmock-retention` (`task_s`, null for never; `url_s`), else the class default."""
+        found = self.contract.extensions.retention
+        if found is None:
+            return self.retention
+        return Retention(task_s=found.task_s,
+                         url_s=self.retention.url_s if found.url_s is None else found.url_s)
+
+    def key_form(self) -> Callable[[str], str] | None:
+        """How the family compares API keys when it scopes tasks to their key (None: as
+        sent)."""
+        return None
+
+    # -- judging a body ------------------------------------------------------------------------
+    @staticmethod
+    def judge_arguments(options: Options) -> dict[str, Any]:
+        """What the family's options add to `Contract.judge` (keyword arguments; none here).
+        A family that relays another's models asks that family for its arguments."""
+        return {}
+
+    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None
+              ) -> tuple[JobSpec | None, list[Violation]]:
+        """Judge a parsed body as this provider does: the job it would run and every violation,
+        the first reported first; with `headers` (lower-case names) also the rules that read
+        them (none by default). No side effects: `mockserver.checks` uses it too."""
+        context = self.context
+        return self.contract.judge(op.operation_id, body, rule_timing=context.rule_timing(),
+                                   **self.judge_arguments(context.options))
+
+    def settle(self, op: Operation, spec: JobSpec | None, violations: list[Violation]
+               ) -> tuple[JobSpec, Violation | None]:
+        """Act on a judgement: raise the first submit-time violation, else return the job and
+        the violation (if any) that will fail the task later."""
+        for violation in violations:
+            if violation.timing == "submit":
+                raise self.violation_error(violation, op)
+        if spec is None:  # cannot happen on a schema-valid body with a known model; be safe
+            raise self.violation_error(violations[0], op)
+        late = violations[0] if violations else None
+        return spec, late
+
+    # -- authentication ------------------------------------------------------------------------
+    def read_key(self, headers: Mapping[str, str]) -> str:
+        """The API key in the request's headers (lower-case names), or the family's 401:
+        `Authorization: Bearer <key>`, one of `Options.api_keys` when those are set."""
+        header = headers.get("authorization")
+        if not header or not header.strip():
+            raise self.flag(self.auth_error("missing"), "security:missing", "Authorization")
+        scheme, _, key = header.strip().partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise self.flag(self.auth_error("malformed"), "security:malformed", "Authorization")
+        allowed = self.context.options.api_keys
+        if allowed and key not in allowed:
+            raise self.auth_error("invalid")  # a well-formed request with the wrong key
+        return key
+
+    # -- errors, worded by the family ----------------------------------------------------------
+    @staticmethod
+    def flag(err: ProviderError, rule: str, field: str = "") -> ProviderError:
+        """Mark an error as a contract violation by the client (the journal records it)."""
+        if err.violation is None:
+            err.violation = Violation(field, rule, err.status, err.code, err.message)
+        return err
+
+    def auth_error(self, kind: str) -> ProviderError:
+        """The family's 401; kind: `missing`, `malformed`, `invalid`."""
+        raise NotImplementedError(f"{self.name} words no authentication error")
+
+    def body_error(self, kind: str, op: Operation) -> ProviderError:
+        """The family's answer to a body that is `empty`, `not_json`, of the wrong
+        `content_type` or `too_large`."""
+        raise NotImplementedError(f"{self.name} words no body error")
+
+    def internal_error(self) -> ProviderError:
+        """A bug in the fake, in the family's words."""
+        return ProviderError(500, "InternalError",
+                             "An internal error has occured, please try again later.")
+
+    def parameter_error(self, violation: Violation, op: Operation) -> ProviderError:
+        """A query or header parameter the contract refuses."""
+        return ProviderError.from_violation(violation)
+
+    def violation_error(self, violation: Violation, op: Operation) -> ProviderError:
+        """A body rule the contract refuses at submit."""
+        return ProviderError.from_violation(violation)
+
+    def fault_error(self, scenario: Scenario, op: Operation | None = None) -> ProviderError:
+        """A transport fault in the family's words (`x-wanmock-faults`, per role if given)."""
+        key = FAULT_KEYS[scenario.name]
+        spec = (self.contract.extensions.faults.get(key) or DEFAULT_FAULTS[key]).for_role(
+            op.role if op is not None else None)
+        headers = {}
+        # `throttle` always carries Retry-After (that is the scenario); the provider's own
+        # limits carry it where its contract says the provider sends one.
+        if scenario.name == "throttle" or "retry_after" in scenario.params or (
+                scenario.name in ("rate-limit", "concurrency") and spec.retry_after):
+            headers["Retry-After"] = str(int(scenario.params.get("retry_after", 1)))
+        return ProviderError(spec.status, spec.code, spec.message, envelope=spec.envelope,
+                             headers=headers)
+
+    def error_body(self, err: ProviderError, op: Operation | None = None) -> Any:
+        """The JSON body an error is answered with: the operation's own envelope (apiyi's task
+        API) or the contract's `x-wanmock-envelope` the error names."""
+        own = op.envelope if op is not None else None
+        if own is not None and err.envelope == "default":
+            return render_envelope(own, {"status": err.status, "code": err.code,
+                                         "message": err.message})
+        return self.contract.render_error(err.status, err.code, err.message,
+                                          envelope=err.envelope,
+                                          request_id=self.context.ids.uuid())
+
+
+_GENERIC: dict[str, type[Policy]] = {}
+
+
+def generic(name: str) -> type[Policy]:
+    """The policy of a family that names none (`FamilySpec.policy` empty): the contract decides
+    everything a judgement needs."""
+    found = _GENERIC.get(name)
+    if found is None:
+        found = _GENERIC[name] = type(f"{name.title()}Policy", (Policy,), {"name": name})
+    return found
