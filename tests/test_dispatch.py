@@ -192,3 +192,28 @@ async def test_unknown_routes_in_the_family_words_and_journaled_with_their_body(
     assert entry.violations[0]["code"] == code
     kept = json.loads(entry.request_body or "")
     assert kept == {"prompt": "kept", "api_key": "[redacted]"}  # kept, with the key hidden
+
+
+@pytest.mark.parametrize("content, status", [
+    ({"output": {"task_id": "t1", "task_status": "PENDING"}, "request_id": "r"}, 200),
+    ({"code": "InvalidParameter", "message": "中文 and \u2028"}, 400),
+    ([1, 2.5, None, True], 503),
+])
+def test_hot_responses_are_starlettes_byte_for_byte(content: Any, status: int) -> None:
+    """The hot path's responses build their headers directly: the same status, headers and
+    body as Starlette's own classes."""
+    from starlette.responses import JSONResponse as StarletteJSON
+    from starlette.responses import Response
+
+    from mockserver.providers.hotpath import JSONBytes, JSONResponse, json_body
+
+    theirs = StarletteJSON(content, status_code=status)
+    for ours in (JSONResponse(content, status_code=status),
+                 JSONBytes(json_body(content), status)):
+        assert (ours.status_code, ours.raw_headers, ours.body) == (
+            theirs.status_code, theirs.raw_headers, theirs.body)
+        assert ours.background is None and ours.headers["content-type"] == "application/json"
+    plain = Response(json_body(content), status, media_type="application/json")
+    assert JSONBytes(json_body(content), status).raw_headers == plain.raw_headers
+    with_headers = JSONResponse(content, status_code=status, headers={"Retry-After": "1"})
+    assert with_headers.headers["retry-after"] == "1"  # other headers: Starlette's own path

@@ -17,6 +17,7 @@ from mockserver.contracts import FAMILIES, ContractSet, load
 from mockserver.core.artifacts import Signer, VideoCache, VideoKey
 from mockserver.core.clock import Clock
 from mockserver.core.memo import Memo
+from mockserver.core.retention import RETENTION_SWEEP_S
 from mockserver.core.scenarios import FaultRequested, Scenario, shape_plan
 from mockserver.core.store import Store, open_store
 from mockserver.core.tasks import (
@@ -404,7 +405,8 @@ class Backend:
         plan.queue_s += wait
         self.store.add(task)
         self._submits += 1
-        self._maybe_sweep(now)
+        if self.options.max_tasks is not None or now - self._swept_at >= RETENTION_SWEEP_S:
+            self._maybe_sweep(now)  # (the same test retention.maybe_sweep makes first)
         return task
 
     # -- bounded memory (mockserver.core.retention) ----------------------------------------

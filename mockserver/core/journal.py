@@ -85,7 +85,14 @@ def _redacted_copy(headers: Iterable[tuple[str, str]],
 
 @dataclass(slots=True)
 class Entry:
-    """One exchange. `operation` is the contract operationId, `violations` what the fake found."""
+    """One exchange. `operation` is the contract operationId, `violations` what the fake found.
+
+    The bodies read as text, redacted and cut at `BODY_LIMIT` (`request_body`,
+    `response_body`). The journal keeps the (cut) bytes it was given and turns them into that
+    text the first time anything reads them, so the hot path never decodes or scans a body
+    nobody looks at; every reader (entries, the control API, the dashboard, a shared store's
+    copy) goes through the properties and so sees only the redacted text.
+    """
 
     seq: int
     time: float
@@ -95,13 +102,37 @@ class Entry:
     path: str
     query: str
     request_headers: dict[str, str]
-    request_body: str | None
+    request_held: str | bytes | None = field(repr=False)
     status: int = 0
-    response_body: str | None = None
+    response_held: str | bytes | None = field(default=None, repr=False)
     task_id: str | None = None
     violations: list[dict[str, Any]] = field(default_factory=list)
     scenario: str | None = None
     truncated: bool = False
+
+    @property
+    def request_body(self) -> str | None:
+        """The request body as text, redacted (None: it was not read, e.g. too large)."""
+        held = self.request_held
+        if type(held) is bytes:
+            held = self.request_held = _shown(held)
+        return held  # type: ignore[return-value]
+
+    @request_body.setter
+    def request_body(self, text: str | None) -> None:
+        self.request_held = text
+
+    @property
+    def response_body(self) -> str | None:
+        """The response body as text, redacted (None: a streamed answer, e.g. a video)."""
+        held = self.response_held
+        if type(held) is bytes:
+            held = self.response_held = _shown(held)
+        return held  # type: ignore[return-value]
+
+    @response_body.setter
+    def response_body(self, text: str | None) -> None:
+        self.response_held = text
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -115,14 +146,26 @@ class Entry:
         }
 
 
-def _text(body: bytes | None) -> tuple[str | None, bool]:
+def _held(body: bytes | None) -> tuple[bytes | str | None, bool]:
+    """What an entry keeps of a body until it is read: the bytes, cut at BODY_LIMIT."""
     if body is None:
         return None, False
     if not body:
         return "", False
-    cut = len(body) > BODY_LIMIT
-    text = (body[:BODY_LIMIT] if cut else body).decode("utf-8", errors="replace")
-    return (redact_value(text) if _may_hold_secret(text) else text), cut
+    if len(body) > BODY_LIMIT:
+        return bytes(body[:BODY_LIMIT]), True
+    return bytes(body), False
+
+
+def _shown(held: bytes) -> str:
+    """Kept bytes as the journal shows them: text, credentials redacted."""
+    text = held.decode("utf-8", errors="replace")
+    return redact_value(text) if _may_hold_secret(text) else text
+
+
+def _text(body: bytes | None) -> tuple[str | None, bool]:
+    held, cut = _held(body)
+    return (_shown(held) if type(held) is bytes else held), cut  # type: ignore[return-value]
 
 
 class Journal:
@@ -149,11 +192,11 @@ class Journal:
         family: str | None = None,
         operation: str | None = None,
     ) -> Entry:
-        text, cut = _text(body)
+        held, cut = _held(body)
         with self._lock:
             self._seq += 1
             entry = Entry(self._seq, time, family, operation, method, path, query,
-                          _redacted_copy(headers, self._redactions), text,
+                          _redacted_copy(headers, self._redactions), held,
                           truncated=cut)
             if self.keeps:
                 self._entries.append(entry)
@@ -169,10 +212,11 @@ class Journal:
 
     @staticmethod
     def complete(entry: Entry, status: int, body: bytes | None) -> None:
-        text, cut = _text(body)
+        held, cut = _held(body)
         entry.status = status
-        entry.response_body = text
-        entry.truncated = entry.truncated or cut
+        entry.response_held = held
+        if cut:
+            entry.truncated = True
 
     def entries(self, **match: Any) -> list[Entry]:
         """Entries whose attributes equal every given value (`family=`, `operation=`...)."""

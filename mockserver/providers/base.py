@@ -38,6 +38,7 @@ class Family(Pipeline, Policy, ABC):
     def __init__(self, backend: Backend) -> None:
         Policy.__init__(self, backend)
         self.backend = backend
+        self._param_checks = {}
         backend.retention[self.name] = self.contract_retention()
         # A family that owes webhooks renders them with `_webhook_body(task, base_url)`; the
         # backend keeps it so any worker of a shared store can render any task's webhook.

@@ -5,7 +5,9 @@ request's scope under `EXCHANGE` (the one scope slot wanmock uses): handlers kee
 `(request, op, raw)` signature and reach it with `exchange_of(request)`. What used to travel in
 separate `scope["wanmock.*"]` keys (the journal entry, the API key, the job scenario, the header
 dict) lives here, and so does the parsed body, so scenario matching and the handler share one
-parse. Starlette-free: the request is held as an opaque object.
+parse. Starlette-free. The exchange does not point back at the request: the request's scope
+holds the exchange, and a way back would make every request a reference cycle that only the
+garbage collector frees (a collection every few dozen requests on the hot path).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ NOT_JSON: Any = object()  # `Exchange.body` when the body did not parse as JSON
 class Exchange:
     """One request's pipeline state: who asked for what, and what is known so far."""
 
-    request: Any  # the Starlette request
     family: str
     operation: Operation | None
     headers: dict[str, str]  # lower-case names, first value wins; shared: never change it

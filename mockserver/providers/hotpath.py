@@ -1,7 +1,10 @@
 """Per-request helpers on the hot path, each giving exactly what Starlette would, only cheaper.
 
 - `JSONResponse`: Starlette's, rendered by one reused encoder (Starlette's `json.dumps` call
-  with keyword arguments builds a new encoder for every response). Same bytes.
+  with keyword arguments builds a new encoder for every response), its two headers built
+  directly when it has no others. Same bytes, same headers.
+- `JSONBytes`: `Response(body, media_type="application/json")` for a body already rendered
+  (DashScope's poll and submit answers), without Starlette's header building.
 - `path_and_query(request)`: `request.url.path` and `request.url.query`, remembered per raw
   path, query and Host (building a `URL` parses the whole URL every time).
 - `base_url(request)`: `str(request.base_url)`, remembered per scheme, server, root path and Host.
@@ -16,8 +19,10 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse as _StarletteJSONResponse
+from starlette.responses import Response
 
 from mockserver.core.memo import Memo
 
@@ -32,9 +37,42 @@ def json_body(content: Any) -> bytes:
     return _encode(content).encode("utf-8")
 
 
+_JSON_TYPE = (b"content-type", b"application/json")
+
+
 class JSONResponse(_StarletteJSONResponse):
+    def __init__(self, content: Any, status_code: int = 200,
+                 headers: Any = None, media_type: str | None = None,
+                 background: BackgroundTask | None = None) -> None:
+        if (headers is None and media_type is None and background is None
+                and status_code >= 200 and status_code not in (204, 304)):
+            # What Starlette's init_headers gives such a response: length, then type.
+            self.status_code = status_code
+            self.background = None
+            self.body = body = _encode(content).encode("utf-8")
+            self.raw_headers = [(b"content-length", str(len(body)).encode("latin-1")),
+                                _JSON_TYPE]
+            return
+        super().__init__(content, status_code, headers, media_type, background)
+
     def render(self, content: Any) -> bytes:
         return _encode(content).encode("utf-8")
+
+
+class JSONBytes(Response):
+    """`Response(body, status_code, media_type="application/json")`: the same status, headers
+    and body (`body` is JSON already rendered), built directly."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        if status_code < 200 or status_code in (204, 304):
+            super().__init__(body, status_code)
+            return
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [(b"content-length", str(len(body)).encode("latin-1")), _JSON_TYPE]
 
 
 def _host(scope: Any) -> bytes | None:

@@ -65,6 +65,9 @@ class Pipeline:
     name: str
     backend: Backend
     contract: Contract
+    # operationId -> (checks parameters at all, checks query parameters): the contract's
+    # declared parameters, fixed for the life of the routes.
+    _param_checks: dict[str, tuple[bool, bool]]
 
     # -- routing -----------------------------------------------------------------------------
     def routes(self) -> list[Route]:
@@ -85,6 +88,7 @@ class Pipeline:
         backend = self.backend
         name, operation = self.name, op.operation_id
         names_task = op.role in _TASK_ROLES
+        self._param_checks[operation] = (op.checks_parameters, op.checks_query)
         headers_memo = backend.memo("headers", 1024)
         read_body = self._read_body
         transport_scenario = self.transport_scenario
@@ -99,7 +103,7 @@ class Pipeline:
             try:
                 # The one carrier of this request's pipeline state (see providers/exchange.py).
                 scope[EXCHANGE] = exchange = Exchange(
-                    request, name, op, _headers(scope["headers"], headers_memo))
+                    name, op, _headers(scope["headers"], headers_memo))
                 raw = await read_body(request, exchange.headers)
                 path, query = path_and_query(request)
                 exchange.entry = entry = backend.journal.record(
@@ -306,9 +310,14 @@ class Pipeline:
         backend = self.backend
         if backend.options.rate_limit_qps is not None and not backend.admit(self.name, key):
             raise FaultRequested("rate-limit")
-        if not op.checks_parameters:
+        # Decided when the route was built (and on first use for an operation built otherwise).
+        checks = self._param_checks.get(op.operation_id)
+        if checks is None:
+            checks = self._param_checks[op.operation_id] = (op.checks_parameters,
+                                                            op.checks_query)
+        if not checks[0]:
             return
-        query = request.query_params if op.checks_query else _NO_QUERY
+        query = request.query_params if checks[1] else _NO_QUERY
         violations = op.parameter_violations(query, headers_of(request))
         if violations:
             raise self.parameter_error(violations[0], op)

@@ -94,6 +94,9 @@ class Policy:
     def __init__(self, context: Context) -> None:
         self.context = context
         self.contract: Contract = context.contracts[self.name]
+        # `judge_arguments` of the options last judged with (options are replaced, not changed)
+        self._judged_with: Any = None
+        self._judge_args: dict[str, Any] = {}
 
     def contract_retention(self) -> Retention:
         """How long the family keeps a task and its result URL: the contract's
@@ -122,8 +125,11 @@ class Policy:
         the first reported first; with `headers` (lower-case names) also the rules that read
         them (none by default). No side effects: `mockserver.checks` uses it too."""
         context = self.context
+        options = context.options
+        if options is not self._judged_with:
+            self._judge_args, self._judged_with = self.judge_arguments(options), options
         return self.contract.judge(op.operation_id, body, rule_timing=context.rule_timing(),
-                                   **self.judge_arguments(context.options))
+                                   **self._judge_args)
 
     def settle(self, op: Operation, spec: JobSpec | None, violations: list[Violation]
                ) -> tuple[JobSpec, Violation | None]:

@@ -14,8 +14,9 @@ answer 503) after a short bounded retry; redis-py drops the broken connection fr
 the next request reconnects. A restarted server without persistence has lost the state: the
 epoch key is set anew from the server's time, which every worker sees as a reset: the
 `--scenarios` rules go into it once (`parts.SharedBook`), the running workers put the unseeded
-signing secret back (`parts.SharedSigner`), the manual clock starts again at its start, and
-webhooks owed are lost with the data (deliveries leased before it: `outbox.py`).
+signing secret back (`parts.SharedSigner`), the manual clock carries on from the last time the
+first worker to reconnect read it (never back to its start: `SYNC`'s start argument; a system
+clock's advance is lost), and webhooks owed are lost with the data (see outbox.py).
 """
 
 from __future__ import annotations
@@ -189,6 +190,7 @@ class RedisDriver:
 
     def _view(self, meta: list[Any], row: Any, task_id: str | None) -> dict[str, Any]:
         e, now, offset, rules, hooks = meta
+        self._start = now  # a server that lost its data starts the manual clock here again
         return {"epoch": int(e), "now": float(now), "offset": float(offset),
                 "skew": self.skew, "rules": int(rules), "hooks": int(hooks),
                 "task_id": task_id, "row": self._row(row) if task_id else None}
@@ -227,18 +229,21 @@ class RedisDriver:
     # -- clock, secret, counters -------------------------------------------------------------
     @_guard
     def init_clock(self, start: float) -> None:
-        self._start = repr(float(start))
-        self.r.hsetnx(f"{self.ns}:clock", "now", self._start)
+        if float(self._start) < start:  # not below what this worker has read (see sync)
+            self._start = repr(float(start))
+        self.r.hsetnx(f"{self.ns}:clock", "now", repr(float(start)))
         self.r.hsetnx(f"{self.ns}:clock", "offset", "0")
 
     @_guard
     def restart_clock(self, start: float) -> None:
-        self.r.hset(f"{self.ns}:clock", mapping={"now": repr(float(start)), "offset": "0"})
+        self._start = repr(float(start))
+        self.r.hset(f"{self.ns}:clock", mapping={"now": self._start, "offset": "0"})
 
     @_guard
     def advance(self, kind: str, seconds: float) -> tuple[float, float]:
         field = "now" if kind == "manual" else "offset"
         now, offset = self._advance(keys=[f"{self.ns}:clock"], args=[field, repr(seconds)])
+        self._start = now
         return float(now), float(offset)
 
     @_guard

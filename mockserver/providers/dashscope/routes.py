@@ -15,6 +15,7 @@ from mockserver.errors import ProviderError
 from mockserver.providers.base import Family, headers_of, json_response
 from mockserver.providers.dashscope import render
 from mockserver.providers.dashscope.policy import DashScopePolicy
+from mockserver.providers.hotpath import JSONBytes
 
 _LIST_TIME = re.compile(r"^\d{14}$")
 STATUS_WORDS = {v: k for k, v in render.STATUS.items()}
@@ -44,7 +45,7 @@ class DashScope(DashScopePolicy, Family):
         request_id = self.backend.ids.uuid()
         task = self.submit(request, op, body, spec, late, task_id=self.backend.ids.uuid(),
                            api_key=key, extra={"request_id": request_id}, raw=raw)
-        return Response(render.created_json(task.id, request_id), media_type="application/json")
+        return JSONBytes(render.created_json(task.id, request_id))
 
     async def create_image2_video_synthesis(self, request: Request, op: Operation,
                                             raw: bytes) -> Response:
@@ -95,7 +96,7 @@ class DashScope(DashScopePolicy, Family):
             if tail is None:
                 return json_response(body)
             cached = self._polls.put(task.id, (key, tail))
-        return Response(render.poll_json(request_id, cached[1]), media_type="application/json")
+        return JSONBytes(render.poll_json(request_id, cached[1]))
 
     async def cancel_task(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
