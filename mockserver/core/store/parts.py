@@ -28,17 +28,13 @@ log = logging.getLogger("mockserver")
 class SharedJournal(Journal):
     """Entries are kept locally until complete, then written in batches (see shared.py)."""
 
+    keeps = False  # the store keeps them
+
     def __init__(self, store: SharedStore, maxlen: int = 1000) -> None:
         super().__init__(maxlen)
         self.store = store
         store.driver.journal_size = maxlen
         self._local = 0
-
-    def record(self, **kwargs: Any) -> Entry:
-        entry = Journal.record(self, **kwargs)
-        with self._lock:
-            self._entries.clear()  # the store keeps them; this deque only built the entry
-        return entry
 
     def complete(self, entry: Entry, status: int, body: bytes | None) -> None:  # type: ignore[override]
         Journal.complete(entry, status, body)
