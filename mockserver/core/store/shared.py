@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hashlib
+import random
 import string
 import threading
 import time
@@ -46,7 +47,7 @@ from mockserver.core.tasks import Task
 from mockserver.errors import MockServerError
 
 FLUSH_S = 0.05
-ID_BLOCK = 256  # seeded ids reserved per round trip (a worker that stops wastes the rest)
+ID_BLOCK = 256  # seeded draws per block, one round trip each (a worker that stops wastes the rest)
 _ALNUM = string.ascii_letters + string.digits
 
 
@@ -539,43 +540,45 @@ class SharedClock:
 
 
 class SharedIds:
-    """Seeded ids from one counter in the store: id n = f(seed, n). Unique across workers;
-    the same sequence for the same seed and arrival order. Blocks of `ID_BLOCK` numbers are
-    reserved per round trip."""
+    """Seeded ids from one counter in the store. Each worker reserves a block (block b: the
+    counter's next value) of `ID_BLOCK` draws at a time and draws them from a generator seeded
+    with (seed, b): unique across workers (128 random bits per id, as uuid4), the same
+    sequence for the same seed and arrival order, one round trip per block, and each id as
+    cheap as the memory store's."""
 
     def __init__(self, store: SharedStore, seed: int) -> None:
         self.store = store
         self.seed = seed
-        self._next = self._high = 0
+        self._left = 0
+        self._rng = random.Random()
         self._lock = threading.Lock()
         store.on_epoch(self._drop)
 
     def _drop(self) -> None:
         with self._lock:
-            self._next = self._high = 0
+            self._left = 0
 
-    def _digest(self, salt: str = "") -> bytes:
-        with self._lock:
-            if self._next >= self._high:
-                epoch = self.store.view().epoch
-                self._high = int(self.store.driver.counter(epoch, "ids", ID_BLOCK))
-                self._next = self._high - ID_BLOCK
-            self._next += 1
-            n = self._next
-        return hashlib.sha256(f"wanmock:{self.seed}:{n}{salt}".encode()).digest()
+    def _draws(self, count: int) -> random.Random:
+        """The generator, with `count` draws taken from this worker's block (a new block
+        when it runs out). Called with the lock held."""
+        if self._left < count:
+            block = int(self.store.driver.counter(self.store.view().epoch, "id_blocks", 1))
+            self._rng.seed(hashlib.sha256(f"wanmock:{self.seed}:{block}".encode()).digest())
+            self._left = ID_BLOCK
+        self._left -= count
+        return self._rng
 
     def uuid(self) -> str:
-        bits = int.from_bytes(self._digest()[:16], "big")
+        with self._lock:
+            bits = self._draws(1).getrandbits(128)
         h = "%032x" % ((bits & _V4_CLEAR) | _V4_SET)
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def token(self, length: int = 32) -> str:
-        out = b""
-        salt = 0
-        while len(out) < length:
-            out += self._digest(f":t{salt}") if salt else self._digest(":t")
-            salt += 1
-        return "".join(_ALNUM[b % len(_ALNUM)] for b in out[:length])
+        with self._lock:
+            bits = self._draws(1).getrandbits(8 * length)
+        return "".join(_ALNUM[b % len(_ALNUM)] for b in bits.to_bytes(length, "big"))
 
     def fraction(self) -> float:
-        return (int.from_bytes(self._digest(":f")[:8], "big") >> 11) / float(1 << 53)
+        with self._lock:
+            return self._draws(1).random()
