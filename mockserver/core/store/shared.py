@@ -136,11 +136,13 @@ class SharedStore:
         batch = self._batches.get(loop)
         if batch is None:
             # Requests that are ready now run before this callback: they join the batch.
-            batch = self._batches[loop] = _Batch(loop)
+            batch = self._batches[loop] = _Batch()
             loop.call_soon(self._write_batch, loop, batch)
         batch.tasks += pending
+        waiter: asyncio.Future[set[str]] = loop.create_future()
+        batch.waiters.append(waiter)
         try:
-            taken = await asyncio.shield(batch.done)
+            taken = await waiter
         finally:
             self._tasks.settle([t for _, t in pending])
         mine = [t.id for _, t in pending if t.id in taken]
@@ -160,10 +162,13 @@ class SharedStore:
                     epoch, [(t.id, t.submitted_at, encode_task(t)) for t in tasks])
                 taken.update(t.id for t, ok in zip(tasks, made, strict=True) if not ok)
         except BaseException as exc:  # StoreUnavailable (or a bug): every waiter hears it
-            batch.done.set_exception(exc)
-            batch.done.exception()  # retrieved: waiters that were cancelled do not log it
+            for waiter in batch.waiters:
+                if not waiter.done():  # not cancelled meanwhile
+                    waiter.set_exception(exc)
             return
-        batch.done.set_result(taken)
+        for waiter in batch.waiters:
+            if not waiter.done():
+                waiter.set_result(taken)
 
     def write_now(self, writes: list[Task]) -> None:
         """Write deferred tasks in this thread (something needs them in the store now)."""
@@ -493,9 +498,11 @@ class SharedTasks:
 class _Batch:
     """New tasks of the requests one event-loop turn committed, written in one round trip."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self) -> None:
         self.tasks: list[tuple[int, Task]] = []
-        self.done: asyncio.Future[set[str]] = loop.create_future()  # the ids already taken
+        # One future per committing request (a cancelled one leaves the others be): the ids
+        # of the batch that were already taken.
+        self.waiters: list[asyncio.Future[set[str]]] = []
 
 
 class SharedClock:
