@@ -72,6 +72,9 @@ def _guard(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+_GONE = ("gone",)  # a cached read of a task that does not exist
+
+
 def _s(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -170,30 +173,34 @@ class RedisDriver:
         cache = self._cache
         with cache.lock:
             trusted = cache.enabled and cache.drain()
-            if trusted and cache.meta is not None:
-                row = cache.rows.get(task_id) if task_id else None
-                if task_id is None or (row is not None and (not want_rec or len(row) > 6)):
-                    return self._view(cache.meta, row, task_id)
+            meta = cache.meta
+            if trusted and meta is not None:
+                if task_id is None:
+                    return self._view(meta, None, None)
+                row = cache.rows.get(task_id)
+                # Cached rows are read ones (`_row`), or _GONE for no task.
+                if row is not None and (not want_rec or row is _GONE or row[0] is not None):
+                    return self._view(meta, task_id, None if row is _GONE else row)
             conn = self._conn()
             trusted = self._track(conn)
-            e, now, offset, rules, hooks, row = self._hot(
+            e, now, offset, rules, hooks, raw = self._hot(
                 self._sync, [], [self.ns, task_id or "", "1" if want_rec else "0",
                                  self._start])
-            meta = [e, now, offset, rules, hooks]
+            self._start = now  # a server that lost its data starts the manual clock here again
+            meta = (int(e), float(now), float(offset), int(rules), int(hooks))
+            row = self._row(raw) if task_id else None
             if trusted and cache.drain():  # nothing changed it since the read began
                 cache.meta = meta
                 if task_id:
                     if len(cache.rows) > 4096:
                         cache.rows.clear()
-                    cache.rows[task_id] = row
-            return self._view(meta, row, task_id)
+                    cache.rows[task_id] = _GONE if row is None else row
+            return self._view(meta, task_id, row)
 
-    def _view(self, meta: list[Any], row: Any, task_id: str | None) -> dict[str, Any]:
+    def _view(self, meta: tuple[Any, ...], task_id: str | None, row: Any) -> dict[str, Any]:
         e, now, offset, rules, hooks = meta
-        self._start = now  # a server that lost its data starts the manual clock here again
-        return {"epoch": int(e), "now": float(now), "offset": float(offset),
-                "skew": self.skew, "rules": int(rules), "hooks": int(hooks),
-                "task_id": task_id, "row": self._row(row) if task_id else None}
+        return {"epoch": e, "now": now, "offset": offset, "skew": self.skew, "rules": rules,
+                "hooks": hooks, "task_id": task_id, "row": row}
 
     def _track(self, conn: Any) -> bool:
         try:

@@ -137,7 +137,9 @@ class SqliteDriver:
         version = (db.execute("PRAGMA data_version").fetchone()[0], getattr(local, "writes", 0))
         if getattr(local, "version", None) != version:
             local.version = version
-            local.meta = db.execute(SYNC).fetchone()
+            e, now, offset, rules, hooks = db.execute(SYNC).fetchone()
+            local.meta = (int(e), float(now or 0.0), float(offset or 0.0), int(rules or 0),
+                          int(hooks or 0))
             local.rows = {}
         epoch, now, offset, rules, hooks = local.meta
         row = None
@@ -150,9 +152,8 @@ class SqliteDriver:
                 if len(rows) > 1024:
                     rows.clear()
                 rows[task_id] = row
-        return {"epoch": int(epoch), "now": float(now or 0.0), "offset": float(offset or 0.0),
-                "skew": 0.0, "rules": int(rules or 0), "hooks": int(hooks or 0),
-                "task_id": task_id, "row": row}
+        return {"epoch": epoch, "now": now, "offset": offset, "skew": 0.0, "rules": rules,
+                "hooks": hooks, "task_id": task_id, "row": row}
 
     @_guard
     def bump_epoch(self) -> int:
