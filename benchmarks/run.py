@@ -94,6 +94,46 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes and all their descendants (workers), from
+    /proc: on a shared machine, CPU per request moves far less than requests per second."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo, seen = 0, list(pids), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        total += stats.get(pid, (0, 0))[1]
+        todo += children.get(pid, [])
+    return total / tick
+
+
+def with_cpu(load: Any, pids: list[int], name: str = "cpu_us") -> Any:
+    """`load`, also measuring the CPU the servers `pids` spent per request (into `Load.<name>`:
+    `cpu_us`, or `cpu_all_us` for the fake and the store's server together)."""
+    def run(*args: Any, **kwargs: Any) -> Load:
+        before = cpu_seconds(pids)
+        result: Load = load(*args, **kwargs)
+        spent = cpu_seconds(pids) - before
+        setattr(result, name, spent / result.requests * 1e6 if result.requests else float("nan"))
+        return result
+
+    return run
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -162,7 +202,7 @@ def prepare_task(url: str) -> str:
 
 
 @contextlib.contextmanager
-def redis_server(cpu: int | None = None) -> Iterator[str | None]:
+def redis_server(cpu: int | None = None) -> Iterator[tuple[str, int] | None]:
     """A throwaway redis-server on a free loopback port (None without the binary), pinned to
     `cpu` when given."""
     binary = shutil.which("redis-server")
@@ -185,7 +225,7 @@ def redis_server(cpu: int | None = None) -> Iterator[str | None]:
                 if time.monotonic() > deadline:
                     raise RuntimeError("redis-server did not start") from None
                 time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", proc.pid
     finally:
         proc.terminate()
         proc.wait(10)
@@ -202,6 +242,8 @@ class Load:
     non2xx: int
     errors: int
     generator: str
+    cpu_us: float = float("nan")  # server CPU per request (with_cpu)
+    cpu_all_us: float = float("nan")  # with the store's server (redis-server)
 
 
 def lua_script(method: str, body: dict[str, Any] | None, max_requests: int) -> str:
@@ -234,9 +276,14 @@ def median_load(runs: list[Load]) -> Load:
     ordered = sorted(runs, key=lambda r: r.rps)
     mid = ordered[(len(ordered) - 1) // 2]
     hi = ordered[len(ordered) // 2]
+    def median(values: list[float]) -> float:
+        known = [v for v in values if v == v]  # not NaN
+        return statistics.median(known) if known else float("nan")
+
     return Load(sum(r.requests for r in runs), mid.seconds, (mid.rps + hi.rps) / 2,
                 (mid.p50_ms + hi.p50_ms) / 2, (mid.p99_ms + hi.p99_ms) / 2,
-                sum(r.non2xx for r in runs), sum(r.errors for r in runs), mid.generator)
+                sum(r.non2xx for r in runs), sum(r.errors for r in runs), mid.generator,
+                median([r.cpu_us for r in runs]), median([r.cpu_all_us for r in runs]))
 
 
 def run_wrk(url: str, method: str, body: dict[str, Any] | None, *, seconds: float,
@@ -508,29 +555,38 @@ class Report:
         ]
         if self.http:
             lines += ["| HTTP (one server core) | bare req/s | wanmock req/s | ratio | "
+                      "server CPU us/req bare / wanmock | CPU ratio | "
                       "bare p50 / p99 ms | wanmock p50 / p99 ms | wanmock non-2xx |",
-                      "|---|---:|---:|---:|---:|---:|---:|"]
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for name, (b, w) in self.http.items():
                 lines.append(
                     f"| {name} | {b.rps:,.0f} | {w.rps:,.0f} | **{w.rps / b.rps:.2f}x** | "
+                    f"{b.cpu_us:.0f} / {w.cpu_us:.0f} | {b.cpu_us / w.cpu_us:.2f}x | "
                     f"{b.p50_ms:.2f} / {b.p99_ms:.2f} | {w.p50_ms:.2f} / {w.p99_ms:.2f} | "
                     f"{w.non2xx:,} of {w.requests:,} |")
             lines += ["", f"Resident memory after the runs: bare {self.rss.get('bare', 0):.1f} MB,"
                       f" wanmock {self.rss.get('wanmock', 0):.1f} MB (VmRSS; wanmock then holds "
                       "every task the POST test created).", ""]
         if self.stores:
-            lines += ["| Store (HTTP) | GET poll req/s | GET ratio | POST valid req/s | "
-                      "POST ratio | non-2xx |", "|---|---:|---:|---:|---:|---:|"]
+            lines += ["| Store (HTTP) | GET poll req/s | GET ratio | GET CPU us/req (ratio) | "
+                      "POST valid req/s | POST ratio | POST CPU us/req (ratio) | non-2xx |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|"]
             for label, results in self.stores:
                 g_b, g_w = results["GET poll"]
                 p_b, p_w = results["POST create (valid)"]
                 lines.append(
                     f"| {label} | {g_w.rps:,.0f} | **{g_w.rps / g_b.rps:.2f}x** | "
+                    f"{_cpu_cell(g_b, g_w)} | "
                     f"{p_w.rps:,.0f} | **{p_w.rps / p_b.rps:.2f}x** | "
+                    f"{_cpu_cell(p_b, p_w)} | "
                     f"{g_w.non2xx + p_w.non2xx:,} |")
-            lines += ["", "Ratios against bare Starlette on one server core measured in the "
-                      "same block; `--workers 2` runs on both cores (the load generator shares "
-                      "one of them), redis-server unpinned.", ""]
+            redis_cpu = a.load_cpu if a.redis_cpu is None else a.redis_cpu
+            lines += ["", "Ratios against bare Starlette on one server core, alternating runs "
+                      "in the same block (medians); CPU: the server processes' user + system "
+                      "time per request, ratio bare over wanmock (a Redis store's CPU counts "
+                      "redis-server's too: the second figure is the fake's alone). `--workers "
+                      "2` runs on both cores (the load generator shares one of them); "
+                      f"redis-server pinned to CPU {redis_cpu}.", ""]
         if self.asgi:
             lines += ["| In process (httpx ASGITransport, sequential) | bare calls/s | "
                       "wanmock calls/s | ratio |", "|---|---:|---:|---:|"]
@@ -564,40 +620,58 @@ class Report:
         return "\n".join(lines)
 
 
+def _cpu_cell(bare: Load, wan: Load) -> str:
+    """`CPU us/req (ratio)`; with the store's server as well when it was measured apart."""
+    cell = f"{wan.cpu_us:.0f} ({bare.cpu_us / wan.cpu_us:.2f}x)"
+    if wan.cpu_all_us == wan.cpu_all_us and abs(wan.cpu_all_us - wan.cpu_us) > 0.5:
+        cell = (f"{wan.cpu_all_us:.0f} ({bare.cpu_us / wan.cpu_all_us:.2f}x) with "
+                f"redis-server; {cell} the fake alone")
+    return cell
+
+
 def store_runs(args: argparse.Namespace, load: Any, log: Any
                ) -> list[tuple[str, dict[str, tuple[Load, Load]]]]:
-    """GET poll and valid POST for each store, next to bare Starlette (one round each)."""
+    """GET poll and valid POST for each store, next to bare Starlette (`--rounds` alternating
+    runs, medians). A Redis store's CPU per request counts redis-server's CPU too."""
     kw = {"seconds": args.duration, "connections": args.connections, "cpu": args.load_cpu,
           "max_requests": args.max_requests}
     tests = (("GET poll", "GET", None, None), ("POST create (valid)", "POST", CREATE_PATH, VALID))
     wanted = [s.strip() for s in args.stores.split(",") if s.strip()]
     out = []
-    redis_cpu = args.server_cpu if args.pin_redis else None
+    redis_cpu = args.load_cpu if args.redis_cpu is None else args.redis_cpu
     with tempfile.TemporaryDirectory(prefix="wanmock-store-") as tmp, \
             redis_server(redis_cpu) as redis, \
-            server("bare", args.server_cpu) as (bare_url, _):
-        configs = []
+            server("bare", args.server_cpu) as (bare_url, bare_pid):
+        configs: list[tuple[str, str, int, list[int]]] = []
         for name in wanted:
             if name == "sqlite":
-                configs.append(("sqlite", f"sqlite:///{tmp}/bench.db", 1))
+                configs.append(("sqlite", f"sqlite:///{tmp}/bench.db", 1, []))
             elif name in ("redis", "redis-workers") and redis is None:
                 log(f"  {name}: skipped (no redis-server)")
-            elif name == "redis":
-                configs.append(("redis", redis + "?prefix=one", 1))
-            elif name == "redis-workers":
-                configs.append(("redis, --workers 2", redis + "?prefix=two", 2))
-        for label, url, workers in configs:
+            elif name == "redis" and redis is not None:
+                configs.append(("redis", redis[0] + "?prefix=one", 1, [redis[1]]))
+            elif name == "redis-workers" and redis is not None:
+                configs.append(("redis, --workers 2", redis[0] + "?prefix=two", 2, [redis[1]]))
+        bare_load = with_cpu(load, [bare_pid])
+        for label, url, workers, extra in configs:
             cpu: int | set[int] = args.server_cpu if workers == 1 else {args.server_cpu,
                                                                          args.load_cpu}
-            with server("wanmock", cpu, store=url, workers=workers) as (wan_url, _):
+            with server("wanmock", cpu, store=url, workers=workers) as (wan_url, wan_pid):
+                wan_load = with_cpu(with_cpu(load, [wan_pid]), [wan_pid, *extra], "cpu_all_us")
                 task_id = prepare_task(wan_url)
                 results = {}
                 for name, method, path, body in tests:
-                    b = load(bare_url + (path or "/api/v1/tasks/0b6a4c2e-2d1f-4a59-9c5e-5b1d2f3e"
-                                                 "4a5b"), method, body, **kw)
-                    w = load(wan_url + (path or f"/api/v1/tasks/{task_id}"), method, body, **kw)
+                    runs: dict[str, list[Load]] = {"bare": [], "wanmock": []}
+                    for _ in range(args.rounds):
+                        runs["bare"].append(bare_load(
+                            bare_url + (path or "/api/v1/tasks/0b6a4c2e-2d1f-4a59-9c5e-5b1d2f3e"
+                                                "4a5b"), method, body, **kw))
+                        runs["wanmock"].append(wan_load(
+                            wan_url + (path or f"/api/v1/tasks/{task_id}"), method, body, **kw))
+                    b, w = median_load(runs["bare"]), median_load(runs["wanmock"])
                     log(f"  {label:<20} {name:<22} bare {b.rps:>8,.0f}  wanmock {w.rps:>8,.0f}"
-                        f"  ({w.rps / b.rps:.2f}x)  non-2xx {w.non2xx}")
+                        f"  ({w.rps / b.rps:.2f}x; CPU us/req bare {b.cpu_us:.0f}, wanmock "
+                        f"{_cpu_cell(b, w)})  non-2xx {w.non2xx}")
                     results[name] = (b, w)
                 out.append((label, results))
     return out
@@ -634,9 +708,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tasks", type=int, default=None, help="stored tasks for the memory test")
     p.add_argument("--skip", action="append", default=[],
                    choices=["http", "asgi", "jobs", "tasks", "mp4", "stores"])
-    p.add_argument("--pin-redis", action=argparse.BooleanOptionalAction, default=True,
-                   help="pin redis-server to the server's core (default; the store's work counts "
-                        "against the one server core)")
+    p.add_argument("--redis-cpu", type=int, default=None,
+                   help="the CPU redis-server is pinned to (default: the load generator's, so "
+                        "the server core is the fake's alone and Redis is a service apart)")
     p.add_argument("--stores", default="sqlite,redis,redis-workers",
                    help="stores to compare over HTTP (GET poll, valid POST) besides memory: "
                         "any of sqlite, redis, redis-workers (redis with --workers 2); "
@@ -682,6 +756,7 @@ def main(argv: list[str] | None = None) -> int:
               "max_requests": args.max_requests}
         with server("bare", args.server_cpu) as (bare_url, bare_pid), \
                 server("wanmock", args.server_cpu) as (wan_url, wan_pid):
+            loads = {"bare": with_cpu(load, [bare_pid]), "wanmock": with_cpu(load, [wan_pid])}
             task_id = prepare_task(wan_url)
             targets = {"bare": (bare_url, "/api/v1/tasks/0b6a4c2e-2d1f-4a59-9c5e-5b1d2f3e4a5b"),
                        "wanmock": (wan_url, f"/api/v1/tasks/{task_id}")}
@@ -691,10 +766,11 @@ def main(argv: list[str] | None = None) -> int:
                 runs: dict[str, list[Load]] = {"bare": [], "wanmock": []}
                 for _ in range(args.rounds):
                     for kind, (url, task_path) in targets.items():
-                        r = load(url + (path or task_path), method, body, **kw)
+                        r = loads[kind](url + (path or task_path), method, body, **kw)
                         runs[kind].append(r)
                         log(f"  {kind:<8} {name:<22} {r.rps:>9,.0f} req/s  p50 {r.p50_ms:.2f} ms"
-                            f"  p99 {r.p99_ms:.2f} ms  non-2xx {r.non2xx}  errors {r.errors}")
+                            f"  p99 {r.p99_ms:.2f} ms  CPU {r.cpu_us:.0f} us/req  non-2xx "
+                            f"{r.non2xx}  errors {r.errors}")
                 report.http[name] = (median_load(runs["bare"]), median_load(runs["wanmock"]))
             report.rss["bare"] = rss_mb(bare_pid)
             report.rss["wanmock"] = rss_mb(wan_pid)

@@ -123,6 +123,20 @@ def test_workers_meeting_a_new_epoch_at_once_load_the_rules_once(
                                                          ("r2", "throttle")]
 
 
+
+def test_a_scenario_file_gone_later_never_breaks_requests(
+        shared_url: str, made: list[Fake], contract_set: Any, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The file is read at start (a bad one is a startup error); if it goes away later, a new
+    epoch gets the rules this worker read before, and requests carry on."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    a = _fake(made, contract_set, shared_url, scenarios=str(rules))
+    rules.unlink()
+    a.http.post("/_wanmock/reset").raise_for_status()
+    assert sorted(_submit_statuses([a, a, a])) == [200, 200, 500]
+    assert "cannot read scenario file" in caplog.text
+
 class Receiver:
     """A webhook receiver on 127.0.0.1 that counts deliveries and answers the given statuses
     in turn (200 once they are used up)."""

@@ -126,11 +126,14 @@ def test_two_servers_on_one_redis_share_tasks_videos_scenarios_and_webhooks(
             assert hooked.status_code == 200, hooked.text
             on_b.post("/_wanmock/clock/advance", json={"seconds": 60}).raise_for_status()
             _until(lambda: receiver.bodies, 10, "the webhook arrives")
-            time.sleep(0.5)  # both senders loop every 100 ms: a second copy would be here now
-            assert len(receiver.bodies) == 1
             [hook] = _until(lambda: [h for h in on_a.get("/_wanmock/webhooks").json()[
                 "webhooks"] if h["state"] == "sent"], 5, "the sent state is stored")
             assert hook["status"] == 200 and hook["task_id"] == hooked.json()["task_id"]
+            # Nothing pending and no lease left: no worker can send it again.
+            state = a.backend.state
+            assert not a.backend.webhooks.has_pending()
+            assert state.driver.hooks_expired(state.view().epoch, time.time() + 1e7, 10) == []
+            assert len(receiver.bodies) == 1
     finally:
         receiver.close()
 

@@ -171,6 +171,8 @@ def _text(body: bytes | None) -> tuple[str | None, bool]:
 class Journal:
     """A ring buffer of `Entry`s (`maxlen` newest kept)."""
 
+    keeps = True  # False: `record()` only builds entries (a shared store keeps them)
+
     def __init__(self, maxlen: int = 1000) -> None:
         self._entries: deque[Entry] = deque(maxlen=maxlen)
         self._seq = 0
@@ -196,7 +198,8 @@ class Journal:
             entry = Entry(self._seq, time, family, operation, method, path, query,
                           _redacted_copy(headers, self._redactions), held,
                           truncated=cut)
-            self._entries.append(entry)
+            if self.keeps:
+                self._entries.append(entry)
         return entry
 
     @staticmethod

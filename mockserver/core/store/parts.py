@@ -4,6 +4,7 @@ outbox.py)."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import threading
 from collections.abc import Callable
@@ -19,22 +20,21 @@ from mockserver.core.store.records import (
     encode_rule,
 )
 from mockserver.core.store.shared import SharedStore
+from mockserver.errors import MockServerError
+
+log = logging.getLogger("mockserver")
 
 
 class SharedJournal(Journal):
     """Entries are kept locally until complete, then written in batches (see shared.py)."""
+
+    keeps = False  # the store keeps them
 
     def __init__(self, store: SharedStore, maxlen: int = 1000) -> None:
         super().__init__(maxlen)
         self.store = store
         store.driver.journal_size = maxlen
         self._local = 0
-
-    def record(self, **kwargs: Any) -> Entry:
-        entry = Journal.record(self, **kwargs)
-        with self._lock:
-            self._entries.clear()  # the store keeps them; this deque only built the entry
-        return entry
 
     def complete(self, entry: Entry, status: int, body: bytes | None) -> None:  # type: ignore[override]
         Journal.complete(entry, status, body)
@@ -78,6 +78,7 @@ class SharedBook(ScenarioBook):
         self._seeding = threading.Lock()
         self._collector: int | None = None  # the thread reading the option's rules
         self._collected: list[Rule] = []
+        self._last: list[tuple[str, str]] | None = None  # the option's rules, as last read
         store.on_epoch(self._forget)
         self._ensure(self.store.view().epoch)
 
@@ -96,10 +97,16 @@ class SharedBook(ScenarioBook):
             self._collector, self._collected = threading.get_ident(), []
             try:
                 self._load(self)  # ScenarioBook.load -> add -> _append, collected below
-                rules = self._collected
+                self._last = [(r.id, encode_rule(r)) for r in self._collected]
+            except MockServerError as exc:
+                if self._last is None:
+                    raise  # at start: the option is wrong, as on the memory store
+                # Later (a reset elsewhere, a Redis that lost its data) the file may have gone
+                # or broken: keep serving with the rules this worker last read.
+                log.warning("wanmock: %s; this epoch gets the scenario rules read before", exc)
             finally:
                 self._collector, self._collected = None, []
-            self.driver.rules_seed(epoch, [(r.id, encode_rule(r)) for r in rules])
+            self.driver.rules_seed(epoch, self._last)
             self._seeded = epoch
 
     def _append(self, scenario: Scenario, match: dict[str, Any], times: int | None,

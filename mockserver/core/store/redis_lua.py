@@ -92,9 +92,15 @@ BATCH = """
 local p, maxlen, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 if n > 0 then
   local last = redis.call('HINCRBY', p .. 'c', 'jseq', n)
+  local items = {}
   for i = 1, n do
-    redis.call('RPUSH', p .. 'j', (last - n + i) .. '|' .. ARGV[3 + i])
+    items[#items + 1] = (last - n + i) .. '|' .. ARGV[3 + i]
+    if #items == 500 then  -- one RPUSH per 500 entries (unpack has a stack limit)
+      redis.call('RPUSH', p .. 'j', unpack(items))
+      items = {}
+    end
   end
+  if #items > 0 then redis.call('RPUSH', p .. 'j', unpack(items)) end
   redis.call('LTRIM', p .. 'j', -maxlen, -1)
 end
 for i = 4 + n, #ARGV, 2 do

@@ -9,7 +9,8 @@ few atomic operations. What it adds:
 - per-worker caches of what never changes (task records, the rules of an epoch), dropped when
   another worker's `reset()` moves the epoch on;
 - batched writes for what only this worker appends (journal entries; poll counts in time mode,
-  which drive nothing): a thread flushes them every 50 ms, and any read of them flushes first.
+  which drive nothing): flushed every 50 ms on the event loop that queued them (a thread for
+  what was queued outside one), and any read of them flushes first.
   A worker killed with SIGKILL loses at most that much journal; never a task (a submit writes
   its task before it answers);
 - group commit of new tasks: a submit inside a request (`defer_writes()`) hands its task to a
@@ -45,7 +46,7 @@ from mockserver.core.tasks import Task
 from mockserver.errors import MockServerError
 
 FLUSH_S = 0.05
-ID_BLOCK = 32  # seeded ids reserved per round trip
+ID_BLOCK = 256  # seeded ids reserved per round trip (a worker that stops wastes the rest)
 _ALNUM = string.ascii_letters + string.digits
 
 
@@ -81,6 +82,10 @@ class SharedStore:
         self._polls: dict[tuple[int, str], int] = {}
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
+        self._flushing = threading.Lock()
+        # A flush scheduled on an event loop: (the loop, its timer).
+        self._loop_flush: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None = None
+        self._loop_flushed = float("-inf")  # when a loop flushed last (monotonic)
         self._tasks = SharedTasks(self)
         self._batches: dict[asyncio.AbstractEventLoop, _Batch] = {}
         self._book: Any = None
@@ -181,53 +186,78 @@ class SharedStore:
     def queue_entry(self, epoch: int, entry: Any) -> None:
         with self._lock:
             self._journal.append((epoch, entry))
-        self._start_flusher()
+        self._schedule_flush()
 
     def queue_poll(self, epoch: int, task_id: str) -> None:
         key = (epoch, task_id)
         with self._lock:
             self._polls[key] = self._polls.get(key, 0) + 1
-        self._start_flusher()
+        self._schedule_flush()
 
     def queued_polls(self, epoch: int, task_id: str) -> int:
         return self._polls.get((epoch, task_id), 0) if self._polls else 0
 
-    def _start_flusher(self) -> None:
+    def _schedule_flush(self) -> None:
+        """Flush in `FLUSH_S`: on the event loop that queued (a thread of its own would take
+        the GIL from the loop each time a store call lets go of it, and hold it for up to the
+        interpreter's switch interval), else on the flusher thread."""
+        pending = self._loop_flush
+        if pending is None or not pending[0].is_running():  # none, or on a loop that stopped
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # not in a loop: the thread flushes
+                loop = None
+            if loop is not None:
+                self._loop_flush = (loop, loop.call_later(FLUSH_S, self._flush_on_loop))
         if self._flusher is None:
-            with self._lock:
-                if self._flusher is None:
-                    self._flusher = threading.Thread(target=self._flush_loop, daemon=True,
-                                                     name="wanmock-store-flush")
-                    self._flusher.start()
+            self._start_flusher()
+
+    def _flush_on_loop(self) -> None:
+        self._loop_flush = None
+        self._loop_flushed = time.monotonic()
+        self._flush_logged()
+
+    def _start_flusher(self) -> None:
+        with self._lock:
+            if self._flusher is None:
+                self._flusher = threading.Thread(target=self._flush_loop, daemon=True,
+                                                 name="wanmock-store-flush")
+                self._flusher.start()
 
     def _flush_loop(self) -> None:
+        """What no event loop flushes (queued outside one, or a loop that stopped)."""
         while not self._stop.wait(FLUSH_S):
-            try:
-                self.flush()
-            except StoreUnavailable:  # kept; written once the store is back
-                pass
-            except Exception:  # a bug must not stop later flushes
-                import logging
+            if time.monotonic() - self._loop_flushed > 4 * FLUSH_S:
+                self._flush_logged()
 
-                logging.getLogger("mockserver").exception("wanmock: store flush failed")
+    def _flush_logged(self) -> None:
+        try:
+            self.flush()
+        except StoreUnavailable:  # kept; written once the store is back
+            pass
+        except Exception:  # a bug must not stop later flushes
+            import logging
+
+            logging.getLogger("mockserver").exception("wanmock: store flush failed")
 
     def flush(self) -> None:
-        with self._lock:
-            entries, self._journal = self._journal, []
-            polls, self._polls = self._polls, {}
-        if not entries and not polls:
-            return
-        epoch = self._epoch
-        try:
-            self.driver.write_batch(
-                [(e, entry) for e, entry in entries if e == epoch],
-                {key: n for key, n in polls.items() if key[0] == epoch})
-        except StoreUnavailable:
-            with self._lock:  # put them back, oldest first, for the next flush
-                self._journal[:0] = [x for x in entries if x[0] == epoch]
-                for key, n in polls.items():
-                    self._polls[key] = self._polls.get(key, 0) + n
-            raise
+        with self._flushing:  # one flush at a time: entries reach the store in order
+            with self._lock:
+                entries, self._journal = self._journal, []
+                polls, self._polls = self._polls, {}
+            if not entries and not polls:
+                return
+            epoch = self._epoch
+            try:
+                self.driver.write_batch(
+                    [(e, entry) for e, entry in entries if e == epoch],
+                    {key: n for key, n in polls.items() if key[0] == epoch})
+            except StoreUnavailable:
+                with self._lock:  # put them back, oldest first, for the next flush
+                    self._journal[:0] = [x for x in entries if x[0] == epoch]
+                    for key, n in polls.items():
+                        self._polls[key] = self._polls.get(key, 0) + n
+                raise
 
     # -- components --------------------------------------------------------------------------
     def tasks(self) -> SharedTasks:
