@@ -7,17 +7,17 @@ own words; they keep no state of their own. `reset()` forgets every task and jou
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from mockserver.catalogue import JobSpec
-from mockserver.contracts import FAMILIES, ContractSet, load
+from mockserver.contracts import ContractSet, load
 from mockserver.core.artifacts import Signer, VideoCache, VideoKey
 from mockserver.core.clock import Clock
+from mockserver.core.config import FIXED_OPTIONS, RULE_TIMINGS, Options
 from mockserver.core.memo import Memo
-from mockserver.core.retention import RETENTION_SWEEP_S
+from mockserver.core.retention import RETENTION_SWEEP_S, Retention
 from mockserver.core.scenarios import FaultRequested, Scenario, shape_plan
 from mockserver.core.store import Store, open_store
 from mockserver.core.tasks import (
@@ -33,180 +33,7 @@ from mockserver.core.tasks import (
 from mockserver.core.webhooks import Webhook
 from mockserver.errors import MockServerError, Timing, Violation
 
-RULE_TIMINGS = ("contract", "submit", "async")
-_UNSET = object()
-
-
-# The option table comes from the family registry (mockserver.providers: Starlette-free
-# descriptions, the one thing core reads from there), imported when first needed.
-def _option_table() -> dict[str, Any]:
-    from mockserver.providers import option_table
-
-    return option_table()
-
-
-def _family_table() -> dict[str, Any]:
-    from mockserver.providers import family_options
-
-    return family_options()
-
-
-def _family_names() -> tuple[str, ...]:
-    from mockserver.providers import family_names
-
-    return family_names()
-
-
-def _family_defaults() -> dict[str, Any]:
-    return {name: option.default for name, option in _family_table().items()}
-# Options that shape the app's routes and contracts: fixed for the life of a fake.
-FIXED_OPTIONS = ("families", "contracts_dir", "store")
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    """How the fake behaves: the core options, and each family's in `family_options`.
-
-    Every option is described once (`mockserver.core.options.CORE`, and each family's
-    `providers/<family>/family.py`); that table validates it here and makes it a
-    `wanmock serve` flag, a marker argument and a `wanmock_*` ini key. `wanmock serve --help`
-    and the README list them. A family option reads as an attribute or an item
-    (`options.newapi_version`, `options["newapi_version"]`) and is set by name like any
-    other (`Options().merged(newapi_version="legacy")`, `create_app(newapi_version=...)`).
-
-    Parameters:
-        families: the families to serve (default: all four).
-        timing: `fast`, `realistic` or `instant` queue/run times, or a timing profile file
-            (`wanmock calibrate`; see `mockserver.core.profiles`).
-        mode: `time` (the clock drives tasks) or `polls` (each query advances a task).
-        clock: `system` (wall time) or `manual` (moves only when advanced).
-        seed: seeds ids, timings and URL signatures; same seed, same run.
-        api_keys: accepted keys; empty means any non-empty Bearer key is accepted.
-        rule_timing: `contract` (each rule as its contract says), or force every catalogue rule to
-            be rejected at `submit` or to fail the task `async`.
-        body_limit: largest request body in bytes (larger gets the family's 4xx).
-        journal_size: how many exchanges the journal keeps.
-        video_dir: where result videos are cached.
-        queued_polls / running_polls: poll-count mode's pacing.
-        webhooks: `auto` (sent over HTTP to loopback hosts when the app runs under a server,
-            held for other hosts, recorded in process), `send` (to any host) or `record` (never
-            sent); see `mockserver.core.webhooks`.
-        store: where the state lives: `memory` (default), `sqlite:///path.db` (restarts, the
-            workers of one host) or `redis://host:port/db` (workers on any host); see
-            `mockserver.core.store`.
-        max_tasks: keep at most this many tasks; the oldest ended ones are evicted first
-            (default: no bound besides each family's retention).
-        replay: a cassette (docs/cassettes.md) whose recorded jobs answer matching submits:
-            the recorded states at the recorded times, the recorded bodies (mockserver.replay).
-        replay_strict: with `replay`, a request the cassette does not know gets the family's
-            404 instead of the normal fake's answer.
-        webhook_timeout: seconds one webhook delivery attempt may take (default: the family's
-            documented timeout, 5 s on jiekou/Novita).
-        family_options: each family option's value by name (`newapi_version`,
-            `jiekou_bare_key`, `dashscope_result_auth`...; see each family.py), defaults filled.
-    """
-
-    families: tuple[str, ...] = FAMILIES
-    timing: str = "fast"
-    mode: str = "time"
-    clock: str = "system"
-    seed: int | None = None
-    api_keys: frozenset[str] = frozenset()
-    rule_timing: str = "contract"
-    body_limit: int = 1024 * 1024
-    journal_size: int = 1000
-    video_dir: str | None = None
-    queued_polls: int = 1
-    running_polls: int = 2
-    contracts_dir: str | None = None
-    scenarios: str | tuple[Any, ...] | None = None
-    max_concurrent_tasks: int | None = None
-    concurrency_policy: str = "contract"
-    rate_limit_qps: float | None = None
-    webhooks: str = "auto"
-    store: str = "memory"
-    max_tasks: int | None = None
-    webhook_timeout: float | None = None
-    replay: str | None = None
-    replay_strict: bool = False
-    family_options: Mapping[str, Any] = field(default_factory=_family_defaults)
-
-    @classmethod
-    def names(cls) -> list[str]:
-        """Every option name: the core fields, then each family's options."""
-        return [*(f.name for f in fields(cls) if f.name != "family_options"),
-                *_family_table()]
-
-    def __getattr__(self, name: str) -> Any:
-        # only called when `name` is no field: a family option (`options.newapi_version`)
-        if name.startswith("__") or name == "family_options":
-            raise AttributeError(name)
-        try:
-            return self.family_options[name]
-        except KeyError:
-            raise AttributeError(f"Options has no option {name!r}") from None
-
-    def __getitem__(self, name: str) -> Any:
-        """Any option by name, core or family (`options["jiekou_bare_key"]`)."""
-        found = self.family_options.get(name, _UNSET)
-        return getattr(self, name) if found is _UNSET else found
-
-    def as_dict(self) -> dict[str, Any]:
-        """Every option by name (family options flat beside the core ones)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "family_options"}
-        out.update(self.family_options)
-        return out
-
-    def merged(self, **changes: Any) -> Options:
-        table = _family_table()
-        if "family_options" in changes:  # a whole mapping (a copy of another Options')
-            changes.update(changes.pop("family_options") or {})
-        unknown = set(changes) - set(self.names())
-        if unknown:
-            raise MockServerError(
-                f"unknown option(s) {sorted(unknown)}; known: {', '.join(self.names())}"
-            )
-        if "api_keys" in changes and not isinstance(changes["api_keys"], frozenset):
-            keys = changes["api_keys"]
-            changes["api_keys"] = frozenset([keys] if isinstance(keys, str) else keys or [])
-        if "families" in changes and changes["families"] is not None:
-            fams = changes["families"]
-            changes["families"] = tuple([fams] if isinstance(fams, str) else fams)
-        family = {k: changes.pop(k) for k in list(changes) if k in table}
-        core = {k: v for k, v in changes.items() if v is not None}
-        set_family = {k: v for k, v in family.items() if v is not None}
-        if set_family:
-            core["family_options"] = {**_family_defaults(), **self.family_options, **set_family}
-        return replace(self, **core)
-
-    def check(self) -> Options:
-        known = _family_names()
-        bad = [f for f in self.families if f not in known]
-        if bad:
-            raise MockServerError(f"unknown families {bad}; known: {', '.join(known)}")
-        table = _option_table()
-        for each in fields(self):
-            if each.name in table:
-                table[each.name].validate(getattr(self, each.name))
-        for name, value in self.family_options.items():
-            option = table.get(name)
-            if option is None:
-                raise MockServerError(f"unknown option {name!r}")
-            option.validate(value)
-        if self.replay_strict and not self.replay:
-            raise MockServerError("replay_strict needs replay (a cassette to replay)")
-        if self.replay and not Path(self.replay).is_file():
-            raise MockServerError(f"replay: no cassette at {self.replay!r}")
-        return self
-
-
-@dataclass(slots=True)
-class Retention:
-    """How long a family keeps a task (None: forever) and how long its result URL is valid."""
-
-    task_s: float | None
-    url_s: float
-
+__all__ = ["FIXED_OPTIONS", "RULE_TIMINGS", "Backend", "Options", "Retention"]
 
 class Backend:
     """All state of one fake. Create it with `Options`; `reset()` returns it to empty.

@@ -1,6 +1,6 @@
 """One description of every option a user can set: its type, default, allowed values and help.
 
-`Options` (core/backend.py) validates against it, `wanmock serve` makes its flags from it, the
+`Options` (core/config.py) validates against it, `wanmock serve` makes its flags from it, the
 pytest plugin its marker arguments and `wanmock_*` ini keys. Core options are listed here;
 each family declares its own in its `providers/<family>/family.py` (`FamilySpec.options`), and
 `mockserver.providers.option_table()` puts the two together. No Starlette, no family here.

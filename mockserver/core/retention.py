@@ -10,6 +10,7 @@ submission order).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,6 +18,14 @@ if TYPE_CHECKING:
     from mockserver.core.tasks import Task
 
 RETENTION_SWEEP_S = 60.0
+
+
+@dataclass(slots=True)
+class Retention:
+    """How long a family keeps a task (None: forever) and how long its result URL is valid."""
+
+    task_s: float | None
+    url_s: float
 
 
 def maybe_sweep(backend: Backend, now: float) -> None:

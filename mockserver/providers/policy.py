@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from mockserver.catalogue import JobSpec
 from mockserver.contracts import Contract, ContractSet, Operation, render_envelope
 from mockserver.contracts.extensions import Fault
-from mockserver.core.backend import Retention
 from mockserver.core.ids import Ids
+from mockserver.core.retention import Retention
 from mockserver.core.scenarios import FAULT_KEYS, Scenario
 from mockserver.errors import ProviderError, Timing, Violation
 from mockserver.jsonwire import InvalidUtf8
 
 if TYPE_CHECKING:
-    from mockserver.core.backend import Options
+    from mockserver.core.config import Options
 
 
 class Context(Protocol):
@@ -52,7 +52,7 @@ class Judging:
 
     def __init__(self, contracts: ContractSet, options: Options | None = None) -> None:
         if options is None:
-            from mockserver.core.backend import Options
+            from mockserver.core.config import Options
 
             options = Options()
         self.contracts = contracts

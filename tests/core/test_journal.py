@@ -143,3 +143,24 @@ def test_as_dict_shape() -> None:
     assert data["response"] == {"status": 0, "body": None}
     assert (data["family"], data["operation"], data["query"]) == ("newapi", "getVideo", "a=1")
     json.dumps(data)  # JSON-friendly
+
+
+def test_bodies_kept_as_bytes_read_only_redacted() -> None:
+    """The journal keeps a body's bytes until it is read; every way of reading it (the
+    attributes, as_dict, repr, a shared store's copy) sees the redacted text only."""
+    from mockserver.core.store.records import encode_entry
+
+    journal = Journal()
+    entry = record(journal, body=json.dumps({"prompt": f"use {KEY}"}).encode())
+    Journal.complete(entry, 200, json.dumps({"echo": f"Bearer {KEY}"}).encode())
+    assert KEY not in repr(entry)
+    assert KEY not in encode_entry(entry)
+    assert KEY not in json.dumps(entry.as_dict())
+    assert entry.request_body == json.dumps({"prompt": "use [redacted]"})
+    assert entry.response_body == json.dumps({"echo": "Bearer [redacted]"})
+    assert entry.response_body is entry.response_body  # decoded once, then kept as text
+    entry.response_body = "set by hand"
+    assert entry.response_body == "set by hand"
+    empty = record(journal, body=b"")
+    Journal.complete(empty, 204, None)
+    assert (empty.request_body, empty.response_body) == ("", None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from mockserver.contracts import Operation
-from mockserver.core.backend import Retention
+from mockserver.core.retention import Retention
 from mockserver.errors import ProviderError
 from mockserver.providers.apiyi import render
 from mockserver.providers.dashscope.policy import DashScopePolicy

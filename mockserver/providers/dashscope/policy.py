@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from mockserver.catalogue import JobSpec
 from mockserver.contracts import Operation
-from mockserver.core.backend import Retention
+from mockserver.core.retention import Retention
 from mockserver.errors import ProviderError, Violation
 from mockserver.providers.policy import Policy
 
 if TYPE_CHECKING:
-    from mockserver.core.backend import Options
+    from mockserver.core.config import Options
 
 # F12's answer: DashScope's bad-URL wording (api-facts §3.6 [B]); the exact text for this case
 # is not documented [C] (contracts/dashscope.yaml decision `oss-resource-resolve`).

@@ -9,7 +9,7 @@ from typing import Any
 from mockserver import wording
 from mockserver.contracts import Operation
 from mockserver.contracts.extensions import WebhookSpec
-from mockserver.core.backend import Retention
+from mockserver.core.retention import Retention
 from mockserver.core.webhooks import RetryPolicy
 from mockserver.errors import ProviderError
 from mockserver.providers.policy import Policy

@@ -15,7 +15,7 @@ from typing import Any
 
 from mockserver.catalogue import JobSpec, RuleFailure
 from mockserver.contracts import Operation
-from mockserver.core.backend import Retention
+from mockserver.core.retention import Retention
 from mockserver.errors import ProviderError, Violation
 from mockserver.providers import spec as family_spec
 from mockserver.providers.dashscope import render as ds_render
