@@ -39,7 +39,14 @@ SKEW_EVERY_S = 30.0
 # What a write changes of the per-request read (the rest changes neither).
 META_WRITES = {"bump_epoch", "init_clock", "restart_clock", "advance", "rule_put", "rule_remove",
                "rules_clear", "rules_seed", "hook_put", "hook_claim"}
-ROW_WRITES = {"put_tasks", "update_task", "incr_polls", "remove_tasks", "write_batch"}
+# The task ids a row write touches, by method (positional arguments after `self`).
+ROW_WRITES: dict[str, Callable[[tuple[Any, ...]], Any]] = {
+    "put_tasks": lambda a: [row[0] for row in a[1]],
+    "update_task": lambda a: [a[1]],
+    "incr_polls": lambda a: [a[1]],
+    "remove_tasks": lambda a: a[1],
+    "write_batch": lambda a: [task_id for _, task_id in a[1]],
+}
 
 
 def _guard(fn: Callable[..., T]) -> Callable[..., T]:
@@ -66,8 +73,10 @@ def _guard(fn: Callable[..., T]) -> Callable[..., T]:
             # This process's own writes: never serve what it read before them.
             if name in META_WRITES:
                 args[0]._cache.clear()
-            elif name in ROW_WRITES:
-                args[0]._cache.rows = {}
+            elif name in ROW_WRITES:  # only the rows it wrote (others' arrive as messages)
+                rows = args[0]._cache.rows
+                for task_id in ROW_WRITES[name](args[1:]):
+                    rows.pop(task_id, None)
 
     return wrapper
 
