@@ -580,7 +580,7 @@ class Report:
                     f"{p_w.rps:,.0f} | **{p_w.rps / p_b.rps:.2f}x** | "
                     f"{_cpu_cell(p_b, p_w)} | "
                     f"{g_w.non2xx + p_w.non2xx:,} |")
-            redis_cpu = a.load_cpu if a.redis_cpu is None else a.redis_cpu
+            redis_cpu = a.server_cpu if a.redis_cpu is None else a.redis_cpu
             lines += ["", "Ratios against bare Starlette on one server core, alternating runs "
                       "in the same block (medians); CPU: the server processes' user + system "
                       "time per request, ratio bare over wanmock (a Redis store's CPU counts "
@@ -638,7 +638,7 @@ def store_runs(args: argparse.Namespace, load: Any, log: Any
     tests = (("GET poll", "GET", None, None), ("POST create (valid)", "POST", CREATE_PATH, VALID))
     wanted = [s.strip() for s in args.stores.split(",") if s.strip()]
     out = []
-    redis_cpu = args.load_cpu if args.redis_cpu is None else args.redis_cpu
+    redis_cpu = args.server_cpu if args.redis_cpu is None else args.redis_cpu
     with tempfile.TemporaryDirectory(prefix="wanmock-store-") as tmp, \
             redis_server(redis_cpu) as redis, \
             server("bare", args.server_cpu) as (bare_url, bare_pid):
@@ -709,8 +709,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip", action="append", default=[],
                    choices=["http", "asgi", "jobs", "tasks", "mp4", "stores"])
     p.add_argument("--redis-cpu", type=int, default=None,
-                   help="the CPU redis-server is pinned to (default: the load generator's, so "
-                        "the server core is the fake's alone and Redis is a service apart)")
+                   help="the CPU redis-server is pinned to (default: the server's, so the "
+                        "fake and its store share the one server core, and no round trip "
+                        "waits for another core to wake up)")
     p.add_argument("--stores", default="sqlite,redis,redis-workers",
                    help="stores to compare over HTTP (GET poll, valid POST) besides memory: "
                         "any of sqlite, redis, redis-workers (redis with --workers 2); "
