@@ -171,3 +171,26 @@ def test_new_api_submits_with_an_alias_are_written_before_the_alias(apps: list[A
     assert status == 200, made
     assert polled_status == 200, polled
     assert len(b.state.backend.store) == 1
+
+
+def test_a_write_forgets_only_the_rows_it_wrote(store_url: str) -> None:
+    """A worker's own insert of one task drops that task's cached read, not every task's: polls
+    of other tasks keep being answered from the cache while submits go on."""
+    from mockserver.core.store import open_store
+
+    store = open_store(store_url)
+    try:
+        driver = store.driver
+        epoch = store.view().epoch
+        driver.put_tasks(epoch, [("a", 1.0, "{}")])
+        driver.sync("a", False)  # task a's row read (and cached)
+        driver.sync("b", False)  # no task b yet: that read is cached too
+        def cached() -> set[str]:
+            return set(driver._cache.rows if hasattr(driver, "_cache") else driver._local.rows)
+
+        assert {"a", "b"} <= cached()
+        driver.put_tasks(epoch, [("b", 2.0, "{}")])
+        assert "a" in cached() and "b" not in cached()
+        assert driver.sync("b", False)["row"] is not None  # read again: it exists now
+    finally:
+        store.close()

@@ -324,7 +324,7 @@ class TaskStore:
     """Every task the fake knows, by id, oldest first. Thread-safe; `reset()` forgets them all.
 
     The in-memory task store (the `memory` store's); the shared stores keep the same methods
-    (`mockserver.core.store.shared.SharedTasks`)."""
+    (`mockserver.core.store.shared_tasks.SharedTasks`)."""
 
     def __init__(self) -> None:
         self._tasks: dict[str, Task] = {}

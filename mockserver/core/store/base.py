@@ -8,7 +8,7 @@ asks its store for the components it works with (WireMock's `Stores`, MockServer
 |-----------|------------------------------|--------------------------------------------------|
 | tasks     | `TaskStore` (objects)        | write-once records + mutable fields (`polls`...) |
 | clock     | `ManualClock`/`SystemClock`  | manual time / offset kept in the store           |
-| ids       | `Ids` (seeded RNG)           | an atomic counter: id = f(seed, n)               |
+| ids       | `Ids` (seeded RNG)           | blocks b of draws seeded by (seed, b), b counted |
 | secret    | derived from the seed        | set once in the store (SET NX), or from the seed |
 | journal   | `Journal` (ring buffer)      | appended in batches, trimmed to its size         |
 | scenarios | `ScenarioBook`               | rules + atomic `times`/`nth` claims              |

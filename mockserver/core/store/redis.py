@@ -39,7 +39,14 @@ SKEW_EVERY_S = 30.0
 # What a write changes of the per-request read (the rest changes neither).
 META_WRITES = {"bump_epoch", "init_clock", "restart_clock", "advance", "rule_put", "rule_remove",
                "rules_clear", "rules_seed", "hook_put", "hook_claim"}
-ROW_WRITES = {"put_tasks", "update_task", "incr_polls", "remove_tasks", "write_batch"}
+# The task ids a row write touches, by method (positional arguments after `self`).
+ROW_WRITES: dict[str, Callable[[tuple[Any, ...]], Any]] = {
+    "put_tasks": lambda a: [row[0] for row in a[1]],
+    "update_task": lambda a: [a[1]],
+    "incr_polls": lambda a: [a[1]],
+    "remove_tasks": lambda a: a[1],
+    "write_batch": lambda a: [task_id for _, task_id in a[1]],
+}
 
 
 def _guard(fn: Callable[..., T]) -> Callable[..., T]:
@@ -66,10 +73,15 @@ def _guard(fn: Callable[..., T]) -> Callable[..., T]:
             # This process's own writes: never serve what it read before them.
             if name in META_WRITES:
                 args[0]._cache.clear()
-            elif name in ROW_WRITES:
-                args[0]._cache.rows = {}
+            elif name in ROW_WRITES:  # only the rows it wrote (others' arrive as messages)
+                rows = args[0]._cache.rows
+                for task_id in ROW_WRITES[name](args[1:]):
+                    rows.pop(task_id, None)
 
     return wrapper
+
+
+_GONE = ("gone",)  # a cached read of a task that does not exist
 
 
 def _s(value: Any) -> Any:
@@ -170,30 +182,34 @@ class RedisDriver:
         cache = self._cache
         with cache.lock:
             trusted = cache.enabled and cache.drain()
-            if trusted and cache.meta is not None:
-                row = cache.rows.get(task_id) if task_id else None
-                if task_id is None or (row is not None and (not want_rec or len(row) > 6)):
-                    return self._view(cache.meta, row, task_id)
+            meta = cache.meta
+            if trusted and meta is not None:
+                if task_id is None:
+                    return self._view(meta, None, None)
+                row = cache.rows.get(task_id)
+                # Cached rows are read ones (`_row`), or _GONE for no task.
+                if row is not None and (not want_rec or row is _GONE or row[0] is not None):
+                    return self._view(meta, task_id, None if row is _GONE else row)
             conn = self._conn()
             trusted = self._track(conn)
-            e, now, offset, rules, hooks, row = self._hot(
+            e, now, offset, rules, hooks, raw = self._hot(
                 self._sync, [], [self.ns, task_id or "", "1" if want_rec else "0",
                                  self._start])
-            meta = [e, now, offset, rules, hooks]
+            self._start = now  # a server that lost its data starts the manual clock here again
+            meta = (int(e), float(now), float(offset), int(rules), int(hooks))
+            row = self._row(raw) if task_id else None
             if trusted and cache.drain():  # nothing changed it since the read began
                 cache.meta = meta
                 if task_id:
                     if len(cache.rows) > 4096:
                         cache.rows.clear()
-                    cache.rows[task_id] = row
-            return self._view(meta, row, task_id)
+                    cache.rows[task_id] = _GONE if row is None else row
+            return self._view(meta, task_id, row)
 
-    def _view(self, meta: list[Any], row: Any, task_id: str | None) -> dict[str, Any]:
+    def _view(self, meta: tuple[Any, ...], task_id: str | None, row: Any) -> dict[str, Any]:
         e, now, offset, rules, hooks = meta
-        self._start = now  # a server that lost its data starts the manual clock here again
-        return {"epoch": int(e), "now": float(now), "offset": float(offset),
-                "skew": self.skew, "rules": int(rules), "hooks": int(hooks),
-                "task_id": task_id, "row": self._row(row) if task_id else None}
+        return {"epoch": e, "now": now, "offset": offset, "skew": self.skew, "rules": rules,
+                "hooks": hooks, "task_id": task_id, "row": row}
 
     def _track(self, conn: Any) -> bool:
         try:

@@ -16,6 +16,7 @@ row (invalidated by its `t:<id>` key).
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 from typing import Any
@@ -30,8 +31,9 @@ class ReadCache:
         self.driver = driver
         self.ns = driver.ns.encode()
         self.lock = threading.Lock()
-        self.meta: list[Any] | None = None
-        self.rows: dict[str, list[Any]] = {}
+        self.meta: tuple[Any, ...] | None = None  # epoch, now, offset, rules, hooks (read)
+        self.rows: dict[str, Any] = {}  # task id -> its row as RedisDriver._row reads it
+        self._poller: Any = None
         self.generation = 0  # moves on with every new subscription
         self._conn: Any = None
         self._reader: Any = None
@@ -61,6 +63,8 @@ class ReadCache:
         except Exception:  # the store is down: no cache until it is back
             return False
         conn._sock.setblocking(False)  # drain() must never wait (a timeout would)
+        self._poller = select.poll()  # "anything to read?" without a recv that raises
+        self._poller.register(conn._sock, select.POLLIN)
         self._conn, self._client_id = conn, client_id
         self._reader = hiredis.Reader()
         self.generation += 1
@@ -103,6 +107,8 @@ class ReadCache:
         if conn is None or conn._sock is None:
             return False
         sock = conn._sock
+        if not self._poller.poll(0):  # nothing arrived (a closed socket polls readable)
+            return True
         while True:
             try:
                 data = sock.recv(65536, socket.MSG_DONTWAIT)

@@ -26,27 +26,24 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hashlib
+import random
 import string
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mockserver.core.clock import DEFAULT_EPOCH, _check
 from mockserver.core.ids import _V4_CLEAR, _V4_SET, Ids
 from mockserver.core.store.base import StoreUnavailable
-from mockserver.core.store.records import (
-    apply_fields,
-    decode_task,
-    encode_failure,
-    encode_task,
-)
+from mockserver.core.store.records import encode_task
+from mockserver.core.store.shared_tasks import SharedTasks
 from mockserver.core.tasks import Task
 from mockserver.errors import MockServerError
 
 FLUSH_S = 0.05
-ID_BLOCK = 256  # seeded ids reserved per round trip (a worker that stops wastes the rest)
+ID_BLOCK = 256  # seeded draws per block, one round trip each (a worker that stops wastes the rest)
 _ALNUM = string.ascii_letters + string.digits
 
 
@@ -135,11 +132,13 @@ class SharedStore:
         batch = self._batches.get(loop)
         if batch is None:
             # Requests that are ready now run before this callback: they join the batch.
-            batch = self._batches[loop] = _Batch(loop)
+            batch = self._batches[loop] = _Batch()
             loop.call_soon(self._write_batch, loop, batch)
         batch.tasks += pending
+        waiter: asyncio.Future[set[str]] = loop.create_future()
+        batch.waiters.append(waiter)
         try:
-            taken = await asyncio.shield(batch.done)
+            taken = await waiter
         finally:
             self._tasks.settle([t for _, t in pending])
         mine = [t.id for _, t in pending if t.id in taken]
@@ -159,10 +158,13 @@ class SharedStore:
                     epoch, [(t.id, t.submitted_at, encode_task(t)) for t in tasks])
                 taken.update(t.id for t, ok in zip(tasks, made, strict=True) if not ok)
         except BaseException as exc:  # StoreUnavailable (or a bug): every waiter hears it
-            batch.done.set_exception(exc)
-            batch.done.exception()  # retrieved: waiters that were cancelled do not log it
+            for waiter in batch.waiters:
+                if not waiter.done():  # not cancelled meanwhile
+                    waiter.set_exception(exc)
             return
-        batch.done.set_result(taken)
+        for waiter in batch.waiters:
+            if not waiter.done():
+                waiter.set_result(taken)
 
     def write_now(self, writes: list[Task]) -> None:
         """Write deferred tasks in this thread (something needs them in the store now)."""
@@ -329,172 +331,14 @@ class SharedStore:
         self.driver.close()
 
 
-class SharedTasks:
-    """Tasks in the store; each worker caches the write-once records it has read."""
-
-    CACHE = 20000
-
-    def __init__(self, store: SharedStore) -> None:
-        self.store = store
-        self.driver = store.driver
-        self._cache: dict[str, Task] = {}
-        self._pending: dict[str, tuple[int, Task]] = {}  # added, not yet written (epoch, task)
-        self.exact_polls = False  # polls mode: every poll counted in the store at once
-        store.on_epoch(self._cache.clear)
-
-    def cached(self, task_id: str) -> bool:
-        return task_id in self._cache
-
-    def add(self, task: Task) -> Task:
-        view = self.store.view()
-        if view.writes is not None:  # inside a request: written by SharedStore.commit()
-            if task.id in self._pending or task.id in self._cache:
-                raise MockServerError(f"task id {task.id!r} already exists")
-            self._pending[task.id] = (view.epoch, task)
-            view.writes.append(task)
-            self._keep(task)
-            return task
-        self.insert(view.epoch, [task])
-        self._keep(task)
-        return task
-
-    def insert(self, epoch: int, tasks: list[Task]) -> None:
-        """Write new tasks in one round trip (`MockServerError` for an id that exists)."""
-        made = self.driver.put_tasks(epoch, [(t.id, t.submitted_at, encode_task(t))
-                                             for t in tasks])
-        taken = [t.id for t, ok in zip(tasks, made, strict=True) if not ok]
-        if taken:
-            for task_id in taken:
-                self._cache.pop(task_id, None)
-            raise MockServerError(f"task id {taken[0]!r} already exists")
-
-    def pending(self, task_id: str) -> bool:
-        return task_id in self._pending
-
-    def settle(self, tasks: list[Task]) -> None:
-        """These tasks are written (or failed to be): no longer this worker's own."""
-        for task in tasks:
-            self._pending.pop(task.id, None)
-
-    def _written(self, task: Task) -> None:
-        """Before a change to a task that is not yet written: write it (and its request's
-        other new tasks) now, so the change has a row to land on."""
-        if task.id in self._pending:
-            view = self.store._view.get()
-            if view is not None and view.writes:
-                self.store.write_now(view.writes)
-            else:  # added by another request still committing: write it on its own
-                epoch, _ = self._pending[task.id]
-                try:
-                    self.insert(epoch, [task])
-                except MockServerError:
-                    pass  # the writer got there first
-                finally:
-                    self.settle([task])
-
-    def _keep(self, task: Task) -> None:
-        if len(self._cache) >= self.CACHE:
-            self._cache.clear()
-        self._cache[task.id] = task
-
-    def _build(self, epoch: int, task_id: str, row: Any) -> Task | None:
-        if row is None:
-            self._cache.pop(task_id, None)
-            return None
-        task = self._cache.get(task_id)
-        if task is None:
-            if row[0] is None:  # cached when asked, evicted since: read the record
-                row = self.driver.task(epoch, task_id, True)
-                if row is None:
-                    return None
-            task = decode_task(row[0])
-            self._keep(task)
-        return apply_fields(task, row, self.store.queued_polls(epoch, task_id))
-
-    def get(self, task_id: str) -> Task | None:
-        found = self._pending.get(task_id)
-        if found is not None:  # this worker's own, not yet written
-            return found[1]
-        view = self.store.view()
-        if view.task_id == task_id:
-            row = view.row
-            view.task_id = None  # prefetched for the first read; later reads ask again
-        else:
-            row = self.driver.task(view.epoch, task_id, task_id not in self._cache)
-        return self._build(view.epoch, task_id, row)
-
-    def find(self, family: str, task_id: str) -> Task | None:
-        task = self.get(task_id)
-        if task is not None:
-            return task
-        target = self.driver.resolve(self.store.view().epoch, f"{family}:{task_id}")
-        return self.get(target) if target else None
-
-    def alias(self, family: str, alias: str, task: Task) -> None:
-        self._written(task)
-        self.driver.alias(self.store.view().epoch, f"{family}:{alias}", task.id)
-
-    def update(self, task: Task, **fields: Any) -> None:
-        self._written(task)
-        failure = fields.pop("failure", None)
-        for name, value in fields.items():
-            setattr(task, name, value)
-        values: dict[str, Any] = {k: (v.value if hasattr(v, "value") else v)
-                                  for k, v in fields.items()}
-        if failure is not None:
-            task.plan.failure = failure
-            values["failure"] = encode_failure(failure)
-        self.driver.update_task(self.store.view().epoch, task.id, values)
-
-    def count_poll(self, task: Task) -> int:
-        epoch = self.store.view().epoch
-        self._written(task)
-        if self.exact_polls:
-            task.polls = self.driver.incr_polls(epoch, task.id)
-        else:
-            task.polls += 1
-            self.store.queue_poll(epoch, task.id)
-        return task.polls
-
-    def remove(self, task_ids: Any) -> int:
-        ids = list(task_ids)
-        for task_id in ids:
-            self._cache.pop(task_id, None)
-        return int(self.driver.remove_tasks(self.store.view().epoch, ids))
-
-    def oldest(self, limit: int | None = None, page: int = 500) -> Iterator[Task]:
-        """Tasks oldest first, read a page at a time (a sweep that stops early reads little)."""
-        self.store.flush()
-        epoch = self.store.view().epoch
-        offset = 0
-        while limit is None or offset < limit:
-            size = page if limit is None else min(page, limit - offset)
-            rows = self.driver.tasks(epoch, size, offset)
-            for task_id, row in rows:
-                task = self._build(epoch, task_id, row)
-                if task is not None:
-                    yield task
-            if len(rows) < size:
-                return
-            offset += size
-
-    def __iter__(self) -> Iterator[Task]:
-        return iter(list(self.oldest()))
-
-    def __len__(self) -> int:
-        return int(self.driver.count_tasks(self.store.view().epoch))
-
-    def reset(self) -> None:
-        self._cache.clear()
-        self._pending.clear()
-
-
 class _Batch:
     """New tasks of the requests one event-loop turn committed, written in one round trip."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self) -> None:
         self.tasks: list[tuple[int, Task]] = []
-        self.done: asyncio.Future[set[str]] = loop.create_future()  # the ids already taken
+        # One future per committing request (a cancelled one leaves the others be): the ids
+        # of the batch that were already taken.
+        self.waiters: list[asyncio.Future[set[str]]] = []
 
 
 class SharedClock:
@@ -539,43 +383,45 @@ class SharedClock:
 
 
 class SharedIds:
-    """Seeded ids from one counter in the store: id n = f(seed, n). Unique across workers;
-    the same sequence for the same seed and arrival order. Blocks of `ID_BLOCK` numbers are
-    reserved per round trip."""
+    """Seeded ids from one counter in the store. Each worker reserves a block (block b: the
+    counter's next value) of `ID_BLOCK` draws at a time and draws them from a generator seeded
+    with (seed, b): unique across workers (128 random bits per id, as uuid4), the same
+    sequence for the same seed and arrival order, one round trip per block, and each id as
+    cheap as the memory store's."""
 
     def __init__(self, store: SharedStore, seed: int) -> None:
         self.store = store
         self.seed = seed
-        self._next = self._high = 0
+        self._left = 0
+        self._rng = random.Random()
         self._lock = threading.Lock()
         store.on_epoch(self._drop)
 
     def _drop(self) -> None:
         with self._lock:
-            self._next = self._high = 0
+            self._left = 0
 
-    def _digest(self, salt: str = "") -> bytes:
-        with self._lock:
-            if self._next >= self._high:
-                epoch = self.store.view().epoch
-                self._high = int(self.store.driver.counter(epoch, "ids", ID_BLOCK))
-                self._next = self._high - ID_BLOCK
-            self._next += 1
-            n = self._next
-        return hashlib.sha256(f"wanmock:{self.seed}:{n}{salt}".encode()).digest()
+    def _draws(self, count: int) -> random.Random:
+        """The generator, with `count` draws taken from this worker's block (a new block
+        when it runs out). Called with the lock held."""
+        if self._left < count:
+            block = int(self.store.driver.counter(self.store.view().epoch, "id_blocks", 1))
+            self._rng.seed(hashlib.sha256(f"wanmock:{self.seed}:{block}".encode()).digest())
+            self._left = ID_BLOCK
+        self._left -= count
+        return self._rng
 
     def uuid(self) -> str:
-        bits = int.from_bytes(self._digest()[:16], "big")
+        with self._lock:
+            bits = self._draws(1).getrandbits(128)
         h = "%032x" % ((bits & _V4_CLEAR) | _V4_SET)
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def token(self, length: int = 32) -> str:
-        out = b""
-        salt = 0
-        while len(out) < length:
-            out += self._digest(f":t{salt}") if salt else self._digest(":t")
-            salt += 1
-        return "".join(_ALNUM[b % len(_ALNUM)] for b in out[:length])
+        with self._lock:
+            bits = self._draws(1).getrandbits(8 * length)
+        return "".join(_ALNUM[b % len(_ALNUM)] for b in bits.to_bytes(length, "big"))
 
     def fraction(self) -> float:
-        return (int.from_bytes(self._digest(":f")[:8], "big") >> 11) / float(1 << 53)
+        with self._lock:
+            return self._draws(1).random()

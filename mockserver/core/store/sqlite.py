@@ -59,7 +59,14 @@ TASK = ("SELECT {rec}, polls, canceled_at, forced, forced_at, failure FROM tasks
 # What a write changes of the per-request read (the rest changes neither).
 META_WRITES = {"bump_epoch", "init_clock", "restart_clock", "advance", "rule_put", "rule_remove",
                "rules_clear", "rules_seed", "hook_put", "hook_claim"}
-ROW_WRITES = {"put_tasks", "update_task", "incr_polls", "remove_tasks", "write_batch"}
+# The task ids a row write touches, by method (positional arguments after `self`).
+ROW_WRITES: dict[str, Callable[[tuple[Any, ...]], Any]] = {
+    "put_tasks": lambda a: [row[0] for row in a[1]],
+    "update_task": lambda a: [a[1]],
+    "incr_polls": lambda a: [a[1]],
+    "remove_tasks": lambda a: a[1],
+    "write_batch": lambda a: [task_id for _, task_id in a[1]],
+}
 _BUGS = ("syntax error", "no such column", "incomplete input", "unrecognized token")
 
 
@@ -75,8 +82,11 @@ def _guard(fn: Callable[..., T]) -> Callable[..., T]:
         if name in META_WRITES:
             local = args[0]._local
             local.writes = getattr(local, "writes", 0) + 1
-        elif name in ROW_WRITES:
-            args[0]._local.rows = {}
+        elif name in ROW_WRITES:  # only the rows it writes
+            rows = getattr(args[0]._local, "rows", None)
+            if rows:
+                for task_id in ROW_WRITES[name](args[1:]):
+                    rows.pop(task_id, None)
         try:
             return fn(*args, **kwargs)
         except sqlite3.OperationalError as exc:
@@ -137,7 +147,9 @@ class SqliteDriver:
         version = (db.execute("PRAGMA data_version").fetchone()[0], getattr(local, "writes", 0))
         if getattr(local, "version", None) != version:
             local.version = version
-            local.meta = db.execute(SYNC).fetchone()
+            e, now, offset, rules, hooks = db.execute(SYNC).fetchone()
+            local.meta = (int(e), float(now or 0.0), float(offset or 0.0), int(rules or 0),
+                          int(hooks or 0))
             local.rows = {}
         epoch, now, offset, rules, hooks = local.meta
         row = None
@@ -150,9 +162,8 @@ class SqliteDriver:
                 if len(rows) > 1024:
                     rows.clear()
                 rows[task_id] = row
-        return {"epoch": int(epoch), "now": float(now or 0.0), "offset": float(offset or 0.0),
-                "skew": 0.0, "rules": int(rules or 0), "hooks": int(hooks or 0),
-                "task_id": task_id, "row": row}
+        return {"epoch": epoch, "now": now, "offset": offset, "skew": 0.0, "rules": rules,
+                "hooks": hooks, "task_id": task_id, "row": row}
 
     @_guard
     def bump_epoch(self) -> int:
