@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from mockserver.contracts import Operation
 from mockserver.core.backend import Backend
 from mockserver.errors import ProviderError
+from mockserver.providers.hotpath import headers_of, json_response
 from mockserver.providers.pipeline import (
     SCENARIO_HEADER,
     ConnectionDropped,
@@ -23,8 +24,6 @@ from mockserver.providers.pipeline import (
     Handler,
     Pipeline,
     handler_name,
-    headers_of,
-    json_response,
 )
 from mockserver.providers.policy import DEFAULT_FAULTS, Policy
 

@@ -1,6 +1,6 @@
 """One request/response exchange as the request pipeline sees it, built once per request.
 
-The endpoint wrapper of `providers/base.py` makes one `Exchange` per request and keeps it in the
+The endpoint of `providers/pipeline.py` makes one `Exchange` per request and keeps it in the
 request's scope under `EXCHANGE` (the one scope slot wanmock uses): handlers keep their
 `(request, op, raw)` signature and reach it with `exchange_of(request)`. What used to travel in
 separate `scope["wanmock.*"]` keys (the journal entry, the API key, the job scenario, the header

@@ -8,6 +8,9 @@
 - `path_and_query(request)`: `request.url.path` and `request.url.query`, remembered per raw
   path, query and Host (building a `URL` parses the whole URL every time).
 - `base_url(request)`: `str(request.base_url)`, remembered per scheme, server, root path and Host.
+- `read_body(request, headers, limit)`: the body as `request.body()` reads it, or None past
+  `limit`, without an async generator per request.
+- `headers_of(request)`: the request's headers as one dict, built once per request.
 - `Dispatch`: the family routes as one table by method and segment count, matched the way
   Starlette's router would match them (same routes, same order, same path parameters) without
   trying every route's regular expression in turn.
@@ -20,11 +23,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse as _StarletteJSONResponse
 from starlette.responses import Response
 
 from mockserver.core.memo import Memo
+from mockserver.providers.exchange import EXCHANGE
 
 # What starlette.responses.JSONResponse.render passes to json.dumps.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None,
@@ -112,6 +116,75 @@ def base_url(request: Request) -> str:
     if found is None:
         found = _BASES.put(key, str(request.base_url))
     return found
+
+async def read_body(request: Request, headers: dict[str, str], limit: int) -> bytes | None:
+    """The body, or None when it is larger than `limit` bytes."""
+    length = headers.get("content-length")
+    if length is None:
+        if request.method == "GET" and "transfer-encoding" not in headers:
+            return b""  # HTTP/1.1: no Content-Length, no Transfer-Encoding, no body
+    elif length.isdigit() and int(length) > limit:
+        return None
+    # What `request.stream()` does, without an async generator per request.
+    receive = request.receive
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "http.request":
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        elif kind == "http.disconnect":
+            raise ClientDisconnect()
+    request._stream_consumed = True
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def headers_of(request: Request) -> dict[str, str]:
+    """The request's headers as one dict (lower-case names, first value wins), built once per
+    request (the exchange keeps it): Starlette's `request.headers.get` scans the raw list on
+    every call. Clients send the same headers again and again, so the dict is shared by
+    requests with the same raw headers: read it, never change it."""
+    scope = request.scope
+    exchange: Any = scope.get(EXCHANGE)
+    if exchange is not None:
+        return exchange.headers
+    backend = getattr(scope.get("app"), "backend", None)  # the memo is the app's own
+    return header_dict(scope["headers"], backend.memo("headers", 1024) if backend else None)
+
+
+def header_dict(raw: Any, memo: Any) -> dict[str, str]:
+    """Raw ASGI headers as a dict (lower-case names, first value wins), shared through `memo`
+    by requests with the same raw headers (None: no memo)."""
+    try:
+        key: Any = tuple(raw)
+        headers: dict[str, str] | None = memo.get(key) if memo is not None else None
+    except TypeError:  # [name, value] lists: fine for ASGI, not hashable
+        key = None
+        headers = None
+    if headers is None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(raw)}
+        if key is not None and memo is not None:
+            memo.put(key, headers)
+    return headers
+
+
+def body_of(response: Response) -> bytes | None:
+    """The bytes a (non-streaming) response sends, else None."""
+    body = getattr(response, "body", None)
+    return body if isinstance(body, bytes) else None
+
+
+def json_response(content: Any, status: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
+    """`content` as JSON (the bytes Starlette's JSONResponse sends)."""
+    return JSONResponse(content, status_code=status, headers=headers)
 
 
 Endpoint = Callable[[Request], Any]

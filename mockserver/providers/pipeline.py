@@ -21,7 +21,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -37,7 +37,14 @@ from mockserver.jsonwire import NotJSON
 from mockserver.jsonwire import decode as decode_json
 from mockserver.jsonwire import verbatim as verbatim_json
 from mockserver.providers.exchange import EXCHANGE, NOT_JSON, UNPARSED, Exchange
-from mockserver.providers.hotpath import JSONResponse, path_and_query
+from mockserver.providers.hotpath import (
+    JSONResponse,
+    body_of,
+    header_dict,
+    headers_of,
+    path_and_query,
+    read_body,
+)
 from mockserver.providers.hotpath import base_url as _base_url
 
 if TYPE_CHECKING:
@@ -90,7 +97,6 @@ class Pipeline:
         names_task = op.role in _TASK_ROLES
         self._param_checks[operation] = (op.checks_parameters, op.checks_query)
         headers_memo = backend.memo("headers", 1024)
-        read_body = self._read_body
         transport_scenario = self.transport_scenario
         preflight = self.preflight
         error_response = self.error_response
@@ -103,8 +109,8 @@ class Pipeline:
             try:
                 # The one carrier of this request's pipeline state (see providers/exchange.py).
                 scope[EXCHANGE] = exchange = Exchange(
-                    name, op, _headers(scope["headers"], headers_memo))
-                raw = await read_body(request, exchange.headers)
+                    name, op, header_dict(scope["headers"], headers_memo))
+                raw = await read_body(request, exchange.headers, backend.options.body_limit)
                 path, query = path_and_query(request)
                 exchange.entry = entry = backend.journal.record(
                     time=backend.clock.now(), method=scope["method"], path=path,
@@ -157,7 +163,7 @@ class Pipeline:
             if writes:
                 response = await self._commit(writes, op, response)
             try:
-                backend.journal.complete(entry, response.status_code, _body_of(response))
+                backend.journal.complete(entry, response.status_code, body_of(response))
                 if backend.webhooks.has_pending():
                     try:  # a poll may have ended a task that owes a webhook
                         backend.flush_webhooks()
@@ -205,35 +211,6 @@ class Pipeline:
             return early
         return replaying.after(self, request, op, entry,  # type: ignore[arg-type]
                                await handler(request, op, raw))
-
-    async def _read_body(self, request: Request, headers: dict[str, str]) -> bytes | None:
-        """The body, or None when it is larger than `Options.body_limit`."""
-        limit = self.backend.options.body_limit
-        length = headers.get("content-length")
-        if length is None:
-            if request.method == "GET" and "transfer-encoding" not in headers:
-                return b""  # HTTP/1.1: no Content-Length, no Transfer-Encoding, no body
-        elif length.isdigit() and int(length) > limit:
-            return None
-        # What `request.stream()` does, without an async generator per request.
-        receive = request.receive
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            kind = message["type"]
-            if kind == "http.request":
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    return None
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-            elif kind == "http.disconnect":
-                raise ClientDisconnect()
-        request._stream_consumed = True
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     # -- scenarios ---------------------------------------------------------------------------
     def transport_scenario(self, request: Request, op: Operation, raw: bytes | None
@@ -329,7 +306,7 @@ class Pipeline:
         """The API key of a request, or the family's 401 (checked once per request)."""
         exchange = request.scope.get(EXCHANGE)
         if exchange is None:  # outside an endpoint: nothing to remember it in
-            return self.read_key(_headers(request.scope["headers"], None))
+            return self.read_key(header_dict(request.scope["headers"], None))
         key = exchange.api_key
         if key is None:
             key = exchange.api_key = self.read_key(exchange.headers)
@@ -419,33 +396,6 @@ _LOCAL_IDS = Ids(None)
 _LOCAL_CLOCK = SystemClock()
 
 
-def headers_of(request: Request) -> dict[str, str]:
-    """The request's headers as one dict (lower-case names, first value wins), built once per
-    request (the exchange keeps it): Starlette's `request.headers.get` scans the raw list on
-    every call. Clients send the same headers again and again, so the dict is shared by
-    requests with the same raw headers: read it, never change it."""
-    scope = request.scope
-    exchange: Exchange | None = scope.get(EXCHANGE)
-    if exchange is not None:
-        return exchange.headers
-    backend = getattr(scope.get("app"), "backend", None)  # the memo is the app's own
-    return _headers(scope["headers"], backend.memo("headers", 1024) if backend else None)
-
-
-def _headers(raw: Any, memo: Any) -> dict[str, str]:
-    try:
-        key: Any = tuple(raw)
-        headers: dict[str, str] | None = memo.get(key) if memo is not None else None
-    except TypeError:  # [name, value] lists: fine for ASGI, not hashable
-        key = None
-        headers = None
-    if headers is None:
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(raw)}
-        if key is not None and memo is not None:
-            memo.put(key, headers)
-    return headers
-
-
 class DroppedResponse(Response):
     """Start a response, send part of it, then fail: the client sees the connection drop."""
 
@@ -462,14 +412,3 @@ class DroppedResponse(Response):
 
 class ConnectionDropped(ConnectionError):
     """Raised inside the app to cut a response short (uvicorn closes the connection)."""
-
-
-def _body_of(response: Response) -> bytes | None:
-    body = getattr(response, "body", None)
-    return body if isinstance(body, bytes) else None
-
-
-def json_response(content: Any, status: int = 200,
-                  headers: dict[str, str] | None = None) -> Response:
-    """`content` as JSON (the bytes Starlette's JSONResponse sends)."""
-    return JSONResponse(content, status_code=status, headers=headers)
