@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -345,7 +343,7 @@ def _pid_holding(port: int) -> int | None:
 def test_a_worker_sigkilled_mid_delivery_is_taken_over(redis_server: RedisServer) -> None:
     """`wanmock serve --workers 2`: the worker whose POST the receiver holds is SIGKILLed; the
     other one makes the delivery once the lease (5 s timeout + 10 s) has run out."""
-    from tests.test_store_servers import ROOT, _free_port, _until
+    from tests.test_store_servers import _until, serve_workers
 
     posts: list[int] = []  # the client port of each POST
     hold = threading.Event()
@@ -365,40 +363,26 @@ def test_a_worker_sigkilled_mid_delivery_is_taken_over(redis_server: RedisServer
 
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--workers", "2",
-         "--store", redis_server.url(), "--timing", "fast"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    hook_url = f"http://127.0.0.1:{receiver.server_address[1]}/"
     try:
-        def up() -> bool:
-            try:
-                return httpx.get(base + "/_wanmock/clock", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-        _until(up, 90, "the workers answer")
-        body = {"prompt": "a lighthouse", "width": 832, "height": 480,
-                "extra": {"webhook": {"url": f"http://127.0.0.1:{receiver.server_address[1]}/"}}}
-        r = httpx.post(base + T2V, json=body, headers=JIEKOU, timeout=10)
-        assert r.status_code == 200, r.text
-        _until(lambda: posts, 60, "the first delivery")
-        victim = _pid_holding(posts[0])
-        assert victim is not None and victim != proc.pid
-        os.kill(victim, signal.SIGKILL)
-        _until(lambda: len(posts) >= 2, 40, "another worker takes the delivery over")
-        hold.set()
-        [hook] = _until(lambda: [h for h in httpx.get(base + "/_wanmock/webhooks", timeout=10)
-                                 .json()["webhooks"] if h["state"] == "sent"], 10, "it is stored")
-        assert hook["attempt_count"] == 1 and len(posts) == 2  # the killed one never stored
+        with serve_workers(redis_server.url()) as (base, proc):
+            try:  # the held POST is let go before the server is stopped
+                body = {"prompt": "a lighthouse", "width": 832, "height": 480,
+                        "extra": {"webhook": {"url": hook_url}}}
+                r = httpx.post(base + T2V, json=body, headers=JIEKOU, timeout=10)
+                assert r.status_code == 200, r.text
+                _until(lambda: posts, 60, "the first delivery")
+                victim = _pid_holding(posts[0])
+                assert victim is not None and victim != proc.pid
+                os.kill(victim, signal.SIGKILL)
+                _until(lambda: len(posts) >= 2, 40, "another worker takes the delivery over")
+                hold.set()
+                [hook] = _until(lambda: [h for h in httpx.get(base + "/_wanmock/webhooks",
+                                                               timeout=10).json()["webhooks"]
+                                         if h["state"] == "sent"], 10, "it is stored")
+                assert hook["attempt_count"] == 1 and len(posts) == 2  # the killed one: unstored
+            finally:
+                hold.set()
     finally:
-        hold.set()
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         receiver.shutdown()
         receiver.server_close()

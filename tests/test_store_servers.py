@@ -4,6 +4,7 @@ running fake, and the memory store's RSS over a long run."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -47,6 +48,38 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve_workers(store_url: str,
+                  workers: int = 2) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`wanmock serve --workers N --store URL` on a free loopback port, answering; (base URL,
+    the process); stopped with SIGINT (killed if it does not stop) at the end."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--workers",
+         str(workers), "--store", store_url, "--timing", "fast"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            try:
+                return httpx.get(base + "/_wanmock/clock", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return proc.poll() is not None
+        _until(up, 90, "the workers answer")
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        yield base, proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 class Receiver:
@@ -187,21 +220,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_a_worker_killed_under_load_loses_no_task(redis_server: RedisServer) -> None:
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--workers", "2",
-         "--store", redis_server.url(), "--timing", "fast"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        def up() -> bool:
-            try:
-                return httpx.get(base + "/_wanmock/clock", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return proc.poll() is not None
-        _until(up, 90, "the workers answer")
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+    with serve_workers(redis_server.url()) as (base, proc):
         workers = _until(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), 30,
                          "two worker processes")
         acknowledged: list[str] = []
@@ -232,15 +251,6 @@ def test_a_worker_killed_under_load_loses_no_task(redis_server: RedisServer) -> 
         assert len(acknowledged) >= 30 and not [f for f in failed if f[:1].isdigit()]
         known = {t["id"] for t in httpx.get(base + "/_wanmock/tasks", timeout=10).json()["tasks"]}
         assert set(acknowledged) <= known  # every task a client was told about is there
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
 
 
 UNAVAILABLE = {  # a route of each family, and the role whose `unavailable` wording applies

@@ -30,6 +30,20 @@ from mockserver.errors import MockServerError
 
 SCHEMES = ("memory", "sqlite:///PATH", "redis://HOST:PORT/DB")
 
+# For the drivers' read caches: the driver methods whose write changes the per-request read of
+# epoch, clock, rules and webhooks (the cache forgets it), and, for those that write task rows,
+# the task ids they touch (from the positional arguments after `self`; only those rows are
+# forgotten).
+META_WRITES = {"bump_epoch", "init_clock", "restart_clock", "advance", "rule_put", "rule_remove",
+               "rules_clear", "rules_seed", "hook_put", "hook_claim"}
+ROW_WRITES: dict[str, Callable[[tuple[Any, ...]], Any]] = {
+    "put_tasks": lambda a: [row[0] for row in a[1]],
+    "update_task": lambda a: [a[1]],
+    "incr_polls": lambda a: [a[1]],
+    "remove_tasks": lambda a: a[1],
+    "write_batch": lambda a: [task_id for _, task_id in a[1]],
+}
+
 
 class StoreUnavailable(Exception):  # noqa: N818 - it is a condition, as `ConnectionError` is
     """The store cannot be reached (or is restarting): families answer their own 503."""

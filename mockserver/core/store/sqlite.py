@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mockserver.core.store.base import StoreUnavailable
+from mockserver.core.store.base import META_WRITES, ROW_WRITES, StoreUnavailable
 from mockserver.errors import MockServerError
 
 T = TypeVar("T")
@@ -56,17 +56,6 @@ TASK = ("SELECT {rec}, polls, canceled_at, forced, forced_at, failure FROM tasks
         "WHERE epoch = ? AND id = ?")
 
 
-# What a write changes of the per-request read (the rest changes neither).
-META_WRITES = {"bump_epoch", "init_clock", "restart_clock", "advance", "rule_put", "rule_remove",
-               "rules_clear", "rules_seed", "hook_put", "hook_claim"}
-# The task ids a row write touches, by method (positional arguments after `self`).
-ROW_WRITES: dict[str, Callable[[tuple[Any, ...]], Any]] = {
-    "put_tasks": lambda a: [row[0] for row in a[1]],
-    "update_task": lambda a: [a[1]],
-    "incr_polls": lambda a: [a[1]],
-    "remove_tasks": lambda a: a[1],
-    "write_batch": lambda a: [task_id for _, task_id in a[1]],
-}
 _BUGS = ("syntax error", "no such column", "incomplete input", "unrecognized token")
 
 
