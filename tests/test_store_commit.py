@@ -194,3 +194,34 @@ def test_a_write_forgets_only_the_rows_it_wrote(store_url: str) -> None:
         assert driver.sync("b", False)["row"] is not None  # read again: it exists now
     finally:
         store.close()
+
+
+def test_a_task_polled_before_its_submit_is_answered_is_written_once(apps: list[Any]) -> None:
+    """A poll that reaches a task while its submit still waits for the batch (a client that
+    guessed a seeded id) writes it on the spot; the batch then leaves it out, and the submit is
+    answered 200, not as an id already taken."""
+    a, b = apps
+    backend = a.state.backend
+    seen: dict[str, Any] = {}
+
+    async def run() -> tuple[int, int]:
+        async def submit() -> int:
+            status, body = await call(a, "POST", CREATE, BODY)
+            seen["id"] = body.get("output", {}).get("task_id")
+            return status
+
+        async def poll_pending() -> int:
+            # Runs in the same turn, before the batch callback: the task is still pending.
+            pending = list(backend.state._tasks._pending)
+            assert len(pending) == 1
+            status, _ = await call(a, "GET", f"/api/v1/tasks/{pending[0]}")
+            return status
+
+        first = asyncio.ensure_future(submit())
+        await asyncio.sleep(0)  # the submit runs up to its commit, then this goes on
+        second = await poll_pending()
+        return await first, second
+
+    statuses = asyncio.run(run())
+    assert list(statuses) == [200, 200]
+    assert len(b.state.backend.store) == 1  # written once, visible to the other worker

@@ -150,7 +150,8 @@ class SharedStore:
             del self._batches[loop]
         by_epoch: dict[int, list[Task]] = {}
         for epoch, task in batch.tasks:
-            by_epoch.setdefault(epoch, []).append(task)
+            if self._tasks.pending(task.id):  # not written meanwhile (SharedTasks._written)
+                by_epoch.setdefault(epoch, []).append(task)
         taken: set[str] = set()
         try:
             for epoch, tasks in by_epoch.items():
