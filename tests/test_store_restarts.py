@@ -338,11 +338,11 @@ def _pid_holding(port: int) -> int | None:
     return None
 
 
-@pytest.mark.skipif(os.environ.get("HYPOTHESIS_PROFILE") != "thorough",
-                    reason="about 25 s (a real lease runs out): HYPOTHESIS_PROFILE=thorough")
 def test_a_worker_sigkilled_mid_delivery_is_taken_over(redis_server: RedisServer) -> None:
     """`wanmock serve --workers 2`: the worker whose POST the receiver holds is SIGKILLed; the
-    other one makes the delivery once the lease (5 s timeout + 10 s) has run out."""
+    other one makes the delivery once the lease (5 s timeout + 10 s) has run out. About 25 s,
+    most of it waiting for the real lease: it runs in every suite (CI too), in parallel with
+    the rest under `-n 2`."""
     from tests.test_store_servers import _until, serve_workers
 
     posts: list[int] = []  # the client port of each POST
