@@ -225,3 +225,28 @@ def test_a_task_polled_before_its_submit_is_answered_is_written_once(apps: list[
     statuses = asyncio.run(run())
     assert list(statuses) == [200, 200]
     assert len(b.state.backend.store) == 1  # written once, visible to the other worker
+
+
+def test_a_flush_after_the_store_closed_leaves_it_alone(
+        store_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """close() flushes what was queued; an entry a late request queues after it (the server is
+    shutting down) is not written to the closed store by the event loop's flush timer, and no
+    error is logged for it."""
+    from mockserver.core.store import open_store
+
+    async def run() -> int:
+        store = open_store(store_url)
+        epoch = store.view().epoch
+        store.close()
+        store.queue_entry(epoch, "a late entry")
+        await asyncio.sleep(0.12)  # past the 50 ms flush interval
+        return epoch
+
+    with caplog.at_level("ERROR", logger="mockserver"):
+        epoch = asyncio.run(run())
+    assert not [r for r in caplog.records if r.name == "mockserver"]
+    again = open_store(store_url)
+    try:
+        assert again.driver.journal(epoch) == []
+    finally:
+        again.close()

@@ -217,6 +217,8 @@ class SharedStore:
 
     def _flush_on_loop(self) -> None:
         self._loop_flush = None
+        if self._stop.is_set():  # closed meanwhile: close() flushed what was queued
+            return
         self._loop_flushed = time.monotonic()
         self._flush_logged()
 
@@ -325,6 +327,9 @@ class SharedStore:
 
     def close(self) -> None:
         self._stop.set()
+        pending, self._loop_flush = self._loop_flush, None
+        if pending is not None and not pending[0].is_closed():
+            pending[0].call_soon_threadsafe(pending[1].cancel)
         try:
             self.flush()
         except StoreUnavailable:
