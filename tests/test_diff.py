@@ -260,6 +260,16 @@ def test_profile_times_are_seeded_and_follow_the_distribution(tmp_path):
     assert len({q for q, _ in first}) > 10
 
 
+@pytest.mark.parametrize("bad", [".inf", ".nan"])
+def test_a_profile_with_non_finite_seconds_is_refused(tmp_path, bad):
+    spread = f"{{min: 2, p10: 3, p25: 4, p50: 10, p75: 20, p90: 40, max: {bad}}}"
+    path = tmp_path / "inf.yaml"
+    path.write_text(f"wanmock_timing_profile: 1\ndefault: {{queue_s: {spread}, "
+                    f"run_s: {spread}}}\n")
+    with pytest.raises(MockServerError, match="finite"):
+        Lifecycle(clock=None, timing=str(path))  # type: ignore[arg-type]
+
+
 def test_a_bad_profile_is_refused_up_front(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("wanmock_timing_profile: 1\ndefault: {queue_s: {min: 3, max: 1}}\n")

@@ -31,6 +31,7 @@ from mockserver.core.scenarios import JOB, TRANSPORT, RequestInfo, Scenario, Sce
 from mockserver.errors import MockServerError
 from mockserver.handle import DEFAULT_HOSTS, InProcessRoutes
 from mockserver.server import ThreadedMockServer
+from tests.helpers import SyncASGITransport
 
 KEY = "sk-wanmock-scenarios-0123456789"
 OTHER_KEY = "sk-wanmock-scenarios-other-9876"
@@ -315,10 +316,34 @@ def test_parse_names_parameters_and_labels() -> None:
 
 
 @pytest.mark.parametrize("text", ["", " ; ", "explode", "fail; at=2", "fail; at=soon",
-                                  "slow; factor=-1", "latency; ms=x", "fail; at", "fail; =3"])
+                                  "slow; factor=-1", "latency; ms=x", "fail; at", "fail; =3",
+                                  "slow; factor=inf", "stuck; seconds=nan", "slow; factor=1e400",
+                                  "cancel; after=-inf", "fail; at=nan"])
 def test_bad_scenario_text_is_a_toolkit_error(text: str) -> None:
     with pytest.raises(MockServerError):
         Scenario.parse(text)
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+@pytest.mark.parametrize("header", ["stuck; seconds=nan", "slow; factor=inf"])
+def test_a_non_finite_scenario_time_is_refused_before_any_task(header: str, store: str,
+                                                               tmp_path: Path) -> None:
+    """`nan` and `inf` seconds would make a task no poll can answer (a 500 on the memory store,
+    a plan a shared store cannot write): the submit is refused as toolkit misuse instead."""
+    url = "memory" if store == "memory" else f"sqlite:///{tmp_path}/s.db"
+    app = create_app(clock="manual", seed=1, store=url)
+    try:
+        with httpx.Client(transport=SyncASGITransport(app), base_url="http://fake.test") as c:
+            r = c.post("/api/v1/services/aigc/video-generation/video-synthesis",
+                       json={"model": "wan2.6-t2v", "input": {"prompt": "a cat"},
+                             "parameters": {"size": "1280*720", "duration": 5}},
+                       headers={"Authorization": "Bearer sk-x", "X-DashScope-Async": "enable",
+                                "X-Wanmock-Scenario": header})
+        assert r.status_code == 400
+        assert r.json()["type"] == "MockServerError" and "finite" in r.json()["error"]
+        assert len(app.state.backend.store) == 0
+    finally:
+        app.state.backend.state.close()
 
 
 def test_book_matches_counts_nth_times_and_order() -> None:

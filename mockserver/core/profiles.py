@@ -18,6 +18,7 @@ quantiles, with the fake's seeded random numbers: same seed, same times.
 from __future__ import annotations
 
 import json
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -43,8 +44,8 @@ def _check_stats(where: str, stats: Any) -> dict[str, float]:
     out = {}
     for name, _ in QUANTILES:
         value = stats.get(name)
-        if not isinstance(value, int | float) or value < 0:
-            raise MockServerError(f"{where}.{name}: expected seconds >= 0, got {value!r}")
+        if not isinstance(value, int | float) or value < 0 or not math.isfinite(value):
+            raise MockServerError(f"{where}.{name}: expected finite seconds >= 0, got {value!r}")
         out[name] = float(value)
     values = [out[name] for name, _ in QUANTILES]
     if values != sorted(values):

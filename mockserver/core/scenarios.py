@@ -13,6 +13,7 @@ number of times or always, optionally at a seeded random rate.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections.abc import Iterable, Mapping
@@ -81,8 +82,12 @@ class Scenario:
             raise MockServerError(f"scenario {self.name}: at= must be a number in [0, 1]")
         for key in ("factor", "seconds", "after", "ms", "min_ms", "max_ms", "retry_after"):
             value = self.params.get(key)
-            if value is not None and (not isinstance(value, int | float) or value < 0):
-                raise MockServerError(f"scenario {self.name}: {key}= must be a number >= 0")
+            # Finite too: `inf` or `nan` (`1e400` parses to inf) would make a task that never
+            # reaches a state, or a plan no store can write.
+            if value is not None and (not isinstance(value, int | float) or value < 0
+                                      or not math.isfinite(value)):
+                raise MockServerError(
+                    f"scenario {self.name}: {key}= must be a finite number >= 0")
 
     @property
     def is_job(self) -> bool:
