@@ -7,14 +7,19 @@ task: rec, at, polls, canceled_at, forced, forced_at, failure, al), `tasks` (zse
 (webhooks, the pending ones), `hl`/`ho` (delivery leases: until, by score; their owners).
 """
 
-SYNC = """
-local ns, tid, want, start = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+# The epoch, set from the server's time (milliseconds) when there is none: a server that lost
+# its data starts an epoch no worker has seen, which every worker takes for a reset.
+_EPOCH = """
 local e = redis.call('GET', ns .. ':epoch')
 if not e then
   local t = redis.call('TIME')
   e = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
   redis.call('SET', ns .. ':epoch', e)
 end
+"""
+SYNC = """
+local ns, tid, want, start = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+""" + _EPOCH + """
 local clock = redis.call('HMGET', ns .. ':clock', 'now', 'offset')
 if not clock[1] then
   redis.call('HSETNX', ns .. ':clock', 'now', start)
@@ -218,11 +223,6 @@ return redis.call('HMGET', KEYS[1], 'now', 'offset')
 """
 BUMP = """
 local ns = ARGV[1]
-local old = redis.call('GET', ns .. ':epoch')
-if not old then
-  local t = redis.call('TIME')
-  old = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-  redis.call('SET', ns .. ':epoch', old)
-end
-return {old, redis.call('INCR', ns .. ':epoch')}
+""" + _EPOCH + """
+return {e, redis.call('INCR', ns .. ':epoch')}
 """
