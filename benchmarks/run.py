@@ -623,7 +623,7 @@ class Report:
 def _cpu_cell(bare: Load, wan: Load) -> str:
     """`CPU us/req (ratio)`; with the store's server as well when it was measured apart."""
     cell = f"{wan.cpu_us:.0f} ({bare.cpu_us / wan.cpu_us:.2f}x)"
-    if wan.cpu_all_us == wan.cpu_all_us and abs(wan.cpu_all_us - wan.cpu_us) > 0.5:
+    if wan.cpu_all_us == wan.cpu_all_us:  # not NaN: a store server was measured too
         cell = (f"{wan.cpu_all_us:.0f} ({bare.cpu_us / wan.cpu_all_us:.2f}x) with "
                 f"redis-server; {cell} the fake alone")
     return cell
@@ -657,7 +657,9 @@ def store_runs(args: argparse.Namespace, load: Any, log: Any
             cpu: int | set[int] = args.server_cpu if workers == 1 else {args.server_cpu,
                                                                          args.load_cpu}
             with server("wanmock", cpu, store=url, workers=workers) as (wan_url, wan_pid):
-                wan_load = with_cpu(with_cpu(load, [wan_pid]), [wan_pid, *extra], "cpu_all_us")
+                wan_load = with_cpu(load, [wan_pid])
+                if extra:  # a store server of its own (redis-server): measured with the fake too
+                    wan_load = with_cpu(wan_load, [wan_pid, *extra], "cpu_all_us")
                 task_id = prepare_task(wan_url)
                 results = {}
                 for name, method, path, body in tests:
