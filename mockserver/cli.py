@@ -152,8 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--guard", action="store_true",
                        help="answer requests the contract rejects locally (never forwarded)")
     proxy.add_argument("--budget", type=int, default=0,
-                       help="billable submits to forward (default 0); beyond it a submit gets "
-                            "a local 429 WanmockBudgetExceeded")
+                       help="submits to forward (default 0): every forwarded submit counts, "
+                            "given back only on a non-2xx answer; beyond it a submit gets the "
+                            "family's own 429 quota answer, made locally")
     proxy.add_argument("--unlimited", action="store_true", help="no budget")
     proxy.add_argument("--report", default="wanmock-proxy-report",
                        help="exit report base path: writes .md and .json "

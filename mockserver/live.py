@@ -58,6 +58,10 @@ class Budget:
         self.spent += n
         return True
 
+    def refund(self, n: int = 1) -> None:
+        """The provider's answer shows no job was created (a non-2xx answer)."""
+        self.spent = max(0, self.spent - n)
+
 
 @dataclass
 class LiveFinding:
