@@ -64,6 +64,12 @@ class DashScopePolicy(Policy):
         return ProviderError(400, "BadRequest.IllegalInput",
                              "The input parameter requires json format.")
 
+    def check_headers(self, headers: Mapping[str, str], op: Operation) -> None:
+        """A submit needs `X-DashScope-Async: enable` (video synthesis is async only)."""
+        if (op.role == "submit"
+                and headers.get("x-dashscope-async", "").strip().lower() != "enable"):
+            raise self.async_error()
+
     @staticmethod
     def async_error() -> ProviderError:
         """A submit without `X-DashScope-Async: enable`."""
