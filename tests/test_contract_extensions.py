@@ -13,7 +13,7 @@ from mockserver.contracts.extensions import ContractExtensions, Fault
 
 PACKAGE = Path(mockserver.__file__).parent
 # HTTP headers of the fake share the prefix; they are not contract keys.
-HEADERS = ("x-wanmock-proxy", "x-wanmock-scenario")
+HEADERS = ("x-wanmock-proxy", "x-wanmock-scenario", "x-wanmock-token")
 KEY = re.compile(r"""["']x-wanmock-[a-z0-9-]+""")
 
 

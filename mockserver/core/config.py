@@ -84,6 +84,10 @@ class Options:
             404 instead of the normal fake's answer.
         webhook_timeout: seconds one webhook delivery attempt may take (default: the family's
             documented timeout, 5 s on jiekou/Novita).
+        control_token: the token the control plane requires (`mockserver.guard`); None: none.
+        allowed_hosts: Host names the control plane answers besides IP addresses and localhost.
+        read_timeout: seconds a client has to send a request's head, and at most between two
+            pieces of its body, under `wanmock serve` and `ThreadedMockServer` (then 408).
         family_options: each family option's value by name (`newapi_version`,
             `jiekou_bare_key`, `dashscope_result_auth`...; see each family.py), defaults filled.
     """
@@ -111,6 +115,9 @@ class Options:
     webhook_timeout: float | None = None
     replay: str | None = None
     replay_strict: bool = False
+    control_token: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    read_timeout: float = 10.0
     family_options: Mapping[str, Any] = field(default_factory=_family_defaults)
 
     @classmethod
@@ -151,6 +158,9 @@ class Options:
         if "api_keys" in changes and not isinstance(changes["api_keys"], frozenset):
             keys = changes["api_keys"]
             changes["api_keys"] = frozenset([keys] if isinstance(keys, str) else keys or [])
+        if "allowed_hosts" in changes and changes["allowed_hosts"] is not None:
+            hosts = changes["allowed_hosts"]
+            changes["allowed_hosts"] = tuple([hosts] if isinstance(hosts, str) else hosts)
         if "families" in changes and changes["families"] is not None:
             fams = changes["families"]
             changes["families"] = tuple([fams] if isinstance(fams, str) else fams)
