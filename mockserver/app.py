@@ -18,7 +18,8 @@ from mockserver.contracts import ContractSet
 from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import Clock
 from mockserver.core.store import StoreUnavailable
-from mockserver.providers import family_class, owner, spec
+from mockserver.families import owner, spec
+from mockserver.providers.base import family_class
 from mockserver.providers.hotpath import Dispatch
 
 log = logging.getLogger("mockserver")

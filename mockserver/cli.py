@@ -20,18 +20,18 @@ from mockserver.envconfig import EnvParser
 from mockserver.errors import MockServerError
 
 # `wanmock serve` flags written by hand; every other option's flag comes from the option table
-# (mockserver.core.options.CORE and each family's family.py).
+# (mockserver.options.CORE and each family's family.py).
 HAND_FLAGS = ("families", "api_keys")
 
 
 def _families() -> list[str]:
-    from mockserver.providers import family_names
+    from mockserver.families import family_names
 
     return sorted(family_names())
 
 
 def _key_variables() -> str:
-    from mockserver.providers import key_variables
+    from mockserver.families import key_variables
 
     return key_variables()
 
@@ -39,7 +39,7 @@ def _key_variables() -> str:
 def add_option_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per option of the table (`--jiekou-bare-key`, `--timing`...), default None:
     an option not given keeps the fake's default."""
-    from mockserver.providers import option_table
+    from mockserver.families import option_table
 
     types: dict[str, Any] = {"int": int, "float": float}
     for option in option_table().values():
@@ -65,7 +65,7 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
 
 def option_values(args: argparse.Namespace) -> dict[str, Any]:
     """The options the command line set (`add_option_flags` and the hand-written flags)."""
-    from mockserver.providers import option_table
+    from mockserver.families import option_table
 
     out = {name: getattr(args, name) for name in option_table()
            if getattr(args, name, None) is not None}
@@ -157,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--guard", action="store_true",
                        help="answer requests the contract rejects locally (never forwarded)")
     proxy.add_argument("--budget", type=int, default=0,
-                       help="billable submits to forward (default 0); beyond it a submit gets "
-                            "a local 429 WanmockBudgetExceeded")
+                       help="submits to forward (default 0): every forwarded submit counts, "
+                            "given back only on a non-2xx answer; beyond it a submit gets the "
+                            "family's own 429 quota answer, made locally")
     proxy.add_argument("--unlimited", action="store_true", help="no budget")
     proxy.add_argument("--report", default="wanmock-proxy-report",
                        help="exit report base path: writes .md and .json "
@@ -240,7 +241,7 @@ def serve(args: argparse.Namespace) -> int:
             "its own memory (a task created on one unknown to the others); add --store "
             "sqlite:///PATH.db (one host) or --store redis://HOST:PORT/DB")
     from mockserver.core.store import store_label
-    from mockserver.providers import spec
+    from mockserver.families import spec
 
     app = create_app(families, **options)
     opts = app.state.backend.options

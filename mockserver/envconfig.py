@@ -5,7 +5,7 @@ line. Every flag of a parser made with `EnvParser(env_prefix="WANMOCK_")` reads
 `WANMOCK_<FLAG>` (the long flag upper-cased, dashes as underscores: `--public-url` ->
 `WANMOCK_PUBLIC_URL`, `--jiekou-bare-key` -> `WANMOCK_JIEKOU_BARE_KEY`) when the command line
 does not set it. Nothing is listed by hand: the variables are the parser's own flags, which come
-from the option table (`mockserver.core.options` and each family's `family.py`) and the few
+from the option table (`mockserver.options` and each family's `family.py`) and the few
 flags `cli.py` writes itself.
 
 - The command line wins over the environment; an empty variable counts as unset.
@@ -23,7 +23,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from mockserver.core.options import parse_bool
+from mockserver.options import parse_bool
 
 _UNSET = object()  # the default while parsing: "the command line did not set it"
 

@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from mockserver import providers
+from mockserver import families as registry
 from mockserver.cli import build_parser, main, option_values
 from mockserver.envconfig import env_name, subcommand, variables
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLE = providers.option_table()
+TABLE = registry.option_table()
 # Variables the package reads for other purposes: none may be a serve option's by accident.
 OTHER_VARIABLES = {"WANMOCK_FAMILIES", "WANMOCK_APP_OPTIONS", "WANMOCK_NO_FAST_VALIDATION"}
 

@@ -1,8 +1,9 @@
 """The settings of one fake: `Options`, every core option a field and each family's by name.
 
-`Options` is validated against the one description of every option (`core/options.py` and
-each family's `family.py`, put together by the family registry); `Backend` takes one and
-`Backend.configure` swaps it for another. `mockserver.core.backend` re-exports it.
+`Options` is validated against the one description of every option (`mockserver/options.py`
+and each family's `family.py`, put together by the family registry, `mockserver.families`);
+`Backend` takes one and `Backend.configure` swaps it for another. `mockserver.core.backend`
+re-exports it.
 """
 
 from __future__ import annotations
@@ -12,35 +13,17 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from mockserver.contracts import FAMILIES
 from mockserver.errors import MockServerError
+from mockserver.families import bundled_names, family_names, family_options, option_table
 
 RULE_TIMINGS = ("contract", "submit", "async")
 _UNSET = object()
 
 
-# The option table comes from the family registry (mockserver.providers: Starlette-free
-# descriptions, the one thing core reads from there), imported when first needed.
-def _option_table() -> dict[str, Any]:
-    from mockserver.providers import option_table
-
-    return option_table()
-
-
-def _family_table() -> dict[str, Any]:
-    from mockserver.providers import family_options
-
-    return family_options()
-
-
-def _family_names() -> tuple[str, ...]:
-    from mockserver.providers import family_names
-
-    return family_names()
-
-
 def _family_defaults() -> dict[str, Any]:
-    return {name: option.default for name, option in _family_table().items()}
+    return {name: option.default for name, option in family_options().items()}
+
+
 # Options that shape the app's routes and contracts: fixed for the life of a fake.
 FIXED_OPTIONS = ("families", "contracts_dir", "store")
 
@@ -49,7 +32,7 @@ FIXED_OPTIONS = ("families", "contracts_dir", "store")
 class Options:
     """How the fake behaves: the core options, and each family's in `family_options`.
 
-    Every option is described once (`mockserver.core.options.CORE`, and each family's
+    Every option is described once (`mockserver.options.CORE`, and each family's
     `providers/<family>/family.py`); that table validates it here and makes it a
     `wanmock serve` flag, a marker argument and a `wanmock_*` ini key. `wanmock serve --help`
     and the README list them. A family option reads as an attribute or an item
@@ -92,7 +75,7 @@ class Options:
             `jiekou_bare_key`, `dashscope_result_auth`...; see each family.py), defaults filled.
     """
 
-    families: tuple[str, ...] = FAMILIES
+    families: tuple[str, ...] = field(default_factory=bundled_names)
     timing: str = "fast"
     mode: str = "time"
     clock: str = "system"
@@ -122,7 +105,7 @@ class Options:
     def names(cls) -> list[str]:
         """Every option name: the core fields, then each family's options."""
         return [*(f.name for f in fields(cls) if f.name != "family_options"),
-                *_family_table()]
+                *family_options()]
 
     def __getattr__(self, name: str) -> Any:
         # only called when `name` is no field: a family option (`options.newapi_version`)
@@ -145,7 +128,7 @@ class Options:
         return out
 
     def merged(self, **changes: Any) -> Options:
-        table = _family_table()
+        table = family_options()
         if "family_options" in changes:  # a whole mapping (a copy of another Options')
             changes.update(changes.pop("family_options") or {})
         unknown = set(changes) - set(self.names())
@@ -170,11 +153,11 @@ class Options:
         return replace(self, **core)
 
     def check(self) -> Options:
-        known = _family_names()
+        known = family_names()
         bad = [f for f in self.families if f not in known]
         if bad:
             raise MockServerError(f"unknown families {bad}; known: {', '.join(known)}")
-        table = _option_table()
+        table = option_table()
         for each in fields(self):
             if each.name in table:
                 table[each.name].validate(getattr(self, each.name))

@@ -3,7 +3,8 @@
 `Options` (core/config.py) validates against it, `wanmock serve` makes its flags from it, the
 pytest plugin its marker arguments and `wanmock_*` ini keys. Core options are listed here;
 each family declares its own in its `providers/<family>/family.py` (`FamilySpec.options`), and
-`mockserver.providers.option_table()` puts the two together. No Starlette, no family here.
+`mockserver.families.option_table()` puts the two together. Data on the ground floor: it
+imports only `mockserver.errors`.
 """
 
 from __future__ import annotations
