@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mockserver import __version__
+from mockserver.envconfig import EnvParser
 from mockserver.errors import MockServerError
 
 # `wanmock serve` flags written by hand; every other option's flag comes from the option table
@@ -89,12 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="wanmock", description="Contract tests and a stateful fake for the Wan video APIs."
     )
     parser.add_argument("--version", action="version", version=f"wanmock {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=EnvParser)
 
-    serve = sub.add_parser("serve", help="run the fake server (all families on one port)")
+    serve = sub.add_parser(
+        "serve", help="run the fake server (all families on one port)", env_prefix="WANMOCK_",
+        epilog="Every option also reads the environment variable WANMOCK_<OPTION> "
+               "(--public-url: WANMOCK_PUBLIC_URL; booleans true/false, repeatable options "
+               "comma-separated) when the command line does not set it.")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=int(os.environ.get("WANMOCK_PORT", "8000")),
-                       help="port (default 8000, or $WANMOCK_PORT; 0 picks a free one)")
+    serve.add_argument("--port", type=int, default=8000,
+                       help="port (default 8000; 0 picks a free one)")
     serve.add_argument("--api-key", action="append", dest="api_keys", default=[],
                        help="accept only this key (repeatable; default: any non-empty key)")
     serve.add_argument("--family", action="append", dest="families", default=None,
@@ -266,15 +271,18 @@ def serve(args: argparse.Namespace) -> int:
             f"--workers {args.workers} needs a shared store: each worker process would have "
             "its own memory (a task created on one unknown to the others); add --store "
             "sqlite:///PATH.db (one host) or --store redis://HOST:PORT/DB")
+    from mockserver.core.store import store_label
     from mockserver.families import spec
 
     options["control_token"] = control_token(args)
     app = create_app(families, **options)
     opts = app.state.backend.options
-    url = f"http://{args.host}:{args.port}"
-    print(f"wanmock {__version__} serving on {url}  (timing={opts.timing}, mode={opts.mode}, "
-          f"clock={opts.clock}, seed={opts.seed}, store={_store_label(opts.store)}, "
-          f"workers={args.workers})")
+    bound = f"http://{args.host}:{args.port}"
+    url = opts.public_url or bound  # what clients use, as the links the fake renders
+    public = f", public_url={opts.public_url}" if opts.public_url else ""
+    print(f"wanmock {__version__} serving on {bound}  (timing={opts.timing}, mode={opts.mode}, "
+          f"clock={opts.clock}, seed={opts.seed}, store={store_label(opts.store)}, "
+          f"workers={args.workers}{public})")
     for family in opts.families:
         print(f"  {family:<10} {spec(family).base_url_hint.format(url=url)}")
     print(f"  control    {url}/_wanmock/  (reset, tasks, clock, journal, webhooks, contracts)")
@@ -345,14 +353,6 @@ def proxy_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store_label(url: str) -> str:
-    """The store URL without a password (`redis://:secret@host` -> `redis://***@host`)."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(parts.netloc, "***@" + parts.netloc.rpartition("@")[2])
-    return url
 def _read_cassette(path: str, strict: bool = False) -> Any:
     from mockserver.cassette import read
 

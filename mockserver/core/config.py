@@ -67,6 +67,10 @@ class Options:
             404 instead of the normal fake's answer.
         webhook_timeout: seconds one webhook delivery attempt may take (default: the family's
             documented timeout, 5 s on jiekou/Novita).
+        public_url: the base URL (scheme, host, port, optional path prefix) that result URLs,
+            webhook payloads and the control API's links carry instead of the request's own,
+            for clients that reach the fake by another name (a compose service name, a
+            reverse proxy); stored without a trailing slash.
         control_token: the token the control plane requires (`mockserver.guard`); None: none.
         allowed_hosts: Host names the control plane answers besides IP addresses and localhost.
         read_timeout: seconds a client has to send a request's head, and at most between two
@@ -98,6 +102,7 @@ class Options:
     webhook_timeout: float | None = None
     replay: str | None = None
     replay_strict: bool = False
+    public_url: str | None = None
     control_token: str | None = None
     allowed_hosts: tuple[str, ...] = ()
     read_timeout: float = 10.0
@@ -147,6 +152,9 @@ class Options:
         if "families" in changes and changes["families"] is not None:
             fams = changes["families"]
             changes["families"] = tuple([fams] if isinstance(fams, str) else fams)
+        if isinstance(changes.get("public_url"), str) and changes["public_url"].strip():
+            # one spelling: links are the public URL + "/_wanmock/..." (no double slash)
+            changes["public_url"] = changes["public_url"].strip().rstrip("/")
         family = {k: changes.pop(k) for k in list(changes) if k in table}
         core = {k: v for k, v in changes.items() if v is not None}
         set_family = {k: v for k, v in family.items() if v is not None}
