@@ -29,8 +29,7 @@ from mockserver.errors import ProviderError, Violation
 from mockserver.families import load_class, spec
 from mockserver.jsonwire import verbatim as verbatim_json
 from mockserver.providers.exchange import NOT_JSON, Exchange
-from mockserver.providers.hotpath import JSONResponse
-from mockserver.providers.hotpath import base_url as request_base_url
+from mockserver.providers.hotpath import JSONResponse, public_base
 from mockserver.providers.policy import Policy
 
 if TYPE_CHECKING:
@@ -149,8 +148,10 @@ class Family:
         return partial(self.webhook_body, task, *args)
 
     def base_url(self, ex: Exchange) -> str:
-        """`str(request.base_url)`, remembered (providers/hotpath.py)."""
-        return request_base_url(ex.request)
+        """Where self-links start: the `public_url` option, else the request's own base URL
+        (remembered; providers/hotpath.py). Every result URL and webhook payload is built
+        from it."""
+        return public_base(ex.request, self.backend.options.public_url)
 
     def error_response(self, err: ProviderError, op: Operation | None = None) -> Response:
         """An error as the family answers it: its status, headers and `Policy.error_body`."""
