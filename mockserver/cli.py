@@ -303,8 +303,9 @@ def proxy_command(args: argparse.Namespace) -> int:
           f"dashboard {url}/_wanmock/ui")
     print("Press Ctrl-C to stop.", flush=True)
     # serve_forever, not uvicorn.run: an open dashboard page must not hold the shutdown.
-    serve_forever(proxy.app(), host=args.host, port=args.port, log_level="warning",
-                  access_log=False, lifespan="on")
+    app = proxy.app()
+    serve_forever(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                  lifespan="on", **app.state.uvicorn)
     proxy.close()
     return 0
 

@@ -8,7 +8,7 @@ family's own words. The status words and where they sit come from each family's 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mockserver.contracts import Operation, get_path
@@ -52,13 +52,27 @@ def _specs(family: str | None) -> list[FamilySpec]:
     return [known[family]] if family in known else list(known.values())
 
 
+def _regex(template: str, group: bool) -> str:
+    """An operation path as a regex; a trailing slash is the same operation (DashScope's aio
+    SDK polls `/api/v1/tasks/{id}/`, contracts/dashscope.yaml decision trailing-slash)."""
+    param = "([^/]+)" if group else "[^/]+"
+    return "^" + re.sub(r"\\\{[^}]+\\\}", param, re.escape(template)) + "/?$"
+
+
+def operation_patterns(ops: Iterable[Operation]) -> list[tuple[str, re.Pattern[str], Operation]]:
+    """(method, path regex, operation) for matching requests, literal paths before templates
+    (`/api/v1/tasks` before `/api/v1/tasks/{id}`)."""
+    out = [(op.method, re.compile(_regex(op.path, False)), op) for op in ops]
+    out.sort(key=lambda item: item[2].path.count("{"))
+    return out
+
+
 def path_params(op: Operation, path: str) -> dict[str, str]:
     """The `{name}` parameters of `path` under the operation's template (empty if no match)."""
     names = re.findall(r"\{([^}]+)\}", op.path)
     if not names:
         return {}
-    regex = "^" + re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(op.path)) + "$"
-    found = re.match(regex, path)
+    found = re.match(_regex(op.path, True), path)
     return dict(zip(names, found.groups(), strict=True)) if found else {}
 
 
