@@ -35,7 +35,7 @@ class RecordRoutes:
 
         self.budget = budget
         if not hosts:  # the providers' hosts, from the contracts' `servers:`
-            from mockserver.providers import host_families
+            from mockserver.families import host_families
 
             hosts = host_families(contracts)
         self.hosts = dict(hosts)

@@ -19,7 +19,10 @@ import pytest
 
 from mockserver import __version__
 from mockserver.cli import main
-from mockserver.contracts import FAMILIES, load
+from mockserver.contracts import load
+from mockserver.families import bundled_names
+
+FAMILIES = bundled_names()
 
 STARTUP_TIMEOUT = 20.0
 
