@@ -292,6 +292,8 @@ def serve(args: argparse.Namespace) -> int:
               f"{' (strict)' if args.replay_strict else ''}")
         for problem in book.problems:
             print(f"  replay     skipped {problem}", file=sys.stderr)
+        for line in book.unfinished:
+            print(f"  replay     {line}")
     print_control(url, opts.control_token)
     print("Press Ctrl-C to stop.", flush=True)
     if args.workers > 1:
@@ -390,12 +392,16 @@ def calibrate_command(args: argparse.Namespace) -> int:
             merged.exchanges.append(ex)
     profile = calibrate(merged)
     if "default" not in profile:
-        raise MockServerError("no finished task in the cassette(s): nothing to calibrate")
+        raise MockServerError("no task left the queue in the cassette(s): nothing to calibrate")
     path = write_profile(profile, args.output)
     for model, entry in [("(all)", profile["default"]), *profile["models"].items()]:
-        print(f"{model:<28} {entry['samples']:>4} tasks  queue p50 {entry['queue_s']['p50']:g} s"
-              f" (max {entry['queue_s']['max']:g})  run p50 {entry['run_s']['p50']:g} s "
-              f"(max {entry['run_s']['max']:g})")
+        queue = entry["queue_s"]
+        run = entry.get("run_s")
+        ran = (f"run p50 {run['p50']:g} s (max {run['max']:g}, {run['samples']} succeeded)"
+               if run else "run: none succeeded (the next entry's, else the built-in "
+                           "realistic run time)")
+        print(f"{model:<28} {entry['samples']:>4} tasks  queue p50 {queue['p50']:g} s "
+              f"(max {queue['max']:g})  {ran}")
     print(f"timing profile: {path}  (wanmock serve --timing {path})")
     return 0
 

@@ -117,3 +117,12 @@ def geometry_of(body: Any) -> tuple[int, int] | None:
     if isinstance(width, int) and isinstance(height, int):
         return width, height
     return None
+
+
+def error_code(body: Any) -> Any:
+    """The provider's error code in any family's envelope."""
+    for path in ("error.code", "reason", "code", "output.code"):
+        value = get_path(body, path)
+        if isinstance(value, str) and value:
+            return value
+    return None
