@@ -66,6 +66,10 @@ class Family:
             raise policy.flag(policy.body_error("not_json", op), "body:not_json")
         return body
 
+    def limit(self, ex: Exchange) -> None:
+        """The family's own request limits, checked after authentication and its header rules
+        (raise `FaultRequested("rate-limit")` beyond one; none by default)."""
+
     def request_info(self, ex: Exchange) -> RequestInfo:
         """What scenario rules match on; the body is read only when it is a small JSON
         object (the handler reuses the parse)."""
@@ -90,10 +94,11 @@ class Family:
 
     def submit(self, ex: Exchange, spec: JobSpec, late: Violation | None, *, task_id: str,
                extra: dict[str, Any] | None = None, body: Any = None,
-               keep_raw: bool = True) -> Task:
+               keep_raw: bool = True, model_concurrency: int | None = None) -> Task:
         """Create the task of a submit: `body` (default `ex.body`) is what the task keeps;
         with `keep_raw` the task keeps the request's own text when it still spells that
-        body (nothing was replaced while decoding)."""
+        body (nothing was replaced while decoding); `model_concurrency` is the provider's
+        limit of tasks in progress per key for this model (`Backend.submit`)."""
         raw = ex.raw if keep_raw and body is None else None
         if raw is not None and not verbatim_json(raw):
             raw = None  # decoding replaced something (U+FFFD): keep the value, not the text
@@ -108,6 +113,7 @@ class Family:
             family=self.name, operation=op.operation_id, spec=spec,
             request=ex.body if body is None else body, task_id=task_id, api_key=ex.api_key,
             failure=late, extra=extra, scenario=scenario, raw=raw,
+            model_concurrency=model_concurrency,
         )
         entry = ex.entry
         entry.task_id = task.id

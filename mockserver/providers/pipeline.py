@@ -41,6 +41,7 @@ from mockserver.providers.hotpath import (
     header_dict,
     path_and_query,
     read_body,
+    slashed,
 )
 
 if TYPE_CHECKING:
@@ -91,7 +92,12 @@ class Pipeline:
                     f"{self.name}: the contract's {op.operation_id} has no handler "
                     f"{handler_name(op.operation_id)}; is the contract newer than the fake?"
                 )
-            routes.append(Route(op.path, self.endpoint(op, method), methods=[op.method]))
+            endpoint = self.endpoint(op, method)
+            routes.append(Route(op.path, endpoint, methods=[op.method]))
+            trailing_slash = self.policy.trailing_slash
+            if trailing_slash() is not None:
+                routes.append(Route(op.path + "/", slashed(endpoint, trailing_slash),
+                                    methods=[op.method]))
         return routes
 
     def endpoint(self, op: Operation, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -147,6 +153,7 @@ class Pipeline:
                     # limit, the contract's query and header parameters.
                     ex.api_key = key = policy.authenticate(headers, op)
                     policy.check_headers(headers, op)
+                    family.limit(ex)
                     if (backend.options.rate_limit_qps is not None
                             and not backend.admit(name, key)):
                         raise FaultRequested("rate-limit")

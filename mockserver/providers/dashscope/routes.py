@@ -9,6 +9,7 @@ from typing import Any
 from starlette.responses import Response
 
 from mockserver.contracts import Operation
+from mockserver.core.scenarios import FaultRequested
 from mockserver.core.tasks import State, Task
 from mockserver.errors import ProviderError
 from mockserver.providers.base import Family
@@ -31,12 +32,38 @@ class DashScope(Family):
         # The rendered tail of each polled task's body, kept by the backend (not the routes).
         self._polls = backend.memo(f"{self.name}.polls", 4096)
 
+    def limit(self, ex: Exchange) -> None:
+        """The task APIs' documented rate (20 QPS per account; the fake counts per key), when
+        the contract's limits are switched on (decision rate-limits)."""
+        limits = self.policy.documented_limits()
+        if limits is not None and limits.rate_limit_qps is not None and (
+                ex.operation.role in limits.rate_limit_roles):
+            if not self.backend.admit(self.name, ex.api_key, qps=limits.rate_limit_qps,
+                                      bucket="tasks"):
+                raise FaultRequested("rate-limit")
+
+    def model_limits(self, ex: Exchange) -> int | None:
+        """Count this submit against its model's documented submit rate (429 beyond it);
+        return the model's limit of tasks in progress per key (None: not limited)."""
+        limits = self.policy.documented_limits()
+        body = ex.body
+        model = body.get("model") if isinstance(body, dict) else None
+        found = limits.models.get(model) if limits is not None and isinstance(model, str) else None
+        if found is None:
+            return None
+        if found.submit_rps is not None and not self.backend.admit(
+                self.name, ex.api_key, qps=found.submit_rps, bucket=f"submit:{model}"):
+            raise FaultRequested("rate-limit")
+        return found.concurrent
+
     # -- handlers ----------------------------------------------------------------------------
     async def create_video_synthesis(self, ex: Exchange) -> Response:
+        concurrent = self.model_limits(ex)
         spec, late = self.settle(ex)
         ids = self.backend.ids
         request_id = ids.uuid()
-        task = self.submit(ex, spec, late, task_id=ids.uuid(), extra={"request_id": request_id})
+        task = self.submit(ex, spec, late, task_id=ids.uuid(), extra={"request_id": request_id},
+                           model_concurrency=concurrent)
         return JSONBytes(render.created_json(task.id, request_id))
 
     async def create_image2_video_synthesis(self, ex: Exchange) -> Response:
