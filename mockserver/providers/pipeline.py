@@ -44,6 +44,7 @@ from mockserver.providers.hotpath import (
     headers_of,
     path_and_query,
     read_body,
+    slashed,
 )
 from mockserver.providers.hotpath import public_base as _public_base
 
@@ -87,7 +88,11 @@ class Pipeline:
                     f"{self.name}: the contract's {op.operation_id} has no handler "
                     f"{handler_name(op.operation_id)}; is the contract newer than the fake?"
                 )
-            routes.append(Route(op.path, self._endpoint(op, method), methods=[op.method]))
+            endpoint = self._endpoint(op, method)
+            routes.append(Route(op.path, endpoint, methods=[op.method]))
+            if self.trailing_slash() is not None:
+                routes.append(Route(op.path + "/", slashed(endpoint, self.trailing_slash),
+                                    methods=[op.method]))
         return routes
 
     def _endpoint(self, op: Operation,
@@ -344,16 +349,18 @@ class Pipeline:
     def submit(
         self, request: Request, op: Operation, body: Any, spec: JobSpec, late: Violation | None,
         *, task_id: str, api_key: str | None, extra: dict[str, Any] | None = None,
-        raw: bytes | None = None,
+        raw: bytes | None = None, model_concurrency: int | None = None,
     ) -> Task:
-        """Create the task; `raw` is the text `body` was parsed from, unchanged since."""
+        """Create the task; `raw` is the text `body` was parsed from, unchanged since;
+        `model_concurrency` the provider's limit of tasks in progress per key for this model
+        (`Backend.submit`)."""
         if raw is not None and not verbatim_json(raw):
             raw = None  # decoding replaced something (U+FFFD): keep the value, not the text
         scenario = self.job_scenario(request, op, spec, api_key)
         task = self.backend.submit(
             family=self.name, operation=op.operation_id, spec=spec, request=body,
             task_id=task_id, api_key=api_key, failure=late, extra=extra, scenario=scenario,
-            raw=raw,
+            raw=raw, model_concurrency=model_concurrency,
         )
         exchange: Exchange | None = request.scope.get(EXCHANGE)
         entry = exchange.entry if exchange is not None else None
@@ -391,6 +398,7 @@ class Pipeline:
     internal_error: Callable[[], ProviderError]
     parameter_error: Callable[[Violation, Operation], ProviderError]
     fault_error: Callable[..., ProviderError]
+    trailing_slash: Callable[[], str | None]
     error_body: Callable[..., Any]
 
 
