@@ -303,14 +303,17 @@ def host_families(contracts: Servers, names: Iterable[str] | None = None) -> dic
 
 
 def owner(path: str, served: Iterable[str] | None = None) -> str | None:
-    """The family owning `path` by prefix (its 404/405 envelope), or None."""
+    """The family owning `path` by prefix (its 404/405 envelope), or None: the longest
+    matching prefix wins (new-api's `/v1/` yields `/v1/tasks` to apiyi), then `order`."""
     allowed = None if served is None else set(served)
+    best, length = None, -1
     for s in families().values():
         if allowed is not None and s.name not in allowed:
             continue
-        if any(path.startswith(p) for p in s.prefixes):
-            return s.name
-    return None
+        for prefix in s.prefixes:
+            if len(prefix) > length and path.startswith(prefix):
+                best, length = s.name, len(prefix)
+    return best
 
 
 def key_variables() -> str:

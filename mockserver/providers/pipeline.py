@@ -372,6 +372,17 @@ class Pipeline:
             if exchange is not None and exchange.entry is not None:
                 exchange.entry.task_id = task.id
 
+    def unrouted_response(self, request: Request, status: int,
+                          headers: dict[str, str]) -> tuple[Response, str]:
+        """The family's answer to a request under its paths that no operation takes (404 for
+        an unknown path, 405 for a known path with another method) and the code the journal
+        records: by default its `unrouted_codes` in its error envelope."""
+        path = request.url.path
+        message = (f"no operation at {request.method} {path}" if status == 404
+                   else f"{request.method} is not allowed on {path}")
+        code = self.unrouted_codes[status]
+        return self.error_response(ProviderError(status, code, message, headers=headers)), code
+
     def base_url(self, request: Request) -> str:
         """`str(request.base_url)`, remembered (providers/hotpath.py)."""
         return _base_url(request)
@@ -382,6 +393,7 @@ class Pipeline:
                             headers=err.headers or None)
 
     # Provided by the policy (providers/policy.py).
+    unrouted_codes: dict[int, str]
     invalid_utf8: Any
     read_key: Callable[[Any], str]
     flag: Callable[..., ProviderError]

@@ -1,10 +1,11 @@
-"""new-api's `Distribute` middleware and the relay's reading of a submit body (audit F04, F09).
+"""new-api's reading of a submit body before its relay (audit F04, F09): the `Distribute`
+middleware's decoding by Content-Type (`wire`), and the journal's view of a form.
 
-The middleware reads the model before the task relay sees the request: no model, or a body it
-cannot read, is its 400 in the OpenAI shape. The body is read by Content-Type as
-`common.UnmarshalBodyReusable` reads it (`wire`). Sources: middleware/distributor.go,
-middleware/utils.go, i18n/locales/*.yaml, i18n/i18n.go at 4a188dee; the pre-i18n distributor
-(4fdd12ac^) for `newapi_version: legacy` (contracts/newapi.yaml x-wanmock-decisions).
+The body is read as `common.UnmarshalBodyReusable` reads it; the model checks themselves (no
+model, no channel) are the relay's first step (relay.py), so `mockserver.checks` judges a body
+the same way. Sources at the tag commits (github.com/QuantumNous/new-api; R = v1.0.0-rc.25
+f1164142, L = v0.10.0 ee53a7b6): middleware/distributor.go getModelFromRequest (R :192-251,
+L :129-140), common/gin.go UnmarshalBodyReusable and processFormMap (both releases).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 
 from starlette.requests import Request
 
-from mockserver.catalogue import RuleFailure
 from mockserver.contracts import Operation
 from mockserver.core.scenarios import RequestInfo
 from mockserver.errors import ProviderError
@@ -26,50 +26,42 @@ from mockserver.providers.newapi.policy import NewApiPolicy
 class Distributor(NewApiPolicy, Family):
     """The part of the new-api family that runs before its relay (its wording: policy.py)."""
 
-    def read_submit(self, request: Request, op: Operation, raw: bytes
+    def read_submit(self, request: Request, op: Operation, raw: bytes, *, remix: bool = False
                     ) -> tuple[Any, wire.Form | None]:
-        """new-api's `Distribute` middleware, then the relay's decoding of the body: the request
-        the relay works on (JSON value, or the form as TaskSubmitReq) and the form, if any.
-        Raises the distributor's 400, its 503 for a blank model, or the relay's invalid_json."""
-        ctype = headers_of(request).get("content-type", "")
-        legacy = self.backend.options["newapi_version"] == "legacy"
+        """The request the relay works on (a JSON value, or a form's values as processFormMap
+        hands them on) and the form, if any; the distributor's 400 for a body it cannot read.
+        A remix skips the distributor's reading (it selects no channel): there the relay's
+        own decoding refuses the body (400 invalid_json, L unmarshal_task_request_failed)."""
+        headers = headers_of(request)
+        ctype = headers.get("content-type", "")
         kind = wire.kind_of(ctype)
         form: wire.Form | None = None
-        body: Any = None
         try:
             if kind == "json":
                 try:
-                    body = wire.decode_json(raw)
+                    body: Any = wire.decode_json(raw)
                 except wire.WireError:
-                    if legacy:
+                    if not self.release.i18n or remix:
                         raise
                     raise wire.WireError("invalid JSON request body") from None  # gjson
-                model = wire.model_of(body, legacy=legacy)
             elif kind == "none":
-                model = ""  # UnmarshalBodyReusable skips the body: no model (F09)
+                body = {}  # UnmarshalBodyReusable skips the body: no model (F09)
             else:
                 parsed = wire.read_form(raw, ctype)
                 if isinstance(parsed, wire.Form):
                     form = parsed
-                    model = wire.model_of(dict(parsed.values), legacy=True)  # processFormMap
+                    body = wire.task_request(parsed)
                 else:  # multipart without a boundary: new-api decodes it as JSON
                     body = parsed
-                    model = wire.model_of(body, legacy=True)
+                if not remix:  # both releases read a form's model with json.Unmarshal
+                    wire.model_of(body, legacy=True)
         except wire.WireError as exc:
-            raise self.distributor_error(headers_of(request), str(exc)) from None
+            if remix:
+                raise ProviderError(400, self.release.decode_code, str(exc)) from None
+            raise self.violation_error(self.distributor_violation(headers, str(exc)),
+                                       op) from None
         if form is not None:
             self._journal_form(request, ctype, form)
-        if model == "":
-            raise self.distributor_error(headers_of(request), None)
-        if not model.strip():  # a channel is looked up for it and none is found
-            failure = RuleFailure("model_known", "model", model, None, model)
-            raise self.violation_error(op.rule_violation(failure, {"model": "model"}, "submit"),
-                                       op)
-        if form is not None:
-            try:
-                body = wire.task_request(form)
-            except wire.WireError as exc:  # ValidateMultipartDirect: UnmarshalBodyReusable
-                raise ProviderError(400, "invalid_json", str(exc)) from None
         return body, form
 
     def _journal_form(self, request: Request, ctype: str, form: wire.Form) -> None:
