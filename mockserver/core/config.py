@@ -67,6 +67,14 @@ class Options:
             404 instead of the normal fake's answer.
         webhook_timeout: seconds one webhook delivery attempt may take (default: the family's
             documented timeout, 5 s on jiekou/Novita).
+        public_url: the base URL (scheme, host, port, optional path prefix) that result URLs,
+            webhook payloads and the control API's links carry instead of the request's own,
+            for clients that reach the fake by another name (a compose service name, a
+            reverse proxy); stored without a trailing slash.
+        control_token: the token the control plane requires (`mockserver.guard`); None: none.
+        allowed_hosts: Host names the control plane answers besides IP addresses and localhost.
+        read_timeout: seconds a client has to send a request's head, and at most between two
+            pieces of its body, under `wanmock serve` and `ThreadedMockServer` (then 408).
         family_options: each family option's value by name (`newapi_version`,
             `jiekou_bare_key`, `dashscope_result_auth`...; see each family.py), defaults filled.
     """
@@ -94,6 +102,10 @@ class Options:
     webhook_timeout: float | None = None
     replay: str | None = None
     replay_strict: bool = False
+    public_url: str | None = None
+    control_token: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    read_timeout: float = 10.0
     family_options: Mapping[str, Any] = field(default_factory=_family_defaults)
 
     @classmethod
@@ -134,9 +146,15 @@ class Options:
         if "api_keys" in changes and not isinstance(changes["api_keys"], frozenset):
             keys = changes["api_keys"]
             changes["api_keys"] = frozenset([keys] if isinstance(keys, str) else keys or [])
+        if "allowed_hosts" in changes and changes["allowed_hosts"] is not None:
+            hosts = changes["allowed_hosts"]
+            changes["allowed_hosts"] = tuple([hosts] if isinstance(hosts, str) else hosts)
         if "families" in changes and changes["families"] is not None:
             fams = changes["families"]
             changes["families"] = tuple([fams] if isinstance(fams, str) else fams)
+        if isinstance(changes.get("public_url"), str) and changes["public_url"].strip():
+            # one spelling: links are the public URL + "/_wanmock/..." (no double slash)
+            changes["public_url"] = changes["public_url"].strip().rstrip("/")
         family = {k: changes.pop(k) for k in list(changes) if k in table}
         core = {k: v for k, v in changes.items() if v is not None}
         set_family = {k: v for k, v in family.items() if v is not None}
