@@ -90,13 +90,13 @@ def test_the_hand_written_flags_read_theirs_too(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("WANMOCK_ALLOW_REMOTE", "yes")
     monkeypatch.setenv("WANMOCK_API_KEY", "sk-one, sk-two")
     monkeypatch.setenv("WANMOCK_FAMILY", "dashscope jiekou")
-    monkeypatch.setenv("WANMOCK_NEWAPI_DROP_SHOT_TYPE", "off")
+    monkeypatch.setenv("WANMOCK_NEWAPI_USER_LANGUAGE", "zh-CN")
     args = _serve()
     assert (args.host, args.port, args.workers, args.allow_remote) == ("0.0.0.0", 9123, 3, True)
     values = option_values(args)
     assert values["api_keys"] == frozenset({"sk-one", "sk-two"})
     assert values["families"] == ["dashscope", "jiekou"]
-    assert values["newapi_drop_shot_type"] is False
+    assert values["newapi_user_language"] == "zh-CN"
 
 
 def test_the_command_line_wins(monkeypatch: pytest.MonkeyPatch) -> None:

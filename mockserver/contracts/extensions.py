@@ -34,6 +34,7 @@ WEBHOOKS = "x-wanmock-webhooks"
 POLL_GUIDANCE = "x-wanmock-poll-guidance"
 CLIENT_5XX = "x-wanmock-client-5xx"
 VERSIONS = "x-wanmock-versions"
+UNROUTED = "x-wanmock-unrouted"
 # On any node a version-dependent contract marks (schema property, example, response header,
 # decision): the versions it applies to.
 VERSION = "x-wanmock-version"
@@ -198,6 +199,9 @@ class ContractExtensions:
     poll_guidance: PollGuidance | None = None
     client_5xx: frozenset[int] = frozenset()
     versions: Versions | None = None
+    # `x-wanmock-unrouted` `wrong_method`: the status a known path gives another method (405
+    # unless the contract says otherwise: new-api's gin answers 404).
+    wrong_method_status: int = 405
     # `x-wanmock-reason` of `components.responses.<name>`, by response name.
     reasons: Mapping[str, str] = field(default_factory=dict)
 
@@ -219,6 +223,7 @@ class ContractExtensions:
             poll_guidance=_poll_guidance(document.get(POLL_GUIDANCE)),
             client_5xx=frozenset(int(s) for s in document.get(CLIENT_5XX) or []),
             versions=_versions(document.get(VERSIONS)),
+            wrong_method_status=int(_map(document.get(UNROUTED)).get("wrong_method") or 405),
             reasons={str(name): str(resp[REASON]) for name, resp in
                      _map(_map(document.get("components")).get("responses")).items()
                      if isinstance(resp, Mapping) and resp.get(REASON)},

@@ -69,7 +69,15 @@ OPTIONS = (
 
 
 class NewApiSpec(FamilySpec):
-    """A failed new-api row words its failure in `fail_reason` ("code: X, message: Y")."""
+    """A failed new-api row words its failure in `fail_reason` ("code: X, message: Y"), and
+    v1.0.0-rc.25's `result_url` repeats that reason on a failure (GetResultURL's fallback)."""
+
+    def video_url(self, body: Any) -> str | None:
+        status = read_path(body, "data.status")
+        if isinstance(status, str) and status != "SUCCESS":
+            url = read_path(body, "data.data.output.video_url")
+            return url if isinstance(url, str) and url else None
+        return super().video_url(body)
 
     def failure(self, body: Any) -> tuple[str, str] | None:
         found = super().failure(body)
@@ -100,6 +108,6 @@ FAMILY = NewApiSpec(
     key_variables=("NEWAPI_API_KEY",),
     options=OPTIONS,
     order=20,
-    metadata_fields=True,
+    metadata_fields="nested",
     own_refusals=frozenset({"media_missing"}),
 )

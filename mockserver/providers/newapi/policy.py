@@ -213,5 +213,5 @@ class NewApiPolicy(Policy):
     def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None
               ) -> tuple[JobSpec | None, list[Violation]]:
         """new-api's checks in its order, then DashScope's judgement of the request it sends."""
-        found = relay.relay(self, op, body, headers)
+        found = relay.relay(self, op, body, headers, remix="{" in op.path)
         return found.spec, found.violations

@@ -3,10 +3,12 @@
 new-api answers every query from its own database row (relay/relay_task.go
 `videoFetchByIDRespBodyBuilder`; only Gemini/Vertex fetch upstream in real time). The row is
 written twice: `InitTask` at submit (status NOT_START, progress "0%", `data` = DashScope's
-submit answer) and by `service/task_polling.go` `TaskPollingLoop`, which sleeps 15 s, then polls
-every unfinished task upstream and stores what it saw (QUEUED "20%", IN_PROGRESS "30%" and
-`start_time`, SUCCESS/FAILURE "100%" and `finish_time`; the Ali adaptor never reports
-SUBMITTED "10%"). So a client sees the upstream state up to one interval late.
+submit answer) and by the poller (v1.0.0-rc.25 service/task_polling.go, a system task every
+15 s; v0.10.0 controller/task_video.go after time.Sleep(15 s)), which polls every unfinished
+task upstream and stores what it saw (QUEUED "20%", IN_PROGRESS "30%" and `start_time`,
+SUCCESS/FAILURE "100%" and `finish_time`; the Ali adaptor never reports SUBMITTED "10%"). So a
+client sees the upstream state up to one interval late. Every poll rewrites the row (the
+stored body's request_id changes), so `UpdatedAt` is the last poll until the task ended.
 
 The fake puts the poller's ticks on a grid of `interval` seconds of the fake's clock; the row
 at time `now` is the upstream task as it was at the last tick after its submission. An interval

@@ -1,8 +1,8 @@
 """How new-api reads a submit body, by Content-Type, before and inside the task relay.
 
 No Starlette here: plain functions over the raw bytes, so the journal, the routes and the
-conformance checks read a body the same way. Sources (QuantumNous/new-api, read in the
-SolveaCX/new-api mirror of its history; see contracts/newapi.yaml x-wanmock-decisions):
+conformance checks read a body the same way. Sources (github.com/QuantumNous/new-api at
+v1.0.0-rc.25 f1164142 and v0.10.0 ee53a7b6; contracts/newapi.yaml x-wanmock-decisions):
 
 - `middleware/distributor.go` `getModelFromRequest`: a `Content-Type` that *starts with*
   `application/json` is checked with gjson (latest) or decoded into `ModelRequest` (legacy);
