@@ -237,7 +237,7 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
 
 
 async def _unrouted(request: Request, status: int, headers: dict[str, str]) -> Response:
-    """404/405 as the family owning the path answers it (`Pipeline.unrouted_response`; a
+    """404/405 as the family owning the path answers it (`Family.unrouted_response`; a
     generic JSON body outside any family)."""
     provider = _owner(request)
     if provider is not None:
