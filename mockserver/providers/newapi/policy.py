@@ -12,7 +12,7 @@ L :270-273); contracts/newapi.yaml records each decision.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from mockserver.catalogue import JobSpec
@@ -88,7 +88,7 @@ class NewApiPolicy(Policy):
         (the official compose file sets Asia/Shanghai), unpadded nanoseconds, 8 characters."""
         now = self.context.now()
         release = self.release
-        zone = timezone.utc if release.request_id_utc else ds_render.BEIJING
+        zone = UTC if release.request_id_utc else ds_render.BEIJING
         stamp = datetime.fromtimestamp(now, zone).strftime("%Y%m%d%H%M%S")
         nanos = int(round((now % 1) * 1e9)) % 1_000_000_000
         nanos_text = f"{nanos:09d}" if release.request_id_utc else str(nanos)

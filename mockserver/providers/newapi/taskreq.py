@@ -101,9 +101,9 @@ def decode(body: Any, release: Release) -> TaskRequest:
             if name == "metadata":
                 req.metadata = _metadata(raw)
             elif name == "duration":
-                value = _duration(raw, release)
-                if value is not None:
-                    req.duration = value
+                duration = _duration(raw, release)
+                if duration is not None:
+                    req.duration = duration
             elif name == "images":
                 req.images = gojson.as_strings(raw, "", "Alias.images") or []
             else:
