@@ -34,6 +34,7 @@ class Exchange:
     entry: Entry | None = None  # the journal entry, once recorded
     api_key: str | None = None  # once authenticated
     job_scenario: Scenario | None = None  # a job scenario from X-Wanmock-Scenario
+    job_picked: bool = False  # the job scenario was chosen already (header or rules)
     body: Any = UNPARSED  # the parsed JSON body, NOT_JSON, or UNPARSED
     body_from: bytes | None = None  # the bytes `body` was parsed from
 

@@ -273,15 +273,38 @@ class Pipeline:
 
     def job_scenario(self, request: Request, op: Operation, spec: JobSpec,
                      api_key: str | None) -> Scenario | None:
-        """The job scenario of a submit: the header's, else the first job rule that fits."""
+        """The job scenario of a submit: the header's, else the first job rule that fits
+        (chosen once per request: `input_facts` may have chosen it before the judgement)."""
         exchange = request.scope.get(EXCHANGE)
-        if exchange is not None and exchange.job_scenario is not None:
+        if exchange is not None and (exchange.job_scenario is not None or exchange.job_picked):
             return exchange.job_scenario  # type: ignore[no-any-return]
         book = self.backend.scenarios
         if not book:
             return None
         info = RequestInfo(self.name, op.operation_id, op.role, spec.model, api_key, spec.prompt)
-        return book.pick(info, job=True)
+        found = book.pick(info, job=True)
+        if exchange is not None:
+            exchange.job_scenario, exchange.job_picked = found, True
+        return found
+
+    def input_facts(self, request: Request, op: Operation, body: Any,
+                    api_key: str | None) -> Any:
+        """The submit's job scenario parameters (an `inputs` scenario's facts of inputs the
+        fake never fetches, `mockserver.media.Assumed`), chosen before the body is judged and
+        kept for `submit()`; None without a job scenario."""
+        exchange = request.scope.get(EXCHANGE)
+        if exchange is None:
+            return None
+        if exchange.job_scenario is None and not exchange.job_picked and self.backend.scenarios:
+            fields = op.extract(body)[0] if isinstance(body, dict) else {}
+            model, prompt = fields.get("model"), fields.get("prompt")
+            info = RequestInfo(self.name, op.operation_id, op.role,
+                               model if isinstance(model, str) else None, api_key,
+                               prompt if isinstance(prompt, str) else None)
+            exchange.job_scenario = self.backend.scenarios.pick(info, job=True)
+            exchange.job_picked = True
+        found = exchange.job_scenario
+        return found.params if found is not None else None
 
     # -- before the handler ------------------------------------------------------------------
     def preflight(self, request: Request, op: Operation) -> None:

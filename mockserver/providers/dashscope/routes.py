@@ -73,7 +73,8 @@ class DashScope(DashScopePolicy, Family):
         key = self.authenticate(request)  # preflight checked it and the async header
         body = self.parse_json(request, op, raw)
         concurrent = self.model_limits(request, body)
-        spec, late = self.settle(op, *self.judge(op, body, headers_of(request)))
+        facts = self.input_facts(request, op, body, key)  # an `inputs` scenario's
+        spec, late = self.settle(op, *self.judge(op, body, headers_of(request), assume=facts))
         request_id = self.backend.ids.uuid()
         task = self.submit(request, op, body, spec, late, task_id=self.backend.ids.uuid(),
                            api_key=key, extra={"request_id": request_id}, raw=raw,
