@@ -137,8 +137,10 @@ def api_key_id(task: Task) -> str:
     return key_id(task.api_key) if task.api_key else ""
 
 
-def list_item(task: Task, snap: Snapshot) -> dict[str, Any]:
-    """One row of GET /api/v1/tasks: `status`, epoch-millisecond times (the list's own shape)."""
+def list_item(task: Task, snap: Snapshot, group: str = "video-generation") -> dict[str, Any]:
+    """One row of GET /api/v1/tasks: `status`, epoch-millisecond times (the list's own shape);
+    `group` the DashScope task of the path it was submitted to (`image2video` for kf2v, audit
+    N18)."""
     row: dict[str, Any] = {
         "api_key_id": api_key_id(task),
         "gmt_create": int(snap.submitted_at * 1000),
@@ -147,7 +149,7 @@ def list_item(task: Task, snap: Snapshot) -> dict[str, Any]:
         "request_id": task.extra.get("request_id", ""),
         "status": STATUS[snap.state],
         "task_id": task.id,
-        "user_api_unique_key": f"apikey:v1:aigc:video-generation:video-synthesis:{task.spec.model}",
+        "user_api_unique_key": f"apikey:v1:aigc:{group}:video-synthesis:{task.spec.model}",
     }
     if snap.started_at is not None:
         row["start_time"] = int(snap.started_at * 1000)

@@ -142,6 +142,11 @@ class DashScope(DashScopePolicy, Family):
             raise ProviderError(mapping.status, mapping.code, mapping.message)
         return json_response(render.canceled_body(self.backend.ids.uuid()))
 
+    def task_group(self, task: Task) -> str:
+        """The DashScope task (`x-wanmock-task`) of the path a task was submitted to."""
+        operation = self.contract.operations.get(task.operation)
+        return (operation.task if operation is not None else None) or "video-generation"
+
     async def list_tasks(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)
         q = request.query_params
@@ -171,7 +176,7 @@ class DashScope(DashScopePolicy, Family):
                 continue
             if (start and snap.submitted_at < start) or (end and snap.submitted_at > end):
                 continue
-            rows.append(render.list_item(task, snap))
+            rows.append(render.list_item(task, snap, self.task_group(task)))
         return json_response(render.list_body(self.backend.ids.uuid(), rows, page_no, page_size))
 
 
