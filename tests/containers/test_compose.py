@@ -26,7 +26,7 @@ from tests.containers import podman
 
 pytestmark = pytest.mark.container
 JOBS = 300
-CONCURRENCY = 48
+CONCURRENCY = 96
 TOKEN = "compose-test-token-0123456789"
 KEY = {"Authorization": "Bearer sk-compose-soak-0123456789"}
 DASHSCOPE = {"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse at dusk"},
