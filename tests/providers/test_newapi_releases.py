@@ -569,3 +569,27 @@ def test_the_submits_relay_dashscopes_judgement() -> None:
         assert set(op.rules) <= {"model_known", "prompt_required"}  # new-api's own refusals
     assert contract.extensions.wrong_method_status == 404
     assert load()["dashscope"].extensions.wrong_method_status == 405
+
+
+# -- Wan 3.0 as far as each release's Ali adaptor relays it ------------------------------------
+@pytest.mark.anyio
+async def test_wan3_is_relayed_by_the_generic_conversion(each: Fake) -> None:
+    """Neither release knows wan3.0-video (support came with the rc.35 task plugins): a
+    channel that lists it gets the generic body, resolution 720P (no `t2v` in the name) and
+    prompt_extend true, and DashScope's Wan 3.0 rules judge it."""
+    frame = {"input": {"media": [{"type": "first_frame", "url": "https://x.test/a.png"}]},
+             "parameters": {"duration": -1}}  # smart duration: through metadata only
+    sub = await each.submit({"model": "wan3.0-video", "prompt": "a cat", "metadata": frame})
+    upstream = each.upstream(sub["id"])
+    assert upstream["parameters"] == {"resolution": "720P", "duration": -1, "prompt_extend": True}
+    # R forwards the media; L has no media field: the first frame never reaches DashScope
+    assert ("media" in upstream["input"]) is (each.version == "latest")
+    each.advance(3600)
+    assert (await each.task(sub["id"]))["data"]["status"] == "SUCCESS"
+    top = await each.client.post("/v1/videos", headers=KEY,
+                                 json={"model": "wan3.0-video", "prompt": "a", "duration": -1})
+    if each.version == "latest":  # the relay's own bound, before DashScope
+        assert (top.status_code, top.json()["code"]) == (400, "invalid_seconds")
+    else:  # L reads a negative duration as none: 5 s
+        assert top.status_code == 200
+        assert each.upstream(top.json()["id"])["parameters"]["duration"] == 5
