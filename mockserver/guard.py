@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 PREFIX = "/_wanmock"
-EXEMPT = ("/_wanmock/videos/",)
+EXEMPT = ("/_wanmock/videos/", "/_wanmock/health")  # signed; a probe that reveals nothing
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The request content types a page may send cross-origin without a CORS preflight (Fetch
 # standard, "CORS-safelisted request-header").

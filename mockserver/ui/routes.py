@@ -105,7 +105,11 @@ class Dashboard:
             query=request.url.query,
         )
         html = self.env.get_template(name).render(**context)
-        return HTMLResponse(html, status_code=status, headers={
+        try:
+            body = html.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate a client sent (`\ud800`): shown as U+FFFD
+            body = html.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+        return HTMLResponse(body, status_code=status, headers={
             "Content-Security-Policy": CSP, "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
 

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mockserver.core.clock import DEFAULT_EPOCH, _check
+from mockserver.core.clock import DEFAULT_EPOCH, _check, check_time
 from mockserver.core.ids import _V4_CLEAR, _V4_SET, Ids
 from mockserver.core.store.base import StoreUnavailable
 from mockserver.core.store.records import encode_task
@@ -362,7 +362,7 @@ class SharedClock:
         return time.time() + view.skew + view.offset
 
     def advance(self, seconds: float) -> float:
-        value = _check(seconds)
+        value = _check(seconds, self.now())
         now, offset = self.store.driver.advance(self.kind, value)
         found = self.store._view.get()
         if found is not None:
@@ -371,13 +371,7 @@ class SharedClock:
 
     def set(self, when: float) -> float:
         """Jump the manual clock to an absolute time (forward only)."""
-        try:
-            value = float(when)
-        except (TypeError, ValueError):
-            raise MockServerError(
-                f"clock set needs an epoch time in seconds, got {when!r}") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise MockServerError(f"clock set needs a finite time, got {when!r}")
+        value = check_time(when)
         now = self.now()
         if value < now:
             raise MockServerError(f"clock cannot go back from {now} to {when}")
