@@ -164,6 +164,10 @@ def app_from_env() -> MockApp:
     if isinstance(data.get("scenarios"), list):
         data["scenarios"] = tuple(data["scenarios"])
     options = Options().merged(**data)
+    from mockserver import serving
+
+    if serving.HttpToolsProtocol is not None:  # this worker's protocol (uvicorn_settings)
+        serving.LimitedHttpTools.read_timeout = options.read_timeout
     app = create_app(backend=Backend(options))
     gc.collect()  # as `wanmock serve` does for one worker (see cli.serve)
     gc.freeze()

@@ -76,10 +76,11 @@ class ThreadedMockServer:
     def start(self, timeout: float = 15.0) -> ThreadedMockServer:
         import uvicorn
 
-        config = uvicorn.Config(
-            self.app, host=self.host, port=self.port, log_level="warning", access_log=False,
-            loop=_loop(), http=_http(), lifespan="on",
-        )
+        from mockserver.serving import READ_TIMEOUT_S, uvicorn_settings
+
+        options = getattr(self.backend, "options", None) if hasattr(self.app, "state") else None
+        config = uvicorn.Config(self.app, host=self.host, port=self.port, **uvicorn_settings(
+            getattr(options, "read_timeout", READ_TIMEOUT_S)))
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
@@ -168,10 +169,3 @@ def _loop() -> str:
         return "asyncio"
     return "uvloop"
 
-
-def _http() -> str:
-    try:
-        import httptools  # noqa: F401
-    except ImportError:
-        return "h11"
-    return "httptools"
