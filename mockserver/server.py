@@ -78,7 +78,8 @@ class ThreadedMockServer:
 
         from mockserver.serving import READ_TIMEOUT_S, uvicorn_settings
 
-        options = getattr(self.backend, "options", None) if hasattr(self.app, "state") else None
+        backend = getattr(getattr(self.app, "state", None), "backend", None)
+        options = getattr(backend, "options", None)
         config = uvicorn.Config(self.app, host=self.host, port=self.port, **uvicorn_settings(
             getattr(options, "read_timeout", READ_TIMEOUT_S)))
         self._server = uvicorn.Server(config)
