@@ -207,7 +207,7 @@ def control_routes(backend: Backend) -> list[BaseRoute]:
         if set(body) != {"seconds"}:
             raise MockServerError('POST /_wanmock/clock/advance takes {"seconds": N} and no '
                                   'other field')
-        now = backend.clock.advance(body["seconds"])  # a finite, bounded number (core/clock)
+        now = backend.advance(body["seconds"])  # a finite, bounded number (core/clock)
         backend.flush_webhooks()
         return JSONResponse({"now": now, "kind": backend.clock.kind})
 

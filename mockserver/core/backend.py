@@ -181,6 +181,23 @@ class Backend:
     def end(self, token: Any) -> None:
         self.state.end(token)
 
+    def advance(self, seconds: float) -> float:
+        """Move the clock forward (a finite, bounded number of seconds: `core/clock`). Under
+        `mode="polls"`, where the clock does not move tasks, each unfinished task also moves
+        as far along its plan as that much time would move it, in whole polls (so
+        `run_until_terminal()` and the control API's advance act there too)."""
+        now = self.clock.advance(seconds)
+        if self.options.mode == "polls" and seconds > 0:
+            life = self.lifecycle
+            for task in list(self.tasks()):
+                if task.forced is not None or task.canceled_at is not None:
+                    continue
+                target = life.elapsed(task, now) + seconds
+                while (not life.view(task, now).state.terminal
+                       and life.elapsed(task, now) < target):
+                    self.store.count_poll(task)
+        return now
+
     def now(self) -> float:
         return self.clock.now()
 
