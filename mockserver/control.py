@@ -38,8 +38,7 @@ from mockserver.core.backend import Backend
 from mockserver.core.store import StoreUnavailable
 from mockserver.core.tasks import State, Task
 from mockserver.errors import MockServerError
-from mockserver.providers.hotpath import read_body
-from mockserver.providers.hotpath import public_base
+from mockserver.providers.hotpath import public_base, read_body
 
 
 def _error(message: str, status: int = 400) -> JSONResponse:

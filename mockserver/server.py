@@ -80,8 +80,10 @@ class ThreadedMockServer:
 
         backend = getattr(getattr(self.app, "state", None), "backend", None)
         options = getattr(backend, "options", None)
+        # An app may ask for server settings of its own (`wanmock proxy`: no proxy headers).
+        extra = getattr(getattr(self.app, "state", None), "uvicorn", None) or {}
         config = uvicorn.Config(self.app, host=self.host, port=self.port, **uvicorn_settings(
-            getattr(options, "read_timeout", READ_TIMEOUT_S)))
+            getattr(options, "read_timeout", READ_TIMEOUT_S), **extra))
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 

@@ -27,6 +27,7 @@ MAX_CONNECTIONS = 1000  # connections served at once; more get uvicorn's 503
 SHUTDOWN_S = 3.0  # after SIGINT/SIGTERM, open requests get this long, then are cancelled
 READ_TIMEOUT_S = 10.0  # the `read_timeout` option's default
 
+HttpToolsProtocol: Any
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 except ImportError:  # pragma: no cover - uvicorn[standard] brings httptools

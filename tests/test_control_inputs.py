@@ -40,10 +40,12 @@ def every_page(c: httpx.Client) -> dict[str, int]:
              "/_wanmock/ui/contracts", "/_wanmock/journal", "/_wanmock/tasks",
              "/_wanmock/webhooks"]
     for entry in c.get("/_wanmock/journal").json()["entries"]:
-        paths += [f"/_wanmock/ui/journal/{entry['seq']}", f"/_wanmock/ui/journal/{entry['seq']}.json"]
+        seq = entry["seq"]
+        paths += [f"/_wanmock/ui/journal/{seq}", f"/_wanmock/ui/journal/{seq}.json"]
     for task in c.get("/_wanmock/tasks").json()["tasks"]:
-        paths += [f"/_wanmock/ui/tasks/{task['id']}", f"/_wanmock/ui/tasks/{task['id']}/request.json",
-                  f"/_wanmock/tasks/{task['id']}"]
+        tid = task["id"]
+        paths += [f"/_wanmock/ui/tasks/{tid}", f"/_wanmock/ui/tasks/{tid}/request.json",
+                  f"/_wanmock/tasks/{tid}"]
     return {path: c.get(path).status_code for path in paths}
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mockserver.serving import HEAD_LIMIT, SHUTDOWN_S
 from mockserver.server import ThreadedMockServer
+from mockserver.serving import HEAD_LIMIT, SHUTDOWN_S
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 0.4  # the read_timeout these servers run with
@@ -124,7 +124,8 @@ def serve(*args: str) -> tuple[subprocess.Popen[bytes], str]:
         except httpx.HTTPError:
             time.sleep(0.05)
     proc.kill()
-    raise AssertionError(f"wanmock serve did not start: {proc.stderr.read() if proc.stderr else ''}")
+    err = proc.stderr.read() if proc.stderr else b""
+    raise AssertionError(f"wanmock serve did not start: {err!r}")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -197,7 +197,7 @@ class Outbox(Deliveries):
                  render_args: list[Any] | None = None) -> Webhook:
         """Owe a webhook for a task: `render()` gives its body once the task has ended (None
         before); `policy` says how it is delivered under a server. `render_args` let a shared
-        store's other workers build the same renderer (the family's `_webhook_body(task,
+        store's other workers build the same renderer (the family's `webhook_renderer(task,
         *render_args)`)."""
         with self._lock:
             self._seq += 1

@@ -3,8 +3,9 @@
 Standard library `sqlite3` in WAL mode (readers never wait for the writer), `synchronous=NORMAL`
 (a commit is durable across a process crash; an OS crash may lose the last commits), one
 connection per thread, `busy_timeout` 2 s (a lock held longer is the store unavailable: 503).
-Atomic claims are single statements or `BEGIN IMMEDIATE` transactions. Every row carries the epoch it belongs to; `bump_epoch()` moves
-the epoch on and deletes the old rows in the same transaction.
+Atomic claims are single statements or `BEGIN IMMEDIATE` transactions. Every row carries the
+epoch it belongs to; `bump_epoch()` moves the epoch on and deletes the old rows in the same
+transaction.
 """
 
 from __future__ import annotations
