@@ -185,6 +185,7 @@ def test_300_mb_bodies_are_refused_with_bounded_memory_and_shutdown_is_bounded()
             assert b"connection: close" in data
             assert sent < size  # it stopped reading: the connection was closed under the sender
         grown_mb = (peak_rss_kb(proc.pid) - before) / 1024
+        print(f"peak memory grew {grown_mb:.1f} MB for two refused 300 MB bodies")
         assert grown_mb < 40, f"the server grew by {grown_mb:.0f} MB for two refused bodies"
         assert httpx.get(base + "/_wanmock/clock", trust_env=False).status_code == 200
 
@@ -198,6 +199,7 @@ def test_300_mb_bodies_are_refused_with_bounded_memory_and_shutdown_is_bounded()
             proc.send_signal(signal.SIGINT)
             proc.wait(SHUTDOWN_S + 5)
             took = time.monotonic() - started
+        print(f"shutdown with two half-sent requests open took {took:.2f} s")
         assert took < SHUTDOWN_S + 2, f"shutdown took {took:.1f} s"
     finally:
         stop(proc)

@@ -97,3 +97,35 @@ def test_a_lost_redis_is_503_at_once_and_the_dashboard_too(redis) -> None:
         while c.get("/_wanmock/ui").status_code != 200:
             assert time.monotonic() < deadline, "the dashboard did not recover"
             time.sleep(0.05)
+
+
+def submit_ids(c: httpx.Client, count: int) -> list[str]:
+    ids = []
+    for n in range(count):
+        r = c.post("/api/v1/services/aigc/video-generation/video-synthesis", headers=DS,
+                   json={"model": "wan2.6-t2v", "input": {"prompt": f"job {n}"}})
+        assert r.status_code == 200, r.text
+        ids.append(r.json()["output"]["task_id"])
+    return ids
+
+
+def test_seeded_ids_never_repeat_across_a_redis_restart(redis) -> None:
+    url = redis.url()
+    with ThreadedMockServer(store=url, seed=7, clock="manual") as fake, \
+            httpx.Client(base_url=fake.url, trust_env=False, timeout=30) as c:
+        before = submit_ids(c, 5)
+        redis.stop()
+        redis.start()  # no persistence: the data and the id counter are gone
+        deadline = time.monotonic() + 5
+        while c.get("/_wanmock/tasks").status_code != 200:
+            assert time.monotonic() < deadline, "the fake did not see Redis again"
+            time.sleep(0.05)
+        after = submit_ids(c, 5)
+        assert not set(before) & set(after), "a seeded id was handed out twice"
+        # an old id a client may still poll is not someone else's new task
+        poll = c.get(f"/api/v1/tasks/{before[0]}", headers=DS).json()["output"]
+        assert poll["task_status"] == "UNKNOWN"
+    # and a fresh store with the same seed gives the same ids, run after run
+    with ThreadedMockServer(store=redis.url(), seed=7, clock="manual") as fresh, \
+            httpx.Client(base_url=fresh.url, trust_env=False, timeout=30) as c:
+        assert submit_ids(c, 5) == before

@@ -16,6 +16,8 @@ from mockserver.contracts import ContractSet, load
 from mockserver.core.artifacts import Signer, VideoCache, VideoKey
 from mockserver.core.clock import Clock
 from mockserver.core.config import FIXED_OPTIONS, RULE_TIMINGS, Options
+from mockserver.core.ids import key_digest
+from mockserver.core.journal import redact_request
 from mockserver.core.memo import Memo
 from mockserver.core.retention import RETENTION_SWEEP_S, Retention
 from mockserver.core.scenarios import FaultRequested, Scenario, shape_plan
@@ -230,6 +232,8 @@ class Backend:
         limit of tasks in progress per key for this model (DashScope's per-model table).
         `raw`, when given, is the text `request` was parsed from (`json.loads(raw)`): the task
         keeps it rather than encoding the body again."""
+        api_key = key_digest(api_key)  # kept and compared as a digest, never the key
+        request, raw = redact_request(request, raw)  # nor a key sent in a body field
         queue_s, run_s = plan_times(spec, self.options.timing, self.ids)
         plan = Plan(queue_s, run_s)
         if failure is not None:
@@ -340,7 +344,7 @@ class Backend:
             qps = self.options.rate_limit_qps
             if qps is None:
                 return True
-        key = f"{family}\n{api_key or ''}" + (f"\n{bucket}" if bucket else "")
+        key = f"{family}\n{key_digest(api_key) or ''}" + (f"\n{bucket}" if bucket else "")
         return bool(self.limiter.admit(key, self.clock.now(), qps))
 
     def rule_timing(self) -> Timing | None:
@@ -433,6 +437,6 @@ class Backend:
         everyone's: the in-process fixtures create some that way)."""
         if task.api_key is None or api_key is None:
             return True
-        if normalize is not None:
-            return normalize(task.api_key) == normalize(api_key)
-        return task.api_key == api_key
+        # The task keeps the digest of its key (in the family's form: `submit`'s caller
+        # normalized it), so the caller's key is compared the same way.
+        return task.api_key == key_digest(normalize(api_key) if normalize else api_key)

@@ -2,10 +2,11 @@
 retention (`x-wanmock-retention` in each contract) once their result URL has expired too, and
 `max_tasks` bounds the count, evicting the oldest ended tasks first.
 
-Sweeps run from `Backend.submit`: with `max_tasks`, every `max_tasks // 20` submits (so the
-count stays within 5 % of the bound); otherwise at most once a minute of the fake's clock, and
-then only over the tasks old enough to be past the shortest retention (tasks are kept in
-submission order).
+Sweeps run from `Backend.submit`: with `max_tasks`, whenever a submit takes the count past the
+bound (exact: the count never stays over it), evicting ended tasks down to 5 % under it so the
+next sweep is some submits away; otherwise at most once a minute of the fake's clock, and then
+only over the tasks old enough to be past the shortest retention (tasks are kept in submission
+order).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class Retention:
 
 def maybe_sweep(backend: Backend, now: float) -> None:
     limit = backend.options.max_tasks
-    if limit is not None and backend._submits % max(1, limit // 20) == 0:
+    if limit is not None and len(backend.store) > limit:
         sweep(backend, now)
     elif now - backend._swept_at >= RETENTION_SWEEP_S:
         sweep(backend, now, retention_only=True)
@@ -72,10 +73,13 @@ def sweep(backend: Backend, now: float | None = None, *, retention_only: bool = 
             break  # submitted in order: nothing younger can be past its retention
     remove = expired
     if limit is not None:
-        over = count - len(expired) - limit
+        count = max(count, len(backend.store))  # with a shared store's unwritten submits
+        over = count - len(expired) - limit  # must go (unfinished ones too, oldest first)
+        spare = over + limit // 20  # may go, if ended: room for the next submits
         if over > 0:
-            remove += ended[:over]
-            over -= len(ended[:over])
+            gone = ended[:spare]
+            remove += gone
+            over -= len(gone)
             if over > 0:
                 remove += live[:over]
     return int(backend.store.remove(remove)) if remove else 0

@@ -109,9 +109,11 @@ class Family:
             scenario = backend.scenarios.pick(RequestInfo(
                 self.name, op.operation_id, op.role, spec.model, ex.api_key, spec.prompt),
                 job=True)
+        form = self.policy.key_form()  # the key in the family's own form, digested by submit
+        key = form(ex.api_key) if form is not None and ex.api_key is not None else ex.api_key
         task = backend.submit(
             family=self.name, operation=op.operation_id, spec=spec,
-            request=ex.body if body is None else body, task_id=task_id, api_key=ex.api_key,
+            request=ex.body if body is None else body, task_id=task_id, api_key=key,
             failure=late, extra=extra, scenario=scenario, raw=raw,
             model_concurrency=model_concurrency,
         )

@@ -158,6 +158,7 @@ class RedisDriver:
         self.skew = 0.0
         self._skew_at = float("-inf")
         self._start = "0"
+        self._seen = ""  # the last epoch this worker read ("": none yet; see redis_lua._EPOCH)
         reg = self.r.register_script
         self._sync, self._task, self._put = reg(lua.SYNC), reg(lua.TASK), reg(lua.PUT_TASKS)
         self._remove, self._hset_if, self._poll = reg(lua.REMOVE), reg(lua.HSET_IF), reg(lua.POLL)
@@ -233,8 +234,9 @@ class RedisDriver:
             trusted = self._track(conn)
             e, now, offset, rules, hooks, raw = self._hot(
                 self._sync, [], [self.ns, task_id or "", "1" if want_rec else "0",
-                                 self._start])
+                                 self._start, self._seen])
             self._start = now  # a server that lost its data starts the manual clock here again
+            self._seen = str(int(e))
             meta = (int(e), float(now), float(offset), int(rules), int(hooks))
             row = self._row(raw) if task_id else None
             if trusted and cache.drain():  # nothing changed it since the read began
@@ -268,7 +270,8 @@ class RedisDriver:
 
     @_guard
     def bump_epoch(self) -> int:
-        old, new = (int(x) for x in self._bump(args=[self.ns]))
+        old, new = (int(x) for x in self._bump(args=[self.ns, self._seen]))
+        self._seen = str(new)
         self._unlink(old)
         return new
 
@@ -310,6 +313,11 @@ class RedisDriver:
     @_guard
     def counter(self, epoch: int, name: str, by: int) -> int:
         return int(self.r.hincrby(self._p(epoch) + "c", name, by))
+
+    @_guard
+    def lineage(self) -> str:
+        """"" for a store that never lost its data, else the epoch it started again with."""
+        return _s(self.r.get(f"{self.ns}:lineage") or b"")
 
     @_guard
     def claim(self, epoch: int, name: str) -> bool:

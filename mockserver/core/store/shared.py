@@ -405,8 +405,13 @@ class SharedIds:
         """The generator, with `count` draws taken from this worker's block (a new block
         when it runs out). Called with the lock held."""
         if self._left < count:
-            block = int(self.store.driver.counter(self.store.view().epoch, "id_blocks", 1))
-            self._rng.seed(hashlib.sha256(f"wanmock:{self.seed}:{block}".encode()).digest())
+            driver = self.store.driver
+            block = int(driver.counter(self.store.view().epoch, "id_blocks", 1))
+            # A store that lost its data (a Redis without persistence, restarted) has a
+            # lineage: folded in, the new blocks never repeat ids handed out before the loss.
+            lineage = driver.lineage() if hasattr(driver, "lineage") else ""
+            salt = f"{lineage}:" if lineage else ""
+            self._rng.seed(hashlib.sha256(f"wanmock:{self.seed}:{salt}{block}".encode()).digest())
             self._left = ID_BLOCK
         self._left -= count
         return self._rng
