@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mockserver import __version__
 from mockserver.core.store.base import StoreUnavailable
 from mockserver.envconfig import EnvParser
 from mockserver.errors import MockServerError
+from mockserver.version import __version__
 
 # `wanmock serve` flags written by hand; every other option's flag comes from the option table
 # (mockserver.options.CORE and each family's family.py).
@@ -261,8 +261,7 @@ def serve(args: argparse.Namespace) -> int:
     except ImportError:  # pragma: no cover - uvicorn is a dependency
         print("wanmock serve needs uvicorn: pip install 'uvicorn[standard]'", file=sys.stderr)
         return 2
-    from mockserver.app import create_app
-    from mockserver.server import LOOPBACK, serve_forever
+    from mockserver.server import LOOPBACK, create_app, serve_forever
     from mockserver.serving import uvicorn_settings
 
     if args.host not in LOOPBACK and not args.allow_remote:
@@ -313,7 +312,7 @@ def serve(args: argparse.Namespace) -> int:
         app.state.backend.state.close()
         os.environ[OPTIONS_ENV] = encode_options(app.state.backend.options)
         # (the protocol class by name: the workers are spawned; each reads read_timeout there)
-        uvicorn.run("mockserver.app:app_from_env", factory=True, workers=args.workers,
+        uvicorn.run("mockserver.server:app_from_env", factory=True, workers=args.workers,
                     host=args.host, port=args.port, **uvicorn_settings())
         return 0
     # The contracts and compiled validators live as long as the server: keep them out of every

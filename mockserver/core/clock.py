@@ -26,6 +26,10 @@ class Clock(Protocol):
 
     def advance(self, seconds: float) -> float: ...
 
+    def restart(self) -> None:
+        """Back to where a fresh clock of this kind starts."""
+        ...
+
 
 def _check(seconds: float, now: float | None = None) -> float:
     """`seconds` as a clock move from `now`: a number (not a bool, not a string), finite, not

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from mockserver.core.store import redis_lua as lua
-from mockserver.core.store.base import META_WRITES, ROW_WRITES, StoreUnavailable
+from mockserver.core.store.base import META_WRITES, MUTABLE_FIELDS, ROW_WRITES, StoreUnavailable
 from mockserver.core.store.redis_cache import ReadCache
 from mockserver.errors import MockServerError
 
@@ -319,10 +319,6 @@ class RedisDriver:
         """"" for a store that never lost its data, else the epoch it started again with."""
         return _s(self.r.get(f"{self.ns}:lineage") or b"")
 
-    @_guard
-    def claim(self, epoch: int, name: str) -> bool:
-        return bool(self.r.hsetnx(self._p(epoch) + "claims", name, 1))
-
     # -- tasks -------------------------------------------------------------------------------
     @_guard
     def put_tasks(self, epoch: int, rows: list[tuple[str, float, str]]) -> list[bool]:
@@ -366,6 +362,8 @@ class RedisDriver:
     def update_task(self, epoch: int, task_id: str, values: dict[str, Any]) -> None:
         flat: list[Any] = []
         for name, value in values.items():
+            if name not in MUTABLE_FIELDS:
+                continue
             flat += [name, "" if value is None else (repr(value) if isinstance(value, float)
                                                       else str(value))]
         if flat:
