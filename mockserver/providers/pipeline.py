@@ -23,7 +23,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -131,6 +131,8 @@ class Pipeline:
                 )
             except StoreUnavailable:  # read before the pipeline's own error handling
                 return self.unavailable_response(op)
+            except ClientDisconnect:  # gone (or timed out, serving.py) mid-body: no one to answer
+                return Response(status_code=400)
             ex = Exchange(name, op, request, headers, raw, entry)
             if task_param is not None:
                 # Found once, before the handler runs, so a faulted poll still counts as a
@@ -186,6 +188,8 @@ class Pipeline:
             except Exception:  # a bug in the fake: answer in the family's words, log it
                 log.exception("wanmock: unhandled error in %s %s", name, operation)
                 response = error_response(policy.internal_error(), op)
+            if raw is None:  # the rest of a body over the limit is not read: close after
+                response.headers["connection"] = "close"
             if writes:
                 response = await self.commit(writes, op, response)
             try:
