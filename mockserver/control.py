@@ -280,11 +280,12 @@ def control_routes(backend: Backend) -> list[BaseRoute]:
     async def scenarios(request: Request) -> Response:
         book = backend.scenarios
         if request.method == "GET":
-            from mockserver.core.scenarios import JOB, TRANSPORT
+            from mockserver.core.faults import descriptions
+            from mockserver.core.scenarios import JOB
 
             rules = book.fresh_rules() if hasattr(book, "fresh_rules") else book.rules()
             return JSONResponse({"rules": [r.as_dict() for r in rules],
-                                 "job": JOB, "transport": TRANSPORT})
+                                 "job": JOB, "transport": descriptions()})
         if request.method == "DELETE":
             book.reset()
             return JSONResponse({"rules": []})

@@ -237,11 +237,12 @@ class Dashboard:
                            response_preview=preview_body(entry.response_body))
 
     async def controls(self, request: Request) -> Response:
-        from mockserver.core.scenarios import JOB, TRANSPORT
+        from mockserver.core.faults import descriptions
+        from mockserver.core.scenarios import JOB
 
         backend = self.backend
         return self.render(request, "controls.html", rules=backend.scenarios.rules(),
-                           job=JOB, transport=TRANSPORT, states=[s.value for s in State],
+                           job=JOB, transport=descriptions(), states=[s.value for s in State],
                            task_id=request.query_params.get("task", ""),
                            options=backend.options, version=self.controls_version(),
                            operations=views.operations(backend),
