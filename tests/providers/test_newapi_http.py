@@ -8,9 +8,11 @@ test_newapi_releases.py; the wire (bodies by Content-Type) in test_newapi_wire.p
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -112,21 +114,26 @@ def make_fake(**options: Any) -> Any:
     return app
 
 
-@pytest.fixture
-async def fake() -> Any:
-    app = make_fake()
+@contextlib.asynccontextmanager
+async def serving(**options: Any) -> AsyncIterator[Fake]:
+    """A fake with these options and a client on it."""
+    app = make_fake(**options)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://newapi.test") as client:
         yield Fake(app, client)
+
+
+@pytest.fixture
+async def fake() -> Any:
+    async with serving() as served:
+        yield served
 
 
 @pytest.fixture(params=VERSIONS)
 async def each(request: pytest.FixtureRequest) -> Any:
     """A fake of each release."""
-    app = make_fake(newapi_version=request.param)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://newapi.test") as client:
-        yield Fake(app, client)
+    async with serving(newapi_version=request.param) as served:
+        yield served
 
 
 async def fake_with(**options: Any) -> tuple[Fake, httpx.AsyncClient]:

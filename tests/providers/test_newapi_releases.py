@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
 from mockserver.core.tasks import State
 from mockserver.providers.newapi import conversion, releases
-from tests.providers.test_newapi_http import KEY, VERSIONS, Fake, fake_with, make_fake
+from tests.providers.test_newapi_http import KEY, VERSIONS, Fake, fake_with, serving
 
 T2V = {"model": "wan2.6-t2v", "prompt": "a lighthouse at dusk"}
 
@@ -29,10 +28,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture(params=VERSIONS)
 async def each(request: pytest.FixtureRequest) -> Any:
-    app = make_fake(newapi_version=request.param)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://newapi.test") as client:
-        yield Fake(app, client)
+    async with serving(newapi_version=request.param) as served:
+        yield served
 
 
 def message(body: Any) -> str:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mockserver import jsonwire
+from mockserver.providers.newapi import gojson
 
 JSON_PREFIX = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -222,32 +223,19 @@ def decode_json(raw: bytes) -> Any:
         raise WireError(jsonwire.go_error(raw) or "exceeded max depth") from None
 
 
-def go_type(value: Any) -> str:
-    """The JSON kind Go's UnmarshalTypeError names."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def model_of(body: Any, *, legacy: bool) -> str:
     """The distributor's `ModelRequest.model`: latest gjson (`field model must be a string`),
     legacy `json.Unmarshal` into the struct (Go's type error)."""
     if not isinstance(body, dict):
         if legacy and body is not None:
-            raise WireError(f"json: cannot unmarshal {go_type(body)} into Go value of type "
+            raise WireError(f"json: cannot unmarshal {gojson.kind(body)} into Go value of type "
                             "middleware.ModelRequest")
         return ""
     for name in ("model", "group"):
         value = body.get(name)
         if value is not None and not isinstance(value, str):
             if legacy:
-                raise WireError(f"json: cannot unmarshal {go_type(value)} into Go struct field "
+                raise WireError(f"json: cannot unmarshal {gojson.kind(value)} into Go struct field "
                                 f"ModelRequest.{name} of type string")
             raise WireError(f"field {name} must be a string")
     model = body.get("model")
