@@ -79,6 +79,13 @@ class Recorder:
             if self.writer is not None:
                 self.writer.secret(value)
 
+    def use_writer(self, writer: CassetteWriter | None) -> None:
+        """Record into another cassette from now on; every key seen so far stays out of it."""
+        self.writer = writer
+        if writer is not None:
+            for secret in self._secrets:
+                writer.secret(secret)
+
     def _scrub(self, body: bytes | None) -> bytes | None:
         if not body or not self._secrets:
             return body
