@@ -128,6 +128,24 @@ def encode_body(raw: bytes | None, content_type: str) -> dict[str, Any]:
     return {"body": redact_text(text), "encoding": "text"}
 
 
+FORM_ENCODINGS = ("form", "multipart")  # a form body, kept as its fields
+
+
+def form_body(values: Mapping[str, Any], files: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """A form or multipart body as a cassette keeps it and replay matches it: its fields and
+    each file by name, file name, type, size and SHA-256 (never the bytes)."""
+    keep = ("name", "filename", "content_type", "size", "sha256")
+    return {"form": dict(values), "files": [{k: f.get(k) for k in keep} for f in files]}
+
+
+def encode_form(kind: str, values: Mapping[str, Any],
+                files: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """A form body's cassette fields (`kind`: `form` or `multipart`), credentials masked; the
+    digest is over the fields, so two encodings of one form (another boundary) match."""
+    body = redact_body(form_body(values, files))
+    return {"body": body, "encoding": kind, "sha256": body_hash(body)}
+
+
 @dataclass(slots=True)
 class Exchange:
     """One recorded request and its answer (bodies as decoded by `encode_body`)."""

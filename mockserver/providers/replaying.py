@@ -37,9 +37,10 @@ def before(family: Family, request: Request, op: Operation, raw: bytes,
     """A recorded refusal, or (strict) the family's 404 for what the cassette does not know."""
     book = family.backend.replay
     if op.role == "submit":
-        body = _json(raw)
+        body = _submitted(family, request, op, raw)
         refused = book.rejection(family.name, op.operation_id, body)
         if refused is not None and refused.response_encoding == "json":
+            entry.scenario = f"replay of a refusal (cassette line {refused.line})"
             return JSONResponse(refused.response_body, status_code=refused.status)
         if not family.backend.options.replay_strict or book.knows(family.name,
                                                                    op.operation_id, body):
@@ -54,6 +55,23 @@ def before(family: Family, request: Request, op: Operation, raw: bytes,
     return family.error_response(ProviderError(
         404, code, f"wanmock replay: {request.method} {request.url.path} is not in the "
                    "cassette (--replay-strict)"), op)
+
+
+def _submitted(family: Family, request: Request, op: Operation, raw: bytes) -> Any:
+    """A submit's body as the cassette keeps it: JSON, or a form's fields and file digests
+    (read as the family reads it), for matching recorded jobs and refusals."""
+    from mockserver.cassette import form_body
+    from mockserver.providers.hotpath import headers_of
+
+    headers = headers_of(request)
+    ctype = headers.get("content-type", "")
+    if not ctype or "json" in ctype.lower():
+        return _json(raw)
+    try:
+        _, form = family.read_request_body(op, raw, headers)
+    except ProviderError:
+        return None
+    return form_body(form.values, form.files) if form is not None else None
 
 
 def _owned(family: Family, request: Request, task: Any) -> bool:
@@ -87,4 +105,6 @@ def after(family: Family, request: Request, op: Operation, entry: Entry,
     if answer is None:
         return response
     status, recorded = answer
+    # Marked in the journal (and so on the dashboard): this answer is the cassette's.
+    entry.scenario = f"replay of {task.extra.get('replay_task', '?')}"
     return JSONResponse(recorded, status_code=status)

@@ -18,9 +18,9 @@ from mockserver.contracts import Operation
 from mockserver.core.retention import Retention
 from mockserver.errors import ProviderError, Violation
 from mockserver.providers.dashscope import render as ds_render
-from mockserver.providers.newapi import conversion, render
+from mockserver.providers.newapi import conversion, render, wire
 from mockserver.providers.newapi.conversion import BUILD_FAILED, LEGACY_BUILD_FAILED
-from mockserver.providers.policy import Policy, policy_class
+from mockserver.providers.policy import FormFields, Policy, policy_class
 
 # middleware/distributor.go and i18n/locales/*.yaml (`distributor.invalid_request`,
 # `distributor.model_name_required`); legacy = the hard-coded strings before i18n (4fdd12ac).
@@ -70,6 +70,63 @@ class NewApiPolicy(Policy):
             if first.startswith("en"):
                 return "en"
         return "en" if opts["newapi_english_messages"] else "zh-CN"
+
+    # -- reading a submit ---------------------------------------------------------------------
+    def read_request_body(self, op: Operation, raw: bytes, headers: Mapping[str, str]
+                          ) -> tuple[Any, FormFields | None]:
+        """new-api's `Distribute` middleware, then the relay's decoding of the body by
+        Content-Type (`wire`): the request the relay works on (a JSON value, or a form as
+        TaskSubmitReq) and a form's fields. Raises the distributor's 400, its 503 for a blank
+        model, or the relay's invalid_json."""
+        ctype = headers.get("content-type", "")
+        legacy = self.context.options["newapi_version"] == "legacy"
+        kind = wire.kind_of(ctype)
+        form: wire.Form | None = None
+        body: Any = None
+        try:
+            if kind == "json":
+                try:
+                    body = wire.decode_json(raw)
+                except wire.WireError:
+                    if legacy:
+                        raise
+                    raise wire.WireError("invalid JSON request body") from None  # gjson
+                model = wire.model_of(body, legacy=legacy)
+            elif kind == "none":
+                model = ""  # UnmarshalBodyReusable skips the body: no model (F09)
+            else:
+                parsed = wire.read_form(raw, ctype)
+                if isinstance(parsed, wire.Form):
+                    form = parsed
+                    model = wire.model_of(dict(parsed.values), legacy=True)  # processFormMap
+                else:  # multipart without a boundary: new-api decodes it as JSON
+                    body = parsed
+                    model = wire.model_of(body, legacy=True)
+        except wire.WireError as exc:
+            raise self.flag(self.distributor_error(headers, str(exc)), "body:unreadable") \
+                from None
+        if model == "":
+            raise self.flag(self.distributor_error(headers, None), "schema:required", "model")
+        if not model.strip():  # a channel is looked up for it and none is found
+            failure = RuleFailure("model_known", "model", model, None, model)
+            raise self.violation_error(op.rule_violation(failure, {"model": "model"}, "submit"),
+                                       op)
+        if form is None:
+            return body, None
+        try:
+            body = wire.task_request(form)
+        except wire.WireError as exc:  # ValidateMultipartDirect: UnmarshalBodyReusable
+            raise self.flag(ProviderError(400, "invalid_json", str(exc)), "body:unreadable") \
+                from None
+        files = tuple({"name": part.name, **part.summary()} for part in form.files)
+        return body, FormFields(kind, form.values, files)
+
+    def form_request(self, values: Mapping[str, Any]) -> Any:
+        """TaskSubmitReq from a recorded form's values (processFormMap)."""
+        try:
+            return wire.task_request(wire.Form(dict(values)))
+        except wire.WireError:
+            return None
 
     # -- errors ------------------------------------------------------------------------------
     def distributor_error(self, headers: Mapping[str, str] | None,
