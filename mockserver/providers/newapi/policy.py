@@ -72,12 +72,12 @@ class NewApiPolicy(Policy):
         return "en" if opts["newapi_english_messages"] else "zh-CN"
 
     # -- reading a submit ---------------------------------------------------------------------
-    def read_request_body(self, op: Operation, raw: bytes, headers: Mapping[str, str]
-                          ) -> tuple[Any, FormFields | None]:
+    def read_submit(self, op: Operation, raw: bytes, headers: Mapping[str, str]
+                    ) -> tuple[Any, wire.Form | None]:
         """new-api's `Distribute` middleware, then the relay's decoding of the body by
         Content-Type (`wire`): the request the relay works on (a JSON value, or a form as
-        TaskSubmitReq) and a form's fields. Raises the distributor's 400, its 503 for a blank
-        model, or the relay's invalid_json."""
+        TaskSubmitReq) and the form, if any. Raises the distributor's 400, its 503 for a blank
+        model, or the relay's invalid_json (headers with lower-case names)."""
         ctype = headers.get("content-type", "")
         legacy = self.context.options["newapi_version"] == "legacy"
         kind = wire.kind_of(ctype)
@@ -103,23 +103,33 @@ class NewApiPolicy(Policy):
                     body = parsed
                     model = wire.model_of(body, legacy=True)
         except wire.WireError as exc:
-            raise self.flag(self.distributor_error(headers, str(exc)), "body:unreadable") \
-                from None
+            raise self.distributor_error(headers, str(exc)) from None
         if model == "":
-            raise self.flag(self.distributor_error(headers, None), "schema:required", "model")
+            raise self.distributor_error(headers, None)
         if not model.strip():  # a channel is looked up for it and none is found
             failure = RuleFailure("model_known", "model", model, None, model)
             raise self.violation_error(op.rule_violation(failure, {"model": "model"}, "submit"),
                                        op)
+        if form is not None:
+            try:
+                body = wire.task_request(form)
+            except wire.WireError as exc:  # ValidateMultipartDirect: UnmarshalBodyReusable
+                raise ProviderError(400, "invalid_json", str(exc)) from None
+        return body, form
+
+    def read_request_body(self, op: Operation, raw: bytes, headers: Mapping[str, str]
+                          ) -> tuple[Any, FormFields | None]:
+        """`read_submit`, with a form as its fields and each file by size and digest, and an
+        error flagged as the client's (the recorder's view of a body)."""
+        try:
+            body, form = self.read_submit(op, raw, headers)
+        except ProviderError as err:
+            raise self.flag(err, "body:refused") from None
         if form is None:
             return body, None
-        try:
-            body = wire.task_request(form)
-        except wire.WireError as exc:  # ValidateMultipartDirect: UnmarshalBodyReusable
-            raise self.flag(ProviderError(400, "invalid_json", str(exc)), "body:unreadable") \
-                from None
         files = tuple({"name": part.name, **part.summary()} for part in form.files)
-        return body, FormFields(kind, form.values, files)
+        return body, FormFields(wire.kind_of(headers.get("content-type", "")), form.values,
+                                files)
 
     def form_request(self, values: Mapping[str, Any]) -> Any:
         """TaskSubmitReq from a recorded form's values (processFormMap)."""
