@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mockserver import __version__
 from mockserver.core.store.base import StoreUnavailable
 from mockserver.envconfig import EnvParser
 from mockserver.errors import MockServerError
+from mockserver.version import __version__
 
 # `wanmock serve` flags written by hand; every other option's flag comes from the option table
 # (mockserver.options.CORE and each family's family.py).
@@ -206,9 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def serve_app(args: argparse.Namespace) -> Any:
     """The app `wanmock serve` runs for these arguments (checked: bind address, workers and
     store, the store reachable), without serving it (the docs' test harness serves it too)."""
-    from mockserver.app import create_app
     from mockserver.reach import require_store
-    from mockserver.server import LOOPBACK
+    from mockserver.server import LOOPBACK, create_app
 
     if args.host not in LOOPBACK and not args.allow_remote:
         raise MockServerError(f"refusing to bind {args.host!r} without --allow-remote")
@@ -265,7 +264,7 @@ def serve(args: argparse.Namespace) -> int:
 
         app.state.backend.state.close()
         os.environ[OPTIONS_ENV] = encode_options(app.state.backend.options)
-        uvicorn.run("mockserver.app:app_from_env", factory=True, workers=args.workers,
+        uvicorn.run("mockserver.server:app_from_env", factory=True, workers=args.workers,
                     host=args.host, port=args.port, log_level="warning", access_log=False,
                     loop=_loop(), http=_http(), lifespan="on")
         return 0

@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any
 
-from mockserver import __version__
+from mockserver.version import __version__
 from mockserver.cli import _control_flags, _families, _timing, control_token, print_control
 from mockserver.errors import MockServerError
 
