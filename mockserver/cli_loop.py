@@ -16,9 +16,9 @@ import os
 import sys
 from typing import Any
 
-from mockserver.version import __version__
 from mockserver.cli import _control_flags, _families, _timing, control_token, print_control
 from mockserver.errors import MockServerError
+from mockserver.version import __version__
 
 
 def add_parsers(sub: Any) -> None:
