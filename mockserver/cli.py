@@ -234,7 +234,8 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     from mockserver.core.store import store_label
     from mockserver.families import spec
-    from mockserver.server import _http, _loop, serve_forever
+    from mockserver.server import serve_forever
+    from mockserver.serving import uvicorn_settings
 
     app = serve_app(args)
     opts = app.state.backend.options
@@ -264,9 +265,9 @@ def serve(args: argparse.Namespace) -> int:
 
         app.state.backend.state.close()
         os.environ[OPTIONS_ENV] = encode_options(app.state.backend.options)
+        # (the protocol class by name: the workers are spawned; each reads read_timeout there)
         uvicorn.run("mockserver.server:app_from_env", factory=True, workers=args.workers,
-                    host=args.host, port=args.port, log_level="warning", access_log=False,
-                    loop=_loop(), http=_http(), lifespan="on")
+                    host=args.host, port=args.port, **uvicorn_settings())
         return 0
     # The contracts and compiled validators live as long as the server: keep them out of every
     # garbage collection (shorter pauses, lower p99 latency under load).
@@ -276,8 +277,7 @@ def serve(args: argparse.Namespace) -> int:
     # a busy server runs full collections over tens of thousands of tasks (p99 spikes of 100 ms
     # under POST load). Collect young objects ten times less often.
     gc.set_threshold(7000, 10, 10)
-    serve_forever(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                  loop=_loop(), http=_http(), lifespan="on")
+    serve_forever(app, host=args.host, port=args.port, **uvicorn_settings(opts.read_timeout))
     return 0
 
 

@@ -115,6 +115,7 @@ def proxy_command(args: argparse.Namespace) -> int:
     """Run `wanmock proxy` until Ctrl-C, then write the report."""
     from mockserver.guard import ControlGuard, Guarded
     from mockserver.server import serve_forever
+    from mockserver.serving import uvicorn_settings
 
     proxy, report = make_proxy(args)
     url = f"http://{args.host}:{args.port}"
@@ -132,8 +133,8 @@ def proxy_command(args: argparse.Namespace) -> int:
     guard = ControlGuard(token=token, allowed_hosts=args.allowed_hosts or ())
     # serve_forever, not uvicorn.run: an open dashboard page must not hold the shutdown.
     app = proxy.app()
-    serve_forever(Guarded(app, guard), host=args.host, port=args.port, log_level="warning",
-                  access_log=False, lifespan="on", **app.state.uvicorn)
+    serve_forever(Guarded(app, guard), host=args.host, port=args.port,
+                  **uvicorn_settings(**app.state.uvicorn))
     proxy.close()
     return 0
 
