@@ -118,3 +118,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept
+
+
+@pytest.fixture
+def loopback_only(monkeypatch):
+    """Never let a proxy from the environment (HTTP(S)_PROXY) see a test's traffic: every
+    client honours NO_PROXY, and tests talk only to 127.0.0.1."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")

@@ -26,13 +26,9 @@ from mockserver.server import ThreadedMockServer
 KEY = "sk-proxy-secret-0123456789abcdef"
 DS_SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 DS_HEADERS = {"Authorization": f"Bearer {KEY}", "X-DashScope-Async": "enable"}
-pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning"),
+              pytest.mark.usefixtures("loopback_only")]
 
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch) -> None:
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, "127.0.0.1,localhost")
 
 
 @pytest.fixture(scope="module")

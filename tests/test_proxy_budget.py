@@ -53,13 +53,9 @@ SUBMITS: dict[str, tuple[str, str, dict[str, str], dict[str, Any]]] = {
          "invalid": {"prompt": "no model"},
          "form": "model=wan2.6-t2v&prompt=a%20form"}),
 }
-pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning"),
+              pytest.mark.usefixtures("loopback_only")]
 
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch) -> None:
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, "127.0.0.1,localhost")
 
 
 @pytest.fixture(scope="module")
