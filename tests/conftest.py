@@ -126,3 +126,14 @@ def loopback_only(monkeypatch):
     client honours NO_PROXY, and tests talk only to 127.0.0.1."""
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.setenv(name, "127.0.0.1,localhost")
+
+
+@pytest.fixture(scope="module")
+def instant_upstream(tmp_path_factory):
+    """A live fake on 127.0.0.1 (every family, tasks done at once), standing in for the real
+    providers behind a `wanmock proxy`; one per test module."""
+    from mockserver.server import ThreadedMockServer
+
+    with ThreadedMockServer(timing="instant", seed=5,
+                            video_dir=str(tmp_path_factory.mktemp("upstream-videos"))) as live:
+        yield live

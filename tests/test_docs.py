@@ -18,7 +18,6 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
-
 @pytest.mark.parametrize("page", ["loop.md"])
 def test_the_page_runs_and_nothing_escapes(page, tmp_path_factory):
     document = Sybil(parsers=parsers(), path=str(DOCS), patterns=[page]).parse(DOCS / page)

@@ -66,7 +66,6 @@ def run_page(text: str, tmp_path: Path, tmp_path_factory) -> list[str]:
     return failures
 
 
-
 def test_a_variable_the_client_ignores_is_a_failed_snippet(tmp_path, tmp_path_factory):
     [failure] = run_page(WRONG_VARIABLE, tmp_path, tmp_path_factory)
     assert "`your_e2e_job.py` exited 1" in failure

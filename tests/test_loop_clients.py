@@ -33,7 +33,6 @@ pytestmark = [pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning
               pytest.mark.usefixtures("loopback_only")]
 
 
-
 def _aio(url: str) -> str:
     async def run() -> str:
         try:

@@ -57,12 +57,9 @@ pytestmark = [pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning
               pytest.mark.usefixtures("loopback_only")]
 
 
-
 @pytest.fixture(scope="module")
-def upstream(tmp_path_factory) -> Iterator[ThreadedMockServer]:
-    with ThreadedMockServer(timing="instant", seed=3,
-                            video_dir=str(tmp_path_factory.mktemp("budget-videos"))) as live:
-        yield live
+def upstream(instant_upstream) -> ThreadedMockServer:
+    return instant_upstream  # tests/conftest.py
 
 
 @pytest.fixture

@@ -30,7 +30,6 @@ HALF = 4 * 1024 * 1024  # each half of the streamed download
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
-
 class Echo:
     """A tiny upstream: `/echo` shows the headers it got and answers with Locations on its own
     host; `/v1/videos/{id}/content` sends one half, waits for the test, then the other."""

@@ -59,7 +59,6 @@ def _manual_server(tmp_path_factory) -> Iterator[ThreadedMockServer]:
     server.stop()
 
 
-
 @pytest.fixture(autouse=True)
 def _loopback(loopback_only) -> None:
     """Every client's traffic stays on loopback (tests/conftest.py `loopback_only`)."""
