@@ -25,6 +25,7 @@ import httpx
 
 from mockserver.cassette import FORM_ENCODINGS, HOP_BY_HOP, Cassette, Exchange
 from mockserver.contracts import ContractSet, load
+from mockserver.core.scenarios import FAULT_KEYS
 from mockserver.core.tasks import ORDER, State, Task, plan_range
 from mockserver.recorded import error_code, state_of, task_of_submit
 from mockserver.replay import RecordedLifecycle, ReplayBook
@@ -211,6 +212,25 @@ def _request(ex: Exchange, ids: dict[str, str]) -> tuple[str, str, list[tuple[st
     return path, query, headers, content
 
 
+SCENARIO = "x-wanmock-scenario"
+
+
+def _fault(contracts: ContractSet, ex: Exchange) -> str | None:
+    """The fake's name for a transport fault the provider answered (a 429, a 5xx), matched on
+    the family's `x-wanmock-faults` by status and code: the fake never throttles or fails on
+    its own, so it is asked for the same fault and its envelope and code are compared."""
+    if ex.status < 429 or ex.family is None or ex.response_encoding != "json":
+        return None
+    faults = contracts[ex.family].extensions.faults
+    names = {key: name for name, key in FAULT_KEYS.items()}  # rate_limit -> rate-limit
+    same = [key for key, f in faults.items() if f.status == ex.status and key in names]
+    code = error_code(ex.response_body)
+    for key in same:
+        if faults[key].for_role(ex.role).code == code:
+            return names[key]
+    return names[same[0]] if same else None
+
+
 def _form_request(ex: Exchange, body: dict[str, Any]) -> tuple[list[tuple[str, str]], bytes]:
     """A recorded form sent again: its fields (a repeated key as a list), each file as bytes of
     its recorded size and type (the cassette keeps only their digests), newly encoded."""
@@ -265,6 +285,9 @@ async def _run(tape: Cassette, timing: str, contracts: ContractSet) -> DiffResul
             if start + ex.time > now:
                 backend.clock.advance(start + ex.time - now)
             path, query, headers, content = _request(ex, ids)
+            fault = _fault(contracts, ex)
+            if fault is not None and not any(k == SCENARIO for k, _ in headers):
+                headers.append((SCENARIO, fault))  # the fake's answer to the same fault
             answer = await client.request(ex.method, path + (f"?{query}" if query else ""),
                                           headers=headers, content=content)
             fake, encoding = _body(answer)

@@ -15,12 +15,7 @@ from sybil.example import SybilFailure
 from tests.docs_harness import parsers, teardown
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch) -> None:
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, "127.0.0.1,localhost")
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
 @pytest.mark.parametrize("page", ["loop.md"])

@@ -45,6 +45,7 @@ UNKNOWN_COMMAND = '''
 curl -s http://127.0.0.1:8010/_wanmock/proxy
 ```
 '''
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
 def run_page(text: str, tmp_path: Path, tmp_path_factory) -> list[str]:
@@ -63,12 +64,6 @@ def run_page(text: str, tmp_path: Path, tmp_path_factory) -> list[str]:
     finally:
         teardown(document.namespace)
     return failures
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch) -> None:
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, "127.0.0.1,localhost")
 
 
 def test_a_variable_the_client_ignores_is_a_failed_snippet(tmp_path, tmp_path_factory):

@@ -29,13 +29,8 @@ from mockserver.proxy import Proxy
 from mockserver.server import ThreadedMockServer
 
 KEY = "sk-loop-clients-0123456789"
-pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch) -> None:
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, "127.0.0.1,localhost")
+pytestmark = [pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning"),
+              pytest.mark.usefixtures("loopback_only")]
 
 
 def _aio(url: str) -> str:
@@ -152,7 +147,9 @@ def test_the_multipart_job_replays(tape):
                                            seconds="5", size="1280*720", poll_interval_ms=1)
         [submit] = fake.backend.journal.entries(operation="createVideo")
         polls = fake.backend.journal.entries(operation="getVideo")
+        page = httpx.get(fake.url + "/_wanmock/ui/journal").text  # the dashboard says so too
     assert video.status == "completed"
+    assert "the recorded answer (wanmock serve --replay)" in page
     # marked in the journal: these answers are the cassette's (the recorded job, matched on
     # the multipart body's fields)
     assert submit.scenario is not None and submit.scenario.startswith("replay of task_")
