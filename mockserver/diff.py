@@ -25,7 +25,7 @@ import httpx
 
 from mockserver.cassette import FORM_ENCODINGS, HOP_BY_HOP, Cassette, Exchange
 from mockserver.contracts import ContractSet, load
-from mockserver.core.scenarios import FAULT_KEYS
+from mockserver.core import faults
 from mockserver.core.tasks import ORDER, State, Task, plan_range
 from mockserver.recorded import error_code, state_of, task_of_submit
 from mockserver.replay import RecordedLifecycle, ReplayBook
@@ -217,18 +217,22 @@ SCENARIO = "x-wanmock-scenario"
 
 def _fault(contracts: ContractSet, ex: Exchange) -> str | None:
     """The fake's name for a transport fault the provider answered (a 429, a 5xx), matched on
-    the family's `x-wanmock-faults` by status and code: the fake never throttles or fails on
-    its own, so it is asked for the same fault and its envelope and code are compared."""
+    the family's `x-wanmock-faults` by status and code (worded kinds of the fault registry;
+    a 5xx the contract answers to a client's request, new-api's 503 for a model without a
+    channel, is no fault):
+    the fake never throttles or fails on its own, so it is asked for the same fault and its
+    envelope and code are compared."""
     if ex.status < 429 or ex.family is None or ex.response_encoding != "json":
         return None
-    faults = contracts[ex.family].extensions.faults
-    names = {key: name for name, key in FAULT_KEYS.items()}  # rate_limit -> rate-limit
-    same = [key for key, f in faults.items() if f.status == ex.status and key in names]
+    worded = contracts[ex.family].extensions.faults
+    names = {kind.contract_key: kind.name for kind in faults.KINDS.values()
+             if kind.act is None and kind.contract_key in worded}
     code = error_code(ex.response_body)
-    for key in same:
-        if faults[key].for_role(ex.role).code == code:
-            return names[key]
-    return names[same[0]] if same else None
+    for key, name in names.items():  # status and code: a 503 for an unknown model is no fault
+        fault = worded[key].for_role(ex.role)
+        if fault.status == ex.status and fault.code == code:
+            return name
+    return None
 
 
 def _form_request(ex: Exchange, body: dict[str, Any]) -> tuple[list[tuple[str, str]], bytes]:
