@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from mockserver.core.journal import SECRET_HEADERS, redact_value
 from mockserver.errors import MockServerError
+from mockserver.providers.policy import form_body
 from mockserver.version import __version__
 
 VERSION = 1
@@ -129,13 +130,6 @@ def encode_body(raw: bytes | None, content_type: str) -> dict[str, Any]:
 
 
 FORM_ENCODINGS = ("form", "multipart")  # a form body, kept as its fields
-
-
-def form_body(values: Mapping[str, Any], files: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """A form or multipart body as a cassette keeps it and replay matches it: its fields and
-    each file by name, file name, type, size and SHA-256 (never the bytes)."""
-    keep = ("name", "filename", "content_type", "size", "sha256")
-    return {"form": dict(values), "files": [{k: f.get(k) for k in keep} for f in files]}
 
 
 def encode_form(kind: str, values: Mapping[str, Any],

@@ -15,6 +15,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from mockserver.cli_args import (
+    control_flags,
+    control_token,
+    family_choices,
+    print_control,
+    timing_arg,
+)
 from mockserver.core.store.base import StoreUnavailable
 from mockserver.envconfig import EnvParser
 from mockserver.errors import MockServerError
@@ -23,12 +30,6 @@ from mockserver.version import __version__
 # `wanmock serve` flags written by hand; every other option's flag comes from the option table
 # (mockserver.options.CORE and each family's family.py).
 HAND_FLAGS = ("families", "api_keys", "allowed_hosts")
-
-
-def _families() -> list[str]:
-    from mockserver.families import family_names
-
-    return sorted(family_names())
 
 
 def _key_variables() -> str:
@@ -52,7 +53,7 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
             text += f" (default: {option.default})"
         kwargs: dict[str, Any] = {"dest": option.name, "default": None, "help": text}
         if option.name == "timing":
-            kwargs["type"] = _timing
+            kwargs["type"] = timing_arg
         elif option.kind == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
         elif option.kind in types:
@@ -75,17 +76,6 @@ def option_values(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _timing(value: str) -> str:
-    """`--timing`: a built-in profile name or a timing profile file."""
-    from mockserver.core.profiles import is_profile
-    from mockserver.core.tasks import TIMINGS
-
-    if value in TIMINGS or is_profile(value):  # a profile file is read (and checked) at start
-        return value
-    raise argparse.ArgumentTypeError(
-        f"{value!r} is neither {', '.join(TIMINGS)} nor a timing profile file")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wanmock", description="Contract tests and a stateful fake for the Wan video APIs."
@@ -104,12 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key", action="append", dest="api_keys", default=[],
                        help="accept only this key (repeatable; default: any non-empty key)")
     serve.add_argument("--family", action="append", dest="families", default=None,
-                       choices=_families(), help="serve only these families")
+                       choices=family_choices(), help="serve only these families")
     serve.add_argument("--workers", type=int, default=1,
                        help="uvicorn worker processes over one store (needs --store sqlite "
                             "or redis when > 1)")
     add_option_flags(serve)
-    _control_flags(serve)
+    control_flags(serve)
 
     check = sub.add_parser(
         "check", help="test a server (the fake or a real provider) against the contracts",
@@ -119,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("base_url",
                        help="e.g. http://127.0.0.1:8000, or a provider's own https base URL")
     check.add_argument("--family", action="append", dest="families", default=None,
-                       choices=_families(), help="families to check (repeatable)")
+                       choices=family_choices(), help="families to check (repeatable)")
     check.add_argument("--api-key", default=None, help="key to send (never printed)")
     check.add_argument("--budget", type=int, default=0,
                        help="billable submissions allowed (default 0: negative and read-only "
@@ -150,36 +140,6 @@ def build_parser() -> argparse.ArgumentParser:
     contracts.add_argument("--format", choices=["yaml", "json"], default="yaml")
     contracts.add_argument("--contracts", dest="contracts_dir", default=None)
     return parser
-
-
-def _control_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--allow-remote", action="store_true",
-                        help="allow binding a non-loopback address; the control API and "
-                             "dashboard then require a control token (--control-token, else "
-                             "one is generated and printed)")
-    parser.add_argument("--allowed-host", action="append", dest="allowed_hosts", default=None,
-                        metavar="H",
-                        help="a Host name the control plane answers besides IP addresses and "
-                             "localhost (repeatable; .example.com: its subdomains; *: any)")
-
-
-def control_token(args: argparse.Namespace) -> str | None:
-    """The control token: the one given, else a new one under --allow-remote, else None."""
-    import secrets
-
-    given = getattr(args, "control_token", None)
-    if given is None and args.allow_remote:
-        return secrets.token_urlsafe(24)
-    return given  # type: ignore[no-any-return]
-
-
-def print_control(url: str, token: str | None) -> None:
-    """The dashboard's address at start (with the token, which a browser turns into a cookie)."""
-    if token is None:
-        print(f"  dashboard  {url}/_wanmock/ui")
-        return
-    print(f"  dashboard  {url}/_wanmock/ui?token={token}")
-    print(f"  control    token required: X-Wanmock-Token: {token}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -323,7 +283,7 @@ def check_command(args: argparse.Namespace) -> int:
     from mockserver.reach import require_reachable
 
     require_reachable(args.base_url)
-    families = args.families or _families()
+    families = args.families or family_choices()
     key = args.api_key
     if key is None:
         keys = available_keys()

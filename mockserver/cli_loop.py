@@ -16,7 +16,13 @@ import os
 import sys
 from typing import Any
 
-from mockserver.cli import _control_flags, _families, _timing, control_token, print_control
+from mockserver.cli_args import (
+    control_flags,
+    control_token,
+    family_choices,
+    print_control,
+    timing_arg,
+)
 from mockserver.errors import MockServerError
 from mockserver.version import __version__
 
@@ -35,7 +41,7 @@ def add_parsers(sub: Any) -> None:
     proxy.add_argument("--port", type=int, default=int(os.environ.get("WANMOCK_PORT", "8000")),
                        help="port (default 8000, or $WANMOCK_PORT; 0 picks a free one)")
     proxy.add_argument("--family", action="append", dest="families", default=None,
-                       choices=_families(),
+                       choices=family_choices(),
                        help="match requests against these families' contracts only")
     proxy.add_argument("--record", default=None, help="write a cassette (JSON lines) here")
     proxy.add_argument("--guard", action="store_true",
@@ -50,7 +56,7 @@ def add_parsers(sub: Any) -> None:
                             "the cassette, NAME.report.md/.json; none without --record)")
     proxy.add_argument("--timeout", type=float, default=60.0, help="upstream timeout (s)")
     proxy.add_argument("--quiet", action="store_true", help="do not print violations")
-    _control_flags(proxy)
+    control_flags(proxy)
     proxy.add_argument("--control-token", default=None, metavar="T",
                        help="the token its /_wanmock/ pages require (default: none on "
                             "loopback; generated and printed with --allow-remote)")
@@ -61,7 +67,7 @@ def add_parsers(sub: Any) -> None:
                     "and report every difference: status, envelope, fields, types, words, "
                     "error codes, state sequences, timings. Exit code 1 on drift.")
     diff.add_argument("cassette", help="a cassette (wanmock proxy --record)")
-    diff.add_argument("--timing", default="realistic", type=_timing,
+    diff.add_argument("--timing", default="realistic", type=timing_arg,
                       help="the fake's timing profile to hold recorded times against "
                            "(default realistic; a file from wanmock calibrate)")
     diff.add_argument("--junit", default=None, help="write a JUnit XML report here")

@@ -17,7 +17,7 @@ serves, or `Judging` (contracts and options only) when `mockserver.checks` judge
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -59,6 +59,17 @@ class FormFields:
     kind: str
     values: Mapping[str, Any]
     files: tuple[Mapping[str, Any], ...] = ()
+
+    def recorded(self) -> dict[str, Any]:
+        """The body as a cassette keeps it and replay matches it: its fields and each file by
+        name, file name, type, size and SHA-256 (never the bytes)."""
+        return form_body(self.values, self.files)
+
+
+def form_body(values: Mapping[str, Any], files: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """A form's fields and file facts as recorded (`FormFields.recorded`; cassettes, replay)."""
+    keep = ("name", "filename", "content_type", "size", "sha256")
+    return {"form": dict(values), "files": [{k: f.get(k) for k in keep} for f in files]}
 
 
 class Judging:

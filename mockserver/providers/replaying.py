@@ -9,17 +9,14 @@ refusal, and under `replay_strict` anything the cassette does not know gets the 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import Response
 
 from mockserver.core.tasks import State
 from mockserver.errors import ProviderError
-from mockserver.providers.exchange import Exchange
+from mockserver.providers.exchange import Exchange, Served
 from mockserver.providers.hotpath import JSONResponse
-
-if TYPE_CHECKING:
-    from mockserver.providers.base import Family
 
 
 def _json(raw: bytes | None) -> Any:
@@ -29,7 +26,7 @@ def _json(raw: bytes | None) -> Any:
         return None
 
 
-def before(family: Family, ex: Exchange) -> Response | None:
+def before(family: Served, ex: Exchange) -> Response | None:
     """A recorded refusal, or (strict) the family's 404 for what the cassette does not know."""
     backend = family.backend
     book = backend.replay
@@ -56,11 +53,9 @@ def before(family: Family, ex: Exchange) -> Response | None:
                    "cassette (--replay-strict)"), op)
 
 
-def _submitted(family: Family, ex: Exchange) -> Any:
+def _submitted(family: Served, ex: Exchange) -> Any:
     """A submit's body as the cassette keeps it: JSON, or a form's fields and file digests
     (read as the family reads it), for matching recorded jobs and refusals."""
-    from mockserver.cassette import form_body
-
     ctype = ex.headers.get("content-type", "")
     if not ctype or "json" in ctype.lower():
         return _json(ex.raw)
@@ -68,10 +63,10 @@ def _submitted(family: Family, ex: Exchange) -> Any:
         _, form = family.policy.read_request_body(ex.operation, ex.raw or b"", ex.headers)
     except ProviderError:
         return None
-    return form_body(form.values, form.files) if form is not None else None
+    return form.recorded() if form is not None else None
 
 
-def after(family: Family, ex: Exchange, response: Response) -> Response:
+def after(family: Served, ex: Exchange, response: Response) -> Response:
     """The recorded body for a replayed task's current state, ids and URLs rewritten."""
     backend = family.backend
     book = backend.replay

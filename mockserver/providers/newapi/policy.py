@@ -19,7 +19,8 @@ from mockserver.catalogue import JobSpec
 from mockserver.contracts import Operation
 from mockserver.errors import ProviderError, Violation
 from mockserver.providers.dashscope import render as ds_render
-from mockserver.providers.newapi import conversion, relay
+from mockserver.providers.newapi import conversion, relay, wire
+from mockserver.providers.newapi.relay import PANIC
 from mockserver.providers.newapi.releases import Release, release_of
 from mockserver.providers.policy import FormFields, Policy, policy_class
 
@@ -41,8 +42,6 @@ LEGACY_MISSING_TOKEN = "未提供令牌"
 LEGACY_INVALID_REQUEST = "Invalid request, 无效的请求, {}"
 GROUP = "default"
 # gin.CustomRecovery in main.go (R :179-186, L :129-136).
-PANIC = ("Panic detected, error: {}. Please submit a issue here: "
-         "https://github.com/Calcium-Ion/new-api")
 _ENVELOPES = {"distributor": "auth", "no_channel": "auth", "panic": "panic"}
 
 
@@ -207,15 +206,49 @@ class NewApiPolicy(Policy):
         return body
 
     # -- judging ------------------------------------------------------------------------------
+    def decode_submit(self, op: Operation, raw: bytes, headers: Mapping[str, str],
+                      *, remix: bool = False) -> tuple[Any, wire.Form | None]:
+        """The request the relay works on: a JSON value, or a form's values as processFormMap
+        hands them on, and the form itself; the distributor's 400 for a body it cannot read. A
+        remix skips the distributor's reading (it selects no channel): there the relay's own
+        decoding refuses the body (400 invalid_json, v0.10.0 unmarshal_task_request_failed).
+        No exchange: the proxy's recorder reads real traffic with it too."""
+        ctype = headers.get("content-type", "")
+        kind = wire.kind_of(ctype)
+        form: wire.Form | None = None
+        try:
+            if kind == "json":
+                try:
+                    body: Any = wire.decode_json(raw)
+                except wire.WireError:
+                    if not self.release.i18n or remix:
+                        raise
+                    raise wire.WireError("invalid JSON request body") from None  # gjson
+            elif kind == "none":
+                body = {}  # UnmarshalBodyReusable skips the body: no model (F09)
+            else:
+                parsed = wire.read_form(raw, ctype)
+                if isinstance(parsed, wire.Form):
+                    form = parsed
+                    body = wire.task_request(parsed)
+                else:  # multipart without a boundary: new-api decodes it as JSON
+                    body = parsed
+                if not remix:  # both releases read a form's model with json.Unmarshal
+                    wire.model_of(body, legacy=True)
+        except wire.WireError as exc:
+            if remix:
+                raise ProviderError(400, self.release.decode_code, str(exc)) from None
+            raise self.violation_error(self.distributor_violation(headers, str(exc)),
+                                       op) from None
+        return body, form
+
     def read_request_body(self, op: Operation, raw: bytes, headers: Mapping[str, str]
                           ) -> tuple[Any, FormFields | None]:
-        """The body as new-api's distributor and relay read it (`distributor.decode_submit`,
+        """The body as new-api's distributor and relay read it (`decode_submit`,
         as the fake does), a form as its fields and each file by size and digest, an error
         flagged as the client's (the proxy's recorder reads real traffic with it)."""
-        from mockserver.providers.newapi import distributor, wire
-
         try:
-            body, form = distributor.decode_submit(self, op, raw, headers)
+            body, form = self.decode_submit(op, raw, headers)
         except ProviderError as err:
             raise self.flag(err, "body:refused") from None
         if form is None:
@@ -226,8 +259,6 @@ class NewApiPolicy(Policy):
 
     def form_request(self, values: Mapping[str, Any]) -> Any:
         """TaskSubmitReq from a recorded form's values (processFormMap)."""
-        from mockserver.providers.newapi import wire
-
         try:
             return wire.task_request(wire.Form(dict(values)))
         except wire.WireError:
