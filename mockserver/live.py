@@ -66,7 +66,7 @@ class LiveRoutes:
     findings: list[LiveFinding] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from mockserver.handle import _router_class
+        from mockserver.handle import router_class
 
         if not self.hosts:
             from mockserver.families import host_families
@@ -76,7 +76,7 @@ class LiveRoutes:
         self._async = httpx.AsyncHTTPTransport()
         self._patterns = {fam: operation_patterns(c.operations.values())
                           for fam, c in self.contracts.contracts.items()}
-        self.router = _router_class()(assert_all_called=False, assert_all_mocked=False)
+        self.router = router_class()(assert_all_called=False, assert_all_mocked=False)
         for host in self.hosts:
             self.router.route(host=host).mock(side_effect=self._handle)
         self.router.route().pass_through()
@@ -97,9 +97,9 @@ class LiveRoutes:
             pytest.skip(f"wanmock live: {request.method} {request.url.path} would submit a "
                         f"billable job beyond the budget ({self.budget.limit}); raise it with "
                         f"--wanmock-budget")
-        from mockserver.handle import _SYNC_CALL
+        from mockserver.handle import SYNC_CALL
 
-        if not _SYNC_CALL.get():  # httpx's ByteStream is both sync and async: ask the router
+        if not SYNC_CALL.get():  # httpx's ByteStream is both sync and async: ask the router
             return self._forward_async(request, op)
         response = self._sync.handle_request(request)
         response.read()

@@ -36,7 +36,7 @@ class RecordRoutes:
     def __init__(self, contracts: ContractSet, budget: Budget, cassette: Path | str, *,
                  hosts: Mapping[str, str] | None = None,
                  upstreams: Mapping[str, str] | None = None) -> None:
-        from mockserver.handle import _router_class
+        from mockserver.handle import router_class
 
         self.budget = budget
         if not hosts:  # the providers' hosts, from the contracts' `servers:`
@@ -49,7 +49,7 @@ class RecordRoutes:
                                      families=sorted(set(self.hosts.values())))
         self.recorder = Recorder(contracts, writer=self.writer)
         self._sync = httpx.HTTPTransport()
-        self.router = _router_class()(assert_all_called=False, assert_all_mocked=False)
+        self.router = router_class()(assert_all_called=False, assert_all_mocked=False)
         for host in self.hosts:
             self.router.route(host=host).mock(side_effect=self._handle)
         self.router.route().pass_through()
@@ -94,9 +94,9 @@ class RecordRoutes:
         return httpx.Response(response.status_code, headers=headers, content=response.content)
 
     def _handle(self, request: httpx.Request) -> Any:
-        from mockserver.handle import _SYNC_CALL
+        from mockserver.handle import SYNC_CALL
 
-        if not _SYNC_CALL.get():  # httpx's ByteStream is both sync and async: ask the router
+        if not SYNC_CALL.get():  # httpx's ByteStream is both sync and async: ask the router
             return self._handle_async(request)
         op, forward, violations, started = self._prepare(request)
         response = self._sync.handle_request(forward)
