@@ -166,6 +166,7 @@ BODIES = [("/_wanmock/scenarios", b"413 Request Entity Too Large"),
           ("/api/v1/services/aigc/video-generation/video-synthesis", b"400 Bad Request")]
 
 
+@pytest.mark.soak
 def test_300_mb_bodies_are_refused_with_bounded_memory_and_shutdown_is_bounded() -> None:
     """One `wanmock serve` (its start costs seconds): a 300 MB body to the control API (the
     toolkit's 413) and to a provider route (DashScope's own 400 for a body over the limit),

@@ -303,11 +303,12 @@ def _pid_holding(port: int) -> int | None:
     return None
 
 
+@pytest.mark.soak
 def test_a_worker_sigkilled_mid_delivery_is_taken_over(redis_server: RedisServer) -> None:
     """`wanmock serve --workers 2`: the worker whose POST the receiver holds is SIGKILLed; the
     other one makes the delivery once the lease (5 s timeout + 10 s) has run out. About 25 s,
-    most of it waiting for the real lease: it runs in every suite (CI too), in parallel with
-    the rest under `-n 2`."""
+    most of it waiting for the real lease: a soak (`-m soak`, which .ci/run runs on every
+    CI run)."""
     from tests.test_store_servers import serve_workers, until
 
     posts: list[int] = []  # the client port of each POST

@@ -210,6 +210,7 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+@pytest.mark.soak
 def test_a_worker_killed_under_load_loses_no_task(redis_server: RedisServer) -> None:
     with serve_workers(redis_server.url()) as (base, proc):
         workers = until(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), 30,
