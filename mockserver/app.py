@@ -20,7 +20,7 @@ from mockserver.core.clock import Clock
 from mockserver.core.store import StoreUnavailable
 from mockserver.families import owner, spec
 from mockserver.providers.base import family_class
-from mockserver.providers.hotpath import Dispatch
+from mockserver.providers.hotpath import MOUNTED_HOST, Dispatch
 
 log = logging.getLogger("mockserver")
 # Control-API paths followed by a task id (the families add their `FamilySpec.task_paths`).
@@ -41,8 +41,13 @@ class MockApp(Starlette):
         self.dispatch = dispatch
         self.backend: Backend | None = None
         self.task_prefixes: tuple[str, ...] = CONTROL_TASK_PATHS
+        # A family's other hosts (`x-wanmock-mounts`): host -> the path prefix it is served
+        # under on this port.
+        self.mounts: dict[str, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.mounts and scope["type"] == "http":
+            scope = mounted(scope, self.mounts)
         backend = self.backend
         if backend is not None and backend.state.shared and scope["type"] == "http":
             # One read of the shared state for the whole request (epoch, clock, the task).
@@ -71,6 +76,28 @@ class MockApp(Starlette):
                 await response(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+
+def mounted(scope: Scope, mounts: dict[str, str]) -> Scope:
+    """The scope of a request to a mounted host (its Host header names one) with the mount's
+    prefix put before its path, so `https://fal.run/x` is served as `/fal.run/x`; the host it
+    was sent to is kept at `scope["wanmock.mounted_host"]`. Any other request is unchanged."""
+    host = None
+    for key, value in scope["headers"]:
+        if key == b"host":
+            host = value.decode("latin-1").lower()
+            if not host.startswith("["):  # `[::1]:8000` is never a mounted host
+                host = host.partition(":")[0]
+            break
+    prefix = mounts.get(host) if host is not None else None
+    if prefix is None:
+        return scope
+    path = scope["path"]
+    if path == prefix or path.startswith((prefix + "/", "/_wanmock/")):
+        return scope  # already mounted, or the fake's own (its videos, its control API)
+    raw = scope.get("raw_path") or path.encode("latin-1")
+    return {**scope, "path": prefix + path, "raw_path": prefix.encode("latin-1") + raw,
+            MOUNTED_HOST: host}
 
 
 def create_app(
@@ -122,6 +149,7 @@ def create_app(
     app.backend = backend
     app.task_prefixes = (*(p for name in providers for p in spec(name).task_paths),
                          *CONTROL_TASK_PATHS)
+    app.mounts = backend.contracts.mounts(providers)
     return app
 
 
@@ -210,7 +238,8 @@ async def _send_webhooks(backend: Backend, interval: float = 0.1) -> None:
     from mockserver.core.webhooks import run_sender
 
     await run_sender(backend.webhooks, flush=backend.flush_webhooks, now=backend.now,
-                     mode=lambda: backend.options.webhooks, interval=interval)
+                     mode=lambda: backend.options.webhooks, interval=interval,
+                     signers=backend.webhook_signers)
 
 
 def _owner(request: Request) -> Any:
@@ -237,10 +266,10 @@ async def _unrouted(request: Request, status: int, message: str,
     family)."""
     provider = _owner(request)
     if provider is not None:
-        from mockserver.errors import ProviderError
-
-        code = provider.unrouted_codes[status]
-        response = provider.error_response(ProviderError(status, code, message, headers=headers))
+        err = provider.unrouted_error(status, request.method, request.url.path, message)
+        err.headers = {**headers, **err.headers}
+        code = err.code
+        response = provider.error_response(err)
     else:
         code = {404: "NotFound", 405: "MethodNotAllowed"}[status]
         response = JSONResponse({"code": code, "message": f"wanmock: {message}; see "

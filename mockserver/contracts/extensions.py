@@ -32,6 +32,7 @@ LIMITS = "x-wanmock-limits"
 WEBHOOKS = "x-wanmock-webhooks"
 POLL_GUIDANCE = "x-wanmock-poll-guidance"
 CLIENT_5XX = "x-wanmock-client-5xx"
+MOUNTS = "x-wanmock-mounts"
 # On `components.responses.*` (jiekou's gateway reasons).
 REASON = "x-wanmock-reason"
 
@@ -170,6 +171,8 @@ class ContractExtensions:
     webhooks: WebhookSpec | None = None
     poll_guidance: PollGuidance | None = None
     client_5xx: frozenset[int] = frozenset()
+    # `x-wanmock-mounts`: path prefix -> the other hosts of the family served under it.
+    mounts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # `x-wanmock-reason` of `components.responses.<name>`, by response name.
     reasons: Mapping[str, str] = field(default_factory=dict)
 
@@ -190,6 +193,7 @@ class ContractExtensions:
             webhooks=_webhooks(document.get(WEBHOOKS)),
             poll_guidance=_poll_guidance(document.get(POLL_GUIDANCE)),
             client_5xx=frozenset(int(s) for s in document.get(CLIENT_5XX) or []),
+            mounts=_mounts(document.get(MOUNTS)),
             reasons={str(name): str(resp[REASON]) for name, resp in
                      _map(_map(document.get("components")).get("responses")).items()
                      if isinstance(resp, Mapping) and resp.get(REASON)},
@@ -234,6 +238,18 @@ def _webhooks(raw: Any) -> WebhookSpec | None:
         int(retries) if isinstance(retries, int) else None,
         {str(k): tuple(float(i) for i in v or []) for k, v in _map(raw.get("intervals")).items()},
         _str(raw.get("test_mode_reason")), str(raw.get("source", "")))
+
+
+def _mounts(raw: Any) -> dict[str, tuple[str, ...]]:
+    """`x-wanmock-mounts`: `{"/prefix": {hosts: [host, ...]}}` -> prefix -> hosts (lower case);
+    a prefix must start with `/` and not end with one."""
+    out: dict[str, tuple[str, ...]] = {}
+    for prefix, entry in _map(raw).items():
+        hosts = _map(entry).get("hosts")
+        if (isinstance(prefix, str) and prefix.startswith("/") and not prefix.endswith("/")
+                and isinstance(hosts, list)):
+            out[prefix] = tuple(str(h).lower() for h in hosts if h)
+    return out
 
 
 def _poll_guidance(raw: Any) -> PollGuidance | None:

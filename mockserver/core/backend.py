@@ -68,6 +68,8 @@ class Backend:
         self.retention: dict[str, Retention] = {}
         # family -> (task, *render_args) -> the webhook body renderer (any worker renders any)
         self.webhook_renderers: dict[str, Callable[..., Any]] = {}
+        # family -> the signer of its webhook attempts (core/webhooks.Signer), if it signs
+        self.webhook_signers: dict[str, Callable[..., dict[str, str]]] = {}
         self.scenarios = state.scenarios(opts.seed, self._load_into)
         self.webhooks = state.outbox(opts.journal_size)
         if hasattr(self.webhooks, "resolve"):

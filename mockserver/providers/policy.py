@@ -177,6 +177,12 @@ class Policy:
         `content_type` or `too_large`."""
         raise NotImplementedError(f"{self.name} words no body error")
 
+    def unrouted_error(self, status: int, method: str, path: str,
+                       message: str) -> ProviderError:
+        """The answer to a request under the family's paths that no operation serves: 404 (no
+        such path) or 405 (not that method), worded `message` with `unrouted_codes`."""
+        return ProviderError(status, self.unrouted_codes[status], message)
+
     def internal_error(self) -> ProviderError:
         """A bug in the fake, in the family's words."""
         return ProviderError(500, "InternalError",

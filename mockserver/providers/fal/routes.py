@@ -1,0 +1,346 @@
+"""fal.ai over HTTP (contracts/fal.yaml): the queue (`POST /{endpoint}`, then
+`/{owner}/{alias}/requests/{id}[/status[/stream]|/cancel]`), the run host (`/fal.run/...`),
+the storage upload (`/rest.fal.ai/storage/auth/token`, `/fal.media/files/...`) and the JWKS
+webhooks are signed with. Bodies are `render.py`'s; wording and judgement `policy.py`'s."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from mockserver.contracts import Operation
+from mockserver.core.tasks import Failure, State, Task
+from mockserver.core.webhooks import Webhook
+from mockserver.errors import ProviderError
+from mockserver.providers.base import Family, headers_of, json_response
+from mockserver.providers.exchange import EXCHANGE
+from mockserver.providers.fal import render, signing
+from mockserver.providers.fal.policy import FalPolicy
+from mockserver.providers.hotpath import MOUNTED_HOST
+
+_RANDOM_SEED_MAX = 2**31 - 1
+_RUN_WAIT_S = 600.0  # the longest a synchronous run is held before its 504
+_STREAM_TICK_S = 0.05  # how often the status stream looks at its request
+_PING_S = 10.0  # the stream's `: ping` comment, in wall seconds
+_CDN_HOST = "v3b.fal.media"  # where the real CDN's access URLs live
+_FILES = "fal-files"  # the Backend memo that keeps uploads (decision uploaded-files)
+
+
+def _truthy(value: str | None) -> bool:
+    """`?logs=1` (@fal-ai/client) or `?logs=true` (fal-client) (decision status-words)."""
+    return (value or "").strip().lower() in ("1", "true", "yes")
+
+
+class Fal(FalPolicy, Family):
+    """fal's queue, run host, storage and webhook keys."""
+
+    def __init__(self, backend: Any) -> None:
+        super().__init__(backend)
+        backend.webhook_signers[self.name] = self._sign_webhook
+
+    def authenticate(self, request: Request) -> str:
+        """The caller's key (`policy.key_for`: Key, the CDN token, or none), once a request."""
+        exchange = request.scope.get(EXCHANGE)
+        if exchange is None or exchange.operation is None:
+            return self.read_key(headers_of(request))
+        if exchange.api_key is None:
+            exchange.api_key = self.key_for(exchange.headers, exchange.operation)
+        return exchange.api_key  # type: ignore[no-any-return]
+
+    # -- where links point -----------------------------------------------------------------------
+    def _media_base(self, request: Request) -> str:
+        """The CDN's base: the real CDN host when the request came to a real host in process,
+        else the fake's own `/fal.media/` mount."""
+        if request.scope.get(MOUNTED_HOST) is not None and self.backend.options.public_url is None:
+            return f"https://{_CDN_HOST}/"
+        return self.base_url(request) + "fal.media/"
+
+    def _queue_base(self, request: Request) -> str:
+        """The queue's base for request URLs: the base the submit arrived at."""
+        return self.base_url(request)
+
+    # -- submit ----------------------------------------------------------------------------------
+    async def _submit(self, request: Request, op: Operation, raw: bytes) -> Response:
+        key = self.authenticate(request)
+        body = self.parse_json(request, op, raw)
+        spec, late = self.settle(op, *self.judge(op, body))
+        root = render.request_root(op.path)
+        query = request.query_params
+        limit = (query.get("fal_max_queue_length") or "").strip()
+        if limit.isdigit() and self._queued(key, root) >= int(limit):
+            raise ProviderError(429, "queue_full", "Queue is full", envelope="request",
+                                headers={"X-Fal-Error-Type": "queue_full"})
+        task = self._create(request, op, body, raw, key, spec, late, root)
+        hook = (query.get("fal_webhook") or "").strip()
+        if hook:
+            base = self._queue_base(request)
+            self.backend.webhooks.schedule(
+                family=self.name, task_id=task.id, url=hook, now=task.submitted_at,
+                render=self._webhook_body(task, base, root), render_args=[base, root],
+                policy=self.webhook_policy())
+        return json_response(render.submitted(task, self._queue_base(request), root),
+                             headers={"x-fal-request-id": task.id})
+
+    def _queued(self, key: str, root: str) -> int:
+        """The caller's requests of one app still waiting (for fal_max_queue_length)."""
+        count = 0
+        for task in self.backend.tasks(self.name):
+            if (task.api_key == key and task.extra.get("root") == root
+                    and self.backend.view(task).state is State.QUEUED):
+                count += 1
+        return count
+
+    def _create(self, request: Request, op: Operation, body: Any, raw: bytes, key: str,
+                spec: Any, late: Any, root: str) -> Task:
+        ids = self.backend.ids
+        seed = spec.seed if spec.seed is not None else int(ids.fraction() * _RANDOM_SEED_MAX)
+        extra: dict[str, Any] = {"seed": seed, "root": root}
+        if late is not None:
+            extra["fal_error"] = {"code": late.code, **self.failure_body(late, op)}
+        timeout = _seconds(headers_of(request).get("x-fal-request-timeout"))
+        if timeout is not None:
+            extra["fal_start_timeout"] = timeout
+        task = self.submit(request, op, body, spec, late, task_id=ids.uuid(), api_key=key,
+                           extra=extra, raw=raw)
+        if timeout is not None and task.plan.queue_s > timeout:
+            # Still waiting when the start deadline passes: 504 request_timeout (decision
+            # start-timeout); the request never runs.
+            task.plan.queue_s, task.plan.run_s, task.plan.fail_at = timeout, 0.0, 0.0
+            task.plan.failure = Failure("request_timeout", "Request timed out", "timeout")
+        return task
+
+    # -- the synchronous run host ----------------------------------------------------------------
+    async def _run(self, request: Request, op: Operation, raw: bytes) -> Response:
+        key = self.authenticate(request)
+        body = self.parse_json(request, op, raw)
+        spec, late = self.settle(op, *self.judge(op, body))
+        root = render.request_root(op.path.removeprefix("/fal.run"))
+        task = self._create(request, op, body, raw, key, spec, late, root)
+        snap = await self._finished(task)
+        if snap is None:
+            raise ProviderError(504, "request_timeout", "Request timed out", envelope="request",
+                                headers={"X-Fal-Error-Type": "request_timeout",
+                                         "x-fal-request-id": task.id})
+        return await self._result_answer(request, task, snap)
+
+    async def _finished(self, task: Task) -> Any:
+        """Hold the run until its request ends on the fake's clock (decision sync-run); a
+        clock that does not move (manual) ends it now as planned. None past `_RUN_WAIT_S`."""
+        backend = self.backend
+        deadline = time.monotonic() + _RUN_WAIT_S
+        while True:
+            snap = backend.view(task)
+            if snap.state.terminal:
+                return snap
+            before = backend.now()
+            await asyncio.sleep(min(max(snap.eta, 0.001), 0.05))
+            if backend.now() == before:  # a manual clock: the run ends as planned
+                failed = task.plan.failure is not None
+                backend.force(task, State.FAILED if failed else State.SUCCEEDED)
+                return backend.view(task)
+            if time.monotonic() > deadline:
+                return None
+
+    # -- queue: status, stream, result, cancel ---------------------------------------------------
+    def _request(self, request: Request) -> Task:
+        key = self.authenticate(request)
+        task = self.backend.find(self.name, request.path_params["request_id"], key)
+        self.note_task(request, task)
+        if task is None:
+            raise ProviderError(404, "not_found", "Request not found")
+        return task
+
+    def _root(self, request: Request) -> str:
+        params = request.path_params
+        return f"{params['owner']}/{params['alias']}"
+
+    async def get_request_status(self, request: Request, op: Operation, raw: bytes) -> Response:
+        task = self._request(request)
+        snap = self.backend.view(task, poll=True)
+        body = render.status_body(task, snap, self._queue_base(request), self._root(request),
+                                  _truthy(request.query_params.get("logs")))
+        status = 200 if snap.state.terminal else 202
+        return json_response(body, status, headers={"x-fal-request-id": task.id})
+
+    async def stream_request_status(self, request: Request, op: Operation,
+                                    raw: bytes) -> Response:
+        task = self._request(request)
+        base, root = self._queue_base(request), self._root(request)
+        with_logs = _truthy(request.query_params.get("logs"))
+        return StreamingResponse(self._events(task, base, root, with_logs),
+                                 media_type="text/event-stream",
+                                 headers={"x-fal-request-id": task.id,
+                                          "Cache-Control": "no-cache"})
+
+    async def _events(self, task: Task, base: str, root: str,
+                      with_logs: bool) -> AsyncIterator[bytes]:
+        """One `data:` event per change (logs only the new lines), `: ping` comments, closed
+        after COMPLETED (Queue API doc, Streaming status)."""
+        from mockserver.providers.hotpath import json_body
+
+        sent_logs = 0
+        last: Any = None
+        pinged = started = time.monotonic()
+        while True:
+            snap = self.backend.view(task, poll=True)
+            body = render.status_body(task, snap, base, root, with_logs)
+            lines = body.get("logs")
+            if isinstance(lines, list):
+                body["logs"], fresh = lines[sent_logs:], len(lines)
+            else:
+                fresh = sent_logs
+            shown = (body["status"], body.get("queue_position"), bool(body.get("logs")))
+            if shown != last or fresh != sent_logs:
+                yield b"data: " + json_body(body) + b"\n\n"
+                last, sent_logs = shown, fresh
+            if snap.state.terminal or time.monotonic() - started > _RUN_WAIT_S:
+                return
+            if time.monotonic() - pinged >= _PING_S:
+                pinged = time.monotonic()
+                yield b": ping\n\n"
+            await asyncio.sleep(_STREAM_TICK_S)
+
+    async def get_request_result(self, request: Request, op: Operation, raw: bytes) -> Response:
+        task = self._request(request)
+        snap = self.backend.view(task, poll=True)
+        if not snap.state.terminal:
+            base, root = self._queue_base(request), self._root(request)
+            if self.backend.options["fal_result_pending"] == "202":
+                return json_response(render.status_body(task, snap, base, root, False), 202,
+                                     headers={"x-fal-request-id": task.id})
+            return json_response({"detail": "Request is still in progress", "request_id": task.id,
+                                  **render.request_urls(base, root, task.id)}, 400,
+                                 headers={"x-fal-request-id": task.id})
+        return await self._result_answer(request, task, snap)
+
+    async def _result_answer(self, request: Request, task: Task, snap: Any) -> Response:
+        """The model's output, or the error it ended with, as fal answers both."""
+        answer = render.error_answer(task, snap)
+        headers = {"x-fal-request-id": task.id}
+        if answer is not None:
+            status, body, extra = answer
+            return json_response(body, status, headers={**headers, **extra})
+        backend = self.backend
+        url = backend.video_url(self.base_url(request), task, snap)  # /_wanmock/ is unmounted
+        size = await asyncio.to_thread(lambda: backend.video_path(task).stat().st_size)
+        return json_response(render.output(task, url, size), headers=headers)
+
+    async def cancel_request(self, request: Request, op: Operation, raw: bytes) -> Response:
+        key = self.authenticate(request)
+        task = self.backend.find(self.name, request.path_params["request_id"], key)
+        self.note_task(request, task)
+        if task is None:
+            return json_response({"status": "NOT_FOUND"}, 404)
+        state = self.backend.view(task).state
+        if state is State.QUEUED and self.backend.cancel(task):
+            return json_response({"status": "CANCELLATION_REQUESTED"}, 202)
+        if (state in (State.RUNNING, State.SUSPENDED)
+                and self.backend.options["fal_cancel_running"] == "accept"):
+            self.backend.force(task, State.CANCELED)
+            return json_response({"status": "CANCELLATION_REQUESTED"}, 202)
+        return json_response({"status": "ALREADY_COMPLETED"}, 400)
+
+    # -- storage -----------------------------------------------------------------------------------
+    async def create_storage_token(self, request: Request, op: Operation,
+                                   raw: bytes) -> Response:
+        key = self.authenticate(request)
+        token = "wm-cdn-" + self.backend.signer.signature(f"fal-cdn:{key}", 0)
+        # fal-client compares expires_at with its own aware now(): wall time, with an offset.
+        expires = datetime.fromtimestamp(time.time() + 3600, UTC).isoformat(timespec="seconds")
+        media = self._media_base(request).rstrip("/")
+        return json_response({"token": token, "token_type": "Bearer", "base_url": media,
+                              "expires_at": expires})
+
+    async def upload_file(self, request: Request, op: Operation, raw: bytes) -> Response:
+        self.authenticate(request)
+        headers = headers_of(request)
+        ctype = headers.get("content-type", "").strip() or "application/octet-stream"
+        name = _safe_name(headers.get("x-fal-file-name", "")) or "upload.bin"
+        file_id = self.backend.ids.uuid().replace("-", "")[:20]
+        self.backend.memo(_FILES, 64).put(file_id, (bytes(raw), ctype, name))
+        url = f"{self._media_base(request)}files/b/{file_id}/{name}"
+        return json_response({"access_url": url, "content_type": ctype, "file_name": name,
+                              "file_size": len(raw)})
+
+    async def get_file(self, request: Request, op: Operation, raw: bytes) -> Response:
+        params = request.path_params
+        found = self.backend.memo(_FILES, 64).get(params["file_id"])
+        if found is None or found[2] != params["file_name"]:
+            raise ProviderError(404, "not_found", "File not found")
+        data, ctype, _ = found
+        return Response(data, media_type=ctype)
+
+    # -- webhooks ----------------------------------------------------------------------------------
+    def signing_key(self) -> Any:
+        """The fake's Ed25519 key: derived from its URL-signing secret, so every worker of a
+        shared store signs alike and `--seed` keeps it across restarts."""
+        seed = self.backend.signer.signature("fal:webhook-key", 0)
+        memo = self.backend.memo("fal-keys", 4)
+        key = memo.get(seed)
+        if key is None:
+            key = memo.put(seed, signing.private_key(seed.encode("ascii")))
+        return key
+
+    async def get_webhook_keys(self, request: Request, op: Operation, raw: bytes) -> Response:
+        padded = self.backend.options["fal_jwks_padding"] == "padded"
+        return json_response(signing.jwks(self.signing_key(), padded))
+
+    def _sign_webhook(self, hook: Webhook, content: bytes) -> dict[str, str]:
+        return signing.sign_headers(self.signing_key(), hook.task_id,
+                                    str(self.backend.options["fal_webhook_user_id"]),
+                                    int(time.time()), content)
+
+    def _webhook_body(self, task: Task, base: str,
+                      root: str) -> Callable[[], dict[str, Any] | None]:
+        """The event once the request has ended (Webhooks API doc)."""
+        backend = self.backend
+
+        def render_now() -> dict[str, Any] | None:
+            snap = backend.view(task)
+            if not snap.state.terminal:
+                return None
+            answer = render.error_answer(task, snap)
+            if answer is not None:
+                return render.webhook_event(task, snap, None, (answer[0], answer[1]))
+            payload = render.output(task, backend.video_url(base, task, snap), None)
+            return render.webhook_event(task, snap, payload, None)
+
+        return render_now
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        found = float(value) if value else None
+    except ValueError:
+        return None
+    return found if found is not None and found > 0 else None
+
+
+def _safe_name(name: str) -> str:
+    """A file name fit for one URL path segment."""
+    keep = "".join(c for c in name.strip() if c.isalnum() or c in "._-")
+    return keep[:128]
+
+
+def _bind(name: str, method: Callable[..., Any]) -> None:
+    async def handler(self: Fal, request: Request, op: Operation, raw: bytes) -> Response:
+        return await method(self, request, op, raw)  # type: ignore[no-any-return]
+
+    handler.__name__ = name
+    setattr(Fal, name, handler)
+
+
+# One submit and one run handler per endpoint (contracts/fal.yaml operationIds).
+ENDPOINTS = ("wan_t2v", "wan_i2v", "wan_flf2v", "wan22_a14b_t2v", "wan22_a14b_i2v",
+             "wan25_preview_t2v", "wan25_preview_i2v", "wan26_t2v", "wan26_i2v",
+             "wan26_i2v_flash", "wan26_r2v", "wan27_t2v", "wan27_i2v", "wan27_r2v",
+             "wan30_t2v", "wan30_i2v")
+for _endpoint in ENDPOINTS:
+    _bind(f"submit_{_endpoint}", Fal._submit)
+    _bind(f"run_{_endpoint}", Fal._run)
