@@ -19,6 +19,7 @@ from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import Clock
 from mockserver.core.store import StoreUnavailable
 from mockserver.families import owner, spec
+from mockserver.guard import ControlGuard, send_refusal
 from mockserver.providers.base import family_class
 from mockserver.providers.hotpath import MOUNTED_HOST, Dispatch
 
@@ -44,8 +45,14 @@ class MockApp(Starlette):
         # A family's other hosts (`x-wanmock-mounts`): host -> the path prefix it is served
         # under on this port.
         self.mounts: dict[str, str] = {}
+        self.guard = ControlGuard()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/_wanmock"):
+            refusal = self.guard.check(scope)  # who may drive the control plane (guard.py)
+            if refusal is not None:
+                await send_refusal(refusal, send)
+                return
         if self.mounts and scope["type"] == "http":
             scope = mounted(scope, self.mounts)
         backend = self.backend
@@ -147,6 +154,7 @@ def create_app(
     app.state.backend = backend
     app.state.providers = providers
     app.backend = backend
+    app.guard = ControlGuard.from_options(backend.options)
     app.task_prefixes = (*(p for name in providers for p in spec(name).task_paths),
                          *CONTROL_TASK_PATHS)
     app.mounts = backend.contracts.mounts(providers)

@@ -21,7 +21,7 @@ from mockserver.errors import MockServerError
 
 # `wanmock serve` flags written by hand; every other option's flag comes from the option table
 # (mockserver.options.CORE and each family's family.py).
-HAND_FLAGS = ("families", "api_keys")
+HAND_FLAGS = ("families", "api_keys", "allowed_hosts")
 
 
 def _families() -> list[str]:
@@ -108,8 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="uvicorn worker processes over one store (needs --store sqlite "
                             "or redis when > 1)")
     add_option_flags(serve)
-    serve.add_argument("--allow-remote", action="store_true",
-                       help="allow binding a non-loopback address")
+    _control_flags(serve)
 
     check = sub.add_parser(
         "check", help="test a server (the fake or a real provider) against the contracts",
@@ -166,8 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default wanmock-proxy-report)")
     proxy.add_argument("--timeout", type=float, default=60.0, help="upstream timeout (s)")
     proxy.add_argument("--quiet", action="store_true", help="do not print violations")
-    proxy.add_argument("--allow-remote", action="store_true",
-                       help="allow binding a non-loopback address")
+    _control_flags(proxy)
+    proxy.add_argument("--control-token", default=None, metavar="T",
+                       help="the token its /_wanmock/ pages require (default: none on "
+                            "loopback; generated and printed with --allow-remote)")
 
     diff = sub.add_parser(
         "diff", help="compare a cassette (what the provider answered) with the fake",
@@ -197,6 +198,36 @@ def build_parser() -> argparse.ArgumentParser:
     contracts.add_argument("--format", choices=["yaml", "json"], default="yaml")
     contracts.add_argument("--contracts", dest="contracts_dir", default=None)
     return parser
+
+
+def _control_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="allow binding a non-loopback address; the control API and "
+                             "dashboard then require a control token (--control-token, else "
+                             "one is generated and printed)")
+    parser.add_argument("--allowed-host", action="append", dest="allowed_hosts", default=None,
+                        metavar="H",
+                        help="a Host name the control plane answers besides IP addresses and "
+                             "localhost (repeatable; .example.com: its subdomains; *: any)")
+
+
+def control_token(args: argparse.Namespace) -> str | None:
+    """The control token: the one given, else a new one under --allow-remote, else None."""
+    import secrets
+
+    given = getattr(args, "control_token", None)
+    if given is None and args.allow_remote:
+        return secrets.token_urlsafe(24)
+    return given  # type: ignore[no-any-return]
+
+
+def print_control(url: str, token: str | None) -> None:
+    """The dashboard's address at start (with the token, which a browser turns into a cookie)."""
+    if token is None:
+        print(f"  dashboard  {url}/_wanmock/ui")
+        return
+    print(f"  dashboard  {url}/_wanmock/ui?token={token}")
+    print(f"  control    token required: X-Wanmock-Token: {token}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -243,6 +274,7 @@ def serve(args: argparse.Namespace) -> int:
     from mockserver.core.store import store_label
     from mockserver.families import spec
 
+    options["control_token"] = control_token(args)
     app = create_app(families, **options)
     opts = app.state.backend.options
     bound = f"http://{args.host}:{args.port}"
@@ -260,7 +292,7 @@ def serve(args: argparse.Namespace) -> int:
               f"{' (strict)' if args.replay_strict else ''}")
         for problem in book.problems:
             print(f"  replay     skipped {problem}", file=sys.stderr)
-    print(f"  dashboard  {url}/_wanmock/ui")
+    print_control(url, opts.control_token)
     print("Press Ctrl-C to stop.", flush=True)
     if args.workers > 1:
         # Each worker builds its own app from the same options (an app factory reading them
@@ -307,11 +339,15 @@ def proxy_command(args: argparse.Namespace) -> int:
     print(f"  guard: {'on' if args.guard else 'off'}; billable submits: "
           f"{'unlimited' if budget is None else budget} (--budget N); "
           f"cassette: {args.record or '(none)'}; report: {args.report}.md/.json")
-    print(f"  journal    {url}/_wanmock/journal   status {url}/_wanmock/proxy   "
-          f"dashboard {url}/_wanmock/ui")
+    print(f"  journal    {url}/_wanmock/journal   status {url}/_wanmock/proxy")
+    token = control_token(args)
+    print_control(url, token)
     print("Press Ctrl-C to stop.", flush=True)
+    from mockserver.guard import ControlGuard, Guarded
+
+    guard = ControlGuard(token=token, allowed_hosts=args.allowed_hosts or ())
     # serve_forever, not uvicorn.run: an open dashboard page must not hold the shutdown.
-    serve_forever(proxy.app(), host=args.host, port=args.port, log_level="warning",
+    serve_forever(Guarded(proxy.app(), guard), host=args.host, port=args.port, log_level="warning",
                   access_log=False, lifespan="on")
     proxy.close()
     return 0

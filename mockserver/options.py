@@ -134,7 +134,16 @@ def _webhook_timeout(v: Any) -> str | None:
 
 
 def _body_limit(v: Any) -> str | None:
-    return None if v >= 1024 else "must be at least 1024 bytes"
+    return None if 1024 <= v <= 1024 ** 3 else "must be at least 1024 bytes and at most 1 GiB"
+
+
+def _read_timeout(v: Any) -> str | None:
+    return None if 0 < v <= 600 else "must be > 0 and at most 600 seconds"
+
+
+def _token(v: Any) -> str | None:
+    return None if isinstance(v, str) and len(v) >= 16 and v.isprintable() and " " not in v \
+        else "must be at least 16 printable characters without spaces"
 
 
 # The core options, in `Options`' order. Families add theirs (providers/<family>/family.py).
@@ -190,6 +199,15 @@ CORE: tuple[Option, ...] = (
            "webhook payloads and other self-links carry instead of the request's own (e.g. "
            "http://wanmock:8000 in a compose network)", check=public_url_problem, nullable=True,
            metavar="URL"),
+    Option("control_token", None, "the token the control API and dashboard require "
+           "(X-Wanmock-Token header, or open /_wanmock/ui?token=T once); --allow-remote "
+           "generates and prints one unless given", nullable=True, check=_token, metavar="T"),
+    Option("allowed_hosts", (), "a Host name the control plane answers besides IP addresses "
+           "and localhost (repeatable; .example.com: its subdomains; *: any)", kind="list",
+           flag=None),
+    Option("read_timeout", 10.0, "seconds a client has to send a request's head, and at most "
+           "between two pieces of its body (then 408)", kind="float", check=_read_timeout,
+           metavar="S"),
 )
 
 

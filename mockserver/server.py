@@ -17,7 +17,8 @@ class ThreadedMockServer:
     """Serve an app (default: `create_app(**options)`) on `host:port` in a background thread.
 
     `port=0` picks a free port; `url` is known once `start()` returns. Binds to loopback unless
-    `allow_remote=True`.
+    `allow_remote=True`, which also makes the control plane require a control token
+    (`control_token=` option, else a new one: `server.control_token`).
 
         server = ThreadedMockServer(seed=1).start()
         ... server.url, server.backend ...
@@ -40,6 +41,10 @@ class ThreadedMockServer:
         if app is None:
             from mockserver.app import create_app
 
+            if allow_remote and options.get("control_token") is None:
+                import secrets
+
+                options["control_token"] = secrets.token_urlsafe(24)
             app = create_app(**options)
         elif options:
             raise MockServerError("pass either an app or options for create_app, not both")
@@ -54,6 +59,12 @@ class ThreadedMockServer:
     @property
     def backend(self) -> Any:
         return self.app.state.backend
+
+    @property
+    def control_token(self) -> str | None:
+        """The token the control plane requires (None: none)."""
+        guard = getattr(self.app, "guard", None)
+        return getattr(guard, "token", None)
 
     @property
     def url(self) -> str:

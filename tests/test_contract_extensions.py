@@ -16,7 +16,7 @@ FAMILIES = bundled_names()
 
 PACKAGE = Path(mockserver.__file__).parent
 # HTTP headers of the fake share the prefix; they are not contract keys.
-HEADERS = ("x-wanmock-proxy", "x-wanmock-scenario")
+HEADERS = ("x-wanmock-proxy", "x-wanmock-scenario", "x-wanmock-token")
 KEY = re.compile(r"""["']x-wanmock-[a-z0-9-]+""")
 
 

@@ -71,6 +71,10 @@ class Options:
             webhook payloads and the control API's links carry instead of the request's own,
             for clients that reach the fake by another name (a compose service name, a
             reverse proxy); stored without a trailing slash.
+        control_token: the token the control plane requires (`mockserver.guard`); None: none.
+        allowed_hosts: Host names the control plane answers besides IP addresses and localhost.
+        read_timeout: seconds a client has to send a request's head, and at most between two
+            pieces of its body, under `wanmock serve` and `ThreadedMockServer` (then 408).
         family_options: each family option's value by name (`newapi_version`,
             `jiekou_bare_key`, `dashscope_result_auth`...; see each family.py), defaults filled.
     """
@@ -99,6 +103,9 @@ class Options:
     replay: str | None = None
     replay_strict: bool = False
     public_url: str | None = None
+    control_token: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    read_timeout: float = 10.0
     family_options: Mapping[str, Any] = field(default_factory=_family_defaults)
 
     @classmethod
@@ -139,6 +146,9 @@ class Options:
         if "api_keys" in changes and not isinstance(changes["api_keys"], frozenset):
             keys = changes["api_keys"]
             changes["api_keys"] = frozenset([keys] if isinstance(keys, str) else keys or [])
+        if "allowed_hosts" in changes and changes["allowed_hosts"] is not None:
+            hosts = changes["allowed_hosts"]
+            changes["allowed_hosts"] = tuple([hosts] if isinstance(hosts, str) else hosts)
         if "families" in changes and changes["families"] is not None:
             fams = changes["families"]
             changes["families"] = tuple([fams] if isinstance(fams, str) else fams)
