@@ -269,7 +269,7 @@ def is_loopback_url(url: str) -> bool:
 
 
 # Signs one attempt: the webhook and the exact bytes sent -> the headers that carry the
-# signature (fal's X-Fal-Webhook-*); a family registers one as `Backend.webhook_signers[name]`.
+# signature; a family registers one as `Backend.webhook_signers[name]`.
 Signer = Callable[[Webhook, bytes], "dict[str, str]"]
 
 

@@ -112,7 +112,7 @@ class FalPolicy(Policy):
         submit's model input is checked in the runner: every violation fails the request
         later, except a body that is no JSON object at all (decision validation-at-runner)."""
         spec, violations = super().judge(op, body, headers)
-        if (not violations or op.role != "submit" or op.operation_id.startswith("run")
+        if (not violations or op.role != "submit"
                 or self.context.options["fal_validation"] != "runner"
                 or not isinstance(body, Mapping)):
             return spec, violations

@@ -117,17 +117,31 @@ class Fal(FalPolicy, Family):
 
     # -- the synchronous run host ----------------------------------------------------------------
     async def _run(self, request: Request, op: Operation, raw: bytes) -> Response:
+        """fal.run: the endpoint's queue submit judges the input; the answer waits for the
+        run (decision sync-run). An endpoint the fake does not serve is an unknown app."""
         key = self.authenticate(request)
-        body = self.parse_json(request, op, raw)
-        spec, late = self.settle(op, *self.judge(op, body))
-        root = render.request_root(op.path.removeprefix("/fal.run"))
-        task = self._create(request, op, body, raw, key, spec, late, root)
+        endpoint = "/" + "/".join(request.path_params.values())
+        submit = self._submits().get(endpoint)
+        if submit is None:
+            raise self.unrouted_error(404, "POST", endpoint, "")
+        body = self.parse_json(request, submit, raw)
+        spec, violations = self.judge(submit, body)
+        spec, late = self.settle(submit, spec, _now(violations))
+        root = render.request_root(endpoint)
+        task = self._create(request, submit, body, raw, key, spec, late, root)
         snap = await self._finished(task)
         if snap is None:
             raise ProviderError(504, "request_timeout", "Request timed out", envelope="request",
                                 headers={"X-Fal-Error-Type": "request_timeout",
                                          "x-fal-request-id": task.id})
         return await self._result_answer(request, task, snap)
+
+    def _submits(self) -> dict[str, Operation]:
+        """The queue's submit operations by path: the endpoints fal.run serves too."""
+        found: dict[str, Operation] | None = getattr(self, "_by_path", None)
+        if found is None:
+            found = self._by_path = {op.path: op for op in self.contract.by_role("submit")}
+        return found
 
     async def _finished(self, task: Task) -> Any:
         """Hold the run until its request ends on the fake's clock (decision sync-run); a
@@ -140,7 +154,8 @@ class Fal(FalPolicy, Family):
                 return snap
             before = backend.now()
             await asyncio.sleep(min(max(snap.eta, 0.001), 0.05))
-            if backend.now() == before:  # a manual clock: the run ends as planned
+            if backend.now() == before or backend.options.mode == "polls":
+                # a clock that does not move, or states counted in polls: ends as planned
                 failed = task.plan.failure is not None
                 backend.force(task, State.FAILED if failed else State.SUCCEEDED)
                 return backend.view(task)
@@ -314,6 +329,15 @@ class Fal(FalPolicy, Family):
         return render_now
 
 
+def _now(violations: list[Any]) -> list[Any]:
+    """A synchronous run reports an input the model refuses at once: every violation is a
+    submit-time one (the run host has no queue to fail in later)."""
+    from dataclasses import replace
+
+    return [replace(v, timing="submit") if v.rule.startswith("schema:") else v
+            for v in violations]
+
+
 def _seconds(value: str | None) -> float | None:
     try:
         found = float(value) if value else None
@@ -337,10 +361,10 @@ def _bind(name: str, method: Callable[..., Any]) -> None:
 
 
 # One submit and one run handler per endpoint (contracts/fal.yaml operationIds).
-ENDPOINTS = ("wan_t2v", "wan_i2v", "wan_flf2v", "wan22_a14b_t2v", "wan22_a14b_i2v",
-             "wan25_preview_t2v", "wan25_preview_i2v", "wan26_t2v", "wan26_i2v",
-             "wan26_i2v_flash", "wan26_r2v", "wan27_t2v", "wan27_i2v", "wan27_r2v",
-             "wan30_t2v", "wan30_i2v")
+ENDPOINTS = ("wan_t2v", "wan_i2v", "wan22_a14b_t2v", "wan22_a14b_i2v", "wan25_preview_t2v",
+             "wan25_preview_i2v", "wan26_t2v", "wan26_i2v", "wan26_r2v", "wan27_t2v",
+             "wan30_t2v")
 for _endpoint in ENDPOINTS:
     _bind(f"submit_{_endpoint}", Fal._submit)
-    _bind(f"run_{_endpoint}", Fal._run)
+for _shape in ("run_app", "run_app_task", "run_app_version_task"):
+    _bind(_shape, Fal._run)
