@@ -21,7 +21,7 @@ from mockserver.core.store import StoreUnavailable
 from mockserver.families import owner, spec
 from mockserver.guard import ControlGuard, send_refusal
 from mockserver.providers.base import family_class
-from mockserver.providers.hotpath import MOUNTED_HOST, Dispatch
+from mockserver.providers.hotpath import Dispatch
 
 log = logging.getLogger("mockserver")
 # Control-API paths followed by a task id (the families add their `FamilySpec.task_paths`).
@@ -87,8 +87,8 @@ class MockApp(Starlette):
 
 def mounted(scope: Scope, mounts: dict[str, str]) -> Scope:
     """The scope of a request to a mounted host (its Host header names one) with the mount's
-    prefix put before its path, so `https://fal.run/x` is served as `/fal.run/x`; the host it
-    was sent to is kept at `scope["wanmock.mounted_host"]`. Any other request is unchanged."""
+    prefix put before its path, so `https://fal.run/x` is served as `/fal.run/x` (the Host
+    header still says where it was sent). Any other request is unchanged."""
     host = None
     for key, value in scope["headers"]:
         if key == b"host":
@@ -103,8 +103,7 @@ def mounted(scope: Scope, mounts: dict[str, str]) -> Scope:
     if path == prefix or path.startswith((prefix + "/", "/_wanmock/")):
         return scope  # already mounted, or the fake's own (its videos, its control API)
     raw = scope.get("raw_path") or path.encode("latin-1")
-    return {**scope, "path": prefix + path, "raw_path": prefix.encode("latin-1") + raw,
-            MOUNTED_HOST: host}
+    return {**scope, "path": prefix + path, "raw_path": prefix.encode("latin-1") + raw}
 
 
 def create_app(
@@ -140,10 +139,13 @@ def create_app(
         backend = Backend(opts, clock=clock, contracts=contracts)
     routes: list[BaseRoute] = []
     providers = {}
+    route_families: list[tuple[Route, str]] = []
     for name in backend.options.families:
         provider = family_class(name)(backend)
         providers[name] = provider
-        routes.extend(provider.routes())
+        built = provider.routes()
+        routes.extend(built)
+        route_families.extend((route, name) for route in built if isinstance(route, Route))
     dispatch = Dispatch((method, route.path, route.endpoint)
                         for route in routes if isinstance(route, Route)
                         for method in route.methods or () if method != "HEAD")
@@ -153,6 +155,7 @@ def create_app(
                   dispatch=dispatch, lifespan=_lifespan)
     app.state.backend = backend
     app.state.providers = providers
+    app.state.route_families = route_families
     app.backend = backend
     app.guard = ControlGuard.from_options(backend.options)
     app.task_prefixes = (*(p for name in providers for p in spec(name).task_paths),
@@ -251,9 +254,15 @@ async def _send_webhooks(backend: Backend, interval: float = 0.1) -> None:
 
 
 def _owner(request: Request) -> Any:
-    """The served family owning an unknown path by its `prefixes` (its 404/405 envelope)."""
+    """The served family owning an unknown path by its `prefixes`, else the family one of
+    whose operations has that path (its 404/405 envelope)."""
     providers = getattr(request.app.state, "providers", {})
     family = owner(request.url.path, providers)
+    if family is None:  # a path one of its operations has, with another method (405)
+        for route, name in getattr(request.app.state, "route_families", ()):
+            if route.path_regex.match(request.url.path):
+                family = name
+                break
     return providers[family] if family is not None else None
 
 

@@ -69,7 +69,7 @@ class FamilySpec:
             Starlette): its wording and its judgement of a body, used without an app
             (`mockserver.checks`); empty: the contract alone judges.
         prefixes: path prefixes it owns: a request there that no operation matches gets this
-            family's 404/405 (the first family whose prefix matches wins, in `order`).
+            family's 404/405 (the longest prefix that matches wins, then `order`).
         task_paths: path prefixes followed by a task id (`/api/v1/tasks/`), read once per
             request when the state lives in a shared store.
         statuses: where its answers carry a status, first match wins.
@@ -303,14 +303,17 @@ def host_families(contracts: Servers, names: Iterable[str] | None = None) -> dic
 
 
 def owner(path: str, served: Iterable[str] | None = None) -> str | None:
-    """The family owning `path` by prefix (its 404/405 envelope), or None."""
+    """The family owning `path` by prefix (its 404/405 envelope), or None: the longest
+    prefix that matches wins (`/wan/v2.` over `/wan/`), then the family's order."""
     allowed = None if served is None else set(served)
+    best, length = None, -1
     for s in families().values():
         if allowed is not None and s.name not in allowed:
             continue
-        if any(path.startswith(p) for p in s.prefixes):
-            return s.name
-    return None
+        for p in s.prefixes:
+            if len(p) > length and path.startswith(p):
+                best, length = s.name, len(p)
+    return best
 
 
 def key_variables() -> str:

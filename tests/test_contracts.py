@@ -84,6 +84,7 @@ def test_query_operations_show_every_state_as_named_examples(contract_set, famil
         "jiekou": {"TASK_STATUS_QUEUED", "TASK_STATUS_PROCESSING", "TASK_STATUS_SUCCEED",
                    "TASK_STATUS_FAILED"},
         "apiyi": {"submitted", "in_progress", "completed", "failed"},
+        "fal": {"IN_QUEUE", "IN_PROGRESS", "COMPLETED"},
     }[family]
     # examples may sit in components and be $ref'd from the query operations
     text = json.dumps(contract_set[family].document)
@@ -138,6 +139,8 @@ SEED_AND_MATRIX_MODELS = {
     "newapi": ["wan2.5-t2v-preview", "wan2.6-t2v", "wan2.6-r2v-flash-720p-audio",
                "wan2.6-r2v-flash-1080p-silent", "wan2.6-i2v"],
     "jiekou": ["wan2.1-t2v", "wan2.6-i2v"],
+    "fal": ["wan2.1-t2v", "wan2.1-i2v", "wan2.2-t2v", "wan2.5-t2v-preview", "wan2.6-t2v",
+            "wan2.6-i2v", "wan2.6-r2v", "wan2.7-t2v"],
 }
 
 

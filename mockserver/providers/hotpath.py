@@ -80,10 +80,6 @@ class JSONBytes(Response):
         self.raw_headers = [(b"content-length", str(len(body)).encode("latin-1")), _JSON_TYPE]
 
 
-# The scope key holding the host a request to a mounted host was sent to (app.mounted).
-MOUNTED_HOST = "wanmock.mounted_host"
-
-
 def _host(scope: Any) -> bytes | None:
     for key, value in scope["headers"]:
         if key == b"host":

@@ -73,7 +73,8 @@ FAMILY = FalSpec(
     name=NAME,
     routes="mockserver.providers.fal.routes:Fal",
     policy="mockserver.providers.fal.policy:FalPolicy",
-    prefixes=("/fal-ai/", "/wan/", "/alibaba/", "/fal.run/", "/rest.fal.ai/", "/fal.media/"),
+    # `/wan/v2.` (wan/v2.6/...): apiyi owns the rest of `/wan/` (the longest prefix wins).
+    prefixes=("/fal-ai/", "/wan/v2.", "/alibaba/", "/fal.run/", "/rest.fal.ai/", "/fal.media/"),
     task_paths=tuple(f"/{root}/requests/" for root in APP_ROOTS),
     statuses=(StatusField("status", {"IN_QUEUE": "queued", "IN_PROGRESS": "running",
                                      "COMPLETED": "succeeded"}),),

@@ -22,7 +22,6 @@ from mockserver.providers.base import Family, headers_of, json_response
 from mockserver.providers.exchange import EXCHANGE
 from mockserver.providers.fal import render, signing
 from mockserver.providers.fal.policy import FalPolicy
-from mockserver.providers.hotpath import MOUNTED_HOST
 
 _RANDOM_SEED_MAX = 2**31 - 1
 _RUN_WAIT_S = 600.0  # the longest a synchronous run is held before its 504
@@ -57,9 +56,15 @@ class Fal(FalPolicy, Family):
     def _media_base(self, request: Request) -> str:
         """The CDN's base: the real CDN host when the request came to a real host in process,
         else the fake's own `/fal.media/` mount."""
-        if request.scope.get(MOUNTED_HOST) is not None and self.backend.options.public_url is None:
+        host = headers_of(request).get("host", "").partition(":")[0].lower()
+        if host in self._mounted() and self.backend.options.public_url is None:
             return f"https://{_CDN_HOST}/"
         return self.base_url(request) + "fal.media/"
+
+    def _mounted(self) -> dict[str, str]:
+        """The family's mounted hosts (x-wanmock-mounts): a request with one of them as its
+        Host came to fal's real hosts in process."""
+        return self.backend.contracts.mounts([self.name])
 
     def _queue_base(self, request: Request) -> str:
         """The queue's base for request URLs: the base the submit arrived at."""
@@ -265,15 +270,28 @@ class Fal(FalPolicy, Family):
     async def create_storage_token(self, request: Request, op: Operation,
                                    raw: bytes) -> Response:
         key = self.authenticate(request)
-        token = "wm-cdn-" + self.backend.signer.signature(f"fal-cdn:{key}", 0)
+        token = self.cdn_token(key)
         # fal-client compares expires_at with its own aware now(): wall time, with an offset.
         expires = datetime.fromtimestamp(time.time() + 3600, UTC).isoformat(timespec="seconds")
         media = self._media_base(request).rstrip("/")
         return json_response({"token": token, "token_type": "Bearer", "base_url": media,
                               "expires_at": expires})
 
+    def cdn_token(self, key: str) -> str:
+        """A CDN token for a key: `wm-cdn-<key digest>.<signature>`, checked without state."""
+        import hashlib
+
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+        return f"wm-cdn-{digest}.{self.backend.signer.signature('fal-cdn:' + digest, 0)}"
+
+    def _check_token(self, token: str) -> None:
+        digest = token.removeprefix("wm-cdn-").partition(".")[0]
+        expected = f"wm-cdn-{digest}.{self.backend.signer.signature('fal-cdn:' + digest, 0)}"
+        if not token.startswith("wm-cdn-") or token != expected:
+            raise self.auth_error("invalid")
+
     async def upload_file(self, request: Request, op: Operation, raw: bytes) -> Response:
-        self.authenticate(request)
+        self._check_token(self.authenticate(request))
         headers = headers_of(request)
         ctype = headers.get("content-type", "").strip() or "application/octet-stream"
         name = _safe_name(headers.get("x-fal-file-name", "")) or "upload.bin"
