@@ -87,7 +87,7 @@ class MockApp(Starlette):
 
 def mounted(scope: Scope, mounts: dict[str, str]) -> Scope:
     """The scope of a request to a mounted host (its Host header names one) with the mount's
-    prefix put before its path, so `https://fal.run/x` is served as `/fal.run/x` (the Host
+    prefix put before its path (`https://run.example/x` served as `/run.example/x`; the Host
     header still says where it was sent). Any other request is unchanged."""
     host = None
     for key, value in scope["headers"]:
