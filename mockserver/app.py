@@ -22,6 +22,7 @@ from mockserver.families import owner, spec
 from mockserver.guard import ControlGuard, send_refusal
 from mockserver.providers.base import family_class
 from mockserver.providers.hotpath import Dispatch
+from mockserver.providers.pipeline import Pipeline
 
 log = logging.getLogger("mockserver")
 # Control-API paths followed by a task id (the families add their `FamilySpec.task_paths`).
@@ -143,7 +144,7 @@ def create_app(
     for name in backend.options.families:
         provider = family_class(name)(backend)
         providers[name] = provider
-        built = provider.routes()
+        built = Pipeline(provider).routes()
         routes.extend(built)
         route_families.extend((route, name) for route in built if isinstance(route, Route))
     dispatch = Dispatch((method, route.path, route.endpoint)
@@ -283,7 +284,7 @@ async def _unrouted(request: Request, status: int, message: str,
     family)."""
     provider = _owner(request)
     if provider is not None:
-        err = provider.unrouted_error(status, request.method, request.url.path, message)
+        err = provider.policy.unrouted_error(status, request.method, request.url.path, message)
         err.headers = {**headers, **err.headers}
         code = err.code
         response = provider.error_response(err)

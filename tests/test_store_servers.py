@@ -58,7 +58,8 @@ def serve_workers(store_url: str,
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--workers",
-         str(workers), "--store", store_url, "--timing", "fast"],
+         str(workers), "--store", store_url, "--timing", "fast",
+         "--dashscope-rate-limits", "off"],  # load, not DashScope's limits
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"

@@ -40,7 +40,7 @@ KEY_HEADERS = {"fal": {"Authorization": "Key sk-test"}}
 
 @cache
 def judge(family: str) -> Any:
-    return family_class(family)(Backend())
+    return family_class(family)(Backend()).policy
 
 
 @cache

@@ -108,6 +108,11 @@ class Policy:
         return Retention(task_s=found.task_s,
                          url_s=self.retention.url_s if found.url_s is None else found.url_s)
 
+    def trailing_slash(self) -> str | None:
+        """How the family answers its paths with a trailing slash: `serve` (as without it),
+        `redirect` (a 307 to the path without it), or None: not routed (the router's 307)."""
+        return None
+
     def key_form(self) -> Callable[[str], str] | None:
         """How the family compares API keys when it scopes tasks to their key (None: as
         sent)."""
@@ -144,7 +149,15 @@ class Policy:
         late = violations[0] if violations else None
         return spec, late
 
-    # -- authentication ------------------------------------------------------------------------
+    # -- authentication and header rules ---------------------------------------------------------
+    def authenticate(self, headers: Mapping[str, str], op: Operation) -> str:
+        """The caller's API key for a request to `op` (lower-case header names), or the
+        family's 401. The pipeline asks once per request, before the handler."""
+        return self.read_key(headers)
+
+    def check_headers(self, headers: Mapping[str, str], op: Operation) -> None:
+        """The family's own header rules, checked right after authentication (none here)."""
+
     def read_key(self, headers: Mapping[str, str]) -> str:
         """The API key in the request's headers (lower-case names), or the family's 401:
         `Authorization: Bearer <key>`, one of `Options.api_keys` when those are set."""

@@ -43,7 +43,7 @@ class FalPolicy(Policy):
     invalid_utf8 = "reject"
 
     # -- authentication ------------------------------------------------------------------------
-    def key_for(self, headers: Mapping[str, str], op: Operation) -> str:
+    def authenticate(self, headers: Mapping[str, str], op: Operation) -> str:
         """`Key <key>` on the queue, run and REST hosts; the CDN token on uploads; nothing on
         public files and the JWKS."""
         if op.operation_id in _ANONYMOUS:

@@ -6,22 +6,23 @@ webhooks are signed with. Bodies are `render.py`'s; wording and judgement `polic
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from mockserver.contracts import Operation
 from mockserver.core.tasks import Failure, State, Task
 from mockserver.core.webhooks import Webhook
 from mockserver.errors import ProviderError
-from mockserver.providers.base import Family, headers_of, json_response
-from mockserver.providers.exchange import EXCHANGE
+from mockserver.providers.base import Family
+from mockserver.providers.exchange import Exchange
 from mockserver.providers.fal import render, signing
 from mockserver.providers.fal.policy import FalPolicy
+from mockserver.providers.hotpath import json_body, json_response
 
 _RANDOM_SEED_MAX = 2**31 - 1
 _RUN_WAIT_S = 600.0  # the longest a synchronous run is held before its 504
@@ -36,63 +37,50 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes")
 
 
-class Fal(FalPolicy, Family):
+class Fal(Family):
     """fal's queue, run host, storage and webhook keys."""
+
+    policy_class = FalPolicy
+    policy: FalPolicy
 
     def __init__(self, backend: Any) -> None:
         super().__init__(backend)
         backend.webhook_signers[self.name] = self._sign_webhook
 
-    def authenticate(self, request: Request) -> str:
-        """The caller's key (`policy.key_for`: Key, the CDN token, or none), once a request."""
-        exchange = request.scope.get(EXCHANGE)
-        if exchange is None or exchange.operation is None:
-            return self.read_key(headers_of(request))
-        if exchange.api_key is None:
-            exchange.api_key = self.key_for(exchange.headers, exchange.operation)
-        return exchange.api_key  # type: ignore[no-any-return]
-
     # -- where links point -----------------------------------------------------------------------
-    def _media_base(self, request: Request) -> str:
-        """The CDN's base: the real CDN host when the request came to a real host in process,
-        else the fake's own `/fal.media/` mount."""
-        host = headers_of(request).get("host", "").partition(":")[0].lower()
-        if host in self._mounted() and self.backend.options.public_url is None:
-            return f"https://{_CDN_HOST}/"
-        return self.base_url(request) + "fal.media/"
-
     def _mounted(self) -> dict[str, str]:
         """The family's mounted hosts (x-wanmock-mounts): a request with one of them as its
         Host came to fal's real hosts in process."""
         return self.backend.contracts.mounts([self.name])
 
-    def _queue_base(self, request: Request) -> str:
-        """The queue's base for request URLs: the base the submit arrived at."""
-        return self.base_url(request)
+    def _media_base(self, ex: Exchange) -> str:
+        """The CDN's base: the real CDN host when the request came to a real host in process,
+        else the fake's own `/fal.media/` mount."""
+        host = ex.headers.get("host", "").partition(":")[0].lower()
+        if host in self._mounted() and self.backend.options.public_url is None:
+            return f"https://{_CDN_HOST}/"
+        return self.base_url(ex) + "fal.media/"
 
     # -- submit ----------------------------------------------------------------------------------
-    async def _submit(self, request: Request, op: Operation, raw: bytes) -> Response:
-        key = self.authenticate(request)
-        body = self.parse_json(request, op, raw)
-        spec, late = self.settle(op, *self.judge(op, body))
+    async def _submit(self, ex: Exchange) -> Response:
+        spec, late = self.settle(ex)
+        op = ex.operation
         root = render.request_root(op.path)
-        query = request.query_params
+        query = ex.request.query_params
         limit = (query.get("fal_max_queue_length") or "").strip()
-        if limit.isdigit() and self._queued(key, root) >= int(limit):
+        if limit.isdigit() and self._queued(ex.api_key, root) >= int(limit):
             raise ProviderError(429, "queue_full", "Queue is full", envelope="request",
                                 headers={"X-Fal-Error-Type": "queue_full"})
-        task = self._create(request, op, body, raw, key, spec, late, root)
+        task = self._create(ex, op, ex.body, spec, late, root)
+        base = self.base_url(ex)
         hook = (query.get("fal_webhook") or "").strip()
         if hook:
-            base = self._queue_base(request)
-            self.backend.webhooks.schedule(
-                family=self.name, task_id=task.id, url=hook, now=task.submitted_at,
-                render=self._webhook_body(task, base, root), render_args=[base, root],
-                policy=self.webhook_policy())
-        return json_response(render.submitted(task, self._queue_base(request), root),
+            self.schedule_webhook(task, hook, args=(base, root),
+                                  policy=self.policy.webhook_policy())
+        return json_response(render.submitted(task, base, root),
                              headers={"x-fal-request-id": task.id})
 
-    def _queued(self, key: str, root: str) -> int:
+    def _queued(self, key: str | None, root: str) -> int:
         """The caller's requests of one app still waiting (for fal_max_queue_length)."""
         count = 0
         for task in self.backend.tasks(self.name):
@@ -101,18 +89,18 @@ class Fal(FalPolicy, Family):
                 count += 1
         return count
 
-    def _create(self, request: Request, op: Operation, body: Any, raw: bytes, key: str,
-                spec: Any, late: Any, root: str) -> Task:
+    def _create(self, ex: Exchange, op: Operation, body: Any, spec: Any, late: Any,
+                root: str) -> Task:
         ids = self.backend.ids
         seed = spec.seed if spec.seed is not None else int(ids.fraction() * _RANDOM_SEED_MAX)
         extra: dict[str, Any] = {"seed": seed, "root": root}
         if late is not None:
-            extra["fal_error"] = {"code": late.code, **self.failure_body(late, op)}
-        timeout = _seconds(headers_of(request).get("x-fal-request-timeout"))
+            extra["fal_error"] = {"code": late.code, **self.policy.failure_body(late, op)}
+        timeout = _seconds(ex.headers.get("x-fal-request-timeout"))
         if timeout is not None:
             extra["fal_start_timeout"] = timeout
-        task = self.submit(request, op, body, spec, late, task_id=ids.uuid(), api_key=key,
-                           extra=extra, raw=raw)
+        task = self.submit(ex, spec, late, task_id=ids.uuid(), extra=extra,
+                           body=body if ex.operation is not op else None)
         if timeout is not None and task.plan.queue_s > timeout:
             # Still waiting when the start deadline passes: 504 request_timeout (decision
             # start-timeout); the request never runs.
@@ -121,25 +109,24 @@ class Fal(FalPolicy, Family):
         return task
 
     # -- the synchronous run host ----------------------------------------------------------------
-    async def _run(self, request: Request, op: Operation, raw: bytes) -> Response:
+    async def _run(self, ex: Exchange) -> Response:
         """fal.run: the endpoint's queue submit judges the input; the answer waits for the
         run (decision sync-run). An endpoint the fake does not serve is an unknown app."""
-        key = self.authenticate(request)
-        endpoint = "/" + "/".join(request.path_params.values())
+        endpoint = "/" + "/".join(ex.path_params.values())
         submit = self._submits().get(endpoint)
         if submit is None:
-            raise self.unrouted_error(404, "POST", endpoint, "")
-        body = self.parse_json(request, submit, raw)
-        spec, violations = self.judge(submit, body)
-        spec, late = self.settle(submit, spec, _now(violations))
-        root = render.request_root(endpoint)
-        task = self._create(request, submit, body, raw, key, spec, late, root)
+            raise self.policy.unrouted_error(404, "POST", endpoint, "")
+        body = self.read_body(ex)
+        policy = self.policy
+        spec, violations = policy.judge(submit, body, ex.headers)
+        spec, late = policy.settle(submit, spec, _now(violations))
+        task = self._create(ex, submit, body, spec, late, render.request_root(endpoint))
         snap = await self._finished(task)
         if snap is None:
             raise ProviderError(504, "request_timeout", "Request timed out", envelope="request",
                                 headers={"X-Fal-Error-Type": "request_timeout",
                                          "x-fal-request-id": task.id})
-        return await self._result_answer(request, task, snap)
+        return await self._result_answer(ex, task, snap)
 
     def _submits(self) -> dict[str, Operation]:
         """The queue's submit operations by path: the endpoints fal.run serves too."""
@@ -168,32 +155,29 @@ class Fal(FalPolicy, Family):
                 return None
 
     # -- queue: status, stream, result, cancel ---------------------------------------------------
-    def _request(self, request: Request) -> Task:
-        key = self.authenticate(request)
-        task = self.backend.find(self.name, request.path_params["request_id"], key)
-        self.note_task(request, task)
+    def _request(self, ex: Exchange) -> Task:
+        task = self.task(ex)  # ex.task_id: the path's {request_id}
         if task is None:
             raise ProviderError(404, "not_found", "Request not found")
         return task
 
-    def _root(self, request: Request) -> str:
-        params = request.path_params
+    @staticmethod
+    def _root(ex: Exchange) -> str:
+        params = ex.path_params
         return f"{params['owner']}/{params['alias']}"
 
-    async def get_request_status(self, request: Request, op: Operation, raw: bytes) -> Response:
-        task = self._request(request)
+    async def get_request_status(self, ex: Exchange) -> Response:
+        task = self._request(ex)
         snap = self.backend.view(task, poll=True)
-        body = render.status_body(task, snap, self._queue_base(request), self._root(request),
-                                  _truthy(request.query_params.get("logs")))
+        body = render.status_body(task, snap, self.base_url(ex), self._root(ex),
+                                  _truthy(ex.request.query_params.get("logs")))
         status = 200 if snap.state.terminal else 202
         return json_response(body, status, headers={"x-fal-request-id": task.id})
 
-    async def stream_request_status(self, request: Request, op: Operation,
-                                    raw: bytes) -> Response:
-        task = self._request(request)
-        base, root = self._queue_base(request), self._root(request)
-        with_logs = _truthy(request.query_params.get("logs"))
-        return StreamingResponse(self._events(task, base, root, with_logs),
+    async def stream_request_status(self, ex: Exchange) -> Response:
+        task = self._request(ex)
+        with_logs = _truthy(ex.request.query_params.get("logs"))
+        return StreamingResponse(self._events(task, self.base_url(ex), self._root(ex), with_logs),
                                  media_type="text/event-stream",
                                  headers={"x-fal-request-id": task.id,
                                           "Cache-Control": "no-cache"})
@@ -202,8 +186,6 @@ class Fal(FalPolicy, Family):
                       with_logs: bool) -> AsyncIterator[bytes]:
         """One `data:` event per change (logs only the new lines), `: ping` comments, closed
         after COMPLETED (Queue API doc, Streaming status)."""
-        from mockserver.providers.hotpath import json_body
-
         sent_logs = 0
         last: Any = None
         pinged = started = time.monotonic()
@@ -215,7 +197,7 @@ class Fal(FalPolicy, Family):
                 body["logs"], fresh = lines[sent_logs:], len(lines)
             else:
                 fresh = sent_logs
-            shown = (body["status"], body.get("queue_position"), bool(body.get("logs")))
+            shown = (body["status"], body.get("queue_position"))
             if shown != last or fresh != sent_logs:
                 yield b"data: " + json_body(body) + b"\n\n"
                 last, sent_logs = shown, fresh
@@ -226,20 +208,20 @@ class Fal(FalPolicy, Family):
                 yield b": ping\n\n"
             await asyncio.sleep(_STREAM_TICK_S)
 
-    async def get_request_result(self, request: Request, op: Operation, raw: bytes) -> Response:
-        task = self._request(request)
+    async def get_request_result(self, ex: Exchange) -> Response:
+        task = self._request(ex)
         snap = self.backend.view(task, poll=True)
         if not snap.state.terminal:
-            base, root = self._queue_base(request), self._root(request)
+            base, root = self.base_url(ex), self._root(ex)
             if self.backend.options["fal_result_pending"] == "202":
                 return json_response(render.status_body(task, snap, base, root, False), 202,
                                      headers={"x-fal-request-id": task.id})
             return json_response({"detail": "Request is still in progress", "request_id": task.id,
                                   **render.request_urls(base, root, task.id)}, 400,
                                  headers={"x-fal-request-id": task.id})
-        return await self._result_answer(request, task, snap)
+        return await self._result_answer(ex, task, snap)
 
-    async def _result_answer(self, request: Request, task: Task, snap: Any) -> Response:
+    async def _result_answer(self, ex: Exchange, task: Task, snap: Any) -> Response:
         """The model's output, or the error it ended with, as fal answers both."""
         answer = render.error_answer(task, snap)
         headers = {"x-fal-request-id": task.id}
@@ -247,62 +229,54 @@ class Fal(FalPolicy, Family):
             status, body, extra = answer
             return json_response(body, status, headers={**headers, **extra})
         backend = self.backend
-        url = backend.video_url(self.base_url(request), task, snap)  # /_wanmock/ is unmounted
+        url = backend.video_url(self.base_url(ex), task, snap)  # /_wanmock/ is never mounted
         size = await asyncio.to_thread(lambda: backend.video_path(task).stat().st_size)
         return json_response(render.output(task, url, size), headers=headers)
 
-    async def cancel_request(self, request: Request, op: Operation, raw: bytes) -> Response:
-        key = self.authenticate(request)
-        task = self.backend.find(self.name, request.path_params["request_id"], key)
-        self.note_task(request, task)
+    async def cancel_request(self, ex: Exchange) -> Response:
+        task = self.task(ex)
         if task is None:
             return json_response({"status": "NOT_FOUND"}, 404)
-        state = self.backend.view(task).state
-        if state is State.QUEUED and self.backend.cancel(task):
+        backend = self.backend
+        state = backend.view(task).state
+        if state is State.QUEUED and backend.cancel(task):
             return json_response({"status": "CANCELLATION_REQUESTED"}, 202)
         if (state in (State.RUNNING, State.SUSPENDED)
-                and self.backend.options["fal_cancel_running"] == "accept"):
-            self.backend.force(task, State.CANCELED)
+                and backend.options["fal_cancel_running"] == "accept"):
+            backend.force(task, State.CANCELED)
             return json_response({"status": "CANCELLATION_REQUESTED"}, 202)
         return json_response({"status": "ALREADY_COMPLETED"}, 400)
 
     # -- storage -----------------------------------------------------------------------------------
-    async def create_storage_token(self, request: Request, op: Operation,
-                                   raw: bytes) -> Response:
-        key = self.authenticate(request)
-        token = self.cdn_token(key)
-        # fal-client compares expires_at with its own aware now(): wall time, with an offset.
-        expires = datetime.fromtimestamp(time.time() + 3600, UTC).isoformat(timespec="seconds")
-        media = self._media_base(request).rstrip("/")
-        return json_response({"token": token, "token_type": "Bearer", "base_url": media,
-                              "expires_at": expires})
-
     def cdn_token(self, key: str) -> str:
         """A CDN token for a key: `wm-cdn-<key digest>.<signature>`, checked without state."""
-        import hashlib
-
         digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
         return f"wm-cdn-{digest}.{self.backend.signer.signature('fal-cdn:' + digest, 0)}"
 
-    def _check_token(self, token: str) -> None:
+    async def create_storage_token(self, ex: Exchange) -> Response:
+        # fal-client compares expires_at with its own aware now(): wall time, with an offset.
+        expires = datetime.fromtimestamp(time.time() + 3600, UTC).isoformat(timespec="seconds")
+        return json_response({"token": self.cdn_token(ex.api_key or ""), "token_type": "Bearer",
+                              "base_url": self._media_base(ex).rstrip("/"),
+                              "expires_at": expires})
+
+    async def upload_file(self, ex: Exchange) -> Response:
+        token = ex.api_key or ""
         digest = token.removeprefix("wm-cdn-").partition(".")[0]
         expected = f"wm-cdn-{digest}.{self.backend.signer.signature('fal-cdn:' + digest, 0)}"
         if not token.startswith("wm-cdn-") or token != expected:
-            raise self.auth_error("invalid")
-
-    async def upload_file(self, request: Request, op: Operation, raw: bytes) -> Response:
-        self._check_token(self.authenticate(request))
-        headers = headers_of(request)
-        ctype = headers.get("content-type", "").strip() or "application/octet-stream"
-        name = _safe_name(headers.get("x-fal-file-name", "")) or "upload.bin"
+            raise self.policy.auth_error("invalid")
+        raw = ex.raw or b""
+        ctype = ex.headers.get("content-type", "").strip() or "application/octet-stream"
+        name = _safe_name(ex.headers.get("x-fal-file-name", "")) or "upload.bin"
         file_id = self.backend.ids.uuid().replace("-", "")[:20]
         self.backend.memo(_FILES, 64).put(file_id, (bytes(raw), ctype, name))
-        url = f"{self._media_base(request)}files/b/{file_id}/{name}"
+        url = f"{self._media_base(ex)}files/b/{file_id}/{name}"
         return json_response({"access_url": url, "content_type": ctype, "file_name": name,
                               "file_size": len(raw)})
 
-    async def get_file(self, request: Request, op: Operation, raw: bytes) -> Response:
-        params = request.path_params
+    async def get_file(self, ex: Exchange) -> Response:
+        params = ex.path_params
         found = self.backend.memo(_FILES, 64).get(params["file_id"])
         if found is None or found[2] != params["file_name"]:
             raise ProviderError(404, "not_found", "File not found")
@@ -320,7 +294,7 @@ class Fal(FalPolicy, Family):
             key = memo.put(seed, signing.private_key(seed.encode("ascii")))
         return key
 
-    async def get_webhook_keys(self, request: Request, op: Operation, raw: bytes) -> Response:
+    async def get_webhook_keys(self, ex: Exchange) -> Response:
         padded = self.backend.options["fal_jwks_padding"] == "padded"
         return json_response(signing.jwks(self.signing_key(), padded))
 
@@ -329,22 +303,18 @@ class Fal(FalPolicy, Family):
                                     str(self.backend.options["fal_webhook_user_id"]),
                                     int(time.time()), content)
 
-    def _webhook_body(self, task: Task, base: str,
-                      root: str) -> Callable[[], dict[str, Any] | None]:
-        """The event once the request has ended (Webhooks API doc)."""
+    def webhook_body(self, task: Task, *args: Any) -> dict[str, Any] | None:
+        """The event once the request has ended (Webhooks API doc); args: (base, root)."""
+        base = str(args[0]) if args else ""
         backend = self.backend
-
-        def render_now() -> dict[str, Any] | None:
-            snap = backend.view(task)
-            if not snap.state.terminal:
-                return None
-            answer = render.error_answer(task, snap)
-            if answer is not None:
-                return render.webhook_event(task, snap, None, (answer[0], answer[1]))
-            payload = render.output(task, backend.video_url(base, task, snap), None)
-            return render.webhook_event(task, snap, payload, None)
-
-        return render_now
+        snap = backend.view(task)
+        if not snap.state.terminal:
+            return None
+        answer = render.error_answer(task, snap)
+        if answer is not None:
+            return render.webhook_event(task, snap, None, (answer[0], answer[1]))
+        payload = render.output(task, backend.video_url(base, task, snap), None)
+        return render.webhook_event(task, snap, payload, None)
 
 
 def _now(violations: list[Any]) -> list[Any]:
@@ -371,8 +341,8 @@ def _safe_name(name: str) -> str:
 
 
 def _bind(name: str, method: Callable[..., Any]) -> None:
-    async def handler(self: Fal, request: Request, op: Operation, raw: bytes) -> Response:
-        return await method(self, request, op, raw)  # type: ignore[no-any-return]
+    async def handler(self: Fal, ex: Exchange) -> Response:
+        return await method(self, ex)  # type: ignore[no-any-return]
 
     handler.__name__ = name
     setattr(Fal, name, handler)
