@@ -22,7 +22,7 @@ from mockserver.providers.base import Family
 from mockserver.providers.exchange import Exchange
 from mockserver.providers.fal import render, signing
 from mockserver.providers.fal.policy import FalPolicy
-from mockserver.providers.hotpath import json_body, json_response
+from mockserver.providers.hotpath import JSONBytes, json_body, json_response
 
 _RANDOM_SEED_MAX = 2**31 - 1
 _RUN_WAIT_S = 600.0  # the longest a synchronous run is held before its 504
@@ -77,8 +77,7 @@ class Fal(Family):
         if hook:
             self.schedule_webhook(task, hook, args=(base, root),
                                   policy=self.policy.webhook_policy())
-        return json_response(render.submitted(task, base, root),
-                             headers={"x-fal-request-id": task.id})
+        return _answer(json_body(render.submitted(task, base, root)), 200, task.id)
 
     def _queued(self, key: str | None, root: str) -> int:
         """The caller's requests of one app still waiting (for fal_max_queue_length)."""
@@ -169,10 +168,20 @@ class Fal(Family):
     async def get_request_status(self, ex: Exchange) -> Response:
         task = self._request(ex)
         snap = self.backend.view(task, poll=True)
-        body = render.status_body(task, snap, self.base_url(ex), self._root(ex),
-                                  _truthy(ex.request.query_params.get("logs")))
-        status = 200 if snap.state.terminal else 202
-        return json_response(body, status, headers={"x-fal-request-id": task.id})
+        base, root = self.base_url(ex), self._root(ex)
+        with_logs = bool(ex.request.scope.get("query_string")) and _truthy(
+            ex.request.query_params.get("logs"))
+        if not snap.state.terminal:
+            return _answer(json_body(render.status_body(task, snap, base, root, with_logs)),
+                           202, task.id)
+        # An ended request's status never changes: rendered once (the backend's memo).
+        memo = self.backend.memo("fal-status", 4096)
+        key = (task.id, base, root, with_logs, snap.state)
+        body = memo.get(key)
+        if body is None:
+            body = memo.put(key, json_body(render.status_body(task, snap, base, root,
+                                                              with_logs)))
+        return _answer(body, 200, task.id)
 
     async def stream_request_status(self, ex: Exchange) -> Response:
         task = self._request(ex)
@@ -315,6 +324,13 @@ class Fal(Family):
             return render.webhook_event(task, snap, None, (answer[0], answer[1]))
         payload = render.output(task, backend.video_url(base, task, snap), None)
         return render.webhook_event(task, snap, payload, None)
+
+
+def _answer(body: bytes, status: int, request_id: str) -> Response:
+    """JSON already rendered, with `x-fal-request-id` (the hot paths: submit and status)."""
+    response = JSONBytes(body, status)
+    response.raw_headers.append((b"x-fal-request-id", request_id.encode("latin-1")))
+    return response
 
 
 def _now(violations: list[Any]) -> list[Any]:
