@@ -9,8 +9,6 @@ from typing import Any
 
 from mockserver.catalogue import JobSpec
 from mockserver.contracts import Operation
-from mockserver.contracts.extensions import WebhookSpec
-from mockserver.core.webhooks import RetryPolicy
 from mockserver.errors import ProviderError, Violation
 from mockserver.providers.policy import Policy
 
@@ -38,6 +36,8 @@ class FalPolicy(Policy):
     """How fal words and decides what it does without HTTP."""
 
     name = "fal"
+    # fal's webhooks: 15 s per attempt, 10 attempts (contracts/fal.yaml x-wanmock-webhooks).
+    webhook_timeout_s = 15.0
     unrouted_codes = {404: "not_found", 405: "method_not_allowed"}
     # fal's apps parse JSON with pydantic: invalid UTF-8 is a json_invalid 422, not replaced.
     invalid_utf8 = "reject"
@@ -171,16 +171,6 @@ class FalPolicy(Policy):
         """What a request that fails in the runner keeps for its result: status and body."""
         return {"status": 422, "detail": [self.detail_item(violation, op)]}
 
-    # -- webhooks (contracts/fal.yaml x-wanmock-webhooks) --------------------------------------
-    def webhook_policy(self) -> RetryPolicy:
-        """fal's delivery: 15 s per attempt, 10 attempts, the timing profile's intervals."""
-        spec = self.contract.extensions.webhooks or WebhookSpec()
-        options = self.context.options
-        intervals = spec.intervals.get(options.timing) or ()
-        timeout = options.webhook_timeout
-        if timeout is None:
-            timeout = 15.0 if spec.timeout_s is None else spec.timeout_s
-        return RetryPolicy(timeout_s=timeout, intervals=tuple(float(i) for i in intervals))
 
 
 def _later(violation: Violation) -> Violation:
