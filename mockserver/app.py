@@ -17,12 +17,12 @@ from starlette.types import Receive, Scope, Send
 from mockserver.contracts import ContractSet
 from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import Clock
+from mockserver.core.replay import ReplayOpener
 from mockserver.core.store import StoreUnavailable
 from mockserver.families import owner, spec
 from mockserver.guard import ControlGuard, send_refusal
 from mockserver.providers.base import family_class
 from mockserver.providers.hotpath import Dispatch
-from mockserver.providers.pipeline import Pipeline
 
 log = logging.getLogger("mockserver")
 # Control-API paths followed by a task id (the families add their `FamilySpec.task_paths`).
@@ -114,9 +114,11 @@ def create_app(
     seed: int | None = None,
     backend: Backend | None = None,
     contracts: ContractSet | None = None,
+    open_replay: ReplayOpener | None = None,
     **options: Any,
 ) -> MockApp:
-    """Build the fake.
+    """Build the fake from the layers below the app (`mockserver.create_app` is this with the
+    differential loop's cassette reader, so that `replay=FILE` works).
 
     Parameters:
         families: which families to serve (default all: dashscope, newapi, jiekou, apiyi).
@@ -125,6 +127,8 @@ def create_app(
         seed: seeds ids, timings and URL signatures.
         backend: an existing `Backend` to serve (its options win).
         contracts: a loaded `ContractSet` (default: the bundled contracts).
+        open_replay: opens the cassette of the `replay` option (`mockserver.replay.open_replay`;
+            without it, a fake given `replay=` refuses to start).
         **options: any `Options` field (`timing`, `mode`, `api_keys`, `rule_timing`, ...).
 
     The `Backend` is at `app.state.backend`: tests and the pytest plugin use it to move the
@@ -137,14 +141,14 @@ def create_app(
         options["clock"], clock = clock, None
     if backend is None:
         opts = Options().merged(families=families, seed=seed, **options)
-        backend = Backend(opts, clock=clock, contracts=contracts)
+        backend = Backend(opts, clock=clock, contracts=contracts, open_replay=open_replay)
     routes: list[BaseRoute] = []
     providers = {}
     route_families: list[tuple[Route, str]] = []
     for name in backend.options.families:
         provider = family_class(name)(backend)
         providers[name] = provider
-        built = Pipeline(provider).routes()
+        built = provider.routes()
         routes.extend(built)
         route_families.extend((route, name) for route in built if isinstance(route, Route))
     dispatch = Dispatch((method, route.path, route.endpoint)
@@ -178,29 +182,6 @@ def encode_options(options: Options) -> str:
         if isinstance(value, frozenset | tuple):
             data[name] = sorted(value) if isinstance(value, frozenset) else list(value)
     return json.dumps(data)
-
-
-def app_from_env() -> MockApp:
-    """The app factory each worker of `wanmock serve --workers N` calls (uvicorn
-    `--factory`): the options the command line was given, from `WANMOCK_APP_OPTIONS`."""
-    import gc
-    import json
-    import os
-
-    from mockserver.errors import MockServerError
-
-    raw = os.environ.get(OPTIONS_ENV)
-    if not raw:
-        raise MockServerError(f"{OPTIONS_ENV} is not set; start workers with wanmock serve")
-    data = json.loads(raw)
-    if isinstance(data.get("scenarios"), list):
-        data["scenarios"] = tuple(data["scenarios"])
-    options = Options().merged(**data)
-    app = create_app(backend=Backend(options))
-    gc.collect()  # as `wanmock serve` does for one worker (see cli.serve)
-    gc.freeze()
-    gc.set_threshold(7000, 10, 10)
-    return app
 
 
 def _task_id(scope: Scope, prefixes: Sequence[str] = CONTROL_TASK_PATHS) -> str | None:
@@ -268,28 +249,23 @@ def _owner(request: Request) -> Any:
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    return await _unrouted(request, 404,
-                           f"no operation at {request.method} {request.url.path}", {})
+    return await _unrouted(request, 404, {})
 
 
 async def _not_allowed(request: Request, exc: Exception) -> Response:
-    headers = dict(getattr(exc, "headers", None) or {})
-    return await _unrouted(request, 405,
-                           f"{request.method} is not allowed on {request.url.path}", headers)
+    return await _unrouted(request, 405, dict(getattr(exc, "headers", None) or {}))
 
 
-async def _unrouted(request: Request, status: int, message: str,
-                    headers: dict[str, str]) -> Response:
-    """404/405 in the owning family's envelope and words (a generic JSON body outside any
-    family)."""
+async def _unrouted(request: Request, status: int, headers: dict[str, str]) -> Response:
+    """404/405 as the family owning the path answers it (`Family.unrouted_response`; a
+    generic JSON body outside any family)."""
     provider = _owner(request)
     if provider is not None:
-        err = provider.policy.unrouted_error(status, request.method, request.url.path, message)
-        err.headers = {**headers, **err.headers}
-        code = err.code
-        response = provider.error_response(err)
+        response, code = provider.unrouted_response(request, status, headers)
     else:
         code = {404: "NotFound", 405: "MethodNotAllowed"}[status]
+        message = (f"no operation at {request.method} {request.url.path}" if status == 404
+                   else f"{request.method} is not allowed on {request.url.path}")
         response = JSONResponse({"code": code, "message": f"wanmock: {message}; see "
                                  "GET /_wanmock/contracts"}, status_code=status, headers=headers)
     await _journal_unknown(request, response, code)

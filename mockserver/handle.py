@@ -77,7 +77,7 @@ class WanMock:
     def advance(self, seconds: float) -> float:
         """Move the fake's clock forward (works on the manual and the system clock); webhooks
         of tasks that ended on the way become due."""
-        now = self.backend.clock.advance(seconds)
+        now = self.backend.advance(seconds)  # under mode="polls", tasks move in whole polls
         self._webhooks_now()
         return now
 

@@ -27,11 +27,14 @@ from starlette.applications import Starlette
 from mockserver.app import create_app
 from mockserver.contracts import load
 from mockserver.core.clock import ManualClock
-from mockserver.core.scenarios import JOB, TRANSPORT, RequestInfo, Scenario, ScenarioBook
+from mockserver.core.faults import descriptions
+from mockserver.core.scenarios import JOB, RequestInfo, Scenario, ScenarioBook
 from mockserver.errors import MockServerError
 from mockserver.handle import DEFAULT_HOSTS, InProcessRoutes
 from mockserver.server import ThreadedMockServer
 from tests.helpers import SyncASGITransport
+
+TRANSPORT = descriptions()
 
 KEY = "sk-wanmock-scenarios-0123456789"
 OTHER_KEY = "sk-wanmock-scenarios-other-9876"
@@ -310,7 +313,7 @@ def test_parse_names_parameters_and_labels() -> None:
         "throttle", {"retry_after": 3})
     assert Scenario.of(s) is s and not Scenario.of("drop").is_job
     assert set(JOB) == {"succeed", "fail", "moderation", "internal", "timeout", "stuck", "slow",
-                        "cancel", "cancel-race", "expire"}
+                        "cancel", "cancel-race", "expire", "inputs"}
     assert set(TRANSPORT) >= {"throttle", "rate-limit", "server-error", "unavailable", "latency",
                               "drop", "hang", "malformed"}
 
@@ -954,7 +957,8 @@ async def test_concurrency_policy_contract_default_per_family() -> None:
             await fake.create(fam)
             r = await fake.submit(fam)
             assert r.status_code == (429 if policy == "reject" else 200), (fam.name, r.text)
-        assert fake.backend.concurrency_policy("newapi") == "reject"  # TokenConcurrencyGate
+        # new-api has no concurrency gate in either release: tasks wait upstream
+        assert fake.backend.concurrency_policy("newapi") == "queue"
         assert fake.backend.concurrency_policy("dashscope") == "queue"
 
 

@@ -24,6 +24,7 @@ import pytest
 from mockserver.server import ThreadedMockServer
 from tests.conftest import RedisServer
 from tests.helpers import require_program
+from tests.helpers import until as _until
 
 KEY = {"Authorization": "Bearer sk-store-test", "X-DashScope-Async": "enable"}
 CREATE = "/api/v1/services/aigc/video-generation/video-synthesis"
@@ -31,17 +32,6 @@ BODY = {"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse at dusk"},
         "parameters": {"size": "1280*720", "duration": 5}}
 JIEKOU = {"Authorization": "Bearer sk_store_test"}
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _until(condition: Callable[[], Any], seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        time.sleep(0.05)
 
 
 def _free_port() -> int:
@@ -358,8 +348,9 @@ def test_workers_need_a_shared_store(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_options_reach_the_workers_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           contract_set: Any) -> None:
-    from mockserver.app import OPTIONS_ENV, app_from_env, encode_options
+    from mockserver.app import OPTIONS_ENV, encode_options
     from mockserver.core.backend import Options
+    from mockserver.server import app_from_env
 
     options = Options().merged(
         store=f"sqlite:///{tmp_path}/w.db", seed=9, api_keys=["sk-a", "sk-b"],

@@ -5,11 +5,22 @@ from __future__ import annotations
 import random
 import string
 import threading
+from typing import Protocol
 
 _ALNUM = string.ascii_letters + string.digits
 # What uuid.UUID(version=4) does to the bits: RFC 4122 variant, version 4.
 _V4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
 _V4_SET = (0x8000 << 48) | (4 << 76)
+
+
+class IdSource(Protocol):
+    """Ids and tokens: seeded (reproducible) or random (`Ids`; a shared store's `SharedIds`)."""
+
+    def uuid(self) -> str: ...
+
+    def token(self, length: int = 32) -> str: ...
+
+    def fraction(self) -> float: ...
 
 
 class Ids:
@@ -42,9 +53,24 @@ class Ids:
             return self._rng.random()
 
 
+KEY_DIGEST = "sha256:"
+
+
+def key_digest(api_key: str | None) -> str | None:
+    """What the fake keeps of an API key: its SHA-256, enough to scope tasks, rate windows and
+    concurrency to their key, never the key (a shared store's file or dump holds no key).
+    A digest given again is kept as is."""
+    if api_key is None or (api_key.startswith(KEY_DIGEST) and len(api_key) == 71):
+        return api_key
+    import hashlib
+
+    return KEY_DIGEST + hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def key_id(api_key: str) -> str:
     """A stable, non-secret id for an API key (DashScope's `api_key_id`): a digest, never the
     key. Same key, same id, in every process; nothing about the key can be read back from it."""
     import hashlib
 
-    return hashlib.sha256(b"wanmock-api-key-id:" + api_key.encode()).hexdigest()[:16]
+    digest = key_digest(api_key) or ""  # the same id from the key or the digest tasks keep
+    return hashlib.sha256(b"wanmock-api-key-id:" + digest.encode()).hexdigest()[:16]

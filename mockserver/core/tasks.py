@@ -13,11 +13,11 @@ import threading
 from collections.abc import Iterator
 from dataclasses import InitVar, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from mockserver.catalogue import JobSpec
 from mockserver.core.clock import Clock
-from mockserver.core.ids import Ids
+from mockserver.core.ids import Ids, IdSource
 from mockserver.errors import MockServerError
 
 
@@ -189,7 +189,7 @@ def _plain(value: Any) -> bool:
     return False
 
 
-def plan_times(spec: JobSpec, timing: str, ids: Ids) -> tuple[float, float]:
+def plan_times(spec: JobSpec, timing: str, ids: IdSource) -> tuple[float, float]:
     """Queue and run seconds for a job under a timing profile.
 
     `fast`: a 5 s 720P job completes about 5 s after submit (under 10 s); `realistic`: queue
@@ -211,14 +211,15 @@ def plan_times(spec: JobSpec, timing: str, ids: Ids) -> tuple[float, float]:
     if timing == "instant":
         return 0.0, 0.0
     factor = _RES_FACTOR.get(spec.sr, 1.0)
+    speed = spec.speed if spec.speed > 0 else 1.0  # a faster model (wan3.0-video-prime)
     if timing == "fast":
-        return 1.0, round(min(8.0, 1.0 + 0.6 * spec.duration * factor), 3)
+        return 1.0, round(min(8.0, 1.0 + 0.6 * spec.duration * factor) / speed, 3)
     if timing == "realistic":
         queue = 5.0 + 55.0 * ids.fraction()
         run = (60.0 + 24.0 * spec.duration * factor) * (0.8 + 0.4 * ids.fraction())
         # The documented band (1.5-12 min): the formula alone strays below it for a 2 s 480P job
         # and above it for a 15 s 1080P one.
-        run = min(720.0, max(90.0, run))
+        run = min(720.0, max(90.0, run)) / speed
         return round(queue, 3), round(run, 3)
     raise MockServerError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
 
@@ -299,11 +300,12 @@ class Lifecycle:
         if task.forced is not None:
             state = task.forced
             at = task.forced_at if task.forced_at is not None else now
+            # A task forced out of the queue started when it was forced, never after it ended.
+            began = None if state is State.QUEUED else min(started, at)
             return Snapshot(
                 state, 100 if state is State.SUCCEEDED else _progress(plan, elapsed),
                 0.0 if state.terminal else max(0.0, ended - t0 - elapsed), t0,
-                started if state is not State.QUEUED else None,
-                at if state.terminal else None, now,
+                began, at if state.terminal else None, now,
             )
         if retention is not None and now - t0 >= retention:
             return Snapshot(State.EXPIRED, 0, 0.0, t0, None, None, now)
@@ -327,6 +329,41 @@ def _progress(plan: Plan, elapsed: float) -> int:
     return max(0, min(99, int(frac * 100)))
 
 
+class Tasks(Protocol):
+    """The tasks of a store: `TaskStore` in memory, `core.store.shared_tasks.SharedTasks` over a
+    driver."""
+
+    exact_polls: bool  # poll counts drive tasks (poll-count mode): count each one at once
+
+    def add(self, task: Task) -> Task: ...
+
+    def get(self, task_id: str) -> Task | None: ...
+
+    def find(self, family: str, task_id: str) -> Task | None:
+        """The task by its id or by an alias of `family`."""
+        ...
+
+    def alias(self, family: str, alias: str, task: Task) -> None: ...
+
+    def update(self, task: Task, **fields: Any) -> None:
+        """Set mutable fields (`canceled_at`, `forced`, `forced_at`, `failure`)."""
+        ...
+
+    def count_poll(self, task: Task) -> int: ...
+
+    def remove(self, task_ids: list[str]) -> int: ...
+
+    def oldest(self) -> Iterator[Task]:
+        """Every task, in submission order."""
+        ...
+
+    def __iter__(self) -> Iterator[Task]: ...
+
+    def reset(self) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
 class TaskStore:
     """Every task the fake knows, by id, oldest first. Thread-safe; `reset()` forgets them all.
 
@@ -340,6 +377,7 @@ class TaskStore:
         self._lock = threading.Lock()
         # One copy of the values many tasks repeat (key, size, tier): 100,000 tasks stay small.
         self._shared: dict[Any, Any] = {}
+        self.exact_polls = False  # every poll is counted on the task at once here anyway
 
     def add(self, task: Task) -> Task:
         with self._lock:

@@ -33,6 +33,9 @@ from mockserver.providers.hotpath import JSONResponse, public_base
 from mockserver.providers.policy import Policy
 
 if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.routing import Route
+
     from mockserver.contracts import Contract, Operation
 
 
@@ -46,9 +49,15 @@ class Family:
         self.policy: Policy = self.policy_class(backend)
         self.name: str = self.policy.name
         self.contract: Contract = self.policy.contract
-        backend.retention[self.name] = self.policy.contract_retention()
         # Any worker of a shared store renders any task's webhook (core/webhooks.py).
-        backend.webhook_renderers[self.name] = self.webhook_renderer
+        backend.renders_webhooks(self.name, self.webhook_renderer)
+
+    def routes(self) -> list[Route]:
+        """The family's routes: one per contract operation, through the request pipeline
+        (`providers.pipeline.Pipeline`). A family may add to them or wrap their endpoints."""
+        from mockserver.providers.pipeline import Pipeline
+
+        return Pipeline(self).routes()
 
     # -- what the pipeline asks the family -------------------------------------------------
     def read_body(self, ex: Exchange) -> Any:
@@ -86,11 +95,34 @@ class Family:
         return RequestInfo(self.name, op.operation_id, op.role, model, key, prompt)
 
     # -- what handlers call ------------------------------------------------------------------
-    def settle(self, ex: Exchange) -> tuple[JobSpec, Violation | None]:
+    def settle(self, ex: Exchange, assume: Any = None) -> tuple[JobSpec, Violation | None]:
         """The policy's judgement of the submit's body, acted on: the job, and the violation
-        that fails the task later (a submit-time one is raised)."""
+        that fails the task later (a submit-time one is raised). `assume`: facts of inputs
+        the fake never fetches (`input_facts`)."""
         op = ex.operation
+        if assume:
+            return self.policy.settle(op, *self.policy.judge(op, ex.body, ex.headers,
+                                                             assume=assume))
         return self.policy.settle(op, *self.policy.judge(op, ex.body, ex.headers))
+
+    def job_scenario(self, ex: Exchange, model: Any = None, prompt: Any = None) -> Any:
+        """The submit's job scenario: the header's, else the first job rule that fits
+        (`model`, `prompt` as the rules match them), chosen once per request."""
+        if ex.job_scenario is None and not ex.job_picked and self.backend.scenarios:
+            op = ex.operation
+            ex.job_scenario = self.backend.scenarios.pick(RequestInfo(
+                self.name, op.operation_id, op.role, model if isinstance(model, str) else None,
+                ex.api_key, prompt if isinstance(prompt, str) else None), job=True)
+        ex.job_picked = True
+        return ex.job_scenario
+
+    def input_facts(self, ex: Exchange) -> Any:
+        """The job scenario's parameters, chosen before the body is judged (an `inputs`
+        scenario's facts of inputs the fake never fetches, `mockserver.media.Assumed`);
+        None without one."""
+        fields = ex.operation.extract(ex.body)[0] if isinstance(ex.body, dict) else {}
+        found = self.job_scenario(ex, fields.get("model"), fields.get("prompt"))
+        return found.params if found is not None else None
 
     def submit(self, ex: Exchange, spec: JobSpec, late: Violation | None, *, task_id: str,
                extra: dict[str, Any] | None = None, body: Any = None,
@@ -102,16 +134,14 @@ class Family:
         raw = ex.raw if keep_raw and body is None else None
         if raw is not None and not verbatim_json(raw):
             raw = None  # decoding replaced something (U+FFFD): keep the value, not the text
-        scenario = ex.job_scenario
+        scenario = self.job_scenario(ex, spec.model, spec.prompt)
         backend = self.backend
         op = ex.operation
-        if scenario is None and backend.scenarios:
-            scenario = backend.scenarios.pick(RequestInfo(
-                self.name, op.operation_id, op.role, spec.model, ex.api_key, spec.prompt),
-                job=True)
+        form = self.policy.key_form()  # the key in the family's own form, digested by submit
+        key = form(ex.api_key) if form is not None and ex.api_key is not None else ex.api_key
         task = backend.submit(
             family=self.name, operation=op.operation_id, spec=spec,
-            request=ex.body if body is None else body, task_id=task_id, api_key=ex.api_key,
+            request=ex.body if body is None else body, task_id=task_id, api_key=key,
             failure=late, extra=extra, scenario=scenario, raw=raw,
             model_concurrency=model_concurrency,
         )
@@ -158,6 +188,17 @@ class Family:
         (remembered; providers/hotpath.py). Every result URL and webhook payload is built
         from it."""
         return public_base(ex.request, self.backend.options.public_url)
+
+    def unrouted_response(self, request: Request, status: int,
+                          headers: dict[str, str]) -> tuple[Response, str]:
+        """The family's answer to a request under its paths that no operation takes (404 for
+        an unknown path, 405 for a known path with another method) and the code the journal
+        records: by default its policy's `unrouted_codes` in its error envelope."""
+        path = request.url.path
+        message = (f"no operation at {request.method} {path}" if status == 404
+                   else f"{request.method} is not allowed on {path}")
+        code = self.policy.unrouted_codes[status]
+        return self.error_response(ProviderError(status, code, message, headers=headers)), code
 
     def error_response(self, err: ProviderError, op: Operation | None = None) -> Response:
         """An error as the family answers it: its status, headers and `Policy.error_body`."""

@@ -1,13 +1,14 @@
-"""A family's policy: how it words its errors, how long it keeps tasks, how it judges a body.
+"""A family's policy: how it words its errors, who may call it, how it judges a body.
 
 `Policy` holds what a family decides without HTTP (no Starlette): the wording of its
 authentication, body, parameter, violation and internal errors and of its transport faults, the
-envelope an error body is rendered in, its retention, the codes of an unrouted request, what its
-JSON parser does with invalid UTF-8, and the judgement of a request body (the contract's `judge`
-plus the family's own steps, e.g. new-api's request conversion) with `settle`, which acts on it.
-Each family's policy is a subclass in its folder (`providers/<f>/policy.py`, named by
-`FamilySpec.policy`); its HTTP class (`providers.base.Family`) is that policy plus the request
-pipeline (`providers/pipeline.py`).
+envelope an error body is rendered in, its key and header rules, the codes of an unrouted
+request, what its JSON parser does with invalid UTF-8, and the judgement of a request body (the
+contract's `judge` plus the family's own steps, e.g. new-api's request conversion) with
+`settle`, which acts on it. Each family's policy is a subclass in its folder
+(`providers/<f>/policy.py`, named by `FamilySpec.policy`); its HTTP class
+(`providers.base.Family`) holds one. How long a family keeps tasks is its contract's
+`x-wanmock-retention` (`mockserver.core.retention`).
 
 A policy reads its options, contracts and ids through a context: the fake's `Backend` when it
 serves, or `Judging` (contracts and options only) when `mockserver.checks` judges a body.
@@ -21,12 +22,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from mockserver.catalogue import JobSpec
 from mockserver.contracts import Contract, ContractSet, Operation, render_envelope
-from mockserver.contracts.extensions import Fault
-from mockserver.core.ids import Ids
-from mockserver.core.retention import Retention
-from mockserver.core.scenarios import FAULT_KEYS, Scenario
+from mockserver.core import faults
+from mockserver.core.ids import Ids, IdSource
+from mockserver.core.scenarios import Scenario
 from mockserver.core.webhooks import RetryPolicy
-from mockserver.errors import ProviderError, Timing, Violation
+from mockserver.errors import MockServerError, ProviderError, Timing, Violation
 from mockserver.families import load_class, spec
 from mockserver.jsonwire import InvalidUtf8
 
@@ -38,7 +38,9 @@ class Context(Protocol):
     """What a policy reads: the `Backend`, or `Judging` to judge without one."""
 
     contracts: ContractSet
-    ids: Ids
+
+    @property
+    def ids(self) -> IdSource: ...
 
     @property
     def options(self) -> Options: ...
@@ -70,23 +72,10 @@ class Judging:
         return None if timing == "contract" else timing  # type: ignore[return-value]
 
 
-# Used when a contract has no x-wanmock-faults entry for a fault.
-DEFAULT_FAULTS: dict[str, Fault] = {
-    "throttle": Fault(429, "Throttling", "Requests throttling triggered."),
-    "rate_limit": Fault(429, "Throttling.RateQuota",
-                        "Requests rate limit exceeded, please try again later."),
-    "concurrency": Fault(429, "Throttling", "Too many running tasks."),
-    "server_error": Fault(500, "InternalError",
-                          "An internal error has occured, please try again later."),
-    "unavailable": Fault(503, "ServiceUnavailable", "The service is temporarily unavailable."),
-}
-
-
 class Policy:
     """One family's decisions. Subclasses set `name` and word `auth_error` and `body_error`."""
 
     name: ClassVar[str]
-    retention: ClassVar[Retention] = Retention(task_s=None, url_s=86400.0)
     # The code a request to no operation under the family's paths gets, by status (404/405).
     unrouted_codes: ClassVar[dict[int, str]] = {404: "NotFound", 405: "MethodNotAllowed"}
     # What the provider's JSON parser does with invalid UTF-8 inside strings: Go's
@@ -99,15 +88,6 @@ class Policy:
         # `judge_arguments` of the options last judged with (options are replaced, not changed)
         self._judged_with: Any = None
         self._judge_args: dict[str, Any] = {}
-
-    def contract_retention(self) -> Retention:
-        """How long the family keeps a task and its result URL: the contract's
-        `x-wanmock-retention` (`task_s`, null for never; `url_s`), else the class default."""
-        found = self.contract.extensions.retention
-        if found is None:
-            return self.retention
-        return Retention(task_s=found.task_s,
-                         url_s=self.retention.url_s if found.url_s is None else found.url_s)
 
     def trailing_slash(self) -> str | None:
         """How the family answers its paths with a trailing slash: `serve` (as without it),
@@ -126,15 +106,20 @@ class Policy:
         A family that relays another's models asks that family for its arguments."""
         return {}
 
-    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None
-              ) -> tuple[JobSpec | None, list[Violation]]:
+    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None, *,
+              assume: Mapping[str, Any] | None = None) -> tuple[JobSpec | None, list[Violation]]:
         """Judge a parsed body as this provider does: the job it would run and every violation,
         the first reported first; with `headers` (lower-case names) also the rules that read
-        them (none by default). No side effects: `mockserver.checks` uses it too."""
+        them (none by default); `assume`: facts of inputs the fake never fetches (an `inputs`
+        scenario's, `mockserver.media.Assumed`). No side effects: `mockserver.checks` uses it
+        too."""
         context = self.context
         options = context.options
         if options is not self._judged_with:
             self._judge_args, self._judged_with = self.judge_arguments(options), options
+        if assume:
+            return self.contract.judge(op.operation_id, body, rule_timing=context.rule_timing(),
+                                       assume=assume, **self._judge_args)
         return self.contract.judge(op.operation_id, body, rule_timing=context.rule_timing(),
                                    **self._judge_args)
 
@@ -191,12 +176,6 @@ class Policy:
         `content_type` or `too_large`."""
         raise NotImplementedError(f"{self.name} words no body error")
 
-    def unrouted_error(self, status: int, method: str, path: str,
-                       message: str) -> ProviderError:
-        """The answer to a request under the family's paths that no operation serves: 404 (no
-        such path) or 405 (not that method), worded `message` with `unrouted_codes`."""
-        return ProviderError(status, self.unrouted_codes[status], message)
-
     # The timeout of one webhook attempt when neither the contract nor --webhook-timeout says.
     webhook_timeout_s: ClassVar[float] = 10.0
 
@@ -227,15 +206,17 @@ class Policy:
         return ProviderError.from_violation(violation)
 
     def fault_error(self, scenario: Scenario, op: Operation | None = None) -> ProviderError:
-        """A transport fault in the family's words (`x-wanmock-faults`, per role if given)."""
-        key = FAULT_KEYS[scenario.name]
-        spec = (self.contract.extensions.faults.get(key) or DEFAULT_FAULTS[key]).for_role(
-            op.role if op is not None else None)
+        """A transport fault in the family's words: its contract's `x-wanmock-faults` entry
+        for the kind (per role if given), else the kind's own default
+        (`mockserver.core.faults`)."""
+        kind = faults.kind(scenario.name)
+        found = None if kind is None else (
+            self.contract.extensions.faults.get(kind.contract_key) or kind.words)
+        if kind is None or found is None:  # registration ensures words for a worded kind
+            raise MockServerError(f"{scenario.name!r} is no transport fault")
+        spec = found.for_role(op.role if op is not None else None)
         headers = {}
-        # `throttle` always carries Retry-After (that is the scenario); the provider's own
-        # limits carry it where its contract says the provider sends one.
-        if scenario.name == "throttle" or "retry_after" in scenario.params or (
-                scenario.name in ("rate-limit", "concurrency") and spec.retry_after):
+        if kind.sends_retry_after(scenario.params, spec.retry_after):
             headers["Retry-After"] = str(int(scenario.params.get("retry_after", 1)))
         return ProviderError(spec.status, spec.code, spec.message, envelope=spec.envelope,
                              headers=headers)

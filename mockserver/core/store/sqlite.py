@@ -2,9 +2,10 @@
 
 Standard library `sqlite3` in WAL mode (readers never wait for the writer), `synchronous=NORMAL`
 (a commit is durable across a process crash; an OS crash may lose the last commits), one
-connection per thread, `busy_timeout` 5 s. Atomic claims are single statements or
-`BEGIN IMMEDIATE` transactions. Every row carries the epoch it belongs to; `bump_epoch()` moves
-the epoch on and deletes the old rows in the same transaction.
+connection per thread, `busy_timeout` 2 s (a lock held longer is the store unavailable: 503).
+Atomic claims are single statements or `BEGIN IMMEDIATE` transactions. Every row carries the
+epoch it belongs to; `bump_epoch()` moves the epoch on and deletes the old rows in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mockserver.core.store.base import META_WRITES, ROW_WRITES, StoreUnavailable
+from mockserver.core.store.base import META_WRITES, MUTABLE_FIELDS, ROW_WRITES, StoreUnavailable
 from mockserver.errors import MockServerError
 
 T = TypeVar("T")
@@ -114,7 +115,7 @@ class SqliteDriver:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None,
+            db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None,
                                  check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
@@ -197,11 +198,6 @@ class SqliteDriver:
             "SET value = value + excluded.value RETURNING value", (epoch, name, by)).fetchone()
         return int(row[0])
 
-    @_guard
-    def claim(self, epoch: int, name: str) -> bool:
-        cur = self._db().execute("INSERT OR IGNORE INTO claims VALUES (?, ?)", (epoch, name))
-        return cur.rowcount == 1
-
     # -- tasks -------------------------------------------------------------------------------
     @_guard
     def put_tasks(self, epoch: int, rows: list[tuple[str, float, str]]) -> list[bool]:
@@ -245,8 +241,7 @@ class SqliteDriver:
 
     @_guard
     def update_task(self, epoch: int, task_id: str, values: dict[str, Any]) -> None:
-        allowed = {"canceled_at", "forced", "forced_at", "failure"}
-        cols = [k for k in values if k in allowed]
+        cols = [k for k in values if k in MUTABLE_FIELDS]
         if cols:
             self._db().execute(
                 f"UPDATE tasks SET {', '.join(f'{c} = ?' for c in cols)} "  # noqa: S608

@@ -80,7 +80,7 @@ class FalPolicy(Policy):
         return ProviderError(401, "unauthorized", "Unauthorized")
 
     def unrouted_error(self, status: int, method: str, path: str,
-                       message: str) -> ProviderError:
+                       message: str = "") -> ProviderError:
         """An app the fake does not serve: 404 "Application '<alias>' not found" (the alias
         alone, decision unknown-app); FastAPI's words on the REST and CDN hosts and for 405."""
         if status == 405:

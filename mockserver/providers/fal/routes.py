@@ -47,6 +47,14 @@ class Fal(Family):
         super().__init__(backend)
         backend.webhook_signers[self.name] = self._sign_webhook
 
+    def unrouted_response(self, request: Any, status: int,
+                          headers: dict[str, str]) -> tuple[Response, str]:
+        """An app the fake does not serve: 404 "Application '<alias>' not found" (decision
+        unknown-app); FastAPI's words on the REST and CDN hosts and for 405."""
+        err = self.policy.unrouted_error(status, request.method, request.url.path, "")
+        err.headers = {**headers, **err.headers}
+        return self.error_response(err), err.code
+
     # -- where links point -----------------------------------------------------------------------
     def _mounted(self) -> dict[str, str]:
         """The family's mounted hosts (x-wanmock-mounts): a request with one of them as its
@@ -83,7 +91,7 @@ class Fal(Family):
         """The caller's requests of one app still waiting (for fal_max_queue_length)."""
         count = 0
         for task in self.backend.tasks(self.name):
-            if (task.api_key == key and task.extra.get("root") == root
+            if (task.extra.get("root") == root and self.backend.owns(task, key)
                     and self.backend.view(task).state is State.QUEUED):
                 count += 1
         return count
