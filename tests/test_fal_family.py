@@ -180,3 +180,22 @@ def test_the_family_is_one_folder():
                 found.append(f"{rel}:{n}: {line.strip()}")
     assert found == []
     assert (root.parent / "contracts" / "fal.yaml").is_file()
+
+
+@pytest.mark.wanmock(mode="polls")
+def test_status_stream_sends_each_change_then_closes(wanmock):
+    """GET .../status/stream: `data:` events as the status body, logs only the new lines,
+    closed after COMPLETED (what @fal-ai/client's streaming mode reads)."""
+    auth = {"Authorization": f"Key {KEY}"}
+    created = httpx.post("https://queue.fal.run/fal-ai/wan-t2v", json={"prompt": "a cat"},
+                         headers=auth).json()
+    stream = httpx.get(created["status_url"] + "/stream", params={"logs": "1"}, headers=auth,
+                       timeout=30)
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    events = [json.loads(line[len("data: "):]) for line in stream.text.split("\n\n")
+              if line.startswith("data: ")]
+    assert [e["status"] for e in events][-1] == "COMPLETED"
+    assert "IN_PROGRESS" in [e["status"] for e in events]
+    lines = [log["message"] for e in events for log in e.get("logs") or []]
+    assert len(lines) == len(set(lines)) and "Encoding video" in lines  # each line once
+    assert events[-1]["metrics"]["inference_time"] > 0

@@ -56,21 +56,21 @@ def _stamp(epoch: float) -> str:
 
 
 def logs(task: Task, snap: Snapshot) -> list[dict[str, Any]]:
-    """The run's log lines so far, a pure function of the plan and the clock."""
-    if snap.started_at is None or snap.now < snap.started_at:
+    """The run's log lines so far: a pure function of the task's state and progress (in time
+    mode and in poll-count mode alike), stamped with the run's own times."""
+    if snap.state is State.QUEUED:
         return []
-    start, end = snap.started_at, snap.ended_at
-    lines = [(start, "Loading model"), (start, f"Generating {task.spec.duration} s of video at "
-                                              f"{task.spec.width}x{task.spec.height}")]
-    done = end if end is not None else snap.now
-    if task.plan.run_s > 0:
-        halfway = start + task.plan.run_s / 2
-        if done >= halfway:
-            lines.append((halfway, "Denoising: 50%"))
-    if end is not None and snap.state is State.SUCCEEDED:
+    start = snap.started_at if snap.started_at is not None else snap.now
+    end = snap.ended_at if snap.ended_at is not None else snap.now
+    spec = task.spec
+    lines = [(start, "Loading model"),
+             (start, f"Generating {spec.duration} s of video at {spec.width}x{spec.height}")]
+    if snap.progress >= 50 or snap.state.terminal:
+        lines.append((start + (end - start) / 2, "Denoising: 50%"))
+    if snap.state is State.SUCCEEDED:
         lines.append((end, "Encoding video"))
     return [{"message": text, "level": "INFO", "source": "stdout", "timestamp": _stamp(at),
-             "labels": {}} for at, text in lines if at <= snap.now]
+             "labels": {}} for at, text in lines]
 
 
 def failure_of(task: Task, snap: Snapshot) -> tuple[str, str] | None:
