@@ -39,6 +39,7 @@ UNROUTED = "x-wanmock-unrouted"
 # decision): the versions it applies to.
 VERSION = "x-wanmock-version"
 MOUNTS = "x-wanmock-mounts"
+VALIDATION = "x-wanmock-validation"
 # On `components.responses.*` (jiekou's gateway reasons).
 REASON = "x-wanmock-reason"
 
@@ -222,6 +223,9 @@ class ContractExtensions:
     wrong_method_status: int = 405
     # `x-wanmock-mounts`: path prefix -> the other hosts of the family served under it.
     mounts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # `x-wanmock-validation`: `submit` (a bad input is refused at submit) or `runner` (the
+    # provider queues any JSON object and fails a bad one later).
+    validation: str = "submit"
     # `x-wanmock-reason` of `components.responses.<name>`, by response name.
     reasons: Mapping[str, str] = field(default_factory=dict)
 
@@ -245,6 +249,7 @@ class ContractExtensions:
             versions=_versions(document.get(VERSIONS)),
             wrong_method_status=int(_map(document.get(UNROUTED)).get("wrong_method") or 405),
             mounts=_mounts(document.get(MOUNTS)),
+            validation="runner" if document.get(VALIDATION) == "runner" else "submit",
             reasons={str(name): str(resp[REASON]) for name, resp in
                      _map(_map(document.get("components")).get("responses")).items()
                      if isinstance(resp, Mapping) and resp.get(REASON)},

@@ -268,9 +268,13 @@ def fits(body: Any, expected: Any) -> bool:
 def envelopes(contract: Contract, op: Operation) -> dict[str, Any]:
     """The error shapes an operation may answer with, by envelope name."""
     own = op.raw.get("x-wanmock-envelope")
-    if own is not None:
+    if own is not None and contract.family != "fal":
         return {"operation": shape(own)}
-    return {name: shape(t) for name, t in contract.envelopes.items()}
+    # fal's cancel words its answers in its own {status} and its errors in {detail}
+    out = {name: shape(t) for name, t in contract.envelopes.items()}
+    if own is not None:
+        out["operation"] = shape(own)
+    return out
 
 
 def message_of(body: Mapping[str, Any]) -> Any:

@@ -83,6 +83,8 @@ FAMILY = FalSpec(
     base_url_hint="{url}   (fal: FAL_QUEUE_RUN_HOST=<host:port>, FAL_RUN_HOST=<host:port>/fal.run;"
                   " fal-client speaks https only: serve with --tls)",
     key_variables=("FAL_KEY",),
+    key_header="Key {key}",
+    video_url_operations=("getRequestResult",),
     options=OPTIONS,
     order=50,
 )

@@ -133,7 +133,8 @@ class FalPolicy(Policy):
         anything else `{"detail": <message>}`."""
         if err.status == 422 and err.violation is not None:
             return {"detail": [self.detail_item(err.violation, op)]}
-        return super().error_body(err, op)
+        # An operation's own envelope (cancel's {status}) words its answers, never its errors.
+        return super().error_body(err, None)
 
     def detail_item(self, violation: Violation, op: Operation | None) -> dict[str, Any]:
         """One `{loc, msg, type, url, ctx?, input?}` item of fal's 422 body for a violation."""

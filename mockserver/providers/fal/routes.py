@@ -17,7 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from mockserver.contracts import Operation
 from mockserver.core.tasks import Failure, State, Task
 from mockserver.core.webhooks import Webhook
-from mockserver.errors import ProviderError
+from mockserver.errors import ProviderError, Violation
 from mockserver.providers.base import Family
 from mockserver.providers.exchange import Exchange
 from mockserver.providers.fal import render, signing
@@ -271,6 +271,12 @@ class Fal(Family):
         return f"wm-cdn-{digest}.{self.backend.signer.signature('fal-cdn:' + digest, 0)}"
 
     async def create_storage_token(self, ex: Exchange) -> Response:
+        if (ex.raw or b"").strip() and not isinstance(ex.json(self.policy.invalid_utf8), dict):
+            raise ProviderError(422, "model_attributes_type", "Input should be a valid "
+                                "dictionary or object to extract fields from",
+                                violation=Violation("", "schema:type", 422,
+                                                    "model_attributes_type", "Input should be "
+                                                    "a valid dictionary or object"))
         # fal-client compares expires_at with its own aware now(): wall time, with an offset.
         expires = datetime.fromtimestamp(time.time() + 3600, UTC).isoformat(timespec="seconds")
         return json_response({"token": self.cdn_token(ex.api_key or ""), "token_type": "Bearer",
