@@ -3,6 +3,7 @@
     wanmock serve [--host 127.0.0.1] [--port 8000] [--seed N] [--timing fast] [--api-key K] ...
     wanmock contracts [list | validate | show FAMILY [--format yaml|json]]
     wanmock check BASE_URL [--family F] [--budget N] [--junit FILE] [--report FILE] ...
+    wanmock tls [env | info] [--tls-dir DIR] [--shell sh|fish|powershell|dotenv]
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mockserver import __version__
+from mockserver import __version__, tls_cli
 from mockserver.errors import MockServerError
 
 # `wanmock serve` flags written by hand; every other option's flag comes from the option table
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_option_flags(serve)
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow binding a non-loopback address")
+    tls_cli.add_serve_flags(serve)
 
     check = sub.add_parser(
         "check", help="test a server (the fake or a real provider) against the contracts",
@@ -184,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("-o", "--output", default="timing-profile.yaml",
                            help="profile file (.yaml or .json; default timing-profile.yaml)")
 
+    tls_cli.add_command(sub)
+
     contracts = sub.add_parser("contracts", help="list, validate or print the contracts")
     contracts.add_argument("action", nargs="?", choices=["list", "validate", "show"],
                            default="list")
@@ -207,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return diff_command(args)
         if args.command == "calibrate":
             return calibrate_command(args)
+        if args.command == "tls":
+            return tls_cli.command(args)
         return contracts_command(args)
     except MockServerError as exc:
         print(f"wanmock: {exc}", file=sys.stderr)
@@ -236,9 +242,11 @@ def serve(args: argparse.Namespace) -> int:
             "sqlite:///PATH.db (one host) or --store redis://HOST:PORT/DB")
     from mockserver.providers import spec
 
+    brought = tls_cli.check(args)  # before the app is built: a mistake is one line at once
     app = create_app(families, **options)
     opts = app.state.backend.options
-    url = f"http://{args.host}:{args.port}"
+    tls = brought or tls_cli.from_local_ca(args, getattr(opts, "public_url", None))
+    url = f"{'https' if tls else 'http'}://{args.host}:{args.port}"
     print(f"wanmock {__version__} serving on {url}  (timing={opts.timing}, mode={opts.mode}, "
           f"clock={opts.clock}, seed={opts.seed}, store={_store_label(opts.store)}, "
           f"workers={args.workers})")
@@ -252,7 +260,10 @@ def serve(args: argparse.Namespace) -> int:
         for problem in book.problems:
             print(f"  replay     skipped {problem}", file=sys.stderr)
     print(f"  dashboard  {url}/_wanmock/ui")
+    for line in tls_cli.banner(tls) if tls else ():
+        print(line)
     print("Press Ctrl-C to stop.", flush=True)
+    tls_uvicorn = tls.uvicorn() if tls else {}
     if args.workers > 1:
         # Each worker builds its own app from the same options (an app factory reading them
         # from the environment, which the worker processes inherit).
@@ -262,7 +273,7 @@ def serve(args: argparse.Namespace) -> int:
         os.environ[OPTIONS_ENV] = encode_options(app.state.backend.options)
         uvicorn.run("mockserver.app:app_from_env", factory=True, workers=args.workers,
                     host=args.host, port=args.port, log_level="warning", access_log=False,
-                    loop=_loop(), http=_http(), lifespan="on")
+                    loop=_loop(), http=_http(), lifespan="on", **tls_uvicorn)
         return 0
     # The contracts and compiled validators live as long as the server: keep them out of every
     # garbage collection (shorter pauses, lower p99 latency under load).
@@ -273,7 +284,7 @@ def serve(args: argparse.Namespace) -> int:
     # under POST load). Collect young objects ten times less often.
     gc.set_threshold(7000, 10, 10)
     serve_forever(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                  loop=_loop(), http=_http(), lifespan="on")
+                  loop=_loop(), http=_http(), lifespan="on", **tls_uvicorn)
     return 0
 
 

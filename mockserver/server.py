@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from mockserver.errors import MockServerError
+from mockserver.tls import Trusting
+
+if TYPE_CHECKING:
+    from mockserver.tls import TLS
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-class ThreadedMockServer:
+class ThreadedMockServer(Trusting):
     """Serve an app (default: `create_app(**options)`) on `host:port` in a background thread.
 
     `port=0` picks a free port; `url` is known once `start()` returns. Binds to loopback unless
@@ -22,6 +28,11 @@ class ThreadedMockServer:
         server = ThreadedMockServer(seed=1).start()
         ... server.url, server.backend ...
         server.stop()
+
+    `tls=True` serves HTTPS with a certificate from wanmock's local CA (`mockserver.tls`; the
+    default directory, or `tls="DIR"`, or a prepared `mockserver.tls.TLS`), for localhost,
+    127.0.0.1, ::1, `host` and `tls_names`; then `url` is https, `ca_bundle` the file to trust
+    and `env()` an environment whose clients trust it.
     """
 
     def __init__(
@@ -31,6 +42,8 @@ class ThreadedMockServer:
         host: str = "127.0.0.1",
         port: int = 0,
         allow_remote: bool = False,
+        tls: bool | str | os.PathLike[str] | TLS | None = None,
+        tls_names: Iterable[str] = (),
         **options: Any,
     ) -> None:
         if host not in LOOPBACK and not allow_remote:
@@ -46,6 +59,7 @@ class ThreadedMockServer:
         self.app = app
         self.host = host
         self.port = port
+        self.tls = _tls(tls, host, app, tls_names)
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -60,7 +74,7 @@ class ThreadedMockServer:
         if not self._ready.is_set():
             raise MockServerError("the server is not started; call start() first")
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def start(self, timeout: float = 15.0) -> ThreadedMockServer:
         import uvicorn
@@ -68,6 +82,7 @@ class ThreadedMockServer:
         config = uvicorn.Config(
             self.app, host=self.host, port=self.port, log_level="warning", access_log=False,
             loop=_loop(), http=_http(), lifespan="on",
+            **(self.tls.uvicorn() if self.tls else {}),
         )
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -148,6 +163,19 @@ def serve_forever(app: Any, **config: Any) -> None:
     server.handle_exit = handle_exit  # type: ignore[method-assign]
     with contextlib.suppress(KeyboardInterrupt):  # re-raised after shutdown, as uvicorn.run()
         server.run()
+
+
+def _tls(tls: Any, host: str, app: Any, extra: Iterable[str]) -> TLS | None:
+    """`ThreadedMockServer(tls=...)` as a `TLS` (None: plain HTTP)."""
+    if tls is None or tls is False:
+        return None
+    from mockserver.tls import TLS, prepare, server_names
+
+    if isinstance(tls, TLS):
+        return tls
+    options = getattr(getattr(getattr(app, "state", None), "backend", None), "options", None)
+    names = server_names(host, getattr(options, "public_url", None), extra)
+    return prepare(names, None if tls is True else tls)
 
 
 def _loop() -> str:
