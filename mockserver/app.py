@@ -18,7 +18,9 @@ from mockserver.contracts import ContractSet
 from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import Clock
 from mockserver.core.store import StoreUnavailable
-from mockserver.providers import family_class, owner, spec
+from mockserver.families import owner, spec
+from mockserver.guard import ControlGuard, send_refusal
+from mockserver.providers.base import family_class
 from mockserver.providers.hotpath import Dispatch
 
 log = logging.getLogger("mockserver")
@@ -40,8 +42,14 @@ class MockApp(Starlette):
         self.dispatch = dispatch
         self.backend: Backend | None = None
         self.task_prefixes: tuple[str, ...] = CONTROL_TASK_PATHS
+        self.guard = ControlGuard()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/_wanmock"):
+            refusal = self.guard.check(scope)  # who may drive the control plane (guard.py)
+            if refusal is not None:
+                await send_refusal(refusal, send)
+                return
         backend = self.backend
         if backend is not None and backend.state.shared and scope["type"] == "http":
             # One read of the shared state for the whole request (epoch, clock, the task).
@@ -119,6 +127,7 @@ def create_app(
     app.state.backend = backend
     app.state.providers = providers
     app.backend = backend
+    app.guard = ControlGuard.from_options(backend.options)
     app.task_prefixes = (*(p for name in providers for p in spec(name).task_paths),
                          *CONTROL_TASK_PATHS)
     return app

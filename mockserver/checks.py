@@ -27,9 +27,9 @@ from schemathesis.core.failures import Failure
 from mockserver.contracts import Contract, ContractSet, load
 from mockserver.contracts.extensions import family_of
 from mockserver.errors import Violation
-from mockserver.providers import RANK as PROVIDER_RANK
-from mockserver.providers import families, spec
-from mockserver.providers.policy import Judging
+from mockserver.families import RANK as PROVIDER_RANK
+from mockserver.families import families
+from mockserver.providers.policy import Judging, policy_class
 
 # Neutral order of states; a task may only move to an equal or higher rank. Each family's
 # words and where its answers carry them come from its family.py (mockserver.providers).
@@ -110,9 +110,15 @@ def _family(case: Any) -> str | None:
     return None
 
 
+def _contracts(family: str) -> ContractSet:
+    """The contracts the last run checked against, when they have `family` (a run against a
+    plugin family's directory leaves no trace on later judgements of the bundled ones)."""
+    contracts = STATE.contracts
+    return contracts if contracts is not None and family in contracts.contracts else load()
+
+
 def _contract(family: str) -> Contract:
-    contracts = STATE.contracts or load()
-    return contracts[family]
+    return _contracts(family)[family]
 
 
 def judge(family: str, operation_id: str, body: Any,
@@ -123,8 +129,8 @@ def judge(family: str, operation_id: str, body: Any,
     with STATE.lock:
         policy = STATE.judges.get(family)
         if policy is None:  # the family's policy (no Backend, no Starlette), default options
-            context = Judging(STATE.contracts or load())
-            policy = STATE.judges[family] = spec(family).policy_class()(context)
+            context = Judging(_contracts(family))
+            policy = STATE.judges[family] = policy_class(family)(context)
     op = policy.contract.operation(operation_id)
     _, violations = policy.judge(op, body, headers)
     return list(violations)

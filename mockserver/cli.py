@@ -17,21 +17,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from mockserver import __version__, tls_cli
+from mockserver.envconfig import EnvParser
 from mockserver.errors import MockServerError
 
 # `wanmock serve` flags written by hand; every other option's flag comes from the option table
-# (mockserver.core.options.CORE and each family's family.py).
-HAND_FLAGS = ("families", "api_keys")
+# (mockserver.options.CORE and each family's family.py).
+HAND_FLAGS = ("families", "api_keys", "allowed_hosts")
 
 
 def _families() -> list[str]:
-    from mockserver.providers import family_names
+    from mockserver.families import family_names
 
     return sorted(family_names())
 
 
 def _key_variables() -> str:
-    from mockserver.providers import key_variables
+    from mockserver.families import key_variables
 
     return key_variables()
 
@@ -39,7 +40,7 @@ def _key_variables() -> str:
 def add_option_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per option of the table (`--jiekou-bare-key`, `--timing`...), default None:
     an option not given keeps the fake's default."""
-    from mockserver.providers import option_table
+    from mockserver.families import option_table
 
     types: dict[str, Any] = {"int": int, "float": float}
     for option in option_table().values():
@@ -65,7 +66,7 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
 
 def option_values(args: argparse.Namespace) -> dict[str, Any]:
     """The options the command line set (`add_option_flags` and the hand-written flags)."""
-    from mockserver.providers import option_table
+    from mockserver.families import option_table
 
     out = {name: getattr(args, name) for name in option_table()
            if getattr(args, name, None) is not None}
@@ -90,12 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="wanmock", description="Contract tests and a stateful fake for the Wan video APIs."
     )
     parser.add_argument("--version", action="version", version=f"wanmock {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=EnvParser)
 
-    serve = sub.add_parser("serve", help="run the fake server (all families on one port)")
+    serve = sub.add_parser(
+        "serve", help="run the fake server (all families on one port)", env_prefix="WANMOCK_",
+        epilog="Every option also reads the environment variable WANMOCK_<OPTION> "
+               "(--public-url: WANMOCK_PUBLIC_URL; booleans true/false, repeatable options "
+               "comma-separated) when the command line does not set it.")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=int(os.environ.get("WANMOCK_PORT", "8000")),
-                       help="port (default 8000, or $WANMOCK_PORT; 0 picks a free one)")
+    serve.add_argument("--port", type=int, default=8000,
+                       help="port (default 8000; 0 picks a free one)")
     serve.add_argument("--api-key", action="append", dest="api_keys", default=[],
                        help="accept only this key (repeatable; default: any non-empty key)")
     serve.add_argument("--family", action="append", dest="families", default=None,
@@ -104,8 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="uvicorn worker processes over one store (needs --store sqlite "
                             "or redis when > 1)")
     add_option_flags(serve)
-    serve.add_argument("--allow-remote", action="store_true",
-                       help="allow binding a non-loopback address")
+    _control_flags(serve)
     tls_cli.add_serve_flags(serve)
 
     check = sub.add_parser(
@@ -154,16 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--guard", action="store_true",
                        help="answer requests the contract rejects locally (never forwarded)")
     proxy.add_argument("--budget", type=int, default=0,
-                       help="billable submits to forward (default 0); beyond it a submit gets "
-                            "a local 429 WanmockBudgetExceeded")
+                       help="submits to forward (default 0): every forwarded submit counts, "
+                            "given back only on a non-2xx answer; beyond it a submit gets the "
+                            "family's own 429 quota answer, made locally")
     proxy.add_argument("--unlimited", action="store_true", help="no budget")
     proxy.add_argument("--report", default="wanmock-proxy-report",
                        help="exit report base path: writes .md and .json "
                             "(default wanmock-proxy-report)")
     proxy.add_argument("--timeout", type=float, default=60.0, help="upstream timeout (s)")
     proxy.add_argument("--quiet", action="store_true", help="do not print violations")
-    proxy.add_argument("--allow-remote", action="store_true",
-                       help="allow binding a non-loopback address")
+    _control_flags(proxy)
+    proxy.add_argument("--control-token", default=None, metavar="T",
+                       help="the token its /_wanmock/ pages require (default: none on "
+                            "loopback; generated and printed with --allow-remote)")
 
     diff = sub.add_parser(
         "diff", help="compare a cassette (what the provider answered) with the fake",
@@ -195,6 +202,36 @@ def build_parser() -> argparse.ArgumentParser:
     contracts.add_argument("--format", choices=["yaml", "json"], default="yaml")
     contracts.add_argument("--contracts", dest="contracts_dir", default=None)
     return parser
+
+
+def _control_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="allow binding a non-loopback address; the control API and "
+                             "dashboard then require a control token (--control-token, else "
+                             "one is generated and printed)")
+    parser.add_argument("--allowed-host", action="append", dest="allowed_hosts", default=None,
+                        metavar="H",
+                        help="a Host name the control plane answers besides IP addresses and "
+                             "localhost (repeatable; .example.com: its subdomains; *: any)")
+
+
+def control_token(args: argparse.Namespace) -> str | None:
+    """The control token: the one given, else a new one under --allow-remote, else None."""
+    import secrets
+
+    given = getattr(args, "control_token", None)
+    if given is None and args.allow_remote:
+        return secrets.token_urlsafe(24)
+    return given  # type: ignore[no-any-return]
+
+
+def print_control(url: str, token: str | None) -> None:
+    """The dashboard's address at start (with the token, which a browser turns into a cookie)."""
+    if token is None:
+        print(f"  dashboard  {url}/_wanmock/ui")
+        return
+    print(f"  dashboard  {url}/_wanmock/ui?token={token}")
+    print(f"  control    token required: X-Wanmock-Token: {token}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -240,16 +277,23 @@ def serve(args: argparse.Namespace) -> int:
             f"--workers {args.workers} needs a shared store: each worker process would have "
             "its own memory (a task created on one unknown to the others); add --store "
             "sqlite:///PATH.db (one host) or --store redis://HOST:PORT/DB")
-    from mockserver.providers import spec
+    from mockserver.core.store import store_label
+    from mockserver.families import spec
 
+    options["control_token"] = control_token(args)
     brought = tls_cli.check(args)  # before the app is built: a mistake is one line at once
+    # The control plane answers to every name the certificate covers (harden's Host check).
+    options["allowed_hosts"] = [*(options.get("allowed_hosts") or ()),
+                                *tls_cli.guard_hosts(args, brought)]
     app = create_app(families, **options)
     opts = app.state.backend.options
-    tls = brought or tls_cli.from_local_ca(args, getattr(opts, "public_url", None))
-    url = f"{'https' if tls else 'http'}://{args.host}:{args.port}"
-    print(f"wanmock {__version__} serving on {url}  (timing={opts.timing}, mode={opts.mode}, "
-          f"clock={opts.clock}, seed={opts.seed}, store={_store_label(opts.store)}, "
-          f"workers={args.workers})")
+    tls = brought or tls_cli.from_local_ca(args, opts.public_url)
+    bound = f"{'https' if tls else 'http'}://{args.host}:{args.port}"
+    url = opts.public_url or bound  # what clients use, as the links the fake renders
+    public = f", public_url={opts.public_url}" if opts.public_url else ""
+    print(f"wanmock {__version__} serving on {bound}  (timing={opts.timing}, mode={opts.mode}, "
+          f"clock={opts.clock}, seed={opts.seed}, store={store_label(opts.store)}, "
+          f"workers={args.workers}{public})")
     for family in opts.families:
         print(f"  {family:<10} {spec(family).base_url_hint.format(url=url)}")
     print(f"  control    {url}/_wanmock/  (reset, tasks, clock, journal, webhooks, contracts)")
@@ -259,7 +303,7 @@ def serve(args: argparse.Namespace) -> int:
               f"{' (strict)' if args.replay_strict else ''}")
         for problem in book.problems:
             print(f"  replay     skipped {problem}", file=sys.stderr)
-    print(f"  dashboard  {url}/_wanmock/ui")
+    print_control(url, opts.control_token)
     for line in tls_cli.banner(tls) if tls else ():
         print(line)
     print("Press Ctrl-C to stop.", flush=True)
@@ -309,24 +353,20 @@ def proxy_command(args: argparse.Namespace) -> int:
     print(f"  guard: {'on' if args.guard else 'off'}; billable submits: "
           f"{'unlimited' if budget is None else budget} (--budget N); "
           f"cassette: {args.record or '(none)'}; report: {args.report}.md/.json")
-    print(f"  journal    {url}/_wanmock/journal   status {url}/_wanmock/proxy   "
-          f"dashboard {url}/_wanmock/ui")
+    print(f"  journal    {url}/_wanmock/journal   status {url}/_wanmock/proxy")
+    token = control_token(args)
+    print_control(url, token)
     print("Press Ctrl-C to stop.", flush=True)
+    from mockserver.guard import ControlGuard, Guarded
+
+    guard = ControlGuard(token=token, allowed_hosts=args.allowed_hosts or ())
     # serve_forever, not uvicorn.run: an open dashboard page must not hold the shutdown.
-    serve_forever(proxy.app(), host=args.host, port=args.port, log_level="warning",
+    serve_forever(Guarded(proxy.app(), guard), host=args.host, port=args.port, log_level="warning",
                   access_log=False, lifespan="on")
     proxy.close()
     return 0
 
 
-def _store_label(url: str) -> str:
-    """The store URL without a password (`redis://:secret@host` -> `redis://***@host`)."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(parts.netloc, "***@" + parts.netloc.rpartition("@")[2])
-    return url
 def _read_cassette(path: str, strict: bool = False) -> Any:
     from mockserver.cassette import read
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mockserver.contracts import FAMILIES, ContractSet, load
+from mockserver.contracts import ContractSet, load
 from mockserver.core.journal import redact_value
 from mockserver.errors import MockServerError
+from mockserver.families import bundled_names
 
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 # Built-in checks replaced by wanmock's catalogue-aware ones, or not applicable to these APIs.
@@ -247,7 +248,7 @@ def check(
     from mockserver import checks as wanmock_checks
 
     contracts = contracts or load()
-    chosen = list(families or FAMILIES)
+    chosen = list(families or bundled_names())
     for fam in chosen:
         contracts[fam]  # raises ContractError for an unknown family
     is_url = isinstance(target, str)

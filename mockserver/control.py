@@ -1,5 +1,7 @@
 """The control API under `/_wanmock/` and the result-video route.
 
+    GET  /_wanmock/health                    {"status": "ok"} and the store's reachability
+                                             (503 while the store cannot be reached)
     POST /_wanmock/reset                     forget every task and journal entry
     GET  /_wanmock/tasks[?family=]           every task with its state now
     GET  /_wanmock/tasks/{id}                one task
@@ -23,17 +25,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from mockserver import __version__
 from mockserver.core.artifacts import oss_error
 from mockserver.core.backend import Backend
-from mockserver.core.store import StoreUnavailable
+from mockserver.core.store import StoreUnavailable, store_label
 from mockserver.core.tasks import State, Task
 from mockserver.errors import MockServerError
+from mockserver.providers.hotpath import public_base
 
 
 def _error(message: str, status: int = 400) -> JSONResponse:
@@ -99,6 +104,23 @@ def control_routes(backend: Backend) -> list[BaseRoute]:
 
         endpoint.__name__ = fn.__name__
         return endpoint
+
+    async def health(request: Request) -> Response:
+        # For HEALTHCHECK and orchestrators' probes: cheap (one round trip to a shared
+        # store, none to memory), no task data, 503 while the store cannot be reached.
+        store: dict[str, Any] = {"url": store_label(backend.state.url),
+                                 "shared": backend.state.shared}
+        started = time.perf_counter()
+        try:
+            store["tasks"] = len(backend.store)
+        except StoreUnavailable as exc:
+            store.update(reachable=False, error=str(exc))
+            return JSONResponse({"status": "unavailable", "version": __version__,
+                                 "store": store}, status_code=503)
+        store.update(reachable=True, round_trip_ms=round((time.perf_counter() - started)
+                                                         * 1000, 3))
+        return JSONResponse({"status": "ok", "version": __version__, "store": store,
+                             "families": list(backend.options.families)})
 
     async def reset(request: Request) -> Response:
         backend.reset()
@@ -166,7 +188,7 @@ def control_routes(backend: Backend) -> list[BaseRoute]:
                              "maxlen": backend.journal.maxlen})
 
     async def contracts_index(request: Request) -> Response:
-        base = str(request.base_url).rstrip("/")
+        base = public_base(request, backend.options.public_url).rstrip("/")
         return JSONResponse({
             "families": {
                 c.family: {"yaml": f"{base}/_wanmock/contracts/{c.family}.yaml",
@@ -248,6 +270,7 @@ def control_routes(backend: Backend) -> list[BaseRoute]:
         return Route(path, guarded(fn), methods=methods)
 
     return [
+        route("/_wanmock/health", health, ["GET"]),
         route("/_wanmock/reset", reset, ["POST"]),
         route("/_wanmock/tasks", tasks, ["GET"]),
         route("/_wanmock/tasks/{task_id}", task, ["GET"]),

@@ -28,14 +28,16 @@ from mockserver.tls import TLS, Trusting
 def default_hosts(contracts: Any = None, families: Iterable[str] | None = None) -> tuple[str, ...]:
     """The providers' real hosts (each family's contract `servers:`), the bundled families'
     by default; users add their gateways (seed 001/002 style) with `hosts=`."""
-    from mockserver.providers import bundled_names, host_families
+    from mockserver.contracts import load
+    from mockserver.families import bundled_names, host_families
 
-    return tuple(host_families(contracts, bundled_names() if families is None else families))
+    return tuple(host_families(load() if contracts is None else contracts,
+                               bundled_names() if families is None else families))
 
 
 def app_hosts(app: Any) -> tuple[str, ...]:
     """The hosts to route into `app`: the bundled families' and those of each it serves."""
-    from mockserver.providers import bundled_names
+    from mockserver.families import bundled_names
 
     backend = getattr(getattr(app, "state", None), "backend", None)
     served = tuple(getattr(getattr(backend, "options", None), "families", ()) or ())
@@ -234,7 +236,7 @@ class WanMock(Trusting):
 def _is_terminal_response(entry: Entry) -> bool:
     if entry.status != 200:
         return entry.status in (400, 404)  # unknown/expired tasks are final answers too
-    from mockserver.providers import TERMINAL, families
+    from mockserver.families import TERMINAL, families
 
     family = families().get(entry.family or "")
     if family is None or not entry.response_body:

@@ -24,16 +24,17 @@ from mockserver.core.journal import redact_value
 def __getattr__(name: str) -> Any:
     # `HOST_FAMILIES` (host -> family) is read from the contracts' `servers:` when asked for.
     if name == "HOST_FAMILIES":
-        from mockserver.providers import host_families
+        from mockserver.contracts import load
+        from mockserver.families import host_families
 
-        return host_families()
+        return host_families(load())
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def available_keys(environ: dict[str, str] | None = None) -> dict[str, str]:
     """Each family's live key, from the first of its variables that is set
     (`FamilySpec.key_variables`: DASHSCOPE_API_KEY, JIEKOU_API_KEY or NOVITA_API_KEY...)."""
-    from mockserver.providers import families
+    from mockserver.families import families
 
     env = os.environ if environ is None else environ
     keys = {}
@@ -57,6 +58,10 @@ class Budget:
         self.spent += n
         return True
 
+    def refund(self, n: int = 1) -> None:
+        """The provider's answer shows no job was created (a non-2xx answer)."""
+        self.spent = max(0, self.spent - n)
+
 
 @dataclass
 class LiveFinding:
@@ -79,7 +84,7 @@ class LiveRoutes:
         from mockserver.handle import _router_class
 
         if not self.hosts:
-            from mockserver.providers import host_families
+            from mockserver.families import host_families
 
             self.hosts = host_families(self.contracts)
         self._sync = httpx.HTTPTransport()

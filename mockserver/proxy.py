@@ -8,9 +8,11 @@ the exit report (Markdown and JSON). `--record FILE` writes a cassette (mockserv
 
 `guard=True`: a request the contract rejects is answered by an in-process fake in the family's
 own envelope (and a task the contract says will fail later becomes a local task that fails)
-and is never forwarded. `budget`: billable submits forwarded at most (default 0, as everywhere
-in wanmock that can spend money; None is unlimited); beyond it a submit gets a local 429
-`WanmockBudgetExceeded` in the family's envelope. Result URLs pass through unchanged.
+and is never forwarded. `budget`: submits forwarded at most (default 0, as everywhere in
+wanmock that can spend money; None is unlimited): every forwarded submit counts, whatever the
+contract judge says, and is given back only on a non-2xx answer (`mockserver.proxy_budget`);
+beyond it a submit gets the family's own 429 quota answer, made locally. Result URLs pass
+through unchanged.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from starlette.routing import BaseRoute, Route
 
 from mockserver.cassette import HOP_BY_HOP, CassetteWriter
 from mockserver.contracts import ContractSet, Operation, load
-from mockserver.errors import MockServerError
+from mockserver.errors import MockServerError, ProviderError
+from mockserver.proxy_budget import Budget, is_submit, refusal
 from mockserver.recorded import task_of_submit
 from mockserver.recording import Echo, Recorder
 
@@ -71,8 +74,7 @@ class Proxy:
         self.contracts = contracts or load()
         self.guard = guard
         self.budget = budget
-        self.spent = 0
-        self.refused = 0
+        self.submits = Budget(budget)
         self.report_path = Path(report) if report else None
         self.timeout = timeout
         self._transport = transport
@@ -141,15 +143,23 @@ class Proxy:
             self.writer.close()
         stats = self.recorder.stats
         requests = sum(op.requests for op in stats.ops.values())
-        limit = "unlimited" if self.budget is None else self.budget
         self._say(f"wanmock proxy: {requests} request(s), {stats.violation_count} contract "
-                  f"violation(s), {self.spent} billable submit(s) of {limit} "
-                  f"({self.refused} refused)")
+                  f"violation(s), {self.submits.line()}")
         if self.report_path is not None:
             from mockserver.proxy_report import write_report
 
             for written in write_report(self, self.report_path):
                 self._say(f"wanmock proxy: report written to {written}")
+
+    @property
+    def spent(self) -> int:
+        """Submits forwarded and not given back (what the budget counts)."""
+        return self.submits.spent
+
+    @property
+    def refused(self) -> int:
+        """Submits answered locally because the budget was spent."""
+        return self.submits.refused
 
     def _say(self, line: str) -> None:
         if self.echo is not None:
@@ -179,29 +189,24 @@ class Proxy:
             return await self._local(request, op, raw, headers, started, violations, "guard")
         if self.guard and blocking:
             return await self._local(request, op, raw, headers, started, violations, "guard")
-        billable = op is not None and op.role == "submit" and not blocking
-        if billable and not self._take_budget():
-            return self._refuse(request, op, raw, headers, started, violations)
         target = self.target_for(op)
         if target is None:
             return self._answer(request, op, raw, headers, started, violations, 404, "proxy",
                                 "WanmockNoTarget", f"no --target for {path}")
+        billable = is_submit(op, method)
+        family = op.family if op is not None else None
+        if billable and not self.submits.take(family):
+            return self._refuse(request, op, raw, headers, started, violations)
         try:
             return await self._forward(target, request, op, raw, headers, started, violations,
                                        billable)
         except httpx.HTTPError as exc:
-            if billable:
-                self.spent -= 1
+            if billable and isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                self.submits.refund(family)  # never reached the provider: nothing was created
             return self._answer(request, op, raw, headers, started, violations, 502,
                                 "upstream-error", "WanmockUpstreamError",
                                 f"wanmock proxy: the target did not answer: "
                                 f"{type(exc).__name__}: {exc}")
-
-    def _take_budget(self) -> bool:
-        if self.budget is not None and self.spent >= self.budget:
-            return False
-        self.spent += 1
-        return True
 
     async def _forward(self, target: str, request: Request, op: Operation | None, raw: bytes,
                        headers: list[tuple[str, str]], started: float,
@@ -214,7 +219,7 @@ class Proxy:
             stream=True)
         status = upstream.status_code
         if billable and not 200 <= status < 300:
-            self.spent -= 1  # rejected: nothing was billed
+            self.submits.refund(op.family if op is not None else None)  # no job was created
         ctype = upstream.headers.get("content-type", "")
         length = upstream.headers.get("content-length", "")
         streamed = (op is None or op.role == "content" or not ("json" in ctype or "text" in ctype)
@@ -292,28 +297,50 @@ class Proxy:
         response.raw_headers = [*_raw(out_headers), (b"content-length", str(len(body)).encode())]
         return response
 
+    def _provider(self, op: Operation | None, path: str) -> Any:
+        """The family (policy and words) of the proxy's own fake that owns this request."""
+        from mockserver.providers import owner
+
+        providers = self.fake.state.providers
+        family = op.family if op is not None else owner(path, providers)
+        return providers.get(family) if family is not None else None
+
     def _refuse(self, request: Request, op: Operation | None, raw: bytes,
                 headers: list[tuple[str, str]], started: float,
                 violations: list[dict[str, Any]]) -> Response:
-        self.refused += 1
         self._say(f"wanmock proxy: budget of {self.budget} billable submit(s) spent; "
                   f"{request.method} {request.url.path} answered locally (--budget N)")
-        return self._answer(request, op, raw, headers, started, violations, 429, "budget",
-                            "WanmockBudgetExceeded",
-                            f"wanmock proxy: the budget of {self.budget} billable submit(s) "
-                            "is spent; this submit was not forwarded (raise --budget)")
+        provider = self._provider(op, request.url.path)
+        if provider is None:
+            return self._answer(request, op, raw, headers, started, violations, 429, "budget",
+                                "WanmockBudgetExceeded",
+                                f"wanmock proxy: the budget of {self.budget} billable "
+                                "submit(s) is spent; this request was not forwarded "
+                                "(raise --budget)")
+        status, body, extra = refusal(provider, op, self.budget)
+        return self._made(request, op, raw, headers, started, violations, status, body,
+                          "budget", extra)
 
     def _answer(self, request: Request, op: Operation | None, raw: bytes,
                 headers: list[tuple[str, str]], started: float,
                 violations: list[dict[str, Any]], status: int, origin: str, code: str,
                 message: str) -> Response:
         """A proxy-made answer in the family's error envelope (generic JSON off-contract)."""
-        if op is not None:
-            body: Any = self.contracts[op.family].render_error(status, code, message)
+        provider = self._provider(op, request.url.path)
+        if provider is not None:
+            body: Any = provider.error_body(ProviderError(status, code, message), op)
         else:
             body = {"code": code, "message": message}
+        return self._made(request, op, raw, headers, started, violations, status, body, origin)
+
+    def _made(self, request: Request, op: Operation | None, raw: bytes,
+              headers: list[tuple[str, str]], started: float, violations: list[dict[str, Any]],
+              status: int, body: Any, origin: str,
+              extra: Mapping[str, str] | None = None) -> Response:
+        """Record and send an answer the proxy made itself (marked `x-wanmock-proxy`)."""
         data = json.dumps(body, ensure_ascii=False).encode()
-        out_headers = [("content-type", "application/json"), ("x-wanmock-proxy", origin)]
+        out_headers = [("content-type", "application/json"), *(extra or {}).items(),
+                       ("x-wanmock-proxy", origin)]
         self.recorder.record(method=request.method, path=request.url.path,
                              query=request.url.query, headers=headers, raw=raw, status=status,
                              response_headers=out_headers, response_raw=data, op=op,

@@ -30,7 +30,7 @@ def summary(proxy: Any) -> dict[str, Any]:
         "targets": proxy._target_names(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stats.started)),
         "guard": proxy.guard,
-        "budget": {"limit": proxy.budget, "spent": proxy.spent, "refused": proxy.refused},
+        "budget": proxy.submits.summary(),
         "cassette": str(proxy.writer.path) if proxy.writer is not None else None,
         "requests": sum(o["requests"] for o in operations),
         "violations": stats.violation_count,
@@ -41,11 +41,16 @@ def summary(proxy: Any) -> dict[str, Any]:
 def markdown(data: dict[str, Any]) -> str:
     budget = data["budget"]
     limit = "unlimited" if budget["limit"] is None else budget["limit"]
+    per_family = "; ".join(
+        f"{name}: forwarded {c['forwarded']}, refunded {c['refunded']}, refused {c['refused']}"
+        for name, c in budget["families"].items())
     lines = [
         "# wanmock proxy report", "",
         f"- targets: {', '.join(f'{k} -> {v}' for k, v in data['targets'].items())}",
         f"- started: {data['started']}; guard: {'on' if data['guard'] else 'off'}; "
-        f"billable submits: {budget['spent']} of {limit} ({budget['refused']} refused)",
+        f"billable submits: {budget['spent']} of {limit} spent (forwarded {budget['forwarded']}, "
+        f"refunded {budget['refunded']}, refused {budget['refused']})"
+        + (f" - {per_family}" if per_family else ""),
         f"- cassette: {data['cassette'] or '(not recording)'}",
         f"- {data['requests']} requests, {data['violations']} contract violations "
         f"-> {'CONFORMS' if not data['violations'] else 'VIOLATIONS'}", "",

@@ -89,14 +89,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _key_variables() -> str:
-    from mockserver.providers import key_variables
+    from mockserver.families import key_variables
 
     return key_variables()
 
 
 def _option_table() -> dict[str, Any]:
-    """Every option of the fake (mockserver.core.options + each family's family.py)."""
-    from mockserver.providers import option_table
+    """Every option of the fake (mockserver.options + each family's family.py)."""
+    from mockserver.families import option_table
 
     return option_table()
 
@@ -311,12 +311,12 @@ def wanmock(request: pytest.FixtureRequest, wanmock_config: dict[str, Any],
 def _live(request: pytest.FixtureRequest, plugin: dict[str, Any], budget: Any,
           record: bool = False) -> Iterator[Any]:
     from mockserver.contracts import load
+    from mockserver.families import host_families
     from mockserver.live import LiveRoutes, available_keys, describe_findings
-    from mockserver.providers import host_families
 
     keys = available_keys()
     if not keys:
-        from mockserver.providers import key_variables
+        from mockserver.families import key_variables
 
         pytest.skip(f"wanmock live: no provider key in the environment ({key_variables()})")
     billable = int(plugin.get("billable", 0))

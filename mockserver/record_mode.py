@@ -19,6 +19,7 @@ import httpx
 from mockserver.cassette import HOP_BY_HOP, CassetteWriter
 from mockserver.contracts import ContractSet
 from mockserver.live import Budget
+from mockserver.proxy_budget import is_submit
 from mockserver.recording import Recorder
 
 _DROP = HOP_BY_HOP | {"content-encoding"}
@@ -34,7 +35,7 @@ class RecordRoutes:
 
         self.budget = budget
         if not hosts:  # the providers' hosts, from the contracts' `servers:`
-            from mockserver.providers import host_families
+            from mockserver.families import host_families
 
             hosts = host_families(contracts)
         self.hosts = dict(hosts)
@@ -65,8 +66,8 @@ class RecordRoutes:
         lower = {k.lower(): v for k, v in reversed(headers)}
         op = self.recorder.operation(request.method, path)
         violations = self.recorder.judge_request(op, path, query, lower, body)
-        blocking = [v for v in violations if v["rule"] != "unknown_operation"]
-        if op is not None and op.role == "submit" and not blocking and not self.budget.take():
+        # Every submit sent counts, whatever the judge says (mockserver.proxy_budget).
+        if is_submit(op, request.method) and not self.budget.take():
             import pytest
 
             pytest.skip(f"wanmock record: {request.method} {path} would submit a billable job "
@@ -82,6 +83,8 @@ class RecordRoutes:
     def _finish(self, request: httpx.Request, op: Any, violations: list[Any], started: float,
                 response: httpx.Response) -> httpx.Response:
         headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _DROP]
+        if is_submit(op, request.method) and not 200 <= response.status_code < 300:
+            self.budget.refund()  # the provider created no job
         self.recorder.record(method=request.method, path=request.url.path,
                              query=request.url.query.decode(),
                              headers=list(request.headers.multi_items()), raw=request.content,

@@ -13,7 +13,7 @@ from typing import Any
 
 from mockserver.contracts import Operation, get_path
 from mockserver.core.tasks import State
-from mockserver.providers import FamilySpec, families
+from mockserver.families import FamilySpec, families
 
 _MISSING = object()
 

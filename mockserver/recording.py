@@ -21,9 +21,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from mockserver.cassette import CassetteWriter, encode_body, redact_headers, redact_query
-from mockserver.contracts import FAMILIES, ContractSet, Operation
+from mockserver.contracts import ContractSet, Operation
 from mockserver.core.journal import Journal, redact_value
 from mockserver.core.tasks import ORDER, State
+from mockserver.families import bundled_names
 from mockserver.recorded import state_of, task_of_request, task_of_submit
 
 Echo = Callable[[str], None]
@@ -68,7 +69,7 @@ class Recorder:
                  writer: CassetteWriter | None = None, journal: Journal | None = None,
                  echo: Echo | None = None, now: Callable[[], float] = time.time) -> None:
         self.contracts = contracts
-        self.families = tuple(families or [f for f in FAMILIES if f in contracts.contracts])
+        self.families = tuple(families or [f for f in bundled_names() if f in contracts.contracts])
         self._patterns = [p for fam in self.families
                           for p in _patterns(contracts[fam].operations.values())]
         self.writer = writer

@@ -23,7 +23,8 @@ class ThreadedMockServer(Trusting):
     """Serve an app (default: `create_app(**options)`) on `host:port` in a background thread.
 
     `port=0` picks a free port; `url` is known once `start()` returns. Binds to loopback unless
-    `allow_remote=True`.
+    `allow_remote=True`, which also makes the control plane require a control token
+    (`control_token=` option, else a new one: `server.control_token`).
 
         server = ThreadedMockServer(seed=1).start()
         ... server.url, server.backend ...
@@ -53,6 +54,13 @@ class ThreadedMockServer(Trusting):
         if app is None:
             from mockserver.app import create_app
 
+            if allow_remote and options.get("control_token") is None:
+                import secrets
+
+                options["control_token"] = secrets.token_urlsafe(24)
+            if tls:  # the control plane answers to every name the certificate covers
+                options["allowed_hosts"] = [*options.get("allowed_hosts", ()),
+                                            *_guard_hosts(tls, host, tls_names)]
             app = create_app(**options)
         elif options:
             raise MockServerError("pass either an app or options for create_app, not both")
@@ -68,6 +76,12 @@ class ThreadedMockServer(Trusting):
     @property
     def backend(self) -> Any:
         return self.app.state.backend
+
+    @property
+    def control_token(self) -> str | None:
+        """The token the control plane requires (None: none)."""
+        guard = getattr(self.app, "guard", None)
+        return getattr(guard, "token", None)
 
     @property
     def url(self) -> str:
@@ -163,6 +177,12 @@ def serve_forever(app: Any, **config: Any) -> None:
     server.handle_exit = handle_exit  # type: ignore[method-assign]
     with contextlib.suppress(KeyboardInterrupt):  # re-raised after shutdown, as uvicorn.run()
         server.run()
+
+
+def _guard_hosts(tls: Any, host: str, extra: Iterable[str]) -> tuple[str, ...]:
+    from mockserver.tls import TLS, guard_hosts, server_names
+
+    return guard_hosts(tls.names if isinstance(tls, TLS) else server_names(host, None, extra))
 
 
 def _tls(tls: Any, host: str, app: Any, extra: Iterable[str]) -> TLS | None:

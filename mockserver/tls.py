@@ -160,6 +160,27 @@ def server_names(host: str | None = None, public_url: str | None = None,
     return tuple(dict.fromkeys(check_name(n) for n in names))
 
 
+def guard_hosts(names: Iterable[str]) -> tuple[str, ...]:
+    """The `allowed_hosts` entries (the control plane's Host check) for certificate names: a
+    server answers to every name its certificate covers. IP addresses and localhost pass that
+    check anyway; `*.example.com` becomes `.example.com`."""
+    out = []
+    for name in names:
+        text = check_name(name)
+        if text == "localhost" or _is_ip(text):
+            continue
+        out.append("." + text[2:] if text.startswith("*.") else text)
+    return tuple(dict.fromkeys(out))
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def check_name(name: str) -> str:
     """A name a certificate can cover (a host name, `*.example.com`, an IP address), lowercased;
     anything else is a MockServerError."""
@@ -325,7 +346,22 @@ def user_certificate(certfile: str, keyfile: str | None = None) -> TLS:
             f"--tls-cert/--tls-key: cannot load {which} as a PEM certificate and its "
             f"unencrypted key ({_one_line(exc)})") from None
     return TLS(certfile=os.path.abspath(certfile),
-               keyfile=os.path.abspath(keyfile) if keyfile else None)
+               keyfile=os.path.abspath(keyfile) if keyfile else None,
+               names=_certificate_names(certfile))
+
+
+def _certificate_names(path: str) -> tuple[str, ...]:
+    """The DNS names and IP addresses the first certificate in a PEM file covers."""
+    from cryptography import x509
+
+    try:
+        cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return ()
+    names = [*san.get_values_for_type(x509.DNSName),
+             *(str(ip) for ip in san.get_values_for_type(x509.IPAddress))]
+    return tuple(dict.fromkeys(n.lower() for n in names))
 
 
 def _certifi_roots() -> bytes:

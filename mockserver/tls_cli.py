@@ -75,6 +75,17 @@ def check(args: argparse.Namespace) -> Any:
     return None
 
 
+def guard_hosts(args: argparse.Namespace, brought: Any) -> tuple[str, ...]:
+    """The hosts the control plane must answer to because the certificate covers them (the
+    `--tls-name`s, the machine's name when bound to every address, a brought certificate's
+    names): the `allowed_hosts` additions."""
+    from mockserver.tls import guard_hosts, server_names
+
+    if brought is not None:
+        return guard_hosts(brought.names)
+    return guard_hosts(server_names(args.host, None, args.tls_names)) if args.tls else ()
+
+
 def from_local_ca(args: argparse.Namespace, public_url: str | None = None) -> Any:
     """Under `--tls`: a server certificate from the local CA for the names this server answers
     to (None without `--tls`)."""

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from mockserver import checks
-from mockserver.providers import family_names
+from mockserver.families import family_names
 
 # One body per family that the fake refuses at submit, with the code it answers.
 REFUSED = {
@@ -67,13 +67,12 @@ def test_the_dashscope_option_reaches_new_api_through_its_family():
     """new-api relays DashScope's prompt rule with DashScope's option (its policy supplies it)."""
     from mockserver.contracts import load
     from mockserver.core.backend import Options
-    from mockserver.providers import spec
-    from mockserver.providers.policy import Judging
+    from mockserver.providers.policy import Judging, policy_class
 
     body = {"model": "wan2.6-r2v", "prompt": "x" * 1501,
             "metadata": {"reference_urls": ["https://x/a.png"]}}
     for over, refused in (("truncate", False), ("reject", True)):
         context = Judging(load(), Options().merged(dashscope_r2v_prompt_over=over))
-        policy = spec("newapi").policy_class()(context)
+        policy = policy_class("newapi")(context)
         _, violations = policy.judge(policy.contract.operation("createVideoGeneration"), body)
         assert any(v.field == "prompt" for v in violations) is refused, violations

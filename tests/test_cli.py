@@ -19,8 +19,11 @@ import pytest
 
 from mockserver import __version__
 from mockserver.cli import main
-from mockserver.contracts import FAMILIES, load
+from mockserver.contracts import load
+from mockserver.families import bundled_names
 from tests.helpers import free_port
+
+FAMILIES = bundled_names()
 
 STARTUP_TIMEOUT = 20.0
 

@@ -8,12 +8,15 @@ from pathlib import Path
 import pytest
 
 import mockserver
-from mockserver.contracts import FAMILIES, load
+from mockserver.contracts import load
 from mockserver.contracts.extensions import ContractExtensions, Fault
+from mockserver.families import bundled_names
+
+FAMILIES = bundled_names()
 
 PACKAGE = Path(mockserver.__file__).parent
 # HTTP headers of the fake share the prefix; they are not contract keys.
-HEADERS = ("x-wanmock-proxy", "x-wanmock-scenario")
+HEADERS = ("x-wanmock-proxy", "x-wanmock-scenario", "x-wanmock-token")
 KEY = re.compile(r"""["']x-wanmock-[a-z0-9-]+""")
 
 

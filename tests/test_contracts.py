@@ -9,11 +9,13 @@ import pytest
 import yaml
 
 from mockserver.catalogue import Catalogue, entry_task
-from mockserver.contracts import FAMILIES, contracts_dir, load, validate_document
+from mockserver.contracts import contracts_dir, load, validate_document
 from mockserver.errors import ContractError
+from mockserver.families import bundled_names
 from mockserver.images import SAMPLE_PNG_DATA_URI
-from mockserver.providers import family_class
-from mockserver.providers.base import handler_name
+from mockserver.providers.base import family_class, handler_name
+
+FAMILIES = bundled_names()
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

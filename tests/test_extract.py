@@ -17,7 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mockserver import strategies
-from mockserver.contracts import _MISSING, FAMILIES, _normalise, get_path, load
+from mockserver.contracts import _MISSING, _normalise, get_path, load
+from mockserver.families import bundled_names
+
+FAMILIES = bundled_names()
 
 CONTRACTS = load()
 SUBMITS = [(family, op) for family in FAMILIES for op in CONTRACTS[family].by_role("submit")]

@@ -7,7 +7,8 @@ import ast
 from pathlib import Path
 
 import mockserver
-from mockserver import providers
+from mockserver import families as registry
+from mockserver.contracts import load
 from mockserver.core.tasks import State
 
 ROOT = Path(mockserver.__file__).parent
@@ -42,8 +43,8 @@ def _strings(path: Path) -> list[tuple[int, str]]:
 
 
 def _knowledge() -> tuple[set[str], set[str], set[str]]:
-    specs = providers.families().values()
-    hosts = set(providers.host_families())
+    specs = registry.families().values()
+    hosts = set(registry.host_families(load()))
     neutral = {s.value for s in State}
     words = {w for s in specs for w in s.words} - neutral
     paths = {p for s in specs for p in (*s.prefixes, *s.task_paths)}
@@ -88,7 +89,7 @@ def _compared_names(path: Path, names: set[str]) -> list[tuple[int, str]]:
 
 
 def test_no_code_outside_providers_branches_on_a_family_name():
-    names = set(providers.family_names())
+    names = set(registry.family_names())
     assert {"dashscope", "newapi", "jiekou", "apiyi"} <= names
     found = [f"{path.relative_to(ROOT).as_posix()}:{line}: compares with {name!r}"
              for path in _outside() for line, name in _compared_names(path, names)]

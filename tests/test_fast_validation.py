@@ -25,7 +25,6 @@ from referencing.jsonschema import DRAFT202012
 
 from mockserver import strategies
 from mockserver.contracts import (
-    FAMILIES,
     PY_SPACES,
     _Cyclic,
     _inline,
@@ -33,6 +32,9 @@ from mockserver.contracts import (
     load,
     strict_pattern,
 )
+from mockserver.families import bundled_names
+
+FAMILIES = bundled_names()
 
 CONTRACTS = load()
 TRICKY = st.sampled_from([

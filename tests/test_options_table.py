@@ -1,4 +1,4 @@
-"""Every user-settable option is described once (mockserver.core.options.CORE and each
+"""Every user-settable option is described once (mockserver.options.CORE and each
 family's family.py) and reachable from `wanmock serve`, the marker and the ini file."""
 
 from __future__ import annotations
@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from mockserver import providers
+from mockserver import families as registry
 from mockserver.cli import build_parser, option_values
 from mockserver.core.backend import Options
-from mockserver.core.options import CORE
 from mockserver.errors import MockServerError
+from mockserver.options import CORE
 from mockserver.pytest_plugin import PLUGIN_KEYS, pytest_addoption
 
-TABLE = providers.option_table()
+TABLE = registry.option_table()
 
 
 class _Recorder:
@@ -64,7 +64,7 @@ def test_the_table_is_options():
     family = {n: o for n, o in TABLE.items() if o.family}
     assert set(defaults.family_options) == set(family)
     for name, option in family.items():
-        assert name.startswith(f"{option.family}_") and option.family in providers.families()
+        assert name.startswith(f"{option.family}_") and option.family in registry.families()
         assert defaults.family_options[name] == option.default == getattr(defaults, name)
         assert name not in core  # family knobs left core Options
 

@@ -797,7 +797,8 @@ async def test_bad_rules_are_400(fake: Fake, body: dict[str, Any]) -> None:
 
 async def test_control_api_body_must_be_a_json_object(fake: Fake) -> None:
     for content in (b"[1, 2]", b"{nope"):
-        r = await fake.client.post("/_wanmock/scenarios", content=content)
+        r = await fake.client.post("/_wanmock/scenarios", content=content,
+                                   headers={"Content-Type": "application/json"})
         assert r.status_code == 400 and r.json()["type"] == "MockServerError"
 
 

@@ -267,7 +267,7 @@ def test_memory_stays_flat_with_max_tasks(contract_set: Any) -> None:
     from dataclasses import replace
 
     from mockserver.core.backend import Backend, Options
-    from mockserver.providers import family_class
+    from mockserver.providers.base import family_class
 
     total = 100_000 if os.environ.get("HYPOTHESIS_PROFILE") == "thorough" else 25_000
     backend = Backend(Options(max_tasks=1000, timing="instant", clock="manual", seed=1),

@@ -17,14 +17,17 @@ from hypothesis.errors import InvalidArgument
 from mockserver import strategies as ws
 from mockserver.app import create_app
 from mockserver.catalogue import parse_size
-from mockserver.contracts import FAMILIES, load
+from mockserver.contracts import load
 from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import ManualClock
 from mockserver.core.tasks import ORDER, State
 from mockserver.errors import MockServerError
+from mockserver.families import bundled_names
 from mockserver.handle import DEFAULT_HOSTS, InProcessRoutes, WanMock
 from mockserver.images import is_data_uri
-from mockserver.providers import family_class
+from mockserver.providers.base import family_class
+
+FAMILIES = bundled_names()
 
 NEWAPI_HOST = "newapi.example.com"
 HEADERS = {"Authorization": "Bearer sk-test", "X-DashScope-Async": "enable"}

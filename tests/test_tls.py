@@ -48,6 +48,12 @@ def test_names_cover_loopback_the_host_the_public_url_and_extras() -> None:
             server_names(extra=[bad])
 
 
+def test_certificate_names_are_hosts_the_control_plane_answers_to() -> None:
+    assert tlsmod.guard_hosts(["localhost", "127.0.0.1", "::1", "queue.fal.run", "*.fal.run",
+                               "Wanmock.Internal."]) == (
+        "queue.fal.run", ".fal.run", "wanmock.internal")
+
+
 def test_the_ca_is_made_once_kept_private_and_reused(tmp_path: Path) -> None:
     directory = tmp_path / "nested" / "tls"
     first = Authority(directory).open()
@@ -212,10 +218,17 @@ def test_the_ca_persists_across_restarts(tls_dir: Path) -> None:
     trusted_before = ssl.create_default_context(cafile=str(tls_dir / "ca.pem"))
     pem_before = (tls_dir / "ca.pem").read_bytes()
     for _ in range(2):  # a fresh server each time, on the same directory
-        with ThreadedMockServer(timing="instant", tls=str(tls_dir),
-                                families=["dashscope"]) as server:
+        with ThreadedMockServer(timing="instant", tls=str(tls_dir), families=["dashscope"],
+                                tls_names=["queue.fal.run", "*.fal.run"]) as server:
             r = httpx.get(server.url + "/_wanmock/clock", verify=trusted_before)
             assert r.status_code == 200
+            assert "queue.fal.run" in _names(server.tls.certfile)
+            # The control plane answers to the names the certificate covers, and only those.
+            for host, allowed in [("queue.fal.run", True), ("rest.fal.run", True),
+                                  ("rest.fal.ai", False)]:
+                r = httpx.get(server.url + "/_wanmock/clock", verify=trusted_before,
+                              headers={"Host": host})
+                assert (r.status_code == 200) is allowed, (host, r.status_code, r.text)
     assert (tls_dir / "ca.pem").read_bytes() == pem_before
 
 

@@ -80,6 +80,11 @@ def test_the_banner_prints_the_bundle_and_the_variables(served, tls_dir: Path) -
                  f"CURL_CA_BUNDLE={bundle}", f"NODE_EXTRA_CA_CERTS={ca}"):
         assert line in text, text
     assert f'eval "$(wanmock tls env --tls-dir {tls_dir})"' in text
+    # A --tls-name is a name the control plane answers to (its Host check).
+    trust = ssl.create_default_context(cafile=str(tls_dir / "ca.pem"))
+    for host, status in [("queue.fal.run", 200), ("elsewhere.example", 403)]:
+        r = httpx.get(base + "/_wanmock/clock", headers={"Host": host}, verify=trust)
+        assert r.status_code == status, (host, r.text)
 
 
 def test_python_clients_trust_it_by_environment_alone(served, tls_dir: Path) -> None:

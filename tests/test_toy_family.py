@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mockserver import providers
+from mockserver import families as registry
 from mockserver.app import create_app
 from mockserver.checks import read_task
 from mockserver.cli import build_parser
@@ -38,9 +38,9 @@ def toy_contracts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     (directory / "catalogue.yaml").write_text(
         catalogue.replace(entry, entry.replace("newapi]", "newapi, toy]")), encoding="utf-8")
     shutil.copy(TOY / "toy.yaml", directory)
-    providers.register(MODULE)
+    registry.register(MODULE)
     yield directory
-    providers.unregister(MODULE)
+    registry.unregister(MODULE)
 
 
 @pytest.fixture
@@ -53,11 +53,11 @@ def toy(toy_contracts: Path) -> WanMock:
 
 
 def test_the_registry_knows_it(toy_contracts: Path):
-    spec = providers.spec("toy")
-    assert "toy" in providers.family_names() and "toy" not in providers.bundled_names()
+    spec = registry.spec("toy")
+    assert "toy" in registry.family_names() and "toy" not in registry.bundled_names()
     assert spec.terminal_words == {"READY", "BROKEN", "GONE"}
     assert "toy_greeting" in Options.names()
-    assert "toy_greeting" in providers.option_table()
+    assert "toy_greeting" in registry.option_table()
     flags = build_parser().parse_args(["serve", "--family", "toy", "--toy-greeting", "hi"])
     assert flags.families == ["toy"] and flags.toy_greeting == "hi"
 
@@ -98,9 +98,9 @@ def test_served_validated_journaled_checked(toy: WanMock):
 def test_its_policy_judges_without_an_app(toy_contracts: Path):
     """What `mockserver.checks` does: the family's policy judges a body, no Backend built."""
     from mockserver.contracts import load
-    from mockserver.providers.policy import Judging
+    from mockserver.providers.policy import Judging, policy_class
 
-    policy = providers.spec("toy").policy_class()(Judging(load(toy_contracts)))
+    policy = policy_class("toy")(Judging(load(toy_contracts)))
     op = policy.contract.operation("createJob")
     assert [v.code for v in policy.judge(op, {"prompt": "a cat"})[1]] == ["no_model"]
     spec, violations = policy.judge(op, {"model": "wan2.6-t2v-us", "prompt": "a cat"})

@@ -20,7 +20,6 @@ See docs/contract-conventions.md for the extensions. Every public name is import
 
 from mockserver.contracts.compiled import PY_SPACES, strict_pattern
 from mockserver.contracts.loading import (
-    FAMILIES,
     HTTP_METHODS,
     contracts_dir,
     load,
@@ -33,7 +32,7 @@ from mockserver.contracts.spec import _MISSING, _normalise, get_path
 from mockserver.contracts.templates import DEFAULT_MAPPING, ErrorMapping, fill, render_envelope
 
 __all__ = [
-    "DEFAULT_MAPPING", "FAMILIES", "HTTP_METHODS", "PY_SPACES", "Contract", "ContractSet",
+    "DEFAULT_MAPPING", "HTTP_METHODS", "PY_SPACES", "Contract", "ContractSet",
     "ErrorMapping", "Operation", "_MISSING", "_Cyclic", "_deref", "_inline", "_leaves",
     "_normalise", "contracts_dir", "fill", "get_path", "load", "load_contract",
     "render_envelope", "strict_pattern", "validate_document",

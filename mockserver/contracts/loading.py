@@ -24,10 +24,7 @@ from mockserver.contracts.model import Contract, ContractSet, Operation
 from mockserver.contracts.schema import _deref, _escape, _schema_validator
 from mockserver.contracts.templates import ErrorMapping
 from mockserver.errors import ContractError
-from mockserver.providers import bundled_names
 
-# The bundled families (each a folder under mockserver/providers, found by its registry).
-FAMILIES = bundled_names()
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 

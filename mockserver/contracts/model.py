@@ -167,3 +167,16 @@ class ContractSet:
 
     def operation(self, family: str, operation_id: str) -> Operation:
         return self[family].operation(operation_id)
+
+    def hosts(self, family: str) -> tuple[str, ...]:
+        """The hosts of a family's contract's https `servers:` (empty for a family without a
+        contract here)."""
+        contract = self.contracts.get(family)
+        if contract is None:
+            return ()
+        out = []
+        for server in contract.document.get("servers") or []:
+            url = str(server.get("url", "")) if isinstance(server, Mapping) else ""
+            if url.startswith("https://"):
+                out.append(url.removeprefix("https://").split("/", 1)[0])
+        return tuple(dict.fromkeys(out))

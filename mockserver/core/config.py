@@ -1,8 +1,9 @@
 """The settings of one fake: `Options`, every core option a field and each family's by name.
 
-`Options` is validated against the one description of every option (`core/options.py` and
-each family's `family.py`, put together by the family registry); `Backend` takes one and
-`Backend.configure` swaps it for another. `mockserver.core.backend` re-exports it.
+`Options` is validated against the one description of every option (`mockserver/options.py`
+and each family's `family.py`, put together by the family registry, `mockserver.families`);
+`Backend` takes one and `Backend.configure` swaps it for another. `mockserver.core.backend`
+re-exports it.
 """
 
 from __future__ import annotations
@@ -12,35 +13,17 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from mockserver.contracts import FAMILIES
 from mockserver.errors import MockServerError
+from mockserver.families import bundled_names, family_names, family_options, option_table
 
 RULE_TIMINGS = ("contract", "submit", "async")
 _UNSET = object()
 
 
-# The option table comes from the family registry (mockserver.providers: Starlette-free
-# descriptions, the one thing core reads from there), imported when first needed.
-def _option_table() -> dict[str, Any]:
-    from mockserver.providers import option_table
-
-    return option_table()
-
-
-def _family_table() -> dict[str, Any]:
-    from mockserver.providers import family_options
-
-    return family_options()
-
-
-def _family_names() -> tuple[str, ...]:
-    from mockserver.providers import family_names
-
-    return family_names()
-
-
 def _family_defaults() -> dict[str, Any]:
-    return {name: option.default for name, option in _family_table().items()}
+    return {name: option.default for name, option in family_options().items()}
+
+
 # Options that shape the app's routes and contracts: fixed for the life of a fake.
 FIXED_OPTIONS = ("families", "contracts_dir", "store")
 
@@ -49,7 +32,7 @@ FIXED_OPTIONS = ("families", "contracts_dir", "store")
 class Options:
     """How the fake behaves: the core options, and each family's in `family_options`.
 
-    Every option is described once (`mockserver.core.options.CORE`, and each family's
+    Every option is described once (`mockserver.options.CORE`, and each family's
     `providers/<family>/family.py`); that table validates it here and makes it a
     `wanmock serve` flag, a marker argument and a `wanmock_*` ini key. `wanmock serve --help`
     and the README list them. A family option reads as an attribute or an item
@@ -84,11 +67,19 @@ class Options:
             404 instead of the normal fake's answer.
         webhook_timeout: seconds one webhook delivery attempt may take (default: the family's
             documented timeout, 5 s on jiekou/Novita).
+        public_url: the base URL (scheme, host, port, optional path prefix) that result URLs,
+            webhook payloads and the control API's links carry instead of the request's own,
+            for clients that reach the fake by another name (a compose service name, a
+            reverse proxy); stored without a trailing slash.
+        control_token: the token the control plane requires (`mockserver.guard`); None: none.
+        allowed_hosts: Host names the control plane answers besides IP addresses and localhost.
+        read_timeout: seconds a client has to send a request's head, and at most between two
+            pieces of its body, under `wanmock serve` and `ThreadedMockServer` (then 408).
         family_options: each family option's value by name (`newapi_version`,
             `jiekou_bare_key`, `dashscope_result_auth`...; see each family.py), defaults filled.
     """
 
-    families: tuple[str, ...] = FAMILIES
+    families: tuple[str, ...] = field(default_factory=bundled_names)
     timing: str = "fast"
     mode: str = "time"
     clock: str = "system"
@@ -111,13 +102,17 @@ class Options:
     webhook_timeout: float | None = None
     replay: str | None = None
     replay_strict: bool = False
+    public_url: str | None = None
+    control_token: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    read_timeout: float = 10.0
     family_options: Mapping[str, Any] = field(default_factory=_family_defaults)
 
     @classmethod
     def names(cls) -> list[str]:
         """Every option name: the core fields, then each family's options."""
         return [*(f.name for f in fields(cls) if f.name != "family_options"),
-                *_family_table()]
+                *family_options()]
 
     def __getattr__(self, name: str) -> Any:
         # only called when `name` is no field: a family option (`options.newapi_version`)
@@ -140,7 +135,7 @@ class Options:
         return out
 
     def merged(self, **changes: Any) -> Options:
-        table = _family_table()
+        table = family_options()
         if "family_options" in changes:  # a whole mapping (a copy of another Options')
             changes.update(changes.pop("family_options") or {})
         unknown = set(changes) - set(self.names())
@@ -151,9 +146,15 @@ class Options:
         if "api_keys" in changes and not isinstance(changes["api_keys"], frozenset):
             keys = changes["api_keys"]
             changes["api_keys"] = frozenset([keys] if isinstance(keys, str) else keys or [])
+        if "allowed_hosts" in changes and changes["allowed_hosts"] is not None:
+            hosts = changes["allowed_hosts"]
+            changes["allowed_hosts"] = tuple([hosts] if isinstance(hosts, str) else hosts)
         if "families" in changes and changes["families"] is not None:
             fams = changes["families"]
             changes["families"] = tuple([fams] if isinstance(fams, str) else fams)
+        if isinstance(changes.get("public_url"), str) and changes["public_url"].strip():
+            # one spelling: links are the public URL + "/_wanmock/..." (no double slash)
+            changes["public_url"] = changes["public_url"].strip().rstrip("/")
         family = {k: changes.pop(k) for k in list(changes) if k in table}
         core = {k: v for k, v in changes.items() if v is not None}
         set_family = {k: v for k, v in family.items() if v is not None}
@@ -162,11 +163,11 @@ class Options:
         return replace(self, **core)
 
     def check(self) -> Options:
-        known = _family_names()
+        known = family_names()
         bad = [f for f in self.families if f not in known]
         if bad:
             raise MockServerError(f"unknown families {bad}; known: {', '.join(known)}")
-        table = _option_table()
+        table = option_table()
         for each in fields(self):
             if each.name in table:
                 table[each.name].validate(getattr(self, each.name))

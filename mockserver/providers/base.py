@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from mockserver.contracts import Operation
 from mockserver.core.backend import Backend
 from mockserver.errors import ProviderError
+from mockserver.families import load_class, spec
 from mockserver.providers.hotpath import headers_of, json_response
 from mockserver.providers.pipeline import (
     SCENARIO_HEADER,
@@ -53,3 +54,8 @@ class Family(Pipeline, Policy, ABC):
     def body_error(self, kind: str, op: Operation) -> ProviderError:
         """The family's answer to a body that is `empty`, `not_json`, of the wrong
         `content_type` or `too_large`."""
+
+
+def family_class(name: str) -> type[Family]:
+    """The HTTP class serving the family `name` (its `FamilySpec.routes`)."""
+    return load_class(spec(name).routes)  # type: ignore[no-any-return]

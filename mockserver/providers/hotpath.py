@@ -7,7 +7,8 @@
   (DashScope's poll and submit answers), without Starlette's header building.
 - `path_and_query(request)`: `request.url.path` and `request.url.query`, remembered per raw
   path, query and Host (building a `URL` parses the whole URL every time).
-- `base_url(request)`: `str(request.base_url)`, remembered per scheme, server, root path and Host.
+- `base_url(request)`: `str(request.base_url)`, remembered per scheme, server, root path and Host;
+  `public_base(request, public_url)`: the `public_url` option instead when it is set.
 - `read_body(request, headers, limit)`: the body as `request.body()` reads it, or None past
   `limit`, without an async generator per request.
 - `headers_of(request)`: the request's headers as one dict, built once per request.
@@ -116,6 +117,12 @@ def base_url(request: Request) -> str:
     if found is None:
         found = _BASES.put(key, str(request.base_url))
     return found
+
+def public_base(request: Request, public_url: str | None) -> str:
+    """The base every self-link (result URL, webhook payload, control API link) starts with:
+    the `public_url` option plus "/" when it is set, else the request's own (`base_url`)."""
+    return base_url(request) if public_url is None else public_url + "/"
+
 
 async def read_body(request: Request, headers: dict[str, str], limit: int) -> bytes | None:
     """The body, or None when it is larger than `limit` bytes."""

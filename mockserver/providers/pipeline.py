@@ -45,7 +45,7 @@ from mockserver.providers.hotpath import (
     path_and_query,
     read_body,
 )
-from mockserver.providers.hotpath import base_url as _base_url
+from mockserver.providers.hotpath import public_base as _public_base
 
 if TYPE_CHECKING:
     from mockserver.contracts import Contract
@@ -373,8 +373,10 @@ class Pipeline:
                 exchange.entry.task_id = task.id
 
     def base_url(self, request: Request) -> str:
-        """`str(request.base_url)`, remembered (providers/hotpath.py)."""
-        return _base_url(request)
+        """Where self-links start: the `public_url` option, else the request's own base URL
+        (remembered; providers/hotpath.py). Every result URL and webhook payload is built
+        from it."""
+        return _public_base(request, self.backend.options.public_url)
 
     def error_response(self, err: ProviderError, op: Operation | None = None) -> Response:
         """An error as the family answers it: its status, headers and `error_body`."""

@@ -26,6 +26,7 @@ from mockserver.core.ids import Ids
 from mockserver.core.retention import Retention
 from mockserver.core.scenarios import FAULT_KEYS, Scenario
 from mockserver.errors import ProviderError, Timing, Violation
+from mockserver.families import load_class, spec
 from mockserver.jsonwire import InvalidUtf8
 
 if TYPE_CHECKING:
@@ -225,3 +226,9 @@ def generic(name: str) -> type[Policy]:
     if found is None:
         found = _GENERIC[name] = type(f"{name.title()}Policy", (Policy,), {"name": name})
     return found
+
+
+def policy_class(name: str) -> type[Policy]:
+    """The policy class of the family `name` (its `FamilySpec.policy`, else `generic`)."""
+    path = spec(name).policy
+    return load_class(path) if path else generic(name)  # type: ignore[no-any-return]

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from mockserver.catalogue import Catalogue, ModelEntry
 from mockserver.contracts import Operation
+from mockserver.families import FamilySpec
+from mockserver.families import spec as family_spec
 from mockserver.images import SAMPLE_PNG_DATA_URI
-from mockserver.providers import FamilySpec
-from mockserver.providers import spec as family_spec
 from mockserver.strategies.schema import _Schema
 
 _WORDS = ("a", "cat", "lighthouse", "at", "dusk", "camera", "slowly", "pushes", "in", "rain",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockserver.core.journal import redact_value
-from mockserver.providers import families
+from mockserver.families import families
 
 PAGE_LIMIT = 4096  # characters of one body shown in a page
 STRING_LIMIT = 1024  # characters of one string value inside a body

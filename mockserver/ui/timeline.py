@@ -15,7 +15,7 @@ from mockserver.core.backend import Backend
 from mockserver.core.journal import Entry
 from mockserver.core.tasks import Snapshot, Task
 from mockserver.core.webhooks import Webhook
-from mockserver.providers import families
+from mockserver.families import families
 from mockserver.ui.preview import answered_status
 
 # Used when a family's contract has no `x-wanmock-poll-guidance` (see

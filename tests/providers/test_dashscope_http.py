@@ -695,8 +695,11 @@ async def test_control_tasks_and_force_state(app: Starlette, client: httpx.Async
     r = await client.post(f"/_wanmock/tasks/{task_id}/state", json={"state": "exploded"})
     assert r.status_code == 400
     assert r.json()["type"] == "MockServerError" and "state must be one of" in r.json()["error"]
-    r = await client.post(f"/_wanmock/tasks/{task_id}/state", content=b"not json")
+    r = await client.post(f"/_wanmock/tasks/{task_id}/state", content=b"not json",
+                          headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["type"] == "MockServerError"
+    r = await client.post(f"/_wanmock/tasks/{task_id}/state", content=b"not json")
+    assert r.status_code == 415 and r.json()["type"] == "MockServerError"
 
 
 async def test_control_clock(app: Starlette, client: httpx.AsyncClient) -> None:

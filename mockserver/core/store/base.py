@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from mockserver.core.clock import Clock
 from mockserver.errors import MockServerError
@@ -87,6 +88,15 @@ class Store(Protocol):
         """Write what is batched (journal entries, poll counts) now."""
 
     def close(self) -> None: ...
+
+
+def store_label(url: str) -> str:
+    """The store URL without a password (`redis://:secret@host` -> `redis://***@host`), for
+    banners and the health endpoint."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(parts.netloc, "***@" + parts.netloc.rpartition("@")[2])
+    return url
 
 
 def open_store(url: str | None) -> Store:

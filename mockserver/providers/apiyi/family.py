@@ -3,7 +3,7 @@ contracts/apiyi.yaml `servers:`; DashScope's create under `/wan`, its own task A
 
 from __future__ import annotations
 
-from mockserver.providers import FamilySpec, StatusField
+from mockserver.families import FamilySpec, StatusField
 from mockserver.providers.dashscope.family import STATUS_FIELD as DASHSCOPE_STATUS
 
 NAME = "apiyi"

@@ -3,8 +3,8 @@ contracts/dashscope.yaml `servers:`; paths, status words, where its answers carr
 
 from __future__ import annotations
 
-from mockserver.core.options import Option
-from mockserver.providers import FamilySpec, StatusField
+from mockserver.families import FamilySpec, StatusField
+from mockserver.options import Option
 
 NAME = "dashscope"
 # neutral state -> DashScope's `output.task_status` (api-facts §3.2); render.py speaks it.

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mockserver.core.options import Option
-from mockserver.providers import FamilySpec, StatusField, read_path
+from mockserver.families import FamilySpec, StatusField, read_path
+from mockserver.options import Option
 
 NAME = "jiekou"
 # neutral state -> `task.status` (Novita task-result doc); a canceled task reads as failed.

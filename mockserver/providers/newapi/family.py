@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mockserver.core.options import Option, at_least
-from mockserver.providers import FamilySpec, StatusField, read_path
+from mockserver.families import FamilySpec, StatusField, read_path
+from mockserver.options import Option, at_least
 
 NAME = "newapi"
 # neutral state -> new-api's internal TaskStatus as its Ali poller sets it (api-facts §2.7):

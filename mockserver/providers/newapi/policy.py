@@ -17,11 +17,10 @@ from mockserver.catalogue import JobSpec, RuleFailure
 from mockserver.contracts import Operation
 from mockserver.core.retention import Retention
 from mockserver.errors import ProviderError, Violation
-from mockserver.providers import spec as family_spec
 from mockserver.providers.dashscope import render as ds_render
 from mockserver.providers.newapi import conversion, render
 from mockserver.providers.newapi.conversion import BUILD_FAILED, LEGACY_BUILD_FAILED
-from mockserver.providers.policy import Policy
+from mockserver.providers.policy import Policy, policy_class
 
 # middleware/distributor.go and i18n/locales/*.yaml (`distributor.invalid_request`,
 # `distributor.model_name_required`); legacy = the hard-coded strings before i18n (4fdd12ac).
@@ -216,7 +215,7 @@ class NewApiPolicy(Policy):
         conversion.convert(entry, body, fields, sources,
                            drop_shot_type=bool(opts["newapi_drop_shot_type"]))
         # The relayed job meets DashScope's rules with DashScope's options (its family says).
-        upstream = family_spec("dashscope").policy_class().judge_arguments(opts)
+        upstream = policy_class("dashscope").judge_arguments(opts)
         if kf2v is not None:
             conversion.kf2v_frames(body, fields, sources)
             spec, failures = catalogue.evaluate("dashscope", fields, task="image2video",

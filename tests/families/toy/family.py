@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mockserver.core.options import Option
-from mockserver.providers import FamilySpec, StatusField
+from mockserver.families import FamilySpec, StatusField
+from mockserver.options import Option
 
 NAME = "toy"
 # neutral state -> the toy provider's `job.state`

@@ -3,7 +3,8 @@
 `Options` (core/config.py) validates against it, `wanmock serve` makes its flags from it, the
 pytest plugin its marker arguments and `wanmock_*` ini keys. Core options are listed here;
 each family declares its own in its `providers/<family>/family.py` (`FamilySpec.options`), and
-`mockserver.providers.option_table()` puts the two together. No Starlette, no family here.
+`mockserver.families.option_table()` puts the two together. Data on the ground floor: it
+imports only `mockserver.errors`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from mockserver.errors import MockServerError
 
@@ -94,6 +96,12 @@ class Option:
         return ", ".join(str(c) for c in self.choices)
 
 
+def parse_bool(text: str) -> bool | None:
+    """A boolean as flags, ini keys and environment variables spell it (true/false, 1/0,
+    yes/no, on/off), or None when it is none of those."""
+    return _BOOL.get(text.strip().lower())
+
+
 def at_least(low: float, unit: str = "") -> Callable[[Any], str | None]:
     """A check: the value is >= low."""
     return lambda v: None if v >= low else f"must be >= {low:g}{unit}"
@@ -104,12 +112,38 @@ def positive(v: Any) -> str | None:
     return None if v > 0 else "must be > 0"
 
 
+def public_url_problem(v: Any) -> str | None:
+    """A check: an absolute http(s) URL with a host, an optional port and path prefix, and
+    nothing a base URL cannot carry (a query, a fragment, user:password)."""
+    if not isinstance(v, str):
+        return "must be a URL such as http://wanmock:8000"
+    try:
+        parts = urlsplit(v.strip())
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        return f"must be a URL such as http://wanmock:8000, not {v!r} ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be an http:// or https:// URL with a host, not {v!r}"
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        return f"must be a scheme, host, port and path prefix only, not {v!r}"
+    return None
+
+
 def _webhook_timeout(v: Any) -> str | None:
     return None if 0 < v <= 60 else "must be > 0 and at most 60 seconds"
 
 
 def _body_limit(v: Any) -> str | None:
-    return None if v >= 1024 else "must be at least 1024 bytes"
+    return None if 1024 <= v <= 1024 ** 3 else "must be at least 1024 bytes and at most 1 GiB"
+
+
+def _read_timeout(v: Any) -> str | None:
+    return None if 0 < v <= 600 else "must be > 0 and at most 600 seconds"
+
+
+def _token(v: Any) -> str | None:
+    return None if isinstance(v, str) and len(v) >= 16 and v.isprintable() and " " not in v \
+        else "must be at least 16 printable characters without spaces"
 
 
 # The core options, in `Options`' order. Families add theirs (providers/<family>/family.py).
@@ -161,6 +195,19 @@ CORE: tuple[Option, ...] = (
            metavar="FILE"),
     Option("replay_strict", False, "with --replay: requests the cassette does not know get a "
            "404", kind="bool"),
+    Option("public_url", None, "the scheme, host and optional path prefix that result URLs, "
+           "webhook payloads and other self-links carry instead of the request's own (e.g. "
+           "http://wanmock:8000 in a compose network)", check=public_url_problem, nullable=True,
+           metavar="URL"),
+    Option("control_token", None, "the token the control API and dashboard require "
+           "(X-Wanmock-Token header, or open /_wanmock/ui?token=T once); --allow-remote "
+           "generates and prints one unless given", nullable=True, check=_token, metavar="T"),
+    Option("allowed_hosts", (), "a Host name the control plane answers besides IP addresses "
+           "and localhost (repeatable; .example.com: its subdomains; *: any)", kind="list",
+           flag=None),
+    Option("read_timeout", 10.0, "seconds a client has to send a request's head, and at most "
+           "between two pieces of its body (then 408)", kind="float", check=_read_timeout,
+           metavar="S"),
 )
 
 

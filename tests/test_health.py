@@ -1,0 +1,72 @@
+"""`GET /_wanmock/health`: the container HEALTHCHECK's and orchestrators' probe. 200 while the
+store answers (with the round trip it took), 503 while it cannot be reached; never task data,
+never a store password."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from mockserver import __version__
+from mockserver.app import create_app
+from mockserver.core.store import store_label
+from tests.conftest import RedisServer
+from tests.helpers import SyncASGITransport, require_program
+
+CREATE = "/api/v1/services/aigc/video-generation/video-synthesis"
+KEY = {"Authorization": "Bearer sk-health-test", "X-DashScope-Async": "enable"}
+BODY = {"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse"},
+        "parameters": {"size": "1280*720", "duration": 5}}
+
+
+def _client(**options: object) -> httpx.Client:
+    app = create_app(seed=1, **options)
+    return httpx.Client(transport=SyncASGITransport(app), base_url="http://127.0.0.1:8000")
+
+
+def test_memory_store_is_healthy_and_counts_tasks() -> None:
+    with _client(families=["dashscope"]) as client:
+        first = client.get("/_wanmock/health")
+        assert first.status_code == 200
+        body = first.json()
+        assert body["status"] == "ok" and body["version"] == __version__
+        assert body["families"] == ["dashscope"]
+        assert body["store"]["url"] == "memory" and body["store"]["shared"] is False
+        assert body["store"]["reachable"] is True and body["store"]["tasks"] == 0
+        assert client.post(CREATE, json=BODY, headers=KEY).status_code == 200
+        assert client.get("/_wanmock/health").json()["store"]["tasks"] == 1
+        assert client.head("/_wanmock/health").status_code == 200
+
+
+def test_sqlite_store_is_healthy(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/health.db"
+    with _client(store=url) as client:
+        body = client.get("/_wanmock/health").json()
+    assert body["status"] == "ok"
+    assert body["store"]["url"] == url and body["store"]["shared"] is True
+    assert body["store"]["round_trip_ms"] >= 0
+
+
+def test_a_redis_that_goes_away_makes_it_unhealthy_until_it_is_back() -> None:
+    own = RedisServer(require_program("redis-server", "apt-get install redis-server")).start()
+    try:
+        with _client(store=own.url(), clock="manual") as client:
+            assert client.get("/_wanmock/health").json()["store"]["reachable"] is True
+            own.stop()
+            down = client.get("/_wanmock/health")
+            assert down.status_code == 503
+            assert down.json()["status"] == "unavailable"
+            assert down.json()["store"]["reachable"] is False
+            assert "redis" in down.json()["store"]["error"]
+            own.start()
+            up = client.get("/_wanmock/health")
+            assert up.status_code == 200 and up.json()["store"]["reachable"] is True
+    finally:
+        own.stop()
+
+
+def test_a_store_password_is_never_shown() -> None:
+    assert store_label("redis://:s3cret@redis:6379/0") == "redis://***@redis:6379/0"
+    assert store_label("redis://user:s3cret@redis:6379/0") == "redis://***@redis:6379/0"
+    assert store_label("redis://redis:6379/0") == "redis://redis:6379/0"
