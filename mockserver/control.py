@@ -35,7 +35,7 @@ from starlette.routing import BaseRoute, Route
 from mockserver import __version__
 from mockserver.core.artifacts import oss_error
 from mockserver.core.backend import Backend
-from mockserver.core.store import StoreUnavailable, store_label
+from mockserver.core.store import StoreUnavailable
 from mockserver.core.tasks import State, Task
 from mockserver.errors import MockServerError
 from mockserver.providers.hotpath import public_base
@@ -108,7 +108,8 @@ def control_routes(backend: Backend) -> list[BaseRoute]:
     async def health(request: Request) -> Response:
         # For HEALTHCHECK and orchestrators' probes: cheap (one round trip to a shared
         # store, none to memory), no task data, 503 while the store cannot be reached.
-        store: dict[str, Any] = {"url": store_label(backend.state.url),
+        # The store's kind, not its URL: no token guards this (mockserver/guard.py).
+        store: dict[str, Any] = {"kind": backend.state.url.partition(":")[0],
                                  "shared": backend.state.shared}
         started = time.perf_counter()
         try:

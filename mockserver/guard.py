@@ -20,7 +20,9 @@ runs there too), so the control API and the dashboard check, in this order:
    `multipart/form-data`) are refused even empty, so a browser must ask first (and is told no).
 
 The signed result-video URLs (`/_wanmock/videos/...`) are exempt: clients fetch them by whatever
-host a result URL names, and their signature already guards them. No Starlette here.
+host a result URL names, and their signature already guards them. `GET /_wanmock/health` needs
+no token (a container's HEALTHCHECK cannot know one generated at start; it tells only the
+status, version and store reachability). No Starlette here.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 PREFIX = "/_wanmock"
 EXEMPT = ("/_wanmock/videos/",)
+# Read-only and free of task data, for probes that cannot know a token generated at start
+# (a container's HEALTHCHECK, an orchestrator's HTTP probe): the Host check still applies.
+TOKEN_EXEMPT = frozenset({"/_wanmock/health"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The request content types a page may send cross-origin without a CORS preflight (Fetch
 # standard, "CORS-safelisted request-header").
@@ -125,7 +130,7 @@ class ControlGuard:
                            "(DNS rebinding protection); start the fake with --allowed-host "
                            f"{host_name(host)} to allow it")
         method = scope["method"]
-        if self.token is not None:
+        if self.token is not None and not (method in SAFE_METHODS and path in TOKEN_EXEMPT):
             refused = self._token(scope, headers, host, method)
             if refused is not None:
                 return refused

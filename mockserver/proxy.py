@@ -299,7 +299,7 @@ class Proxy:
 
     def _provider(self, op: Operation | None, path: str) -> Any:
         """The family (policy and words) of the proxy's own fake that owns this request."""
-        from mockserver.providers import owner
+        from mockserver.families import owner
 
         providers = self.fake.state.providers
         family = op.family if op is not None else owner(path, providers)

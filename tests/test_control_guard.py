@@ -106,6 +106,12 @@ def test_the_token_is_required_and_an_api_key_is_no_token() -> None:
     assert "HttpOnly" in headers["set-cookie"] and "SameSite=Strict" in headers["set-cookie"]
     assert status(guard, method="GET", path="/_wanmock/ui", host=host,
                   query=b"token=wrong") == 401
+    # the health probe needs no token (a HEALTHCHECK cannot know one), but a good Host
+    assert status(guard, method="GET", path="/_wanmock/health", host=host) is None
+    assert status(guard, method="HEAD", path="/_wanmock/health", host=host) is None
+    assert status(guard, method="POST", path="/_wanmock/health", host=host) == 401
+    assert status(guard, method="GET", path="/_wanmock/health/x", host=host) == 401
+    assert status(guard, method="GET", path="/_wanmock/health", host="evil.example") == 403
     # a state-changing request with the token still has to be same-origin
     assert status(guard, host=host, x_wanmock_token="t" * 24, origin="http://evil.example") == 403
 

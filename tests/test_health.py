@@ -1,6 +1,6 @@
 """`GET /_wanmock/health`: the container HEALTHCHECK's and orchestrators' probe. 200 while the
 store answers (with the round trip it took), 503 while it cannot be reached; never task data,
-never a store password."""
+never the store's URL; no control token needed (mockserver/guard.py)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_memory_store_is_healthy_and_counts_tasks() -> None:
         body = first.json()
         assert body["status"] == "ok" and body["version"] == __version__
         assert body["families"] == ["dashscope"]
-        assert body["store"]["url"] == "memory" and body["store"]["shared"] is False
+        assert body["store"]["kind"] == "memory" and body["store"]["shared"] is False
         assert body["store"]["reachable"] is True and body["store"]["tasks"] == 0
         assert client.post(CREATE, json=BODY, headers=KEY).status_code == 200
         assert client.get("/_wanmock/health").json()["store"]["tasks"] == 1
@@ -44,7 +44,7 @@ def test_sqlite_store_is_healthy(tmp_path: Path) -> None:
     with _client(store=url) as client:
         body = client.get("/_wanmock/health").json()
     assert body["status"] == "ok"
-    assert body["store"]["url"] == url and body["store"]["shared"] is True
+    assert body["store"]["kind"] == "sqlite" and body["store"]["shared"] is True
     assert body["store"]["round_trip_ms"] >= 0
 
 
@@ -70,3 +70,15 @@ def test_a_store_password_is_never_shown() -> None:
     assert store_label("redis://:s3cret@redis:6379/0") == "redis://***@redis:6379/0"
     assert store_label("redis://user:s3cret@redis:6379/0") == "redis://***@redis:6379/0"
     assert store_label("redis://redis:6379/0") == "redis://redis:6379/0"
+
+
+def test_no_control_token_is_needed_where_the_control_plane_needs_one() -> None:
+    from mockserver.server import ThreadedMockServer
+
+    with ThreadedMockServer(allow_remote=True) as server, \
+            httpx.Client(base_url=server.url, trust_env=False) as client:
+        assert server.control_token
+        assert client.get("/_wanmock/tasks").status_code == 401
+        assert client.get("/_wanmock/health").json()["status"] == "ok"
+        assert client.get("/_wanmock/tasks", headers={
+            "X-Wanmock-Token": server.control_token}).status_code == 200
