@@ -1,12 +1,15 @@
 """`wanmock calibrate`: recorded queue and run times per model, as a timing profile.
 
-Each recorded task with a submit and a terminal answer gives one queue time (to the first poll
-that was no longer queued) and one run time (from there to the first terminal answer), as
-`mockserver.replay.lifecycle` reads them; the model, resolution and duration come from the
-submit body through the contract and the catalogue (the job the fake would run), so a profile
-has one entry per model and one per model, resolution and duration. `wanmock serve --timing
-profile.yaml` then draws each task's times from the most specific entry it has for the job
-(`mockserver.core.profiles`), seeded, so `realistic` can mean "like my provider last week".
+Each recorded task that left the queue gives one queue time (to the first poll that was no
+longer queued), and each that succeeded one run time (from there to the first terminal answer),
+as `mockserver.replay.lifecycle` reads them: a figure nothing observed is left out (a model
+whose tasks all failed has no `run_s`, and `wanmock serve` takes the next entry's or the
+default's), and every figure says how many samples it rests on. The model, resolution and
+duration come from the submit body through the contract and the catalogue (the job the fake
+would run), so a profile has one entry per model and one per model, resolution and duration.
+`wanmock serve --timing profile.yaml` then draws each task's times from the most specific
+entry it has for the job (`mockserver.core.profiles`), seeded, so `realistic` can mean "like
+my provider last week".
 """
 
 from __future__ import annotations
@@ -64,17 +67,17 @@ def calibrate(tape: Cassette, contracts: ContractSet | None = None) -> dict[str,
     contracts = contracts or load()
     samples: dict[str, tuple[list[float], list[float]]] = {}
     for lc in lifecycles(tape):
-        if lc.queue_bounds is None or lc.end_bounds is None or lc.canceled_s is not None:
-            continue  # never left the queue, never ended, or canceled: no full timing
+        if lc.queue_bounds is None or (lc.canceled_s is not None and lc.end_bounds is None):
+            continue  # never left the queue while recorded: no queue time was observed
         # The first poll that saw each change (what the plan is built from, without its
         # millisecond of lead).
         queue = lc.queue_bounds[1]
-        run = max(0.0, lc.end_bounds[1] - queue)
+        succeeded = lc.end_bounds is not None and lc.final is State.SUCCEEDED
         for key in (*keys_of(lc, contracts), "default"):
             q, r = samples.setdefault(key, ([], []))
             q.append(queue)
-            if lc.final is State.SUCCEEDED:  # a failed job stops part-way through its run
-                r.append(run)
+            if succeeded and lc.end_bounds is not None:  # a failure stops part-way through
+                r.append(max(0.0, lc.end_bounds[1] - queue))
     models = {name: _entry(q, r) for name, (q, r) in sorted(samples.items())
               if name != "default"}
     profile: dict[str, Any] = {
@@ -91,8 +94,11 @@ def calibrate(tape: Cassette, contracts: ContractSet | None = None) -> dict[str,
 
 
 def _entry(queue: list[float], run: list[float]) -> dict[str, Any]:
-    # No finished run for this model (all failed): its run time is unknown, use the queue's 0.
-    return {"samples": len(queue), "queue_s": stats(queue), "run_s": stats(run or [0.0])}
+    """One profile entry: each figure only when observed (no succeeded task, no `run_s`)."""
+    entry: dict[str, Any] = {"samples": len(queue), "queue_s": stats(queue)}
+    if run:
+        entry["run_s"] = stats(run)
+    return entry
 
 
 def write_profile(profile: dict[str, Any], path: Path | str) -> Path:

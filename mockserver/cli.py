@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mockserver import __version__, tls_cli
+from mockserver.core.store.base import StoreUnavailable
 from mockserver.envconfig import EnvParser
 from mockserver.errors import MockServerError
 
@@ -162,9 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "given back only on a non-2xx answer; beyond it a submit gets the "
                             "family's own 429 quota answer, made locally")
     proxy.add_argument("--unlimited", action="store_true", help="no budget")
-    proxy.add_argument("--report", default="wanmock-proxy-report",
-                       help="exit report base path: writes .md and .json "
-                            "(default wanmock-proxy-report)")
+    proxy.add_argument("--report", default=None,
+                       help="exit report base path: writes .md and .json (default: next to "
+                            "the cassette, NAME.report.md/.json; none without --record)")
     proxy.add_argument("--timeout", type=float, default=60.0, help="upstream timeout (s)")
     proxy.add_argument("--quiet", action="store_true", help="do not print violations")
     _control_flags(proxy)
@@ -190,8 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read the recorded tasks' queue and run times and write a timing profile "
                     "that `wanmock serve --timing FILE` draws from (seeded).")
     calibrate.add_argument("cassette", nargs="+", help="one or more cassettes")
-    calibrate.add_argument("-o", "--output", default="timing-profile.yaml",
-                           help="profile file (.yaml or .json; default timing-profile.yaml)")
+    calibrate.add_argument("-o", "--output", default=None,
+                           help="profile file (.yaml or .json; default: next to the first "
+                                "cassette, NAME.timing-profile.yaml)")
 
     tls_cli.add_command(sub)
 
@@ -254,6 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MockServerError as exc:
         print(f"wanmock: {exc}", file=sys.stderr)
         return 2
+    except StoreUnavailable as exc:  # the store went away while starting: one line, not a trace
+        print(f"wanmock: the store cannot be reached: {exc}", file=sys.stderr)
+        return 2
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -279,6 +284,9 @@ def serve(args: argparse.Namespace) -> int:
             "sqlite:///PATH.db (one host) or --store redis://HOST:PORT/DB")
     from mockserver.core.store import store_label
     from mockserver.families import spec
+    from mockserver.reach import require_store
+
+    require_store(store)
 
     options["control_token"] = control_token(args)
     brought = tls_cli.check(args)  # before the app is built: a mistake is one line at once
@@ -303,6 +311,8 @@ def serve(args: argparse.Namespace) -> int:
               f"{' (strict)' if args.replay_strict else ''}")
         for problem in book.problems:
             print(f"  replay     skipped {problem}", file=sys.stderr)
+        for line in book.unfinished:
+            print(f"  replay     {line}")
     print_control(url, opts.control_token)
     for line in tls_cli.banner(tls) if tls else ():
         print(line)
@@ -342,9 +352,15 @@ def proxy_command(args: argparse.Namespace) -> int:
     if args.budget < 0:
         raise MockServerError("--budget must be >= 0 (or --unlimited)")
     targets = parse_targets(args.targets)
+    from mockserver.reach import require_reachable
+
+    for target in targets.values():
+        require_reachable(target)
     budget = None if args.unlimited else args.budget
+    # Reports go where the user said, else next to the cassette; never unasked into the CWD.
+    report = args.report or (beside(args.record, ".report") if args.record else None)
     proxy = Proxy(targets, families=args.families, record=args.record, guard=args.guard,
-                  budget=budget, report=args.report, timeout=args.timeout,
+                  budget=budget, report=report, timeout=args.timeout,
                   echo=None if args.quiet else stderr_echo)
     url = f"http://{args.host}:{args.port}"
     print(f"wanmock {__version__} proxy on {url}")
@@ -352,7 +368,8 @@ def proxy_command(args: argparse.Namespace) -> int:
         print(f"  {family:<10} -> {target}")
     print(f"  guard: {'on' if args.guard else 'off'}; billable submits: "
           f"{'unlimited' if budget is None else budget} (--budget N); "
-          f"cassette: {args.record or '(none)'}; report: {args.report}.md/.json")
+          f"cassette: {args.record or '(none)'}; report: "
+          f"{f'{report}.md/.json' if report else '(none: add --record or --report)'}")
     print(f"  journal    {url}/_wanmock/journal   status {url}/_wanmock/proxy")
     token = control_token(args)
     print_control(url, token)
@@ -361,10 +378,21 @@ def proxy_command(args: argparse.Namespace) -> int:
 
     guard = ControlGuard(token=token, allowed_hosts=args.allowed_hosts or ())
     # serve_forever, not uvicorn.run: an open dashboard page must not hold the shutdown.
-    serve_forever(Guarded(proxy.app(), guard), host=args.host, port=args.port, log_level="warning",
-                  access_log=False, lifespan="on")
+    app = proxy.app()
+    serve_forever(Guarded(app, guard), host=args.host, port=args.port, log_level="warning",
+                  access_log=False, lifespan="on", **app.state.uvicorn)
     proxy.close()
     return 0
+
+
+def beside(path: str, suffix: str) -> str:
+    """A file next to `path`, named after it: `cassettes/nightly.jsonl` + `.report` ->
+    `cassettes/nightly.report`."""
+    from pathlib import Path
+
+    base = Path(path)
+    stem = base.name[: -len(base.suffix)] if base.suffix else base.name
+    return str(base.with_name(stem + suffix))
 
 
 def _read_cassette(path: str, strict: bool = False) -> Any:
@@ -403,12 +431,16 @@ def calibrate_command(args: argparse.Namespace) -> int:
             merged.exchanges.append(ex)
     profile = calibrate(merged)
     if "default" not in profile:
-        raise MockServerError("no finished task in the cassette(s): nothing to calibrate")
-    path = write_profile(profile, args.output)
+        raise MockServerError("no task left the queue in the cassette(s): nothing to calibrate")
+    path = write_profile(profile, args.output or beside(args.cassette[0], ".timing-profile.yaml"))
     for model, entry in [("(all)", profile["default"]), *profile["models"].items()]:
-        print(f"{model:<28} {entry['samples']:>4} tasks  queue p50 {entry['queue_s']['p50']:g} s"
-              f" (max {entry['queue_s']['max']:g})  run p50 {entry['run_s']['p50']:g} s "
-              f"(max {entry['run_s']['max']:g})")
+        queue = entry["queue_s"]
+        run = entry.get("run_s")
+        ran = (f"run p50 {run['p50']:g} s (max {run['max']:g}, {run['samples']} succeeded)"
+               if run else "run: none succeeded (the next entry's, else the built-in "
+                           "realistic run time)")
+        print(f"{model:<28} {entry['samples']:>4} tasks  queue p50 {queue['p50']:g} s "
+              f"(max {queue['max']:g})  {ran}")
     print(f"timing profile: {path}  (wanmock serve --timing {path})")
     return 0
 
@@ -452,7 +484,9 @@ def contracts_command(args: argparse.Namespace) -> int:
 def check_command(args: argparse.Namespace) -> int:
     from mockserver.conformance import PROFILES, check
     from mockserver.live import available_keys
+    from mockserver.reach import require_reachable
 
+    require_reachable(args.base_url)
     families = args.families or _families()
     key = args.api_key
     if key is None:

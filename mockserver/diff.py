@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 
 from mockserver.cassette import HOP_BY_HOP, Cassette, Exchange
-from mockserver.contracts import ContractSet, get_path, load
+from mockserver.contracts import ContractSet, load
 from mockserver.core.tasks import ORDER, State, Task, plan_range
-from mockserver.recorded import state_of, task_of_submit
+from mockserver.recorded import error_code, state_of, task_of_submit
 from mockserver.replay import RecordedLifecycle, ReplayBook
 
 KINDS = ("status", "envelope", "field-missing", "field-extra", "type", "word", "error-code",
@@ -93,15 +93,6 @@ def leaves(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 def _volatile(path: str, value: Any) -> bool:
     key = path.rsplit(".", 1)[-1].rstrip("[]")
     return bool(VOLATILE.search(key)) or (isinstance(value, str) and bool(_URL.match(value)))
-
-
-def error_code(body: Any) -> Any:
-    """The provider's error code in any family's envelope."""
-    for path in ("error.code", "reason", "code", "output.code"):
-        value = get_path(body, path)
-        if isinstance(value, str) and value:
-            return value
-    return None
 
 
 def compare(ex: Exchange, status: int, fake: Any, fake_encoding: str) -> list[Drift]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +17,7 @@ import httpx
 
 from mockserver.contracts import ContractSet, Operation
 from mockserver.core.journal import redact_value
+from mockserver.recorded import operation_patterns
 
 
 def __getattr__(name: str) -> Any:
@@ -89,7 +88,7 @@ class LiveRoutes:
             self.hosts = host_families(self.contracts)
         self._sync = httpx.HTTPTransport()
         self._async = httpx.AsyncHTTPTransport()
-        self._patterns = {fam: _patterns(c.operations.values())
+        self._patterns = {fam: operation_patterns(c.operations.values())
                           for fam, c in self.contracts.contracts.items()}
         self.router = _router_class()(assert_all_called=False, assert_all_mocked=False)
         for host in self.hosts:
@@ -160,16 +159,6 @@ class LiveRoutes:
 
     def stop(self) -> None:
         self.router.stop(quiet=True)
-
-
-def _patterns(ops: Iterable[Operation]) -> list[tuple[str, re.Pattern[str], Operation]]:
-    out = []
-    for op in ops:
-        regex = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(op.path)) + "$"
-        out.append((op.method, re.compile(regex), op))
-    # literal paths before templated ones (/api/v1/tasks before /api/v1/tasks/{id})
-    out.sort(key=lambda item: item[2].path.count("{"))
-    return out
 
 
 def describe_findings(findings: list[LiveFinding]) -> str:

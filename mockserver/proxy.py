@@ -31,10 +31,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from mockserver.cassette import HOP_BY_HOP, CassetteWriter
+from mockserver.cassette import CassetteWriter
 from mockserver.contracts import ContractSet, Operation, load
 from mockserver.errors import MockServerError, ProviderError
 from mockserver.proxy_budget import Budget, is_submit, refusal
+from mockserver.proxy_headers import answered_headers, end_to_end, forwarded_request
 from mockserver.recorded import task_of_submit
 from mockserver.recording import Echo, Recorder
 
@@ -119,6 +120,9 @@ class Proxy:
         app = Starlette(routes=routes, lifespan=self._lifespan)
         app.state.backend = self.backend
         app.state.proxy = self
+        # The proxy appends its client to X-Forwarded-For: the server must not replace the
+        # client with what that header claims (uvicorn does for loopback peers by default).
+        app.state.uvicorn = {"proxy_headers": False}
         return app
 
     @asynccontextmanager
@@ -213,7 +217,8 @@ class Proxy:
                        violations: list[dict[str, Any]], billable: bool) -> Response:
         assert self.client is not None, "the proxy app's lifespan did not run"
         url = target + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        sent = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+        sent = forwarded_request(headers, client=request.client.host if request.client else None,
+                                 scheme=request.url.scheme, host=request.headers.get("host"))
         upstream = await self.client.send(
             self.client.build_request(request.method, url, headers=sent, content=raw),
             stream=True)
@@ -228,8 +233,9 @@ class Proxy:
             return self._stream(upstream, request, op, raw, headers, started, violations)
         body = await upstream.aread()
         await upstream.aclose()
-        out_headers = [(k, v) for k, v in upstream.headers.multi_items()
-                       if k.lower() not in HOP_BY_HOP and k.lower() != "content-encoding"]
+        # httpx decoded the body: its length and encoding are no longer the target's.
+        out_headers = [(k, v) for k, v in self._answered(request, upstream)
+                       if k.lower() != "content-encoding"]
         self.recorder.record(method=request.method, path=request.url.path,
                              query=request.url.query, headers=headers, raw=raw, status=status,
                              response_headers=out_headers, response_raw=body, op=op,
@@ -239,11 +245,16 @@ class Proxy:
                                 (b"content-length", str(len(body)).encode())]
         return response
 
+    def _answered(self, request: Request, upstream: httpx.Response,
+                  keep: Iterable[str] = ()) -> list[tuple[str, str]]:
+        """The target's headers for the client (hop-by-hop dropped, Locations rewritten)."""
+        return answered_headers(upstream.headers.multi_items(), self.targets.values(),
+                                str(request.base_url), keep=keep)
+
     def _stream(self, upstream: httpx.Response, request: Request, op: Operation | None,
                 raw: bytes, headers: list[tuple[str, str]], started: float,
                 violations: list[dict[str, Any]]) -> Response:
-        out_headers = [(k, v) for k, v in upstream.headers.multi_items()
-                       if k.lower() not in HOP_BY_HOP or k.lower() == "content-length"]
+        out_headers = self._answered(request, upstream, keep=("content-length",))
         recorder = self.recorder
 
         async def body() -> AsyncIterator[bytes]:
@@ -269,7 +280,7 @@ class Proxy:
                      violations: list[dict[str, Any]], origin: str) -> Response:
         """Answer from the in-process fake, as the provider would (never forwarded)."""
         transport = httpx.ASGITransport(app=self.fake)
-        sent = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+        sent = end_to_end(headers)
         async with httpx.AsyncClient(transport=transport, base_url=str(request.base_url)) as c:
             answer = await c.request(request.method, request.url.path,
                                      params=request.url.query or None,
@@ -282,8 +293,8 @@ class Proxy:
                 task = None
             if task is not None:
                 self.local_tasks.add(task)
-        out_headers = [(k, v) for k, v in answer.headers.multi_items()
-                       if k.lower() not in HOP_BY_HOP and k.lower() != "content-encoding"]
+        out_headers = [(k, v) for k, v in end_to_end(answer.headers.multi_items())
+                       if k.lower() != "content-encoding"]
         out_headers.append(("x-wanmock-proxy", origin))
         self.recorder.record(method=request.method, path=request.url.path,
                              query=request.url.query, headers=headers, raw=raw,

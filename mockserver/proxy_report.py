@@ -82,7 +82,8 @@ def write_report(proxy: Any, path: Path | str) -> list[Path]:
         base = base.with_suffix("")
     base.parent.mkdir(parents=True, exist_ok=True)
     data = summary(proxy)
-    md, js = base.with_suffix(".md"), base.with_suffix(".json")
+    # Appended, not swapped: `nightly.report` gives nightly.report.md, not nightly.md.
+    md, js = base.with_name(base.name + ".md"), base.with_name(base.name + ".json")
     md.write_text(markdown(data), encoding="utf-8")
     js.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return [md, js]

@@ -8,7 +8,7 @@ family's own words. The status words and where they sit come from each family's 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mockserver.contracts import Operation, get_path
@@ -52,13 +52,27 @@ def _specs(family: str | None) -> list[FamilySpec]:
     return [known[family]] if family in known else list(known.values())
 
 
+def _regex(template: str, group: bool) -> str:
+    """An operation path as a regex; a trailing slash is the same operation (DashScope's aio
+    SDK polls `/api/v1/tasks/{id}/`, contracts/dashscope.yaml decision trailing-slash)."""
+    param = "([^/]+)" if group else "[^/]+"
+    return "^" + re.sub(r"\\\{[^}]+\\\}", param, re.escape(template)) + "/?$"
+
+
+def operation_patterns(ops: Iterable[Operation]) -> list[tuple[str, re.Pattern[str], Operation]]:
+    """(method, path regex, operation) for matching requests, literal paths before templates
+    (`/api/v1/tasks` before `/api/v1/tasks/{id}`)."""
+    out = [(op.method, re.compile(_regex(op.path, False)), op) for op in ops]
+    out.sort(key=lambda item: item[2].path.count("{"))
+    return out
+
+
 def path_params(op: Operation, path: str) -> dict[str, str]:
     """The `{name}` parameters of `path` under the operation's template (empty if no match)."""
     names = re.findall(r"\{([^}]+)\}", op.path)
     if not names:
         return {}
-    regex = "^" + re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(op.path)) + "$"
-    found = re.match(regex, path)
+    found = re.match(_regex(op.path, True), path)
     return dict(zip(names, found.groups(), strict=True)) if found else {}
 
 
@@ -102,4 +116,13 @@ def geometry_of(body: Any) -> tuple[int, int] | None:
     width, height = get_path(body, "width"), get_path(body, "height")
     if isinstance(width, int) and isinstance(height, int):
         return width, height
+    return None
+
+
+def error_code(body: Any) -> Any:
+    """The provider's error code in any family's envelope."""
+    for path in ("error.code", "reason", "code", "output.code"):
+        value = get_path(body, path)
+        if isinstance(value, str) and value:
+            return value
     return None

@@ -11,7 +11,6 @@ statistics (`Stats`, the proxy's exit report). The pytest plugin's record mode u
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections import Counter
@@ -25,7 +24,7 @@ from mockserver.contracts import ContractSet, Operation
 from mockserver.core.journal import Journal, redact_value
 from mockserver.core.tasks import ORDER, State
 from mockserver.families import bundled_names
-from mockserver.recorded import state_of, task_of_request, task_of_submit
+from mockserver.recorded import operation_patterns, state_of, task_of_request, task_of_submit
 
 Echo = Callable[[str], None]
 
@@ -53,15 +52,6 @@ class Stats:
         return sum(sum(s.violations.values()) for s in self.ops.values())
 
 
-def _patterns(ops: Iterable[Operation]) -> list[tuple[str, re.Pattern[str], Operation]]:
-    out = []
-    for op in ops:
-        regex = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(op.path)) + "$"
-        out.append((op.method, re.compile(regex), op))
-    out.sort(key=lambda item: item[2].path.count("{"))  # literal paths before templates
-    return out
-
-
 class Recorder:
     """Validates and records exchanges for the given families (default: all)."""
 
@@ -71,7 +61,7 @@ class Recorder:
         self.contracts = contracts
         self.families = tuple(families or [f for f in bundled_names() if f in contracts.contracts])
         self._patterns = [p for fam in self.families
-                          for p in _patterns(contracts[fam].operations.values())]
+                          for p in operation_patterns(contracts[fam].operations.values())]
         self.writer = writer
         self.journal = journal
         self.echo = echo

@@ -20,9 +20,13 @@ from typing import Any
 from mockserver.cassette import Cassette, Exchange, body_hash, read, redact_body
 from mockserver.catalogue import JobSpec
 from mockserver.core.tasks import Failure, Plan, Snapshot, State, Task
-from mockserver.recorded import failure_of, geometry_of, progress_of, state_of
+from mockserver.recorded import error_code, failure_of, geometry_of, progress_of, state_of
 
 NEVER = 10 * 365 * 86400.0  # "did not happen while recording": later than any test looks
+# The failure code of a replayed task the recording never saw end (it ends when the recording
+# does; the message says where: "never ended in the recording: last seen RUNNING at +42 s").
+RECORDING_ENDED = "WanmockRecordingEnded"
+
 # Each change of state is planned this much before the poll that first saw it, so a poll at the
 # recorded moment (times are rounded to microseconds, sums of floats drift by an ulp) sees it.
 EARLY = 1e-3
@@ -59,6 +63,8 @@ class RecordedLifecycle:
     end_bounds: tuple[float, float] | None
     geometry: tuple[int, int] | None
     exchanges: list[Exchange] = field(default_factory=list)
+    cut: str | None = None  # why the recording never saw it end (None: it ended)
+    fault: Exchange | None = None  # the fault answered to its last poll, replayed after it
 
     @property
     def states(self) -> list[State]:
@@ -80,37 +86,33 @@ def lifecycle(task: str, exchanges: list[Exchange]) -> RecordedLifecycle | None:
         if ex.role not in ("submit", "query") or ex.response_encoding != "json":
             continue
         state, word = state_of(ex.family, ex.response_body)
-        since = ex.since_submit if ex.since_submit is not None else max(0.0, ex.time - submit.time)
-        observations.append(Observation(since, ex.operation, ex.status, ex.response_body, state,
-                                        word, progress_of(ex.response_body, ex.family)))
+        observations.append(Observation(_since(ex, submit), ex.operation, ex.status,
+                                        ex.response_body, state, word,
+                                        progress_of(ex.response_body, ex.family)))
     observations.sort(key=lambda o: o.since)
     seen = [o for o in observations if o.state is not None and o.state is not State.EXPIRED]
     last_queued = max((o.since for o in seen if o.state is State.QUEUED), default=0.0)
     started = next((o for o in seen if o.state is not State.QUEUED), None)
     ended = next((o for o in seen if o.state.terminal), None)  # type: ignore[union-attr]
     final = seen[-1].state if seen else None
-    failure = None
     canceled = None
-    if started is None:  # never left the queue while recorded
-        plan = Plan(NEVER, 0.0)
-        queue_bounds = None
-    else:
+    queue_bounds = None
+    if started is not None:
         queue_bounds = (min(last_queued, started.since), started.since)
-        queue_s = _lead(queue_bounds)
-        if ended is None:
-            plan = Plan(queue_s, NEVER)
-        else:
-            before = [o.since for o in seen if not o.state.terminal]  # type: ignore[union-attr]
-            end_s = _lead((min(max(before, default=0.0), ended.since), ended.since))
-            plan = Plan(queue_s, max(0.0, end_s - queue_s))
     end_bounds = None
-    if ended is not None:
+    fault = cut = None
+    if ended is None:
+        # Cut short: the client stopped polling (after a fault, a timeout, Ctrl-C). The task
+        # shows its states as recorded and then ends, never an open-ended run.
+        plan, fault, cut = _cut_plan(seen, exchanges, submit, queue_bounds)
+    else:
         before = [o.since for o in seen if not o.state.terminal]  # type: ignore[union-attr]
         end_bounds = (min(max(before, default=0.0), ended.since), ended.since)
+        queue_s = _lead(queue_bounds) if queue_bounds is not None else 0.0
+        plan = Plan(queue_s, max(0.0, _lead(end_bounds) - queue_s))
         if ended.state is State.FAILED:
             code, message = failure_of(ended.body, submit.family) or ("TaskFailed", "")
-            failure = Failure(code, message)
-            plan.failure = failure
+            plan.failure = Failure(code, message)
             plan.fail_at = 1.0
         elif ended.state is State.CANCELED:
             canceled = plan.end_s
@@ -118,7 +120,42 @@ def lifecycle(task: str, exchanges: list[Exchange]) -> RecordedLifecycle | None:
     geometry = next((g for o in reversed(observations) if (g := geometry_of(o.body))), None)
     return RecordedLifecycle(task, submit.family, submit.operation, submit, observations, plan,
                              final, canceled, queue_bounds, end_bounds, geometry,
-                             list(exchanges))
+                             list(exchanges), cut=cut, fault=fault)
+
+
+def _since(ex: Exchange, submit: Exchange) -> float:
+    return ex.since_submit if ex.since_submit is not None else max(0.0, ex.time - submit.time)
+
+
+def _cut_plan(seen: list[Observation], exchanges: list[Exchange], submit: Exchange,
+              queue_bounds: tuple[float, float] | None
+              ) -> tuple[Plan, Exchange | None, str]:
+    """The plan of a task the recording never saw end: its recorded states at their times,
+    then (just after the last recorded exchange) a failure that says so. A fault answered to
+    its last poll (a 429, a 5xx) is kept: replay answers the polls after it with it."""
+    last = seen[-1] if seen else None
+    word = (last.word if last is not None else None) or "queued"
+    at = last.since if last is not None else 0.0
+    cut = f"never ended in the recording: last seen {word} at +{at:g} s"
+    polls = [e for e in exchanges if e.role == "query"]
+    fault = None
+    if polls:
+        tail = max(polls, key=lambda e: _since(e, submit))
+        if tail.status >= 400 and _since(tail, submit) >= at:
+            fault = tail
+            cut += (f", then {tail.status}" + (f" {code}" if (code := _code(tail)) else "") +
+                    f" at +{_since(tail, submit):g} s")
+    end = max([at, *(_since(e, submit) for e in exchanges)]) + EARLY
+    failure = Failure(RECORDING_ENDED, f"wanmock replay: {cut}")
+    if queue_bounds is None:  # never left the queue: fails from it
+        return Plan(end, 0.0, failure, 0.0), fault, cut
+    queue_s = _lead(queue_bounds)
+    return Plan(queue_s, max(0.0, end - queue_s), failure, 1.0), fault, cut
+
+
+def _code(ex: Exchange) -> str | None:
+    code = error_code(ex.response_body)
+    return code if isinstance(code, str) else None
 
 
 def _lead(bounds: tuple[float, float]) -> float:
@@ -145,6 +182,9 @@ class ReplayBook:
         self.cassette = tape
         self.problems = tape.problems
         self.jobs = lifecycles(tape)
+        # Jobs the recording never saw end, reported when the cassette is loaded.
+        self.unfinished = [f"task {job.task} (line {job.submit.line}): {job.cut}"
+                           for job in self.jobs if job.cut is not None]
         self._by_key: dict[tuple[str, str, str], list[int]] = {}
         for index, job in enumerate(self.jobs):
             key = (job.family or "", job.operation or "", job.submit.body_sha256 or "")
@@ -199,6 +239,7 @@ class ReplayBook:
             task.spec = replace(task.spec, width=width, height=height)
         task.extra["replay"] = index
         task.extra["replay_task"] = job.task
+        task.extra["scenario"] = f"replay of {job.task} (cassette line {job.submit.line})"
 
     def answer(self, task: Task, operation: str, role: str, snap: Snapshot, fake: Any,
                video_url: str | None) -> tuple[int, Any] | None:
@@ -219,6 +260,11 @@ class ReplayBook:
         if role != "query":
             return None
         elapsed = snap.now - snap.submitted_at
+        fault = job.fault
+        if fault is not None and fault.operation == operation and elapsed >= _since(
+                fault, job.submit) - EARLY and fault.response_encoding == "json":
+            # The client saw this fault and stopped polling: the recording ends with it.
+            return fault.status, self.rewrite(fault.response_body, None, job, task, video_url)
         same = [o for o in job.observations
                 if o.operation == operation and o.state is snap.state]
         if not same:

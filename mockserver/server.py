@@ -93,9 +93,11 @@ class ThreadedMockServer(Trusting):
     def start(self, timeout: float = 15.0) -> ThreadedMockServer:
         import uvicorn
 
+        # An app may ask for server settings of its own (`wanmock proxy`: no proxy headers).
+        extra = getattr(getattr(self.app, "state", None), "uvicorn", None) or {}
         config = uvicorn.Config(
             self.app, host=self.host, port=self.port, log_level="warning", access_log=False,
-            loop=_loop(), http=_http(), lifespan="on",
+            loop=_loop(), http=_http(), lifespan="on", **extra,
             **(self.tls.uvicorn() if self.tls else {}),
         )
         self._server = uvicorn.Server(config)

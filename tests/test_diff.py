@@ -223,6 +223,45 @@ def test_calibrate_gives_a_profile_that_serve_timing_uses(upstream, tmp_path, ca
     assert (full_hd.plan.queue_s, full_hd.plan.run_s) == (1.0, 6.0)
 
 
+def test_calibrate_never_invents_a_run_time(upstream, tmp_path, capsys):
+    """A model whose recorded tasks all failed has no `run_s`: serve takes the next entry's
+    (here the default's), and a profile with no succeeded task at all the built-in realistic
+    run time; every figure says how many samples it rests on."""
+    clock = upstream.backend.clock
+    doomed = {"model": "wan2.5-t2v-preview", "input": {"prompt": "doomed"},
+              "parameters": {"size": "1280*720", "duration": 5}}
+    fail = {"X-Wanmock-Scenario": "fail; kind=moderation; at=0.5"}
+
+    def session(c: httpx.Client) -> None:
+        dashscope_job(c, clock)
+        for _ in range(2):
+            dashscope_job(c, clock, body=doomed, headers=fail)
+
+    path = record(tmp_path / "failed.jsonl", upstream.url, clock, session)
+    profile = calibrate(cassette.read(path))
+    entry = profile["models"]["wan2.5-t2v-preview"]
+    assert "run_s" not in entry and entry["queue_s"]["samples"] == 2
+    assert profile["default"]["queue_s"]["samples"] == 3
+    assert profile["default"]["run_s"]["samples"] == 1 and profile["default"]["run_s"]["min"] > 0
+    out = tmp_path / "failed.yaml"
+    assert main(["calibrate", str(path), "-o", str(out)]) == 0
+    assert "wan2.5-t2v-preview" in capsys.readouterr().out
+    app = create_app(timing=str(out), clock="manual", seed=1)
+    assert _Async(app).submit(doomed).status_code == 200
+    [task] = app.state.backend.tasks()
+    assert task.plan.run_s == profile["default"]["run_s"]["p50"] == 4.0  # the default's
+
+    only_failed = record(tmp_path / "only.jsonl", upstream.url, clock,
+                         lambda c: dashscope_job(c, clock, body=doomed, headers=fail))
+    bare = calibrate(cassette.read(only_failed))
+    assert "run_s" not in bare["default"]
+    write_profile(bare, tmp_path / "bare.json")
+    app = create_app(timing=str(tmp_path / "bare.json"), clock="manual", seed=1)
+    _Async(app).submit(doomed)
+    [task] = app.state.backend.tasks()
+    assert 90 <= task.plan.run_s <= 720  # the built-in realistic run, not an invented 0 s
+
+
 class _Async:
     """A DashScope submit into an app, from sync test code."""
 

@@ -300,9 +300,12 @@ def test_the_wanmock_proxy_command_prints_violations_and_reports_at_exit(upstrea
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     command = [sys.executable, "-m", "mockserver", "proxy", "--target", upstream.url,
-               "--port", str(port), "--record", str(tmp_path / "cli.jsonl"),
-               "--report", str(tmp_path / "cli-report"), "--unlimited"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               "--port", str(port), "--record", str(tmp_path / "tapes" / "cli.jsonl"),
+               "--unlimited"]
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=cwd)
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -323,9 +326,13 @@ def test_the_wanmock_proxy_command_prints_violations_and_reports_at_exit(upstrea
     assert "request violation [schema:required] input" in err
     assert "1 request(s), 1 contract violation(s), 0 billable submit(s) of unlimited" in err
     assert KEY not in out + err
-    report = json.loads((tmp_path / "cli-report.json").read_text())
+    # the report goes next to the cassette, never unasked into the working directory
+    assert sorted(p.name for p in (tmp_path / "tapes").iterdir()) == [
+        "cli.jsonl", "cli.report.json", "cli.report.md"]
+    assert list(cwd.iterdir()) == []
+    report = json.loads((tmp_path / "tapes" / "cli.report.json").read_text())
     assert report["requests"] == 1 and report["violations"] == 1
-    assert len((tmp_path / "cli.jsonl").read_text().splitlines()) == 2  # header + exchange
+    assert len((tmp_path / "tapes" / "cli.jsonl").read_text().splitlines()) == 2
 
 
 def test_the_journal_holds_no_credential_either(recording):

@@ -11,6 +11,7 @@ import asyncio
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import av
 import httpx
@@ -311,7 +312,11 @@ def test_the_plan_puts_each_change_between_the_polls_that_bracket_it():
     assert lc.queue_bounds == (1.0, 1.0004) and lc.end_bounds == (6.0, 9.0)
     assert lc.states == [State.QUEUED, State.RUNNING, State.SUCCEEDED]
     never = lifecycle("t1", [_ex(1, 0.0, "PENDING", "submit"), _ex(2, 30.0, "PENDING")])
-    assert never.plan.queue_s > 10**8 and never.queue_bounds is None  # stuck while recorded
+    assert never.queue_bounds is None and never.end_bounds is None  # queued while recorded
+    assert never.cut == "never ended in the recording: last seen PENDING at +30 s"
+    # it ends when the recording does, failing from the queue: never an open-ended run
+    assert never.plan.end_s == pytest.approx(30.0 + 1e-3)
+    assert never.plan.failure.code == "WanmockRecordingEnded"
 
 
 def test_plugin_replay_fails_a_stale_cassette(pytester):
@@ -340,3 +345,71 @@ def test_a_replayed_task_stays_its_keys_own(tape):
     body = asyncio.run(other_key())
     assert body["output"]["task_status"] == "UNKNOWN"  # DashScope's answer for another's task
     assert "provider_note" not in body["output"]
+
+
+# -- a recording cut short ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cut_tape(tmp_path_factory) -> Iterator[tuple[Path, str]]:
+    """One job the client stopped polling after a 429 (RUNNING at +2 s, 429 at +2.5 s)."""
+    out = tmp_path_factory.mktemp("cut")
+    with ThreadedMockServer(timing="fast", clock="manual", seed=4) as upstream:
+        clock = upstream.backend.clock
+        ids = []
+
+        def session(c: httpx.Client) -> None:
+            task = c.post(DS_SUBMIT, json=DS_BODY, headers=DS).json()["output"]["task_id"]
+            ids.append(task)
+            for _ in range(4):
+                clock.advance(STEP)
+                c.get(f"/api/v1/tasks/{task}", headers=DS)
+            clock.advance(STEP)
+            throttled = c.get(f"/api/v1/tasks/{task}",
+                              headers={**DS, "X-Wanmock-Scenario": "throttle"})
+            assert throttled.status_code == 429  # ... and the client gave up here
+
+        path = record(out / "cut.jsonl", upstream.url, clock, session)
+    yield path, ids[0]
+
+
+def test_a_job_that_never_ended_is_reported_at_load(cut_tape):
+    from mockserver.replay import ReplayBook
+
+    path, task = cut_tape
+    book = ReplayBook.load(str(path))
+    assert book.unfinished == [
+        f"task {task} (line 2): never ended in the recording: last seen RUNNING at +2 s, "
+        "then 429 Throttling at +2.5 s"]
+
+
+def test_a_cassette_cut_after_a_429_replays_to_its_last_state_within_the_recorded_time(
+        cut_tape):
+    path, _ = cut_tape
+
+    async def poll() -> tuple[list[tuple[float, int, str]], Any]:
+        app = create_app(replay=str(path), clock="manual", seed=11, families=["dashscope"])
+        clock = app.state.backend.clock
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://fake",
+                                     headers=DS) as c:
+            task = (await c.post(DS_SUBMIT, json=DS_BODY)).json()["output"]["task_id"]
+            seen, elapsed = [], 0.0
+            while elapsed < 60:  # a client that polls until something ends it
+                clock.advance(0.1)
+                elapsed = round(elapsed + 0.1, 6)
+                answer = await c.get(f"/api/v1/tasks/{task}")
+                word = (answer.json().get("output") or {}).get("task_status") or \
+                    answer.json().get("code")
+                seen.append((elapsed, answer.status_code, word))
+                if answer.status_code != 200 or word in ("SUCCEEDED", "FAILED"):
+                    break
+            clock.advance(5)
+            after = app.state.backend.view(app.state.backend.store.get(task))
+            return seen, after
+
+    seen, after = asyncio.run(poll())
+    assert _collapse([w for _, _, w in seen]) == ["PENDING", "RUNNING", "Throttling"]
+    first_running = next(t for t, _, w in seen if w == "RUNNING")
+    assert first_running == pytest.approx(1.0, abs=0.11)  # as recorded: running from +1 s
+    end, status, _ = seen[-1]
+    assert status == 429 and end <= 2.5 + 0.1  # the recorded fault, within the recorded time
+    assert after.state is State.FAILED  # and the task ended, never an open-ended run

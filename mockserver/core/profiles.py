@@ -12,7 +12,10 @@ A profile is YAML or JSON:
 
 A task's times are drawn from the most specific distribution the profile has for it (its model
 at its resolution and duration, else its model, else `default`) by inverse transform over the
-quantiles, with the fake's seeded random numbers: same seed, same times.
+quantiles, with the fake's seeded random numbers: same seed, same times. Each figure is looked
+up on its own: an entry without `run_s` (no task of it succeeded while recorded: its run time
+was never observed) takes the next entry's, and a profile with no `run_s` at all the built-in
+`realistic` run time (`mockserver.core.tasks.plan_times`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import yaml
 from mockserver.errors import MockServerError
 
 PROFILE_VERSION = 1
+FIGURES = ("queue_s", "run_s")
 QUANTILES = (("min", 0.0), ("p10", 0.1), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75),
              ("p90", 0.9), ("max", 1.0))
 
@@ -70,10 +74,10 @@ def _load(path: str, mtime: float) -> dict[str, dict[str, dict[str, float]]]:
             continue
         if not isinstance(entry, dict):
             raise MockServerError(f"timing profile {path}: {name}: expected a mapping")
-        table[str(name)] = {part: _check_stats(f"{path}: {name}.{part}", entry.get(part))
-                            for part in ("queue_s", "run_s")}
-    if "default" not in table:
-        raise MockServerError(f"timing profile {path}: no `default` entry")
+        table[str(name)] = {part: _check_stats(f"{path}: {name}.{part}", entry[part])
+                            for part in FIGURES if entry.get(part) is not None}
+    if "queue_s" not in table.get("default", {}):
+        raise MockServerError(f"timing profile {path}: no `default` entry with `queue_s`")
     return table
 
 
@@ -99,26 +103,33 @@ def job_key(model: str, short_side: int, duration: int) -> str:
     return f"{model}/{short_side}P/{duration}s"
 
 
-def _entry(path: str, keys: tuple[str, ...]) -> dict[str, dict[str, float]]:
+def _figure(path: str, keys: tuple[str, ...], part: str) -> dict[str, float] | None:
+    """The first of `keys`' entries (else `default`'s) that has this figure; None: none has."""
     table = load_profile(path)
-    for key in keys:
-        if key in table:
-            return table[key]
-    return table["default"]
+    for key in (*keys, "default"):
+        found = table.get(key, {}).get(part)
+        if found is not None:
+            return found
+    return None
 
 
 def profile_times(path: str, keys: tuple[str, ...], u_queue: float,
-                  u_run: float) -> tuple[float, float]:
-    """Queue and run seconds for the first of `keys` the profile has (else `default`), drawn
-    at the given uniform numbers in [0, 1)."""
-    entry = _entry(path, keys)
-    return (round(_sample(entry["queue_s"], u_queue), 3),
-            round(_sample(entry["run_s"], u_run), 3))
+                  u_run: float) -> tuple[float, float | None]:
+    """Queue and run seconds for the first of `keys` that has each figure (else `default`),
+    drawn at the given uniform numbers in [0, 1); run None when no entry has one."""
+    queue = _figure(path, keys, "queue_s")
+    run = _figure(path, keys, "run_s")
+    assert queue is not None  # the loader insists on the default's
+    return (round(_sample(queue, u_queue), 3),
+            None if run is None else round(_sample(run, u_run), 3))
 
 
-def profile_range(path: str,
-                  keys: tuple[str, ...]) -> tuple[tuple[float, float], tuple[float, float]]:
-    """(min, max) queue and run seconds the profile allows for the first of `keys`."""
-    entry = _entry(path, keys)
-    return ((entry["queue_s"]["min"], entry["queue_s"]["max"]),
-            (entry["run_s"]["min"], entry["run_s"]["max"]))
+def profile_range(path: str, keys: tuple[str, ...]
+                  ) -> tuple[tuple[float, float], tuple[float, float] | None]:
+    """(min, max) queue and run seconds the profile allows for the first of `keys` (run None
+    when no entry has one)."""
+    queue = _figure(path, keys, "queue_s")
+    run = _figure(path, keys, "run_s")
+    assert queue is not None
+    return ((queue["min"], queue["max"]),
+            None if run is None else (run["min"], run["max"]))

@@ -204,7 +204,10 @@ def plan_times(spec: JobSpec, timing: str, ids: Ids) -> tuple[float, float]:
             raise MockServerError(f"unknown timing {timing!r}; choose one of "
                                   f"{', '.join(TIMINGS)} or a timing profile file")
         keys = (job_key(spec.model, spec.sr, spec.duration), spec.model)
-        return profile_times(timing, keys, ids.fraction(), ids.fraction())
+        queue, run = profile_times(timing, keys, ids.fraction(), ids.fraction())
+        if run is None:  # the profile observed no run: the built-in realistic one
+            run = plan_times(spec, "realistic", ids)[1]
+        return queue, run
     if timing == "instant":
         return 0.0, 0.0
     factor = _RES_FACTOR.get(spec.sr, 1.0)
@@ -226,7 +229,11 @@ def plan_range(spec: JobSpec, timing: str) -> tuple[tuple[float, float], tuple[f
     if timing not in TIMINGS:
         from mockserver.core.profiles import job_key, profile_range
 
-        return profile_range(timing, (job_key(spec.model, spec.sr, spec.duration), spec.model))
+        queue_range, run_range = profile_range(
+            timing, (job_key(spec.model, spec.sr, spec.duration), spec.model))
+        if run_range is None:  # the profile observed no run: the built-in realistic one
+            run_range = plan_range(spec, "realistic")[1]
+        return queue_range, run_range
     if timing in ("instant", "fast"):
         queue, run = plan_times(spec, timing, Ids(0))
         return (queue, queue), (run, run)

@@ -26,7 +26,7 @@ from typing import Any
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse as _StarletteJSONResponse
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from mockserver.core.memo import Memo
 from mockserver.providers.exchange import EXCHANGE
@@ -195,6 +195,20 @@ def json_response(content: Any, status: int = 200,
 
 
 Endpoint = Callable[[Request], Any]
+
+
+def slashed(endpoint: Endpoint, mode: Callable[[], str | None]) -> Endpoint:
+    """The endpoint of a path with a trailing slash: the same answer, or (when `mode()`, read
+    per request, says `redirect`) a 307 to the path without it, as Starlette's router answers."""
+
+    async def with_slash(request: Request) -> Any:
+        if mode() == "redirect":
+            url = request.url.replace(path=request.url.path.rstrip("/"))
+            return RedirectResponse(str(url), status_code=307)
+        return await endpoint(request)
+
+    with_slash.__name__ = getattr(endpoint, "__name__", "endpoint")
+    return with_slash
 
 
 class Dispatch:

@@ -44,6 +44,7 @@ from mockserver.providers.hotpath import (
     headers_of,
     path_and_query,
     read_body,
+    slashed,
 )
 from mockserver.providers.hotpath import public_base as _public_base
 
@@ -87,7 +88,11 @@ class Pipeline:
                     f"{self.name}: the contract's {op.operation_id} has no handler "
                     f"{handler_name(op.operation_id)}; is the contract newer than the fake?"
                 )
-            routes.append(Route(op.path, self._endpoint(op, method), methods=[op.method]))
+            endpoint = self._endpoint(op, method)
+            routes.append(Route(op.path, endpoint, methods=[op.method]))
+            if self.trailing_slash() is not None:
+                routes.append(Route(op.path + "/", slashed(endpoint, self.trailing_slash),
+                                    methods=[op.method]))
         return routes
 
     def _endpoint(self, op: Operation,
@@ -391,6 +396,7 @@ class Pipeline:
     internal_error: Callable[[], ProviderError]
     parameter_error: Callable[[Violation, Operation], ProviderError]
     fault_error: Callable[..., ProviderError]
+    trailing_slash: Callable[[], str | None]
     error_body: Callable[..., Any]
 
 

@@ -108,6 +108,11 @@ class Policy:
         return Retention(task_s=found.task_s,
                          url_s=self.retention.url_s if found.url_s is None else found.url_s)
 
+    def trailing_slash(self) -> str | None:
+        """How the family answers its paths with a trailing slash: `serve` (as without it),
+        `redirect` (a 307 to the path without it), or None: not routed (the router's 307)."""
+        return None
+
     def key_form(self) -> Callable[[str], str] | None:
         """How the family compares API keys when it scopes tasks to their key (None: as
         sent)."""

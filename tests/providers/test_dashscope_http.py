@@ -777,3 +777,27 @@ async def test_realistic_timing() -> None:
             total = parse_time(out["end_time"]) - submitted
             assert 5 <= queue <= 60
             assert 60 < total < 15 * 60
+
+
+async def test_a_trailing_slash_is_answered_as_without_it(client) -> None:
+    """The aio SDK polls `/api/v1/tasks/{id}/` and cancels at `.../cancel/` (decision
+    trailing-slash): the same answer, no redirect."""
+    created = await client.post(CREATE, headers=ASYNC, json={
+        "model": "wan2.6-t2v", "input": {"prompt": "a slash"}})
+    task_id = created.json()["output"]["task_id"]
+    plain = await client.get(f"{TASKS}/{task_id}", headers=AUTH)
+    slashed = await client.get(f"{TASKS}/{task_id}/", headers=AUTH)
+    assert slashed.status_code == 200
+    assert conforms_to("dashscope", "getTask", slashed)["output"] == plain.json()["output"]
+    assert (await client.get(f"{TASKS}/", headers=AUTH)).json()["total"] == 1
+    canceled = await client.post(f"{TASKS}/{task_id}/cancel/", headers=AUTH)
+    assert canceled.status_code == 200
+    polled = await client.get(f"{TASKS}/{task_id}/", headers=AUTH)
+    assert polled.json()["output"]["task_status"] == "CANCELED"
+
+
+async def test_trailing_slash_redirect_is_the_other_choice() -> None:
+    async with client_for(make_app(dashscope_trailing_slash="redirect")) as c:
+        answer = await c.get(f"{TASKS}/abc/", headers=AUTH)
+    assert answer.status_code == 307
+    assert answer.headers["location"] == f"https://dashscope.aliyuncs.com{TASKS}/abc"

@@ -38,6 +38,10 @@ OPTIONS = (
     Option("dashscope_r2v_prompt_over", "truncate", "wan2.6 r2v prompt over 1500 characters: "
            "truncate (default, as every other Wan model) or reject (400 InvalidParameter)",
            choices=("truncate", "reject"), family=NAME),
+    Option("dashscope_trailing_slash", "serve", "a path with a trailing slash (the aio SDK polls "
+           "GET /api/v1/tasks/{id}/): answered as without it (serve, default; decision "
+           "trailing-slash) or a 307 to the path without it (redirect)",
+           choices=("serve", "redirect"), family=NAME),
 )
 
 FAMILY = FamilySpec(

@@ -30,6 +30,11 @@ class DashScopePolicy(Policy):
     # json-decoding); apiyi passes the body through to it.
     invalid_utf8 = "reject"
 
+    def trailing_slash(self) -> str | None:
+        """DashScope answers `/api/v1/tasks/{id}/` as `/api/v1/tasks/{id}` (decision
+        trailing-slash); `dashscope_trailing_slash=redirect` gives a 307 instead."""
+        return str(self.context.options["dashscope_trailing_slash"])
+
     @staticmethod
     def judge_arguments(options: Options) -> dict[str, Any]:
         """`dashscope_r2v_prompt_over=reject` rejects a wan2.6 r2v prompt over its limit

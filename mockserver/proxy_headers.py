@@ -1,0 +1,95 @@
+"""The proxy's reverse-proxy manners: which headers travel, and what they say (no Starlette).
+
+As a reverse proxy (nginx, Traefik, RFC 9110 §7.6.1) does:
+
+- hop-by-hop headers (`Connection`, `Keep-Alive`, `TE`, `Transfer-Encoding`, `Upgrade`,
+  `Proxy-*`, `Trailer`) and every header the `Connection` header names stay on their hop, both
+  ways; `Host` is the target's (httpx sets it from the URL) and `Content-Length` is recomputed;
+- the request gains `X-Forwarded-For` (the client's address appended to any it brought),
+  `X-Forwarded-Proto` and `X-Forwarded-Host` (what the client asked the proxy for);
+- a `Location` or `Content-Location` that points at a target is rewritten to the proxy's own
+  address, so a client that follows a redirect stays on the proxy (and keeps its credentials:
+  HTTP clients drop `Authorization` on a redirect that leaves the origin).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import httpx
+
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+                        "proxy-connection", "te", "trailer", "trailers", "transfer-encoding",
+                        "upgrade"})
+# Never copied from one hop to the next: the next hop's framing and address are its own.
+_REPLACED = frozenset({"host", "content-length"})
+_FORWARDED = ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host")
+_LOCATIONS = ("location", "content-location")
+
+
+def _named_by_connection(headers: Iterable[tuple[str, str]]) -> set[str]:
+    named: set[str] = set()
+    for name, value in headers:
+        if name.lower() == "connection":
+            named.update(token.strip().lower() for token in value.split(",") if token.strip())
+    return named
+
+
+def end_to_end(headers: Iterable[tuple[str, str]], *, keep: Iterable[str] = ()
+               ) -> list[tuple[str, str]]:
+    """The headers that travel on: no hop-by-hop header, none the `Connection` header names,
+    no `Host` or `Content-Length` (unless named in `keep`)."""
+    headers = list(headers)
+    kept = {name.lower() for name in keep}
+    drop = (HOP_BY_HOP | _REPLACED | _named_by_connection(headers)) - kept
+    return [(k, v) for k, v in headers if k.lower() not in drop]
+
+
+def forwarded_request(headers: Iterable[tuple[str, str]], *, client: str | None, scheme: str,
+                      host: str | None) -> list[tuple[str, str]]:
+    """The request's headers as the target gets them (see the module docstring)."""
+    out = end_to_end(headers)
+    before = [v for k, v in out if k.lower() == "x-forwarded-for"]
+    out = [(k, v) for k, v in out if k.lower() not in _FORWARDED]
+    chain = [*before, client] if client else before
+    if chain:
+        out.append(("X-Forwarded-For", ", ".join(chain)))
+    out.append(("X-Forwarded-Proto", scheme))
+    if host:
+        out.append(("X-Forwarded-Host", host))
+    return out
+
+
+def rewrite_location(value: str, targets: Iterable[str], public: str) -> str:
+    """`value` with a target's address replaced by the proxy's (`public`, scheme and host);
+    anything else (a relative URL, another host) unchanged."""
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, ValueError):
+        return value
+    if not url.is_absolute_url:
+        return value
+    for target in targets:
+        base = httpx.URL(target)
+        prefix = base.raw_path.decode("ascii").rstrip("/")
+        path = url.raw_path.decode("ascii")
+        if ((url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
+                and (not prefix or path == prefix or path.startswith(prefix + "/")
+                     or path.startswith(prefix + "?"))):
+            rest = path[len(prefix):] or "/"
+            return public.rstrip("/") + rest + (f"#{url.fragment}" if url.fragment else "")
+    return value
+
+
+def answered_headers(headers: Iterable[tuple[str, str]], targets: Iterable[str], public: str,
+                     *, keep: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """The target's response headers as the client gets them: end to end only, and every
+    `Location`/`Content-Location` that points at a target rewritten to the proxy."""
+    targets = list(targets)
+    out = []
+    for name, value in end_to_end(headers, keep=keep):
+        if name.lower() in _LOCATIONS:
+            value = rewrite_location(value, targets, public)
+        out.append((name, value))
+    return out
+

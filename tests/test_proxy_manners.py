@@ -1,0 +1,171 @@
+"""`wanmock proxy` as a polite reverse proxy: redirects stay on the proxy, hop-by-hop headers
+stay on their hop, X-Forwarded-* say who asked, big downloads stream through, and the
+dashscope SDK's aio client (trailing-slash polls) completes through it.
+
+The upstreams are real servers on 127.0.0.1: a wanmock fake, and a tiny Starlette app that
+shows what it received and streams a download in two halves."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from http import HTTPStatus
+
+import dashscope
+import httpx
+import pytest
+from dashscope.aigc.video_synthesis import AioVideoSynthesis
+from dashscope.api_entities.aio_session import close_shared_aio_session
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from mockserver.proxy import Proxy
+from mockserver.server import ThreadedMockServer
+
+KEY = "sk-manners-0123456789abcdef"
+HALF = 4 * 1024 * 1024  # each half of the streamed download
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch) -> None:
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+
+
+class Echo:
+    """A tiny upstream: `/echo` shows the headers it got and answers with Locations on its own
+    host; `/v1/videos/{id}/content` sends one half, waits for the test, then the other."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.url = ""
+
+    def app(self) -> Starlette:
+        async def echo(request: Request) -> Response:
+            headers = [[k, v] for k, v in request.headers.items()]
+            return JSONResponse(headers, status_code=307, headers={
+                "Location": self.url + "/api/v1/tasks/abc?x=1",
+                "Content-Location": self.url + "/echo",
+                "Connection": "close, X-Upstream-Secret",
+                "X-Upstream-Secret": "hop only",
+                "Keep-Alive": "timeout=5",
+                "X-Kept": "end to end"})
+
+        async def content(request: Request) -> Response:
+            async def halves() -> AsyncIterator[bytes]:
+                yield b"\x00" * HALF
+                # The proxy must have passed the first half on before the second exists.
+                import asyncio
+
+                await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 30)
+                yield b"\x01" * HALF
+
+            return StreamingResponse(halves(), media_type="video/mp4")
+
+        return Starlette(routes=[Route("/echo", echo, methods=["GET", "POST"]),
+                                 Route("/v1/videos/{video_id}/content", content)])
+
+
+@pytest.fixture(scope="module")
+def echo() -> Iterator[Echo]:
+    upstream = Echo()
+    with ThreadedMockServer(app=upstream.app()) as server:
+        upstream.url = server.url
+        yield upstream
+
+
+@pytest.fixture(scope="module")
+def via_echo(echo, tmp_path_factory) -> Iterator[tuple[Proxy, ThreadedMockServer]]:
+    proxy = Proxy(echo.url, budget=None, echo=None,
+                  record=tmp_path_factory.mktemp("manners") / "echo.jsonl")
+    with ThreadedMockServer(app=proxy.app()) as server:
+        yield proxy, server
+
+
+def test_locations_pointing_at_the_target_are_rewritten_to_the_proxy(via_echo):
+    _, server = via_echo
+    answer = httpx.get(server.url + "/echo", headers={"Authorization": f"Bearer {KEY}"})
+    assert answer.status_code == 307
+    assert answer.headers["location"] == server.url + "/api/v1/tasks/abc?x=1"
+    assert answer.headers["content-location"] == server.url + "/echo"
+
+
+def test_hop_by_hop_headers_stay_on_their_hop_both_ways(via_echo):
+    _, server = via_echo
+    answer = httpx.get(server.url + "/echo", headers={
+        "Authorization": f"Bearer {KEY}", "Connection": "keep-alive, X-Client-Hop",
+        "X-Client-Hop": "drop me", "Keep-Alive": "timeout=9", "TE": "trailers",
+        "Proxy-Authorization": "Basic cHJveHk6cHJveHk=", "X-Client-Kept": "keep me"})
+    seen = {k: v for k, v in answer.json()}
+    assert seen["x-client-kept"] == "keep me" and seen["authorization"] == f"Bearer {KEY}"
+    for hop in ("x-client-hop", "keep-alive", "te", "proxy-authorization"):
+        assert hop not in seen, hop
+    assert answer.headers["x-kept"] == "end to end"
+    assert "x-upstream-secret" not in answer.headers and "keep-alive" not in answer.headers
+
+
+def test_host_and_x_forwarded_are_set_as_a_reverse_proxy_sets_them(via_echo, echo):
+    _, server = via_echo
+    answer = httpx.get(server.url + "/echo", headers={"X-Forwarded-For": "203.0.113.7"})
+    seen = {k: v for k, v in answer.json()}
+    assert seen["host"] == echo.url.removeprefix("http://")  # the target's own
+    assert seen["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
+    assert seen["x-forwarded-proto"] == "http"
+    assert seen["x-forwarded-host"] == server.url.removeprefix("http://")
+
+
+def test_a_large_download_streams_through_without_being_held(via_echo, echo):
+    proxy, server = via_echo
+    echo.release.clear()
+    got = 0
+    with httpx.stream("GET", server.url + "/v1/videos/video_1/content",
+                      headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as answer:
+        assert answer.status_code == 200
+        for chunk in answer.iter_raw():
+            got += len(chunk)
+            if got >= HALF:
+                # The first half arrived while the upstream still holds the second: the proxy
+                # streams (had it buffered, the upstream would wait for this forever).
+                echo.release.set()
+    assert got == 2 * HALF
+    last = json.loads(proxy.writer.path.read_text().splitlines()[-1])
+    assert last["operation"] == "getVideoContent"
+    assert (last["response"]["encoding"], last["response"]["size"]) == ("omitted", 2 * HALF)
+
+
+@pytest.fixture(scope="module")
+def redirecting_fake(tmp_path_factory) -> Iterator[ThreadedMockServer]:
+    """A fake whose DashScope answers a trailing slash with a 307 on its own host (the case
+    the issue saw: the SDK's aio client lost its key following it cross-origin)."""
+    with ThreadedMockServer(families=["dashscope"], timing="instant", seed=2,
+                            dashscope_trailing_slash="redirect",
+                            video_dir=str(tmp_path_factory.mktemp("manners-videos"))) as live:
+        yield live
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("slash", ["serve", "redirect"])
+async def test_the_aio_sdk_completes_through_the_proxy(redirecting_fake, monkeypatch, slash,
+                                                       tmp_path):
+    backend = redirecting_fake.backend
+    backend.configure(backend.options.merged(dashscope_trailing_slash=slash))
+    proxy = Proxy(redirecting_fake.url, budget=1, echo=None, record=tmp_path / "aio.jsonl")
+    with ThreadedMockServer(app=proxy.app()) as server:
+        monkeypatch.setattr(dashscope, "base_http_api_url", server.url + "/api/v1")
+        try:
+            submitted = await AioVideoSynthesis.async_call(
+                model="wan2.6-t2v", prompt="a paper boat", size="1280*720", api_key=KEY)
+            assert submitted.status_code == HTTPStatus.OK, submitted
+            done = await AioVideoSynthesis.wait(submitted, api_key=KEY)
+        finally:
+            await close_shared_aio_session()
+    assert done.status_code == HTTPStatus.OK, done
+    assert done.output.task_status == "SUCCEEDED"
+    polls = [json.loads(line) for line in (tmp_path / "aio.jsonl").read_text().splitlines()[1:]
+             if '"getTask"' in line]
+    assert polls and all(p["task"] == submitted.output.task_id for p in polls)
+    assert polls[0]["request"]["path"].endswith("/")  # the aio client's own form
+    assert proxy.spent == 1
