@@ -288,7 +288,10 @@ def test_profile_times_are_seeded_and_follow_the_distribution(tmp_path):
                                                              "run_s": spread}}, path)
 
     def plans(seed):
-        app = create_app(timing=str(path), clock="manual", seed=seed)
+        # Many submits at one moment: no per-model rate or queue (decision rate-limits) may
+        # bend the profile's own times.
+        app = create_app(timing=str(path), clock="manual", seed=seed,
+                         dashscope_rate_limits="off")
         for _ in range(20):
             _Async(app).submit()
         return [(t.plan.queue_s, t.plan.run_s) for t in app.state.backend.tasks()]

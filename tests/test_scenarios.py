@@ -881,7 +881,9 @@ def test_wanmock_serve_with_a_bad_scenarios_file_exits_2(tmp_path: Path, capsys)
 
 # -- seeded random rates ----------------------------------------------------------------------
 async def failed_positions(seed: int) -> tuple[list[int], list[str]]:
-    fake, client = await fake_with(seed=seed)
+    # 50 submits at one moment: DashScope's per-model rate and queue (decision rate-limits)
+    # would refuse or delay most of them.
+    fake, client = await fake_with(seed=seed, dashscope_rate_limits="off")
     async with client:
         r = await client.post("/_wanmock/scenarios", json={"scenario": "fail", "rate": 0.3})
         assert r.status_code == 201

@@ -66,7 +66,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 @pytest.fixture
 def apps(store_url: str, contract_set: Any) -> Iterator[list[Any]]:
     """Two apps over one store (two workers), each with its own Backend."""
-    made = [create_app(backend=Backend(Options().merged(store=store_url, clock="manual", seed=3),
+    made = [create_app(backend=Backend(Options().merged(store=store_url, clock="manual", seed=3,
+                                                             # 12 submits in one turn
+                                                             dashscope_rate_limits="off"),
                                        contracts=contract_set)) for _ in range(2)]
     yield made
     for app in made:

@@ -46,8 +46,8 @@ def serve_workers(store_url: str,
                   workers: int = 2) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`wanmock serve --workers N --store URL` on a free loopback port, answering; (base URL,
     the process); stopped with SIGINT (killed if it does not stop) at the end."""
-    with serve_process("--workers", str(workers), "--store", store_url,
-                       "--timing", "fast") as served:
+    with serve_process("--workers", str(workers), "--store", store_url, "--timing", "fast",
+                       "--dashscope-rate-limits", "off") as served:  # load, not DashScope's limits
         yield served
 
 

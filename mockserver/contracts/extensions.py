@@ -127,13 +127,30 @@ class Fault:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelLimit:
+    """One model's documented limits (`x-wanmock-limits.models`): submits per second and tasks
+    in progress at once, per API key (None: not limited)."""
+
+    submit_rps: float | None = None
+    concurrent: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Limits:
-    """`x-wanmock-limits`: how the family behaves at its limits."""
+    """`x-wanmock-limits`: how the family behaves at its limits.
+
+    `rate_limit_qps` is the documented request rate; `rate_limit_roles` the operation roles it
+    covers (empty: every role); `models` each model's submit rate and concurrent tasks;
+    `switch` the option that turns these documented limits on and off (None: the family does
+    not enforce them; only the core `rate_limit_qps`/`max_concurrent_tasks` options limit)."""
 
     concurrency_policy: str | None = None
     max_concurrent_tasks_default: int | None = None
     rate_limit_qps: float | None = None
     source: str = ""
+    rate_limit_roles: tuple[str, ...] = ()
+    models: Mapping[str, ModelLimit] = field(default_factory=dict)
+    switch: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,9 +237,20 @@ def _retention(raw: Any) -> RetentionSpec | None:
 def _limits(raw: Any) -> Limits:
     raw = _map(raw)
     most = raw.get("max_concurrent_tasks_default")
+    models: dict[str, ModelLimit] = {}
+    for group in raw.get("models") or []:  # [{models: [...], submit_rps, concurrent}, ...]
+        if not isinstance(group, Mapping):
+            continue
+        concurrent = group.get("concurrent")
+        limit = ModelLimit(_float(group.get("submit_rps")),
+                           int(concurrent) if isinstance(concurrent, int) else None)
+        for name in group.get("models") or []:
+            models[str(name)] = limit
     return Limits(_str(raw.get("concurrency_policy")),
                   int(most) if isinstance(most, int) else None,
-                  _float(raw.get("rate_limit_qps")), str(raw.get("source", "")))
+                  _float(raw.get("rate_limit_qps")), str(raw.get("source", "")),
+                  tuple(str(r) for r in raw.get("rate_limit_roles") or []), models,
+                  _str(raw.get("switch")))
 
 
 def _webhooks(raw: Any) -> WebhookSpec | None:

@@ -78,6 +78,8 @@ class Backend:
         self._swept_at = float("-inf")
         self.replay: Any = self._replay_book(opts.replay)
         self._memos: dict[str, Memo[Any, Any]] = {}
+        # (family, key, model) -> its tasks that may still be in progress (memory store only)
+        self._active: dict[tuple[str, str | None, str], list[Task]] = {}
 
     def _exact_polls(self) -> None:
         if hasattr(self.store, "exact_polls"):  # poll counts drive tasks: count them at once
@@ -160,6 +162,7 @@ class Backend:
             self.scenarios.restart()  # numbered from r1 again, as a shared store's new epoch
             self._load_into(self.scenarios)
         self._swept_at = float("-inf")
+        self._active.clear()
         if self.replay is not None:
             self.replay.reset()
         for memo in self._memos.values():  # seeded ids come back: forget what they meant
@@ -201,12 +204,15 @@ class Backend:
         extra: dict[str, Any] | None = None,
         scenario: Scenario | None = None,
         raw: bytes | None = None,
+        model_concurrency: int | None = None,
     ) -> Task:
         """Create a task. `failure` is a rule the provider reports late: the task will FAIL.
         `scenario` (a job scenario) shapes its plan; the provider's concurrency limit may make
-        it wait in the queue or be refused (`FaultRequested("concurrency")`). `raw`, when
-        given, is the text `request` was parsed from (`json.loads(raw)`): the task keeps it
-        rather than encoding the body again."""
+        it wait in the queue or be refused (`FaultRequested("concurrency")`): the
+        `max_concurrent_tasks` option per key, and `model_concurrency`, the provider's own
+        limit of tasks in progress per key for this model (DashScope's per-model table).
+        `raw`, when given, is the text `request` was parsed from (`json.loads(raw)`): the task
+        keeps it rather than encoding the body again."""
         queue_s, run_s = plan_times(spec, self.options.timing, self.ids)
         plan = Plan(queue_s, run_s)
         if failure is not None:
@@ -214,6 +220,9 @@ class Backend:
             plan.fail_at = 0.1
         now = self.clock.now()
         wait = self._concurrency_wait(family, api_key, now)
+        if model_concurrency is not None:
+            wait = max(wait, self._model_wait(family, api_key, spec.model, model_concurrency,
+                                              now))
         task = Task(
             id=task_id, family=family, operation=operation, spec=spec,
             submitted_at=now, plan=plan,
@@ -231,6 +240,8 @@ class Backend:
         # After the scenario: `slow` multiplies the task's own times, not the wait for a slot.
         plan.queue_s += wait
         self.store.add(task)
+        if model_concurrency is not None:
+            self._active.setdefault((family, api_key, spec.model), []).append(task)
         self._submits += 1
         if self.options.max_tasks is not None or now - self._swept_at >= RETENTION_SWEEP_S:
             self._maybe_sweep(now)  # (the same test retention.maybe_sweep makes first)
@@ -273,6 +284,29 @@ class Backend:
             snap = self.lifecycle.view(task, now)
             if not snap.state.terminal:
                 ends.append(snap.now + snap.eta)
+        return self._slot_wait(family, ends, limit, now)
+
+    def _model_wait(self, family: str, api_key: str | None, model: str, limit: int,
+                    now: float) -> float:
+        """Seconds a new task of `model` waits for one of the key's `limit` slots for that model
+        (or FaultRequested when the family rejects). The key's unfinished tasks of the model
+        are kept in an index per fake (a submit never walks every task): over a shared store
+        each worker counts the tasks submitted through it (decision rate-limits)."""
+        bucket_key = (family, api_key, model)
+        shared = self.state.shared
+        live, ends = [], []
+        for task in self._active.get(bucket_key, ()):
+            current = task if shared else self.store.get(task.id)
+            if current is None:  # forgotten (retention, max_tasks, reset)
+                continue
+            snap = self.lifecycle.view(current, now)
+            if not snap.state.terminal:
+                live.append(current)
+                ends.append(snap.now + snap.eta)
+        self._active[bucket_key] = live
+        return self._slot_wait(family, ends, limit, now)
+
+    def _slot_wait(self, family: str, ends: list[float], limit: int, now: float) -> float:
         if len(ends) < limit:
             return 0.0
         if self.concurrency_policy(family) == "reject":
@@ -280,12 +314,17 @@ class Backend:
         ends.sort()
         return max(0.0, ends[len(ends) - limit] - now)
 
-    def admit(self, family: str, api_key: str | None) -> bool:
-        """Count a request against the per-key rate limit; False when over it."""
-        qps = self.options.rate_limit_qps
+    def admit(self, family: str, api_key: str | None, *, qps: float | None = None,
+              bucket: str = "") -> bool:
+        """Count a request against a per-key rate limit; False when over it. Without `qps`, the
+        `rate_limit_qps` option's limit on every request of the family; with it, the family's
+        own limit named `bucket` (DashScope's task APIs, a model's submits)."""
         if qps is None:
-            return True
-        return bool(self.limiter.admit(f"{family}\n{api_key or ''}", self.clock.now(), qps))
+            qps = self.options.rate_limit_qps
+            if qps is None:
+                return True
+        key = f"{family}\n{api_key or ''}" + (f"\n{bucket}" if bucket else "")
+        return bool(self.limiter.admit(key, self.clock.now(), qps))
 
     def rule_timing(self) -> Timing | None:
         timing = self.options.rule_timing

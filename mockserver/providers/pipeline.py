@@ -349,16 +349,18 @@ class Pipeline:
     def submit(
         self, request: Request, op: Operation, body: Any, spec: JobSpec, late: Violation | None,
         *, task_id: str, api_key: str | None, extra: dict[str, Any] | None = None,
-        raw: bytes | None = None,
+        raw: bytes | None = None, model_concurrency: int | None = None,
     ) -> Task:
-        """Create the task; `raw` is the text `body` was parsed from, unchanged since."""
+        """Create the task; `raw` is the text `body` was parsed from, unchanged since;
+        `model_concurrency` the provider's limit of tasks in progress per key for this model
+        (`Backend.submit`)."""
         if raw is not None and not verbatim_json(raw):
             raw = None  # decoding replaced something (U+FFFD): keep the value, not the text
         scenario = self.job_scenario(request, op, spec, api_key)
         task = self.backend.submit(
             family=self.name, operation=op.operation_id, spec=spec, request=body,
             task_id=task_id, api_key=api_key, failure=late, extra=extra, scenario=scenario,
-            raw=raw,
+            raw=raw, model_concurrency=model_concurrency,
         )
         exchange: Exchange | None = request.scope.get(EXCHANGE)
         entry = exchange.entry if exchange is not None else None

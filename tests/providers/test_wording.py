@@ -44,7 +44,9 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="module")
 def app() -> Any:
-    return create_app(clock=ManualClock(), seed=1)
+    # Words one rejection after another at one moment of a manual clock: DashScope's
+    # documented limits (decision rate-limits) would answer 429 long before the last.
+    return create_app(clock=ManualClock(), seed=1, dashscope_rate_limits="off")
 
 
 @pytest.fixture
@@ -108,7 +110,8 @@ async def test_F08_dashscope_and_apiyi_word_each_kind(client, path, kind, body, 
 # prompts, audit U14); with dashscope_r2v_prompt_over="reject" each family words the rejection.
 @pytest.fixture(scope="module")
 def strict_app() -> Any:
-    return create_app(clock=ManualClock(), seed=1, dashscope_r2v_prompt_over="reject")
+    return create_app(clock=ManualClock(), seed=1, dashscope_r2v_prompt_over="reject",
+                      dashscope_rate_limits="off")
 
 
 @pytest.mark.parametrize("path", [DS, APIYI], ids=["dashscope", "apiyi"])

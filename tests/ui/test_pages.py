@@ -28,7 +28,9 @@ ROW = re.compile(r'<tr data-task="([^"]+)"')
 
 @pytest.fixture
 def app():
-    return create_app(clock=ManualClock(), seed=1, body_limit=16 * 1024 * 1024)
+    # Pages of many tasks made at one moment: no DashScope limits (decision rate-limits).
+    return create_app(clock=ManualClock(), seed=1, body_limit=16 * 1024 * 1024,
+                      dashscope_rate_limits="off")
 
 
 @pytest.fixture

@@ -35,6 +35,10 @@ OPTIONS = (
     Option("dashscope_usage_sr", False, "add SR to wan2.5/wan2.2 usage, as api-facts §3.5 and "
            "a mirror show (default: no, as seed 002's verbatim wan2.5 body)", kind="bool",
            family=NAME),
+    Option("dashscope_rate_limits", "on", "DashScope's documented limits: 20 requests/s per "
+           "key on the task APIs, each model's submits/s and tasks in progress (extra tasks "
+           "wait PENDING), 429 Throttling.RateQuota beyond a rate (on, default), or none (off)",
+           choices=("on", "off"), family=NAME),
     Option("dashscope_r2v_prompt_over", "truncate", "wan2.6 r2v prompt over 1500 characters: "
            "truncate (default, as every other Wan model) or reject (400 InvalidParameter)",
            choices=("truncate", "reject"), family=NAME),

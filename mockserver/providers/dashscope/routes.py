@@ -10,6 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver.contracts import Operation
+from mockserver.contracts.extensions import Limits
+from mockserver.core.scenarios import FaultRequested
 from mockserver.core.tasks import State, Task
 from mockserver.errors import ProviderError
 from mockserver.providers.base import Family, headers_of, json_response
@@ -32,6 +34,35 @@ class DashScope(DashScopePolicy, Family):
     def check_headers(self, request: Request, op: Operation) -> None:
         if op.role == "submit":
             self.check_async_header(request)
+        limits = self.documented_limits()
+        if limits is not None and limits.rate_limit_qps is not None and (
+                op.role in limits.rate_limit_roles):
+            # The task APIs' 20 QPS per account (audit N01; the fake counts per key).
+            if not self.backend.admit(self.name, self.authenticate(request),
+                                      qps=limits.rate_limit_qps, bucket="tasks"):
+                raise FaultRequested("rate-limit")
+
+    def documented_limits(self) -> Limits | None:
+        """The contract's `x-wanmock-limits` when its switch option is on (DashScope's
+        documented rates and concurrency, decision rate-limits), else None."""
+        limits = self.contract.extensions.limits
+        if limits.switch is None or self.backend.options[limits.switch] != "on":
+            return None
+        return limits
+
+    def model_limits(self, request: Request, body: Any) -> int | None:
+        """Count this submit against its model's documented submit rate (429 beyond it);
+        return the model's limit of tasks in progress per key (None: not limited)."""
+        limits = self.documented_limits()
+        model = body.get("model") if isinstance(body, dict) else None
+        found = limits.models.get(model) if limits is not None and isinstance(model, str) else None
+        if found is None:
+            return None
+        if found.submit_rps is not None and not self.backend.admit(
+                self.name, self.authenticate(request), qps=found.submit_rps,
+                bucket=f"submit:{model}"):
+            raise FaultRequested("rate-limit")
+        return found.concurrent
 
     def check_async_header(self, request: Request) -> None:
         if headers_of(request).get("x-dashscope-async", "").strip().lower() != "enable":
@@ -41,10 +72,12 @@ class DashScope(DashScopePolicy, Family):
     async def create_video_synthesis(self, request: Request, op: Operation, raw: bytes) -> Response:
         key = self.authenticate(request)  # preflight checked it and the async header
         body = self.parse_json(request, op, raw)
+        concurrent = self.model_limits(request, body)
         spec, late = self.settle(op, *self.judge(op, body, headers_of(request)))
         request_id = self.backend.ids.uuid()
         task = self.submit(request, op, body, spec, late, task_id=self.backend.ids.uuid(),
-                           api_key=key, extra={"request_id": request_id}, raw=raw)
+                           api_key=key, extra={"request_id": request_id}, raw=raw,
+                           model_concurrency=concurrent)
         return JSONBytes(render.created_json(task.id, request_id))
 
     async def create_image2_video_synthesis(self, request: Request, op: Operation,
