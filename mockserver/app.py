@@ -22,6 +22,7 @@ from mockserver.families import owner, spec
 from mockserver.guard import ControlGuard, send_refusal
 from mockserver.providers.base import family_class
 from mockserver.providers.hotpath import Dispatch
+from mockserver.providers.pipeline import Pipeline
 
 log = logging.getLogger("mockserver")
 # Control-API paths followed by a task id (the families add their `FamilySpec.task_paths`).
@@ -116,7 +117,7 @@ def create_app(
     for name in backend.options.families:
         provider = family_class(name)(backend)
         providers[name] = provider
-        routes.extend(provider.routes())
+        routes.extend(Pipeline(provider).routes())
     dispatch = Dispatch((method, route.path, route.endpoint)
                         for route in routes if isinstance(route, Route)
                         for method in route.methods or () if method != "HEAD")
@@ -247,7 +248,7 @@ async def _unrouted(request: Request, status: int, message: str,
     if provider is not None:
         from mockserver.errors import ProviderError
 
-        code = provider.unrouted_codes[status]
+        code = provider.policy.unrouted_codes[status]
         response = provider.error_response(ProviderError(status, code, message, headers=headers))
     else:
         code = {404: "NotFound", 405: "MethodNotAllowed"}[status]

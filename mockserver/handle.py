@@ -313,7 +313,7 @@ class InProcessRoutes:
         return self._handle_async_then_notify(request)
 
     async def _handle_async(self, request: httpx.Request) -> httpx.Response:
-        from mockserver.providers.base import ConnectionDropped
+        from mockserver.providers.pipeline import ConnectionDropped
 
         try:
             return await self.transport.handle_async_request(request)

@@ -309,12 +309,14 @@ class Proxy:
         return response
 
     def _provider(self, op: Operation | None, path: str) -> Any:
-        """The family (policy and words) of the proxy's own fake that owns this request."""
+        """The policy (the words) of the family of the proxy's own fake that owns this
+        request."""
         from mockserver.families import owner
 
         providers = self.fake.state.providers
         family = op.family if op is not None else owner(path, providers)
-        return providers.get(family) if family is not None else None
+        provider = providers.get(family) if family is not None else None
+        return provider.policy if provider is not None else None
 
     def _refuse(self, request: Request, op: Operation | None, raw: bytes,
                 headers: list[tuple[str, str]], started: float,

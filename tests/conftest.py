@@ -108,3 +108,15 @@ def redis_server():
     server = RedisServer(require_program("redis-server", "apt-get install redis-server")).start()
     yield server
     server.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Container image tests (marker `container`: they build images with podman, minutes) run
+    only when asked for by marker, `python -m pytest -m container` as .ci/run does; the normal
+    suite leaves them out."""
+    if "container" in (config.getoption("markexpr", "") or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("container") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept

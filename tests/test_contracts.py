@@ -13,7 +13,8 @@ from mockserver.contracts import contracts_dir, load, validate_document
 from mockserver.errors import ContractError
 from mockserver.families import bundled_names
 from mockserver.images import SAMPLE_PNG_DATA_URI
-from mockserver.providers.base import family_class, handler_name
+from mockserver.providers.base import family_class
+from mockserver.providers.pipeline import handler_name
 
 FAMILIES = bundled_names()
 

@@ -82,3 +82,41 @@ def test_no_control_token_is_needed_where_the_control_plane_needs_one() -> None:
         assert client.get("/_wanmock/health").json()["status"] == "ok"
         assert client.get("/_wanmock/tasks", headers={
             "X-Wanmock-Token": server.control_token}).status_code == 200
+
+
+def test_the_healthcheck_finds_the_server_as_serve_reads_its_flags(tmp_path: Path) -> None:
+    from mockserver.healthcheck import health_url, server_argv
+
+    env = {"WANMOCK_PORT": "9001", "WANMOCK_HOST": "0.0.0.0"}
+    assert health_url([], {}) == "http://127.0.0.1:8000/_wanmock/health"
+    assert health_url([], env) == "http://127.0.0.1:9001/_wanmock/health"
+    serve = ["/opt/wanmock/bin/python3", "/opt/wanmock/bin/wanmock", "serve"]
+    assert health_url([*serve, "--port", "9002"], env) == "http://127.0.0.1:9002/_wanmock/health"
+    assert health_url([*serve, "--port=9003", "--host", "::"], {}) == \
+        "http://127.0.0.1:9003/_wanmock/health"
+    assert health_url([*serve, "--host", "::1"], {}) == "http://[::1]:8000/_wanmock/health"
+    assert health_url([*serve, "--tls"], {}) == "https://127.0.0.1:8000/_wanmock/health"
+    assert health_url(serve, {"WANMOCK_TLS": "true"}).startswith("https://")
+    assert health_url([*serve, "--no-tls"], {"WANMOCK_TLS": "1"}).startswith("http://")
+    cmdline = tmp_path / "cmdline"
+    cmdline.write_bytes(b"\0".join(s.encode() for s in [*serve, "--port", "9004"]) + b"\0")
+    assert server_argv(cmdline) == [*serve, "--port", "9004"]
+    cmdline.write_bytes(b"/bin/sh\0-c\0sleep 1\0")
+    assert server_argv(cmdline) == []  # not a wanmock serve: flags from the environment
+    assert server_argv(tmp_path / "missing") == []
+
+
+def test_the_healthcheck_exits_0_only_while_healthy(capsys: object) -> None:
+    from mockserver.healthcheck import main
+    from mockserver.server import ThreadedMockServer
+
+    own = RedisServer(require_program("redis-server", "apt-get install redis-server")).start()
+    try:
+        with ThreadedMockServer(store=own.url(), clock="manual") as server:
+            url = server.url + "/_wanmock/health"
+            assert main([url]) == 0
+            own.stop()
+            assert main([url]) == 1  # 503: the store is gone
+        assert main([url]) == 1  # nothing listens
+    finally:
+        own.stop()

@@ -202,7 +202,7 @@ def test_F05_policy_follows_the_timing_profile() -> None:
     policies = {}
     for timing in ("fast", "instant", "realistic"):
         backend = create_app(families=["jiekou"], timing=timing).state.backend
-        policies[timing] = Jiekou(backend).webhook_policy()
+        policies[timing] = Jiekou(backend).policy.webhook_policy()
     assert policies["fast"].intervals == policies["instant"].intervals == (
         0.1, 0.2, 0.3, 0.4, 0.5)
     assert policies["realistic"].intervals == (10, 20, 40, 80, 160)

@@ -37,7 +37,7 @@ HOST = {"dashscope": "dashscope.aliyuncs.com", "apiyi": "api.apiyi.com",
 
 @cache
 def judge(family: str) -> Any:
-    return family_class(family)(Backend())
+    return family_class(family)(Backend()).policy
 
 
 @cache

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -93,6 +94,50 @@ def test_served_validated_journaled_checked(toy: WanMock):
     toy.assert_stopped_polling(job_id)  # READY is terminal in the toy's words
     assert read_task("toy", "getJob", first, None).state == "succeeded"
     assert state_of("toy", first) == (State.SUCCEEDED, "READY")
+
+
+def test_poll_count_mode(toy_contracts: Path):
+    """`--mode polls`: each poll of the toy's job moves it on (1 queued, 2 running answers),
+    whatever the clock says; the journal counts the polls."""
+    app = create_app(["toy"], contracts_dir=str(toy_contracts), seed=1, clock="manual",
+                     mode="polls", queued_polls=1, running_polls=2)
+    handle = WanMock(app.state.backend)
+    with InProcessRoutes(app), httpx.Client(base_url="https://api.toy.example/toy/v1",
+                                            headers=KEY) as client:
+        job_id = client.post("/jobs", json={"model": "wan2.6-t2v-us", "prompt": "a cat",
+                                            "seconds": 5}).json()["job"]["id"]
+        states = [client.get(f"/jobs/{job_id}").json()["job"]["state"] for _ in range(5)]
+        other = client.get(f"/jobs/{job_id}", headers={"Authorization": "Bearer sk-other"})
+    assert states == ["WAITING", "BUSY", "BUSY", "READY", "READY"]
+    assert other.status_code == 404  # another key's job is not there (and no poll of it)
+    assert len(handle.polls(job_id)) == 6  # the journal knew the job id before the handler
+
+
+def test_webhooks(toy_contracts: Path):
+    """A job submitted with `callback_url` owes a webhook: pending while it runs, then its
+    final state in the toy's words (recorded in process; a server would POST it)."""
+    app = create_app(["toy"], contracts_dir=str(toy_contracts), seed=1, clock="manual",
+                     timing="fast")
+    handle = WanMock(app.state.backend)
+    heard: list[Any] = []
+    handle.on_webhook(heard.append)
+    with InProcessRoutes(app), httpx.Client(base_url="https://api.toy.example/toy/v1",
+                                            headers=KEY) as client:
+        job_id = client.post("/jobs", json={
+            "model": "wan2.6-t2v-us", "prompt": "a cat", "seconds": 5,
+            "callback_url": "http://127.0.0.1:9/hook"}).json()["job"]["id"]
+        plain = client.post("/jobs", json={"model": "wan2.6-t2v-us", "prompt": "a dog",
+                                           "seconds": 5}).json()["job"]["id"]
+        (hook,) = handle.webhooks()
+        assert (hook.task_id, hook.url, hook.state) == (job_id, "http://127.0.0.1:9/hook",
+                                                        "pending")
+        handle.advance(3600)
+        (hook,) = handle.webhooks()
+        polled = client.get(f"/jobs/{job_id}").json()
+    assert hook.state == "recorded" and hook.family == "toy"
+    assert hook.body == polled  # the same words as a poll at that moment
+    assert hook.body["job"]["state"] == "READY" and hook.body["job"]["video"]
+    assert [h.task_id for h in heard] == [job_id] and plain != job_id
 
 
 def test_its_policy_judges_without_an_app(toy_contracts: Path):

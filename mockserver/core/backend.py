@@ -99,7 +99,7 @@ class Backend:
         return self.state.signer(seed, fallback)  # type: ignore[no-any-return]
 
     def _hook_renderer(self, family: str, task_id: str, args: list[Any]) -> Any:
-        """The renderer of a webhook another worker scheduled (the family's `_webhook_body`)."""
+        """The renderer of a webhook another worker scheduled (the family's `webhook_renderer`)."""
         make = self.webhook_renderers.get(family)
         task = self.store.get(task_id)
         if make is None or task is None:

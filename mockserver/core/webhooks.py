@@ -47,6 +47,9 @@ from urllib.parse import urlsplit
 
 log = logging.getLogger("mockserver")
 Renderer = Callable[[], "dict[str, Any] | None"]  # the body now, or None while not yet due
+# A stopping server gives the delivery attempts under way this long to end (SIGTERM gives a
+# container 10 s before SIGKILL; the rest is the server's own shutdown).
+HANDOVER_GRACE_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +184,12 @@ class Deliveries:
         with self._lock:
             self._listeners.append(callback)
 
+    def release(self, cut_short: list[Webhook]) -> int:
+        """The worker stops: hand the deliveries it owes (queued ones, and `cut_short`, whose
+        attempts were cancelled) to the others. Nothing to hand over in one process: returns
+        0 (a shared store's outbox returns how many it released)."""
+        return 0
+
 
 class Outbox(Deliveries):
     """Scheduled webhooks: pending ones with the function that renders each when its task ends,
@@ -197,7 +206,7 @@ class Outbox(Deliveries):
                  render_args: list[Any] | None = None) -> Webhook:
         """Owe a webhook for a task: `render()` gives its body once the task has ended (None
         before); `policy` says how it is delivered under a server. `render_args` let a shared
-        store's other workers build the same renderer (the family's `_webhook_body(task,
+        store's other workers build the same renderer (the family's `webhook_renderer(task,
         *render_args)`)."""
         with self._lock:
             self._seq += 1
@@ -293,18 +302,24 @@ def _describe(exc: Exception) -> str:
 
 
 async def run_sender(outbox: Outbox, *, flush: Callable[[], Any], now: Callable[[], float],
-                     mode: Callable[[], str], interval: float = 0.1) -> None:
+                     mode: Callable[[], str], interval: float = 0.1,
+                     grace: float = HANDOVER_GRACE_S) -> None:
     """The delivery loop under a server: every `interval` seconds render the webhooks whose
     tasks have ended, tell the listeners, and start each attempt that is owed (first ones and
     retries whose time has come). `mode()` is the `webhooks` option (`auto` sends to loopback
-    hosts only and holds the rest; `send` to any host)."""
+    hosts only and holds the rest; `send` to any host).
+
+    Cancelled (the server stops: SIGTERM, SIGINT), it gives the attempts under way `grace`
+    seconds to end and store their outcome, cancels the rest, and releases what this worker
+    still owes (`Outbox.release`): on a shared store another worker takes those deliveries
+    over at its next look (within `LEASE_SCAN_S`), instead of when their leases run out."""
     import asyncio
 
     import httpx
 
     from mockserver.core.store.base import StoreUnavailable
 
-    running: set[asyncio.Task[None]] = set()
+    running: dict[asyncio.Task[None], Webhook] = {}
     down = False
 
     async def attempt(hook: Webhook, client: Any) -> None:
@@ -316,24 +331,52 @@ async def run_sender(outbox: Outbox, *, flush: Callable[[], Any], now: Callable[
                         hook.seq)
 
     async with httpx.AsyncClient(trust_env=False) as client:
-        while True:
-            try:
-                flush()
-                if outbox.has_unheard():  # listeners may call this very server
-                    await asyncio.to_thread(outbox.notify)
-                for hook in outbox.take_unsent(time.time()):
-                    if mode() == "auto" and not is_loopback_url(hook.url):
-                        hook.held = True  # `--webhooks send` sends to any host
-                        outbox.update(hook)  # a shared store keeps it (and ends its lease)
-                        continue
-                    job = asyncio.create_task(attempt(hook, client))
-                    running.add(job)
-                    job.add_done_callback(running.discard)
-                down = False
-            except StoreUnavailable as exc:  # kept in the store; delivered once it is back
-                if not down:
-                    log.warning("wanmock: webhooks wait for the store: %s", exc)
-                down = True
-            except Exception:  # a bug here must not stop later deliveries
-                log.exception("wanmock: webhook delivery failed")
-            await asyncio.sleep(interval)
+        try:
+            while True:
+                try:
+                    flush()
+                    if outbox.has_unheard():  # listeners may call this very server
+                        await asyncio.to_thread(outbox.notify)
+                    for hook in outbox.take_unsent(time.time()):
+                        if mode() == "auto" and not is_loopback_url(hook.url):
+                            hook.held = True  # `--webhooks send` sends to any host
+                            outbox.update(hook)  # a shared store keeps it (and ends its lease)
+                            continue
+                        job = asyncio.create_task(attempt(hook, client))
+                        running[job] = hook
+                        job.add_done_callback(lambda done: running.pop(done, None))
+                    down = False
+                except StoreUnavailable as exc:  # kept in the store; delivered once it is back
+                    if not down:
+                        log.warning("wanmock: webhooks wait for the store: %s", exc)
+                    down = True
+                except Exception:  # a bug here must not stop later deliveries
+                    log.exception("wanmock: webhook delivery failed")
+                await asyncio.sleep(interval)
+        finally:
+            await _hand_over(outbox, running, grace)
+
+
+async def _hand_over(outbox: Outbox, running: dict[Any, Webhook], grace: float) -> None:
+    """The sender stops: let attempts under way end within `grace` seconds, cancel the rest,
+    release what is still owed (see `run_sender`)."""
+    import asyncio
+
+    from mockserver.core.store.base import StoreUnavailable
+
+    jobs = dict(running)
+    if jobs:
+        _, late = await asyncio.wait(jobs, timeout=grace)
+        for job in late:
+            job.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        cut_short = [jobs[job] for job in late]
+    else:
+        cut_short = []
+    try:
+        released = outbox.release(cut_short)
+    except StoreUnavailable as exc:  # the leases run out by themselves: taken over then
+        log.warning("wanmock: webhook deliveries not handed over (store down): %s", exc)
+        return
+    if released:
+        log.info("wanmock: %d webhook deliveries handed to the other workers", released)

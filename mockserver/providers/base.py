@@ -1,59 +1,168 @@
-"""A family's HTTP class: its policy (`providers/policy.py`) over the request pipeline
-(`providers/pipeline.py`).
+"""A family's HTTP class: its handlers, holding its policy (`providers/policy.py`).
 
-A family subclasses `Family` (usually through its own policy: `class DashScope(DashScopePolicy,
-Family)`), names its handlers after its contract's operationIds in snake_case
-(`createVideoSynthesis` -> `create_video_synthesis`), and says how it words authentication and
-body errors. `Family.routes()` builds one Starlette route per contract operation, so the contract
-decides the paths. Every exchange goes into the journal; any `ProviderError` becomes the family's
-own status and envelope; nothing a client sends can produce a traceback or an unplanned 500.
+A family subclasses `Family`, names its policy class (`policy_class = DashScopePolicy`) and
+writes one handler per contract operation, named after its operationId in snake_case
+(`createVideoSynthesis` -> `create_video_synthesis`), each `async def handler(self, ex:
+Exchange) -> Response`. The request pipeline (`providers.pipeline.Pipeline(family).routes()`)
+calls a handler only after it has journaled the request, applied any transport scenario,
+authenticated the caller (`ex.api_key`), checked the family's header rules and the
+contract's parameters, found the task the request names (`ex.task_id`) and, for a submit,
+read the body (`ex.body`, by `read_body`). A handler decides only what is its own: the job,
+the task, the answer. Any `ProviderError` it raises becomes the family's own status and
+envelope.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from mockserver.contracts import Operation
+from starlette.responses import Response
+
+from mockserver.catalogue import JobSpec
 from mockserver.core.backend import Backend
-from mockserver.errors import ProviderError
+from mockserver.core.scenarios import RequestInfo
+from mockserver.core.tasks import Task
+from mockserver.core.webhooks import RetryPolicy, Webhook
+from mockserver.errors import ProviderError, Violation
 from mockserver.families import load_class, spec
-from mockserver.providers.hotpath import headers_of, json_response
-from mockserver.providers.pipeline import (
-    SCENARIO_HEADER,
-    ConnectionDropped,
-    DroppedResponse,
-    Handler,
-    Pipeline,
-    handler_name,
-)
-from mockserver.providers.policy import DEFAULT_FAULTS, Policy
+from mockserver.jsonwire import verbatim as verbatim_json
+from mockserver.providers.exchange import NOT_JSON, Exchange
+from mockserver.providers.hotpath import JSONResponse, public_base
+from mockserver.providers.policy import Policy
 
-__all__ = ["DEFAULT_FAULTS", "SCENARIO_HEADER", "ConnectionDropped", "DroppedResponse", "Family",
-           "Handler", "handler_name", "headers_of", "json_response"]
+if TYPE_CHECKING:
+    from mockserver.contracts import Contract, Operation
 
 
-class Family(Pipeline, Policy, ABC):
-    """One provider family over HTTP: the pipeline, worded by the family's policy."""
+class Family:
+    """One provider family over HTTP: its handlers, its policy, and what handlers share."""
+
+    policy_class: ClassVar[type[Policy]]
 
     def __init__(self, backend: Backend) -> None:
-        Policy.__init__(self, backend)
         self.backend = backend
-        self._param_checks = {}
-        backend.retention[self.name] = self.contract_retention()
-        # A family that owes webhooks renders them with `_webhook_body(task, base_url)`; the
-        # backend keeps it so any worker of a shared store can render any task's webhook.
-        render = getattr(self, "_webhook_body", None)
-        if render is not None:
-            backend.webhook_renderers[self.name] = render
+        self.policy: Policy = self.policy_class(backend)
+        self.name: str = self.policy.name
+        self.contract: Contract = self.policy.contract
+        backend.retention[self.name] = self.policy.contract_retention()
+        # Any worker of a shared store renders any task's webhook (core/webhooks.py).
+        backend.webhook_renderers[self.name] = self.webhook_renderer
 
-    @abstractmethod
-    def auth_error(self, kind: str) -> ProviderError:
-        """The family's 401; kind: `missing`, `malformed`, `invalid`."""
+    # -- what the pipeline asks the family -------------------------------------------------
+    def read_body(self, ex: Exchange) -> Any:
+        """A submit's request body, or the family's error for a wrong content type, an empty
+        body or one that is not JSON (its parser's way: `Policy.invalid_utf8`)."""
+        policy = self.policy
+        op = ex.operation
+        if not (ex.raw or b"").strip():
+            raise policy.flag(policy.body_error("empty", op), "body:empty")
+        ctype = ex.headers.get("content-type", "")
+        if ctype and "json" not in ctype.lower():
+            raise policy.flag(policy.body_error("content_type", op), "body:content_type")
+        body = ex.json(policy.invalid_utf8)
+        if body is NOT_JSON:  # NaN, Infinity, a BOM, too deep...: not JSON to the provider
+            raise policy.flag(policy.body_error("not_json", op), "body:not_json")
+        return body
 
-    @abstractmethod
-    def body_error(self, kind: str, op: Operation) -> ProviderError:
-        """The family's answer to a body that is `empty`, `not_json`, of the wrong
-        `content_type` or `too_large`."""
+    def limit(self, ex: Exchange) -> None:
+        """The family's own request limits, checked after authentication and its header rules
+        (raise `FaultRequested("rate-limit")` beyond one; none by default)."""
+
+    def request_info(self, ex: Exchange) -> RequestInfo:
+        """What scenario rules match on; the body is read only when it is a small JSON
+        object (the handler reuses the parse)."""
+        op = ex.operation
+        model = prompt = None
+        raw = ex.raw
+        if raw and len(raw) < 65536 and op.role == "submit":
+            body = ex.json(self.policy.invalid_utf8)
+            if isinstance(body, dict):
+                fields, _ = op.extract(body)
+                model = fields.get("model") if isinstance(fields.get("model"), str) else None
+                prompt = fields.get("prompt") if isinstance(fields.get("prompt"), str) else None
+        key = ex.headers.get("authorization", "").partition(" ")[2].strip() or None
+        return RequestInfo(self.name, op.operation_id, op.role, model, key, prompt)
+
+    # -- what handlers call ------------------------------------------------------------------
+    def settle(self, ex: Exchange) -> tuple[JobSpec, Violation | None]:
+        """The policy's judgement of the submit's body, acted on: the job, and the violation
+        that fails the task later (a submit-time one is raised)."""
+        op = ex.operation
+        return self.policy.settle(op, *self.policy.judge(op, ex.body, ex.headers))
+
+    def submit(self, ex: Exchange, spec: JobSpec, late: Violation | None, *, task_id: str,
+               extra: dict[str, Any] | None = None, body: Any = None,
+               keep_raw: bool = True, model_concurrency: int | None = None) -> Task:
+        """Create the task of a submit: `body` (default `ex.body`) is what the task keeps;
+        with `keep_raw` the task keeps the request's own text when it still spells that
+        body (nothing was replaced while decoding); `model_concurrency` is the provider's
+        limit of tasks in progress per key for this model (`Backend.submit`)."""
+        raw = ex.raw if keep_raw and body is None else None
+        if raw is not None and not verbatim_json(raw):
+            raw = None  # decoding replaced something (U+FFFD): keep the value, not the text
+        scenario = ex.job_scenario
+        backend = self.backend
+        op = ex.operation
+        if scenario is None and backend.scenarios:
+            scenario = backend.scenarios.pick(RequestInfo(
+                self.name, op.operation_id, op.role, spec.model, ex.api_key, spec.prompt),
+                job=True)
+        task = backend.submit(
+            family=self.name, operation=op.operation_id, spec=spec,
+            request=ex.body if body is None else body, task_id=task_id, api_key=ex.api_key,
+            failure=late, extra=extra, scenario=scenario, raw=raw,
+            model_concurrency=model_concurrency,
+        )
+        entry = ex.entry
+        entry.task_id = task.id
+        if scenario is not None:
+            entry.scenario = scenario.label()
+        if late is not None:
+            entry.violations.append(late.as_dict())
+        return task
+
+    def task(self, ex: Exchange, task_id: str | None = None) -> Task | None:
+        """The caller's task of this family named by the request (`ex.task_id`, or
+        `task_id`), journaled as what the answer is about; None for an id the family never
+        issued and for another key's task (`Backend.find`)."""
+        wanted = ex.task_id if task_id is None else task_id
+        if not wanted:
+            return None
+        task = self.backend.find(self.name, wanted, ex.api_key, self.policy.key_form())
+        if task is not None:
+            ex.entry.task_id = task.id
+        return task
+
+    def schedule_webhook(self, task: Task, url: str, *, args: Sequence[Any] = (),
+                         policy: RetryPolicy | None = None) -> Webhook:
+        """Owe a callback to `url` for `task`: once the task has ended its body is
+        `webhook_body(task, *args)` (`args`: plain data, so a shared store's other workers
+        render it too), delivered as `policy` says (see `mockserver.core.webhooks`)."""
+        return self.backend.webhooks.schedule(
+            family=self.name, task_id=task.id, url=url, now=task.submitted_at,
+            render=self.webhook_renderer(task, *args), render_args=list(args), policy=policy)
+
+    def webhook_body(self, task: Task, *args: Any) -> dict[str, Any] | None:
+        """The body of a webhook owed for `task`, in the family's words, once the task has
+        ended (None before). A family that sends webhooks words them here."""
+        return None
+
+    def webhook_renderer(self, task: Task, *args: Any) -> Callable[[], dict[str, Any] | None]:
+        """`webhook_body(task, *args)` as the outbox calls it: with no arguments."""
+        return partial(self.webhook_body, task, *args)
+
+    def base_url(self, ex: Exchange) -> str:
+        """Where self-links start: the `public_url` option, else the request's own base URL
+        (remembered; providers/hotpath.py). Every result URL and webhook payload is built
+        from it."""
+        return public_base(ex.request, self.backend.options.public_url)
+
+    def error_response(self, err: ProviderError, op: Operation | None = None) -> Response:
+        """An error as the family answers it: its status, headers and `Policy.error_body`."""
+        return JSONResponse(self.policy.error_body(err, op), status_code=err.status,
+                            headers=err.headers or None)
 
 
 def family_class(name: str) -> type[Family]:

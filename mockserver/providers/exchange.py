@@ -1,27 +1,29 @@
-"""One request/response exchange as the request pipeline sees it, built once per request.
+"""One request as a family's handler receives it: the request, and what the pipeline decided.
 
-The endpoint of `providers/pipeline.py` makes one `Exchange` per request and keeps it in the
-request's scope under `EXCHANGE` (the one scope slot wanmock uses): handlers keep their
-`(request, op, raw)` signature and reach it with `exchange_of(request)`. What used to travel in
-separate `scope["wanmock.*"]` keys (the journal entry, the API key, the job scenario, the header
-dict) lives here, and so does the parsed body, so scenario matching and the handler share one
-parse. Starlette-free. The exchange does not point back at the request: the request's scope
-holds the exchange, and a way back would make every request a reference cycle that only the
-garbage collector frees (a collection every few dozen requests on the hot path).
+The endpoint of `providers/pipeline.py` makes one `Exchange` per request and decides, once,
+before the handler runs: who is calling (`api_key`, after authentication), which task the path
+or query names (`task_id`), the journal entry, a job scenario the header asked for, and, for a
+submit, the parsed body (`body`). The handler is called as `handler(exchange)` and reads them
+from here; nothing is decided twice. Starlette-free (the request is only carried). The
+exchange is not kept in the request's scope: nothing points back at it from the request, so a
+request leaves no reference cycle for the garbage collector.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from mockserver.contracts import Operation
 from mockserver.core.journal import Entry
 from mockserver.core.scenarios import Scenario
+from mockserver.jsonwire import InvalidUtf8, NotJSON, decode
 
-EXCHANGE = "wanmock.exchange"  # the one scope key wanmock sets
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
 UNPARSED: Any = object()  # `Exchange.body` before anything parsed the body
-NOT_JSON: Any = object()  # `Exchange.body` when the body did not parse as JSON
+NOT_JSON: Any = object()  # what `Exchange.json` gives for a body that is not JSON
 
 
 @dataclass(slots=True, eq=False)
@@ -29,24 +31,37 @@ class Exchange:
     """One request's pipeline state: who asked for what, and what is known so far."""
 
     family: str
-    operation: Operation | None
+    operation: Operation
+    request: Request
     headers: dict[str, str]  # lower-case names, first value wins; shared: never change it
-    entry: Entry | None = None  # the journal entry, once recorded
-    api_key: str | None = None  # once authenticated
+    raw: bytes | None  # the body as read; None past the body limit (refused before a handler)
+    entry: Entry
+    api_key: str | None = None  # once authenticated (every handler runs after that)
+    task_id: str | None = None  # the task the path (`{task_id}`, `{video_id}`) or query names
     job_scenario: Scenario | None = None  # a job scenario from X-Wanmock-Scenario
-    body: Any = UNPARSED  # the parsed JSON body, NOT_JSON, or UNPARSED
-    body_from: bytes | None = None  # the bytes `body` was parsed from
+    body: Any = UNPARSED  # a submit's request body as the family reads it (set before it)
+    form: Any = None  # a form or multipart submit's parts, where the family reads forms
+    decoded: Any = field(default=UNPARSED, repr=False)  # `json()`'s parse, made once
 
-    def parsed(self, raw: bytes) -> Any:
-        """The body parsed from exactly `raw`, else UNPARSED."""
-        return self.body if self.body_from is raw else UNPARSED
+    def json(self, invalid_utf8: InvalidUtf8 = "replace") -> Any:
+        """`raw` decoded as JSON the family's way (`mockserver.jsonwire`), or NOT_JSON;
+        parsed at most once per exchange (scenario rules and the handler share it)."""
+        found = self.decoded
+        if found is UNPARSED:
+            try:
+                found = decode(self.raw or b"", invalid_utf8=invalid_utf8)
+            except NotJSON:
+                found = NOT_JSON
+            self.decoded = found
+        return found
 
-    def keep_body(self, raw: bytes, body: Any) -> None:
-        """Remember the parse of `raw` (a value or NOT_JSON) for the rest of the exchange."""
-        self.body, self.body_from = body, raw
+    @property
+    def path_params(self) -> dict[str, str]:
+        """The operation's path parameters (`{task_id}`...)."""
+        params: dict[str, str] = self.request.scope["path_params"]
+        return params
 
-
-def exchange_of(request: Any) -> Exchange | None:
-    """The exchange a request belongs to (None outside a family's endpoint)."""
-    found: Exchange | None = request.scope.get(EXCHANGE)
-    return found
+    @property
+    def method(self) -> str:
+        method: str = self.request.scope["method"]
+        return method

@@ -11,7 +11,8 @@
   `public_base(request, public_url)`: the `public_url` option instead when it is set.
 - `read_body(request, headers, limit)`: the body as `request.body()` reads it, or None past
   `limit`, without an async generator per request.
-- `headers_of(request)`: the request's headers as one dict, built once per request.
+- `header_dict(raw, memo)`: the request's headers as one dict, shared by requests with the
+  same raw headers (clients send the same ones again and again).
 - `Dispatch`: the family routes as one table by method and segment count, matched the way
   Starlette's router would match them (same routes, same order, same path parameters) without
   trying every route's regular expression in turn.
@@ -29,7 +30,6 @@ from starlette.responses import JSONResponse as _StarletteJSONResponse
 from starlette.responses import RedirectResponse, Response
 
 from mockserver.core.memo import Memo
-from mockserver.providers.exchange import EXCHANGE
 
 # What starlette.responses.JSONResponse.render passes to json.dumps.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None,
@@ -153,22 +153,10 @@ async def read_body(request: Request, headers: dict[str, str], limit: int) -> by
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def headers_of(request: Request) -> dict[str, str]:
-    """The request's headers as one dict (lower-case names, first value wins), built once per
-    request (the exchange keeps it): Starlette's `request.headers.get` scans the raw list on
-    every call. Clients send the same headers again and again, so the dict is shared by
-    requests with the same raw headers: read it, never change it."""
-    scope = request.scope
-    exchange: Any = scope.get(EXCHANGE)
-    if exchange is not None:
-        return exchange.headers
-    backend = getattr(scope.get("app"), "backend", None)  # the memo is the app's own
-    return header_dict(scope["headers"], backend.memo("headers", 1024) if backend else None)
-
-
 def header_dict(raw: Any, memo: Any) -> dict[str, str]:
     """Raw ASGI headers as a dict (lower-case names, first value wins), shared through `memo`
-    by requests with the same raw headers (None: no memo)."""
+    by requests with the same raw headers (None: no memo): read it, never change it.
+    Starlette's `request.headers.get` scans the raw list on every call."""
     try:
         key: Any = tuple(raw)
         headers: dict[str, str] | None = memo.get(key) if memo is not None else None

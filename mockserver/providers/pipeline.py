@@ -1,15 +1,17 @@
 """The request pipeline every family's routes share, from the contract to the response.
 
-`Pipeline.routes()` builds one Starlette route per contract operation (the contract decides the
-paths); each route's endpoint reads the body, journals the exchange, applies a transport
-scenario, runs the preflight (authentication, the family's header rules, the rate limit, the
-contract's parameters), calls the handler (through replay when a cassette is served) and turns
-any `ProviderError` into the family's own status and envelope: nothing a client sends can
-produce a traceback or an unplanned 500. What each family decides (its wording, its judgement
-of a body) is its policy (`providers/policy.py`); `providers.base.Family` joins the two.
+`Pipeline(family).routes()` builds one Starlette route per contract operation of a family's
+HTTP class (`providers.base.Family`; the contract decides the paths). Each route's endpoint
+reads the body, journals the exchange, applies a transport scenario, runs the preflight
+(authentication, the family's header rules, the rate limit, the contract's parameters), reads
+a submit's body, calls the handler with the `Exchange` holding all of it (through replay when
+a cassette is served) and turns any `ProviderError` into the family's own status and
+envelope: nothing a client sends can produce a traceback or an unplanned 500. What the family
+decides without HTTP (its wording, its judgement of a body) is its policy
+(`providers/policy.py`), which the HTTP class holds.
 
 What does not depend on the request is decided once per operation when the route is built
-(which role it has, whether it names a task, which parameters it checks), so the hot path does
+(which role it has, where it names a task, which parameters it checks), so the hot path does
 only the request's own work.
 """
 
@@ -25,40 +27,34 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mockserver.catalogue import JobSpec
 from mockserver.contracts import Operation
 from mockserver.core.clock import SystemClock
 from mockserver.core.ids import Ids
-from mockserver.core.scenarios import FaultRequested, RequestInfo, Scenario
+from mockserver.core.scenarios import FaultRequested, Scenario
 from mockserver.core.store import StoreUnavailable
-from mockserver.core.tasks import Task
-from mockserver.errors import ContractError, MockServerError, ProviderError, Violation
-from mockserver.jsonwire import NotJSON
-from mockserver.jsonwire import decode as decode_json
-from mockserver.jsonwire import verbatim as verbatim_json
-from mockserver.providers.exchange import EXCHANGE, NOT_JSON, UNPARSED, Exchange
+from mockserver.errors import ContractError, MockServerError, ProviderError
+from mockserver.providers import replaying
+from mockserver.providers.exchange import Exchange
 from mockserver.providers.hotpath import (
     JSONResponse,
     body_of,
     header_dict,
-    headers_of,
     path_and_query,
     read_body,
     slashed,
 )
-from mockserver.providers.hotpath import public_base as _public_base
 
 if TYPE_CHECKING:
-    from mockserver.contracts import Contract
-    from mockserver.core.backend import Backend
+    from mockserver.providers.base import Family
 
 log = logging.getLogger("mockserver")
-Handler = Callable[[Request, Operation, bytes], Awaitable[Response]]
+Handler = Callable[[Exchange], Awaitable[Response]]
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+_PARAM = re.compile(r"{([^}:]+)")
 SCENARIO_HEADER = "x-wanmock-scenario"
 _NO_QUERY: dict[str, str] = {}  # for operations that declare no query parameter
 # The roles whose path or query names a task: the journal knows it before the handler runs.
-_TASK_ROLES = frozenset({"query", "cancel", "content"})
+TASK_ROLES = frozenset({"query", "cancel", "content"})
 
 
 def handler_name(operation_id: str) -> str:
@@ -66,45 +62,57 @@ def handler_name(operation_id: str) -> str:
     return _CAMEL.sub("_", operation_id).lower()
 
 
-class Pipeline:
-    """The request pipeline of one family, over its policy's wording (see `providers.base`)."""
+def task_parameter(op: Operation) -> str | None:
+    """Where an operation names its task: the last path parameter (`/tasks/{task_id}`,
+    `/videos/{video_id}/content`), else the query parameter `task_id` (`"?task_id"`); None
+    for an operation that names none (a submit, a list)."""
+    if op.role not in TASK_ROLES:
+        return None
+    params = _PARAM.findall(op.path)
+    return params[-1] if params else "?task_id"
 
-    # Provided by the family's policy (providers/policy.py) and `Family.__init__`.
-    name: str
-    backend: Backend
-    contract: Contract
-    # operationId -> (checks parameters at all, checks query parameters): the contract's
-    # declared parameters, fixed for the life of the routes.
-    _param_checks: dict[str, tuple[bool, bool]]
+
+class Pipeline:
+    """The request pipeline of one family's HTTP class (`providers.base.Family`)."""
+
+    def __init__(self, family: Family) -> None:
+        self.family = family
+        self.policy = family.policy
+        self.backend = family.backend
+        self.name = family.name
 
     # -- routing -----------------------------------------------------------------------------
     def routes(self) -> list[Route]:
         """One Starlette route per contract operation, each to its handler's endpoint."""
         routes = []
-        for op in self.contract.operations.values():
-            method = getattr(self, handler_name(op.operation_id), None)
+        for op in self.family.contract.operations.values():
+            method = getattr(self.family, handler_name(op.operation_id), None)
             if method is None:
                 raise ContractError(
                     f"{self.name}: the contract's {op.operation_id} has no handler "
                     f"{handler_name(op.operation_id)}; is the contract newer than the fake?"
                 )
-            endpoint = self._endpoint(op, method)
+            endpoint = self.endpoint(op, method)
             routes.append(Route(op.path, endpoint, methods=[op.method]))
-            if self.trailing_slash() is not None:
-                routes.append(Route(op.path + "/", slashed(endpoint, self.trailing_slash),
+            trailing_slash = self.policy.trailing_slash
+            if trailing_slash() is not None:
+                routes.append(Route(op.path + "/", slashed(endpoint, trailing_slash),
                                     methods=[op.method]))
         return routes
 
-    def _endpoint(self, op: Operation,
-                  handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    def endpoint(self, op: Operation, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """The endpoint of one operation; what does not depend on the request is decided
+        here, once."""
         backend = self.backend
+        family, policy = self.family, self.policy
         name, operation = self.name, op.operation_id
-        names_task = op.role in _TASK_ROLES
-        self._param_checks[operation] = (op.checks_parameters, op.checks_query)
+        task_param = task_parameter(op)
+        in_query = task_param == "?task_id"
+        reads_body = op.role == "submit"
+        checks, checks_query = op.checks_parameters, op.checks_query
         headers_memo = backend.memo("headers", 1024)
         transport_scenario = self.transport_scenario
-        preflight = self.preflight
-        error_response = self.error_response
+        error_response = family.error_response
         # A shared store writes a submit's new tasks in one batch with other requests'.
         state: Any = backend.state  # a SharedStore when `shared` (core/store/shared.py)
         defer = state.shared and op.role == "submit"
@@ -112,49 +120,61 @@ class Pipeline:
         async def endpoint(request: Request) -> Response:
             scope = request.scope
             try:
-                # The one carrier of this request's pipeline state (see providers/exchange.py).
-                scope[EXCHANGE] = exchange = Exchange(
-                    name, op, header_dict(scope["headers"], headers_memo))
-                raw = await read_body(request, exchange.headers, backend.options.body_limit)
+                headers = header_dict(scope["headers"], headers_memo)
+                raw = await read_body(request, headers, backend.options.body_limit)
                 path, query = path_and_query(request)
-                exchange.entry = entry = backend.journal.record(
+                entry = backend.journal.record(
                     time=backend.clock.now(), method=scope["method"], path=path,
-                    query=query, headers=exchange.headers.items(), body=raw,
+                    query=query, headers=headers.items(), body=raw,
                     family=name, operation=operation,
                 )
             except StoreUnavailable:  # read before the pipeline's own error handling
                 return self.unavailable_response(op)
-            if names_task:
-                # Known before the handler runs, so a faulted poll still counts as a poll of
-                # its task (assert_poll_interval, assert_stopped_polling).
-                params = scope["path_params"]
-                entry.task_id = params.get("task_id") or params.get("video_id") or (
-                    request.query_params.get("task_id") if "task_id=" in query else None)
+            ex = Exchange(name, op, request, headers, raw, entry)
+            if task_param is not None:
+                # Found once, before the handler runs, so a faulted poll still counts as a
+                # poll of its task (assert_poll_interval, assert_stopped_polling).
+                ex.task_id = entry.task_id = (
+                    scope["path_params"].get(task_param) if not in_query
+                    else request.query_params.get("task_id") if "task_id=" in query else None)
             # A shared store writes this request's new tasks in one batch with other
             # requests' (core/store/shared.py), awaited below before the answer.
             writes = state.defer_writes() if defer else None
             try:
-                fault = transport_scenario(request, op, raw)
+                fault = transport_scenario(ex)
+                early = None
                 if fault is not None:
                     entry.scenario = fault.label()
                     early = await self.apply_fault(fault, op)
-                else:
-                    early = None
                 if early is not None:
                     response = early
                 else:
-                    preflight(request, op)
+                    # The preflight: who is calling, the family's header rules, the rate
+                    # limit, the contract's query and header parameters.
+                    ex.api_key = key = policy.authenticate(headers, op)
+                    policy.check_headers(headers, op)
+                    family.limit(ex)
+                    if (backend.options.rate_limit_qps is not None
+                            and not backend.admit(name, key)):
+                        raise FaultRequested("rate-limit")
+                    if checks:
+                        violations = op.parameter_violations(
+                            request.query_params if checks_query else _NO_QUERY, headers)
+                        if violations:
+                            raise policy.parameter_error(violations[0], op)
                     if raw is None:
-                        raise self.flag(self.body_error("too_large", op), "body:too_large")
+                        raise policy.flag(policy.body_error("too_large", op), "body:too_large")
+                    if reads_body:
+                        ex.body = family.read_body(ex)
                     if backend.replay is None:
-                        response = await handler(request, op, raw)
+                        response = await handler(ex)
                     else:
-                        response = await self._replaying(request, op, raw, handler)
+                        response = await self.replaying(ex, handler)
             except StoreUnavailable:  # the store is down or restarting: the family's 503
                 response = self.unavailable_response(op)
             except FaultRequested as requested:
                 entry.scenario = requested.scenario.label()
-                response = error_response(self.fault_error(requested.scenario, op), op)
+                response = error_response(policy.fault_error(requested.scenario, op), op)
             except MockServerError as exc:  # a bad X-Wanmock-Scenario: toolkit misuse
                 response = JSONResponse({"error": str(exc), "type": "MockServerError"},
                                         status_code=400)
@@ -164,9 +184,9 @@ class Pipeline:
                 response = error_response(err, op)
             except Exception:  # a bug in the fake: answer in the family's words, log it
                 log.exception("wanmock: unhandled error in %s %s", name, operation)
-                response = error_response(self.internal_error(), op)
+                response = error_response(policy.internal_error(), op)
             if writes:
-                response = await self._commit(writes, op, response)
+                response = await self.commit(writes, op, response)
             try:
                 backend.journal.complete(entry, response.status_code, body_of(response))
                 if backend.webhooks.has_pending():
@@ -181,7 +201,7 @@ class Pipeline:
         endpoint.__name__ = operation
         return endpoint
 
-    async def _commit(self, writes: list[Any], op: Operation, response: Response) -> Response:
+    async def commit(self, writes: list[Any], op: Operation, response: Response) -> Response:
         """Write the request's new tasks; the family's 503 if the store cannot take them."""
         state: Any = self.backend.state  # a SharedStore (core/store/shared.py)
         try:
@@ -191,7 +211,7 @@ class Pipeline:
         except Exception:  # a bug (or a task id taken meanwhile): the family's own words
             log.exception("wanmock: writing new tasks failed in %s %s", self.name,
                           op.operation_id)
-            return self.error_response(self.internal_error(), op)
+            return self.family.error_response(self.policy.internal_error(), op)
         return response
 
     def unavailable_response(self, op: Operation | None = None) -> Response:
@@ -199,56 +219,36 @@ class Pipeline:
         reached. Rendered with this process's clock and ids: the store's are out of reach."""
         backend = self.backend
         ids, clock = backend.ids, backend.clock
-        backend.ids, backend.clock = _LOCAL_IDS, _LOCAL_CLOCK  # no await: no other request
-        try:                                                   # sees the swap
-            return self.error_response(self.fault_error(Scenario("unavailable"), op), op)
+        backend.ids, backend.clock = LOCAL_IDS, LOCAL_CLOCK  # no await: no other request
+        try:                                                 # sees the swap
+            return self.family.error_response(
+                self.policy.fault_error(Scenario("unavailable"), op), op)
         finally:
             backend.ids, backend.clock = ids, clock
 
-    async def _replaying(self, request: Request, op: Operation, raw: bytes,
-                         handler: Handler) -> Response:
+    async def replaying(self, ex: Exchange, handler: Handler) -> Response:
         """The handler's answer under `Options.replay` (see `providers/replaying.py`)."""
-        from mockserver.providers import replaying
-
-        entry = request.scope[EXCHANGE].entry
-        early = replaying.before(self, request, op, raw, entry)  # type: ignore[arg-type]
+        early = replaying.before(self.family, ex)
         if early is not None:
             return early
-        return replaying.after(self, request, op, entry,  # type: ignore[arg-type]
-                               await handler(request, op, raw))
+        return replaying.after(self.family, ex, await handler(ex))
 
     # -- scenarios ---------------------------------------------------------------------------
-    def transport_scenario(self, request: Request, op: Operation, raw: bytes | None
-                           ) -> Scenario | None:
+    def transport_scenario(self, ex: Exchange) -> Scenario | None:
         """The transport fault for this exchange (header first, then rules); a job scenario in
-        the header is kept for `submit()`."""
-        header = headers_of(request).get(SCENARIO_HEADER)
+        the header is kept for the submit (`Exchange.job_scenario`)."""
+        header = ex.headers.get(SCENARIO_HEADER)
         scenario = None
         if header:
             scenario = Scenario.parse(header)
             if scenario.is_job:
-                exchange = request.scope.get(EXCHANGE)
-                if exchange is not None:
-                    exchange.job_scenario = scenario
+                ex.job_scenario = scenario
                 scenario = None
         if scenario is None:
             book = self.backend.scenarios
             if book:
-                scenario = book.pick(self.request_info(request, op, raw), job=False)
+                scenario = book.pick(self.family.request_info(ex), job=False)
         return scenario
-
-    def request_info(self, request: Request, op: Operation, raw: bytes | None) -> RequestInfo:
-        """What scenario rules match on; the body is read only when it is a small JSON object."""
-        model = prompt = None
-        if raw and len(raw) < 65536:
-            body = self._decode_once(request, raw)  # the handler reuses this parse
-            if isinstance(body, dict) and op.role == "submit":
-                fields, _ = op.extract(body)
-                model = fields.get("model") if isinstance(fields.get("model"), str) else None
-                prompt = fields.get("prompt") if isinstance(fields.get("prompt"), str) else None
-        header = headers_of(request).get("authorization", "")
-        key = header.partition(" ")[2].strip() or None
-        return RequestInfo(self.name, op.operation_id, op.role, model, key, prompt)
 
     async def apply_fault(self, scenario: Scenario, op: Operation) -> Response | None:
         """Answer with the fault, or wait (latency) and return None to carry on normally."""
@@ -271,139 +271,10 @@ class Pipeline:
                             media_type="application/json")
         raise FaultRequested(scenario.name, p)
 
-    def job_scenario(self, request: Request, op: Operation, spec: JobSpec,
-                     api_key: str | None) -> Scenario | None:
-        """The job scenario of a submit: the header's, else the first job rule that fits."""
-        exchange = request.scope.get(EXCHANGE)
-        if exchange is not None and exchange.job_scenario is not None:
-            return exchange.job_scenario  # type: ignore[no-any-return]
-        book = self.backend.scenarios
-        if not book:
-            return None
-        info = RequestInfo(self.name, op.operation_id, op.role, spec.model, api_key, spec.prompt)
-        return book.pick(info, job=True)
 
-    # -- before the handler ------------------------------------------------------------------
-    def preflight(self, request: Request, op: Operation) -> None:
-        """What every operation checks before its body: authentication, the family's own
-        header rules, the request-rate limit, then the contract's query and header parameters."""
-        key = self.authenticate(request)
-        self.check_headers(request, op)
-        backend = self.backend
-        if backend.options.rate_limit_qps is not None and not backend.admit(self.name, key):
-            raise FaultRequested("rate-limit")
-        # Decided when the route was built (and on first use for an operation built otherwise).
-        checks = self._param_checks.get(op.operation_id)
-        if checks is None:
-            checks = self._param_checks[op.operation_id] = (op.checks_parameters,
-                                                            op.checks_query)
-        if not checks[0]:
-            return
-        query = request.query_params if checks[1] else _NO_QUERY
-        violations = op.parameter_violations(query, headers_of(request))
-        if violations:
-            raise self.parameter_error(violations[0], op)
-
-    def check_headers(self, request: Request, op: Operation) -> None:
-        """Family-specific header rules checked right after authentication (none by default)."""
-
-    def authenticate(self, request: Request) -> str:
-        """The API key of a request, or the family's 401 (checked once per request)."""
-        exchange = request.scope.get(EXCHANGE)
-        if exchange is None:  # outside an endpoint: nothing to remember it in
-            return self.read_key(header_dict(request.scope["headers"], None))
-        key = exchange.api_key
-        if key is None:
-            key = exchange.api_key = self.read_key(exchange.headers)
-        return key  # type: ignore[no-any-return]
-
-    def parse_json(self, request: Request, op: Operation, raw: bytes) -> Any:
-        """The JSON body, or the family's error for a wrong content type, empty or bad body."""
-        ctype = headers_of(request).get("content-type", "")
-        if not raw.strip():
-            raise self.flag(self.body_error("empty", op), "body:empty")
-        if ctype and "json" not in ctype.lower():
-            raise self.flag(self.body_error("content_type", op), "body:content_type")
-        body = self._decode_once(request, raw)
-        if body is NOT_JSON:  # NaN, Infinity, a BOM, too deep...: not JSON to the provider either
-            raise self.flag(self.body_error("not_json", op), "body:not_json")
-        return body
-
-    def _decode_once(self, request: Request, raw: bytes) -> Any:
-        """The body decoded the family's way (or NOT_JSON), parsed at most once per exchange:
-        scenario matching and the handler share it."""
-        exchange: Exchange | None = request.scope.get(EXCHANGE)
-        if exchange is not None:
-            body = exchange.parsed(raw)
-            if body is not UNPARSED:
-                return body
-        try:
-            body = decode_json(raw, invalid_utf8=self.invalid_utf8)
-        except NotJSON:
-            body = NOT_JSON
-        if exchange is not None:
-            exchange.keep_body(raw, body)
-        return body
-
-    # -- what handlers call ------------------------------------------------------------------
-    def submit(
-        self, request: Request, op: Operation, body: Any, spec: JobSpec, late: Violation | None,
-        *, task_id: str, api_key: str | None, extra: dict[str, Any] | None = None,
-        raw: bytes | None = None, model_concurrency: int | None = None,
-    ) -> Task:
-        """Create the task; `raw` is the text `body` was parsed from, unchanged since;
-        `model_concurrency` the provider's limit of tasks in progress per key for this model
-        (`Backend.submit`)."""
-        if raw is not None and not verbatim_json(raw):
-            raw = None  # decoding replaced something (U+FFFD): keep the value, not the text
-        scenario = self.job_scenario(request, op, spec, api_key)
-        task = self.backend.submit(
-            family=self.name, operation=op.operation_id, spec=spec, request=body,
-            task_id=task_id, api_key=api_key, failure=late, extra=extra, scenario=scenario,
-            raw=raw, model_concurrency=model_concurrency,
-        )
-        exchange: Exchange | None = request.scope.get(EXCHANGE)
-        entry = exchange.entry if exchange is not None else None
-        if entry is not None:
-            entry.task_id = task.id
-            if scenario is not None:
-                entry.scenario = scenario.label()
-            if late is not None:
-                entry.violations.append(late.as_dict())
-        return task
-
-    def note_task(self, request: Request, task: Task | None) -> None:
-        """Journal the task an answer is about."""
-        if task is not None:
-            exchange: Exchange | None = request.scope.get(EXCHANGE)
-            if exchange is not None and exchange.entry is not None:
-                exchange.entry.task_id = task.id
-
-    def base_url(self, request: Request) -> str:
-        """Where self-links start: the `public_url` option, else the request's own base URL
-        (remembered; providers/hotpath.py). Every result URL and webhook payload is built
-        from it."""
-        return _public_base(request, self.backend.options.public_url)
-
-    def error_response(self, err: ProviderError, op: Operation | None = None) -> Response:
-        """An error as the family answers it: its status, headers and `error_body`."""
-        return JSONResponse(self.error_body(err, op), status_code=err.status,
-                            headers=err.headers or None)
-
-    # Provided by the policy (providers/policy.py).
-    invalid_utf8: Any
-    read_key: Callable[[Any], str]
-    flag: Callable[..., ProviderError]
-    body_error: Callable[[str, Operation], ProviderError]
-    internal_error: Callable[[], ProviderError]
-    parameter_error: Callable[[Violation, Operation], ProviderError]
-    fault_error: Callable[..., ProviderError]
-    trailing_slash: Callable[[], str | None]
-    error_body: Callable[..., Any]
-
-
-_LOCAL_IDS = Ids(None)
-_LOCAL_CLOCK = SystemClock()
+# The 503's request id and time while the store (and its ids and clock) is out of reach.
+LOCAL_IDS = Ids(None)
+LOCAL_CLOCK = SystemClock()
 
 
 class DroppedResponse(Response):

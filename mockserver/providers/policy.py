@@ -149,7 +149,15 @@ class Policy:
         late = violations[0] if violations else None
         return spec, late
 
-    # -- authentication ------------------------------------------------------------------------
+    # -- authentication and header rules ---------------------------------------------------------
+    def authenticate(self, headers: Mapping[str, str], op: Operation) -> str:
+        """The caller's API key for a request to `op` (lower-case header names), or the
+        family's 401. The pipeline asks once per request, before the handler."""
+        return self.read_key(headers)
+
+    def check_headers(self, headers: Mapping[str, str], op: Operation) -> None:
+        """The family's own header rules, checked right after authentication (none here)."""
+
     def read_key(self, headers: Mapping[str, str]) -> str:
         """The API key in the request's headers (lower-case names), or the family's 401:
         `Authorization: Bearer <key>`, one of `Options.api_keys` when those are set."""

@@ -120,11 +120,11 @@ def state_moves_backwards() -> Any:
 def accepts_invalid_size() -> Any:
     """jiekou's Wan 2.1 width/height pairing switched off: 480x480 is accepted."""
     app = _fake()
-    provider = app.state.providers["jiekou"]
+    provider = app.state.providers["jiekou"].policy
     original = provider.judge
 
-    def judge(op: Any, body: Any) -> Any:
-        spec, violations = original(op, body)
+    def judge(op: Any, body: Any, headers: Any = None) -> Any:
+        spec, violations = original(op, body, headers)
         kept = [v for v in violations if v.rule != "width_height_pair"]
         if spec is None and violations and not kept:
             spec, _ = provider.contract.catalogue.evaluate("jiekou", op.extract(body)[0])

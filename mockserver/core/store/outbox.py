@@ -11,11 +11,13 @@ whose lease another worker has taken over, so that worker stops.
 
 If the owner dies (SIGKILL, a crashed host) between the claim and the outcome, its lease runs
 out and any worker takes the delivery over (`driver.hook_reclaim`, atomic: one worker wins),
-renders it again if it had not been rendered, and makes the next attempt at once; the attempts
-already stored count against the policy. So a webhook is delivered *at least once*: exactly
-once in normal operation, and a second time only when a worker died after the receiver had
-its POST but before the outcome was stored (as providers retry deliveries, receivers must be
-idempotent anyway). Each worker looks for expired leases at most every `LEASE_SCAN_S`.
+renders it again if it had not been rendered, and makes the next attempt (at once: it is
+overdue); the attempts already stored count against the policy. A worker that stops
+(SIGTERM) does not leave that to its leases: `release` hands what it owes over at once. So a
+webhook is delivered *at least once*: exactly once in normal operation, and a second time only
+when a worker died (or stopped mid-attempt) after the receiver had its POST but before the
+outcome was stored (as providers retry deliveries, receivers must be idempotent anyway). Each
+worker looks for expired leases at most every `LEASE_SCAN_S`.
 
 Store time: this host's `wall()` (default `time.time`) plus the store server's skew (Redis:
 its `TIME`, measured by the driver; SQLite: one host, no skew), so hosts whose clocks disagree
@@ -178,7 +180,8 @@ class SharedOutbox(Deliveries):
             else:
                 hook.body, hook.due_at, rendered = body, now, True
         if not is_final(hook):
-            hook.next_attempt_at = None  # overdue: its worker died waiting for it
+            # Its next attempt is overdue when its worker died (the lease outlasts the wait);
+            # one handed over by a stopping worker (`release`) keeps its retry interval.
             if self.record_only:
                 hook.sent_at = now
         if not self._save(view, hook, raw.get("render_args")):
@@ -201,6 +204,26 @@ class SharedOutbox(Deliveries):
         if not hook.done:
             with self._lock:
                 self._unsent.append(hook)
+
+    def release(self, cut_short: list[Webhook]) -> int:
+        """This worker stops: every delivery it owes (queued here, or `cut_short`: its attempt
+        was cancelled, so the receiver may have had it) gets a lease that has run out, so any
+        other worker takes it over at its next look (`_take_over`, within `LEASE_SCAN_S`)
+        instead of `LEASE_MARGIN_S` and more after its attempt's timeout. Returns how many."""
+        with self._lock:
+            owed, self._unsent = [*self._unsent, *cut_short], []
+        if not owed:
+            return 0
+        view = self.store.view()
+        expired = self._store_now(view)
+        released = 0
+        for hook in owed:
+            if is_final(hook):
+                continue
+            data = encode_hook(hook)
+            released += bool(self.driver.hook_save(view.epoch, hook.seq, data, expired,
+                                                   self.owner))
+        return released
 
     def entries(self, task_id: str | None = None) -> list[Webhook]:
         rows: Iterable[tuple[int, Any]] = self.driver.hooks(self.store.view().epoch, pending=None)

@@ -3,6 +3,7 @@ own task API's (a new-api deployment: new-api's OpenAI-shaped 401, a plain 404).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from mockserver.contracts import Operation
@@ -23,6 +24,15 @@ class ApiyiPolicy(DashScopePolicy):
     def task_not_found() -> ProviderError:
         """The task API's answer for a task it does not know (or no longer keeps)."""
         return ProviderError(404, "task_not_found", "task not found")
+
+    def authenticate(self, headers: Mapping[str, str], op: Operation) -> str:
+        """apiyi's task API is a new-api deployment: its 401 is new-api's OpenAI-shaped one."""
+        try:
+            return super().authenticate(headers, op)
+        except ProviderError as err:
+            if op.role == "query":
+                raise self.task_auth_error() from err
+            raise
 
     def task_auth_error(self) -> ProviderError:
         """The task API's 401: new-api's, with a request id in the message."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from mockserver.catalogue import JobSpec
 from mockserver.contracts import Operation
+from mockserver.contracts.extensions import Limits
 from mockserver.core.retention import Retention
 from mockserver.errors import ProviderError, Violation
 from mockserver.providers.policy import Policy
@@ -68,6 +69,20 @@ class DashScopePolicy(Policy):
                                  f"The request body exceeds the limit of {limit} bytes.")
         return ProviderError(400, "BadRequest.IllegalInput",
                              "The input parameter requires json format.")
+
+    def documented_limits(self) -> Limits | None:
+        """The contract's `x-wanmock-limits` when its switch option is on (DashScope's
+        documented rates and concurrency, decision rate-limits), else None."""
+        limits = self.contract.extensions.limits
+        if limits.switch is None or self.context.options[limits.switch] != "on":
+            return None
+        return limits
+
+    def check_headers(self, headers: Mapping[str, str], op: Operation) -> None:
+        """A submit needs `X-DashScope-Async: enable` (video synthesis is async only)."""
+        if (op.role == "submit"
+                and headers.get("x-dashscope-async", "").strip().lower() != "enable"):
+            raise self.async_error()
 
     @staticmethod
     def async_error() -> ProviderError:

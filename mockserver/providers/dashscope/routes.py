@@ -6,122 +6,105 @@ import re
 from datetime import datetime
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver.contracts import Operation
-from mockserver.contracts.extensions import Limits
 from mockserver.core.scenarios import FaultRequested
 from mockserver.core.tasks import State, Task
 from mockserver.errors import ProviderError
-from mockserver.providers.base import Family, headers_of, json_response
+from mockserver.providers.base import Family
 from mockserver.providers.dashscope import render
 from mockserver.providers.dashscope.policy import DashScopePolicy
-from mockserver.providers.hotpath import JSONBytes
+from mockserver.providers.exchange import Exchange
+from mockserver.providers.hotpath import JSONBytes, json_response
 
 _LIST_TIME = re.compile(r"^\d{14}$")
 STATUS_WORDS = {v: k for k, v in render.STATUS.items()}
 
 
-class DashScope(DashScopePolicy, Family):
+class DashScope(Family):
     """`/api/v1/services/aigc/video-generation/video-synthesis` and `/api/v1/tasks`."""
+
+    policy_class = DashScopePolicy
 
     def __init__(self, backend: Any) -> None:
         super().__init__(backend)
         # The rendered tail of each polled task's body, kept by the backend (not the routes).
         self._polls = backend.memo(f"{self.name}.polls", 4096)
 
-    def check_headers(self, request: Request, op: Operation) -> None:
-        if op.role == "submit":
-            self.check_async_header(request)
-        limits = self.documented_limits()
+    def limit(self, ex: Exchange) -> None:
+        """The task APIs' documented rate (20 QPS per account; the fake counts per key), when
+        the contract's limits are switched on (decision rate-limits)."""
+        limits = self.policy.documented_limits()
         if limits is not None and limits.rate_limit_qps is not None and (
-                op.role in limits.rate_limit_roles):
-            # The task APIs' 20 QPS per account (audit N01; the fake counts per key).
-            if not self.backend.admit(self.name, self.authenticate(request),
-                                      qps=limits.rate_limit_qps, bucket="tasks"):
+                ex.operation.role in limits.rate_limit_roles):
+            if not self.backend.admit(self.name, ex.api_key, qps=limits.rate_limit_qps,
+                                      bucket="tasks"):
                 raise FaultRequested("rate-limit")
 
-    def documented_limits(self) -> Limits | None:
-        """The contract's `x-wanmock-limits` when its switch option is on (DashScope's
-        documented rates and concurrency, decision rate-limits), else None."""
-        limits = self.contract.extensions.limits
-        if limits.switch is None or self.backend.options[limits.switch] != "on":
-            return None
-        return limits
-
-    def model_limits(self, request: Request, body: Any) -> int | None:
+    def model_limits(self, ex: Exchange) -> int | None:
         """Count this submit against its model's documented submit rate (429 beyond it);
         return the model's limit of tasks in progress per key (None: not limited)."""
-        limits = self.documented_limits()
+        limits = self.policy.documented_limits()
+        body = ex.body
         model = body.get("model") if isinstance(body, dict) else None
         found = limits.models.get(model) if limits is not None and isinstance(model, str) else None
         if found is None:
             return None
         if found.submit_rps is not None and not self.backend.admit(
-                self.name, self.authenticate(request), qps=found.submit_rps,
-                bucket=f"submit:{model}"):
+                self.name, ex.api_key, qps=found.submit_rps, bucket=f"submit:{model}"):
             raise FaultRequested("rate-limit")
         return found.concurrent
 
-    def check_async_header(self, request: Request) -> None:
-        if headers_of(request).get("x-dashscope-async", "").strip().lower() != "enable":
-            raise self.async_error()
-
     # -- handlers ----------------------------------------------------------------------------
-    async def create_video_synthesis(self, request: Request, op: Operation, raw: bytes) -> Response:
-        key = self.authenticate(request)  # preflight checked it and the async header
-        body = self.parse_json(request, op, raw)
-        concurrent = self.model_limits(request, body)
-        spec, late = self.settle(op, *self.judge(op, body, headers_of(request)))
-        request_id = self.backend.ids.uuid()
-        task = self.submit(request, op, body, spec, late, task_id=self.backend.ids.uuid(),
-                           api_key=key, extra={"request_id": request_id}, raw=raw,
+    async def create_video_synthesis(self, ex: Exchange) -> Response:
+        concurrent = self.model_limits(ex)
+        spec, late = self.settle(ex)
+        ids = self.backend.ids
+        request_id = ids.uuid()
+        task = self.submit(ex, spec, late, task_id=ids.uuid(), extra={"request_id": request_id},
                            model_concurrency=concurrent)
         return JSONBytes(render.created_json(task.id, request_id))
 
-    async def create_image2_video_synthesis(self, request: Request, op: Operation,
-                                            raw: bytes) -> Response:
+    async def create_image2_video_synthesis(self, ex: Exchange) -> Response:
         """First-and-last-frame (kf2v) tasks: the same pipeline on the image2video path."""
-        return await self.create_video_synthesis(request, op, raw)
+        return await self.create_video_synthesis(ex)
 
-    def task_json(self, request: Request, task: Task, *, poll: bool = True) -> dict[str, Any]:
+    def task_json(self, ex: Exchange, task: Task, *, poll: bool = True) -> dict[str, Any]:
         snap = self.backend.view(task, poll=poll)
         url = None
         if snap.state is State.SUCCEEDED:
-            url = self.backend.video_url(self.base_url(request), task, snap)
+            url = self.backend.video_url(self.base_url(ex), task, snap)
         opts = self.backend.options
         return render.task_body(task, snap, url, self.backend.ids.uuid(),
                                 wan27_actual_prompt=opts["dashscope_actual_prompt_wan27"],
                                 usage_sr=opts["dashscope_usage_sr"])
 
-    async def get_task(self, request: Request, op: Operation, raw: bytes) -> Response:
-        key = self.authenticate(request)
-        task_id = request.path_params["task_id"]
+    async def get_task(self, ex: Exchange) -> Response:
         # Only this family's tasks, and only the caller's: any other id is UNKNOWN (F10).
-        task = self.backend.find(self.name, task_id, key)
-        self.note_task(request, task)
+        task = self.task(ex)
         if task is None:
-            return json_response(render.unknown_body(task_id, self.backend.ids.uuid()))
+            return json_response(render.unknown_body(ex.task_id or "", self.backend.ids.uuid()))
         if type(self).task_json is not DashScope.task_json:  # a subclass words tasks its way
-            return json_response(self.task_json(request, task))
-        return self.poll_response(request, task)
+            return json_response(self.task_json(ex, task))
+        return self.poll_response(ex, task)
 
-    def poll_response(self, request: Request, task: Task) -> Response:
-        """`json_response(self.task_json(request, task))`, byte for byte, for the hottest call
-        of all: the body after `request_id` is rendered once per task moment and reused."""
-        snap = self.backend.view(task, poll=True)
+    def poll_response(self, ex: Exchange, task: Task) -> Response:
+        """`json_response(self.task_json(ex, task))`, byte for byte, for the hottest call of
+        all: the body after `request_id` is rendered once per task moment and reused."""
+        backend = self.backend
+        snap = backend.view(task, poll=True)
         url = None
         if snap.state is State.SUCCEEDED:
-            url = self.backend.video_url(self.base_url(request), task, snap)
-        request_id = self.backend.ids.uuid()
+            url = backend.video_url(self.base_url(ex), task, snap)
+        request_id = backend.ids.uuid()
         failure = task.plan.failure
         key = (id(task), id(task.spec), snap.state, snap.submitted_at, snap.started_at,
                snap.ended_at, url, failure.code if failure else None,
                failure.message if failure else None)
         cached = self._polls.get(task.id)
         if cached is None or cached[0] != key:
-            opts = self.backend.options
+            opts = backend.options
             body = render.task_body(task, snap, url, request_id,
                                     wan27_actual_prompt=opts["dashscope_actual_prompt_wan27"],
                                     usage_sr=opts["dashscope_usage_sr"])
@@ -131,19 +114,17 @@ class DashScope(DashScopePolicy, Family):
             cached = self._polls.put(task.id, (key, tail))
         return JSONBytes(render.poll_json(request_id, cached[1]))
 
-    async def cancel_task(self, request: Request, op: Operation, raw: bytes) -> Response:
-        key = self.authenticate(request)
-        task = self.backend.find(self.name, request.path_params["task_id"], key)
-        self.note_task(request, task)
+    async def cancel_task(self, ex: Exchange) -> Response:
+        task = self.task(ex)
         if task is None or not self.backend.cancel(task):
             # Worded as the contract's cancelTask x-wanmock-errors (see its x-wanmock-decisions).
-            mapping = op.error_for("task_id", "cancel")
+            mapping = ex.operation.error_for("task_id", "cancel")
             raise ProviderError(mapping.status, mapping.code, mapping.message)
         return json_response(render.canceled_body(self.backend.ids.uuid()))
 
-    async def list_tasks(self, request: Request, op: Operation, raw: bytes) -> Response:
-        key = self.authenticate(request)
-        q = request.query_params
+    async def list_tasks(self, ex: Exchange) -> Response:
+        op = ex.operation
+        q = ex.request.query_params
         page_no = _int_param(op, q.get("page_no"), "page_no", 1, 1, 10**6)
         page_size = _int_param(op, q.get("page_size"), "page_size", 10, 1, 100)
         status = q.get("status")
@@ -158,7 +139,7 @@ class DashScope(DashScopePolicy, Family):
         # The caller's own tasks of this family only (F10); `api_key_id` narrows further.
         for task in sorted(self.backend.tasks(self.name), key=lambda t: t.submitted_at,
                            reverse=True):
-            if not self.backend.owns(task, key):
+            if not self.backend.owns(task, ex.api_key):
                 continue
             if key_filter and render.api_key_id(task) != key_filter:
                 continue

@@ -90,13 +90,14 @@ class JiekouPolicy(Policy):
                              "Internal server error.")
 
     # -- webhooks (contracts/jiekou.yaml x-wanmock-webhooks) ---------------------------------
-    def _webhook_contract(self) -> WebhookSpec:
+    def webhook_contract(self) -> WebhookSpec:
+        """The contract's `x-wanmock-webhooks` (empty when it has none)."""
         return self.contract.extensions.webhooks or WebhookSpec()
 
     def webhook_policy(self) -> RetryPolicy:
         """Novita's delivery policy (5 s timeout, five retries) with the retry intervals of
         the fake's timing profile (short under fast/instant, back-off under realistic)."""
-        spec = self._webhook_contract()
+        spec = self.webhook_contract()
         options = self.context.options
         intervals = spec.intervals.get(options.timing) or ()
         timeout = options.webhook_timeout
