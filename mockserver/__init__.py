@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from mockserver.version import __version__
 
 __all__ = [
     "ContractError",
@@ -22,15 +22,14 @@ __all__ = [
 from mockserver.errors import ContractError, MockServerError, ProviderError, Violation
 
 if TYPE_CHECKING:
-    from mockserver.app import create_app
-    from mockserver.server import ThreadedMockServer
+    from mockserver.server import ThreadedMockServer, create_app
 
 
 def __getattr__(name: str) -> Any:
     # Starlette, uvicorn and PyAV are imported only when the app or the server is asked for, so
     # that the pytest plugin and the contract layer stay light to import.
-    if name == "create_app":
-        from mockserver.app import create_app
+    if name == "create_app":  # mockserver.app.create_app with the cassette reader for replay=
+        from mockserver.server import create_app
 
         return create_app
     if name == "ThreadedMockServer":

@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 from mockserver.contracts import ContractSet
 from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import Clock
+from mockserver.core.replay import ReplayOpener
 from mockserver.core.store import StoreUnavailable
 from mockserver.families import owner, spec
 from mockserver.guard import ControlGuard, send_refusal
@@ -88,9 +89,11 @@ def create_app(
     seed: int | None = None,
     backend: Backend | None = None,
     contracts: ContractSet | None = None,
+    open_replay: ReplayOpener | None = None,
     **options: Any,
 ) -> MockApp:
-    """Build the fake.
+    """Build the fake from the layers below the app (`mockserver.create_app` is this with the
+    differential loop's cassette reader, so that `replay=FILE` works).
 
     Parameters:
         families: which families to serve (default all: dashscope, newapi, jiekou, apiyi).
@@ -99,6 +102,8 @@ def create_app(
         seed: seeds ids, timings and URL signatures.
         backend: an existing `Backend` to serve (its options win).
         contracts: a loaded `ContractSet` (default: the bundled contracts).
+        open_replay: opens the cassette of the `replay` option (`mockserver.replay.open_replay`;
+            without it, a fake given `replay=` refuses to start).
         **options: any `Options` field (`timing`, `mode`, `api_keys`, `rule_timing`, ...).
 
     The `Backend` is at `app.state.backend`: tests and the pytest plugin use it to move the
@@ -111,7 +116,7 @@ def create_app(
         options["clock"], clock = clock, None
     if backend is None:
         opts = Options().merged(families=families, seed=seed, **options)
-        backend = Backend(opts, clock=clock, contracts=contracts)
+        backend = Backend(opts, clock=clock, contracts=contracts, open_replay=open_replay)
     routes: list[BaseRoute] = []
     providers = {}
     for name in backend.options.families:
@@ -147,29 +152,6 @@ def encode_options(options: Options) -> str:
         if isinstance(value, frozenset | tuple):
             data[name] = sorted(value) if isinstance(value, frozenset) else list(value)
     return json.dumps(data)
-
-
-def app_from_env() -> MockApp:
-    """The app factory each worker of `wanmock serve --workers N` calls (uvicorn
-    `--factory`): the options the command line was given, from `WANMOCK_APP_OPTIONS`."""
-    import gc
-    import json
-    import os
-
-    from mockserver.errors import MockServerError
-
-    raw = os.environ.get(OPTIONS_ENV)
-    if not raw:
-        raise MockServerError(f"{OPTIONS_ENV} is not set; start workers with wanmock serve")
-    data = json.loads(raw)
-    if isinstance(data.get("scenarios"), list):
-        data["scenarios"] = tuple(data["scenarios"])
-    options = Options().merged(**data)
-    app = create_app(backend=Backend(options))
-    gc.collect()  # as `wanmock serve` does for one worker (see cli.serve)
-    gc.freeze()
-    gc.set_threshold(7000, 10, 10)
-    return app
 
 
 def _task_id(scope: Scope, prefixes: Sequence[str] = CONTROL_TASK_PATHS) -> str | None:

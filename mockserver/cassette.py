@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from mockserver import __version__
 from mockserver.core.journal import SECRET_HEADERS, redact_value
 from mockserver.errors import MockServerError
+from mockserver.version import __version__
 
 VERSION = 1
 REDACTED = "[redacted]"

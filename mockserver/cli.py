@@ -16,10 +16,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mockserver import __version__, tls_cli
+from mockserver import tls_cli
 from mockserver.core.store.base import StoreUnavailable
 from mockserver.envconfig import EnvParser
 from mockserver.errors import MockServerError
+from mockserver.version import __version__
 
 # `wanmock serve` flags written by hand; every other option's flag comes from the option table
 # (mockserver.options.CORE and each family's family.py).
@@ -267,8 +268,7 @@ def serve(args: argparse.Namespace) -> int:
     except ImportError:  # pragma: no cover - uvicorn is a dependency
         print("wanmock serve needs uvicorn: pip install 'uvicorn[standard]'", file=sys.stderr)
         return 2
-    from mockserver.app import create_app
-    from mockserver.server import LOOPBACK, _http, _loop, serve_forever
+    from mockserver.server import LOOPBACK, _http, _loop, create_app, serve_forever
 
     if args.host not in LOOPBACK and not args.allow_remote:
         raise MockServerError(f"refusing to bind {args.host!r} without --allow-remote")
@@ -325,7 +325,7 @@ def serve(args: argparse.Namespace) -> int:
 
         app.state.backend.state.close()
         os.environ[OPTIONS_ENV] = encode_options(app.state.backend.options)
-        uvicorn.run("mockserver.app:app_from_env", factory=True, workers=args.workers,
+        uvicorn.run("mockserver.server:app_from_env", factory=True, workers=args.workers,
                     host=args.host, port=args.port, log_level="warning", access_log=False,
                     loop=_loop(), http=_http(), lifespan="on", **tls_uvicorn)
         return 0

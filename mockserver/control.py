@@ -32,13 +32,13 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mockserver import __version__
 from mockserver.core.artifacts import oss_error
 from mockserver.core.backend import Backend
 from mockserver.core.store import StoreUnavailable
 from mockserver.core.tasks import State, Task
 from mockserver.errors import MockServerError
 from mockserver.providers.hotpath import public_base
+from mockserver.version import __version__
 
 
 def _error(message: str, status: int = 400) -> JSONResponse:

@@ -284,8 +284,8 @@ def wanmock(request: pytest.FixtureRequest, wanmock_config: dict[str, Any],
         return
     if target == "replay":
         options = {**options, **_replay_options(request)}
-    from mockserver.app import create_app
     from mockserver.handle import InProcessRoutes, WanMock, app_hosts
+    from mockserver.server import create_app
 
     try:
         app = create_app(**options)

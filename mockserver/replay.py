@@ -303,3 +303,9 @@ def _rewrite(value: Any, fake: Any, key: str, old_id: str, new_id: str,
     if isinstance(value, str) and old_id and old_id in value:
         return value.replace(old_id, new_id)
     return value
+
+
+def open_replay(path: str) -> ReplayBook:
+    """The cassette at `path` as the engine replays it: a `mockserver.core.replay.Replay`
+    (`Backend(open_replay=open_replay)`; `mockserver.create_app` passes it)."""
+    return ReplayBook.load(path)

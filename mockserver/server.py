@@ -1,5 +1,6 @@
-"""A live fake on loopback: uvicorn (uvloop + httptools) in a thread, like moto's
-ThreadedMotoServer."""
+"""The fake as users start it: `create_app` (the public one, `mockserver.create_app`), the
+workers' app factory of `wanmock serve --workers`, and a live fake on loopback: uvicorn
+(uvloop + httptools) in a thread, like moto's ThreadedMotoServer."""
 
 from __future__ import annotations
 
@@ -17,6 +18,48 @@ if TYPE_CHECKING:
     from mockserver.tls import TLS
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def open_replay(path: str) -> Any:
+    """The cassette at `path` as the engine replays it (`mockserver.replay.open_replay`, loaded
+    only when a fake replays one)."""
+    from mockserver.replay import open_replay as open_cassette
+
+    return open_cassette(path)
+
+
+def create_app(families: Any = None, **kwargs: Any) -> Any:
+    """Build the fake: `mockserver.app.create_app` (see its parameters) with the differential
+    loop's cassette reader, so `replay=FILE` replays a recording. This is
+    `mockserver.create_app`."""
+    from mockserver.app import create_app as build
+
+    kwargs.setdefault("open_replay", open_replay)
+    return build(families, **kwargs)
+
+
+def app_from_env() -> Any:
+    """The app factory each worker of `wanmock serve --workers N` calls (uvicorn
+    `--factory`): the options the command line was given, from `WANMOCK_APP_OPTIONS`."""
+    import gc
+    import json
+    import os
+
+    from mockserver.app import OPTIONS_ENV
+    from mockserver.core.backend import Backend, Options
+
+    raw = os.environ.get(OPTIONS_ENV)
+    if not raw:
+        raise MockServerError(f"{OPTIONS_ENV} is not set; start workers with wanmock serve")
+    data = json.loads(raw)
+    if isinstance(data.get("scenarios"), list):
+        data["scenarios"] = tuple(data["scenarios"])
+    options = Options().merged(**data)
+    app = create_app(backend=Backend(options, open_replay=open_replay))
+    gc.collect()  # as `wanmock serve` does for one worker (see cli.serve)
+    gc.freeze()
+    gc.set_threshold(7000, 10, 10)
+    return app
 
 
 class ThreadedMockServer(Trusting):
@@ -52,8 +95,6 @@ class ThreadedMockServer(Trusting):
                 f"refusing to bind {host!r}: wanmock serves on loopback unless allow_remote=True"
             )
         if app is None:
-            from mockserver.app import create_app
-
             if allow_remote and options.get("control_token") is None:
                 import secrets
 

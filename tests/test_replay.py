@@ -17,7 +17,7 @@ import av
 import httpx
 import pytest
 
-from mockserver.app import create_app
+from mockserver import create_app
 from mockserver.cassette import Exchange
 from mockserver.cli import build_parser
 from mockserver.core.backend import Options

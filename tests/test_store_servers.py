@@ -326,8 +326,9 @@ def test_workers_need_a_shared_store(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_options_reach_the_workers_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           contract_set: Any) -> None:
-    from mockserver.app import OPTIONS_ENV, app_from_env, encode_options
+    from mockserver.app import OPTIONS_ENV, encode_options
     from mockserver.core.backend import Options
+    from mockserver.server import app_from_env
 
     options = Options().merged(
         store=f"sqlite:///{tmp_path}/w.db", seed=9, api_keys=["sk-a", "sk-b"],

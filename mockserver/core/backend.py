@@ -17,7 +17,8 @@ from mockserver.core.artifacts import Signer, VideoCache, VideoKey
 from mockserver.core.clock import Clock
 from mockserver.core.config import FIXED_OPTIONS, RULE_TIMINGS, Options
 from mockserver.core.memo import Memo
-from mockserver.core.retention import RETENTION_SWEEP_S, Retention
+from mockserver.core.replay import Replay, ReplayOpener
+from mockserver.core.retention import Retention
 from mockserver.core.scenarios import FaultRequested, Scenario, shape_plan
 from mockserver.core.store import Store, open_store
 from mockserver.core.tasks import (
@@ -35,6 +36,7 @@ from mockserver.errors import MockServerError, Timing, Violation
 
 __all__ = ["FIXED_OPTIONS", "RULE_TIMINGS", "Backend", "Options", "Retention"]
 
+
 class Backend:
     """All state of one fake. Create it with `Options`; `reset()` returns it to empty.
 
@@ -48,6 +50,7 @@ class Backend:
         clock: Clock | None = None,
         contracts: ContractSet | None = None,
         store: Store | None = None,
+        open_replay: ReplayOpener | None = None,
     ) -> None:
         self.options = (options or Options()).check()
         opts = self.options
@@ -65,18 +68,18 @@ class Backend:
         self.ids = state.ids(opts.seed)
         self.videos = VideoCache(opts.video_dir)
         self.signer = self._signer(opts.seed)
-        self.retention: dict[str, Retention] = {}
+        # Each family's retention (its contract's x-wanmock-retention) and max_tasks.
+        self.retention = Retention.of(self.contracts, self.contracts.contracts, opts.max_tasks)
         # family -> (task, *render_args) -> the webhook body renderer (any worker renders any)
-        self.webhook_renderers: dict[str, Callable[..., Any]] = {}
+        self._webhook_renderers: dict[str, Callable[..., Any]] = {}
         self.scenarios = state.scenarios(opts.seed, self._load_into)
         self.webhooks = state.outbox(opts.journal_size)
         if hasattr(self.webhooks, "resolve"):
             self.webhooks.resolve = self._hook_renderer
         self.limiter = state.limiter()
         self.serving = False  # True while a server runs the app's lifespan (webhooks are sent)
-        self._submits = 0
-        self._swept_at = float("-inf")
-        self.replay: Any = self._replay_book(opts.replay)
+        self.open_replay = open_replay
+        self.replay: Replay | None = self._replay(opts.replay)
         self._memos: dict[str, Memo[Any, Any]] = {}
         # (family, key, model) -> its tasks that may still be in progress (memory store only)
         self._active: dict[tuple[str, str | None, str], list[Task]] = {}
@@ -85,22 +88,29 @@ class Backend:
         if hasattr(self.store, "exact_polls"):  # poll counts drive tasks: count them at once
             self.store.exact_polls = self.options.mode == "polls"
 
-    @staticmethod
-    def _replay_book(path: str | None) -> Any:
-        """The recorded jobs of a cassette (`mockserver.replay.ReplayBook`), or None."""
+    def _replay(self, path: str | None) -> Replay | None:
+        """The recorded jobs of the cassette at `path` (opened by `open_replay`), or None."""
         if not path:
             return None
-        from mockserver.replay import ReplayBook  # above core: loaded only when replaying
-
-        return ReplayBook.load(path)
+        if self.open_replay is None:
+            raise MockServerError(
+                "replay: this fake was built without a cassette reader; build it with "
+                "mockserver.create_app, ThreadedMockServer, wanmock serve or the pytest plugin "
+                "(or pass open_replay=mockserver.replay.open_replay)")
+        return self.open_replay(path)
 
     def _signer(self, seed: int | None) -> Signer:
         fallback = hashlib.sha256(f"wanmock:{seed}:{id(self)}".encode()).digest()
         return self.state.signer(seed, fallback)  # type: ignore[no-any-return]
 
+    def renders_webhooks(self, family: str, make: Callable[..., Any]) -> None:
+        """`make(task, *render_args)` builds the renderer of `family`'s webhooks (the family's
+        `webhook_renderer`): any worker of a shared store renders any task's webhook."""
+        self._webhook_renderers[family] = make
+
     def _hook_renderer(self, family: str, task_id: str, args: list[Any]) -> Any:
-        """The renderer of a webhook another worker scheduled (the family's `webhook_renderer`)."""
-        make = self.webhook_renderers.get(family)
+        """The renderer of a webhook another worker scheduled (see `renders_webhooks`)."""
+        make = self._webhook_renderers.get(family)
         task = self.store.get(task_id)
         if make is None or task is None:
             return None
@@ -136,7 +146,10 @@ class Backend:
         self.signer = self._signer(new.seed)
         self.webhooks.record_only = new.webhooks == "record" or not self.serving
         if new.replay != old.replay:
-            self.replay = self._replay_book(new.replay)
+            self.replay = self._replay(new.replay)
+        if new.max_tasks != old.max_tasks:
+            self.retention = Retention.of(self.contracts, self.contracts.contracts,
+                                          new.max_tasks)
         self.reset()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -161,7 +174,7 @@ class Backend:
             self.scenarios = self.state.scenarios(self.options.seed, self._load_into)
             self.scenarios.restart()  # numbered from r1 again, as a shared store's new epoch
             self._load_into(self.scenarios)
-        self._swept_at = float("-inf")
+        self.retention.reset()
         self._active.clear()
         if self.replay is not None:
             self.replay.reset()
@@ -242,29 +255,20 @@ class Backend:
         self.store.add(task)
         if model_concurrency is not None:
             self._active.setdefault((family, api_key, spec.model), []).append(task)
-        self._submits += 1
-        if self.options.max_tasks is not None or now - self._swept_at >= RETENTION_SWEEP_S:
-            self._maybe_sweep(now)  # (the same test retention.maybe_sweep makes first)
+        self.retention.submitted(self.store, self.lifecycle, now)
         return task
 
     # -- bounded memory (mockserver.core.retention) ----------------------------------------
-    def _maybe_sweep(self, now: float) -> None:
-        from mockserver.core.retention import maybe_sweep
-
-        maybe_sweep(self, now)
-
     def purge_at(self, task: Task) -> float | None:
-        """When a task may be forgotten without anyone noticing (see `retention.purge_at`)."""
-        from mockserver.core.retention import purge_at
-
-        return purge_at(self, task)
+        """When a task may be forgotten without anyone noticing (`Retention.purge_at`)."""
+        return self.retention.purge_at(task)
 
     def sweep(self, now: float | None = None, *, retention_only: bool = False) -> int:
         """Forget tasks past their retention, then (with `max_tasks`) the oldest ended tasks,
         then, if still over the bound, the oldest unfinished ones. Returns how many went."""
-        from mockserver.core.retention import sweep
-
-        return sweep(self, now, retention_only=retention_only)
+        return self.retention.sweep(self.store, self.lifecycle,
+                                    self.clock.now() if now is None else now,
+                                    retention_only=retention_only)
 
     def concurrency_policy(self, family: str) -> str:
         policy = self.options.concurrency_policy
@@ -338,18 +342,11 @@ class Backend:
 
     def task_retention(self, task: Task) -> float | None:
         """Seconds after submit when the task reads as expired (None: never)."""
-        after = task.extra.get("expire_after")
-        if after is not None:
-            return task.plan.end_s + float(after)
-        retention = self.retention.get(task.family)
-        return retention.task_s if retention else None
+        return self.retention.task_s(task)
 
     def url_ttl(self, task: Task) -> float:
-        after = task.extra.get("expire_after")
-        if after is not None:
-            return float(after)
-        retention = self.retention.get(task.family)
-        return retention.url_s if retention else 86400.0
+        """How long the task's result URL is valid after the task ended."""
+        return self.retention.url_s(task)
 
     def cancel(self, task: Task) -> bool:
         """Cancel a queued task; False (nothing changes) once it has started or ended. Under the

@@ -46,9 +46,8 @@ class Family:
         self.policy: Policy = self.policy_class(backend)
         self.name: str = self.policy.name
         self.contract: Contract = self.policy.contract
-        backend.retention[self.name] = self.policy.contract_retention()
         # Any worker of a shared store renders any task's webhook (core/webhooks.py).
-        backend.webhook_renderers[self.name] = self.webhook_renderer
+        backend.renders_webhooks(self.name, self.webhook_renderer)
 
     # -- what the pipeline asks the family -------------------------------------------------
     def read_body(self, ex: Exchange) -> Any:

@@ -1,13 +1,14 @@
-"""A family's policy: how it words its errors, how long it keeps tasks, how it judges a body.
+"""A family's policy: how it words its errors, who may call it, how it judges a body.
 
 `Policy` holds what a family decides without HTTP (no Starlette): the wording of its
 authentication, body, parameter, violation and internal errors and of its transport faults, the
-envelope an error body is rendered in, its retention, the codes of an unrouted request, what its
-JSON parser does with invalid UTF-8, and the judgement of a request body (the contract's `judge`
-plus the family's own steps, e.g. new-api's request conversion) with `settle`, which acts on it.
-Each family's policy is a subclass in its folder (`providers/<f>/policy.py`, named by
-`FamilySpec.policy`); its HTTP class (`providers.base.Family`) is that policy plus the request
-pipeline (`providers/pipeline.py`).
+envelope an error body is rendered in, its key and header rules, the codes of an unrouted
+request, what its JSON parser does with invalid UTF-8, and the judgement of a request body (the
+contract's `judge` plus the family's own steps, e.g. new-api's request conversion) with
+`settle`, which acts on it. Each family's policy is a subclass in its folder
+(`providers/<f>/policy.py`, named by `FamilySpec.policy`); its HTTP class
+(`providers.base.Family`) holds one. How long a family keeps tasks is its contract's
+`x-wanmock-retention` (`mockserver.core.retention`).
 
 A policy reads its options, contracts and ids through a context: the fake's `Backend` when it
 serves, or `Judging` (contracts and options only) when `mockserver.checks` judges a body.
@@ -23,7 +24,6 @@ from mockserver.catalogue import JobSpec
 from mockserver.contracts import Contract, ContractSet, Operation, render_envelope
 from mockserver.contracts.extensions import Fault
 from mockserver.core.ids import Ids
-from mockserver.core.retention import Retention
 from mockserver.core.scenarios import FAULT_KEYS, Scenario
 from mockserver.errors import ProviderError, Timing, Violation
 from mockserver.families import load_class, spec
@@ -85,7 +85,6 @@ class Policy:
     """One family's decisions. Subclasses set `name` and word `auth_error` and `body_error`."""
 
     name: ClassVar[str]
-    retention: ClassVar[Retention] = Retention(task_s=None, url_s=86400.0)
     # The code a request to no operation under the family's paths gets, by status (404/405).
     unrouted_codes: ClassVar[dict[int, str]] = {404: "NotFound", 405: "MethodNotAllowed"}
     # What the provider's JSON parser does with invalid UTF-8 inside strings: Go's
@@ -98,15 +97,6 @@ class Policy:
         # `judge_arguments` of the options last judged with (options are replaced, not changed)
         self._judged_with: Any = None
         self._judge_args: dict[str, Any] = {}
-
-    def contract_retention(self) -> Retention:
-        """How long the family keeps a task and its result URL: the contract's
-        `x-wanmock-retention` (`task_s`, null for never; `url_s`), else the class default."""
-        found = self.contract.extensions.retention
-        if found is None:
-            return self.retention
-        return Retention(task_s=found.task_s,
-                         url_s=self.retention.url_s if found.url_s is None else found.url_s)
 
     def trailing_slash(self) -> str | None:
         """How the family answers its paths with a trailing slash: `serve` (as without it),

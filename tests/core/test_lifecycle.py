@@ -16,9 +16,10 @@ from hypothesis.stateful import (
 
 from mockserver.catalogue import JobSpec
 from mockserver.contracts import load
-from mockserver.core.backend import Backend, Options, Retention
+from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import ManualClock
 from mockserver.core.ids import Ids
+from mockserver.core.retention import Keep, Retention
 from mockserver.core.tasks import (
     ORDER,
     Failure,
@@ -303,7 +304,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         clock = ManualClock()
         options = Options(mode=mode, queued_polls=queued, running_polls=running, seed=1)
         self.backend = Backend(options, clock=clock, contracts=load())
-        self.backend.retention["dashscope"] = Retention(task_s=RETENTION, url_s=RETENTION)
+        self.backend.retention = Retention({"dashscope": Keep(task_s=RETENTION, url_s=RETENTION)})
 
     @rule(target=tasks,
           queue=st.floats(0, 100, allow_nan=False), run=st.floats(0, 200, allow_nan=False),

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from mockserver.contracts import Operation
-from mockserver.core.retention import Retention
 from mockserver.errors import ProviderError
 from mockserver.providers.apiyi import render
 from mockserver.providers.dashscope.policy import DashScopePolicy
@@ -17,8 +16,6 @@ class ApiyiPolicy(DashScopePolicy):
     """DashScope's policy under `/wan`, and apiyi's task API."""
 
     name = "apiyi"
-    # result_url is valid 24 h (seed 004); the task itself is kept as long as the URL.
-    retention = Retention(task_s=86400.0, url_s=86400.0)
 
     @staticmethod
     def task_not_found() -> ProviderError:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from mockserver.catalogue import JobSpec
 from mockserver.contracts import Operation
 from mockserver.contracts.extensions import Limits
-from mockserver.core.retention import Retention
 from mockserver.errors import ProviderError, Violation
 from mockserver.providers.policy import Policy
 
@@ -25,8 +24,6 @@ class DashScopePolicy(Policy):
     """How DashScope words and judges (apiyi passes its create through to it)."""
 
     name = "dashscope"
-    # Task ids are answered UNKNOWN and result URLs stop working 24 h after submit/end.
-    retention = Retention(task_s=86400.0, url_s=86400.0)
     # DashScope's parser is not Go's: a body with invalid UTF-8 is not JSON to it (decision
     # json-decoding); apiyi passes the body through to it.
     invalid_utf8 = "reject"

@@ -9,7 +9,6 @@ from typing import Any
 from mockserver import wording
 from mockserver.contracts import Operation
 from mockserver.contracts.extensions import WebhookSpec
-from mockserver.core.retention import Retention
 from mockserver.core.webhooks import RetryPolicy
 from mockserver.errors import ProviderError
 from mockserver.providers.policy import Policy
@@ -19,8 +18,6 @@ class JiekouPolicy(Policy):
     """How the Novita gateway words its errors."""
 
     name = "jiekou"
-    # Tasks are kept; result URLs live 3600 s (decision `video-url-ttl-type`: the fake emits 3600).
-    retention = Retention(task_s=None, url_s=3600.0)
     # The gateway's reasons are UPPER_SNAKE (decision unknown-route).
     unrouted_codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 

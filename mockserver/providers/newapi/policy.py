@@ -15,7 +15,6 @@ from typing import Any
 
 from mockserver.catalogue import JobSpec, RuleFailure
 from mockserver.contracts import Operation
-from mockserver.core.retention import Retention
 from mockserver.errors import ProviderError, Violation
 from mockserver.providers.dashscope import render as ds_render
 from mockserver.providers.newapi import conversion, render
@@ -35,8 +34,6 @@ class NewApiPolicy(Policy):
     """new-api's task relay with the Ali (DashScope) adaptor, as it words and judges."""
 
     name = "newapi"
-    # new-api keeps its task rows; the relayed DashScope URL is valid 24 h after the task ended.
-    retention = Retention(task_s=None, url_s=86400.0)
     # new-api's task errors are snake_case (decision unknown-route).
     unrouted_codes = {404: "not_found", 405: "method_not_allowed"}
 
