@@ -9,7 +9,6 @@ lives in each contract's `x-wanmock-rules`, not here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -18,10 +17,13 @@ from typing import Any
 
 import yaml
 
+from mockserver import media
 from mockserver.errors import ContractError
-from mockserver.images import FORMATS, DataImage, inspect, is_data_uri, keep_aspect
+from mockserver.images import keep_aspect
+from mockserver.media import AUDIO_TYPES, IMAGE_URL, Assumed, audio_url_ok
 
-IMAGE_URL = re.compile(r"^(https?://\S+|oss://\S+|data:[\w.+-]+/[\w.+-]+;base64,.+)$", re.S)
+__all__ = ["AUDIO_TYPES", "IMAGE_URL", "Catalogue", "JobSpec", "ModelEntry", "RuleFailure",
+           "audio_url_ok", "entry_task", "parse_size", "templates_for"]
 RESOLUTION_SHORT = {"480P": 480, "720P": 720, "1080P": 1080}
 
 
@@ -79,6 +81,10 @@ class JobSpec:
     prompt_extend: bool | None = None
     generation: str = "wan26"
     inputs: dict[str, Any] = field(default_factory=dict)
+    # Seconds of input video the task bills (r2v references, Wan 3.0 and videoedit inputs:
+    # assumed lengths, media.Assumed) and how much faster than the timing profile it runs.
+    input_video_s: float = 0.0
+    speed: float = 1.0
 
     @property
     def sr(self) -> int:
@@ -155,9 +161,12 @@ class Catalogue:
         return list(entry.get("resolutions") or [])
 
     def durations(self, entry: ModelEntry) -> list[int]:
+        """Every duration the entry takes: a list, or a range `{min, max}` with the values
+        `also` outside it (Wan 3.0's -1)."""
         spec = entry.get("durations")
         if isinstance(spec, Mapping):
-            return list(range(int(spec["min"]), int(spec["max"]) + 1))
+            return [*(int(d) for d in spec.get("also") or []),
+                    *range(int(spec["min"]), int(spec["max"]) + 1)]
         return [int(d) for d in spec or []]
 
     def geometry(self, resolution: str, ratio: str = "16:9") -> tuple[int, int]:
@@ -176,9 +185,35 @@ class Catalogue:
         return found
 
     # -- evaluation -------------------------------------------------------------------------
+    def variant(self, entry: ModelEntry, alternatives: frozenset[str]) -> ModelEntry:
+        """The entry with the chosen `alternatives` of its own applied (an entry's
+        `alternatives: {name: {key: value}}` replaces those keys; null removes one): the
+        option-selected readings where sources disagree (audit N02-N05)."""
+        own = entry.get("alternatives")
+        if not alternatives or not own:
+            return entry
+        chosen = tuple(sorted(a for a in alternatives if a in own))
+        if not chosen:
+            return entry
+        cache: dict[tuple[int, tuple[str, ...]], ModelEntry] = self.__dict__.setdefault(
+            "_variants", {})
+        found = cache.get((id(entry), chosen))
+        if found is None:
+            raw = dict(entry.raw)
+            for name in chosen:
+                for key, value in own[name].items():
+                    if value is None:
+                        raw.pop(key, None)
+                    else:
+                        raw[key] = value
+            found = cache[(id(entry), chosen)] = ModelEntry(entry.model, entry.families,
+                                                            entry.mode, entry.protocol, raw)
+        return found
+
     def evaluate(
         self, family: str, fields: Mapping[str, Any], *, task: str | None = None,
-        strict_prompts: bool = False,
+        strict_prompts: bool = False, alternatives: frozenset[str] = frozenset(),
+        assume: Mapping[str, Any] | None = None,
     ) -> tuple[JobSpec | None, list[RuleFailure]]:
         """Apply every rule to a request reduced to neutral fields.
 
@@ -187,6 +222,9 @@ class Catalogue:
         journal and `Contract.judge` show them all. `task` is the endpoint's DashScope task
         (`x-wanmock-task`): a model of another task is unknown there. `strict_prompts`: a prompt
         over a limit whose `over_alternative` is `reject` is rejected (U14's alternative).
+        `alternatives`: the entries' alternative readings chosen by options (`variant`);
+        `assume`: what the fake takes to be true of inputs it never fetches
+        (`media.Assumed`, from an `inputs` scenario).
         """
         model = fields.get("model")
         entry = self.entry(family, model) if isinstance(model, str) else None
@@ -194,6 +232,8 @@ class Catalogue:
             entry = None
         if entry is None:
             return None, [RuleFailure("model_known", "model", model, None, model)]
+        entry = self.variant(entry, alternatives)
+        assumed = Assumed.of(assume)
         facts = self._facts(entry)
         failures: list[RuleFailure] = []
 
@@ -255,6 +295,8 @@ class Catalogue:
                 ratio = None
             resolution = resolution or entry.get("default_resolution")
             use_ratio = (ratio or entry.get("default_ratio") or "16:9") if ratios else "16:9"
+            if use_ratio not in self.ratios.get(resolution, {}):
+                use_ratio = "16:9"  # `adaptive`: a protocol's checker resolves it below
             width, height = self.geometry(resolution, use_ratio)
 
         durations = facts.durations
@@ -269,7 +311,9 @@ class Catalogue:
         has_audio = facts.audio
         if not has_audio and (audio_url or audio_flag is True):
             fail("audio_supported", "audio_url" if audio_url else "audio", audio_url or audio_flag)
-        audio = has_audio and (bool(audio_url) or audio_flag is not False)
+        # `audio_fixed`: the model always makes sound and ignores the switch (wan2.6-r2v, N04).
+        audio = has_audio and (bool(audio_url) or audio_flag is not False
+                               or bool(entry.get("audio_fixed")))
         if isinstance(audio_url, str) and audio_url and not audio_url_ok(audio_url):
             fail("audio_url_format", "audio_url", audio_url, list(AUDIO_TYPES))
 
@@ -282,14 +326,34 @@ class Catalogue:
                 elif not (isinstance(img_url, str) and IMAGE_URL.match(img_url)):
                     fail("image_url_format", "img_url", img_url)
             if "media" in requires:
-                self._check_media(entry, get("media"), fail)
+                media.check_combinations(entry, get("media"), fail)
             if "references" in requires:
-                self._check_references(entry, fields, fail)
+                media.check_references(entry, fields, fail)
         # Inline (data:) images: decoded and measured here, never fetched (audit F22, F23).
-        first = self._inline_images(family, entry, fields, fail)
+        first = media.inline_images(self.image_limits.get(family), entry, fields, fail)
         if first is not None and not sizes and not facts.pairs and entry.mode == "i2v":
             # The output keeps the input image's aspect ratio at the tier's pixel count.
             width, height = keep_aspect(first.width, first.height, width, height)
+
+        mode = entry.mode
+        videos = media.reference_videos(fields) if entry.mode == "r2v" else 0
+        input_video_s = media.reference_video_s(entry, videos, assumed)
+        with_video = entry.get("durations_with_video")
+        if with_video and videos and not with_video["min"] <= duration <= with_video["max"]:
+            # wan2.7-r2v with a reference video: 2-10 s (audit N02).
+            fail("duration_with_video", "duration", duration, with_video["max"])
+        checker = media.CHECKERS.get(entry.protocol)
+        if checker is not None:
+            found = checker(entry, fields, fail, assumed, duration)
+            mode = found.mode or mode
+            if found.duration is not None:
+                duration = found.duration
+            if found.ratio is not None and found.ratio in self.ratios.get(resolution or "", {}):
+                ratio = found.ratio
+                width, height = self.geometry(resolution, ratio)
+            input_video_s = found.input_video_s or input_video_s
+            if found.audio is not None:
+                audio = found.audio
 
         template = get("template")
         templates = facts.templates
@@ -306,7 +370,7 @@ class Catalogue:
         spec = JobSpec(
             family=family,
             model=entry.model,
-            mode=entry.mode,
+            mode=mode,
             width=width,
             height=height,
             duration=duration,
@@ -321,115 +385,16 @@ class Catalogue:
             prompt_extend=get("prompt_extend"),
             generation=facts.generation,
             inputs=inputs,
+            input_video_s=input_video_s,
+            speed=float(entry.get("speed", 1.0)),
         )
         return spec, failures
-
-    def _inline_images(self, family: str, entry: ModelEntry, fields: Mapping[str, Any],
-                       fail: Any) -> DataImage | None:
-        """Check every `data:` image of the request against the family's limits; return the
-        first frame's measurements when it is a valid inline image."""
-        img, last, media = fields.get("img_url"), fields.get("last_frame_url"), fields.get("media")
-        if not (media or is_data_uri(img) or is_data_uri(last)):
-            return None  # the common case, kept cheap: nothing inline to decode
-        limits = self.image_limits.get(family)
-        if not limits:
-            return None
-        # (neutral field, value, whether it is the first frame)
-        images: list[tuple[str, Any, bool]] = [("img_url", img, True),
-                                               ("last_frame_url", last, False)]
-        for item in _as_list(media):
-            if isinstance(item, Mapping) and item.get("type") in _IMAGE_MEDIA:
-                images.append(("media", item.get("url"), item.get("type") == "first_frame"))
-        low, high = (int(v) for v in limits.get("sides", (0, 10**9)))
-        max_mb = float(entry.get("image_max_mb") or limits.get("max_mb", 20))
-        max_bytes = int(max_mb * 1024 * 1024)
-        first: DataImage | None = None
-        for name, value, is_first in images:
-            if not is_data_uri(value):
-                continue
-            image = inspect(value, max_bytes)
-            if image.problem == "too large":
-                fail("image_data_limits", name, f"{image.size} bytes",
-                     f"sides [{low}, {high}] px, at most {max_mb:g} MB")
-            elif image.problem is not None:
-                fail("image_data_format", name, image.problem, list(FORMATS))
-            elif not (low <= image.width <= high and low <= image.height <= high):
-                fail("image_data_limits", name, f"{image.width}x{image.height} px",
-                     f"sides [{low}, {high}] px, at most {max_mb:g} MB")
-            elif is_first and first is None:
-                first = image
-        return first
-
-    def _check_media(self, entry: ModelEntry, media: Any, fail: Any) -> None:
-        if not media:
-            fail("image_required", "media", media)
-            return
-        if not isinstance(media, list) or not all(isinstance(m, Mapping) for m in media):
-            fail("media_combination", "media", media)
-            return
-        types = [m.get("type") for m in media]
-        combos = [sorted(c) for c in entry.get("media_combinations") or []]
-        if len(set(types)) != len(types) or sorted(t for t in types if t) not in combos:
-            fail("media_combination", "media", types, entry.get("media_combinations"))
-            return
-        for item in media:
-            url = item.get("url")
-            if not (isinstance(url, str) and IMAGE_URL.match(url)):
-                fail("image_url_format", "media", url)
-                return
-            if item.get("type") == "driving_audio" and not audio_url_ok(url):
-                fail("audio_url_format", "media", url, list(AUDIO_TYPES))
-                return
-
-    def _check_references(self, entry: ModelEntry, fields: Mapping[str, Any], fail: Any) -> None:
-        urls = _as_list(fields.get("reference_urls"))
-        images = _as_list(fields.get("reference_images"))
-        videos = _as_list(fields.get("reference_videos"))
-        # wan2.7-r2v passes references as media items (`reference_image`, `reference_video`).
-        for item in _as_list(fields.get("media")):
-            kind = item.get("type") if isinstance(item, Mapping) else None
-            if kind == "reference_image":
-                images.append(item.get("url"))
-            elif kind == "reference_video":
-                videos.append(item.get("url"))
-        total = len(urls) + len(images) + len(videos)
-        if total == 0:
-            fail("references_required", "reference_urls", None)
-            return
-        limits = entry.get("references") or {}
-        n_videos = len(videos) + sum(1 for u in urls if _looks_like_video(u))
-        n_images = total - n_videos
-        if (
-            total > limits.get("max", total)
-            or n_images > limits.get("images", n_images)
-            or n_videos > limits.get("videos", n_videos)
-        ):
-            fail("references_count", "reference_urls", total, limits)
-
-
-_IMAGE_MEDIA = ("first_frame", "last_frame")
-AUDIO_TYPES = (".wav", ".mp3")
-_AUDIO_MIMES = ("audio/wav", "audio/x-wav", "audio/wave", "audio/mpeg", "audio/mp3")
-
-
-def audio_url_ok(url: str) -> bool:
-    """Whether an audio URL names a wav or mp3 file (by its path's extension; a `data:` URI by
-    its media type), the check DashScope answers with InvalidURL (audit F15). Nothing is
-    fetched."""
-    if url[:5].lower() == "data:":
-        return url[5:].split(";", 1)[0].split(",", 1)[0].strip().lower() in _AUDIO_MIMES
-    path = url.split("?", 1)[0].split("#", 1)[0].lower()
-    return path.endswith(AUDIO_TYPES)
 
 
 def entry_task(entry: ModelEntry) -> str:
     """The DashScope task (endpoint) a model is served on: `image2video` for kf2v models
     (the SDK's rule, api-facts §3.1), `video-generation` for the rest."""
     return str(entry.get("task", "video-generation"))
-
-
-def _looks_like_video(url: Any) -> bool:
-    return isinstance(url, str) and url.lower().split("?")[0].endswith((".mp4", ".mov", ".webm"))
 
 
 @lru_cache(maxsize=256)

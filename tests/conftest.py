@@ -110,6 +110,14 @@ def redis_server():
     server.stop()
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def shared_url(request, tmp_path):
+    """A fresh shared store's URL: a SQLite file, then a prefix on the session's redis-server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/hooks.db"
+    return str(request.getfixturevalue("redis_server").url())
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Container image tests (marker `container`: they build images with podman, minutes) run
     only when asked for by marker, `python -m pytest -m container` as .ci/run does; the normal

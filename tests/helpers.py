@@ -77,6 +77,70 @@ def wait_for(condition: Any, timeout: float = 10.0) -> bool:
     return bool(condition())
 
 
+def until(condition: Any, seconds: float, what: str) -> Any:
+    """Poll `condition()` (every 50 ms) until it is truthy and return it; fail saying `what`
+    did not happen within `seconds`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds} s: {what}")
+        time.sleep(0.05)
+
+
+def self_links(value: Any) -> list[str]:
+    """Every string in a JSON body that links back to the fake's result videos."""
+    if isinstance(value, dict):
+        return [u for v in value.values() for u in self_links(v)]
+    if isinstance(value, list):
+        return [u for v in value for u in self_links(v)]
+    return [value] if isinstance(value, str) and "/_wanmock/videos/" in value else []
+
+
+class WebhookReceiver:
+    """A webhook receiver on 127.0.0.1: counts deliveries (`count`, `posts`: when each came),
+    answers the given `statuses` in turn (200 once they are used up) and, with `hold_first`,
+    holds the first POST until `hold` is set (`close()` sets it)."""
+
+    def __init__(self, statuses: list[int] | None = None, *, hold_first: bool = False) -> None:
+        import threading
+        import time
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.statuses = list(statuses or [])
+        self.count = 0
+        self.posts: list[float] = []
+        self.hold = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                self.rfile.read(int(self.headers["Content-Length"]))
+                outer.count += 1
+                outer.posts.append(time.monotonic())
+                if hold_first and outer.count == 1:
+                    outer.hold.wait(30)
+                self.send_response(outer.statuses.pop(0) if outer.statuses else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.hold.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -31,6 +31,11 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+def _environment(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    for name, value in values.items():
+        monkeypatch.setenv(f"WANMOCK_{name}", value)
+
+
 def _serve(argv: list[str] | None = None) -> argparse.Namespace:
     return build_parser().parse_args(["serve", *(argv or [])])
 
@@ -84,13 +89,9 @@ def _action(flag: str) -> argparse.Action:
 
 
 def test_the_hand_written_flags_read_theirs_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WANMOCK_HOST", "0.0.0.0")
-    monkeypatch.setenv("WANMOCK_PORT", "9123")
-    monkeypatch.setenv("WANMOCK_WORKERS", "3")
-    monkeypatch.setenv("WANMOCK_ALLOW_REMOTE", "yes")
-    monkeypatch.setenv("WANMOCK_API_KEY", "sk-one, sk-two")
-    monkeypatch.setenv("WANMOCK_FAMILY", "dashscope jiekou")
-    monkeypatch.setenv("WANMOCK_NEWAPI_DROP_SHOT_TYPE", "off")
+    _environment(monkeypatch, HOST="0.0.0.0", PORT="9123", WORKERS="3", ALLOW_REMOTE="yes",
+                 API_KEY="sk-one, sk-two", FAMILY="dashscope jiekou",
+                 NEWAPI_DROP_SHOT_TYPE="off")
     args = _serve()
     assert (args.host, args.port, args.workers, args.allow_remote) == ("0.0.0.0", 9123, 3, True)
     values = option_values(args)
@@ -100,11 +101,8 @@ def test_the_hand_written_flags_read_theirs_too(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_the_command_line_wins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WANMOCK_STORE", "redis://redis:6379/0")
-    monkeypatch.setenv("WANMOCK_HOST", "0.0.0.0")
-    monkeypatch.setenv("WANMOCK_API_KEY", "sk-env")
-    monkeypatch.setenv("WANMOCK_REPLAY_STRICT", "true")
-    monkeypatch.setenv("WANMOCK_ALLOW_REMOTE", "true")
+    _environment(monkeypatch, STORE="redis://redis:6379/0", HOST="0.0.0.0", API_KEY="sk-env",
+                 REPLAY_STRICT="true", ALLOW_REMOTE="true")
     args = _serve(["--store", "sqlite:///x.db", "--host", "127.0.0.1", "--api-key", "sk-flag",
                    "--no-replay-strict"])
     values = option_values(args)
@@ -116,9 +114,7 @@ def test_the_command_line_wins(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_unset_and_empty_variables_keep_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     defaults = _serve()
-    monkeypatch.setenv("WANMOCK_SEED", "")
-    monkeypatch.setenv("WANMOCK_STORE", "  ")
-    monkeypatch.setenv("WANMOCK_API_KEY", "")
+    _environment(monkeypatch, SEED="", STORE="  ", API_KEY="")
     args = _serve()
     assert vars(args) == vars(defaults)
     assert (args.host, args.port, args.workers, args.allow_remote) == (

@@ -17,22 +17,13 @@ import pytest
 from mockserver.app import create_app
 from mockserver.core.backend import Options
 from mockserver.errors import MockServerError
-from tests.helpers import SyncASGITransport
+from tests.helpers import SyncASGITransport, self_links
 
 PUBLIC = "http://wanmock:8000/fake"
 KEY = {"Authorization": "Bearer sk-public-url-test"}
 DASHSCOPE = {"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse at dusk"},
              "parameters": {"size": "1280*720", "duration": 5}}
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _links(value: Any) -> list[str]:
-    """Every string in a JSON body that links back to the fake (its result videos)."""
-    if isinstance(value, dict):
-        return [u for v in value.values() for u in _links(v)]
-    if isinstance(value, list):
-        return [u for v in value for u in _links(v)]
-    return [value] if isinstance(value, str) and "/_wanmock/" in value else []
 
 
 @pytest.fixture
@@ -55,7 +46,7 @@ def _fetch(client: httpx.Client, url: str) -> httpx.Response:
 def _poll_links(client: httpx.Client, path: str, params: dict[str, str] | None = None) -> list[str]:
     response = client.get(path, params=params)
     assert response.status_code == 200, response.text
-    links = _links(response.json())
+    links = self_links(response.json())
     assert links, response.text
     return links
 
@@ -122,7 +113,7 @@ def test_jiekou_result_urls_and_webhook_payloads(client: httpx.Client) -> None:
     backend = client.app.state.backend  # type: ignore[attr-defined]
     backend.flush_webhooks()
     [hook] = backend.webhooks.entries(task_id)
-    assert _links(hook.body) == [url]  # the payload carries the same public link
+    assert self_links(hook.body) == [url]  # the payload carries the same public link
 
 
 def test_control_api_links(client: httpx.Client) -> None:

@@ -310,7 +310,7 @@ def test_parse_names_parameters_and_labels() -> None:
         "throttle", {"retry_after": 3})
     assert Scenario.of(s) is s and not Scenario.of("drop").is_job
     assert set(JOB) == {"succeed", "fail", "moderation", "internal", "timeout", "stuck", "slow",
-                        "cancel", "cancel-race", "expire"}
+                        "cancel", "cancel-race", "expire", "inputs"}
     assert set(TRANSPORT) >= {"throttle", "rate-limit", "server-error", "unavailable", "latency",
                               "drop", "hang", "malformed"}
 

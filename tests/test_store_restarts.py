@@ -24,6 +24,7 @@ from mockserver.core.clock import DEFAULT_EPOCH
 from mockserver.core.webhooks import send
 from mockserver.server import ThreadedMockServer
 from tests.conftest import RedisServer
+from tests.helpers import WebhookReceiver as Receiver
 from tests.helpers import require_program, wait_for
 from tests.test_store import BODY, CREATE, JIEKOU, KEY, T2V, Fake
 
@@ -135,47 +136,11 @@ def test_a_scenario_file_gone_later_never_breaks_requests(
     assert sorted(_submit_statuses([a, a, a])) == [200, 200, 500]
     assert "cannot read scenario file" in caplog.text
 
-class Receiver:
-    """A webhook receiver on 127.0.0.1 that counts deliveries and answers the given statuses
-    in turn (200 once they are used up)."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = list(statuses)
-        self.count = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                self.rfile.read(int(self.headers["Content-Length"]))
-                outer.count += 1
-                self.send_response(outer.statuses.pop(0) if outer.statuses else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    made = Receiver([])
+    made = Receiver()
     yield made
     made.close()
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/hooks.db"
-    return str(request.getfixturevalue("redis_server").url())
 
 
 def _serve(fake: Fake, wall_ahead: float = 0.0) -> ThreadedMockServer:

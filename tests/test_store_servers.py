@@ -22,23 +22,13 @@ import pytest
 from mockserver.server import ThreadedMockServer
 from tests.conftest import RedisServer
 from tests.helpers import require_program, serve_process
+from tests.helpers import until as _until
 
 KEY = {"Authorization": "Bearer sk-store-test", "X-DashScope-Async": "enable"}
 CREATE = "/api/v1/services/aigc/video-generation/video-synthesis"
 BODY = {"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse at dusk"},
         "parameters": {"size": "1280*720", "duration": 5}}
 JIEKOU = {"Authorization": "Bearer sk_store_test"}
-
-
-def _until(condition: Callable[[], Any], seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        time.sleep(0.05)
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ import certifi
 import httpx
 import pytest
 
-from tests.helpers import ROOT, require_program, serve_process
+from tests.helpers import ROOT, require_program, serve_process, until
 
 # The variables a machine may already set (this one sets them all to the system bundle): the
 # clients below start without them, so only what wanmock prints makes them trust the fake.
@@ -194,13 +194,13 @@ def test_node_fetches_a_result_mp4_over_https_with_node_extra_ca_certs(
 
 
 def test_every_worker_serves_tls(tls_dir: Path, tmp_path: Path) -> None:
-    from tests.test_store_servers import _children, _until
+    from tests.test_store_servers import _children
 
     trust = ssl.create_default_context(cafile=str(tls_dir / "ca.pem"))
     with serve_process("--tls", "--tls-dir", str(tls_dir), "--workers", "2", "--store",
                        f"sqlite:///{tmp_path / 'state.db'}", "--timing", "instant",
                        "--family", "dashscope", verify=trust) as (base, proc):
-        workers = _until(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), 60,
+        workers = until(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), 60,
                          "two worker processes")
         headers = {"Authorization": "Bearer sk-tls-workers", "X-DashScope-Async": "enable"}
         body = {"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse"}}

@@ -122,13 +122,16 @@ class Contract:
         *,
         rule_timing: Timing | None = None,
         strict_prompts: bool = False,
+        alternatives: frozenset[str] = frozenset(),
+        assume: Mapping[str, Any] | None = None,
     ) -> tuple[JobSpec | None, list[Violation]]:
         """Judge a request body: the job it would run, and every violation, first reported first.
 
         Schema violations come first (the provider parses before it checks models); catalogue
         rules are evaluated only on a schema-valid body. `rule_timing` overrides the contract's
         submit/async choice for every catalogue rule; `strict_prompts` rejects prompts over a
-        limit whose catalogue alternative is `reject` (`over_alternative`).
+        limit whose catalogue alternative is `reject` (`over_alternative`); `alternatives` and
+        `assume` are `Catalogue.evaluate`'s (option-chosen readings, facts of unfetched inputs).
         """
         op = self.operation(operation_id)
         violations = op.schema_violations(body)
@@ -136,7 +139,8 @@ class Contract:
             return None, violations
         fields, sources = op.extract(body)
         spec, failures = self.catalogue.evaluate(self.family, fields, task=op.task,
-                                                 strict_prompts=strict_prompts)
+                                                 strict_prompts=strict_prompts,
+                                                 alternatives=alternatives, assume=assume)
         violations = [op.rule_violation(f, sources, rule_timing) for f in failures]
         # Submit-time rejections are reported before anything that would only fail later.
         violations.sort(key=lambda v: v.timing != "submit")

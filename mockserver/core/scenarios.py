@@ -36,6 +36,10 @@ JOB = {
     "cancel": "canceled after= seconds in the queue (default 0)",
     "cancel-race": "a cancel is accepted but the task still completes",
     "expire": "task and result URL expire after= seconds after the task ends (default 0)",
+    "inputs": "run normally, taking these facts of inputs the fake never fetches: video_s= "
+              "and audio_s= (each input video's and audio's seconds, default 5), smart_s= "
+              "(what duration -1 picks, default 5), ratio= (what adaptive picks), humanoid= "
+              "(wan2.2-s2v-detect finds a person); any job scenario may carry them too",
 }
 TRANSPORT = {
     "throttle": "429 with Retry-After (retry_after= seconds), in the family's envelope",
@@ -88,6 +92,13 @@ class Scenario:
                                       or not math.isfinite(value)):
                 raise MockServerError(
                     f"scenario {self.name}: {key}= must be a finite number >= 0")
+
+        if self.name in JOB:
+            from mockserver.media import scenario_problem
+
+            problem = scenario_problem(self.params)
+            if problem:
+                raise MockServerError(f"scenario {self.name}: {problem}")
 
     @property
     def is_job(self) -> bool:

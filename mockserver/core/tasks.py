@@ -211,14 +211,15 @@ def plan_times(spec: JobSpec, timing: str, ids: Ids) -> tuple[float, float]:
     if timing == "instant":
         return 0.0, 0.0
     factor = _RES_FACTOR.get(spec.sr, 1.0)
+    speed = spec.speed if spec.speed > 0 else 1.0  # a faster model (wan3.0-video-prime)
     if timing == "fast":
-        return 1.0, round(min(8.0, 1.0 + 0.6 * spec.duration * factor), 3)
+        return 1.0, round(min(8.0, 1.0 + 0.6 * spec.duration * factor) / speed, 3)
     if timing == "realistic":
         queue = 5.0 + 55.0 * ids.fraction()
         run = (60.0 + 24.0 * spec.duration * factor) * (0.8 + 0.4 * ids.fraction())
         # The documented band (1.5-12 min): the formula alone strays below it for a 2 s 480P job
         # and above it for a 15 s 1080P one.
-        run = min(720.0, max(90.0, run))
+        run = min(720.0, max(90.0, run)) / speed
         return round(queue, 3), round(run, 3)
     raise MockServerError(f"unknown timing {timing!r}; choose one of {', '.join(TIMINGS)}")
 

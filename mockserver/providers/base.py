@@ -85,11 +85,34 @@ class Family:
         return RequestInfo(self.name, op.operation_id, op.role, model, key, prompt)
 
     # -- what handlers call ------------------------------------------------------------------
-    def settle(self, ex: Exchange) -> tuple[JobSpec, Violation | None]:
+    def settle(self, ex: Exchange, assume: Any = None) -> tuple[JobSpec, Violation | None]:
         """The policy's judgement of the submit's body, acted on: the job, and the violation
-        that fails the task later (a submit-time one is raised)."""
+        that fails the task later (a submit-time one is raised). `assume`: facts of inputs
+        the fake never fetches (`input_facts`)."""
         op = ex.operation
+        if assume:
+            return self.policy.settle(op, *self.policy.judge(op, ex.body, ex.headers,
+                                                             assume=assume))
         return self.policy.settle(op, *self.policy.judge(op, ex.body, ex.headers))
+
+    def job_scenario(self, ex: Exchange, model: Any = None, prompt: Any = None) -> Any:
+        """The submit's job scenario: the header's, else the first job rule that fits
+        (`model`, `prompt` as the rules match them), chosen once per request."""
+        if ex.job_scenario is None and not ex.job_picked and self.backend.scenarios:
+            op = ex.operation
+            ex.job_scenario = self.backend.scenarios.pick(RequestInfo(
+                self.name, op.operation_id, op.role, model if isinstance(model, str) else None,
+                ex.api_key, prompt if isinstance(prompt, str) else None), job=True)
+        ex.job_picked = True
+        return ex.job_scenario
+
+    def input_facts(self, ex: Exchange) -> Any:
+        """The job scenario's parameters, chosen before the body is judged (an `inputs`
+        scenario's facts of inputs the fake never fetches, `mockserver.media.Assumed`);
+        None without one."""
+        fields = ex.operation.extract(ex.body)[0] if isinstance(ex.body, dict) else {}
+        found = self.job_scenario(ex, fields.get("model"), fields.get("prompt"))
+        return found.params if found is not None else None
 
     def submit(self, ex: Exchange, spec: JobSpec, late: Violation | None, *, task_id: str,
                extra: dict[str, Any] | None = None, body: Any = None,
@@ -101,13 +124,9 @@ class Family:
         raw = ex.raw if keep_raw and body is None else None
         if raw is not None and not verbatim_json(raw):
             raw = None  # decoding replaced something (U+FFFD): keep the value, not the text
-        scenario = ex.job_scenario
+        scenario = self.job_scenario(ex, spec.model, spec.prompt)
         backend = self.backend
         op = ex.operation
-        if scenario is None and backend.scenarios:
-            scenario = backend.scenarios.pick(RequestInfo(
-                self.name, op.operation_id, op.role, spec.model, ex.api_key, spec.prompt),
-                job=True)
         task = backend.submit(
             family=self.name, operation=op.operation_id, spec=spec,
             request=ex.body if body is None else body, task_id=task_id, api_key=ex.api_key,

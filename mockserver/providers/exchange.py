@@ -39,6 +39,7 @@ class Exchange:
     api_key: str | None = None  # once authenticated (every handler runs after that)
     task_id: str | None = None  # the task the path (`{task_id}`, `{video_id}`) or query names
     job_scenario: Scenario | None = None  # a job scenario from X-Wanmock-Scenario
+    job_picked: bool = False  # the submit's job scenario is chosen (header or rules)
     body: Any = UNPARSED  # a submit's request body as the family reads it (set before it)
     form: Any = None  # a form or multipart submit's parts, where the family reads forms
     decoded: Any = field(default=UNPARSED, repr=False)  # `json()`'s parse, made once

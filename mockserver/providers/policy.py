@@ -115,15 +115,20 @@ class Policy:
         A family that relays another's models asks that family for its arguments."""
         return {}
 
-    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None
-              ) -> tuple[JobSpec | None, list[Violation]]:
+    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None, *,
+              assume: Mapping[str, Any] | None = None) -> tuple[JobSpec | None, list[Violation]]:
         """Judge a parsed body as this provider does: the job it would run and every violation,
         the first reported first; with `headers` (lower-case names) also the rules that read
-        them (none by default). No side effects: `mockserver.checks` uses it too."""
+        them (none by default); `assume`: facts of inputs the fake never fetches (an `inputs`
+        scenario's, `mockserver.media.Assumed`). No side effects: `mockserver.checks` uses it
+        too."""
         context = self.context
         options = context.options
         if options is not self._judged_with:
             self._judge_args, self._judged_with = self.judge_arguments(options), options
+        if assume:
+            return self.contract.judge(op.operation_id, body, rule_timing=context.rule_timing(),
+                                       assume=assume, **self._judge_args)
         return self.contract.judge(op.operation_id, body, rule_timing=context.rule_timing(),
                                    **self._judge_args)
 

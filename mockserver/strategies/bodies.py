@@ -23,8 +23,11 @@ _WORDS = ("a", "cat", "lighthouse", "at", "dusk", "camera", "slowly", "pushes", 
 _IMAGES = ("https://example.com/frame.png", "http://example.com/a/b.jpg", SAMPLE_PNG_DATA_URI)
 _VIDEOS = ("https://example.com/clip.mp4", "https://example.com/ref.mov")
 _AUDIOS = ("https://example.com/voice.mp3", "https://example.com/waves.wav")
+_DOCUMENTS = ("https://example.com/brief.pdf", "https://example.com/deck.pptx")
 _MEDIA_URL = {"first_frame": _IMAGES[:2], "last_frame": _IMAGES[:2],
-              "driving_audio": _AUDIOS, "first_clip": _VIDEOS}
+              "driving_audio": _AUDIOS, "first_clip": _VIDEOS, "reference_image": _IMAGES[:2],
+              "reference_video": _VIDEOS, "reference_audio": _AUDIOS, "file": _DOCUMENTS,
+              "link": ("https://example.com/news/article",)}
 _REFERENCE_FIELDS = ("reference_urls", "reference_images", "reference_videos")
 
 
@@ -120,7 +123,7 @@ def _prompt_required(t: _Target) -> bool:
     return bool(rule.get("required")) or any(t.schema.required(p) for p in t.paths("prompt"))
 
 
-def _references(draw: Any, t: _Target, place: Callable[[str, Any], None]) -> None:
+def _references(draw: Any, t: _Target, place: Callable[[str, Any], None]) -> int:
     limits = t.entry.get("references") or {}
     total_max = int(limits.get("max", 5))
     kinds = [k for k in _REFERENCE_FIELDS if t.has(k)]
@@ -142,11 +145,31 @@ def _references(draw: Any, t: _Target, place: Callable[[str, Any], None]) -> Non
         place("media", items)
     else:
         place(kind, images + videos)
+    return n_vid
 
 
 def _media(draw: Any, t: _Target) -> list[dict[str, str]]:
     combo = draw(st.sampled_from([list(c) for c in t.entry.get("media_combinations") or []]))
     return [{"type": kind, "url": draw(st.sampled_from(_MEDIA_URL[kind]))} for kind in combo]
+
+
+def _wan3_media(draw: Any, t: _Target) -> list[dict[str, str]]:
+    """Wan 3.0 media in one of its listed combinations (W3 素材组合), within its counts and its
+    15 s of reference video or audio at the fake's assumed 5 s each; [] for text to video."""
+    kind = draw(st.sampled_from(["text", "first", "first_last", "references", "document"]))
+    if kind == "text":
+        return []
+    if kind in ("first", "first_last"):
+        types = ["first_frame"] + (["last_frame"] if kind == "first_last" else [])
+    else:
+        types = [draw(st.sampled_from(["file", "link"]))] if kind == "document" else []
+        types += ["reference_image"] * draw(st.integers(0, 3))
+        types += ["reference_video"] * draw(st.integers(0, 3))
+        types += ["reference_audio"] * draw(st.integers(0, 2))
+        if not types:
+            types = ["reference_image"]
+        types = draw(st.permutations(types))
+    return [{"type": k, "url": draw(st.sampled_from(_MEDIA_URL[k]))} for k in types]
 
 
 @st.composite
@@ -208,11 +231,33 @@ def _valid(draw: Any, t: _Target) -> tuple[dict[str, Any], dict[str, str]]:
     if "media" in requires:
         place("media", _media(draw, t))
     if "references" in requires:
-        _references(draw, t, place)
+        videos = _references(draw, t, place)
+        with_video = entry.get("durations_with_video")
+        if videos and with_video and "duration" in where:
+            # With a reference video the model takes a shorter range (wan2.7-r2v: 2-10 s).
+            fits = allowed("duration", list(range(int(with_video["min"]),
+                                                  int(with_video["max"]) + 1)))
+            if fits:
+                place("duration", draw(st.sampled_from(fits)))
+    documents = False
+    if entry.protocol == "wan3" and t.has("media"):
+        items = _wan3_media(draw, t)
+        if items:
+            place("media", items)
+        elif "prompt" not in where:  # text to video: the prompt is the one input
+            place("prompt", draw(_text()))
+        documents = any(i["type"] in ("file", "link") for i in items)
+        video_s = 5 * sum(1 for i in items if i["type"] == "reference_video")
+        if video_s and "duration" in where:  # input video + output at most 30 s
+            place("duration", draw(st.sampled_from(
+                allowed("duration", [d for d in cat.durations(entry) if d <= 30 - video_s]))))
     for path in t.paths("seed")[:1]:
         low, high = t.schema.bounds(path, 0, 2**31 - 1)
         maybe("seed", st.integers(max(low, 0), high))
-    maybe("prompt_extend", st.booleans())
+    if documents:  # a file or link needs prompt rewriting on (W3)
+        maybe("prompt_extend", st.just(True))
+    else:
+        maybe("prompt_extend", st.booleans())
     maybe("watermark", st.booleans())
     if entry.get("shot_type"):
         maybe("shot_type", st.sampled_from(["single", "multi"]))

@@ -226,8 +226,9 @@ def _breaks(t: _Target) -> list[tuple[str, Break]]:
                 lambda t: [r for r in ("480P", "720P", "1080P", "4K")
                            if r not in cat.resolutions(t.entry)])))
         if entry.get("ratios") and t.has("ratio"):
-            out.append(("ratio", _replace_with("ratio", "ratio_allowed",
-                                               lambda _: ["21:9", "2:1"])))
+            out.append(("ratio", _replace_with(
+                "ratio", "ratio_allowed",
+                lambda t: [r for r in ("21:9", "2:1") if r not in t.entry.get("ratios")])))
     if t.has("duration") and _bad_durations(t):
         out.append(("duration", _replace_with("duration", "duration_allowed", _bad_durations)))
     if not entry.audio and (t.has("audio") or t.has("audio_url")):
@@ -257,6 +258,16 @@ def _breaks(t: _Target) -> list[tuple[str, Break]]:
         limit = entry.get(name) or {}
         if t.has(name) and "max" in limit and limit.get("over") == "reject":
             out.append((rule, _too_long(name, rule)))
+    if entry.protocol == "wan3" and t.has("media"):
+        out.append(("media_exclusive", _replace_with("media", "media_exclusive", lambda _: [[
+            {"type": "first_frame", "url": _MEDIA_URL["first_frame"][0]},
+            {"type": "reference_image", "url": _MEDIA_URL["reference_image"][0]}]])))
+        out.append(("media_unlisted", _replace_with("media", "media_unlisted", lambda _: [
+            [{"type": "last_frame", "url": _MEDIA_URL["last_frame"][0]}],
+            [{"type": "file", "url": _MEDIA_URL["file"][0]},
+             {"type": "link", "url": _MEDIA_URL["link"][0]}]])))
+        if t.has("prompt"):
+            out.append(("input_missing", _remove(("prompt", "media"), "input_required")))
     if t.has("model"):
         out.append(("model", _replace_with("model", "model_known",
                                            lambda _: ["wan9.9-t2v", "not-a-model"])))

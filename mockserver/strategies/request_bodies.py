@@ -15,6 +15,18 @@ from mockserver.strategies.bodies import _Target, _valid
 from mockserver.strategies.breaks import _invalid
 from mockserver.strategies.schema import _check_type, _Schema
 
+# (contract id, operation, model) -> (the contract, kept alive so its id stays its own; schema)
+_SCHEMAS: dict[tuple[int, str, str], tuple[Any, _Schema]] = {}
+
+
+def _schema(contract: Any, op: Any, model: str) -> _Schema:
+    """One `_Schema` per (contract, operation, model), made once."""
+    key = (id(contract), op.operation_id, model)
+    found = _SCHEMAS.get(key)
+    if found is None:
+        found = _SCHEMAS[key] = (contract, _Schema(contract, op, model))
+    return found[1]
+
 
 # -- requests() ------------------------------------------------------------------------------
 def _targets(family: Any, operation: Any, model: Any) -> list[_Target]:
@@ -46,13 +58,13 @@ def _targets(family: Any, operation: Any, model: Any) -> list[_Target]:
             names = [fixed["const"]]
         else:
             names = list(dict.fromkeys(e.model for e in catalogue.models(family)))
-        schema = _Schema(contract, op)
         for name in names:
             entry = catalogue.entry(family, name)
             if entry is not None and op.task is not None and entry_task(entry) != op.task:
                 continue  # a model of another endpoint (kf2v vs video-generation)
             if entry is not None and (model is None or name == model):
-                targets.append(_Target(family, op, entry, catalogue, schema))
+                # The schema as it reads for this model (its allOf branches on `model`).
+                targets.append(_Target(family, op, entry, catalogue, _schema(contract, op, name)))
     if not targets:
         raise InvalidArgument(
             f"model={model!r} cannot be sent to {family} operation {operation!r} "

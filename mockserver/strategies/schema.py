@@ -31,15 +31,49 @@ def _check_subset(value: Any, allowed: tuple[str, ...], name: str) -> tuple[str,
     return chosen
 
 
+def _merge(base: Any, extra: Any) -> Any:
+    """`extra`'s keywords over `base`'s, object by object (an `allOf` branch's narrowing)."""
+    if not isinstance(base, Mapping) or not isinstance(extra, Mapping):
+        return extra
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if key in out else value
+    return out
+
+
 # -- the request schema, walked by dotted path ----------------------------------------------------
 class _Schema:
     """One operation's request-body schema: sub-schemas, required-ness and checks by body path."""
 
-    def __init__(self, contract: Contract, op: Operation) -> None:
+    def __init__(self, contract: Contract, op: Operation, model: str | None = None) -> None:
         self.document = contract.document
         content = ((op.raw.get("requestBody") or {}).get("content") or {})
-        self.root = self._deref((content.get("application/json") or {}).get("schema") or {})
+        root = self._deref((content.get("application/json") or {}).get("schema") or {})
         self._validators: dict[str, Draft202012Validator] = {}
+        # The per-model ranges the schema gives in `allOf` `if`/`then`/`else` branches on
+        # `model` (Wan 3.0's duration, seed, ratio), merged in for this model.
+        self.root = self._for_model(root, model) if model is not None else root
+
+    def _for_model(self, root: Any, model: str) -> Any:
+        if not isinstance(root, Mapping) or "allOf" not in root:
+            return root
+        # Resolved first: a branch narrows properties a `$ref` would otherwise hide.
+        merged: dict[str, Any] = {k: self._deep(v) for k, v in root.items() if k != "allOf"}
+        for branch in root["allOf"]:
+            for part in self._chosen(branch, model):
+                merged = _merge(merged, self._deep(part))
+        return merged
+
+    def _chosen(self, branch: Any, model: str) -> list[Any]:
+        """The parts of an `allOf` branch that apply to a body of `model`."""
+        branch = self._deref(branch)
+        if not isinstance(branch, Mapping):
+            return []
+        if "if" not in branch:
+            return [branch]
+        test = Draft202012Validator(self._deep(branch["if"]))
+        picked = branch.get("then") if test.is_valid({"model": model}) else branch.get("else")
+        return self._chosen(picked, model) if picked is not None else []
 
     def _deref(self, node: Any) -> Any:
         while isinstance(node, Mapping) and str(node.get("$ref", "")).startswith("#/"):

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -213,5 +212,23 @@ def wait_healthy(url: str, seconds: float, container: str) -> dict[str, object]:
                          f"{logs.stdout[-3000:]}\n{logs.stderr[-3000:]}")
 
 
-def have(program: str) -> bool:
-    return shutil.which(program) is not None
+def prebuild() -> int:
+    """Build every image the container tests use (Redis in parallel with the Python base and
+    wanmock's image on it), as .ci/run does while the CPU-bound suite runs (the builds mostly
+    wait on downloads). The tests find them by their tags; a failure here shows again there."""
+    import threading
+
+    configure()
+    redis: list[str] = []
+    thread = threading.Thread(target=lambda: redis.append(redis_image()), daemon=True)
+    thread.start()
+    image = wanmock_image(debian_image("python", PYTHON_PACKAGES))
+    thread.join()
+    print(f"images: {image}, {redis[0] if redis else 'redis: failed'}")
+    for name, seconds in TIMINGS.items():
+        print(f"  {name}: {seconds:.1f} s")
+    return 0 if redis else 1
+
+
+if __name__ == "__main__":
+    sys.exit(prebuild())

@@ -23,10 +23,11 @@ import pytest
 import yaml
 
 from tests.containers import podman
+from tests.helpers import self_links, until
 
 pytestmark = pytest.mark.container
 JOBS = 300
-CONCURRENCY = 48
+CONCURRENCY = 96
 TOKEN = "compose-test-token-0123456789"
 KEY = {"Authorization": "Bearer sk-compose-soak-0123456789"}
 DASHSCOPE = {"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse at dusk"},
@@ -126,25 +127,16 @@ def stack(image: str, redis_image: str, tmp_path: Path) -> Iterator[Stack]:
     try:
         # podman < 4.6 cannot wait for `service_healthy`: Redis first, then the rest
         podman.compose(made.project, made.files, "up", "-d", "redis", env=made.env)
-        _until(lambda: podman.podman("exec", made.container("redis"), "redis-cli", "ping",
+        until(lambda: podman.podman("exec", made.container("redis"), "redis-cli", "ping",
                                      check=False).stdout.strip() == "PONG", 60, "redis answers")
         podman.compose(made.project, made.files, "up", "-d", env=made.env)
         for port, service in zip(ports, ("wanmock", "wanmock-2"), strict=True):
             podman.wait_healthy(f"http://127.0.0.1:{port}", 90, made.container(service))
-        _until(lambda: _get_json(f"http://127.0.0.1:{made.receiver}/") == [], 60,
+        until(lambda: _get_json(f"http://127.0.0.1:{made.receiver}/") == [], 60,
                "the receiver answers")
         yield made
     finally:
         podman.compose(made.project, made.files, "down", "-t", "2", env=made.env, check=False)
-
-
-def _until(condition: Any, seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        time.sleep(0.2)
-    return value
 
 
 def _get_json(url: str) -> Any:
@@ -203,14 +195,6 @@ def _ended(family: str, body: dict[str, Any]) -> str:
     return word if word in ("TASK_STATUS_SUCCEED", "TASK_STATUS_FAILED") else ""
 
 
-def _links(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [u for v in value.values() for u in _links(v)]
-    if isinstance(value, list):
-        return [u for v in value for u in _links(v)]
-    return [value] if isinstance(value, str) and "/_wanmock/videos/" in value else []
-
-
 class Soak:
     """Jobs from the host through both published ports; a request the stopped replica cannot
     answer (refused, reset) is made again through the other port, as a load balancer would."""
@@ -259,7 +243,7 @@ class Soak:
             assert response.status_code == 200, (family, job.task_id, response.text)
             job.final = _ended(family, response.json())
             if job.final:
-                job.urls = _links(response.json())
+                job.urls = self_links(response.json())
                 return job
         raise AssertionError(f"{family} task {job.task_id} never ended")
 
@@ -321,7 +305,7 @@ def test_a_soak_survives_a_replica_stopped_mid_run(stack: Stack) -> None:
         answered = [h for h in hooks if not h["held"]]
         return hooks if {h["task_id"] for h in answered} >= hooked else None
 
-    hooks = _until(delivered, 60, "every webhook delivered")
+    hooks = until(delivered, 60, "every webhook delivered")
     answered = [h for h in hooks if not h["held"]]
     held = {h["task_id"] for h in hooks if h["held"]}
     assert {h["task_id"] for h in answered} == hooked

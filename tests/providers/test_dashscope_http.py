@@ -6,14 +6,12 @@ No sleeps: tasks move only when the manual clock is advanced (or, in poll mode, 
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-import av
 import httpx
 import pytest
 import yaml
@@ -23,6 +21,7 @@ from mockserver.app import create_app
 from mockserver.core.clock import ManualClock
 from mockserver.providers.dashscope.render import BEIJING
 from tests.helpers import conforms as conforms_to
+from tests.providers.dashscope_client import probe
 
 KEY = "sk-dashscope-secret-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -106,17 +105,6 @@ async def run_to_end(app: Starlette, client: httpx.AsyncClient, task_id: str) ->
             return body
         advance(app, 0.5)
     raise AssertionError("task never finished")
-
-
-def probe(data: bytes) -> dict:
-    with av.open(io.BytesIO(data)) as container:
-        video = container.streams.video[0]
-        return {
-            "width": video.codec_context.width,
-            "height": video.codec_context.height,
-            "duration": float(container.duration) / av.time_base,  # type: ignore[operator]
-            "audio": len(container.streams.audio),
-        }
 
 
 async def download(client: httpx.AsyncClient, url: str) -> dict:
@@ -254,11 +242,13 @@ async def test_r2v_job(app: Starlette, client: httpx.AsyncClient) -> None:
     done = await run_to_end(app, client, task_id)
     assert done["output"]["task_status"] == "SUCCEEDED"
     assert done["usage"]["output_video_duration"] == 4
+    # The reference video is billed (assumed 5 s long, at most 5 s): audit N05.
+    assert (done["usage"]["input_video_duration"], done["usage"]["duration"]) == (5, 9)
     assert app.state.backend.store.get(task_id).spec.mode == "r2v"
     info = await download(client, done["output"]["video_url"])
     assert (info["width"], info["height"]) == (720, 1280)
     assert info["duration"] == pytest.approx(4.0, abs=0.3)
-    assert info["audio"] == 0  # only r2v-flash has sound
+    assert info["audio"] == 1  # wan2.6-r2v makes video with sound (audit N04)
 
 
 # -- validation: asynchronous and submit-time ------------------------------------------------

@@ -39,6 +39,19 @@ OPTIONS = (
            "key on the task APIs, each model's submits/s and tasks in progress (extra tasks "
            "wait PENDING), 429 Throttling.RateQuota beyond a rate (on, default), or none (off)",
            choices=("on", "off"), family=NAME),
+    Option("dashscope_wan26_r2v_audio", "always", "wan2.6-r2v makes sound whatever "
+           "parameters.audio says (always, default: the official guide's 有声视频) or refuses "
+           "audio as a silent model (strict: the fake before audit N04)",
+           choices=("always", "strict"), family=NAME),
+    Option("dashscope_wan27_r2v_video_max", 10, "wan2.7-r2v with a reference video: the "
+           "longest duration (10, default, as every relay copying DashScope's rules; 15: the "
+           "Qwen guide's plain 2-15, audit N02)", kind="int", choices=(10, 15), family=NAME),
+    Option("dashscope_wan27_r2v_videos", 5, "wan2.7-r2v: reference videos allowed among its 5 "
+           "references (5, default, the Qwen create-task page; 3: the older assumption, audit "
+           "N03)", kind="int", choices=(5, 3), family=NAME),
+    Option("dashscope_r2v_input_billing", "on", "r2v with a reference video bills its input "
+           "seconds in usage (on, default: input_video_duration up to 5 s, duration = input + "
+           "output, audit N05) or reports 0 (off)", choices=("on", "off"), family=NAME),
     Option("dashscope_r2v_prompt_over", "truncate", "wan2.6 r2v prompt over 1500 characters: "
            "truncate (default, as every other Wan model) or reject (400 InvalidParameter)",
            choices=("truncate", "reject"), family=NAME),

@@ -18,6 +18,13 @@ if TYPE_CHECKING:
 # F12's answer: DashScope's bad-URL wording (api-facts §3.6 [B]); the exact text for this case
 # is not documented [C] (contracts/dashscope.yaml decision `oss-resource-resolve`).
 OSS_URL_MESSAGE = "url error, please check url！"
+# (option, value, catalogue alternative it selects): the other readings where sources disagree.
+_ALTERNATIVES = (
+    ("dashscope_wan26_r2v_audio", "strict", "audio_strict"),
+    ("dashscope_wan27_r2v_video_max", 15, "video_durations_15"),
+    ("dashscope_wan27_r2v_videos", 3, "videos_3"),
+    ("dashscope_r2v_input_billing", "off", "input_billing_off"),
+)
 
 
 class DashScopePolicy(Policy):
@@ -35,13 +42,17 @@ class DashScopePolicy(Policy):
 
     @staticmethod
     def judge_arguments(options: Options) -> dict[str, Any]:
-        """`dashscope_r2v_prompt_over=reject` rejects a wan2.6 r2v prompt over its limit
-        (decision on over-length prompts, audit U14): families relaying DashScope ask for it."""
-        return {"strict_prompts": options["dashscope_r2v_prompt_over"] == "reject"}
+        """What DashScope's options change in the catalogue's judgement (families relaying
+        DashScope ask for it): `dashscope_r2v_prompt_over=reject` rejects a wan2.6 r2v prompt
+        over its limit (audit U14); the others choose the catalogue entries' `alternatives`
+        (audit N02-N05; contracts/dashscope.yaml decisions)."""
+        chosen = {name for option, value, name in _ALTERNATIVES if options[option] == value}
+        return {"strict_prompts": options["dashscope_r2v_prompt_over"] == "reject",
+                "alternatives": frozenset(chosen)}
 
-    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None
-              ) -> tuple[JobSpec | None, list[Violation]]:
-        spec, violations = super().judge(op, body)
+    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None, *,
+              assume: Mapping[str, Any] | None = None) -> tuple[JobSpec | None, list[Violation]]:
+        spec, violations = super().judge(op, body, assume=assume)
         if (spec is not None and headers is not None
                 and self.context.options["dashscope_oss_resolve"] == "require"
                 and headers.get("x-dashscope-ossresourceresolve", "").strip().lower()

@@ -33,6 +33,12 @@ def usage(spec: JobSpec, *, sr: bool = False) -> dict[str, Any]:
     """`usage` in the shape of the model's generation (api-facts §3.5). `sr`: wan2.5/wan2.2
     usage carries `SR` (api-facts §3.5 and a DashScope mirror; seed 002 shows none: U13)."""
     d = spec.duration
+    if spec.generation == "wan3":
+        # W3's SUCCEEDED example: seconds as floats, fps 30, SR the tier, the ratio chosen.
+        billed = spec.input_video_s
+        return {"video_count": 1, "duration": float(d + billed),
+                "input_video_duration": float(billed), "output_video_duration": float(d),
+                "fps": 30, "SR": spec.sr, "ratio": spec.ratio or "16:9"}
     if spec.generation == "wan21":
         return {"video_duration": d, "video_ratio": "standard", "video_count": 1}
     if spec.generation == "wan25":
@@ -40,9 +46,11 @@ def usage(spec: JobSpec, *, sr: bool = False) -> dict[str, Any]:
             return {"video_count": 1, "video_duration": d, "video_ratio": spec.size,
                     "SR": spec.sr}
         return {"video_count": 1, "video_duration": d, "video_ratio": spec.size}
+    billed = spec.input_video_s
     out: dict[str, Any] = {
-        "duration": d,
-        "input_video_duration": 0,
+        # With a reference video the input seconds are billed too (audit N05).
+        "duration": _seconds(d + billed),
+        "input_video_duration": _seconds(billed),
         "output_video_duration": d,
         "SR": spec.sr,
         "video_count": 1,
@@ -56,10 +64,18 @@ def usage(spec: JobSpec, *, sr: bool = False) -> dict[str, Any]:
     return out
 
 
+def _seconds(value: float) -> int | float:
+    """Seconds as the fake has always shown them: an integer when whole (decision on usage
+    numeric types), else the float."""
+    return int(value) if float(value).is_integer() else round(value, 3)
+
+
 def actual_prompt(spec: JobSpec, *, wan27: bool = False) -> str | None:
     """The rewritten prompt: only with prompt_extend, never for wan2.6 (api-facts §3.5), and
     for wan2.7 only when `wan27` (the official wan2.7 query examples show none: U12)."""
-    if spec.prompt_extend is False or spec.generation == "wan26" or not spec.actual_prompt:
+    # Wan 3.0's examples show only orig_prompt too (W3).
+    if spec.prompt_extend is False or spec.generation in ("wan26", "wan3") or (
+            not spec.actual_prompt):
         return None
     if spec.generation == "wan27" and not wan27:
         return None
@@ -121,8 +137,10 @@ def api_key_id(task: Task) -> str:
     return key_id(task.api_key) if task.api_key else ""
 
 
-def list_item(task: Task, snap: Snapshot) -> dict[str, Any]:
-    """One row of GET /api/v1/tasks: `status`, epoch-millisecond times (the list's own shape)."""
+def list_item(task: Task, snap: Snapshot, group: str = "video-generation") -> dict[str, Any]:
+    """One row of GET /api/v1/tasks: `status`, epoch-millisecond times (the list's own shape);
+    `group` the DashScope task of the path it was submitted to (`image2video` for kf2v, audit
+    N18)."""
     row: dict[str, Any] = {
         "api_key_id": api_key_id(task),
         "gmt_create": int(snap.submitted_at * 1000),
@@ -131,7 +149,7 @@ def list_item(task: Task, snap: Snapshot) -> dict[str, Any]:
         "request_id": task.extra.get("request_id", ""),
         "status": STATUS[snap.state],
         "task_id": task.id,
-        "user_api_unique_key": f"apikey:v1:aigc:video-generation:video-synthesis:{task.spec.model}",
+        "user_api_unique_key": f"apikey:v1:aigc:{group}:video-synthesis:{task.spec.model}",
     }
     if snap.started_at is not None:
         row["start_time"] = int(snap.started_at * 1000)

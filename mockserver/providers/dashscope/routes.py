@@ -59,7 +59,7 @@ class DashScope(Family):
     # -- handlers ----------------------------------------------------------------------------
     async def create_video_synthesis(self, ex: Exchange) -> Response:
         concurrent = self.model_limits(ex)
-        spec, late = self.settle(ex)
+        spec, late = self.settle(ex, self.input_facts(ex))  # an `inputs` scenario's facts
         ids = self.backend.ids
         request_id = ids.uuid()
         task = self.submit(ex, spec, late, task_id=ids.uuid(), extra={"request_id": request_id},
@@ -122,6 +122,11 @@ class DashScope(Family):
             raise ProviderError(mapping.status, mapping.code, mapping.message)
         return json_response(render.canceled_body(self.backend.ids.uuid()))
 
+    def task_group(self, task: Task) -> str:
+        """The DashScope task (`x-wanmock-task`) of the path a task was submitted to."""
+        operation = self.contract.operations.get(task.operation)
+        return (operation.task if operation is not None else None) or "video-generation"
+
     async def list_tasks(self, ex: Exchange) -> Response:
         op = ex.operation
         q = ex.request.query_params
@@ -151,7 +156,7 @@ class DashScope(Family):
                 continue
             if (start and snap.submitted_at < start) or (end and snap.submitted_at > end):
                 continue
-            rows.append(render.list_item(task, snap))
+            rows.append(render.list_item(task, snap, self.task_group(task)))
         return json_response(render.list_body(self.backend.ids.uuid(), rows, page_no, page_size))
 
 
