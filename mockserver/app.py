@@ -23,7 +23,6 @@ from mockserver.families import owner, spec
 from mockserver.guard import ControlGuard, send_refusal
 from mockserver.providers.base import family_class
 from mockserver.providers.hotpath import Dispatch
-from mockserver.providers.pipeline import Pipeline
 
 log = logging.getLogger("mockserver")
 # Control-API paths followed by a task id (the families add their `FamilySpec.task_paths`).
@@ -122,7 +121,7 @@ def create_app(
     for name in backend.options.families:
         provider = family_class(name)(backend)
         providers[name] = provider
-        routes.extend(Pipeline(provider).routes())
+        routes.extend(provider.routes())
     dispatch = Dispatch((method, route.path, route.endpoint)
                         for route in routes if isinstance(route, Route)
                         for method in route.methods or () if method != "HEAD")
@@ -212,28 +211,23 @@ def _owner(request: Request) -> Any:
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    return await _unrouted(request, 404,
-                           f"no operation at {request.method} {request.url.path}", {})
+    return await _unrouted(request, 404, {})
 
 
 async def _not_allowed(request: Request, exc: Exception) -> Response:
-    headers = dict(getattr(exc, "headers", None) or {})
-    return await _unrouted(request, 405,
-                           f"{request.method} is not allowed on {request.url.path}", headers)
+    return await _unrouted(request, 405, dict(getattr(exc, "headers", None) or {}))
 
 
-async def _unrouted(request: Request, status: int, message: str,
-                    headers: dict[str, str]) -> Response:
-    """404/405 in the owning family's envelope and words (a generic JSON body outside any
-    family)."""
+async def _unrouted(request: Request, status: int, headers: dict[str, str]) -> Response:
+    """404/405 as the family owning the path answers it (`Family.unrouted_response`; a
+    generic JSON body outside any family)."""
     provider = _owner(request)
     if provider is not None:
-        from mockserver.errors import ProviderError
-
-        code = provider.policy.unrouted_codes[status]
-        response = provider.error_response(ProviderError(status, code, message, headers=headers))
+        response, code = provider.unrouted_response(request, status, headers)
     else:
         code = {404: "NotFound", 405: "MethodNotAllowed"}[status]
+        message = (f"no operation at {request.method} {request.url.path}" if status == 404
+                   else f"{request.method} is not allowed on {request.url.path}")
         response = JSONResponse({"code": code, "message": f"wanmock: {message}; see "
                                  "GET /_wanmock/contracts"}, status_code=status, headers=headers)
     await _journal_unknown(request, response, code)

@@ -21,6 +21,10 @@ class ContractError(MockServerError):
     """A contract or the catalogue is invalid, or names something that does not exist."""
 
 
+class StoreUnavailable(Exception):  # noqa: N818 - it is a condition, as `ConnectionError` is
+    """The store cannot be reached (or is restarting): families answer their own 503."""
+
+
 @dataclass(frozen=True, slots=True)
 class Violation:
     """One reason a provider would refuse a request.

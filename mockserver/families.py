@@ -83,8 +83,9 @@ class FamilySpec:
         key_variables: environment variables holding a live key, first found wins.
         options: the options this family owns (`Option.family` is set to its name).
         order: place among the families (banner, defaults, prefix matching).
-        metadata_fields: its submits take the neutral fields flat or nested under `metadata`
-            (new-api): the strategies draw both shapes.
+        metadata_fields: its submits take the neutral fields flat or nested under `metadata`:
+            True, the strategies draw both shapes; "nested", only the nested one (new-api,
+            whose flat fields it converts before the relayed provider judges them).
         own_refusals: the strategies' break kinds (`media_missing`...) the family refuses in
             its own words before the contract's rule meets them (new-api's request building
             refuses a wan2.7-i2v body without an image): not drawn for it.
@@ -105,7 +106,7 @@ class FamilySpec:
     key_variables: tuple[str, ...] = ()
     options: tuple[Option, ...] = ()
     order: int = 100
-    metadata_fields: bool = False
+    metadata_fields: bool | str = False
     own_refusals: frozenset[str] = frozenset()
 
     def status(self, body: Any, operation: str | None = None) -> tuple[str | None, str | None]:
@@ -134,6 +135,11 @@ class FamilySpec:
             if value is not _MISSING and value is not None and value != "":
                 return value
         return None
+
+    def video_url(self, body: Any) -> str | None:
+        """The result URL an answer carries (the first of `video_url_paths`), or None."""
+        url = self.first(body, self.video_url_paths)
+        return url if isinstance(url, str) and url else None
 
     def progress(self, body: Any) -> int | None:
         """The progress an answer reports (`30`, `"30%"`), or None."""
@@ -303,14 +309,17 @@ def host_families(contracts: Servers, names: Iterable[str] | None = None) -> dic
 
 
 def owner(path: str, served: Iterable[str] | None = None) -> str | None:
-    """The family owning `path` by prefix (its 404/405 envelope), or None."""
+    """The family owning `path` by prefix (its 404/405 envelope), or None: the longest
+    matching prefix wins (new-api's `/v1/` yields `/v1/tasks` to apiyi), then `order`."""
     allowed = None if served is None else set(served)
+    best, length = None, -1
     for s in families().values():
         if allowed is not None and s.name not in allowed:
             continue
-        if any(path.startswith(p) for p in s.prefixes):
-            return s.name
-    return None
+        for prefix in s.prefixes:
+            if len(prefix) > length and path.startswith(prefix):
+                best, length = s.name, len(prefix)
+    return best
 
 
 def key_variables() -> str:

@@ -69,10 +69,11 @@ def test_the_dashscope_option_reaches_new_api_through_its_family():
     from mockserver.core.backend import Options
     from mockserver.providers.policy import Judging, policy_class
 
-    body = {"model": "wan2.6-r2v", "prompt": "x" * 1501,
-            "metadata": {"reference_urls": ["https://x/a.png"]}}
+    body = {"model": "wan2.6-r2v", "prompt": "x" * 1501}
     for over, refused in (("truncate", False), ("reject", True)):
         context = Judging(load(), Options().merged(dashscope_r2v_prompt_over=over))
         policy = policy_class("newapi")(context)
         _, violations = policy.judge(policy.contract.operation("createVideoGeneration"), body)
-        assert any(v.field == "prompt" for v in violations) is refused, violations
+        assert any(v.rule == "prompt_length" for v in violations) is refused, violations
+        # new-api cannot send references: DashScope refuses the r2v request either way
+        assert any(v.rule == "references_required" for v in violations), violations

@@ -91,13 +91,13 @@ def _action(flag: str) -> argparse.Action:
 def test_the_hand_written_flags_read_theirs_too(monkeypatch: pytest.MonkeyPatch) -> None:
     _environment(monkeypatch, HOST="0.0.0.0", PORT="9123", WORKERS="3", ALLOW_REMOTE="yes",
                  API_KEY="sk-one, sk-two", FAMILY="dashscope jiekou",
-                 NEWAPI_DROP_SHOT_TYPE="off")
+                 NEWAPI_USER_LANGUAGE="zh-CN")
     args = _serve()
     assert (args.host, args.port, args.workers, args.allow_remote) == ("0.0.0.0", 9123, 3, True)
     values = option_values(args)
     assert values["api_keys"] == frozenset({"sk-one", "sk-two"})
     assert values["families"] == ["dashscope", "jiekou"]
-    assert values["newapi_drop_shot_type"] is False
+    assert values["newapi_user_language"] == "zh-CN"
 
 
 def test_the_command_line_wins(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -91,6 +91,7 @@ def test_extract_prefers_the_first_listed_path() -> None:
     op = CONTRACTS["newapi"].operation("createVideoGeneration")
     fields, sources = op.extract({"metadata": {"input": {"prompt": "deep"}}, "prompt": "top"})
     assert (fields["prompt"], sources["prompt"]) == ("deep", "metadata.input.prompt")
+    fields, sources = op.extract({"images": ["a.png", "b.png"], "image": "c.png"})
+    assert (fields["img_url"], sources["img_url"]) == ("c.png", "image")
     fields, sources = op.extract({"images": ["a.png", "b.png"]})
     assert (fields["img_url"], sources["img_url"]) == ("a.png", "images.0")
-    assert fields["reference_images"] == ["a.png", "b.png"]

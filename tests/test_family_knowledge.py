@@ -55,7 +55,7 @@ def test_the_knowledge_is_found():
     hosts, words, paths = _knowledge()
     assert {"dashscope.aliyuncs.com", "api.novita.ai", "api.apiyi.com"} <= hosts
     assert {"TASK_STATUS_SUCCEED", "PENDING", "IN_PROGRESS", "NOT_START"} <= words
-    assert {"/api/v1/", "/v3/", "/v1/video"} <= paths
+    assert {"/api/v1/", "/v3/", "/v1/"} <= paths
 
 
 def test_no_family_knowledge_outside_providers():

@@ -44,7 +44,7 @@ def test_every_option_is_reachable_from_serve_the_marker_and_ini():
     pytest_addoption(recorder)  # type: ignore[arg-type]
     dests = _serve_dests()
     marker = set(Options.names())
-    assert len(TABLE) >= 40
+    assert len(TABLE) >= 35  # every core and family option
     for name in TABLE:
         assert name in dests, f"wanmock serve has no flag for {name}"
         assert name in marker, f"the marker does not accept {name}"
@@ -73,8 +73,9 @@ def test_the_table_is_options():
     (["--jiekou-bare-key", "reject"], {"jiekou_bare_key": "reject"}),
     (["--newapi-version", "legacy", "--newapi-poll-interval", "2.5"],
      {"newapi_version": "legacy", "newapi_poll_interval": 2.5}),
-    (["--newapi-build-error-status", "400", "--no-newapi-url-in-fail-reason"],
-     {"newapi_build_error_status": 400, "newapi_url_in_fail_reason": False}),
+    (["--newapi-build-error-status", "400", "--newapi-user-language", "zh-TW"],
+     {"newapi_build_error_status": 400, "newapi_user_language": "zh-TW"}),
+    (["--newapi-version", "v0.10.0"], {"newapi_version": "v0.10.0"}),
     (["--dashscope-unknown-model-status", "404", "--dashscope-result-auth", "ignore"],
      {"dashscope_unknown_model_status": 404, "dashscope_result_auth": "ignore"}),
     (["--queued-polls", "3", "--running-polls", "0", "--replay-strict"],
@@ -99,7 +100,8 @@ def test_family_options_read_and_set_by_name():
     assert options.newapi_version == "legacy" and options["jiekou_bare_key"] == "reject"
     assert options["seed"] == 3 and options.as_dict()["newapi_version"] == "legacy"
     assert Options().merged(**options.as_dict()) == options  # what --workers hands on
-    with pytest.raises(MockServerError, match="newapi_version must be one of latest, legacy"):
+    with pytest.raises(MockServerError, match="newapi_version must be one of latest, legacy, "
+                                              "v1.0.0-rc.25, v0.10.0"):
         Options().merged(newapi_version="v2").check()
     with pytest.raises(MockServerError, match="unknown option"):
         Options().merged(newapi_nonsense=1)
@@ -108,7 +110,7 @@ def test_family_options_read_and_set_by_name():
 
 
 @pytest.mark.parametrize(("name", "raw", "value"), [
-    ("newapi_drop_shot_type", "yes", True), ("dashscope_usage_sr", "off", False),
+    ("dashscope_usage_sr", "off", False), ("newapi_user_language", "zh-CN", "zh-CN"),
     ("newapi_poll_interval", "none", None), ("max_tasks", "12", 12),
     ("api_keys", "a, b", ["a", "b"]), ("jiekou_content_type", "required", "required"),
 ])
@@ -125,7 +127,7 @@ def test_a_bad_ini_string_is_refused():
 
 def test_ini_keys_reach_the_fixture(pytester: pytest.Pytester):
     pytester.makeini("[pytest]\nwanmock_jiekou_bare_key = reject\nwanmock_max_tasks = 5\n"
-                     "wanmock_newapi_completed_at_always = false\n")
+                     "wanmock_newapi_user_language = zh-TW\n")
     pytester.makepyfile(
         """
         import pytest
@@ -133,7 +135,7 @@ def test_ini_keys_reach_the_fixture(pytester: pytest.Pytester):
         def test_ini(wanmock):
             opts = wanmock.backend.options
             assert opts.jiekou_bare_key == "reject" and opts.max_tasks == 5
-            assert opts.newapi_completed_at_always is False
+            assert opts.newapi_user_language == "zh-TW"
 
         @pytest.mark.wanmock(jiekou_bare_key="accept", dashscope_usage_sr=False)
         def test_marker_wins(wanmock):

@@ -97,9 +97,9 @@ def test_newapi_result_urls(client: httpx.Client, path: str, body: dict[str, Any
     video_id = submit.json()["id"]
     client.app.state.backend.clock.advance(60)  # type: ignore[attr-defined]  # new-api's poller
     links = _poll_links(client, f"{path}/{video_id}")
-    # /v1/video/generations: data.result_url, fail_reason (seed 002) and the relayed
+    # /v1/video/generations: data.result_url (v1.0.0-rc.25) and the relayed
     # output.video_url; /v1/videos: metadata.url
-    assert len(links) == (3 if path.endswith("generations") else 1)
+    assert len(links) == (2 if path.endswith("generations") else 1)
     assert all(_fetch(client, url).status_code == 200 for url in links)
 
 

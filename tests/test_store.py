@@ -1,5 +1,7 @@
-"""One behavioural suite over every store: memory, SQLite (a file in tmp_path) and Redis (a real
-redis-server on a loopback port, see conftest.py).
+"""One behavioural suite over every store: memory, SQLite (a file in tmp_path), Redis (a real
+redis-server on a loopback port, see conftest.py) and the test-only toy driver
+(tests/toy_driver.py): what the Backend relies on, whichever store holds the state. Each
+driver also passes the driver contract, tests/test_store_driver.py.
 
 Each test drives two fakes over one store, as two workers (or two hosts) are: `Fakes.twin()`
 opens the store again from its URL (for `memory`, the second Backend shares the first's
@@ -18,6 +20,7 @@ import pytest
 from mockserver.app import create_app
 from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import DEFAULT_EPOCH
+from tests import toy_driver
 from tests.helpers import SyncASGITransport
 
 KEY = {"Authorization": "Bearer sk-store-test", "X-DashScope-Async": "enable"}
@@ -93,12 +96,15 @@ class Fakes:
             fake.backend.state.close()
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "toy"])
 def fakes(request: pytest.FixtureRequest, tmp_path: Any, contract_set: Any) -> Iterator[Fakes]:
     if request.param == "memory":
         url = "memory"
     elif request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/state.db"
+    elif request.param == "toy":
+        toy_driver.register()
+        url = toy_driver.url()
     else:
         url = request.getfixturevalue("redis_server").url()
     made = Fakes(url, contract_set)
@@ -147,6 +153,8 @@ def test_seeded_ids_are_unique_across_workers_and_reproducible(fakes: Fakes,
         again = Fakes("memory", fakes.contracts)
     elif fakes.url.startswith("sqlite"):
         again = Fakes(f"sqlite:///{tmp_path}/again.db", fakes.contracts)
+    elif fakes.url.startswith("toy"):
+        again = Fakes(toy_driver.url(), fakes.contracts)
     else:
         again = Fakes(fakes.url.rpartition("=")[0] + "=again" + fakes.url[-6:], fakes.contracts)
     try:

@@ -101,6 +101,9 @@ def _fast_registry(base: str, document: Mapping[str, Any]) -> Any:
 
 
 def _fast_validator(registry: Any, ref: str) -> Any:
+    # A URI fragment may not hold `{` or `}` (a path parameter in the JSON pointer of a
+    # submit such as new-api's /v1/videos/{video_id}/remix): percent-encode them.
+    ref = ref.replace("{", "%7B").replace("}", "%7D")
     try:
         import jsonschema_rs
 

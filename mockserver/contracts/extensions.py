@@ -22,6 +22,7 @@ ENVELOPE = "x-wanmock-envelope"
 ENVELOPE_KIND = "x-wanmock-envelope-kind"
 TASK_TYPE = "x-wanmock-task-type"
 TASK = "x-wanmock-task"
+RELAY = "x-wanmock-relay"
 # Root keys.
 FAMILY = "x-wanmock-family"
 DECISIONS = "x-wanmock-decisions"
@@ -32,6 +33,11 @@ LIMITS = "x-wanmock-limits"
 WEBHOOKS = "x-wanmock-webhooks"
 POLL_GUIDANCE = "x-wanmock-poll-guidance"
 CLIENT_5XX = "x-wanmock-client-5xx"
+VERSIONS = "x-wanmock-versions"
+UNROUTED = "x-wanmock-unrouted"
+# On any node a version-dependent contract marks (schema property, example, response header,
+# decision): the versions it applies to.
+VERSION = "x-wanmock-version"
 # On `components.responses.*` (jiekou's gateway reasons).
 REASON = "x-wanmock-reason"
 
@@ -57,12 +63,13 @@ class Decision:
     source: str
     alternative: str | None = None
     switch: str | None = None
+    versions: frozenset[str] | None = None  # `x-wanmock-version`: None = every version
 
     @classmethod
     def read(cls, raw: Mapping[str, Any]) -> Decision:
         return cls(str(raw.get("topic", "")), str(raw.get("chosen", "")),
                    str(raw.get("source", "")), _str(raw.get("alternative")),
-                   _str(raw.get("switch")))
+                   _str(raw.get("switch")), versions_of(raw))
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +181,27 @@ class PollGuidance:
 
 
 @dataclass(frozen=True, slots=True)
+class ReleaseSpec:
+    """One release of `x-wanmock-versions`: what the option value names."""
+
+    name: str
+    release: str
+    commit: str
+    date: str
+    source_url: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Versions:
+    """`x-wanmock-versions`: the releases a family models, one per value of its option."""
+
+    option: str
+    default: str
+    releases: Mapping[str, ReleaseSpec]
+
+
+@dataclass(frozen=True, slots=True)
 class ContractExtensions:
     """Every root `x-wanmock-*` key of one contract, typed; absent keys read as None/empty."""
 
@@ -187,6 +215,10 @@ class ContractExtensions:
     webhooks: WebhookSpec | None = None
     poll_guidance: PollGuidance | None = None
     client_5xx: frozenset[int] = frozenset()
+    versions: Versions | None = None
+    # `x-wanmock-unrouted` `wrong_method`: the status a known path gives another method (405
+    # unless the contract says otherwise: new-api's gin answers 404).
+    wrong_method_status: int = 405
     # `x-wanmock-reason` of `components.responses.<name>`, by response name.
     reasons: Mapping[str, str] = field(default_factory=dict)
 
@@ -207,6 +239,8 @@ class ContractExtensions:
             webhooks=_webhooks(document.get(WEBHOOKS)),
             poll_guidance=_poll_guidance(document.get(POLL_GUIDANCE)),
             client_5xx=frozenset(int(s) for s in document.get(CLIENT_5XX) or []),
+            versions=_versions(document.get(VERSIONS)),
+            wrong_method_status=int(_map(document.get(UNROUTED)).get("wrong_method") or 405),
             reasons={str(name): str(resp[REASON]) for name, resp in
                      _map(_map(document.get("components")).get("responses")).items()
                      if isinstance(resp, Mapping) and resp.get(REASON)},
@@ -268,3 +302,23 @@ def _poll_guidance(raw: Any) -> PollGuidance | None:
     if isinstance(raw, Mapping) and _float(raw.get("min_interval_s")) is not None:
         return PollGuidance(float(raw["min_interval_s"]), str(raw.get("source", "contract")))
     return None
+
+
+def _versions(raw: Any) -> Versions | None:
+    raw = _map(raw)
+    releases = {str(name): ReleaseSpec(str(name), str(r.get("release", "")),
+                                       str(r.get("commit", "")), str(r.get("date", "")),
+                                       str(r.get("source_url", "")), str(r.get("source", "")))
+                for name, r in _map(raw.get("releases")).items() if isinstance(r, Mapping)}
+    if not raw.get("option") or not releases:
+        return None
+    return Versions(str(raw["option"]), str(raw.get("default", next(iter(releases)))), releases)
+
+
+def versions_of(node: Any) -> frozenset[str] | None:
+    """`x-wanmock-version` of a node: the versions it applies to (a name or a list), or None
+    when it applies to every version."""
+    raw = _map(node).get(VERSION)
+    if raw is None:
+        return None
+    return frozenset(str(v) for v in (raw if isinstance(raw, list) else [raw]))

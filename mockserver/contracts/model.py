@@ -14,7 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from mockserver.catalogue import Catalogue, JobSpec
-from mockserver.contracts.extensions import TASK, ContractExtensions, Decision
+from mockserver.contracts.extensions import RELAY, TASK, ContractExtensions, Decision
 from mockserver.contracts.judging import RequestJudging
 from mockserver.contracts.spec import SpecExtraction, _SpecNode
 from mockserver.contracts.templates import ErrorMapping, render_envelope
@@ -65,6 +65,15 @@ class Operation(SpecExtraction, RequestJudging):
         `image2video`), or None when it takes every model of its family."""
         task = self.raw.get(TASK)
         return str(task) if task else None
+
+    @property
+    def relay(self) -> tuple[str, str] | None:
+        """`x-wanmock-relay` of a submit: the (family, operationId) whose judgement of the
+        request the gateway builds decides (new-api relays DashScope's), or None."""
+        raw = self.raw.get(RELAY)
+        if isinstance(raw, Mapping) and raw.get("family") and raw.get("operation"):
+            return str(raw["family"]), str(raw["operation"])
+        return None
 
 
 @dataclass(slots=True)

@@ -115,7 +115,8 @@ def _normalise(fields: dict[str, Any], sources: dict[str, str]) -> None:
     """Read values as the gateways do (docs/contract-conventions.md, "Neutral values").
 
     An integer field given as a numeric string (`"seconds": "5"`) is that integer; a `size`
-    without `*` (`"720p"`) is a resolution tier, as new-api reads it (api-facts §2.8).
+    without `*` (`"720p"`) is a resolution tier, as new-api reads it (its Ali adaptor's
+    convertToAliRequest).
     """
     for name in _INT_FIELDS:
         value = fields.get(name)

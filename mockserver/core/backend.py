@@ -74,8 +74,7 @@ class Backend:
         self._webhook_renderers: dict[str, Callable[..., Any]] = {}
         self.scenarios = state.scenarios(opts.seed, self._load_into)
         self.webhooks = state.outbox(opts.journal_size)
-        if hasattr(self.webhooks, "resolve"):
-            self.webhooks.resolve = self._hook_renderer
+        self.webhooks.resolve = self._hook_renderer
         self.limiter = state.limiter()
         self.serving = False  # True while a server runs the app's lifespan (webhooks are sent)
         self.open_replay = open_replay
@@ -85,8 +84,8 @@ class Backend:
         self._active: dict[tuple[str, str | None, str], list[Task]] = {}
 
     def _exact_polls(self) -> None:
-        if hasattr(self.store, "exact_polls"):  # poll counts drive tasks: count them at once
-            self.store.exact_polls = self.options.mode == "polls"
+        # Poll counts drive tasks in poll-count mode: a shared store counts each one at once.
+        self.store.exact_polls = self.options.mode == "polls"
 
     def _replay(self, path: str | None) -> Replay | None:
         """The recorded jobs of the cassette at `path` (opened by `open_replay`), or None."""
@@ -132,8 +131,7 @@ class Backend:
         self.options = new
         if new.clock != old.clock or self.clock.kind == "manual":
             self.clock = self.state.clock(new.clock)
-            if hasattr(self.clock, "restart"):  # a fresh fake's clock
-                self.clock.restart()
+            self.clock.restart()  # a fresh fake's clock
         self.lifecycle = Lifecycle(
             self.clock, timing=new.timing, mode=new.mode,
             queued_polls=new.queued_polls, running_polls=new.running_polls,
@@ -165,15 +163,8 @@ class Backend:
         self.state.reset()
         self.journal.clear()
         self.webhooks.clear()
-        if self.state.shared:
-            self.ids = self.state.ids(self.options.seed)
-            self.scenarios = self.state.scenarios(self.options.seed, self._load_into)
-        else:
-            self.ids = self.state.ids(self.options.seed)
-            self.ids.reset()
-            self.scenarios = self.state.scenarios(self.options.seed, self._load_into)
-            self.scenarios.restart()  # numbered from r1 again, as a shared store's new epoch
-            self._load_into(self.scenarios)
+        self.ids = self.state.ids(self.options.seed)  # seeded ids from the start again
+        self.scenarios = self.state.scenarios(self.options.seed, self._load_into)
         self.retention.reset()
         self._active.clear()
         if self.replay is not None:
@@ -242,11 +233,11 @@ class Backend:
             request=request if raw is None else pack_parsed(raw, request), api_key=api_key,
             extra=dict(extra or {}),
         )
-        recorded = (self.replay.take(family, operation, request)
-                    if self.replay is not None else None)
-        if recorded is not None:
+        replay = self.replay
+        recorded = replay.take(family, operation, request) if replay is not None else None
+        if replay is not None and recorded is not None:
             # A recorded job: its own plan, whatever the timing, scenario or late rule says.
-            self.replay.apply(recorded, task)
+            replay.apply(recorded, task)
             return self.store.add(task)
         if scenario is not None and failure is None:
             shape_plan(task, scenario, self.contracts[family].extensions.failures)

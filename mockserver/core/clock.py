@@ -22,6 +22,10 @@ class Clock(Protocol):
 
     def advance(self, seconds: float) -> float: ...
 
+    def restart(self) -> None:
+        """Back to where a fresh clock of this kind starts."""
+        ...
+
 
 def _check(seconds: float) -> float:
     try:

@@ -5,11 +5,22 @@ from __future__ import annotations
 import random
 import string
 import threading
+from typing import Protocol
 
 _ALNUM = string.ascii_letters + string.digits
 # What uuid.UUID(version=4) does to the bits: RFC 4122 variant, version 4.
 _V4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
 _V4_SET = (0x8000 << 48) | (4 << 76)
+
+
+class IdSource(Protocol):
+    """Ids and tokens: seeded (reproducible) or random (`Ids`; a shared store's `SharedIds`)."""
+
+    def uuid(self) -> str: ...
+
+    def token(self, length: int = 32) -> str: ...
+
+    def fraction(self) -> float: ...
 
 
 class Ids:

@@ -13,11 +13,11 @@ import threading
 from collections.abc import Iterator
 from dataclasses import InitVar, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from mockserver.catalogue import JobSpec
 from mockserver.core.clock import Clock
-from mockserver.core.ids import Ids
+from mockserver.core.ids import Ids, IdSource
 from mockserver.errors import MockServerError
 
 
@@ -189,7 +189,7 @@ def _plain(value: Any) -> bool:
     return False
 
 
-def plan_times(spec: JobSpec, timing: str, ids: Ids) -> tuple[float, float]:
+def plan_times(spec: JobSpec, timing: str, ids: IdSource) -> tuple[float, float]:
     """Queue and run seconds for a job under a timing profile.
 
     `fast`: a 5 s 720P job completes about 5 s after submit (under 10 s); `realistic`: queue
@@ -328,6 +328,41 @@ def _progress(plan: Plan, elapsed: float) -> int:
     return max(0, min(99, int(frac * 100)))
 
 
+class Tasks(Protocol):
+    """The tasks of a store: `TaskStore` in memory, `core.store.shared_tasks.SharedTasks` over a
+    driver."""
+
+    exact_polls: bool  # poll counts drive tasks (poll-count mode): count each one at once
+
+    def add(self, task: Task) -> Task: ...
+
+    def get(self, task_id: str) -> Task | None: ...
+
+    def find(self, family: str, task_id: str) -> Task | None:
+        """The task by its id or by an alias of `family`."""
+        ...
+
+    def alias(self, family: str, alias: str, task: Task) -> None: ...
+
+    def update(self, task: Task, **fields: Any) -> None:
+        """Set mutable fields (`canceled_at`, `forced`, `forced_at`, `failure`)."""
+        ...
+
+    def count_poll(self, task: Task) -> int: ...
+
+    def remove(self, task_ids: list[str]) -> int: ...
+
+    def oldest(self) -> Iterator[Task]:
+        """Every task, in submission order."""
+        ...
+
+    def __iter__(self) -> Iterator[Task]: ...
+
+    def reset(self) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
 class TaskStore:
     """Every task the fake knows, by id, oldest first. Thread-safe; `reset()` forgets them all.
 
@@ -341,6 +376,7 @@ class TaskStore:
         self._lock = threading.Lock()
         # One copy of the values many tasks repeat (key, size, tier): 100,000 tasks stay small.
         self._shared: dict[Any, Any] = {}
+        self.exact_polls = False  # every poll is counted on the task at once here anyway
 
     def add(self, task: Task) -> Task:
         with self._lock:

@@ -42,8 +42,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
+
+from mockserver.errors import StoreUnavailable
 
 log = logging.getLogger("mockserver")
 Renderer = Callable[[], "dict[str, Any] | None"]  # the body now, or None while not yet due
@@ -200,6 +202,8 @@ class Outbox(Deliveries):
         self._pending: dict[int, tuple[Webhook, Renderer]] = {}
         self._done: deque[Webhook] = deque(maxlen=maxlen)
         self._seq = 0
+        # Set by the Backend; only a shared store's outbox needs it (another worker's webhook).
+        self.resolve: Callable[[str, str, list[Any]], Any] | None = None
 
     def schedule(self, *, family: str, task_id: str, url: str, now: float,
                  render: Renderer, policy: RetryPolicy | None = None,
@@ -262,6 +266,41 @@ class Outbox(Deliveries):
             self._listeners.clear()
 
 
+class Webhooks(Protocol):
+    """The webhook outbox of a store: `Outbox` in memory, `core.store.outbox.SharedOutbox`."""
+
+    record_only: bool
+    # A shared store's other workers build a webhook's renderer with it (Backend sets it).
+    resolve: Callable[[str, str, list[Any]], Any] | None
+
+    def schedule(self, *, family: str, task_id: str, url: str, now: float,
+                 render: Callable[[], dict[str, Any] | None],
+                 policy: RetryPolicy | None = None,
+                 render_args: list[Any] | None = None) -> Webhook: ...
+
+    def has_pending(self) -> bool: ...
+
+    def flush(self, now: float) -> list[Webhook]: ...
+
+    def entries(self, task_id: str | None = None) -> list[Webhook]: ...
+
+    def update(self, hook: Webhook) -> None: ...
+
+    def retry_later(self, hook: Webhook) -> None: ...
+
+    def has_unheard(self) -> bool: ...
+
+    def notify(self) -> None: ...
+
+    def take_unsent(self, wall: float | None = None) -> list[Webhook]: ...
+
+    def release(self, cut_short: list[Webhook]) -> int: ...
+
+    def listen(self, callback: Callable[[Webhook], None]) -> None: ...
+
+    def clear(self) -> None: ...
+
+
 def is_loopback_url(url: str) -> bool:
     """Whether a URL's host is loopback by its spelling (no DNS lookup)."""
     try:
@@ -301,7 +340,7 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-async def run_sender(outbox: Outbox, *, flush: Callable[[], Any], now: Callable[[], float],
+async def run_sender(outbox: Webhooks, *, flush: Callable[[], Any], now: Callable[[], float],
                      mode: Callable[[], str], interval: float = 0.1,
                      grace: float = HANDOVER_GRACE_S) -> None:
     """The delivery loop under a server: every `interval` seconds render the webhooks whose
@@ -316,8 +355,6 @@ async def run_sender(outbox: Outbox, *, flush: Callable[[], Any], now: Callable[
     import asyncio
 
     import httpx
-
-    from mockserver.core.store.base import StoreUnavailable
 
     running: dict[asyncio.Task[None], Webhook] = {}
     down = False
@@ -357,12 +394,10 @@ async def run_sender(outbox: Outbox, *, flush: Callable[[], Any], now: Callable[
             await _hand_over(outbox, running, grace)
 
 
-async def _hand_over(outbox: Outbox, running: dict[Any, Webhook], grace: float) -> None:
+async def _hand_over(outbox: Webhooks, running: dict[Any, Webhook], grace: float) -> None:
     """The sender stops: let attempts under way end within `grace` seconds, cancel the rest,
     release what is still owed (see `run_sender`)."""
     import asyncio
-
-    from mockserver.core.store.base import StoreUnavailable
 
     jobs = dict(running)
     if jobs:

@@ -33,6 +33,9 @@ from mockserver.providers.hotpath import JSONResponse, public_base
 from mockserver.providers.policy import Policy
 
 if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.routing import Route
+
     from mockserver.contracts import Contract, Operation
 
 
@@ -48,6 +51,13 @@ class Family:
         self.contract: Contract = self.policy.contract
         # Any worker of a shared store renders any task's webhook (core/webhooks.py).
         backend.renders_webhooks(self.name, self.webhook_renderer)
+
+    def routes(self) -> list[Route]:
+        """The family's routes: one per contract operation, through the request pipeline
+        (`providers.pipeline.Pipeline`). A family may add to them or wrap their endpoints."""
+        from mockserver.providers.pipeline import Pipeline
+
+        return Pipeline(self).routes()
 
     # -- what the pipeline asks the family -------------------------------------------------
     def read_body(self, ex: Exchange) -> Any:
@@ -176,6 +186,17 @@ class Family:
         (remembered; providers/hotpath.py). Every result URL and webhook payload is built
         from it."""
         return public_base(ex.request, self.backend.options.public_url)
+
+    def unrouted_response(self, request: Request, status: int,
+                          headers: dict[str, str]) -> tuple[Response, str]:
+        """The family's answer to a request under its paths that no operation takes (404 for
+        an unknown path, 405 for a known path with another method) and the code the journal
+        records: by default its policy's `unrouted_codes` in its error envelope."""
+        path = request.url.path
+        message = (f"no operation at {request.method} {path}" if status == 404
+                   else f"{request.method} is not allowed on {path}")
+        code = self.policy.unrouted_codes[status]
+        return self.error_response(ProviderError(status, code, message, headers=headers)), code
 
     def error_response(self, err: ProviderError, op: Operation | None = None) -> Response:
         """An error as the family answers it: its status, headers and `Policy.error_body`."""

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from mockserver.catalogue import JobSpec
 from mockserver.contracts import Contract, ContractSet, Operation, render_envelope
 from mockserver.contracts.extensions import Fault
-from mockserver.core.ids import Ids
+from mockserver.core.ids import Ids, IdSource
 from mockserver.core.scenarios import FAULT_KEYS, Scenario
 from mockserver.errors import ProviderError, Timing, Violation
 from mockserver.families import load_class, spec
@@ -37,7 +37,9 @@ class Context(Protocol):
     """What a policy reads: the `Backend`, or `Judging` to judge without one."""
 
     contracts: ContractSet
-    ids: Ids
+
+    @property
+    def ids(self) -> IdSource: ...
 
     @property
     def options(self) -> Options: ...

@@ -33,6 +33,8 @@ def before(family: Family, ex: Exchange) -> Response | None:
     """A recorded refusal, or (strict) the family's 404 for what the cassette does not know."""
     backend = family.backend
     book = backend.replay
+    if book is None:
+        return None
     op = ex.operation
     if op.role == "submit":
         body = _json(ex.raw)
@@ -56,9 +58,10 @@ def before(family: Family, ex: Exchange) -> Response | None:
 def after(family: Family, ex: Exchange, response: Response) -> Response:
     """The recorded body for a replayed task's current state, ids and URLs rewritten."""
     backend = family.backend
+    book = backend.replay
     op = ex.operation
     entry = ex.entry
-    if not entry.task_id or response.status_code >= 400:
+    if book is None or not entry.task_id or response.status_code >= 400:
         return response  # the fake refused (another key's task, a fault): its answer stands
     task = backend.store.find(family.name, entry.task_id)
     if task is None or "replay" not in task.extra:
@@ -71,7 +74,7 @@ def after(family: Family, ex: Exchange, response: Response) -> Response:
     url = None
     if snap.state is State.SUCCEEDED:
         url = backend.video_url(family.base_url(ex), task, snap)
-    answer = backend.replay.answer(task, op.operation_id, op.role, snap, fake, url)
+    answer = book.answer(task, op.operation_id, op.role, snap, fake, url)
     if answer is None:
         return response
     status, recorded = answer

@@ -178,7 +178,8 @@ def _valid(draw: Any, t: _Target) -> tuple[dict[str, Any], dict[str, str]]:
     entry, cat = t.entry, t.catalogue
     body: dict[str, Any] = {}
     where: dict[str, str] = {}
-    nested = t.family_spec.metadata_fields and draw(st.booleans())
+    shape = t.family_spec.metadata_fields
+    nested = shape == "nested" or (bool(shape) and draw(st.booleans()))
 
     def place(name: str, value: Any) -> None:
         path = _choose_path(draw, t, name, nested)

@@ -37,7 +37,10 @@ def _targets(family: Any, operation: Any, model: Any) -> list[_Target]:
             f"family={family!r} is not a known family; choose one of {sorted(contracts.contracts)}")
     contract = contracts[family]
     catalogue = contract.catalogue
-    submits = contract.by_role("submit")
+    # A submit whose path names a task (new-api's remix) needs that task first: drawn only
+    # when asked for by name (the caller fills the path).
+    submits = [op for op in contract.by_role("submit")
+               if "{" not in op.path or op.operation_id == operation]
     if operation is not None:
         _check_type(operation, str, "operation")
         submits = [op for op in submits if op.operation_id == operation]

@@ -1,14 +1,16 @@
 """The real OpenAI Python SDK (openai 3.54.0, `client.videos`) against new-api's `/v1/videos`.
 
-new-api relays OpenAI-style video calls to Wan (api-facts §2.1, §2.5, §2.6). What the fake
-reproduces, so a team learns it here and not in production:
+new-api relays OpenAI-style video calls to Wan (router/video-router.go at v1.0.0-rc.25 and
+v0.10.0; both releases are served here, `newapi_version`). What the fake reproduces, so a team
+learns it here and not in production:
 
-- `videos.create` sends `multipart/form-data`, which current new-api reads (common/gin.go
+- `videos.create` sends `multipart/form-data`, which both releases read (common/gin.go
   parseMultipartFormData, audit F04): the default call works unchanged. An `input_reference`
   file part is dropped by new-api's Ali relay (the job is text-only); the fake keeps the file in
   the task's request.
-- sizes are DashScope's `W*H`, not OpenAI's `WxH` (api-facts §2.8): `1280x720` is new-api's
-  500 `build_request_failed` (audit F13), which the SDK retries unless `max_retries=0`.
+- sizes are DashScope's `W*H`, not OpenAI's `WxH` (ali/adaptor.go convertToAliRequest):
+  `1280x720` is new-api's 500, which the SDK retries unless `max_retries=0`.
+- `videos.list` and `videos.delete` are gin's 404 (`NotFoundError`): new-api has neither.
 
 openai 3.x talks through `httpx2`, which respx does not patch: the SDK reaches the fake over
 loopback (a live server), or in process through `httpx2.ASGITransport(app=wanmock.app)`.
@@ -34,12 +36,18 @@ pytestmark = [pytest.mark.clients,
 JSON = {"Content-Type": "application/json"}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedMockServer]:
+@pytest.fixture(scope="module", params=["latest", "legacy"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[ThreadedMockServer]:
+    """A live fake of each new-api release (v1.0.0-rc.25, v0.10.0)."""
     with ThreadedMockServer(families=["newapi"], seed=9, timing="fast", mode="polls",
-                            queued_polls=1, running_polls=2,
+                            queued_polls=1, running_polls=2, newapi_version=request.param,
                             video_dir=str(tmp_path_factory.mktemp("openai-videos"))) as live:
         yield live
+
+
+def latest(server: ThreadedMockServer) -> bool:
+    return bool(server.backend.options["newapi_version"] == "latest")
 
 
 @pytest.fixture
@@ -82,12 +90,23 @@ def test_sdk_input_reference_file_is_kept_in_the_task(client, server) -> None:
     assert json.loads(entry.request_body)["input_reference"]["filename"] == "cat.png"
 
 
-def test_sdk_create_without_model_is_the_distributors_400(client) -> None:
+def test_sdk_create_without_model_is_the_distributors_400(client, server) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.videos.create(model="", prompt="a cat")
     error = caught.value.response.json()["error"]
     assert error["type"] == "new_api_error"
-    assert error["message"].startswith("未指定模型名称，模型名称不能为空 (request id: ")
+    words = ("Model name not specified, model name cannot be empty" if latest(server)
+             else "未指定模型名称，模型名称不能为空")  # v1.0.0-rc.25 English by default
+    assert error["message"].startswith(f"{words} (request id: ")
+
+
+def test_sdk_list_and_delete_are_not_found(client) -> None:
+    """new-api has no list or delete: gin's 404, which the SDK raises as NotFoundError."""
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.videos.list()
+    assert caught.value.response.json()["error"]["message"] == "Invalid URL (GET /v1/videos)"
+    with pytest.raises(openai.NotFoundError):
+        client.videos.delete("task_x")
 
 
 def test_sdk_json_create_poll_and_download(client, server) -> None:
@@ -95,7 +114,7 @@ def test_sdk_json_create_poll_and_download(client, server) -> None:
                                           seconds="5", size="1280*720",
                                           extra_headers=JSON, poll_interval_ms=1)
     assert (video.status, video.progress, video.model) == ("completed", 100, "wan2.6-t2v")
-    assert video.id.startswith("task_")
+    assert video.id.startswith("task_") is latest(server)  # v0.10.0: the DashScope id
     polls = server.backend.journal.entries(operation="getVideo", task_id=video.id)
     assert len(polls) == 4  # queued, running, running, completed: the SDK's loop iterated
     assert all(p.request_headers.get("x-stainless-poll-helper") == "true" for p in polls)
@@ -105,13 +124,16 @@ def test_sdk_json_create_poll_and_download(client, server) -> None:
     assert all(not e.violations for e in server.backend.journal.entries())
 
 
-def test_sdk_openai_style_size_is_new_apis_error(client) -> None:
+def test_sdk_openai_style_size_is_new_apis_error(client, server) -> None:
     with pytest.raises(openai.InternalServerError) as caught:
         client.videos.create(model="wan2.6-t2v", prompt="a cat", size="1280x720")
     body = caught.value.response.json()
-    assert body["code"] == "build_request_failed"
-    assert body["message"] == ("convert_to_ali_request_failed: "
-                               "invalid size: 1280x720, example: 1920*1080")
+    reason = "invalid size: 1280x720, example: 1920*1080"
+    if latest(server):
+        assert (body["code"], body["message"]) == (
+            "build_request_failed", f"convert_to_ali_request_failed: {reason}")
+    else:
+        assert (body["code"], body["message"]) == ("convert_to_ali_request_failed", reason)
 
 
 def test_sdk_unknown_video_is_task_not_exist(client) -> None:

@@ -27,7 +27,7 @@ from tests.helpers import self_links, until
 
 pytestmark = pytest.mark.container
 JOBS = 300
-CONCURRENCY = 96
+CONCURRENCY = 64
 TOKEN = "compose-test-token-0123456789"
 KEY = {"Authorization": "Bearer sk-compose-soak-0123456789"}
 DASHSCOPE = {"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse at dusk"},

@@ -86,6 +86,6 @@ def test_the_engine_takes_a_recorded_plan_from_the_injected_replay(cassette: str
 
 
 def test_the_cassette_reader_has_the_interface() -> None:
-    for name, member in inspect.getmembers(Replay, inspect.isfunction):
+    for name, _ in inspect.getmembers(Replay, inspect.isfunction):
         if not name.startswith("_"):
             assert callable(getattr(ReplayBook, name, None)), name

@@ -19,7 +19,8 @@ from tests.providers.test_newapi_http import KEY, Fake, fake_with, make_fake
 
 GEN = "/v1/video/generations"
 JSON_TYPE = {**KEY, "Content-Type": "application/json"}
-NO_MODEL = "未指定模型名称，模型名称不能为空"
+NO_MODEL = "Model name not specified, model name cannot be empty"  # v1.0.0-rc.25's default
+ZH_NO_MODEL = "未指定模型名称，模型名称不能为空"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # binary, with CR LF inside
 
 
@@ -82,16 +83,15 @@ async def test_F04_missing_model_is_distributor_400(fake: Fake) -> None:
     # every attempt is in the journal, body and all
     bodies = [e.request_body for e in fake.backend.journal.entries(family="newapi")]
     assert len(bodies) == 10 and bodies[0] == '{"prompt": "a cat"}'
-    # the language: Accept-Language (latest), else the user's setting the option stands for
-    for lang, expected in (("en-US,en;q=0.9", "Model name not specified, model name cannot be "
-                            "empty"), ("zh-TW", "未指定模型名稱，模型名稱不能為空")):
+    # the language: Accept-Language, else the user's saved language
+    for lang, expected in (("zh-CN,zh;q=0.9", ZH_NO_MODEL),
+                           ("zh-TW", "未指定模型名稱，模型名稱不能為空"), ("fr", NO_MODEL)):
         _, body = await post(fake, b"{}", {**JSON_TYPE, "Accept-Language": lang}, status=400)
         assert distributor_message(body) == expected
-    english, client = await fake_with(newapi_english_messages=True)
+    chinese, client = await fake_with(newapi_user_language="zh-CN")
     async with client:
-        _, body = await post(english, b"{}", JSON_TYPE, status=400)
-        assert distributor_message(body) == ("Model name not specified, model name cannot be "
-                                             "empty")
+        _, body = await post(chinese, b"{}", {**JSON_TYPE, "Accept-Language": "en"}, status=400)
+        assert distributor_message(body) == ZH_NO_MODEL
 
 
 @pytest.mark.anyio
@@ -103,10 +103,9 @@ async def test_F04_unreadable_body_is_distributor_400(fake: Fake) -> None:
     for raw, reason in cases.items():
         _, body = await post(fake, raw, JSON_TYPE, status=400)
         # wrapped twice: getModelFromRequest, then Distribute
-        assert distributor_message(body) == f"无效的请求，无效的请求，{reason}"
-    _, body = await post(fake, b"{x", {**JSON_TYPE, "Accept-Language": "en"}, status=400)
-    assert distributor_message(body) == (
-        "Invalid request: Invalid request: invalid JSON request body")
+        assert distributor_message(body) == f"Invalid request: Invalid request: {reason}"
+    _, body = await post(fake, b"{x", {**JSON_TYPE, "Accept-Language": "zh"}, status=400)
+    assert distributor_message(body) == "无效的请求，无效的请求，invalid JSON request body"
     legacy, client = await fake_with(newapi_version="legacy")
     async with client:
         for raw, reason in (
@@ -118,7 +117,7 @@ async def test_F04_unreadable_body_is_distributor_400(fake: Fake) -> None:
                                  status=400)
             assert distributor_message(body) == f"Invalid request, 无效的请求, {reason}"
         _, body = await post(legacy, b"{}", {**JSON_TYPE, "Accept-Language": "en"}, status=400)
-        assert distributor_message(body) == NO_MODEL  # hard-coded before i18n
+        assert distributor_message(body) == ZH_NO_MODEL  # hard-coded: no i18n in v0.10.0
 
 
 # -- F09: the body is read by Content-Type -------------------------------------------------------
@@ -146,13 +145,20 @@ async def test_F09_form_urlencoded_submit_runs_a_job(fake: Fake) -> None:
     task = fake.backend.store.get(sub["id"])
     assert (task.spec.duration, task.spec.size, task.spec.prompt) == (4, "1280*720",
                                                                      "a lighthouse at dusk")
-    assert task.spec.prompt_extend is False  # metadata as the JSON text of an object
-    # form values stay strings; `seed` is no TaskSubmitReq field, so the relay drops it
+    # metadata as the JSON text of an object: read, and its false prompt_extend omitted;
+    # `seed` is no TaskSubmitReq field, so the relay drops it (the task keeps the value)
+    assert task.extra["upstream_request"]["parameters"] == {"size": "1280*720", "duration": 4}
     assert task.request["_wanmock_form"]["values"]["seed"] == "7"
-    assert "seed" not in {k for k in task.request if k != "_wanmock_form"}
-    # duration junk reads as Go's zero value: the default 5 s
+    # R reads a non-numeric duration as 0: the default 5 s
     _, sub = await post(fake, b"model=wan2.6-t2v&prompt=a&duration=abc", headers, status=200)
     assert fake.backend.store.get(sub["id"]).spec.duration == 5
+    legacy, client = await fake_with(newapi_version="legacy")
+    async with client:  # L's duration is a Go int: a form value is a string
+        _, body = await post(legacy, b"model=wan2.6-t2v&prompt=a&duration=5", headers,
+                             status=400)
+        assert body == {"code": "unmarshal_task_request_failed", "data": None, "message":
+                        "json: cannot unmarshal string into Go struct field .Alias.duration of "
+                        "type int"}
 
 
 @pytest.mark.anyio
@@ -164,12 +170,12 @@ async def test_F09_bad_form_bodies_get_new_apis_4xx(fake: Fake) -> None:
             (b"model=a&model=b&prompt=x", "json: cannot unmarshal array into Go struct field "
                                           "ModelRequest.model of type string")):
         _, body = await post(fake, raw, headers, status=400)
-        assert distributor_message(body) == f"无效的请求，无效的请求，{reason}"
+        assert distributor_message(body) == f"Invalid request: Invalid request: {reason}"
     # the relay's TaskSubmitReq: a single `images` value is a string, not a list
     _, body = await post(fake, b"model=wan2.6-i2v&prompt=a&images=https://x/a.png", headers,
                          status=400)
-    assert body == {"code": "invalid_json", "data": None, "message":
-                    "json: cannot unmarshal string into Go struct field .images of type []string"}
+    assert body == {"code": "invalid_json", "data": None, "message": "json: cannot unmarshal "
+                    "string into Go struct field .Alias.images of type []string"}
     _, body = await post(fake, b"model=wan2.6-t2v&prompt=a&prompt=b", headers, status=400)
     assert body["code"] == "invalid_json"
     assert len(fake.backend.store) == 0
@@ -231,7 +237,7 @@ async def test_F04_bad_multipart_gets_new_apis_4xx_and_is_journaled(fake: Fake) 
     for raw, content_type, reason in cases:
         status, body = await post(fake, raw, {**KEY, "Content-Type": content_type})
         assert status == 400, body
-        expected = NO_MODEL if reason is None else f"无效的请求，无效的请求，{reason}"
+        expected = NO_MODEL if reason is None else f"Invalid request: Invalid request: {reason}"
         assert distributor_message(body) == expected
     # multipart without a boundary parameter: new-api decodes the body as JSON
     _, ok = await post(fake, b'{"model": "wan2.6-t2v", "prompt": "a"}',
@@ -241,8 +247,8 @@ async def test_F04_bad_multipart_gets_new_apis_4xx_and_is_journaled(fake: Fake) 
     big, headers = multipart({"model": "wan2.6-t2v", "prompt": "a"},
                              {"input_reference": ("big.png", "image/png", b"\x89" * (2 << 20))})
     _, body = await post(fake, big, headers, status=400)
-    assert distributor_message(body) == ("无效的请求，无效的请求，request body exceeds 1 MB: "
-                                         "request body too large")
+    assert distributor_message(body) == ("Invalid request: Invalid request: request body "
+                                         "exceeds 1 MB: request body too large")
     entries = fake.backend.journal.entries(family="newapi")
     assert len(entries) == len(cases) + 2
     assert all(e.status in (200, 400) for e in entries)
@@ -269,7 +275,7 @@ def test_multipart_reader_follows_go() -> None:
     assert wire.boundary_of("multipart/form-data") is None
 
 
-# -- F13: conversion errors ----------------------------------------------------------------------
+# -- F13: conversion errors (more per release in test_newapi_releases.py) -------------------------
 @pytest.mark.anyio
 async def test_F13_conversion_error_is_500_build_request_failed(fake: Fake) -> None:
     bad = {"model": "wan2.6-t2v", "prompt": "a", "size": "720P"}
@@ -288,22 +294,25 @@ async def test_F13_conversion_error_is_500_build_request_failed(fake: Fake) -> N
 
 # -- F14: completed_at ---------------------------------------------------------------------------
 @pytest.mark.anyio
-async def test_F14_completed_at_is_always_updated_at(fake: Fake) -> None:
-    sub = await fake.submit({"model": "wan2.6-t2v", "prompt": "a"}, path="/v1/videos")
-    queued = await fake.video(sub["id"])
-    assert queued["status"] == "queued" and queued["completed_at"] == sub["created_at"]
-    fake.advance(1.5)
-    running = await fake.video(sub["id"])
-    task = fake.backend.store.get(sub["id"])
-    assert running["status"] == "in_progress"
-    assert running["completed_at"] == int(task.submitted_at + task.plan.queue_s)
-    fake.advance(600)
-    done = await fake.video(sub["id"])
-    assert done["completed_at"] == int(task.submitted_at + task.plan.end_s)
-    late, client = await fake_with(newapi_completed_at_always=False)
+async def test_F14_completed_at_is_the_rows_last_update() -> None:
+    """`completed_at` = the row's UpdatedAt in both releases: the last poll while the task
+    runs (every poll rewrites the row), frozen at the poll that saw it end."""
+    lagging, client = await fake_with(newapi_poll_interval=2)
     async with client:
-        sub = await late.submit({"model": "wan2.6-t2v", "prompt": "a"}, path="/v1/videos")
-        assert "completed_at" not in await late.video(sub["id"])
+        sub = await lagging.submit({"model": "wan2.6-t2v", "prompt": "a"}, path="/v1/videos")
+        task = lagging.backend.store.get(sub["id"])
+        queued = await lagging.video(sub["id"])
+        assert queued["status"] == "queued" and queued["completed_at"] == sub["created_at"]
+        lagging.advance(3.1)
+        now = lagging.backend.clock.now()
+        running = await lagging.video(sub["id"])
+        assert running["completed_at"] == int(now // 2 * 2)  # the last poll, not the start
+        lagging.advance(600)
+        done = await lagging.video(sub["id"])
+        end = task.submitted_at + task.plan.end_s
+        assert done["completed_at"] == int(-(-end // 2) * 2)  # the poll that saw it end
+        lagging.advance(600)
+        assert (await lagging.video(sub["id"]))["completed_at"] == done["completed_at"]
 
 
 # -- F19: the poller's row -----------------------------------------------------------------------
@@ -387,9 +396,9 @@ async def test_kf2v_on_the_image2video_route_runs_with_metadatas_frames() -> Non
         routed.advance(600)
         dto = (await routed.task(sub["id"]))["data"]
         assert dto["status"] == "SUCCESS" and dto["result_url"]
-        # `image` lands in input.img_url, which the kf2v task does not read: no first frame
-        sub = await routed.submit({"model": "wan2.2-kf2v-flash", "prompt": "a",
-                                   "image": "https://example.com/first.png"})
-        routed.advance(600)
-        dto = (await routed.task(sub["id"]))["data"]
-        assert dto["status"] == "FAILURE" and "InvalidParameter" in dto["fail_reason"]
+        # `image` lands in input.img_url, which the kf2v task does not read: no first frame,
+        # and DashScope's own refusal is relayed
+        err = await routed.submit({"model": "wan2.2-kf2v-flash", "prompt": "a",
+                                   "image": "https://example.com/first.png"}, status=400)
+        assert err["code"] == "fail_to_fetch_task"
+        assert "first_frame_url" in json.loads(err["message"])["message"]

@@ -17,7 +17,7 @@ from mockserver.core.tasks import TaskStore
 from mockserver.core.webhooks import Outbox
 
 
-class Limiter:
+class LocalLimiter:
     """Per-key sliding one-second windows of request times (the request-rate limit)."""
 
     def __init__(self) -> None:
@@ -50,12 +50,13 @@ class MemoryStore:
         # One of each component: two Backends over one MemoryStore share everything, as two
         # workers over one shared store do.
         self._tasks = TaskStore()
-        self._limiter = Limiter()
+        self._limiter = LocalLimiter()
         self._clock: Clock | None = None
         self._ids: Ids | None = None
         self._journal: Journal | None = None
         self._book: ScenarioBook | None = None
         self._outbox: Outbox | None = None
+        self._load: Callable[[Any], None] = lambda book: None  # puts the options' rules in
 
     def tasks(self) -> TaskStore:
         return self._tasks
@@ -84,12 +85,13 @@ class MemoryStore:
         return self._journal
 
     def scenarios(self, seed: int | None, load: Callable[[Any], None]) -> ScenarioBook:
+        self._load = load
         if self._book is None or self._book.seed != seed:
             self._book = ScenarioBook(seed)
             load(self._book)
         return self._book
 
-    def limiter(self) -> Limiter:
+    def limiter(self) -> LocalLimiter:
         return self._limiter
 
     def outbox(self, maxlen: int) -> Outbox:
@@ -98,8 +100,15 @@ class MemoryStore:
         return self._outbox
 
     def reset(self) -> None:
+        """Forget every task and request window; seeded ids start again, and the scenario
+        rules are the options' again, numbered from r1 (as a shared store's new epoch)."""
         self._tasks.reset()
         self._limiter.clear()
+        if self._ids is not None:
+            self._ids.reset()
+        if self._book is not None:
+            self._book.restart()
+            self._load(self._book)
 
     def begin(self, task_id: str | None = None) -> None:
         return None

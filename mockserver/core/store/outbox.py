@@ -33,10 +33,10 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from mockserver.core.store.base import StoreUnavailable
+from mockserver.core.store.base import SharedState, View
 from mockserver.core.store.records import decode_hook, encode_hook
-from mockserver.core.store.shared import SharedStore, View
 from mockserver.core.webhooks import Deliveries, RetryPolicy, Webhook
+from mockserver.errors import StoreUnavailable
 
 Renderer = Callable[[], "dict[str, Any] | None"]
 LEASE_MARGIN_S = 10.0  # beyond the attempt's timeout: the sender's tick, a slow store write
@@ -52,7 +52,7 @@ def is_final(hook: Webhook) -> bool:
 class SharedOutbox(Deliveries):
     """Webhook records in the store, each delivery leased to one worker (see the module doc)."""
 
-    def __init__(self, store: SharedStore, maxlen: int = 1000) -> None:
+    def __init__(self, store: SharedState, maxlen: int = 1000) -> None:
         super().__init__()
         self.store = store
         self.driver = store.driver

@@ -13,13 +13,13 @@ from typing import Any
 from mockserver.core.artifacts import Signer
 from mockserver.core.journal import Entry, Journal
 from mockserver.core.scenarios import RequestInfo, Rule, Scenario, ScenarioBook
+from mockserver.core.store.base import SharedState
 from mockserver.core.store.records import (
     decode_entry,
     decode_rule,
     encode_entry,
     encode_rule,
 )
-from mockserver.core.store.shared import SharedStore
 from mockserver.errors import MockServerError
 
 log = logging.getLogger("mockserver")
@@ -30,7 +30,7 @@ class SharedJournal(Journal):
 
     keeps = False  # the store keeps them
 
-    def __init__(self, store: SharedStore, maxlen: int = 1000) -> None:
+    def __init__(self, store: SharedState, maxlen: int = 1000) -> None:
         super().__init__(maxlen)
         self.store = store
         store.driver.journal_size = maxlen
@@ -66,7 +66,7 @@ class SharedBook(ScenarioBook):
     claim and the rules in one transaction), so each epoch gets them once in total and no
     worker ever reads the epoch's rules half loaded."""
 
-    def __init__(self, store: SharedStore, seed: int | None,
+    def __init__(self, store: SharedState, seed: int | None,
                  load: Callable[[Any], None]) -> None:
         super().__init__(seed)
         self.store = store
@@ -176,7 +176,7 @@ class SharedBook(ScenarioBook):
 class SharedLimiter:
     """One sliding window per key for all workers."""
 
-    def __init__(self, store: SharedStore) -> None:
+    def __init__(self, store: SharedState) -> None:
         self.store = store
 
     def admit(self, key: str, now: float, qps: float) -> bool:
@@ -199,7 +199,7 @@ class SharedSigner(Signer):
     adopt it and URLs from before answer 403. With `--seed` the secret is derived from the
     seed instead and never changes."""
 
-    def __init__(self, store: SharedStore, candidate: bytes) -> None:
+    def __init__(self, store: SharedState, candidate: bytes) -> None:
         self.store = store
         self._candidate = hashlib.sha256(candidate).hexdigest()[:32]
         self._epoch = store.epoch

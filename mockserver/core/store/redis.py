@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from mockserver.core.store import redis_lua as lua
-from mockserver.core.store.base import META_WRITES, ROW_WRITES, StoreUnavailable
+from mockserver.core.store.base import META_WRITES, MUTABLE_FIELDS, ROW_WRITES, StoreUnavailable
 from mockserver.core.store.redis_cache import ReadCache
 from mockserver.errors import MockServerError
 
@@ -261,10 +261,6 @@ class RedisDriver:
     def counter(self, epoch: int, name: str, by: int) -> int:
         return int(self.r.hincrby(self._p(epoch) + "c", name, by))
 
-    @_guard
-    def claim(self, epoch: int, name: str) -> bool:
-        return bool(self.r.hsetnx(self._p(epoch) + "claims", name, 1))
-
     # -- tasks -------------------------------------------------------------------------------
     @_guard
     def put_tasks(self, epoch: int, rows: list[tuple[str, float, str]]) -> list[bool]:
@@ -308,6 +304,8 @@ class RedisDriver:
     def update_task(self, epoch: int, task_id: str, values: dict[str, Any]) -> None:
         flat: list[Any] = []
         for name, value in values.items():
+            if name not in MUTABLE_FIELDS:
+                continue
             flat += [name, "" if value is None else (repr(value) if isinstance(value, float)
                                                       else str(value))]
         if flat:

@@ -31,35 +31,22 @@ import string
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from mockserver.core.artifacts import Signer
 from mockserver.core.clock import DEFAULT_EPOCH, _check
 from mockserver.core.ids import _V4_CLEAR, _V4_SET, Ids
-from mockserver.core.store.base import StoreUnavailable
+from mockserver.core.store.base import Driver, View
+from mockserver.core.store.outbox import SharedOutbox
+from mockserver.core.store.parts import SharedBook, SharedJournal, SharedLimiter, SharedSigner
 from mockserver.core.store.records import encode_task
 from mockserver.core.store.shared_tasks import SharedTasks
 from mockserver.core.tasks import Task
-from mockserver.errors import MockServerError
+from mockserver.errors import MockServerError, StoreUnavailable
 
 FLUSH_S = 0.05
 ID_BLOCK = 256  # seeded draws per block, one round trip each (a worker that stops wastes the rest)
 _ALNUM = string.ascii_letters + string.digits
-
-
-@dataclass(slots=True)
-class View:
-    """What one request reads of the shared state (`driver.sync()`)."""
-
-    epoch: int
-    now: float  # the manual clock's time
-    offset: float  # the system clock's offset (advance)
-    skew: float  # the store server's clock minus this host's
-    rules: int  # revision of the scenario rules
-    hooks: int  # webhooks pending
-    task_id: str | None = None
-    row: Any = None
-    writes: list[Task] | None = None  # this request's new tasks, written by `commit()`
 
 
 class SharedStore:
@@ -67,7 +54,7 @@ class SharedStore:
 
     shared = True
 
-    def __init__(self, driver: Any, url: str) -> None:
+    def __init__(self, driver: Driver, url: str) -> None:
         self.driver = driver
         self.url = url
         self._view: contextvars.ContextVar[View | None] = contextvars.ContextVar(
@@ -101,6 +88,10 @@ class SharedStore:
             for callback in self._on_epoch:
                 callback()
         return view
+
+    def current_view(self) -> View | None:
+        """This request's view, None outside a request (nothing is read)."""
+        return self._view.get()
 
     def begin(self, task_id: str | None = None) -> Any:
         return self._view.set(self._read(task_id))
@@ -284,21 +275,13 @@ class SharedStore:
         """The result-URL signer: from the seed, else the store's secret (parts.SharedSigner,
         which puts it back after a store that lost its data)."""
         if seed is not None:
-            from mockserver.core.artifacts import Signer
-
             return Signer(self.secret(seed, fallback))
-        from mockserver.core.store.parts import SharedSigner
-
         return SharedSigner(self, fallback)
 
-    def journal(self, maxlen: int) -> Any:
-        from mockserver.core.store.parts import SharedJournal
-
+    def journal(self, maxlen: int) -> SharedJournal:
         return SharedJournal(self, maxlen)
 
-    def scenarios(self, seed: int | None, load: Callable[[Any], None]) -> Any:
-        from mockserver.core.store.parts import SharedBook
-
+    def scenarios(self, seed: int | None, load: Callable[[Any], None]) -> SharedBook:
         # One book per seed, as the memory store keeps one: a reset must not leave the old
         # book's epoch callback behind (it loads the option's rules into every epoch).
         book = self._book
@@ -308,14 +291,10 @@ class SharedStore:
             book._load = load
         return book
 
-    def limiter(self) -> Any:
-        from mockserver.core.store.parts import SharedLimiter
-
+    def limiter(self) -> SharedLimiter:
         return SharedLimiter(self)
 
-    def outbox(self, maxlen: int) -> Any:
-        from mockserver.core.store.outbox import SharedOutbox
-
+    def outbox(self, maxlen: int) -> SharedOutbox:
         return SharedOutbox(self, maxlen)
 
     def reset(self) -> None:
@@ -364,7 +343,7 @@ class SharedClock:
     def advance(self, seconds: float) -> float:
         value = _check(seconds)
         now, offset = self.store.driver.advance(self.kind, value)
-        found = self.store._view.get()
+        found = self.store.current_view()
         if found is not None:
             found.now, found.offset = now, offset
         return self.now()

@@ -5,14 +5,12 @@ commit's `pending`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mockserver.core.store.base import SharedState
 from mockserver.core.store.records import apply_fields, decode_task, encode_failure, encode_task
 from mockserver.core.tasks import Task
 from mockserver.errors import MockServerError
-
-if TYPE_CHECKING:
-    from mockserver.core.store.shared import SharedStore
 
 
 class SharedTasks:
@@ -20,7 +18,7 @@ class SharedTasks:
 
     CACHE = 20000
 
-    def __init__(self, store: SharedStore) -> None:
+    def __init__(self, store: SharedState) -> None:
         self.store = store
         self.driver = store.driver
         self._cache: dict[str, Task] = {}
@@ -66,7 +64,7 @@ class SharedTasks:
         """Before a change to a task that is not yet written: write it (and its request's
         other new tasks) now, so the change has a row to land on."""
         if task.id in self._pending:
-            view = self.store._view.get()
+            view = self.store.current_view()
             if view is not None and view.writes:
                 self.store.write_now(view.writes)
             else:  # added by another request still committing: write it on its own

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mockserver.core.store.base import META_WRITES, ROW_WRITES, StoreUnavailable
+from mockserver.core.store.base import META_WRITES, MUTABLE_FIELDS, ROW_WRITES, StoreUnavailable
 from mockserver.errors import MockServerError
 
 T = TypeVar("T")
@@ -197,11 +197,6 @@ class SqliteDriver:
             "SET value = value + excluded.value RETURNING value", (epoch, name, by)).fetchone()
         return int(row[0])
 
-    @_guard
-    def claim(self, epoch: int, name: str) -> bool:
-        cur = self._db().execute("INSERT OR IGNORE INTO claims VALUES (?, ?)", (epoch, name))
-        return cur.rowcount == 1
-
     # -- tasks -------------------------------------------------------------------------------
     @_guard
     def put_tasks(self, epoch: int, rows: list[tuple[str, float, str]]) -> list[bool]:
@@ -245,8 +240,7 @@ class SqliteDriver:
 
     @_guard
     def update_task(self, epoch: int, task_id: str, values: dict[str, Any]) -> None:
-        allowed = {"canceled_at", "forced", "forced_at", "failure"}
-        cols = [k for k in values if k in allowed]
+        cols = [k for k in values if k in MUTABLE_FIELDS]
         if cols:
             self._db().execute(
                 f"UPDATE tasks SET {', '.join(f'{c} = ?' for c in cols)} "  # noqa: S608

@@ -26,6 +26,7 @@ class DashScope(Family):
     """`/api/v1/services/aigc/video-generation/video-synthesis` and `/api/v1/tasks`."""
 
     policy_class = DashScopePolicy
+    policy: DashScopePolicy
 
     def __init__(self, backend: Any) -> None:
         super().__init__(backend)

@@ -1,18 +1,18 @@
-"""new-api's `Distribute` middleware and the relay's reading of a submit body (audit F04, F09).
-No Starlette here: the HTTP class (routes.py) calls these with the request's `Exchange`.
+"""new-api's reading of a submit body before its relay (audit F04, F09). No Starlette here: the
+HTTP class (routes.py) calls these with the request's `Exchange`.
 
-The middleware reads the model before the task relay sees the request: no model, or a body it
-cannot read, is its 400 in the OpenAI shape. The body is read by Content-Type as
-`common.UnmarshalBodyReusable` reads it (`wire`). Sources: middleware/distributor.go,
-middleware/utils.go, i18n/locales/*.yaml, i18n/i18n.go at 4a188dee; the pre-i18n distributor
-(4fdd12ac^) for `newapi_version: legacy` (contracts/newapi.yaml x-wanmock-decisions).
+The `Distribute` middleware decodes the body by Content-Type, as `common.UnmarshalBodyReusable`
+reads it (`wire`); the model checks themselves (no model, no channel) are the relay's first step
+(relay.py), so `mockserver.checks` judges a body the same way. Sources at the tag commits
+(github.com/QuantumNous/new-api; R = v1.0.0-rc.25 f1164142, L = v0.10.0 ee53a7b6):
+middleware/distributor.go getModelFromRequest (R :192-251, L :129-140), common/gin.go
+UnmarshalBodyReusable and processFormMap (both releases).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from mockserver.catalogue import RuleFailure
 from mockserver.core.journal import Journal
 from mockserver.core.scenarios import RequestInfo
 from mockserver.errors import ProviderError
@@ -21,53 +21,45 @@ from mockserver.providers.newapi import wire
 from mockserver.providers.newapi.policy import NewApiPolicy
 
 
-def read_submit(policy: NewApiPolicy, ex: Exchange, journal: Journal) -> Any:
-    """new-api's `Distribute` middleware, then the relay's decoding of the body: the request
-    the relay works on (a JSON value, or the form as TaskSubmitReq; the form itself goes to
-    `ex.form`). Raises the distributor's 400, its 503 for a blank model, or the relay's
-    invalid_json. A multipart body reads in the journal as its values, each file summarised."""
-    op = ex.operation
+def read_submit(policy: NewApiPolicy, ex: Exchange, journal: Journal, *,
+                remix: bool = False) -> Any:
+    """The request the relay works on: a JSON value, or a form's values as processFormMap
+    hands them on (the form itself goes to `ex.form`); the distributor's 400 for a body it
+    cannot read. A remix skips the distributor's reading (it selects no channel): there the
+    relay's own decoding refuses the body (400 invalid_json, v0.10.0
+    unmarshal_task_request_failed). A multipart body reads in the journal as its values."""
     raw = ex.raw or b""
     ctype = ex.headers.get("content-type", "")
-    legacy = policy.context.options["newapi_version"] == "legacy"
     kind = wire.kind_of(ctype)
     form: wire.Form | None = None
-    body: Any = None
     try:
         if kind == "json":
             try:
-                body = wire.decode_json(raw)
+                body: Any = wire.decode_json(raw)
             except wire.WireError:
-                if legacy:
+                if not policy.release.i18n or remix:
                     raise
                 raise wire.WireError("invalid JSON request body") from None  # gjson
-            model = wire.model_of(body, legacy=legacy)
         elif kind == "none":
-            model = ""  # UnmarshalBodyReusable skips the body: no model (F09)
+            body = {}  # UnmarshalBodyReusable skips the body: no model (F09)
         else:
             parsed = wire.read_form(raw, ctype)
             if isinstance(parsed, wire.Form):
                 form = parsed
-                model = wire.model_of(dict(parsed.values), legacy=True)  # processFormMap
+                body = wire.task_request(parsed)
             else:  # multipart without a boundary: new-api decodes it as JSON
                 body = parsed
-                model = wire.model_of(body, legacy=True)
+            if not remix:  # both releases read a form's model with json.Unmarshal
+                wire.model_of(body, legacy=True)
     except wire.WireError as exc:
-        raise policy.distributor_error(ex.headers, str(exc)) from None
-    if form is not None and kind == "multipart":
-        journal.set_request_body(ex.entry, wire.journal_text(form))
-    if model == "":
-        raise policy.distributor_error(ex.headers, None)
-    if not model.strip():  # a channel is looked up for it and none is found
-        failure = RuleFailure("model_known", "model", model, None, model)
-        raise policy.violation_error(op.rule_violation(failure, {"model": "model"}, "submit"),
-                                     op)
+        if remix:
+            raise ProviderError(400, policy.release.decode_code, str(exc)) from None
+        raise policy.violation_error(policy.distributor_violation(ex.headers, str(exc)),
+                                     ex.operation) from None
     if form is not None:
         ex.form = form
-        try:
-            body = wire.task_request(form)
-        except wire.WireError as exc:  # ValidateMultipartDirect: UnmarshalBodyReusable
-            raise ProviderError(400, "invalid_json", str(exc)) from None
+        if kind == "multipart":
+            journal.set_request_body(ex.entry, wire.journal_text(form))
     return body
 
 

@@ -12,9 +12,12 @@ from mockserver.families import FamilySpec, StatusField, read_path
 from mockserver.options import Option, at_least
 
 NAME = "newapi"
-# neutral state -> new-api's internal TaskStatus as its Ali poller sets it (api-facts §2.7):
-# PENDING -> QUEUED, RUNNING -> IN_PROGRESS, SUCCEEDED -> SUCCESS, FAILED/CANCELED/UNKNOWN ->
-# FAILURE. Rows also read NOT_START and SUBMITTED before the first poll.
+# `newapi_version`: the two releases modelled (providers/newapi/releases.py) and their tags.
+VERSION_CHOICES = ("latest", "legacy", "v1.0.0-rc.25", "v0.10.0")
+# neutral state -> the TaskDto status new-api's poller writes from the Ali adaptor's
+# ParseTaskResult (ali/adaptor.go R :567-587, L :438-458): PENDING -> QUEUED, RUNNING ->
+# IN_PROGRESS, SUCCEEDED -> SUCCESS, FAILED/CANCELED/UNKNOWN -> FAILURE, anything else
+# (SUSPENDED) -> QUEUED. A row reads NOT_START until the first poll.
 STATUS = {
     "queued": "QUEUED",
     "running": "IN_PROGRESS",
@@ -22,21 +25,17 @@ STATUS = {
     "failed": "FAILURE",
     "canceled": "FAILURE",
     "expired": "FAILURE",
-    "suspended": "IN_PROGRESS",  # convertAliStatus has no case for SUSPENDED; not ended [C]
+    "suspended": "QUEUED",
 }
 NOT_START, SUBMITTED = "NOT_START", "SUBMITTED"
-# TaskStatus.ToVideoStatus / Ali convertAliStatus (api-facts §2.5, §2.7).
-VIDEO_STATUS = {
-    SUBMITTED: "queued",
-    "QUEUED": "queued",
-    "IN_PROGRESS": "in_progress",
-    "SUCCESS": "completed",
-    "FAILURE": "failed",
-}
+# convertAliStatus (ali/adaptor.go R :625-638, L :496-509), over the DashScope status word of
+# the upstream body new-api stored last: anything else is "unknown".
+VIDEO_STATUS = {"PENDING": "queued", "RUNNING": "in_progress", "SUCCEEDED": "completed",
+                "FAILED": "failed", "CANCELED": "failed", "UNKNOWN": "failed"}
 _ROW = {"QUEUED": "queued", "IN_PROGRESS": "running", "SUCCESS": "succeeded",
         "FAILURE": "failed", NOT_START: "queued", SUBMITTED: "queued", "UNKNOWN": "expired"}
-_VIDEO = {**{VIDEO_STATUS[w]: s for w, s in _ROW.items() if w in VIDEO_STATUS},
-          "unknown": "expired"}
+_VIDEO = {"queued": "queued", "in_progress": "running", "completed": "succeeded",
+          "failed": "failed", "unknown": "suspended"}
 _FAIL_REASON = re.compile(r"code:\s*(?P<code>[^,\s]+)\s*,\s*message:\s*(?P<message>.*)$", re.S)
 
 
@@ -45,39 +44,40 @@ def _interval(v: Any) -> str | None:
 
 
 OPTIONS = (
+    Option("newapi_version", "latest", "which new-api release the gateway is, one coherent "
+           "release: latest = v1.0.0-rc.25 (f1164142, 2026-08-18: English i18n messages, "
+           "task_ ids, the 20-field TaskDto with result_url, X-New-Api-* headers) or legacy = "
+           "v0.10.0 (ee53a7b6, 2025-12-11, seed 002: Chinese messages, DashScope task ids, the "
+           "9-field TaskDto with the video URL in fail_reason); the tag names work too",
+           choices=VERSION_CHOICES, family=NAME),
+    Option("newapi_user_language", "none", "latest only: the language saved in the calling "
+           "user's settings, which new-api's distributor messages follow before "
+           "Accept-Language (none = no saved language: Accept-Language, else English)",
+           choices=("none", "en", "zh-CN", "zh-TW"), family=NAME),
     Option("newapi_build_error_status", 500, "a request new-api cannot convert (a t2v size "
-           "without `*`, metadata that changes the model): 500 as new-api answers (default) "
-           "or the friendlier 400", kind="int", choices=(400, 500), family=NAME),
-    Option("newapi_url_in_fail_reason", True, "on SUCCESS the TaskDto also carries the video "
-           "URL in fail_reason (seed 002, old versions; default) besides result_url",
-           kind="bool", family=NAME),
-    Option("newapi_id_style", "public", "public (task_ + 32 characters in id and task_id, "
-           "default) or upstream (older new-api: the DashScope task id in id, no task_id)",
-           choices=("public", "upstream"), family=NAME),
-    Option("newapi_drop_shot_type", False, "drop shot_type silently, as upstream new-api does "
-           "(default: honour it)", kind="bool", family=NAME),
-    Option("newapi_completed_at_always", True, "set completed_at (the row's UpdatedAt) on "
-           "every /v1/videos object, as new-api's Ali converter does (default); false: only "
-           "once the video ended", kind="bool", family=NAME),
-    Option("newapi_english_messages", False, "new-api's English middleware messages instead "
-           "of the Chinese ones (latest versions also follow Accept-Language)", kind="bool",
-           family=NAME),
-    Option("newapi_version", "latest", "new-api: latest (main at 4a188dee, 2026-06: i18n "
-           "distributor, build_request_failed) or legacy (the Ali relay of 2025-10 to "
-           "2026-02: hard-coded distributor messages, convert_to_ali_request_failed)",
-           choices=("latest", "legacy"), family=NAME),
+           "without `*`, metadata that changes the model): 500 as both releases answer "
+           "(default) or 400, a non-faithful convenience for clients that retry every 5xx",
+           kind="int", choices=(400, 500), family=NAME),
     Option("newapi_poll_interval", None, "new-api: seconds between its background polls of "
            "the upstream task (default: 15 realistic, 1 fast, 0 instant; 0 = no lag)",
            kind="float", check=_interval, nullable=True, family=NAME, metavar="S"),
     Option("newapi_kf2v_route", "video-generation", "new-api: where a kf2v model is relayed: "
-           "video-generation (its Ali adaptor's one URL, where DashScope refuses it; default) "
-           "or image2video (a build that routes kf2v models there: the job runs)",
+           "video-generation (its Ali adaptor's one URL in both releases, where DashScope "
+           "refuses it; default) or image2video (a fork's adaptor, not a release: the job runs)",
            choices=("video-generation", "image2video"), family=NAME),
 )
 
 
 class NewApiSpec(FamilySpec):
-    """A failed new-api row words its failure in `fail_reason` ("code: X, message: Y")."""
+    """A failed new-api row words its failure in `fail_reason` ("code: X, message: Y"), and
+    v1.0.0-rc.25's `result_url` repeats that reason on a failure (GetResultURL's fallback)."""
+
+    def video_url(self, body: Any) -> str | None:
+        status = read_path(body, "data.status")
+        if isinstance(status, str) and status != "SUCCESS":
+            url = read_path(body, "data.data.output.video_url")
+            return url if isinstance(url, str) and url else None
+        return super().video_url(body)
 
     def failure(self, body: Any) -> tuple[str, str] | None:
         found = super().failure(body)
@@ -96,7 +96,7 @@ FAMILY = NewApiSpec(
     name=NAME,
     routes="mockserver.providers.newapi.routes:NewApi",
     policy="mockserver.providers.newapi.policy:NewApiPolicy",
-    prefixes=("/v1/video",),
+    prefixes=("/v1/",),  # gin NoRoute: every unknown /v1 path (router/web-router.go)
     task_paths=("/v1/video/generations/", "/v1/videos/"),
     statuses=(StatusField("data.status", _ROW), StatusField("status", _VIDEO)),
     task_id_paths=("data.task_id", "id"),
@@ -108,6 +108,6 @@ FAMILY = NewApiSpec(
     key_variables=("NEWAPI_API_KEY",),
     options=OPTIONS,
     order=20,
-    metadata_fields=True,
+    metadata_fields="nested",
     own_refusals=frozenset({"media_missing"}),
 )

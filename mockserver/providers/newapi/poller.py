@@ -3,10 +3,12 @@
 new-api answers every query from its own database row (relay/relay_task.go
 `videoFetchByIDRespBodyBuilder`; only Gemini/Vertex fetch upstream in real time). The row is
 written twice: `InitTask` at submit (status NOT_START, progress "0%", `data` = DashScope's
-submit answer) and by `service/task_polling.go` `TaskPollingLoop`, which sleeps 15 s, then polls
-every unfinished task upstream and stores what it saw (QUEUED "20%", IN_PROGRESS "30%" and
-`start_time`, SUCCESS/FAILURE "100%" and `finish_time`; the Ali adaptor never reports
-SUBMITTED "10%"). So a client sees the upstream state up to one interval late.
+submit answer) and by the poller (v1.0.0-rc.25 service/task_polling.go, a system task every
+15 s; v0.10.0 controller/task_video.go after time.Sleep(15 s)), which polls every unfinished
+task upstream and stores what it saw (QUEUED "20%", IN_PROGRESS "30%" and `start_time`,
+SUCCESS/FAILURE "100%" and `finish_time`; the Ali adaptor never reports SUBMITTED "10%"). So a
+client sees the upstream state up to one interval late. Every poll rewrites the row (the
+stored body's request_id changes), so `UpdatedAt` is the last poll until the task ended.
 
 The fake puts the poller's ticks on a grid of `interval` seconds of the fake's clock; the row
 at time `now` is the upstream task as it was at the last tick after its submission. An interval
@@ -47,20 +49,12 @@ def interval(timing: str, mode: str, configured: float | None) -> float:
     return INTERVAL_BY_TIMING.get(timing, 1.0)
 
 
-def _entered(snap: Snapshot) -> float:
-    """When the upstream task entered its current state."""
-    if snap.state.terminal and snap.ended_at is not None:
-        return snap.ended_at
-    if snap.state is State.RUNNING and snap.started_at is not None:
-        return snap.started_at
-    return snap.submitted_at
-
-
 def row(now: Snapshot, view_at: Callable[[float], Snapshot], every: float) -> Row:
     """The row at `now.now`: `view_at(t)` is the upstream task at time `t`."""
-    if every <= 0:
+    if every <= 0:  # polled continuously: updated at every moment until it ended
         ended = now.ended_at if now.state.terminal else None
-        return Row(False, now, int(now.started_at or 0), int(ended or 0), int(_entered(now)))
+        updated = ended if ended is not None else now.now
+        return Row(False, now, int(now.started_at or 0), int(ended or 0), int(updated))
     first = (math.floor(now.submitted_at / every) + 1) * every
     if now.now < first:
         return Row(True, now, 0, 0, int(now.submitted_at))
@@ -77,5 +71,7 @@ def row(now: Snapshot, view_at: Callable[[float], Snapshot], every: float) -> Ro
         if seen.ended_at is None or t < seen.ended_at or not seen.state.terminal:
             start = t  # some poll saw it running; one that saw it done at once sets none
     finish = tick(seen.ended_at) if seen.state.terminal and seen.ended_at is not None else 0.0
-    updated = tick(_entered(seen))
+    # Every poll rewrites the row (the stored body's request_id changes), and an ended task is
+    # no longer polled: UpdatedAt is the last poll, frozen at the one that saw it end.
+    updated = finish if finish else last
     return Row(False, seen, int(start), int(finish), int(updated))

@@ -1,8 +1,8 @@
 """How new-api reads a submit body, by Content-Type, before and inside the task relay.
 
 No Starlette here: plain functions over the raw bytes, so the journal, the routes and the
-conformance checks read a body the same way. Sources (QuantumNous/new-api, read in the
-SolveaCX/new-api mirror of its history; see contracts/newapi.yaml x-wanmock-decisions):
+conformance checks read a body the same way. Sources (github.com/QuantumNous/new-api at
+v1.0.0-rc.25 f1164142 and v0.10.0 ee53a7b6; contracts/newapi.yaml x-wanmock-decisions):
 
 - `middleware/distributor.go` `getModelFromRequest`: a `Content-Type` that *starts with*
   `application/json` is checked with gjson (latest) or decoded into `ModelRequest` (legacy);
@@ -29,13 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mockserver import jsonwire
+from mockserver.providers.newapi import gojson
 
 JSON_PREFIX = "application/json"
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
-# TaskSubmitReq's fields and their Go types (relay/common/relay_info.go).
-STRING_FIELDS = ("prompt", "model", "mode", "image", "size", "seconds", "input_reference")
-_ATOI = re.compile(r"^[+-]?\d+$")
 _ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s;]*)')
 
@@ -225,32 +223,19 @@ def decode_json(raw: bytes) -> Any:
         raise WireError(jsonwire.go_error(raw) or "exceeded max depth") from None
 
 
-def go_type(value: Any) -> str:
-    """The JSON kind Go's UnmarshalTypeError names."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def model_of(body: Any, *, legacy: bool) -> str:
     """The distributor's `ModelRequest.model`: latest gjson (`field model must be a string`),
     legacy `json.Unmarshal` into the struct (Go's type error)."""
     if not isinstance(body, dict):
         if legacy and body is not None:
-            raise WireError(f"json: cannot unmarshal {go_type(body)} into Go value of type "
+            raise WireError(f"json: cannot unmarshal {gojson.kind(body)} into Go value of type "
                             "middleware.ModelRequest")
         return ""
     for name in ("model", "group"):
         value = body.get(name)
         if value is not None and not isinstance(value, str):
             if legacy:
-                raise WireError(f"json: cannot unmarshal {go_type(value)} into Go struct field "
+                raise WireError(f"json: cannot unmarshal {gojson.kind(value)} into Go struct field "
                                 f"ModelRequest.{name} of type string")
             raise WireError(f"field {name} must be a string")
     model = body.get("model")
@@ -259,31 +244,9 @@ def model_of(body: Any, *, legacy: bool) -> str:
 
 # -- the relay's TaskSubmitReq from a form map -------------------------------------------------
 def task_request(form: Form) -> dict[str, Any]:
-    """`processFormMap` into `TaskSubmitReq`: the request the relay works on. `WireError`
-    (the relay's 400 invalid_json) for a value Go cannot put in its field."""
-    body: dict[str, Any] = {}
-    for name, value in form.values.items():
-        if name in STRING_FIELDS:
-            if not isinstance(value, str):
-                raise WireError(f"json: cannot unmarshal array into Go struct field .{name} of "
-                                "type string")
-            body[name] = value
-        elif name == "images":
-            if isinstance(value, str):
-                raise WireError("json: cannot unmarshal string into Go struct field .images of "
-                                "type []string")
-            body[name] = value
-        elif name == "duration":
-            if isinstance(value, str) and _ATOI.match(value) and int(value):
-                body[name] = int(value)  # a numeric string is read with strconv.Atoi
-        elif name == "metadata" and isinstance(value, str):
-            try:  # a JSON string holding an object; anything else leaves metadata unset
-                parsed = jsonwire.decode(value.encode("utf-8", "surrogatepass"))
-            except jsonwire.NotJSON:
-                parsed = None
-            if isinstance(parsed, dict):
-                body[name] = parsed
-    return body
+    """The form map as `processFormMap` hands it to TaskSubmitReq: each value a string, or a
+    list when the key repeats, in json.Marshal's sorted key order (taskreq.decode reads it)."""
+    return dict(sorted(form.values.items()))
 
 
 def journal_text(form: Form) -> str:
