@@ -44,13 +44,15 @@ def add_serve_flags(serve: argparse.ArgumentParser) -> None:
 def add_command(sub: Any) -> None:
     """`wanmock tls env|info`."""
     tls = sub.add_parser(
-        "tls", help="the local CA behind `wanmock serve --tls`: trust variables and details",
+        "tls", env_prefix="WANMOCK_",
+        help="the local CA behind `wanmock serve --tls`: trust variables and details",
         description="env: the variables that make clients trust `wanmock serve --tls`, as "
                     "lines for a shell (eval \"$(wanmock tls env)\"); makes the CA if there is "
                     "none yet. info: the CA, its files and the server certificates issued.")
     tls.add_argument("action", nargs="?", choices=["env", "info"], default="env")
     tls.add_argument("--tls-dir", default=None, metavar="DIR",
-                     help="the CA's directory (default ~/.cache/wanmock/tls)")
+                     help="the CA's directory (default ~/.cache/wanmock/tls; or "
+                          "$WANMOCK_TLS_DIR, as `wanmock serve` reads it)")
     tls.add_argument("--shell", default="sh", choices=SHELLS,
                      help="env: the syntax of the lines (default sh)")
 

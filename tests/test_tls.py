@@ -157,6 +157,19 @@ def test_bad_tls_flags_are_one_line_and_exit_2(capsys, argv, message) -> None:
     assert err.startswith("wanmock: ") and message in err and err.count("\n") == 1, err
 
 
+def test_the_tls_flags_read_the_environment(monkeypatch) -> None:
+    from mockserver.cli import build_parser
+
+    monkeypatch.setenv("WANMOCK_TLS", "true")
+    monkeypatch.setenv("WANMOCK_TLS_NAME", "queue.fal.run, *.fal.run")
+    monkeypatch.setenv("WANMOCK_TLS_DIR", "/srv/tls")
+    args = build_parser().parse_args(["serve"])
+    assert (args.tls, args.tls_names, args.tls_dir) == (True, ["queue.fal.run", "*.fal.run"],
+                                                        "/srv/tls")
+    assert build_parser().parse_args(["tls", "env"]).tls_dir == "/srv/tls"
+    assert build_parser().parse_args(["serve", "--tls-dir", "/x"]).tls_dir == "/x"
+
+
 def test_tls_env_prints_lines_a_shell_evaluates(tmp_path: Path, capsys) -> None:
     directory = tmp_path / "a dir with 'quotes'"
     assert main(["tls", "env", "--tls-dir", str(directory)]) == 0
