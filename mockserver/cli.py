@@ -268,7 +268,8 @@ def serve(args: argparse.Namespace) -> int:
     except ImportError:  # pragma: no cover - uvicorn is a dependency
         print("wanmock serve needs uvicorn: pip install 'uvicorn[standard]'", file=sys.stderr)
         return 2
-    from mockserver.server import LOOPBACK, _http, _loop, create_app, serve_forever
+    from mockserver.server import LOOPBACK, create_app, serve_forever
+    from mockserver.serving import uvicorn_settings
 
     if args.host not in LOOPBACK and not args.allow_remote:
         raise MockServerError(f"refusing to bind {args.host!r} without --allow-remote")
@@ -325,9 +326,9 @@ def serve(args: argparse.Namespace) -> int:
 
         app.state.backend.state.close()
         os.environ[OPTIONS_ENV] = encode_options(app.state.backend.options)
+        # (the protocol class by name: the workers are spawned; each reads read_timeout there)
         uvicorn.run("mockserver.server:app_from_env", factory=True, workers=args.workers,
-                    host=args.host, port=args.port, log_level="warning", access_log=False,
-                    loop=_loop(), http=_http(), lifespan="on", **tls_uvicorn)
+                    host=args.host, port=args.port, **uvicorn_settings(**tls_uvicorn))
         return 0
     # The contracts and compiled validators live as long as the server: keep them out of every
     # garbage collection (shorter pauses, lower p99 latency under load).
@@ -337,8 +338,8 @@ def serve(args: argparse.Namespace) -> int:
     # a busy server runs full collections over tens of thousands of tasks (p99 spikes of 100 ms
     # under POST load). Collect young objects ten times less often.
     gc.set_threshold(7000, 10, 10)
-    serve_forever(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                  loop=_loop(), http=_http(), lifespan="on", **tls_uvicorn)
+    serve_forever(app, host=args.host, port=args.port,
+                  **uvicorn_settings(opts.read_timeout, **tls_uvicorn))
     return 0
 
 
@@ -346,6 +347,7 @@ def proxy_command(args: argparse.Namespace) -> int:
     """Run `wanmock proxy` until Ctrl-C, then write the report."""
     from mockserver.proxy import Proxy, parse_targets, stderr_echo
     from mockserver.server import LOOPBACK, serve_forever
+    from mockserver.serving import uvicorn_settings
 
     if args.host not in LOOPBACK and not args.allow_remote:
         raise MockServerError(f"refusing to bind {args.host!r} without --allow-remote")
@@ -379,8 +381,8 @@ def proxy_command(args: argparse.Namespace) -> int:
     guard = ControlGuard(token=token, allowed_hosts=args.allowed_hosts or ())
     # serve_forever, not uvicorn.run: an open dashboard page must not hold the shutdown.
     app = proxy.app()
-    serve_forever(Guarded(app, guard), host=args.host, port=args.port, log_level="warning",
-                  access_log=False, lifespan="on", **app.state.uvicorn)
+    serve_forever(Guarded(app, guard), host=args.host, port=args.port,
+                  **uvicorn_settings(**app.state.uvicorn))
     proxy.close()
     return 0
 

@@ -28,7 +28,7 @@ import json
 import time
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -37,7 +37,7 @@ from mockserver.core.backend import Backend
 from mockserver.core.store import StoreUnavailable
 from mockserver.core.tasks import State, Task
 from mockserver.errors import MockServerError
-from mockserver.providers.hotpath import public_base
+from mockserver.providers.hotpath import public_base, read_body
 from mockserver.version import __version__
 
 
@@ -77,17 +77,47 @@ def task_info(backend: Backend, task: Task) -> dict[str, Any]:
     }
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+# How deep a control body may nest (a scenario rule needs three levels).
+MAX_DEPTH = 32
+
+
+class BodyTooLarge(MockServerError):
+    """A control body over the fake's `body_limit`: 413, read no further."""
+
+
+async def _json_body(request: Request, limit: int) -> dict[str, Any]:
+    """The body as a JSON object, read chunk by chunk up to `limit` bytes (a larger one is
+    refused as soon as it passes the limit, never held whole)."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    raw = await read_body(request, headers, limit)
+    if raw is None:
+        raise BodyTooLarge(f"the control API takes bodies up to {limit} bytes (body_limit)")
     if not raw.strip():
         return {}
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise MockServerError("the control API takes a JSON object body") from None
     if not isinstance(data, dict):
         raise MockServerError("the control API takes a JSON object body")
+    if depth(data, MAX_DEPTH) > MAX_DEPTH:
+        raise MockServerError(f"the control API takes JSON nested at most {MAX_DEPTH} deep")
     return data
+
+
+def depth(value: Any, stop: int) -> int:
+    """How deep `value` nests (a scalar 0, `[]` 1), counted without recursion and no further
+    than `stop + 1`."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level > stop:
+                return level
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def control_routes(backend: Backend) -> list[BaseRoute]:
@@ -97,6 +127,12 @@ def control_routes(backend: Backend) -> list[BaseRoute]:
         async def endpoint(request: Request) -> Response:
             try:
                 return await fn(request)  # type: ignore[no-any-return]
+            except BodyTooLarge as exc:  # the rest of the body is not read: close after
+                response = _error(str(exc), 413)
+                response.headers["connection"] = "close"
+                return response
+            except ClientDisconnect:
+                return _error("the client went away", 400)
             except MockServerError as exc:
                 return _error(str(exc))
             except StoreUnavailable as exc:
@@ -124,6 +160,8 @@ def control_routes(backend: Backend) -> list[BaseRoute]:
                              "families": list(backend.options.families)})
 
     async def reset(request: Request) -> Response:
+        if await _json_body(request, backend.options.body_limit):
+            raise MockServerError("POST /_wanmock/reset takes no body (or {})")
         backend.reset()
         return JSONResponse({"reset": True})
 
@@ -145,7 +183,7 @@ def control_routes(backend: Backend) -> list[BaseRoute]:
             return _error(str(exc), 404)
 
     async def force_state(request: Request) -> Response:
-        body = await _json_body(request)
+        body = await _json_body(request, backend.options.body_limit)
         try:
             value = body.get("state")
             state = State(value if isinstance(value, str) else "")
@@ -164,10 +202,11 @@ def control_routes(backend: Backend) -> list[BaseRoute]:
         })
 
     async def advance(request: Request) -> Response:
-        body = await _json_body(request)
-        if "seconds" not in body:
-            raise MockServerError('POST /_wanmock/clock/advance takes {"seconds": N}')
-        now = backend.clock.advance(body["seconds"])
+        body = await _json_body(request, backend.options.body_limit)
+        if set(body) != {"seconds"}:
+            raise MockServerError('POST /_wanmock/clock/advance takes {"seconds": N} and no '
+                                  'other field')
+        now = backend.advance(body["seconds"])  # a finite, bounded number (core/clock)
         backend.flush_webhooks()
         return JSONResponse({"now": now, "kind": backend.clock.kind})
 
@@ -241,15 +280,16 @@ def control_routes(backend: Backend) -> list[BaseRoute]:
     async def scenarios(request: Request) -> Response:
         book = backend.scenarios
         if request.method == "GET":
-            from mockserver.core.scenarios import JOB, TRANSPORT
+            from mockserver.core.faults import descriptions
+            from mockserver.core.scenarios import JOB
 
             rules = book.fresh_rules() if hasattr(book, "fresh_rules") else book.rules()
             return JSONResponse({"rules": [r.as_dict() for r in rules],
-                                 "job": JOB, "transport": TRANSPORT})
+                                 "job": JOB, "transport": descriptions()})
         if request.method == "DELETE":
             book.reset()
             return JSONResponse({"rules": []})
-        body = await _json_body(request)
+        body = await _json_body(request, backend.options.body_limit)
         items = body.get("rules") if "rules" in body else [body]
         if not isinstance(items, list):
             raise MockServerError("POST /_wanmock/scenarios takes a rule or {\"rules\": [...]}")

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any
@@ -118,7 +118,7 @@ class ControlGuard:
             return True  # the address the server reports for itself (in process: its name)
         return any(name.endswith(s) or name == s[1:] for s in self.suffixes)
 
-    def check(self, scope: dict[str, Any]) -> Refusal | None:
+    def check(self, scope: MutableMapping[str, Any]) -> Refusal | None:
         """None when the request may go on to its route, else the refusal to answer."""
         path: str = scope["path"]
         if not path.startswith(PREFIX) or path.startswith(EXEMPT):
@@ -138,7 +138,7 @@ class ControlGuard:
             return None
         return self._cross_origin(headers, host) or self._content_type(headers)
 
-    def _token(self, scope: dict[str, Any], headers: dict[str, str], host: str,
+    def _token(self, scope: MutableMapping[str, Any], headers: dict[str, str], host: str,
                method: str) -> Refusal | None:
         assert self.token is not None
         given = headers.get(TOKEN_HEADER)
@@ -199,7 +199,7 @@ def _is_json(kind: str) -> bool:
                                           and kind.endswith("+json"))
 
 
-def _headers(scope: dict[str, Any]) -> dict[str, str]:
+def _headers(scope: MutableMapping[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in scope.get("headers") or ():
         key = name.decode("latin-1").lower()

@@ -81,7 +81,7 @@ class WanMock(Trusting):
     def advance(self, seconds: float) -> float:
         """Move the fake's clock forward (works on the manual and the system clock); webhooks
         of tasks that ended on the way become due."""
-        now = self.backend.clock.advance(seconds)
+        now = self.backend.advance(seconds)  # under mode="polls", tasks move in whole polls
         self._webhooks_now()
         return now
 

@@ -34,6 +34,7 @@ from starlette.routing import BaseRoute, Route
 from mockserver.cassette import CassetteWriter
 from mockserver.contracts import ContractSet, Operation, load
 from mockserver.errors import MockServerError, ProviderError
+from mockserver.providers.hotpath import read_body
 from mockserver.proxy_budget import Budget, is_submit, refusal
 from mockserver.proxy_headers import answered_headers, end_to_end, forwarded_request
 from mockserver.recorded import task_of_submit
@@ -57,6 +58,11 @@ def parse_targets(values: Iterable[str]) -> dict[str | None, str]:
     if not targets:
         raise MockServerError("wanmock proxy needs --target URL")
     return targets
+
+
+# The largest request body forwarded: above every provider's own (DashScope takes 20 MB inline
+# images as base64), far below what would strain the proxy; larger gets 413 and is not read.
+BODY_LIMIT = 32 * 1024 * 1024
 
 
 class Proxy:
@@ -179,7 +185,12 @@ class Proxy:
         if path.startswith("/_wanmock/"):
             return JSONResponse({"error": f"no control route {path}", "type": "MockServerError"},
                                 status_code=404)
-        raw = await request.body()
+        raw = await read_body(request, {k.lower(): v for k, v in request.headers.items()},
+                              BODY_LIMIT)  # counted as it comes: a larger one is never held
+        if raw is None:
+            return JSONResponse({"error": f"wanmock proxy: request bodies are limited to "
+                                 f"{BODY_LIMIT} bytes", "type": "MockServerError"},
+                                status_code=413, headers={"connection": "close"})
         query = request.url.query
         method = request.method
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
@@ -216,7 +227,9 @@ class Proxy:
                        headers: list[tuple[str, str]], started: float,
                        violations: list[dict[str, Any]], billable: bool) -> Response:
         assert self.client is not None, "the proxy app's lifespan did not run"
-        url = target + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        # The path as sent (`%2F` stays `%2F`: the decoded path would name another resource).
+        path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+        url = target + path + (f"?{request.url.query}" if request.url.query else "")
         sent = forwarded_request(headers, client=request.client.host if request.client else None,
                                  scheme=request.url.scheme, host=request.headers.get("host"))
         upstream = await self.client.send(

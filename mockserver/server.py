@@ -55,6 +55,10 @@ def app_from_env() -> Any:
     if isinstance(data.get("scenarios"), list):
         data["scenarios"] = tuple(data["scenarios"])
     options = Options().merged(**data)
+    from mockserver import serving
+
+    if serving.HttpToolsProtocol is not None:  # this worker's protocol (uvicorn_settings)
+        serving.LimitedHttpTools.read_timeout = options.read_timeout
     app = create_app(backend=Backend(options, open_replay=open_replay))
     gc.collect()  # as `wanmock serve` does for one worker (see cli.serve)
     gc.freeze()
@@ -134,13 +138,15 @@ class ThreadedMockServer(Trusting):
     def start(self, timeout: float = 15.0) -> ThreadedMockServer:
         import uvicorn
 
+        from mockserver.serving import READ_TIMEOUT_S, uvicorn_settings
+
+        backend = getattr(getattr(self.app, "state", None), "backend", None)
+        options = getattr(backend, "options", None)
         # An app may ask for server settings of its own (`wanmock proxy`: no proxy headers).
         extra = getattr(getattr(self.app, "state", None), "uvicorn", None) or {}
-        config = uvicorn.Config(
-            self.app, host=self.host, port=self.port, log_level="warning", access_log=False,
-            loop=_loop(), http=_http(), lifespan="on", **extra,
-            **(self.tls.uvicorn() if self.tls else {}),
-        )
+        config = uvicorn.Config(self.app, host=self.host, port=self.port, **uvicorn_settings(
+            getattr(options, "read_timeout", READ_TIMEOUT_S), **extra,
+            **(self.tls.uvicorn() if self.tls else {})))
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
@@ -248,10 +254,3 @@ def _loop() -> str:
         return "asyncio"
     return "uvloop"
 
-
-def _http() -> str:
-    try:
-        import httptools  # noqa: F401
-    except ImportError:
-        return "h11"
-    return "httptools"

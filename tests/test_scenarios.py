@@ -27,11 +27,14 @@ from starlette.applications import Starlette
 from mockserver.app import create_app
 from mockserver.contracts import load
 from mockserver.core.clock import ManualClock
-from mockserver.core.scenarios import JOB, TRANSPORT, RequestInfo, Scenario, ScenarioBook
+from mockserver.core.faults import descriptions
+from mockserver.core.scenarios import JOB, RequestInfo, Scenario, ScenarioBook
 from mockserver.errors import MockServerError
 from mockserver.handle import DEFAULT_HOSTS, InProcessRoutes
 from mockserver.server import ThreadedMockServer
 from tests.helpers import SyncASGITransport
+
+TRANSPORT = descriptions()
 
 KEY = "sk-wanmock-scenarios-0123456789"
 OTHER_KEY = "sk-wanmock-scenarios-other-9876"

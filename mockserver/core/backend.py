@@ -16,6 +16,8 @@ from mockserver.contracts import ContractSet, load
 from mockserver.core.artifacts import Signer, VideoCache, VideoKey
 from mockserver.core.clock import Clock
 from mockserver.core.config import FIXED_OPTIONS, RULE_TIMINGS, Options
+from mockserver.core.ids import key_digest
+from mockserver.core.journal import redact_request
 from mockserver.core.memo import Memo
 from mockserver.core.replay import Replay, ReplayOpener
 from mockserver.core.retention import Retention
@@ -188,6 +190,23 @@ class Backend:
     def end(self, token: Any) -> None:
         self.state.end(token)
 
+    def advance(self, seconds: float) -> float:
+        """Move the clock forward (a finite, bounded number of seconds: `core/clock`). Under
+        `mode="polls"`, where the clock does not move tasks, each unfinished task also moves
+        as far along its plan as that much time would move it, in whole polls (so
+        `run_until_terminal()` and the control API's advance act there too)."""
+        now = self.clock.advance(seconds)
+        if self.options.mode == "polls" and seconds > 0:
+            life = self.lifecycle
+            for task in list(self.tasks()):
+                if task.forced is not None or task.canceled_at is not None:
+                    continue
+                target = life.elapsed(task, now) + seconds
+                while (not life.view(task, now).state.terminal
+                       and life.elapsed(task, now) < target):
+                    self.store.count_poll(task)
+        return now
+
     def now(self) -> float:
         return self.clock.now()
 
@@ -217,6 +236,8 @@ class Backend:
         limit of tasks in progress per key for this model (DashScope's per-model table).
         `raw`, when given, is the text `request` was parsed from (`json.loads(raw)`): the task
         keeps it rather than encoding the body again."""
+        api_key = key_digest(api_key)  # kept and compared as a digest, never the key
+        request, raw = redact_request(request, raw)  # nor a key sent in a body field
         queue_s, run_s = plan_times(spec, self.options.timing, self.ids)
         plan = Plan(queue_s, run_s)
         if failure is not None:
@@ -318,7 +339,7 @@ class Backend:
             qps = self.options.rate_limit_qps
             if qps is None:
                 return True
-        key = f"{family}\n{api_key or ''}" + (f"\n{bucket}" if bucket else "")
+        key = f"{family}\n{key_digest(api_key) or ''}" + (f"\n{bucket}" if bucket else "")
         return bool(self.limiter.admit(key, self.clock.now(), qps))
 
     def rule_timing(self) -> Timing | None:
@@ -404,6 +425,6 @@ class Backend:
         everyone's: the in-process fixtures create some that way)."""
         if task.api_key is None or api_key is None:
             return True
-        if normalize is not None:
-            return normalize(task.api_key) == normalize(api_key)
-        return task.api_key == api_key
+        # The task keeps the digest of its key (in the family's form: `submit`'s caller
+        # normalized it), so the caller's key is compared the same way.
+        return task.api_key == key_digest(normalize(api_key) if normalize else api_key)

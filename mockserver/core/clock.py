@@ -11,6 +11,10 @@ from mockserver.errors import MockServerError
 # 2026-01-01 00:00:00 UTC: where a manual clock starts unless told otherwise, so seeded runs
 # render the same timestamps every time.
 DEFAULT_EPOCH = 1767225600.0
+# The clock stays between the epoch and 9000-01-01 UTC: every family renders any time in there
+# (DashScope's "%Y-%m-%d %H:%M:%S" needs a year below 10000), with a millennium to spare for the
+# end, retention and URL expiry a task plans from it (a `stuck` task's end is decades away).
+LATEST = 221845392000.0
 
 
 class Clock(Protocol):
@@ -27,13 +31,33 @@ class Clock(Protocol):
         ...
 
 
-def _check(seconds: float) -> float:
+def _check(seconds: float, now: float | None = None) -> float:
+    """`seconds` as a clock move from `now`: a number (not a bool, not a string), finite, not
+    negative, and not past `LATEST`."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise MockServerError(f"clock advance needs a number of seconds, got {seconds!r}")
     try:
         value = float(seconds)
-    except (TypeError, ValueError):
-        raise MockServerError(f"clock advance needs a number of seconds, got {seconds!r}") from None
+    except OverflowError:  # an int beyond any float
+        value = float("inf")
     if value < 0 or value != value or value == float("inf"):
         raise MockServerError(f"clock only moves forward by a finite amount, got {seconds!r}")
+    if now is not None and now + value > LATEST:
+        raise MockServerError(
+            f"clock advance of {seconds!r} s would pass 9000-01-01 (the latest time every "
+            f"family renders with room for a task's plan); at most {max(0.0, LATEST - now):.0f}")
+    return value
+
+
+def check_time(when: float) -> float:
+    """An absolute clock time (`set`, a start): a finite number between the epoch and
+    `LATEST`."""
+    if isinstance(when, bool) or not isinstance(when, int | float):
+        raise MockServerError(f"clock set needs an epoch time in seconds, got {when!r}")
+    value = float(when) if abs(when) < 1e300 else float("inf")
+    if not 0 <= value <= LATEST:
+        raise MockServerError(
+            f"clock time must be between 0 (1970) and {LATEST:.0f} (9000-01-01), got {when!r}")
     return value
 
 
@@ -51,7 +75,7 @@ class SystemClock:
 
     def advance(self, seconds: float) -> float:
         with self._lock:
-            self._offset += _check(seconds)
+            self._offset += _check(seconds, self.now())
         return self.now()
 
     def restart(self) -> None:
@@ -66,7 +90,7 @@ class ManualClock:
     kind = "manual"
 
     def __init__(self, start: float = DEFAULT_EPOCH) -> None:
-        self._now = float(start)
+        self._now = check_time(start)
         self._lock = threading.Lock()
 
     def now(self) -> float:
@@ -74,24 +98,17 @@ class ManualClock:
 
     def advance(self, seconds: float) -> float:
         with self._lock:
-            self._now += _check(seconds)
+            self._now += _check(seconds, self._now)
             return self._now
 
     def restart(self, start: float = DEFAULT_EPOCH) -> None:
         """Back to where a fresh manual clock starts."""
         with self._lock:
-            self._now = float(start)
+            self._now = check_time(start)
 
     def set(self, when: float) -> float:
         """Jump to an absolute time (forward only)."""
-        try:
-            value = float(when)
-        except (TypeError, ValueError):
-            raise MockServerError(
-                f"clock set needs an epoch time in seconds, got {when!r}"
-            ) from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise MockServerError(f"clock set needs a finite time, got {when!r}")
+        value = check_time(when)
         with self._lock:
             if value < self._now:
                 raise MockServerError(f"clock cannot go back from {self._now} to {when}")

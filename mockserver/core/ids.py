@@ -53,9 +53,24 @@ class Ids:
             return self._rng.random()
 
 
+KEY_DIGEST = "sha256:"
+
+
+def key_digest(api_key: str | None) -> str | None:
+    """What the fake keeps of an API key: its SHA-256, enough to scope tasks, rate windows and
+    concurrency to their key, never the key (a shared store's file or dump holds no key).
+    A digest given again is kept as is."""
+    if api_key is None or (api_key.startswith(KEY_DIGEST) and len(api_key) == 71):
+        return api_key
+    import hashlib
+
+    return KEY_DIGEST + hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def key_id(api_key: str) -> str:
     """A stable, non-secret id for an API key (DashScope's `api_key_id`): a digest, never the
     key. Same key, same id, in every process; nothing about the key can be read back from it."""
     import hashlib
 
-    return hashlib.sha256(b"wanmock-api-key-id:" + api_key.encode()).hexdigest()[:16]
+    digest = key_digest(api_key) or ""  # the same id from the key or the digest tasks keep
+    return hashlib.sha256(b"wanmock-api-key-id:" + digest.encode()).hexdigest()[:16]

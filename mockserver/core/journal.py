@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections import deque
@@ -37,6 +38,48 @@ def _may_hold_secret(value: str) -> bool:
                 return True
             i = value.find(marker, i + 1)
     return False
+
+
+# Credentials sent by name rather than by shape: a JSON field or a query/form parameter called
+# `api_key`, `token`, `secret`... (`?api_key=abc`, `{"api_key": "abc"}`).
+_SECRET_WORDS = ("key", "token", "secret", "password")
+_NAMES = (r"(?:x-)?api[-_]?key|apikey|access[-_]?token|auth[-_]?token|token|client[-_]?secret|"
+          r"secret|password")
+_NAMED_FIELD = re.compile(r'(?i)("(?:' + _NAMES + r')"\s*:\s*)"(?:[^"\\]|\\.)*"')
+_NAMED_PARAM = re.compile(r"(?i)(^|[?&])((?:" + _NAMES + r"|key)=)[^&#\s\"]*")
+
+
+def _names_secret(text: str) -> bool:
+    low = text.lower()
+    return any(word in low for word in _SECRET_WORDS)
+
+
+def redact_text(text: str) -> str:
+    """`redact_value`, and credentials sent by name: JSON fields and query or form parameters
+    named like a key (`api_key`, `token`, `secret`, `password`) keep their name, not their
+    value."""
+    text = redact_value(text)
+    if _names_secret(text):
+        text = _NAMED_FIELD.sub(r'\1"[redacted]"', text)
+        text = _NAMED_PARAM.sub(r"\1\2[redacted]", text)
+    return text
+
+
+def redact_request(request: Any, raw: bytes | None) -> tuple[Any, bytes | None]:
+    """A submitted body as a task keeps it: fields named like a credential redacted (a shared
+    store's records hold no key), everything else as sent. `raw` is the body's text, None when
+    it was redacted (the value then stands for it)."""
+    try:
+        text = raw.decode("utf-8") if raw is not None else json.dumps(request,
+                                                                       ensure_ascii=False)
+    except (UnicodeDecodeError, TypeError, ValueError, RecursionError):
+        return request, raw
+    if not _names_secret(text) or not _NAMED_FIELD.search(text):
+        return request, raw
+    try:
+        return json.loads(_NAMED_FIELD.sub(r'\1"[redacted]"', text)), None
+    except (ValueError, RecursionError):
+        return request, raw
 
 
 def redact_value(value: str) -> str:
@@ -160,7 +203,7 @@ def _held(body: bytes | None) -> tuple[bytes | str | None, bool]:
 def _shown(held: bytes) -> str:
     """Kept bytes as the journal shows them: text, credentials redacted."""
     text = held.decode("utf-8", errors="replace")
-    return redact_value(text) if _may_hold_secret(text) else text
+    return redact_text(text)
 
 
 def _text(body: bytes | None) -> tuple[str | None, bool]:
@@ -195,7 +238,8 @@ class Journal:
         held, cut = _held(body)
         with self._lock:
             self._seq += 1
-            entry = Entry(self._seq, time, family, operation, method, path, query,
+            entry = Entry(self._seq, time, family, operation, method, path,
+                          redact_text(query) if query else query,
                           _redacted_copy(headers, self._redactions), held,
                           truncated=cut)
             if self.keeps:

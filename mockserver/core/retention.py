@@ -5,8 +5,9 @@ retention (`x-wanmock-retention` in each contract) once their result URL has exp
 `Retention` is a component of the `Backend` with its own state (the submits it has seen, the
 time of its last sweep). It is built from the contracts of the families served, so a `Backend`
 made without an app keeps tasks exactly as one behind `create_app` does. Sweeps run after
-submits: with `max_tasks`, every `max_tasks // 20` submits (so the count stays within 5 % of
-the bound); otherwise at most once a minute of the fake's clock, and then only over the tasks
+submits: with `max_tasks`, whenever a submit takes the count past the bound (exact: the count
+never stays over it), evicting ended tasks down to 5 % under it so the next sweep is some
+submits away; otherwise at most once a minute of the fake's clock, and then only over the tasks
 old enough to be past the shortest retention (tasks are kept in submission order).
 """
 
@@ -40,6 +41,8 @@ class Tasks(Protocol):
     def oldest(self) -> Iterable[Task]: ...
 
     def remove(self, ids: list[str]) -> int: ...
+
+    def __len__(self) -> int: ...
 
 
 
@@ -104,7 +107,7 @@ class Retention:
         """Count a submit; sweep when one is due. Returns how many tasks went."""
         self.submits += 1
         limit = self.max_tasks
-        if limit is not None and self.submits % max(1, limit // 20) == 0:
+        if limit is not None and len(tasks) > limit:  # a shared store's: one round trip
             return self.sweep(tasks, lifecycle, now)
         if now - self.swept_at >= RETENTION_SWEEP_S:
             return self.sweep(tasks, lifecycle, now, retention_only=True)
@@ -133,10 +136,13 @@ class Retention:
                 break  # submitted in order: nothing younger can be past its retention
         remove = expired
         if limit is not None:
-            over = count - len(expired) - limit
+            count = max(count, len(tasks))  # with a shared store's unwritten submits
+            over = count - len(expired) - limit  # must go (unfinished ones too, oldest first)
+            spare = over + limit // 20  # may go, if ended: room for the next submits
             if over > 0:
-                remove += ended[:over]
-                over -= len(ended[:over])
+                gone = ended[:spare]
+                remove += gone
+                over -= len(gone)
                 if over > 0:
                     remove += live[:over]
         return int(tasks.remove(remove)) if remove else 0

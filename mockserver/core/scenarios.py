@@ -3,8 +3,9 @@
 A scenario is a name with parameters, written `fail; kind=moderation; at=0.6`. Job scenarios
 shape the task a submission creates (its plan: when it fails and how, how long it queues or runs,
 when it expires); transport scenarios shape one HTTP exchange (a 429, a 500, latency, a dropped
-connection, a malformed body). Both are neutral: each family words the outcome in its own codes
-and envelope (`x-wanmock-failures`, `x-wanmock-faults` in its contract).
+connection, a malformed body; their kinds are the registry in `mockserver.core.faults`). Both
+are neutral: each family words the outcome in its own codes and envelope
+(`x-wanmock-failures`, `x-wanmock-faults` in its contract).
 
 They are chosen by the `X-Wanmock-Scenario` request header, or by rules (`ScenarioBook`) that
 match requests by family, operation, model, API key, prompt text or the Nth match, apply a given
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mockserver.contracts.extensions import FailureWords
+from mockserver.core import faults
 from mockserver.errors import MockServerError
 
 JOB = {
@@ -41,19 +43,6 @@ JOB = {
               "(what duration -1 picks, default 5), ratio= (what adaptive picks), humanoid= "
               "(wan2.2-s2v-detect finds a person); any job scenario may carry them too",
 }
-TRANSPORT = {
-    "throttle": "429 with Retry-After (retry_after= seconds), in the family's envelope",
-    "rate-limit": "429 request-rate quota, in the family's envelope",
-    "concurrency": "429 too many running tasks, in the family's envelope",
-    "server-error": "500 in the family's envelope",
-    "unavailable": "503 in the family's envelope",
-    "latency": "answer after ms= (or a seeded random min_ms..max_ms) milliseconds",
-    "drop": "drop the connection mid-response",
-    "hang": "send nothing for seconds= (default 30, at most 300), then drop",
-    "malformed": "200 with a truncated, invalid JSON body",
-}
-FAULT_KEYS = {"throttle": "throttle", "rate-limit": "rate_limit", "concurrency": "concurrency",
-              "server-error": "server_error", "unavailable": "unavailable"}
 MATCH_KEYS = ("family", "operation", "model", "api_key", "prompt", "nth")
 
 
@@ -77,10 +66,10 @@ class Scenario:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.name not in JOB and self.name not in TRANSPORT:
+        if self.name not in JOB and faults.kind(self.name) is None:
             raise MockServerError(
                 f"unknown scenario {self.name!r}; job scenarios: {', '.join(JOB)}; "
-                f"transport scenarios: {', '.join(TRANSPORT)}")
+                f"transport scenarios: {', '.join(faults.KINDS)}")
         at = self.params.get("at")
         if at is not None and not (isinstance(at, int | float) and 0 <= at <= 1):
             raise MockServerError(f"scenario {self.name}: at= must be a number in [0, 1]")

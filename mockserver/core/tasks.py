@@ -300,11 +300,12 @@ class Lifecycle:
         if task.forced is not None:
             state = task.forced
             at = task.forced_at if task.forced_at is not None else now
+            # A task forced out of the queue started when it was forced, never after it ended.
+            began = None if state is State.QUEUED else min(started, at)
             return Snapshot(
                 state, 100 if state is State.SUCCEEDED else _progress(plan, elapsed),
                 0.0 if state.terminal else max(0.0, ended - t0 - elapsed), t0,
-                started if state is not State.QUEUED else None,
-                at if state.terminal else None, now,
+                began, at if state.terminal else None, now,
             )
         if retention is not None and now - t0 >= retention:
             return Snapshot(State.EXPIRED, 0, 0.0, t0, None, None, now)

@@ -137,9 +137,11 @@ class Family:
         scenario = self.job_scenario(ex, spec.model, spec.prompt)
         backend = self.backend
         op = ex.operation
+        form = self.policy.key_form()  # the key in the family's own form, digested by submit
+        key = form(ex.api_key) if form is not None and ex.api_key is not None else ex.api_key
         task = backend.submit(
             family=self.name, operation=op.operation_id, spec=spec,
-            request=ex.body if body is None else body, task_id=task_id, api_key=ex.api_key,
+            request=ex.body if body is None else body, task_id=task_id, api_key=key,
             failure=late, extra=extra, scenario=scenario, raw=raw,
             model_concurrency=model_concurrency,
         )

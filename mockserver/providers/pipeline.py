@@ -23,11 +23,12 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from mockserver.contracts import Operation
+from mockserver.core import faults
 from mockserver.core.clock import SystemClock
 from mockserver.core.ids import Ids
 from mockserver.core.scenarios import FaultRequested, Scenario
@@ -130,6 +131,8 @@ class Pipeline:
                 )
             except StoreUnavailable:  # read before the pipeline's own error handling
                 return self.unavailable_response(op)
+            except ClientDisconnect:  # gone (or timed out, serving.py) mid-body: no one to answer
+                return Response(status_code=400)
             ex = Exchange(name, op, request, headers, raw, entry)
             if task_param is not None:
                 # Found once, before the handler runs, so a faulted poll still counts as a
@@ -185,6 +188,8 @@ class Pipeline:
             except Exception:  # a bug in the fake: answer in the family's words, log it
                 log.exception("wanmock: unhandled error in %s %s", name, operation)
                 response = error_response(policy.internal_error(), op)
+            if raw is None:  # the rest of a body over the limit is not read: close after
+                response.headers["connection"] = "close"
             if writes:
                 response = await self.commit(writes, op, response)
             try:
@@ -251,25 +256,22 @@ class Pipeline:
         return scenario
 
     async def apply_fault(self, scenario: Scenario, op: Operation) -> Response | None:
-        """Answer with the fault, or wait (latency) and return None to carry on normally."""
-        p = scenario.params
-        if scenario.name == "latency":
-            if "ms" in p:
-                delay = float(p["ms"])
-            else:
-                delay = self.backend.scenarios.uniform(float(p.get("min_ms", 0)),
-                                                       float(p.get("max_ms", 1000)))
-            await asyncio.sleep(delay / 1000)
+        """Carry out a transport fault (its kind's outcome, `mockserver.core.faults`): answer,
+        or wait and return None to carry on normally."""
+        kind = faults.kind(scenario.name)
+        if kind is None:  # Scenario checks its name: only a kind unregistered since
+            raise MockServerError(f"unknown transport scenario {scenario.name!r}")
+        outcome = kind.outcome(scenario.params, self.backend.scenarios.uniform)
+        if isinstance(outcome, faults.Wait):
+            await asyncio.sleep(outcome.seconds)
             return None
-        if scenario.name == "drop":
+        if isinstance(outcome, faults.Drop):
+            if outcome.seconds:
+                await asyncio.sleep(outcome.seconds)
             return DroppedResponse()
-        if scenario.name == "hang":
-            await asyncio.sleep(min(float(p.get("seconds", 30)), 300.0))
-            return DroppedResponse()
-        if scenario.name == "malformed":
-            return Response(b'{"request_id": "wanmock", "output": {"task_id": ', 200,
-                            media_type="application/json")
-        raise FaultRequested(scenario.name, p)
+        if isinstance(outcome, faults.Reply):
+            return Response(outcome.body, outcome.status, media_type=outcome.media_type)
+        raise FaultRequested(scenario.name, scenario.params)  # the family's words
 
 
 # The 503's request id and time while the store (and its ids and clock) is out of reach.

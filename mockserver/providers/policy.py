@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from mockserver.catalogue import JobSpec
 from mockserver.contracts import Contract, ContractSet, Operation, render_envelope
-from mockserver.contracts.extensions import Fault
+from mockserver.core import faults
 from mockserver.core.ids import Ids, IdSource
-from mockserver.core.scenarios import FAULT_KEYS, Scenario
-from mockserver.errors import ProviderError, Timing, Violation
+from mockserver.core.scenarios import Scenario
+from mockserver.errors import MockServerError, ProviderError, Timing, Violation
 from mockserver.families import load_class, spec
 from mockserver.jsonwire import InvalidUtf8
 
@@ -69,18 +69,6 @@ class Judging:
     def rule_timing(self) -> Timing | None:
         timing = self.options.rule_timing
         return None if timing == "contract" else timing  # type: ignore[return-value]
-
-
-# Used when a contract has no x-wanmock-faults entry for a fault.
-DEFAULT_FAULTS: dict[str, Fault] = {
-    "throttle": Fault(429, "Throttling", "Requests throttling triggered."),
-    "rate_limit": Fault(429, "Throttling.RateQuota",
-                        "Requests rate limit exceeded, please try again later."),
-    "concurrency": Fault(429, "Throttling", "Too many running tasks."),
-    "server_error": Fault(500, "InternalError",
-                          "An internal error has occured, please try again later."),
-    "unavailable": Fault(503, "ServiceUnavailable", "The service is temporarily unavailable."),
-}
 
 
 class Policy:
@@ -201,15 +189,17 @@ class Policy:
         return ProviderError.from_violation(violation)
 
     def fault_error(self, scenario: Scenario, op: Operation | None = None) -> ProviderError:
-        """A transport fault in the family's words (`x-wanmock-faults`, per role if given)."""
-        key = FAULT_KEYS[scenario.name]
-        spec = (self.contract.extensions.faults.get(key) or DEFAULT_FAULTS[key]).for_role(
-            op.role if op is not None else None)
+        """A transport fault in the family's words: its contract's `x-wanmock-faults` entry
+        for the kind (per role if given), else the kind's own default
+        (`mockserver.core.faults`)."""
+        kind = faults.kind(scenario.name)
+        found = None if kind is None else (
+            self.contract.extensions.faults.get(kind.contract_key) or kind.words)
+        if kind is None or found is None:  # registration ensures words for a worded kind
+            raise MockServerError(f"{scenario.name!r} is no transport fault")
+        spec = found.for_role(op.role if op is not None else None)
         headers = {}
-        # `throttle` always carries Retry-After (that is the scenario); the provider's own
-        # limits carry it where its contract says the provider sends one.
-        if scenario.name == "throttle" or "retry_after" in scenario.params or (
-                scenario.name in ("rate-limit", "concurrency") and spec.retry_after):
+        if kind.sends_retry_after(scenario.params, spec.retry_after):
             headers["Retry-After"] = str(int(scenario.params.get("retry_after", 1)))
         return ProviderError(spec.status, spec.code, spec.message, envelope=spec.envelope,
                              headers=headers)

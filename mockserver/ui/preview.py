@@ -103,7 +103,7 @@ def preview_body(body: str | None, limit: int = PAGE_LIMIT) -> Preview | None:
     if len(body) <= 256 * 1024 and body[:1] in "{[":
         try:
             parsed = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # too deep to parse is shown as text
             pass
         else:
             shown = preview_value(parsed, limit)
@@ -121,7 +121,7 @@ def answered_status(body: str | None, family: str | None = None,
         return None
     try:
         doc = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(doc, dict):
         return None

@@ -23,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Awaitable, Callable
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -34,6 +36,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from mockserver.core.backend import Backend
+from mockserver.core.store import StoreUnavailable
 from mockserver.core.tasks import State, Task
 from mockserver.ui import views
 from mockserver.ui.contracts_view import family_operations
@@ -105,7 +108,11 @@ class Dashboard:
             query=request.url.query,
         )
         html = self.env.get_template(name).render(**context)
-        return HTMLResponse(html, status_code=status, headers={
+        try:
+            body = html.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate a client sent (`\ud800`): shown as U+FFFD
+            body = html.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+        return HTMLResponse(body, status_code=status, headers={
             "Content-Security-Policy": CSP, "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
 
@@ -230,11 +237,12 @@ class Dashboard:
                            response_preview=preview_body(entry.response_body))
 
     async def controls(self, request: Request) -> Response:
-        from mockserver.core.scenarios import JOB, TRANSPORT
+        from mockserver.core.faults import descriptions
+        from mockserver.core.scenarios import JOB
 
         backend = self.backend
         return self.render(request, "controls.html", rules=backend.scenarios.rules(),
-                           job=JOB, transport=TRANSPORT, states=[s.value for s in State],
+                           job=JOB, transport=descriptions(), states=[s.value for s in State],
                            task_id=request.query_params.get("task", ""),
                            options=backend.options, version=self.controls_version(),
                            operations=views.operations(backend),
@@ -273,19 +281,37 @@ class Dashboard:
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
+def _unavailable(page: Callable[[Request], Awaitable[Response]]) -> Any:
+    """A page that answers 503 while the store cannot be reached (the family routes' 503)."""
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await page(request)
+        except StoreUnavailable as exc:
+            return HTMLResponse(
+                "<!doctype html><title>wanmock: store unavailable</title><h1>The store is "
+                f"unavailable</h1><p>{html_escape(str(exc))}</p><p>This page works again as "
+                "soon as the store is back.</p>", status_code=503,
+                headers={"Retry-After": "1", "Cache-Control": "no-store"})
+
+    endpoint.__name__ = getattr(page, "__name__", "page")
+    return endpoint
+
+
 def ui_routes(backend: Backend) -> list[BaseRoute]:
-    """The dashboard's routes for one backend (mount them in any Starlette app)."""
+    """The dashboard's routes for one backend (mount them in any Starlette app); each page
+    answers 503 while the store cannot be reached."""
     board = Dashboard(backend)
+    page = _unavailable
     return [
-        Route(PREFIX, board.tasks, methods=["GET"], name="ui_tasks"),
-        Route(PREFIX + "/", board.tasks, methods=["GET"]),
-        Route(PREFIX + "/tasks/{task_id}/request.json", board.task_request, methods=["GET"]),
-        Route(PREFIX + "/tasks/{task_id}", board.task, methods=["GET"]),
-        Route(PREFIX + "/journal", board.journal, methods=["GET"]),
-        Route(PREFIX + "/journal/{seq}", board.entry, methods=["GET"]),
-        Route(PREFIX + "/controls", board.controls, methods=["GET"]),
-        Route(PREFIX + "/contracts", board.contracts, methods=["GET"]),
-        Route(PREFIX + "/events", board.stream, methods=["GET"]),
+        Route(PREFIX, page(board.tasks), methods=["GET"], name="ui_tasks"),
+        Route(PREFIX + "/", page(board.tasks), methods=["GET"]),
+        Route(PREFIX + "/tasks/{task_id}/request.json", page(board.task_request), methods=["GET"]),
+        Route(PREFIX + "/tasks/{task_id}", page(board.task), methods=["GET"]),
+        Route(PREFIX + "/journal", page(board.journal), methods=["GET"]),
+        Route(PREFIX + "/journal/{seq}", page(board.entry), methods=["GET"]),
+        Route(PREFIX + "/controls", page(board.controls), methods=["GET"]),
+        Route(PREFIX + "/contracts", page(board.contracts), methods=["GET"]),
+        Route(PREFIX + "/events", page(board.stream), methods=["GET"]),
         Mount(PREFIX + "/static", app=StaticFiles(directory=str(HERE / "static")),
               name="ui_static"),
     ]

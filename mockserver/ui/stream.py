@@ -23,6 +23,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 
 from mockserver.core.backend import Backend
+from mockserver.core.store import StoreUnavailable
 
 TICK_S = 0.5
 MAX_LIFE_S = 30.0
@@ -67,6 +68,15 @@ def event(name: str, data: object) -> str:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
+def _version(version: Callable[[], str]) -> str:
+    """The page's version; while the store cannot be reached, a version of its own (the page
+    reloads into the dashboard's 503, and again once the store is back)."""
+    try:
+        return version()
+    except StoreUnavailable:
+        return "store-unavailable"
+
+
 async def events(
     backend: Backend,
     version: Callable[[], str],
@@ -81,7 +91,7 @@ async def events(
     try:
         yield f"retry: {RETRY_MS}\n\n"
         started = time.perf_counter()
-        last = version()
+        last = _version(version)
         cost = time.perf_counter() - started
         yield event("version", {"version": last})
         waited = quiet = 0.0
@@ -98,7 +108,7 @@ async def events(
             if state.closing.is_set() or await disconnected():  # type: ignore[misc]
                 return
             started = time.perf_counter()
-            now = version()
+            now = _version(version)
             cost = time.perf_counter() - started
             if now != last:
                 last, quiet = now, 0.0

@@ -8,13 +8,13 @@ plain attributes to filter and count them. Only a `state` filter needs every tas
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 from mockserver.core.backend import Backend
+from mockserver.core.ids import KEY_DIGEST, key_digest
 from mockserver.core.journal import Entry
 from mockserver.core.tasks import State, Task
 
@@ -29,11 +29,14 @@ def key_label(api_key: str | None) -> str:
     Links filter by this label, so a shared URL never carries a secret."""
     if not api_key:
         return ""
-    return "key:" + hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    digest = key_digest(api_key) or ""  # tasks keep the digest; a raw key is digested here
+    return "key:" + digest[len(KEY_DIGEST):][:8]
 
 
 def _key_matches(wanted: str, api_key: str | None) -> bool:
-    return wanted in (api_key, key_label(api_key))
+    """A filter by label (`key:1a2b3c4d`) or by the key itself, against a task's digest."""
+    return wanted == key_label(api_key) or (api_key is not None
+                                            and key_digest(wanted) == key_digest(api_key))
 
 
 @dataclass(slots=True)

@@ -26,7 +26,9 @@ def test_manual_clock_advance_returns_and_keeps_the_new_time() -> None:
     assert clock.advance(2.5) == 102.5
     assert clock.now() == 102.5
     assert clock.advance(0) == 102.5
-    assert clock.advance("1.5") == 104.0  # a numeric string is a number of seconds
+    with pytest.raises(MockServerError):  # strict: a numeric string is no number of seconds
+        clock.advance("1.5")  # type: ignore[arg-type]
+    assert clock.advance(1.5) == 104.0
     assert clock.now() == 104.0
 
 

@@ -35,6 +35,9 @@ from mockserver.errors import MockServerError
 
 T = TypeVar("T")
 SKEW_EVERY_S = 30.0
+TIMEOUT_S = 1.0  # every Redis call: connect and each read (a hung server costs this once)
+PROBE_S = 0.25  # the PING that decides whether a server that failed is back
+COOLDOWN_S = 1.0  # after a failed call, calls fail at once this long before the next probe
 
 
 
@@ -50,9 +53,15 @@ def _guard(fn: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
+        breaker: Breaker = args[0].breaker
+        breaker.check()
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            breaker.ok()
+            return result
         except down as exc:
+            if isinstance(exc, rex.TimeoutError | TimeoutError):  # hung, not refused: fail
+                breaker.trip()                                   # fast for a while
             raise StoreUnavailable(f"redis: {exc}") from exc
         except rex.ResponseError as exc:
             if "LOADING" in str(exc) or "MASTERDOWN" in str(exc):
@@ -70,6 +79,41 @@ def _guard(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+class Breaker:
+    """Fail fast while Redis is hung. Every call already has a short socket timeout
+    (`TIMEOUT_S`), but the calls are synchronous: a hung server would hold the event loop for
+    a timeout per call, request after request. (A server that is gone refuses at once and
+    needs no breaker.) After one call times out, calls fail at once for
+    `COOLDOWN_S`; then a `PING` with a `PROBE_S` timeout decides whether calls go to Redis
+    again. So with a hung server a request is answered 503 within `TIMEOUT_S` (the call that
+    finds it hung) plus a probe, and the worker recovers by itself within `COOLDOWN_S` of the
+    server's return."""
+
+    def __init__(self, probe: Callable[[], object]) -> None:
+        self.probe = probe
+        self.down_until = 0.0
+        self.down = False
+
+    def check(self) -> None:
+        if not self.down:
+            return
+        if time.monotonic() < self.down_until:
+            raise StoreUnavailable("redis: down (the last call failed; retrying shortly)")
+        try:
+            self.probe()
+        except Exception as exc:  # still down or hung: another cooldown
+            self.trip()
+            raise StoreUnavailable(f"redis: down ({exc})") from exc
+        self.down = False
+
+    def trip(self) -> None:
+        self.down = True
+        self.down_until = time.monotonic() + COOLDOWN_S
+
+    def ok(self) -> None:
+        self.down = False
+
+
 _GONE = ("gone",)  # a cached read of a task that does not exist
 
 
@@ -83,7 +127,7 @@ class RedisDriver:
     def __init__(self, url: str) -> None:
         try:
             import redis
-            from redis.backoff import ExponentialBackoff
+            from redis.backoff import ExponentialBackoff, NoBackoff
             from redis.retry import Retry
         except ImportError:  # pragma: no cover - redis is a dependency
             raise MockServerError("the Redis store needs redis-py: pip install redis") from None
@@ -94,12 +138,18 @@ class RedisDriver:
         rest = "&".join(f"{k}={v}" for k, vs in query.items() for v in vs)
         clean = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, ""))
         try:
+            # A stale connection (the server restarted) is retried; a timeout is not: the
+            # server is hung and the Breaker answers for it.
             self.r = redis.Redis.from_url(
-                clean, socket_connect_timeout=0.5, socket_timeout=2.0,
-                retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 2),
+                clean, socket_connect_timeout=TIMEOUT_S, socket_timeout=TIMEOUT_S,
+                retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 2,
+                            supported_errors=(redis.exceptions.ConnectionError,)),
                 health_check_interval=15)
+            probe = redis.Redis.from_url(clean, socket_connect_timeout=PROBE_S,
+                                         socket_timeout=PROBE_S, retry=Retry(NoBackoff(), 0))
         except ValueError as exc:
             raise MockServerError(f"bad Redis URL {url!r}: {exc}") from None
+        self.breaker = Breaker(probe.ping)
         self.journal_size = 1000
         self._local = threading.local()
         self._hot_conns: list[Any] = []
@@ -108,6 +158,7 @@ class RedisDriver:
         self.skew = 0.0
         self._skew_at = float("-inf")
         self._start = "0"
+        self._seen = ""  # the last epoch this worker read ("": none yet; see redis_lua._EPOCH)
         reg = self.r.register_script
         self._sync, self._task, self._put = reg(lua.SYNC), reg(lua.TASK), reg(lua.PUT_TASKS)
         self._remove, self._hset_if, self._poll = reg(lua.REMOVE), reg(lua.HSET_IF), reg(lua.POLL)
@@ -134,11 +185,11 @@ class RedisDriver:
             except rex.NoScriptError:
                 conn.send_command("SCRIPT", "LOAD", script.script, check_health=False)
                 conn.read_response()
-            except (rex.ConnectionError, rex.TimeoutError, OSError):
+            except (rex.ConnectionError, rex.TimeoutError, OSError) as exc:
                 conn.disconnect()
                 conn._wanmock_tracking = None  # a new connection is not tracked
                 self._cache.drop()
-                if attempt:
+                if attempt or isinstance(exc, rex.TimeoutError):  # hung: no second wait
                     raise
         raise rex.ConnectionError("EVALSHA failed twice")
 
@@ -183,8 +234,9 @@ class RedisDriver:
             trusted = self._track(conn)
             e, now, offset, rules, hooks, raw = self._hot(
                 self._sync, [], [self.ns, task_id or "", "1" if want_rec else "0",
-                                 self._start])
+                                 self._start, self._seen])
             self._start = now  # a server that lost its data starts the manual clock here again
+            self._seen = str(int(e))
             meta = (int(e), float(now), float(offset), int(rules), int(hooks))
             row = self._row(raw) if task_id else None
             if trusted and cache.drain():  # nothing changed it since the read began
@@ -218,7 +270,8 @@ class RedisDriver:
 
     @_guard
     def bump_epoch(self) -> int:
-        old, new = (int(x) for x in self._bump(args=[self.ns]))
+        old, new = (int(x) for x in self._bump(args=[self.ns, self._seen]))
+        self._seen = str(new)
         self._unlink(old)
         return new
 
@@ -260,6 +313,11 @@ class RedisDriver:
     @_guard
     def counter(self, epoch: int, name: str, by: int) -> int:
         return int(self.r.hincrby(self._p(epoch) + "c", name, by))
+
+    @_guard
+    def lineage(self) -> str:
+        """"" for a store that never lost its data, else the epoch it started again with."""
+        return _s(self.r.get(f"{self.ns}:lineage") or b"")
 
     # -- tasks -------------------------------------------------------------------------------
     @_guard

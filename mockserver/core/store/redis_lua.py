@@ -8,17 +8,22 @@ task: rec, at, polls, canceled_at, forced, forced_at, failure, al), `tasks` (zse
 """
 
 # The epoch, set from the server's time (milliseconds) when there is none: a server that lost
-# its data starts an epoch no worker has seen, which every worker takes for a reset.
+# its data starts an epoch no worker has seen, which every worker takes for a reset. When the
+# worker asking has seen an epoch before (`seen`), the data was lost, not fresh: the new epoch
+# also becomes the store's `lineage`, which seeded ids fold in, so ids handed out before the
+# loss (and perhaps still polled) are never handed out again. A fresh store has no lineage:
+# the same seed gives the same ids run after run.
 _EPOCH = """
 local e = redis.call('GET', ns .. ':epoch')
 if not e then
   local t = redis.call('TIME')
   e = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
   redis.call('SET', ns .. ':epoch', e)
+  if seen ~= '' then redis.call('SET', ns .. ':lineage', e) end
 end
 """
 SYNC = """
-local ns, tid, want, start = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local ns, tid, want, start, seen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] or ''
 """ + _EPOCH + """
 local clock = redis.call('HMGET', ns .. ':clock', 'now', 'offset')
 if not clock[1] then
@@ -222,7 +227,7 @@ redis.call('HINCRBYFLOAT', KEYS[1], ARGV[1], ARGV[2])
 return redis.call('HMGET', KEYS[1], 'now', 'offset')
 """
 BUMP = """
-local ns = ARGV[1]
+local ns, seen = ARGV[1], ARGV[2] or ''
 """ + _EPOCH + """
 return {e, redis.call('INCR', ns .. ':epoch')}
 """

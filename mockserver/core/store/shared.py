@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mockserver.core.artifacts import Signer
-from mockserver.core.clock import DEFAULT_EPOCH, _check
+from mockserver.core.clock import DEFAULT_EPOCH, _check, check_time
 from mockserver.core.ids import _V4_CLEAR, _V4_SET, Ids
 from mockserver.core.store.base import Driver, View
 from mockserver.core.store.outbox import SharedOutbox
@@ -341,7 +341,7 @@ class SharedClock:
         return time.time() + view.skew + view.offset
 
     def advance(self, seconds: float) -> float:
-        value = _check(seconds)
+        value = _check(seconds, self.now())
         now, offset = self.store.driver.advance(self.kind, value)
         found = self.store.current_view()
         if found is not None:
@@ -350,13 +350,7 @@ class SharedClock:
 
     def set(self, when: float) -> float:
         """Jump the manual clock to an absolute time (forward only)."""
-        try:
-            value = float(when)
-        except (TypeError, ValueError):
-            raise MockServerError(
-                f"clock set needs an epoch time in seconds, got {when!r}") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise MockServerError(f"clock set needs a finite time, got {when!r}")
+        value = check_time(when)
         now = self.now()
         if value < now:
             raise MockServerError(f"clock cannot go back from {now} to {when}")
@@ -390,8 +384,13 @@ class SharedIds:
         """The generator, with `count` draws taken from this worker's block (a new block
         when it runs out). Called with the lock held."""
         if self._left < count:
-            block = int(self.store.driver.counter(self.store.view().epoch, "id_blocks", 1))
-            self._rng.seed(hashlib.sha256(f"wanmock:{self.seed}:{block}".encode()).digest())
+            driver = self.store.driver
+            block = int(driver.counter(self.store.view().epoch, "id_blocks", 1))
+            # A store that lost its data (a Redis without persistence, restarted) has a
+            # lineage: folded in, the new blocks never repeat ids handed out before the loss.
+            lineage = driver.lineage() if hasattr(driver, "lineage") else ""
+            salt = f"{lineage}:" if lineage else ""
+            self._rng.seed(hashlib.sha256(f"wanmock:{self.seed}:{salt}{block}".encode()).digest())
             self._left = ID_BLOCK
         self._left -= count
         return self._rng

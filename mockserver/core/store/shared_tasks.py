@@ -166,7 +166,9 @@ class SharedTasks:
         return iter(list(self.oldest()))
 
     def __len__(self) -> int:
-        return int(self.driver.count_tasks(self.store.view().epoch))
+        """The tasks in the store and this worker's not yet written (a submit's, until its
+        request commits): what `max_tasks` bounds."""
+        return int(self.driver.count_tasks(self.store.view().epoch)) + len(self._pending)
 
     def reset(self) -> None:
         self._cache.clear()

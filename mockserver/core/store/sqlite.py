@@ -2,9 +2,10 @@
 
 Standard library `sqlite3` in WAL mode (readers never wait for the writer), `synchronous=NORMAL`
 (a commit is durable across a process crash; an OS crash may lose the last commits), one
-connection per thread, `busy_timeout` 5 s. Atomic claims are single statements or
-`BEGIN IMMEDIATE` transactions. Every row carries the epoch it belongs to; `bump_epoch()` moves
-the epoch on and deletes the old rows in the same transaction.
+connection per thread, `busy_timeout` 2 s (a lock held longer is the store unavailable: 503).
+Atomic claims are single statements or `BEGIN IMMEDIATE` transactions. Every row carries the
+epoch it belongs to; `bump_epoch()` moves the epoch on and deletes the old rows in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ class SqliteDriver:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None,
+            db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None,
                                  check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
