@@ -246,11 +246,3 @@ def _tls(tls: Any, host: str, app: Any, extra: Iterable[str]) -> TLS | None:
     names = server_names(host, getattr(options, "public_url", None), extra)
     return prepare(names, None if tls is True else tls)
 
-
-def _loop() -> str:
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        return "asyncio"
-    return "uvloop"
-
