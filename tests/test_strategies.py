@@ -32,7 +32,7 @@ FAMILIES = bundled_names()
 NEWAPI_HOST = "newapi.example.com"
 HEADERS = {"Authorization": "Bearer sk-test", "X-DashScope-Async": "enable"}
 HOST = {"dashscope": "dashscope.aliyuncs.com", "apiyi": "api.apiyi.com",
-        "jiekou": "api.jiekou.ai", "newapi": NEWAPI_HOST}
+        "jiekou": "api.jiekou.ai", "newapi": NEWAPI_HOST, "openrouter": "openrouter.ai"}
 
 
 @cache
@@ -81,9 +81,15 @@ def test_valid_requests_have_no_violation_and_get_the_job_they_ask_for(family, d
             assert min(geometry) == tier
     if "ratio" in fields:
         ratios = fam.contract.catalogue.ratios
-        assert f"{spec.width}*{spec.height}" == ratios[spec.resolution][fields["ratio"]]
+        # `adaptive` (Wan 3.0) resolves to a listed ratio the job reports (decision
+        # inputs-not-fetched): the geometry is that ratio's.
+        ratio = spec.ratio if fields["ratio"] == "adaptive" else fields["ratio"]
+        assert f"{spec.width}*{spec.height}" == ratios[spec.resolution][ratio]
     if "duration" in fields:
-        assert spec.duration == fields["duration"]
+        if fields["duration"] in (0, -1):  # the input's length / smart duration: assumed
+            assert spec.duration >= 2
+        else:
+            assert spec.duration == fields["duration"]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -154,7 +160,7 @@ def task_id_of(family: str, response: httpx.Response) -> str:
     data = response.json()
     if family in ("dashscope", "apiyi"):
         return str(data["output"]["task_id"])
-    if family == "newapi":
+    if family in ("newapi", "openrouter"):
         return str(data["id"])
     return str(data["task_id"])
 
@@ -167,7 +173,7 @@ def test_invalid_requests_are_rejected_or_their_task_fails(fake, family, data):
     operation_id, body, broken = data.draw(requests_of(family, False))
     with client_for(family) as client:
         response = submit(client, family, operation_id, body)
-    if response.status_code == 200:  # accepted: the rule is reported when the task fails
+    if response.is_success:  # accepted: the rule is reported when the task fails
         task_id = task_id_of(family, response)
         [final] = wanmock.run_until_terminal(task_id)
         assert final.state is State.FAILED, broken
@@ -185,7 +191,7 @@ def test_valid_requests_are_accepted_and_succeed(fake, family, data):
     operation_id, body = data.draw(requests_of(family, True))
     with client_for(family) as client:
         response = submit(client, family, operation_id, body)
-    assert response.status_code == 200, response.text
+    assert response.is_success, response.text  # 200, or OpenRouter's 202
     [final] = wanmock.run_until_terminal(task_id_of(family, response))
     assert final.state is State.SUCCEEDED
     wanmock.assert_all_requests_conform()
