@@ -76,7 +76,7 @@ class Fal(Family):
         root = render.request_root(op.path)
         query = ex.request.query_params
         limit = (query.get("fal_max_queue_length") or "").strip()
-        if limit.isdigit() and self._queued(ex.api_key, root) >= int(limit):
+        if limit.isascii() and limit.isdigit() and self._queued(ex.api_key, root) >= int(limit):
             raise ProviderError(429, "queue_full", "Queue is full", envelope="request",
                                 headers={"X-Fal-Error-Type": "queue_full"})
         task = self._create(ex, op, ex.body, spec, late, root)
