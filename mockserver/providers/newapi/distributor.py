@@ -1,4 +1,4 @@
-"""new-api's reading of a submit body before its relay (audit F04, F09). No Starlette here: the
+"""new-api's reading of a submit body before its relay. No Starlette here: the
 HTTP class (routes.py) calls these with the request's `Exchange`.
 
 The `Distribute` middleware decodes the body by Content-Type, as `common.UnmarshalBodyReusable`
@@ -41,7 +41,7 @@ def read_submit(policy: NewApiPolicy, ex: Exchange, journal: Journal, *,
                     raise
                 raise wire.WireError("invalid JSON request body") from None  # gjson
         elif kind == "none":
-            body = {}  # UnmarshalBodyReusable skips the body: no model (F09)
+            body = {}  # UnmarshalBodyReusable skips the body: no model
         else:
             parsed = wire.read_form(raw, ctype)
             if isinstance(parsed, wire.Form):
