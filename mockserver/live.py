@@ -17,6 +17,7 @@ import httpx
 
 from mockserver.contracts import ContractSet, Operation
 from mockserver.core.journal import redact_value
+from mockserver.proxy_budget import Budget
 from mockserver.recorded import operation_patterns
 
 
@@ -28,6 +29,9 @@ def __getattr__(name: str) -> Any:
 
         return host_families(load())
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["Budget", "LiveRoutes", "available_keys", "describe_findings"]
 
 
 def available_keys(environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -42,24 +46,6 @@ def available_keys(environ: dict[str, str] | None = None) -> dict[str, str]:
         if found:
             keys[name] = found
     return keys
-
-
-@dataclass
-class Budget:
-    """How many billable submissions a run may make; shared by every test of a session."""
-
-    limit: int = 0
-    spent: int = 0
-
-    def take(self, n: int = 1) -> bool:
-        if self.spent + n > self.limit:
-            return False
-        self.spent += n
-        return True
-
-    def refund(self, n: int = 1) -> None:
-        """The provider's answer shows no job was created (a non-2xx answer)."""
-        self.spent = max(0, self.spent - n)
 
 
 @dataclass
