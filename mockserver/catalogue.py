@@ -190,7 +190,7 @@ class Catalogue:
     def variant(self, entry: ModelEntry, alternatives: frozenset[str]) -> ModelEntry:
         """The entry with the chosen `alternatives` of its own applied (an entry's
         `alternatives: {name: {key: value}}` replaces those keys; null removes one): the
-        option-selected readings where sources disagree (audit N02-N05)."""
+        option-selected readings where sources disagree."""
         own = entry.get("alternatives")
         if not alternatives or not own:
             return entry
@@ -223,7 +223,7 @@ class Catalogue:
         failed. A failed rule does not stop the others: the provider reports the first one, the
         journal and `Contract.judge` show them all. `task` is the endpoint's DashScope task
         (`x-wanmock-task`): a model of another task is unknown there. `strict_prompts`: a prompt
-        over a limit whose `over_alternative` is `reject` is rejected (U14's alternative).
+        over a limit whose `over_alternative` is `reject` is rejected (the `dashscope_r2v_prompt_over=reject` reading).
         `alternatives`: the entries' alternative readings chosen by options (`variant`);
         `assume`: what the fake takes to be true of inputs it never fetches
         (`media.Assumed`, from an `inputs` scenario).
@@ -313,7 +313,7 @@ class Catalogue:
         has_audio = facts.audio
         if not has_audio and (audio_url or audio_flag is True):
             fail("audio_supported", "audio_url" if audio_url else "audio", audio_url or audio_flag)
-        # `audio_fixed`: the model always makes sound and ignores the switch (wan2.6-r2v, N04).
+        # `audio_fixed`: the model always makes sound and ignores the switch (wan2.6-r2v).
         audio = has_audio and (bool(audio_url) or audio_flag is not False
                                or bool(entry.get("audio_fixed")))
         if isinstance(audio_url, str) and audio_url and not audio_url_ok(audio_url):
@@ -331,7 +331,7 @@ class Catalogue:
                 media.check_combinations(entry, get("media"), fail)
             if "references" in requires:
                 media.check_references(entry, fields, fail)
-        # Inline (data:) images: decoded and measured here, never fetched (audit F22, F23).
+        # Inline (data:) images: decoded and measured here, never fetched.
         first = media.inline_images(self.image_limits.get(family), entry, fields, fail)
         if first is not None and not sizes and not facts.pairs and entry.mode == "i2v":
             # The output keeps the input image's aspect ratio at the tier's pixel count.
@@ -342,7 +342,7 @@ class Catalogue:
         input_video_s = media.reference_video_s(entry, videos, assumed)
         with_video = entry.get("durations_with_video")
         if with_video and videos and not with_video["min"] <= duration <= with_video["max"]:
-            # wan2.7-r2v with a reference video: 2-10 s (audit N02).
+            # wan2.7-r2v with a reference video: 2-10 s.
             fail("duration_with_video", "duration", duration, with_video["max"])
         output_s = None
         checker = media_checks.CHECKERS.get(entry.protocol)
@@ -403,7 +403,7 @@ class Catalogue:
 
 def entry_task(entry: ModelEntry) -> str:
     """The DashScope task (endpoint) a model is served on: `image2video` for kf2v models
-    (the SDK's rule, api-facts §3.1), `video-generation` for the rest."""
+    (the SDK's rule, dashscope 2.0.2 aigc/video_synthesis.py; help.aliyun.com/zh/model-studio/text-to-video-api-reference), `video-generation` for the rest."""
     return str(entry.get("task", "video-generation"))
 
 

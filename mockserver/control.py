@@ -250,7 +250,7 @@ def control_routes(backend: Backend) -> list[BaseRoute]:
         return Response(text, media_type="application/yaml")
 
     async def video(request: Request) -> Response:
-        # Answered as OSS answers a presigned GET (audit F03/F18; decision `result-url-oss`).
+        # Answered as OSS answers a presigned GET (decision `result-url-oss`).
         task_id = request.path_params["task_id"]
         path = f"/_wanmock/videos/{task_id}.mp4"
         q = request.query_params

@@ -1,7 +1,7 @@
 """Input images given inline as `data:` URIs: decoded locally (never fetched) and measured.
 
 The providers accept JPEG/JPG, PNG without transparency, BMP and WEBP, within side and size
-limits that differ by provider and revision (contracts/catalogue.yaml `image_limits`; audit F23).
+limits that differ by provider and revision (contracts/catalogue.yaml `image_limits`).
 Only the header is read (Pillow's lazy `Image.open`), so a large or hostile image costs no
 decoding: a `data:` URI whose encoded length already exceeds the byte limit is refused before
 it is decoded at all.
@@ -99,8 +99,7 @@ def _inspect(uri: str, max_bytes: int) -> DataImage:
 
 def keep_aspect(width: int, height: int, tier_w: int, tier_h: int) -> tuple[int, int]:
     """Output geometry for an input image: its aspect ratio at about the tier's pixel count
-    ("the model will attempt to maintain the aspect ratio ... consistent with the input image",
-    audit F22), each side a multiple of 16 as video encoders want."""
+    ("the model will attempt to maintain the aspect ratio ... consistent with the input image"), each side a multiple of 16 as video encoders want."""
     area = tier_w * tier_h
     ratio = width / height
     out_w = (area * ratio) ** 0.5

@@ -108,7 +108,7 @@ class Overrides:
 
 def audio_url_ok(url: str) -> bool:
     """Whether an audio URL names a wav or mp3 file (by its path's extension; a `data:` URI by
-    its media type), the check DashScope answers with InvalidURL (audit F15). Nothing is
+    its media type), the check DashScope answers with InvalidURL. Nothing is
     fetched."""
     if url[:5].lower() == "data:":
         return url[5:].split(";", 1)[0].split(",", 1)[0].strip().lower() in _AUDIO_MIMES
@@ -172,7 +172,7 @@ def reference_videos(fields: Mapping[str, Any]) -> int:
 
 
 def reference_video_s(entry: Any, videos: int, assume: Assumed) -> float:
-    """The input video seconds an r2v task bills (audit N05): the assumed length of its
+    """The input video seconds an r2v task bills: the assumed length of its
     `videos` reference videos, at most the entry's `input_billing.cap_s` in total; 0 when the
     entry bills none (or the option turned it off)."""
     billing = entry.get("input_billing")

@@ -164,7 +164,7 @@ def test_catalogue_covers_seed_and_matrix_models(contract_set, family):
 
 def test_catalogue_family_overrides(contract_set):
     catalogue = contract_set.catalogue
-    # wan2.7-t2v default resolution: official docs 1080P, apiyi's own table 720P (api-facts §5.8)
+    # wan2.7-t2v default resolution: official docs 1080P, apiyi's own table 720P (x-wanmock-decisions)
     assert catalogue.entry("dashscope", "wan2.7-t2v").get("default_resolution") == "1080P"
     assert catalogue.entry("apiyi", "wan2.7-t2v").get("default_resolution") == "720P"
     # wan2.6-i2v durations: newest DashScope docs 2..15, jiekou's seed 003 {5, 10, 15}
@@ -416,7 +416,7 @@ def test_overlong_prompt_is_truncated_not_rejected(contract_set):
 
 
 def test_sdk_extra_fields_are_tolerated(contract_set):
-    # What dashscope 2.0.2's VideoSynthesis sends (api-facts §3.2).
+    # What dashscope 2.0.2's VideoSynthesis sends (dashscope 2.0.2 aigc/video_synthesis.py).
     body = {"model": "wan2.6-i2v", "input": {"prompt": None, "extend_prompt": True,
                                              "img_url": "https://x.test/a.png"},
             "parameters": {}}

@@ -97,6 +97,15 @@ def test_wanmock_keeps_nothing_in_the_scope() -> None:
     assert len(seen) == 2 * len(FAMILIES) and all(keys == set() for keys in seen), seen
 
 
+def test_no_family_handler_authenticates_again() -> None:
+    """The pipeline authenticates once (`ex.api_key`); a handler of any bundled family, new ones
+    included, never reads the key itself."""
+    root = Path(mockserver.__file__).parent / "providers"
+    again = {str(p.relative_to(root)) for p in root.glob("*/routes.py")
+             if re.search(r"\.(authenticate|read_key)\(", p.read_text(encoding="utf-8"))}
+    assert len(list(root.glob("*/routes.py"))) >= 5 and again == set()
+
+
 def test_no_wanmock_scope_key_in_the_source() -> None:
     found = set()
     for path in Path(mockserver.__file__).parent.rglob("*.py"):

@@ -1,5 +1,5 @@
-"""jiekou/Novita rows of the fidelity audit (../shared/reference/fidelity-audit.md): each test
-names its row and checks what the source says.
+"""jiekou/Novita behaviours a fidelity review found missing or wrong: each test checks what the
+public source (Novita's webhook and task-result pages, the seeds) says.
 
 F01 webhook envelope, F05 retries, F06 test_mode, F07 `video_url_ttl`, F17 task-result fields,
 U20 a submit without Content-Type. A served fake posts to receivers on 127.0.0.1 only.

@@ -49,9 +49,26 @@ _NAMED_FIELD = re.compile(r'(?i)("(?:' + _NAMES + r')"\s*:\s*)"(?:[^"\\]|\\.)*"'
 _NAMED_PARAM = re.compile(r"(?i)(^|[?&])((?:" + _NAMES + r"|key)=)[^&#\s\"]*")
 
 
+# A credential name as `_NAMED_FIELD` and `_NAMED_PARAM` need it: followed by `"` or `=`.
+_NAME_THEN = re.compile(r"(?:" + _NAMES + r"|key)(?=[\"=])")
+
+
 def _names_secret(text: str) -> bool:
+    """A cheap first look for `redact_text`: False means neither `_NAMED_FIELD` nor
+    `_NAMED_PARAM` can match. Both need a whole credential name right after `"`, `?`, `&` or
+    the start of the text, and every name holds one of `_SECRET_WORDS`: so only the nearest
+    such delimiter before each occurrence of a word can start one. A result URL's
+    `OSSAccessKeyId=` holds `key` inside a longer name and skips both substitutions."""
     low = text.lower()
-    return any(word in low for word in _SECRET_WORDS)
+    for word in _SECRET_WORDS:
+        i = low.find(word)
+        while i != -1:
+            start = max(low.rfind('"', 0, i), low.rfind("?", 0, i), low.rfind("&", 0, i)) + 1
+            found = _NAME_THEN.match(low, start)
+            if found is not None and found.end() > i:
+                return True
+            i = low.find(word, i + 1)
+    return False
 
 
 def redact_text(text: str) -> str:

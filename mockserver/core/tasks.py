@@ -30,8 +30,8 @@ class State(StrEnum):
     FAILED = "failed"
     CANCELED = "canceled"
     EXPIRED = "expired"
-    # Held by the provider, neither running nor ended (DashScope's TaskStatus.SUSPENDED, audit
-    # F21); reached only by forcing it (control API, `wanmock.force`).
+    # Held by the provider, neither running nor ended (DashScope's TaskStatus.SUSPENDED in
+    # dashscope 2.0.2 common/constants.py); reached only by forcing it (control API, `wanmock.force`).
     SUSPENDED = "suspended"
 
     @property

@@ -120,8 +120,12 @@ class Family:
         """The job scenario's parameters, chosen before the body is judged (an `inputs`
         scenario's facts of inputs the fake never fetches, `mockserver.media.Assumed`);
         None without one."""
-        fields = ex.operation.extract(ex.body)[0] if isinstance(ex.body, dict) else {}
-        found = self.job_scenario(ex, fields.get("model"), fields.get("prompt"))
+        if ex.job_scenario is None and not ex.job_picked and self.backend.scenarios:
+            # Rules match on model and prompt: read them only when a rule could be chosen.
+            fields = ex.operation.extract(ex.body)[0] if isinstance(ex.body, dict) else {}
+            found = self.job_scenario(ex, fields.get("model"), fields.get("prompt"))
+        else:
+            found = self.job_scenario(ex)
         return found.params if found is not None else None
 
     def submit(self, ex: Exchange, spec: JobSpec, late: Violation | None, *, task_id: str,

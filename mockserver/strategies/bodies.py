@@ -19,7 +19,7 @@ from mockserver.strategies.schema import Schema
 _WORDS = ("a", "cat", "lighthouse", "at", "dusk", "camera", "slowly", "pushes", "in", "rain",
           "neon", "street", "波浪", "海边")
 # No oss:// URL: a body alone cannot promise the X-DashScope-OssResourceResolve header that
-# DashScope needs for one (audit F12); the inline image is a real 400x300 PNG (audit F23).
+# DashScope needs for one; the inline image is a real 400x300 PNG.
 _IMAGES = ("https://example.com/frame.png", "http://example.com/a/b.jpg", SAMPLE_PNG_DATA_URI)
 _VIDEOS = ("https://example.com/clip.mp4", "https://example.com/ref.mov")
 AUDIOS = ("https://example.com/voice.mp3", "https://example.com/waves.wav")

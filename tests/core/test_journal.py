@@ -164,3 +164,30 @@ def test_bodies_kept_as_bytes_read_only_redacted() -> None:
     empty = record(journal, body=b"")
     Journal.complete(empty, 204, None)
     assert (empty.request_body, empty.response_body) == ("", None)
+
+
+def _redact_by_regex_alone(text: str) -> str:
+    from mockserver.core import journal
+
+    text = redact_value(text)
+    text = journal._NAMED_FIELD.sub(r'\1"[redacted]"', text)
+    return journal._NAMED_PARAM.sub(r"\1\2[redacted]", text)
+
+
+_NOISE = st.lists(st.sampled_from(['"', "?", "&", "=", ":", " ", "x", "-", "_", "Key", "monkey",
+                                    "OSSAccessKeyId", "1", "{", "}", ","]), max_size=8).map("".join)
+_NAMED = st.sampled_from(["api_key", "X-Api-Key", "apikey", "Access-Token", "auth_token", "token",
+                          "client_secret", "Secret", "PASSWORD", "key", "keyid", "monkey"])
+
+
+@given(before=_NOISE, name=_NAMED, form=st.sampled_from(['"{}": "v"', '"{}":"v"', "?{}=v", "&{}=v",
+                                                        "{}=v", "{}", '"{}"']), after=_NOISE)
+def test_the_first_look_never_skips_a_named_credential(before: str, name: str, form: str,
+                                                        after: str) -> None:
+    """`redact_text` skips its substitutions when the first look finds no credential name in
+    place (a signed URL's `OSSAccessKeyId=` in every poll answer): it redacts exactly what
+    the substitutions alone would."""
+    from mockserver.core.journal import redact_text
+
+    text = before + form.format(name) + after
+    assert redact_text(text) == _redact_by_regex_alone(text)

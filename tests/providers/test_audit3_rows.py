@@ -1,4 +1,4 @@
-"""The round-3 audit's DashScope and apiyi rows (fidelity-audit-3: N02-N05, N17, N18), each as
+"""The round-3 fidelity review's DashScope and apiyi findings, each as
 its source says and, where users could need the other reading, its option (the contracts'
 x-wanmock-decisions)."""
 

@@ -7,7 +7,7 @@ from mockserver.families import FamilySpec, StatusField
 from mockserver.options import Option
 
 NAME = "dashscope"
-# neutral state -> DashScope's `output.task_status` (api-facts §3.2); render.py speaks it.
+# neutral state -> DashScope's `output.task_status` (dashscope 2.0.2 aigc/video_synthesis.py); render.py speaks it.
 STATUS = {
     "queued": "PENDING",
     "running": "RUNNING",
@@ -15,7 +15,7 @@ STATUS = {
     "failed": "FAILED",
     "canceled": "CANCELED",
     "expired": "UNKNOWN",
-    "suspended": "SUSPENDED",  # SDK common/constants.py TaskStatus (audit F21)
+    "suspended": "SUSPENDED",  # SDK common/constants.py TaskStatus
 }
 STATUS_FIELD = StatusField("output.task_status", {w: s for s, w in STATUS.items()})
 
@@ -32,7 +32,7 @@ OPTIONS = (
     Option("dashscope_actual_prompt_wan27", False, "show actual_prompt on wan2.7 results "
            "(default: no, as the official wan2.7 query examples show only orig_prompt)",
            kind="bool", family=NAME),
-    Option("dashscope_usage_sr", False, "add SR to wan2.5/wan2.2 usage, as api-facts §3.5 and "
+    Option("dashscope_usage_sr", False, "add SR to wan2.5/wan2.2 usage, as help.aliyun.com/zh/model-studio/text-to-video-api-reference (responses) and "
            "a mirror show (default: no, as seed 002's verbatim wan2.5 body)", kind="bool",
            family=NAME),
     Option("dashscope_rate_limits", "on", "DashScope's documented limits: 20 requests/s per "
@@ -41,17 +41,17 @@ OPTIONS = (
            choices=("on", "off"), family=NAME),
     Option("dashscope_wan26_r2v_audio", "always", "wan2.6-r2v makes sound whatever "
            "parameters.audio says (always, default: the official guide's 有声视频) or refuses "
-           "audio as a silent model (strict: the fake before audit N04)",
+           "audio as a silent model (strict: the fake's older reading)",
            choices=("always", "strict"), family=NAME),
     Option("dashscope_wan27_r2v_video_max", 10, "wan2.7-r2v with a reference video: the "
            "longest duration (10, default, as every relay copying DashScope's rules; 15: the "
-           "Qwen guide's plain 2-15, audit N02)", kind="int", choices=(10, 15), family=NAME),
+           "Qwen guide's plain 2-15)", kind="int", choices=(10, 15), family=NAME),
     Option("dashscope_wan27_r2v_videos", 5, "wan2.7-r2v: reference videos allowed among its 5 "
-           "references (5, default, the Qwen create-task page; 3: the older assumption, audit "
-           "N03)", kind="int", choices=(5, 3), family=NAME),
+           "references (5, default, the Qwen create-task page; 3: the older assumption)",
+           kind="int", choices=(5, 3), family=NAME),
     Option("dashscope_r2v_input_billing", "on", "r2v with a reference video bills its input "
            "seconds in usage (on, default: input_video_duration up to 5 s, duration = input + "
-           "output, audit N05) or reports 0 (off)", choices=("on", "off"), family=NAME),
+           "output) or reports 0 (off)", choices=("on", "off"), family=NAME),
     Option("dashscope_r2v_prompt_over", "truncate", "wan2.6 r2v prompt over 1500 characters: "
            "truncate (default, as every other Wan model) or reject (400 InvalidParameter)",
            choices=("truncate", "reject"), family=NAME),

@@ -1,5 +1,5 @@
 """DashScope's policy (no Starlette): its error wording, retention, JSON parser and the header
-rule its judgement reads (`X-DashScope-OssResourceResolve`, audit F12)."""
+rule its judgement reads (`X-DashScope-OssResourceResolve`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from mockserver.providers.policy import Policy
 if TYPE_CHECKING:
     from mockserver.core.config import Options
 
-# F12's answer: DashScope's bad-URL wording (api-facts §3.6 [B]); the exact text for this case
+# DashScope's bad-URL wording (help.aliyun.com/zh/model-studio/error-code [B]); the exact text for this case
 # is not documented [C] (contracts/dashscope.yaml decision `oss-resource-resolve`).
 OSS_URL_MESSAGE = "url error, please check url！"
 # (option, value, catalogue alternative it selects): the other readings where sources disagree.
@@ -44,8 +44,8 @@ class DashScopePolicy(Policy):
     def judge_arguments(options: Options) -> dict[str, Any]:
         """What DashScope's options change in the catalogue's judgement (families relaying
         DashScope ask for it): `dashscope_r2v_prompt_over=reject` rejects a wan2.6 r2v prompt
-        over its limit (audit U14); the others choose the catalogue entries' `alternatives`
-        (audit N02-N05; contracts/dashscope.yaml decisions)."""
+        over its limit; the others choose the catalogue entries' `alternatives`
+        (contracts/dashscope.yaml decisions)."""
         chosen = {name for option, value, name in _ALTERNATIVES if options[option] == value}
         return {"strict_prompts": options["dashscope_r2v_prompt_over"] == "reject",
                 "alternatives": frozenset(chosen)}
@@ -59,7 +59,7 @@ class DashScopePolicy(Policy):
                 != "enable"):
             field = _oss_input(spec.inputs)
             if field is not None:
-                # F12: only with the header does the service resolve oss:// (temporary) URLs.
+                # Only with the header does the service resolve oss:// (temporary) URLs.
                 violations = [Violation(f"input.{field}", "oss_resolve", 400,
                                         "InvalidParameter", OSS_URL_MESSAGE), *violations]
         return spec, violations

@@ -32,8 +32,8 @@ def fmt_time(epoch: float) -> str:
 
 
 def usage(spec: JobSpec, *, sr: bool = False) -> dict[str, Any]:
-    """`usage` in the shape of the model's generation (api-facts §3.5). `sr`: wan2.5/wan2.2
-    usage carries `SR` (api-facts §3.5 and a DashScope mirror; seed 002 shows none: U13)."""
+    """`usage` in the shape of the model's generation (help.aliyun.com/zh/model-studio/text-to-video-api-reference (responses)). `sr`: wan2.5/wan2.2
+    usage carries `SR` (help.aliyun.com/zh/model-studio/text-to-video-api-reference (responses) and a DashScope mirror; seed 002 shows none)."""
     d = spec.duration
     seconds = spec.output_s if spec.output_s is not None else float(d)
     if spec.generation == "s2v":  # as long as its audio (S2V's example: 18.13)
@@ -55,7 +55,7 @@ def usage(spec: JobSpec, *, sr: bool = False) -> dict[str, Any]:
         return {"video_count": 1, "video_duration": d, "video_ratio": spec.size}
     billed = spec.input_video_s
     out: dict[str, Any] = {
-        # With a reference video the input seconds are billed too (audit N05).
+        # With a reference video the input seconds are billed too.
         "duration": _seconds(d + billed),
         "input_video_duration": _seconds(billed),
         "output_video_duration": d,
@@ -78,8 +78,8 @@ def _seconds(value: float) -> int | float:
 
 
 def actual_prompt(spec: JobSpec, *, wan27: bool = False) -> str | None:
-    """The rewritten prompt: only with prompt_extend, never for wan2.6 (api-facts §3.5), and
-    for wan2.7 only when `wan27` (the official wan2.7 query examples show none: U12)."""
+    """The rewritten prompt: only with prompt_extend, never for wan2.6 (help.aliyun.com/zh/model-studio/text-to-video-api-reference (responses)), and
+    for wan2.7 only when `wan27` (the official wan2.7 query examples show none)."""
     # Wan 3.0's examples show only orig_prompt too (W3).
     if spec.prompt_extend is False or spec.generation in ("wan26", "wan3") or (
             not spec.actual_prompt):
@@ -149,8 +149,7 @@ def api_key_id(task: Task) -> str:
 
 def list_item(task: Task, snap: Snapshot, group: str = "video-generation") -> dict[str, Any]:
     """One row of GET /api/v1/tasks: `status`, epoch-millisecond times (the list's own shape);
-    `group` the DashScope task of the path it was submitted to (`image2video` for kf2v, audit
-    N18)."""
+    `group` the DashScope task of the path it was submitted to (`image2video` for kf2v)."""
     row: dict[str, Any] = {
         "api_key_id": api_key_id(task),
         "gmt_create": int(snap.submitted_at * 1000),

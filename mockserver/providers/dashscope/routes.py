@@ -1,4 +1,4 @@
-"""DashScope native video synthesis (contracts/dashscope.yaml; api-facts §3)."""
+"""DashScope native video synthesis (contracts/dashscope.yaml; help.aliyun.com/zh/model-studio video API references and dashscope 2.0.2)."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ class DashScope(Family):
                                 usage_sr=opts["dashscope_usage_sr"])
 
     async def get_task(self, ex: Exchange) -> Response:
-        # Only this family's tasks, and only the caller's: any other id is UNKNOWN (F10).
+        # Only this family's tasks, and only the caller's: any other id is UNKNOWN.
         task = self.task(ex)
         if task is None:
             return json_response(render.unknown_body(ex.task_id or "", self.backend.ids.uuid()))
@@ -172,7 +172,7 @@ class DashScope(Family):
         model = q.get("model_name")
         key_filter = q.get("api_key_id")
         rows = []
-        # The caller's own tasks of this family only (F10); `api_key_id` narrows further.
+        # The caller's own tasks of this family only; `api_key_id` narrows further.
         for task in sorted(self.backend.tasks(self.name), key=lambda t: t.submitted_at,
                            reverse=True):
             if not self.backend.owns(task, ex.api_key):

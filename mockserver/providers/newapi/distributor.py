@@ -1,4 +1,4 @@
-"""new-api's reading of a submit body before its relay (audit F04, F09). No Starlette here: the
+"""new-api's reading of a submit body before its relay. No Starlette here: the
 HTTP class (routes.py) calls these with the request's `Exchange`.
 
 The `Distribute` middleware decodes the body by Content-Type, as `common.UnmarshalBodyReusable`

@@ -225,7 +225,7 @@ class NewApiPolicy(Policy):
                         raise
                     raise wire.WireError("invalid JSON request body") from None  # gjson
             elif kind == "none":
-                body = {}  # UnmarshalBodyReusable skips the body: no model (F09)
+                body = {}  # UnmarshalBodyReusable skips the body: no model
             else:
                 parsed = wire.read_form(raw, ctype)
                 if isinstance(parsed, wire.Form):
