@@ -12,7 +12,6 @@ the cassette they come from (`beside`), never into the working directory.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -30,7 +29,8 @@ from mockserver.version import __version__
 def add_parsers(sub: Any) -> None:
     """The `proxy`, `diff` and `calibrate` subcommands."""
     proxy = sub.add_parser(
-        "proxy", help="a validating, recording reverse proxy in front of a real provider",
+        "proxy", env_prefix="WANMOCK_", env_only=("port",),
+        help="a validating, recording reverse proxy in front of a real provider",
         description="Forward every request to --target, validate requests and answers against "
                     "the contracts, print each violation, record a cassette (--record) and "
                     "write a report at exit. Billable submits forwarded: --budget (default 0).")
@@ -38,7 +38,7 @@ def add_parsers(sub: Any) -> None:
                        help="URL to forward to, or FAMILY=URL (repeatable: one port for "
                             "several providers, routed by the contract operation's family)")
     proxy.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    proxy.add_argument("--port", type=int, default=int(os.environ.get("WANMOCK_PORT", "8000")),
+    proxy.add_argument("--port", type=int, default=8000,
                        help="port (default 8000, or $WANMOCK_PORT; 0 picks a free one)")
     proxy.add_argument("--family", action="append", dest="families", default=None,
                        choices=family_choices(),

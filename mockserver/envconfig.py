@@ -9,8 +9,11 @@ from the option table (`mockserver.options` and each family's `family.py`) and t
 flags `cli.py` writes itself.
 
 - The command line wins over the environment; an empty variable counts as unset.
-- A value is converted and checked as the flag's own would be (its type, its choices), and a bad
-  one is the same usage error (exit code 2) naming the variable.
+- A value is converted and checked as the flag's own would be (its type, its choices); a bad
+  one is one line naming the variable and exit code 2, as for a bad flag (no usage: the
+  command line is not at fault). It is read when the command runs, never when the parser is
+  built, so a bad variable of one command never breaks another.
+- `env_only` limits the variables to some options (`wanmock proxy` reads only WANMOCK_PORT).
 - Booleans (`--replay-strict`, `--[no-]newapi-drop-shot-type`, `--allow-remote`) take
   true/false, 1/0, yes/no, on/off; repeatable flags (`--api-key`, `--family`) a list separated
   by commas or spaces.
@@ -20,8 +23,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import Any, NoReturn
 
 from mockserver.options import parse_bool
 
@@ -44,9 +47,11 @@ class EnvParser(argparse.ArgumentParser):
     not set them (see the module doc); without `env_prefix` it is a plain `ArgumentParser`
     (`add_subparsers(parser_class=EnvParser)` makes every subcommand one)."""
 
-    def __init__(self, *args: Any, env_prefix: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, env_prefix: str | None = None,
+                 env_only: Collection[str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.env_prefix = env_prefix
+        self.env_only = None if env_only is None else frozenset(env_only)
 
     def env_actions(self) -> Iterator[tuple[str, argparse.Action]]:
         """(variable, action) for every option that reads the environment."""
@@ -54,7 +59,7 @@ class EnvParser(argparse.ArgumentParser):
             return
         for action in self._actions:
             name = env_name(action, self.env_prefix)
-            if name is not None:
+            if name is not None and (self.env_only is None or action.dest in self.env_only):
                 yield name, action
 
     def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
@@ -83,6 +88,10 @@ class EnvParser(argparse.ArgumentParser):
             setattr(parsed, action.dest, value)
         return parsed, extras
 
+    def env_error(self, message: str) -> NoReturn:
+        """A bad variable: one line and exit code 2 (`wanmock serve: error: WANMOCK_PORT=...`)."""
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
     def from_env(self, name: str, action: argparse.Action, raw: str) -> Any:
         """The value a variable gives an option, converted and checked as its flag is; a
         bad value is a usage error (exit code 2) naming the variable."""
@@ -91,7 +100,7 @@ class EnvParser(argparse.ArgumentParser):
         if action.nargs == 0:  # store_true, --x/--no-x
             value = parse_bool(raw)
             if value is None:
-                self.error(f"{where}: expected true or false (1/0, yes/no, on/off)")
+                self.env_error(f"{where}: expected true or false (1/0, yes/no, on/off)")
             if isinstance(action, argparse.BooleanOptionalAction):
                 return value
             return action.const if value else action.default
@@ -107,13 +116,13 @@ class EnvParser(argparse.ArgumentParser):
             try:
                 value = convert(raw)
             except argparse.ArgumentTypeError as exc:
-                self.error(f"{where}: {exc}")
+                self.env_error(f"{where}: {exc}")
             except (TypeError, ValueError):
                 kind = getattr(convert, "__name__", repr(convert))
-                self.error(f"{where}: invalid {kind} value: {raw!r}")
+                self.env_error(f"{where}: invalid {kind} value: {raw!r}")
         if action.choices is not None and value not in action.choices:
             choices = ", ".join(repr(c) for c in action.choices)
-            self.error(f"{where}: invalid choice: {raw!r} (choose from {choices})")
+            self.env_error(f"{where}: invalid choice: {raw!r} (choose from {choices})")
         return value
 
 

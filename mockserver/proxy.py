@@ -36,7 +36,7 @@ from mockserver.contracts import ContractSet, Operation, load
 from mockserver.errors import MockServerError, ProviderError
 from mockserver.providers.hotpath import read_body
 from mockserver.proxy_budget import Budget, is_submit, refusal
-from mockserver.proxy_headers import answered_headers, end_to_end, forwarded_request
+from mockserver.proxy_headers import answered_headers, end_to_end, forwarded_request, with_key
 from mockserver.recorded import task_of_submit
 from mockserver.recording import Echo, Recorder
 
@@ -252,8 +252,7 @@ class Proxy:
                                  scheme=request.url.scheme, host=request.headers.get("host"))
         key = self.keys.get(op.family) if op is not None else None
         if key is not None:  # the real key instead of the test's placeholder
-            sent = [(k, v) for k, v in sent if k.lower() != "authorization"]
-            sent.append(("Authorization", f"Bearer {key}"))
+            sent = with_key(sent, self._provider(op, request.url.path), key)
         upstream = await self.client.send(
             self.client.build_request(request.method, url, headers=sent, content=raw),
             stream=True)

@@ -9,14 +9,19 @@ As a reverse proxy (nginx, Traefik, RFC 9110 §7.6.1) does:
   `X-Forwarded-Proto` and `X-Forwarded-Host` (what the client asked the proxy for);
 - a `Location` or `Content-Location` that points at a target is rewritten to the proxy's own
   address, so a client that follows a redirect stays on the proxy (and keeps its credentials:
-  HTTP clients drop `Authorization` on a redirect that leaves the origin).
+  HTTP clients drop `Authorization` on a redirect that leaves the origin);
+- in record mode the real key replaces the client's placeholder where the family reads it, in
+  the form the client sent it (`Bearer`, a bare key, another scheme: `with_key`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import httpx
+
+from mockserver.errors import ProviderError
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                         "proxy-connection", "te", "trailer", "trailers", "transfer-encoding",
@@ -93,3 +98,25 @@ def answered_headers(headers: Iterable[tuple[str, str]], targets: Iterable[str],
         out.append((name, value))
     return out
 
+
+
+def with_key(headers: list[tuple[str, str]], policy: Any, key: str) -> list[tuple[str, str]]:
+    """The request's headers with the client's key replaced by `key` wherever it is sent
+    (the family's policy reads which key the client sent: `Policy.read_key`), so the scheme
+    and header the client used stay; with no key the family can read, `Authorization: Bearer`."""
+    sent: str | None = None
+    if policy is not None:
+        try:
+            sent = policy.read_key({k.lower(): v for k, v in headers})
+        except ProviderError:
+            sent = None
+    if not sent:
+        kept = [(k, v) for k, v in headers if k.lower() != "authorization"]
+        return [*kept, ("Authorization", f"Bearer {key}")]
+    out = []
+    for name, value in headers:
+        scheme, space, token = value.strip().rpartition(" ")
+        if token == sent:  # the whole value, or its credential after a scheme
+            value = f"{scheme}{space}{key}"
+        out.append((name, value))
+    return out

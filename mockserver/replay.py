@@ -244,6 +244,8 @@ class ReplayBook:
             task.spec = replace(task.spec, width=width, height=height)
         task.extra["replay"] = index
         task.extra["replay_task"] = job.task
+        if job.cut is not None:  # the journal and the dashboard say so on each answer
+            task.extra["replay_cut"] = job.cut
         task.extra["scenario"] = f"replay of {job.task} (cassette line {job.submit.line})"
 
     def answer(self, task: Task, operation: str, role: str, snap: Snapshot, fake: Any,

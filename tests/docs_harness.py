@@ -416,7 +416,8 @@ def _harness(example: Example) -> Harness:
         # The keys a reader has in their environment (the stand-in takes any).
         harness.environ(DASHSCOPE_API_KEY="sk-docs-dashscope-0123456789",
                         NOVITA_API_KEY="sk-docs-novita-0123456789",
-                        NEWAPI_API_KEY="sk-docs-newapi-0123456789")
+                        NEWAPI_API_KEY="sk-docs-newapi-0123456789",
+                        OPENROUTER_API_KEY="sk-or-v1-docs-0123456789")
         namespace["harness"] = harness
     return namespace["harness"]  # type: ignore[no-any-return]
 

@@ -42,6 +42,24 @@ def test_nothing_listening_is_one_line_and_exit_2(argv, url, closed_port, capsys
     assert list(tmp_path.iterdir()) == []  # and nothing written
 
 
+def test_a_bad_wanmock_port_is_one_line_for_the_commands_that_read_it(monkeypatch, capsys):
+    monkeypatch.setenv("WANMOCK_PORT", "eighty")
+    assert main(["contracts", "list"]) == 0  # a command that does not read it never notices
+    capsys.readouterr()
+    for command in (["proxy", "--target", "http://127.0.0.1:9"], ["serve"]):
+        with pytest.raises(SystemExit) as exited:
+            main(command)
+        assert exited.value.code == 2
+        assert capsys.readouterr().err == (
+            f"wanmock {command[0]}: error: WANMOCK_PORT='eighty' (the environment's --port): "
+            "invalid int value: 'eighty'\n")
+    monkeypatch.setenv("WANMOCK_PORT", "8123")
+    from mockserver.cli import build_parser
+
+    assert build_parser().parse_args(["proxy", "--target", "http://x"]).port == 8123
+    assert build_parser().parse_args(["proxy", "--target", "http://x", "--port", "1"]).port == 1
+
+
 def test_calibrate_writes_its_profile_next_to_the_cassette(tmp_path, monkeypatch, capsys):
     from tests.recording_helpers import dashscope_job, record
 

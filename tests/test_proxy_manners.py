@@ -60,8 +60,13 @@ class Echo:
 
             return StreamingResponse(halves(), media_type="video/mp4")
 
+        async def shown(request: Request) -> Response:
+            return JSONResponse([[k, v] for k, v in request.headers.items()])
+
         return Starlette(routes=[Route("/echo", echo, methods=["GET", "POST"]),
-                                 Route("/v1/videos/{video_id}/content", content)])
+                                 Route("/v1/videos/{video_id}/content", content),
+                                 Route("/api/v1/tasks/{task_id}", shown),
+                                 Route("/v1/videos/{video_id}", shown)])
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +134,19 @@ def test_a_large_download_streams_through_without_being_held(via_echo, echo):
     last = json.loads(proxy.writer.path.read_text().splitlines()[-1])
     assert last["operation"] == "getVideoContent"
     assert (last["response"]["encoding"], last["response"]["size"]) == ("omitted", 2 * HALF)
+
+
+@pytest.mark.parametrize(("path", "sent", "forwarded"), [
+    ("/api/v1/tasks/t1", "Bearer sk-placeholder", "Bearer sk-real-dashscope"),  # DashScope
+    ("/v1/videos/v1", "sk-placeholder", "sk-real-newapi"),  # new-api reads a bare key: kept bare
+])
+def test_the_real_key_replaces_the_clients_in_the_form_it_was_sent(echo, path, sent, forwarded):
+    proxy = Proxy(echo.url, budget=None, echo=None,
+                  keys={"dashscope": "sk-real-dashscope", "newapi": "sk-real-newapi"})
+    with ThreadedMockServer(app=proxy.app()) as server:
+        answer = httpx.get(server.url + path, headers={"Authorization": sent})
+    seen = {k: v for k, v in answer.json()}
+    assert seen["authorization"] == forwarded
 
 
 @pytest.fixture(scope="module")

@@ -406,15 +406,50 @@ def test_a_cassette_cut_after_a_429_replays_to_its_last_state_within_the_recorde
                     break
             clock.advance(5)
             after = app.state.backend.view(app.state.backend.store.get(task))
-            return seen, after
+            polls = app.state.backend.journal.entries(operation="getTask")
+            page = (await c.get("/_wanmock/ui/journal")).text
+            return seen, after, polls, page
 
-    seen, after = asyncio.run(poll())
+    seen, after, polls, page = asyncio.run(poll())
     assert _collapse([w for _, _, w in seen]) == ["PENDING", "RUNNING", "Throttling"]
     first_running = next(t for t, _, w in seen if w == "RUNNING")
     assert first_running == pytest.approx(1.0, abs=0.11)  # as recorded: running from +1 s
     end, status, _ = seen[-1]
     assert status == 429 and end <= 2.5 + 0.1  # the recorded fault, within the recorded time
     assert after.state is State.FAILED  # and the task ended, never an open-ended run
+    # every answer says it is the cassette's, and where the recording was cut
+    cut = "never ended in the recording: last seen RUNNING at +2 s, then 429 Throttling at +2.5 s"
+    assert {p.scenario for p in polls} == {f"replay of {cut_tape[1]} ({cut})"}
+    assert cut in page
+
+
+def test_a_cut_job_without_a_fault_ends_where_the_recording_ends(cut_tape, tmp_path):
+    path, recorded = cut_tape
+    lines = path.read_text().splitlines()
+    (tmp_path / "no-429.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # no 429 at the end
+
+    async def poll() -> tuple[list[str], Any]:
+        app = create_app(replay=str(tmp_path / "no-429.jsonl"), clock="manual", seed=11,
+                         families=["dashscope"])
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://fake",
+                                     headers=DS) as c:
+            task = (await c.post(DS_SUBMIT, json=DS_BODY)).json()["output"]["task_id"]
+            words = []
+            for _ in range(30):  # a client that polls until the task ends
+                app.state.backend.clock.advance(0.25)
+                output = (await c.get(f"/api/v1/tasks/{task}")).json()["output"]
+                words.append(output["task_status"])
+                if words[-1] in ("SUCCEEDED", "FAILED"):
+                    break
+            return words, (output, app.state.backend.journal.entries(operation="getTask")[-1])
+
+    words, (last, entry) = asyncio.run(poll())
+    assert _collapse(words) == ["PENDING", "RUNNING", "FAILED"]
+    assert len(words) <= 10  # ended just after the last recorded poll (+2 s), not later
+    assert last["code"] == "WanmockRecordingEnded"
+    assert entry.scenario == (f"replay end of {recorded}: never ended in the recording: last "
+                              "seen RUNNING at +2 s; ended FAILED where the recording ends")
 
 
 def test_diff_asks_the_fake_for_the_fault_the_provider_answered(cut_tape, tmp_path, capsys):

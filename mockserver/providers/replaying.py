@@ -86,9 +86,17 @@ def after(family: Served, ex: Exchange, response: Response) -> Response:
     if snap.state is State.SUCCEEDED:
         url = backend.video_url(family.base_url(ex), task, snap)
     answer = book.answer(task, op.operation_id, op.role, snap, fake, url)
+    # Marked in the journal (and so on the dashboard): this answer is the cassette's; for a
+    # job the recording never saw end, with where it was cut, and the end replay gave it.
+    label = f"replay of {task.extra.get('replay_task', '?')}"
+    cut = task.extra.get("replay_cut")
+    if isinstance(cut, str):
+        label += f" ({cut})"
     if answer is None:
+        if isinstance(cut, str) and snap.state.terminal:
+            entry.scenario = (f"replay end of {task.extra.get('replay_task', '?')}: {cut}; "
+                              f"ended {snap.state.value.upper()} where the recording ends")
         return response
     status, recorded = answer
-    # Marked in the journal (and so on the dashboard): this answer is the cassette's.
-    entry.scenario = f"replay of {task.extra.get('replay_task', '?')}"
+    entry.scenario = label
     return JSONResponse(recorded, status_code=status)
