@@ -17,6 +17,7 @@ import httpx
 
 from mockserver.contracts import ContractSet, Operation
 from mockserver.core.journal import redact_value
+from mockserver.families import host_match
 from mockserver.recorded import operation_patterns
 
 
@@ -80,7 +81,7 @@ class LiveRoutes:
     findings: list[LiveFinding] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from mockserver.handle import _router_class
+        from mockserver.handle import _router_class, host_route
 
         if not self.hosts:
             from mockserver.families import host_families
@@ -92,11 +93,11 @@ class LiveRoutes:
                           for fam, c in self.contracts.contracts.items()}
         self.router = _router_class()(assert_all_called=False, assert_all_mocked=False)
         for host in self.hosts:
-            self.router.route(host=host).mock(side_effect=self._handle)
+            host_route(self.router, host).mock(side_effect=self._handle)
         self.router.route().pass_through()
 
     def operation(self, request: httpx.Request) -> Operation | None:
-        family = self.hosts.get(request.url.host)
+        family = host_match(self.hosts, request.url.host)
         for method, regex, op in self._patterns.get(family or "", []):
             if method == request.method and regex.match(request.url.path):
                 return op

@@ -1,0 +1,100 @@
+"""Every door to DashScope: the regional hosts and the per-workspace hosts reach the fake through
+the pytest plugin (respx) and are recognised by the live target; resellers' prefixes through
+`mounts` (the subprocess `wanmock serve --mount` run is in tests/test_cli.py).
+
+Hosts: contracts/dashscope.yaml `servers:` (Beijing dashscope.aliyuncs.com, Singapore
+dashscope-intl, Virginia dashscope-us, and `https://{WorkspaceId}.{region}.maas.aliyuncs.com`
+for the six regions of the Wan 3.0 API reference).
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from mockserver.contracts import load
+from mockserver.live import Budget, LiveRoutes
+
+REGIONS = ("cn-beijing", "ap-southeast-1", "ap-northeast-1", "eu-central-1", "us-east-1",
+           "cn-hongkong")
+HOSTS = ("dashscope.aliyuncs.com", "dashscope-intl.aliyuncs.com", "dashscope-us.aliyuncs.com",
+         *(f"ws-7f3a9c.{region}.maas.aliyuncs.com" for region in REGIONS),
+         "llm_abc123.cn-beijing.maas.aliyuncs.com")  # ids may hold "_" (SDK env.py)
+HEADERS = {"Authorization": "Bearer sk-doors-0123456789", "X-DashScope-Async": "enable"}
+CREATE = "/api/v1/services/aigc/video-generation/video-synthesis"
+
+
+@pytest.mark.wanmock(timing="instant")
+def test_every_regional_and_workspace_host_reaches_the_fake(wanmock) -> None:
+    done = {}
+    with httpx.Client(headers={"X-DashScope-Async": "enable"}) as client:
+        for n, host in enumerate(HOSTS):
+            # one account per host: a key's wan3.0 submits are limited per second (N01)
+            client.headers["Authorization"] = f"Bearer sk-doors-{n:02d}-0123456789"
+            created = client.post(f"https://{host}{CREATE}", json={
+                "model": "wan3.0-video", "input": {"prompt": f"a cat at {host}"}})
+            assert created.status_code == 200, (host, created.text)
+            task_id = created.json()["output"]["task_id"]
+            polled = client.get(f"https://{host}/api/v1/tasks/{task_id}").json()
+            done[host] = polled["output"]["task_status"]
+    assert done == dict.fromkeys(HOSTS, "SUCCEEDED")
+    assert {e.operation for e in wanmock.requests(family="dashscope")} == {
+        "createVideoSynthesis", "getTask"}
+
+
+def test_hosts_that_are_not_dashscopes_are_not_routed(wanmock) -> None:
+    # A workspace id is one DNS label, and only the documented regions are routed.
+    for url in ("https://a.b.cn-beijing.maas.aliyuncs.com/api/v1/tasks/x",
+                "https://ws-1.eu-west-9.maas.aliyuncs.com/api/v1/tasks/x",
+                "https://maas.aliyuncs.com/api/v1/tasks/x"):
+        with pytest.raises(Exception, match="not mocked|RESPX"):
+            httpx.get(url, headers=HEADERS)
+    assert wanmock.requests() == []
+
+
+def test_the_live_target_knows_the_workspace_hosts() -> None:
+    routes = LiveRoutes(load(), Budget())
+    for host in ("ws-1.us-east-1.maas.aliyuncs.com", "dashscope-us.aliyuncs.com"):
+        op = routes.operation(httpx.Request("GET", f"https://{host}/api/v1/tasks/abc"))
+        assert op is not None and (op.family, op.operation_id) == ("dashscope", "getTask")
+    op = routes.operation(httpx.Request("POST", f"https://ws-2.cn-hongkong.maas.aliyuncs.com"
+                                                f"{CREATE}"))
+    assert op is not None and op.role == "submit"  # counted against the spend budget
+    assert routes.operation(httpx.Request("GET", "https://a.b.us-east-1.maas.aliyuncs.com"
+                                                 "/api/v1/tasks/abc")) is None
+
+
+# (the refusals below are on purpose: the plugin would report them at teardown)
+@pytest.mark.wanmock(timing="instant", mounts=["dashscope=/apis-prefix", "comfyui"],
+                     assert_conformance=False)
+def test_mounted_prefixes_in_process(wanmock) -> None:
+    with httpx.Client(base_url="https://dashscope.aliyuncs.com") as client:
+        created = client.post("/apis-prefix" + CREATE, headers=HEADERS,
+                              json={"model": "wan2.6-t2v", "input": {"prompt": "a cat"}})
+        assert created.status_code == 200, created.text
+        # comfy.org's proxy: no async header from the client, its key in X-API-KEY
+        comfy = client.post("/proxy/wan" + CREATE, headers={"X-API-KEY": "comfy-0123"},
+                            json={"model": "wan2.6-t2v", "input": {"prompt": "a dog"}})
+        assert comfy.status_code == 200, comfy.text
+        # a plain mount keeps DashScope's own rules: no async header, DashScope's 403
+        refused = client.post("/apis-prefix" + CREATE, headers={"Authorization": "Bearer sk-x"},
+                              json={"model": "wan2.6-t2v", "input": {"prompt": "a cat"}})
+        assert refused.status_code == 403 and refused.json()["code"] == "AccessDenied"
+        # without any credential the mount answers DashScope's 401
+        anonymous = client.post("/proxy/wan" + CREATE, json={"model": "wan2.6-t2v",
+                                                             "input": {"prompt": "a dog"}})
+        assert anonymous.status_code == 401 and anonymous.json()["code"] == "InvalidApiKey"
+        task_id = comfy.json()["output"]["task_id"]
+        polled = client.get(f"/proxy/wan/api/v1/tasks/{task_id}",
+                            headers={"X-API-KEY": "comfy-0123"}).json()
+        assert polled["output"]["task_status"] == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("bad", ["dashscope", "dashscope=proxy", "dashscope=/_wanmock/x",
+                                 "nosuch=/x", "dashscope=/a b"])
+def test_a_bad_mount_is_a_toolkit_error(bad: str) -> None:
+    from mockserver.errors import MockServerError
+    from mockserver.server import create_app
+
+    with pytest.raises(MockServerError, match="mount"):
+        create_app(mounts=[bad]).state.backend.options.check()
