@@ -98,3 +98,63 @@ def test_a_bad_mount_is_a_toolkit_error(bad: str) -> None:
 
     with pytest.raises(MockServerError, match="mount"):
         create_app(mounts=[bad]).state.backend.options.check()
+
+
+def _create(client: httpx.Client, url: str, body: dict, key: str) -> httpx.Response:
+    return client.post(url, json=body, headers={**HEADERS, "Authorization": f"Bearer {key}"})
+
+
+@pytest.mark.wanmock(timing="instant", assert_conformance=False)
+def test_each_region_sells_its_own_models(wanmock) -> None:
+    us_model = {"model": "wan2.6-t2v-us", "input": {"prompt": "a cat"}}
+    s2v = {"model": "wan2.2-s2v", "input": {"image_url": "https://example.com/face.png",
+                                            "audio_url": "https://example.com/speech.mp3"}}
+    s2v_path = "/api/v1/services/aigc/image2video/video-synthesis"
+    cases = [  # (host, path, body, sold there)
+        ("dashscope-us.aliyuncs.com", CREATE, us_model, True),
+        ("llm-9.cn-beijing.maas.aliyuncs.com", CREATE, us_model, False),  # the US deployment's
+        ("dashscope.aliyuncs.com", CREATE, us_model, True),  # the SDKs' default: lenient
+        ("ws-1.us-east-1.maas.aliyuncs.com", CREATE, us_model, True),
+        ("dashscope.aliyuncs.com", s2v_path, s2v, True),
+        ("dashscope-intl.aliyuncs.com", s2v_path, s2v, False),  # s2v is Beijing's only
+        ("ws-1.ap-northeast-1.maas.aliyuncs.com", CREATE,
+         {"model": "wan2.6-t2v", "input": {"prompt": "a cat"}}, False),  # Tokyo: Wan 3.0 only
+        ("ws-1.eu-central-1.maas.aliyuncs.com", CREATE,
+         {"model": "wan2.6-t2v", "input": {"prompt": "a cat"}}, True),
+    ]
+    with httpx.Client() as client:
+        for n, (host, path, body, sold) in enumerate(cases):
+            answer = _create(client, f"https://{host}{path}", body, f"sk-region-{n:02d}-0123456")
+            if sold:
+                assert answer.status_code == 200, (host, body["model"], answer.text)
+            else:
+                assert answer.status_code == 400, (host, body["model"], answer.text)
+                assert answer.json()["code"] == "InvalidParameter"
+                assert answer.json()["message"] == "Model not exist."
+
+
+@pytest.mark.wanmock(timing="instant", dashscope_regions="strict", assert_conformance=False)
+def test_regions_strict_holds_the_default_host_to_beijings_list(wanmock) -> None:
+    with httpx.Client() as client:
+        answer = _create(client, f"https://dashscope.aliyuncs.com{CREATE}",
+                         {"model": "wan2.6-t2v-us", "input": {"prompt": "a cat"}}, "sk-st-01234")
+    assert (answer.status_code, answer.json()["message"]) == (400, "Model not exist.")
+
+
+@pytest.mark.wanmock(timing="instant", dashscope_regions="off")
+def test_regions_off_every_host_sells_every_model(wanmock) -> None:
+    with httpx.Client() as client:
+        answer = _create(client, f"https://ws-3.cn-hongkong.maas.aliyuncs.com{CREATE}",
+                         {"model": "wan2.6-t2v-us", "input": {"prompt": "a cat"}}, "sk-off-01234")
+    assert answer.status_code == 200, answer.text
+
+
+def test_loopback_sells_every_model() -> None:
+    from mockserver.server import create_app
+    from tests.helpers import SyncASGITransport
+
+    app = create_app(timing="instant")
+    with httpx.Client(transport=SyncASGITransport(app), base_url="http://127.0.0.1:8000") as c:
+        answer = _create(c, CREATE, {"model": "wan2.6-t2v-us", "input": {"prompt": "a cat"}},
+                         "sk-loopback-0123")
+    assert answer.status_code == 200, answer.text
