@@ -19,8 +19,10 @@ from mockserver.core.backend import Backend, Options
 from mockserver.core.clock import Clock
 from mockserver.core.replay import ReplayOpener
 from mockserver.core.store import StoreUnavailable
+from mockserver.errors import MockServerError
 from mockserver.families import owner, spec
 from mockserver.guard import ControlGuard, send_refusal
+from mockserver.options import parse_mount
 from mockserver.providers.base import family_class
 from mockserver.providers.hotpath import Dispatch
 
@@ -144,13 +146,18 @@ def create_app(
         backend = Backend(opts, clock=clock, contracts=contracts, open_replay=open_replay)
     routes: list[BaseRoute] = []
     providers = {}
+    served: dict[str, list[Route]] = {}
     route_families: list[tuple[Route, str]] = []
     for name in backend.options.families:
         provider = family_class(name)(backend)
         providers[name] = provider
-        built = provider.routes()
-        routes.extend(built)
-        route_families.extend((route, name) for route in built if isinstance(route, Route))
+        served[name] = provider.routes()
+        routes.extend(served[name])
+        route_families.extend((route, name) for route in served[name] if isinstance(route, Route))
+    mounts = _mounts(backend.options.mounts, served)
+    for family, prefix, gateway in mounts:
+        routes.extend(_mounted(route, prefix, gateway) for route in served[family]
+                      if isinstance(route, Route))
     dispatch = Dispatch((method, route.path, route.endpoint)
                         for route in routes if isinstance(route, Route)
                         for method in route.methods or () if method != "HEAD")
@@ -163,10 +170,51 @@ def create_app(
     app.state.route_families = route_families
     app.backend = backend
     app.guard = ControlGuard.from_options(backend.options)
+    app.state.mounts = mounts
     app.task_prefixes = (*(p for name in providers for p in spec(name).task_paths),
+                         *(prefix + p for name, prefix, _ in mounts
+                           for p in spec(name).task_paths),
                          *CONTROL_TASK_PATHS)
     app.mounts = backend.contracts.mounts(providers)
     return app
+
+
+def _mounts(entries: Sequence[str], served: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """The `mounts` option parsed; a mount of a family this fake does not serve is misuse."""
+    out = []
+    for entry in entries:
+        family, prefix, gateway = parse_mount(entry)
+        if family not in served:
+            raise MockServerError(f"mount {entry!r}: family {family!r} is not served here "
+                                  f"(served: {', '.join(served)})")
+        out.append((family, prefix, gateway))
+    return out
+
+
+def _mounted(route: Route, prefix: str, gateway: bool) -> Route:
+    """`route` under `prefix`; a gateway mount first does what the gateway does upstream
+    (comfy.org's proxy: its credential becomes the key, X-DashScope-Async is added)."""
+    endpoint = route.endpoint
+    if gateway:
+        inner = endpoint
+
+        async def endpoint(request: Request) -> Response:
+            request.scope["headers"] = _gateway_headers(request.scope["headers"])
+            return await inner(request)
+
+    return Route(prefix + route.path, endpoint, methods=sorted(route.methods or ()))
+
+
+def _gateway_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    names = {name.lower() for name, _ in raw}
+    headers = list(raw)
+    if b"x-dashscope-async" not in names:
+        headers.append((b"x-dashscope-async", b"enable"))
+    if b"authorization" not in names:
+        key = next((value for name, value in raw if name.lower() == b"x-api-key"), None)
+        if key is not None:
+            headers.append((b"authorization", b"Bearer " + key))
+    return headers
 
 
 OPTIONS_ENV = "WANMOCK_APP_OPTIONS"
@@ -236,13 +284,18 @@ async def _send_webhooks(backend: Backend, interval: float = 0.1) -> None:
 
 
 def _owner(request: Request) -> Any:
-    """The served family owning an unknown path by its `prefixes`, else the family one of
-    whose operations has that path (its 404/405 envelope)."""
+    """The served family owning an unknown path by its `prefixes` (its 404/405 envelope);
+    under a mount, the mounted family's; else the family one of whose operations has that
+    path with another method (405)."""
     providers = getattr(request.app.state, "providers", {})
-    family = owner(request.url.path, providers)
+    path = request.url.path
+    for family, prefix, _ in getattr(request.app.state, "mounts", ()):
+        if path.startswith(prefix + "/") and owner(path[len(prefix):], [family]):
+            return providers[family]
+    family = owner(path, providers)
     if family is None:  # a path one of its operations has, with another method (405)
         for route, name in getattr(request.app.state, "route_families", ()):
-            if route.path_regex.match(request.url.path):
+            if route.path_regex.match(path):
                 family = name
                 break
     return providers[family] if family is not None else None

@@ -31,7 +31,7 @@ from mockserver.version import __version__
 
 # `wanmock serve` flags written by hand; every other option's flag comes from the option table
 # (mockserver.options.CORE and each family's family.py).
-HAND_FLAGS = ("families", "api_keys", "allowed_hosts")
+HAND_FLAGS = ("families", "api_keys", "allowed_hosts", "mounts")
 
 
 def _key_variables() -> str:
@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1,
                        help="uvicorn worker processes over one store (needs --store sqlite "
                             "or redis when > 1)")
+    serve.add_argument("--mount", action="append", dest="mounts", default=None,
+                       metavar="FAMILY=/PREFIX",
+                       help="serve a family under an extra path prefix as well, as resellers "
+                            "do (dashscope=/alibailian: /alibailian/api/v1/...), or comfyui "
+                            "(dashscope at /proxy/wan with comfy.org's proxy manners: no "
+                            "X-DashScope-Async needed, X-API-KEY accepted) (repeatable)")
     add_option_flags(serve)
     control_flags(serve)
     tls_cli.add_serve_flags(serve)
@@ -221,6 +227,10 @@ def serve(args: argparse.Namespace) -> int:
           f"workers={args.workers}{public})")
     for family in opts.families:
         print(f"  {family:<10} {spec(family).base_url_hint.format(url=url)}")
+    for family, prefix, gateway in app.state.mounts:
+        manners = "  (comfy.org proxy manners)" if gateway else ""
+        print(f"  {family:<10} {spec(family).base_url_hint.format(url=url + prefix).split()[0]}"
+              f"   (mounted){manners}")
     print(f"  control    {url}/_wanmock/  (reset, tasks, clock, journal, webhooks, contracts)")
     book = app.state.backend.replay
     if book is not None:

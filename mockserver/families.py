@@ -22,6 +22,7 @@ import importlib
 import importlib.util
 import os
 import pkgutil
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -309,9 +310,28 @@ def family_options() -> dict[str, Option]:
 
 
 def host_families(contracts: Servers, names: Iterable[str] | None = None) -> dict[str, str]:
-    """Each provider host -> its family (from the contracts' `servers:`)."""
+    """Each provider host -> its family (from the contracts' `servers:`); a host may be a
+    pattern whose `*` stands for one DNS label (a Model Studio workspace host)."""
     chosen = families() if names is None else {n: spec(n) for n in names}
     return {host: s.name for s in chosen.values() for host in s.hosts(contracts)}
+
+
+def host_regex(host: str) -> str:
+    """A host or host pattern (`*.cn-beijing.maas.aliyuncs.com`) as an anchored regex; `*`
+    is one DNS label."""
+    return "^" + r"[A-Za-z0-9_-]+".join(re.escape(part) for part in host.split("*")) + "$"
+
+
+def host_match(hosts: Mapping[str, str], host: str) -> str | None:
+    """What `hosts` (host or pattern -> value) holds for `host`: an exact entry first,
+    then the first pattern that matches."""
+    found = hosts.get(host)
+    if found is not None:
+        return found
+    for pattern, value in hosts.items():
+        if "*" in pattern and re.match(host_regex(pattern), host):
+            return value
+    return None
 
 
 def owner(path: str, served: Iterable[str] | None = None) -> str | None:

@@ -269,6 +269,14 @@ def describe_violations(entries: Sequence[Entry]) -> str:
 SYNC_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("wanmock_sync", default=False)
 
 
+def host_route(router: Any, host: str) -> Any:
+    """A respx route for one provider host or host pattern (`*.cn-beijing.maas.aliyuncs.com`,
+    a `*` is one DNS label: `mockserver.families.host_regex`)."""
+    from mockserver.families import host_regex
+
+    return router.route(host__regex=host_regex(host)) if "*" in host else router.route(host=host)
+
+
 def router_class() -> Any:
     import respx
 
@@ -303,7 +311,7 @@ class InProcessRoutes:
                                       assert_all_mocked=unmocked == "error")
         self._loop: LoopThread | None = None
         for host in self.hosts:
-            self.router.route(host=host).mock(side_effect=self._handle)
+            host_route(self.router, host).mock(side_effect=self._handle)
         if unmocked == "passthrough":
             self.router.route().pass_through()
 

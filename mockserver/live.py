@@ -17,6 +17,7 @@ import httpx
 
 from mockserver.contracts import ContractSet, Operation
 from mockserver.core.journal import redact_value
+from mockserver.families import host_match
 from mockserver.proxy_budget import Budget
 from mockserver.recorded import operation_patterns
 
@@ -66,7 +67,7 @@ class LiveRoutes:
     findings: list[LiveFinding] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from mockserver.handle import router_class
+        from mockserver.handle import host_route, router_class
 
         if not self.hosts:
             from mockserver.families import host_families
@@ -78,11 +79,11 @@ class LiveRoutes:
                           for fam, c in self.contracts.contracts.items()}
         self.router = router_class()(assert_all_called=False, assert_all_mocked=False)
         for host in self.hosts:
-            self.router.route(host=host).mock(side_effect=self._handle)
+            host_route(self.router, host).mock(side_effect=self._handle)
         self.router.route().pass_through()
 
     def operation(self, request: httpx.Request) -> Operation | None:
-        family = self.hosts.get(request.url.host)
+        family = host_match(self.hosts, request.url.host)
         for method, regex, op in self._patterns.get(family or "", []):
             if method == request.method and regex.match(request.url.path):
                 return op

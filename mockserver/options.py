@@ -129,6 +129,39 @@ def public_url_problem(v: Any) -> str | None:
     return None
 
 
+# `--mount NAME`: a gateway that serves a family under its own prefix, with its manners.
+# comfyui: comfy.org's proxy (ComfyUI's Wan nodes, comfy_api_nodes/nodes_wan.py) takes
+# /proxy/wan/api/v1/..., authenticates its own credential (Bearer or X-API-KEY) and adds
+# X-DashScope-Async upstream, so its clients send no async header.
+MOUNT_PRESETS = {"comfyui": ("dashscope", "/proxy/wan", True)}
+
+
+def parse_mount(text: str) -> tuple[str, str, bool]:
+    """A `mounts` entry as (family, path prefix, gateway manners): `FAMILY=/PREFIX` serves
+    the family's operations under the prefix as they are; a preset name (`comfyui`) adds
+    the gateway's manners too. Raises MockServerError on anything else."""
+    text = text.strip()
+    if text in MOUNT_PRESETS:
+        return MOUNT_PRESETS[text]
+    family, sep, prefix = text.partition("=")
+    prefix = prefix.strip().rstrip("/")
+    if (not sep or not family.strip() or not prefix.startswith("/") or "//" in prefix
+            or any(c in prefix for c in "?#{} ") or prefix.startswith("/_wanmock")):
+        raise MockServerError(
+            f"mount must be FAMILY=/PREFIX (e.g. dashscope=/alibailian) or one of "
+            f"{', '.join(MOUNT_PRESETS)}, not {text!r}")
+    return family.strip(), prefix, False
+
+
+def _mounts(v: Any) -> str | None:
+    try:
+        for entry in v:
+            parse_mount(entry)
+    except MockServerError as exc:
+        return str(exc).removeprefix("mount ")
+    return None
+
+
 def _webhook_timeout(v: Any) -> str | None:
     return None if 0 < v <= 60 else "must be > 0 and at most 60 seconds"
 
@@ -205,6 +238,10 @@ CORE: tuple[Option, ...] = (
     Option("allowed_hosts", (), "a Host name the control plane answers besides IP addresses "
            "and localhost (repeatable; .example.com: its subdomains; *: any)", kind="list",
            flag=None),
+    Option("mounts", (), "serve a family under an extra path prefix as well, as resellers "
+           "and gateways do: FAMILY=/PREFIX (dashscope=/alibailian: "
+           "/alibailian/api/v1/...), or comfyui (dashscope at /proxy/wan with comfy.org's "
+           "proxy manners) (repeatable)", kind="list", check=_mounts, flag=None),
     Option("read_timeout", 10.0, "seconds a client has to send a request's head, and at most "
            "between two pieces of its body (then 408)", kind="float", check=_read_timeout,
            metavar="S"),

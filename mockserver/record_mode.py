@@ -23,6 +23,7 @@ import httpx
 
 from mockserver.cassette import HOP_BY_HOP, CassetteWriter
 from mockserver.contracts import ContractSet
+from mockserver.families import host_match
 from mockserver.live import Budget
 from mockserver.proxy_budget import is_submit
 from mockserver.recording import Recorder
@@ -36,7 +37,7 @@ class RecordRoutes:
     def __init__(self, contracts: ContractSet, budget: Budget, cassette: Path | str, *,
                  hosts: Mapping[str, str] | None = None,
                  upstreams: Mapping[str, str] | None = None) -> None:
-        from mockserver.handle import router_class
+        from mockserver.handle import host_route, router_class
 
         self.budget = budget
         if not hosts:  # the providers' hosts, from the contracts' `servers:`
@@ -51,7 +52,7 @@ class RecordRoutes:
         self._sync = httpx.HTTPTransport()
         self.router = router_class()(assert_all_called=False, assert_all_mocked=False)
         for host in self.hosts:
-            self.router.route(host=host).mock(side_effect=self._handle)
+            host_route(self.router, host).mock(side_effect=self._handle)
         self.router.route().pass_through()
 
     @property
@@ -72,7 +73,7 @@ class RecordRoutes:
 
             pytest.skip(f"wanmock record: {request.method} {path} would submit a billable job "
                         f"beyond the budget ({self.budget.limit}); raise it with --wanmock-budget")
-        family = op.family if op is not None else self.hosts.get(request.url.host)
+        family = op.family if op is not None else host_match(self.hosts, request.url.host)
         url = str(request.url)
         if family in self.upstreams:
             url = self.upstreams[family] + path + (f"?{query}" if query else "")

@@ -145,7 +145,7 @@ def served() -> Iterator[tuple[subprocess.Popen[str], int, list[str]]]:
     env.pop("WANMOCK_PORT", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--seed", "1",
-         "--timing", "instant"],
+         "--timing", "instant", "--mount", "dashscope=/alibailian", "--mount", "comfyui"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
@@ -178,6 +178,8 @@ def test_serve_runs_a_job_and_stops_cleanly_on_sigint(served) -> None:
         line = next((ln for ln in banner if ln.split()[:1] == [name]), None)
         assert line is not None, (name, banner)
         assert line.split()[1] + " " == base, line
+    mounted = [ln.split()[1] for ln in banner if "(mounted)" in ln]
+    assert mounted == [f"{url}/alibailian/api/v1", f"{url}/proxy/wan/api/v1"]
 
     headers = {"Authorization": "Bearer sk-test-key-123", "X-DashScope-Async": "enable"}
     with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
@@ -189,6 +191,25 @@ def test_serve_runs_a_job_and_stops_cleanly_on_sigint(served) -> None:
         body = client.get(f"/api/v1/tasks/{task_id}").json()
         assert body["output"]["task_status"] == "SUCCEEDED"  # --timing instant
         assert body["output"]["video_url"].startswith(f"{url}/_wanmock/videos/{task_id}.mp4?")
+        # A reseller's prefix (--mount dashscope=/alibailian): the same protocol, one server.
+        r = client.post("/alibailian/api/v1/services/aigc/video-generation/video-synthesis",
+                        json={"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse"}})
+        assert r.status_code == 200, r.text
+        mounted_id = r.json()["output"]["task_id"]
+        done = client.get(f"/alibailian/api/v1/tasks/{mounted_id}").json()
+        assert done["output"]["task_status"] == "SUCCEEDED"
+        assert client.get(f"/api/v1/tasks/{mounted_id}").json()["output"]["task_id"] == mounted_id
+        # ComfyUI's Wan nodes through comfy.org's proxy (--mount comfyui): X-API-KEY, no async
+        # header; an unknown path under the mount is DashScope's own 404.
+        comfy = {"X-API-KEY": "comfy-key-0123", "Content-Type": "application/json"}
+        r = httpx.post(f"{url}/proxy/wan/api/v1/services/aigc/video-generation/video-synthesis",
+                       headers=comfy, json={"model": "wan2.6-t2v", "input": {"prompt": "x"}})
+        assert r.status_code == 200, r.text
+        comfy_id = r.json()["output"]["task_id"]
+        polled = httpx.get(f"{url}/proxy/wan/api/v1/tasks/{comfy_id}", headers=comfy).json()
+        assert polled["output"]["task_status"] == "SUCCEEDED"
+        r = client.get("/proxy/wan/api/v1/nowhere")
+        assert r.status_code == 404 and "request_id" in r.json(), r.text
         clock = client.get("/_wanmock/clock").json()
         assert (clock["timing"], clock["kind"]) == ("instant", "system")
 

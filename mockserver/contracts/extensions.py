@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from typing import Any
 
 # Operation-level keys (read by `loading._build_operations`).
@@ -30,6 +31,7 @@ RETENTION = "x-wanmock-retention"
 FAILURES = "x-wanmock-failures"
 FAULTS = "x-wanmock-faults"
 LIMITS = "x-wanmock-limits"
+REGIONS = "x-wanmock-regions"
 WEBHOOKS = "x-wanmock-webhooks"
 POLL_GUIDANCE = "x-wanmock-poll-guidance"
 CLIENT_5XX = "x-wanmock-client-5xx"
@@ -204,6 +206,28 @@ class Versions:
 
 
 @dataclass(frozen=True, slots=True)
+class Regions:
+    """`x-wanmock-regions`: the region each host serves (a `*` in a host is one DNS label) and
+    the models each region offers (`only`: shell patterns, absent for every model; `except`:
+    patterns left out); `lenient_hosts` offer every model unless the `switch` option says
+    `strict`; `switch` names the option (`off` turns the table off)."""
+
+    hosts: Mapping[str, str] = field(default_factory=dict)
+    lenient_hosts: frozenset[str] = frozenset()
+    only: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    excluded: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    switch: str | None = None
+    source: str = ""
+
+    def offers(self, region: str, model: str) -> bool:
+        """Whether `region` offers `model` (a region the table does not name offers all)."""
+        allowed = self.only.get(region)
+        if allowed is not None and not any(fnmatchcase(model, p) for p in allowed):
+            return False
+        return not any(fnmatchcase(model, p) for p in self.excluded.get(region, ()))
+
+
+@dataclass(frozen=True, slots=True)
 class ContractExtensions:
     """Every root `x-wanmock-*` key of one contract, typed; absent keys read as None/empty."""
 
@@ -214,6 +238,7 @@ class ContractExtensions:
     failures: Mapping[str, FailureWords] = field(default_factory=dict)
     faults: Mapping[str, Fault] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
+    regions: Regions = field(default_factory=Regions)
     webhooks: WebhookSpec | None = None
     poll_guidance: PollGuidance | None = None
     client_5xx: frozenset[int] = frozenset()
@@ -243,6 +268,7 @@ class ContractExtensions:
             faults={str(k): f for k, v in _map(document.get(FAULTS)).items()
                     if isinstance(v, Mapping) and (f := Fault.read(v)) is not None},
             limits=_limits(document.get(LIMITS)),
+            regions=_regions(document.get(REGIONS)),
             webhooks=_webhooks(document.get(WEBHOOKS)),
             poll_guidance=_poll_guidance(document.get(POLL_GUIDANCE)),
             client_5xx=frozenset(int(s) for s in document.get(CLIENT_5XX) or []),
@@ -294,6 +320,17 @@ def _limits(raw: Any) -> Limits:
                   _float(raw.get("rate_limit_qps")), str(raw.get("source", "")),
                   tuple(str(r) for r in raw.get("rate_limit_roles") or []), models,
                   _str(raw.get("switch")))
+
+
+def _regions(raw: Any) -> Regions:
+    raw = _map(raw)
+    models = {str(k): _map(v) for k, v in _map(raw.get("models")).items()}
+    return Regions({str(k): str(v) for k, v in _map(raw.get("hosts")).items()},
+                   frozenset(str(h) for h in raw.get("lenient_hosts") or []),
+                   {r: tuple(str(p) for p in m["only"]) for r, m in models.items()
+                    if isinstance(m.get("only"), list)},
+                   {r: tuple(str(p) for p in m.get("except") or []) for r, m in models.items()},
+                   _str(raw.get("switch")), str(raw.get("source", "")))
 
 
 def _webhooks(raw: Any) -> WebhookSpec | None:

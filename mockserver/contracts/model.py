@@ -183,7 +183,10 @@ class ContractSet:
 
     def hosts(self, family: str) -> tuple[str, ...]:
         """The hosts of a family's contract's https `servers:` and its mounted hosts
-        (`x-wanmock-mounts`; empty for a family without a contract here)."""
+        (`x-wanmock-mounts`; empty for a family without a contract here). A server variable
+        with an `enum` gives one host per value; any other variable is a `*` standing for one
+        DNS label (`*.cn-beijing.maas.aliyuncs.com` from
+        `https://{WorkspaceId}.{region}.maas.aliyuncs.com`; `mockserver.families.host_match`)."""
         contract = self.contracts.get(family)
         if contract is None:
             return ()
@@ -191,7 +194,8 @@ class ContractSet:
         for server in contract.document.get("servers") or []:
             url = str(server.get("url", "")) if isinstance(server, Mapping) else ""
             if url.startswith("https://"):
-                out.append(url.removeprefix("https://").split("/", 1)[0])
+                host = url.removeprefix("https://").split("/", 1)[0]
+                out.extend(_expand(host, server.get("variables") or {}))
         for hosts in contract.extensions.mounts.values():  # the family's other hosts
             out.extend(hosts)
         return tuple(dict.fromkeys(out))
@@ -203,3 +207,13 @@ class ContractSet:
         return {host: prefix for name in names if name in self.contracts
                 for prefix, hosts in self.contracts[name].extensions.mounts.items()
                 for host in hosts}
+
+
+def _expand(host: str, variables: Mapping[str, Any]) -> list[str]:
+    """A templated server host as concrete hosts or `*` patterns (see `ContractSet.hosts`)."""
+    hosts = [host]
+    for name, variable in variables.items():
+        values = (variable or {}).get("enum") if isinstance(variable, Mapping) else None
+        hosts = [h.replace("{" + name + "}", str(v)) for h in hosts
+                 for v in (values or ["*"])]
+    return hosts

@@ -73,6 +73,8 @@ class Options:
             reverse proxy); stored without a trailing slash.
         control_token: the token the control plane requires (`mockserver.guard`); None: none.
         allowed_hosts: Host names the control plane answers besides IP addresses and localhost.
+        mounts: extra path prefixes a family is served under (`dashscope=/alibailian`, or
+            the preset `comfyui`; `mockserver.options.parse_mount`).
         read_timeout: seconds a client has to send a request's head, and at most between two
             pieces of its body, under `wanmock serve` and `ThreadedMockServer` (then 408).
         family_options: each family option's value by name (`newapi_version`,
@@ -105,6 +107,7 @@ class Options:
     public_url: str | None = None
     control_token: str | None = None
     allowed_hosts: tuple[str, ...] = ()
+    mounts: tuple[str, ...] = ()
     read_timeout: float = 10.0
     family_options: Mapping[str, Any] = field(default_factory=_family_defaults)
 
@@ -149,6 +152,9 @@ class Options:
         if "allowed_hosts" in changes and changes["allowed_hosts"] is not None:
             hosts = changes["allowed_hosts"]
             changes["allowed_hosts"] = tuple([hosts] if isinstance(hosts, str) else hosts)
+        if "mounts" in changes and changes["mounts"] is not None:
+            mounts = changes["mounts"]
+            changes["mounts"] = tuple([mounts] if isinstance(mounts, str) else mounts)
         if "families" in changes and changes["families"] is not None:
             fams = changes["families"]
             changes["families"] = tuple([fams] if isinstance(fams, str) else fams)

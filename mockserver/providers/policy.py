@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from mockserver.catalogue import JobSpec
 from mockserver.contracts import Contract, ContractSet, Operation, render_envelope
+from mockserver.contracts.extensions import Limits
 from mockserver.core import faults
 from mockserver.core.ids import Ids, IdSource
 from mockserver.core.scenarios import Scenario
@@ -123,6 +124,11 @@ class Policy:
         return None
 
     # -- judging a body ------------------------------------------------------------------------
+    def documented_limits(self) -> Limits | None:
+        """The contract's `x-wanmock-limits` when the family enforces its documented limits by
+        default (DashScope), else None; a gateway relaying the family asks for them too."""
+        return None
+
     @staticmethod
     def judge_arguments(options: Options) -> dict[str, Any]:
         """What the family's options add to `Contract.judge` (keyword arguments; none here).

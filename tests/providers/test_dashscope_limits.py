@@ -164,3 +164,36 @@ def test_N01_a_marker_lifts_them_for_a_test_that_hammers(wanmock) -> None:
         task_id = client.post(DS, json=t2v()).json()["output"]["task_id"]
         codes = {client.get(f"/api/v1/tasks/{task_id}").status_code for _ in range(40)}
     assert codes == {200}
+
+
+@pytest.mark.parametrize("version", ["latest", "legacy"])
+async def test_N01_through_new_api_the_channel_shares_dashscopes_submit_rate(version) -> None:
+    # Two new-api users, one channel (one DashScope account): wan2.6-t2v takes 5 submits a
+    # second in all; the 6th is DashScope's 429, which new-api relays as its throttle answer.
+    app, client = await fake(families=["newapi"], newapi_version=version,
+                             newapi_poll_interval=0)
+    users = [{"Authorization": "Bearer sk-user-a"}, {"Authorization": "Bearer sk-user-b"}]
+    body = {"model": "wan2.6-t2v", "prompt": "a lighthouse at dusk"}
+    async with client:
+        codes = [(await client.post("/v1/video/generations", json=body,
+                                    headers=users[n % 2])).status_code for n in range(5)]
+        assert codes == [200] * 5
+        refused = await client.post("/v1/video/generations", json=body, headers=users[0])
+        assert refused.status_code == 429, refused.text
+        err = conforms("newapi", "createVideoGeneration", refused)
+        assert err["code"] == "fail_to_fetch_task"
+        assert err["message"].startswith("当前分组上游负载已饱和，请稍后再试")
+        app.state.backend.clock.advance(1.0)  # the next second takes submits again
+        again = await client.post("/v1/video/generations", json=body, headers=users[1])
+        assert again.status_code == 200, again.text
+
+
+async def test_N01_through_new_api_the_switch_lifts_the_upstream_rate() -> None:
+    app, client = await fake(families=["newapi"], dashscope_rate_limits="off",
+                             newapi_poll_interval=0)
+    body = {"model": "wan2.6-t2v", "prompt": "a lighthouse at dusk"}
+    async with client:
+        codes = [(await client.post("/v1/video/generations", json=body,
+                                    headers={"Authorization": "Bearer sk-a"})).status_code
+                 for _ in range(8)]
+    assert codes == [200] * 8

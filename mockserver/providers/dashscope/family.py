@@ -55,6 +55,12 @@ OPTIONS = (
     Option("dashscope_r2v_prompt_over", "truncate", "wan2.6 r2v prompt over 1500 characters: "
            "truncate (default, as every other Wan model) or reject (400 InvalidParameter)",
            choices=("truncate", "reject"), family=NAME),
+    Option("dashscope_regions", "on", "each Model Studio host offers its region's models, "
+           "another is 400 \"Model not exist.\" there (on, default: every regional and "
+           "workspace host but Beijing's shared dashscope.aliyuncs.com, the SDKs' default, "
+           "which offers every model; strict: that host too; off: every host every model); "
+           "loopback and other hosts offer every model", choices=("on", "strict", "off"),
+           family=NAME),
     Option("dashscope_trailing_slash", "serve", "a path with a trailing slash (the aio SDK polls "
            "GET /api/v1/tasks/{id}/): answered as without it (serve, default; decision "
            "trailing-slash) or a 307 to the path without it (redirect)",

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from mockserver.catalogue import JobSpec
+from mockserver.catalogue import JobSpec, RuleFailure
 from mockserver.contracts import Operation
 from mockserver.contracts.extensions import Limits
 from mockserver.errors import ProviderError, Violation
+from mockserver.families import host_match
 from mockserver.providers.policy import Policy
 
 if TYPE_CHECKING:
@@ -53,6 +54,10 @@ class DashScopePolicy(Policy):
     def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None, *,
               assume: Mapping[str, Any] | None = None) -> tuple[JobSpec | None, list[Violation]]:
         spec, violations = super().judge(op, body, assume=assume)
+        if spec is not None and headers is not None and not self.region_offers(spec, headers):
+            # A model the host's region does not sell: that region's "Model not exist."
+            return None, [op.rule_violation(
+                RuleFailure("model_known", "model", spec.model, None, spec.model), {})]
         if (spec is not None and headers is not None
                 and self.context.options["dashscope_oss_resolve"] == "require"
                 and headers.get("x-dashscope-ossresourceresolve", "").strip().lower()
@@ -63,6 +68,20 @@ class DashScopePolicy(Policy):
                 violations = [Violation(f"input.{field}", "oss_resolve", 400,
                                         "InvalidParameter", OSS_URL_MESSAGE), *violations]
         return spec, violations
+
+    def region_offers(self, spec: JobSpec, headers: Mapping[str, str]) -> bool:
+        """Whether the region of the request's Host (x-wanmock-regions) sells the model; a
+        host outside the table (loopback, a gateway) sells every model."""
+        regions = self.contract.extensions.regions
+        switch = "on" if regions.switch is None else self.context.options[regions.switch]
+        if not regions.hosts or switch == "off":
+            return True
+        host = headers.get("host", "")
+        host = (host.rpartition(":")[0] if ":" in host and not host.endswith("]") else host)
+        if host.lower() in regions.lenient_hosts and switch != "strict":
+            return True
+        region = host_match(regions.hosts, host.lower())
+        return region is None or regions.offers(region, spec.model)
 
     # -- errors ------------------------------------------------------------------------------
     def auth_error(self, kind: str) -> ProviderError:

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mockserver.contracts import Operation
-from mockserver.core.scenarios import RequestInfo
+from mockserver.core.scenarios import FaultRequested, RequestInfo
 from mockserver.core.tasks import Task
 from mockserver.errors import ProviderError
 from mockserver.providers.base import Family
@@ -156,6 +156,7 @@ class NewApi(Family):
                             remix=remix_of is not None)
         spec, late = policy.settle(ex.operation, found.spec, found.violations)
         assert found.request is not None and found.upstream is not None
+        self._upstream_rate(found.upstream)
         release = policy.release
         ids = self.backend.ids
         upstream_id = ids.uuid()
@@ -191,6 +192,21 @@ class NewApi(Family):
             headers["X-New-Api-Other-Ratios"] = conversion.ratios_header(ratios)
         return JSONResponse(render.submit_body(task, release, created_at=task.submitted_at),
                             headers=headers, media_type=GIN_JSON)
+
+    def _upstream_rate(self, upstream: dict[str, Any]) -> None:
+        """DashScope's documented submit rate for the model (its decision rate-limits, on by
+        default): every caller of one new-api shares its channel's DashScope account, so the
+        submits are counted together; beyond the rate DashScope answers 429, which new-api
+        relays as its `throttle` fault (R controller/relay.go#L614-L620). Tasks in progress
+        beyond DashScope's limit wait upstream; new-api shows them queued either way."""
+        upstream_policy = self.policy.upstream_policy()
+        limits = upstream_policy.documented_limits()
+        model = upstream.get("model")
+        found = limits.models.get(model) if limits is not None and isinstance(model, str) else None
+        if found is not None and found.submit_rps is not None and not self.backend.admit(
+                upstream_policy.name, None, qps=found.submit_rps,
+                bucket=f"{self.name} channel submit:{model}"):
+            raise FaultRequested("throttle")
 
     # -- queries -------------------------------------------------------------------------------
     def row(self, task: Task, *, poll: bool = False) -> Row:
