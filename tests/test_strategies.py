@@ -26,6 +26,7 @@ from mockserver.families import bundled_names
 from mockserver.handle import DEFAULT_HOSTS, InProcessRoutes, WanMock
 from mockserver.images import is_data_uri
 from mockserver.providers.base import family_class
+from mockserver.strategies.request_bodies import targets_of
 
 FAMILIES = bundled_names()
 
@@ -339,7 +340,7 @@ def test_a_polling_client_ends_in_the_right_state_and_stops_polling(fake, req, l
 def test_what_the_catalogue_offers_the_contract_accepts(family):
     """The valid strategy keeps to values both layers accept; here they must be the same values,
     or a model's offer (or default) drifted from its contract."""
-    for target in ws._targets(family, None, None):
+    for target in targets_of(family, None, None):
         cat, entry = target.catalogue, target.entry
         offers = {
             "size": [*cat.sizes(entry), entry.get("default_size")],
