@@ -1,7 +1,7 @@
 """OpenRouter jobs through the differential loop: recorded by `wanmock proxy` from a live fake
 (the stand-in for https://openrouter.ai), diffed with no drift, replayed with the recorded
-states, and the proxy's budget stops a billable submit. One upstream for the module, on a
-manual clock."""
+states, and the proxy's budget counts its submits (refunds a refusal, stops the one over).
+One upstream for the module, on a manual clock."""
 
 from __future__ import annotations
 
@@ -94,13 +94,27 @@ def test_replayed_with_the_recorded_states(tape, tmp_path: Path) -> None:
     assert refused.json()["error"]["message"].startswith("Unsupported duration 7")
 
 
-def test_the_proxys_budget_stops_a_billable_submit(upstream: ThreadedMockServer,
-                                                   tmp_path: Path) -> None:
-    proxy = Proxy(upstream.url, record=tmp_path / "budget.jsonl", budget=0,
+def test_the_proxys_budget_counts_openrouters_submits(upstream: ThreadedMockServer,
+                                                     tmp_path: Path) -> None:
+    """A budget of one: a refused submit is refunded, one job goes through, the next is
+    stopped in OpenRouter's envelope; polls, downloads and the model list never count."""
+    proxy = Proxy(upstream.url, record=tmp_path / "budget.jsonl", budget=1,
                   clock=upstream.backend.clock.now)
     with ThreadedMockServer(app=proxy.app()) as server, \
             httpx.Client(base_url=server.url, headers=AUTH) as client:
-        refused = client.post("/api/v1/videos", json=BODY)
-        models = client.get("/api/v1/videos/models")  # free: passes
-    assert refused.status_code >= 400 and models.status_code == 200
-    assert not [t for t in upstream.backend.tasks() if t.request.get("prompt") == "budget"]
+        rejected = client.post("/api/v1/videos", json={**BODY, "duration": 7})
+        billed = client.post("/api/v1/videos", json={**BODY, "prompt": "budget one"})
+        stopped = client.post("/api/v1/videos", json={**BODY, "prompt": "budget two"})
+        job_id = billed.json()["id"]
+        polled = client.get(f"/api/v1/videos/{job_id}")
+        models = client.get("/api/v1/videos/models")
+        budget = client.get("/_wanmock/proxy").json()["budget"]
+    assert [a.status_code for a in (rejected, billed, stopped, polled, models)] == [
+        400, 202, 429, 200, 200]
+    assert stopped.headers["x-wanmock-proxy"] == "budget"
+    error = stopped.json()["error"]  # OpenRouter's envelope: the SDK's typed 429
+    assert error["code"] == 429 and "budget of" in error["message"]
+    assert budget["families"]["openrouter"] == {"forwarded": 2, "refunded": 1, "refused": 1,
+                                                "spent": 1}
+    prompts = [t.request.get("prompt") for t in upstream.backend.tasks()]
+    assert "budget one" in prompts and "budget two" not in prompts
