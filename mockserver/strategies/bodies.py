@@ -229,6 +229,8 @@ def _valid(draw: Any, t: _Target) -> tuple[dict[str, Any], dict[str, str]]:
     requires = entry.get("requires") or []
     if "img_url" in requires:
         place("img_url", draw(st.sampled_from(_IMAGES)))
+    if "audio_url" in requires and "audio_url" not in where:  # a driving audio (speech to video)
+        place("audio_url", draw(st.sampled_from(_AUDIOS)))
     if "media" in requires:
         place("media", _media(draw, t))
     if "references" in requires:
