@@ -20,6 +20,10 @@ REFUSED = {
     # new-api's own step: the Ali adaptor refuses a size tier on a t2v model while converting.
     "newapi": ("createVideoGeneration", {"model": "wan2.6-t2v", "prompt": "a cat",
                                          "size": "720p"}, "build_request_failed"),
+    # Replicate: the version names the model, whose input schema refuses the duration.
+    "replicate": ("createPrediction", {"version": "wan-video/wan-2.6-t2v",
+                                       "input": {"prompt": "a cat", "duration": 7}},
+                  "Input validation failed"),
 }
 
 _SCRIPT = """
