@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from mockserver import media
+from mockserver import media, media_checks
 from mockserver.errors import ContractError
 from mockserver.images import keep_aspect
 from mockserver.media import AUDIO_TYPES, IMAGE_URL, Assumed, audio_url_ok
@@ -85,6 +85,8 @@ class JobSpec:
     # assumed lengths, media.Assumed) and how much faster than the timing profile it runs.
     input_video_s: float = 0.0
     speed: float = 1.0
+    # The exact output seconds when not whole (s2v follows its audio, animate its video).
+    output_s: float | None = None
 
     @property
     def sr(self) -> int:
@@ -342,15 +344,22 @@ class Catalogue:
         if with_video and videos and not with_video["min"] <= duration <= with_video["max"]:
             # wan2.7-r2v with a reference video: 2-10 s (audit N02).
             fail("duration_with_video", "duration", duration, with_video["max"])
-        checker = media.CHECKERS.get(entry.protocol)
+        output_s = None
+        checker = media_checks.CHECKERS.get(entry.protocol)
         if checker is not None:
             found = checker(entry, fields, fail, assumed, duration)
             mode = found.mode or mode
             if found.duration is not None:
                 duration = found.duration
-            if found.ratio is not None and found.ratio in self.ratios.get(resolution or "", {}):
+            if found.size is not None:
+                width, height = parse_size(found.size)
+            elif found.ratio is not None and found.ratio in self.ratios.get(resolution or "", {}):
                 ratio = found.ratio
-                width, height = self.geometry(resolution, ratio)
+                if first is not None and entry.mode == "i2v" and not entry.get("ratios"):
+                    pass  # an inline image already set the geometry (its own aspect ratio)
+                else:
+                    width, height = self.geometry(resolution, ratio)
+            output_s = found.output_s
             input_video_s = found.input_video_s or input_video_s
             if found.audio is not None:
                 audio = found.audio
@@ -387,6 +396,7 @@ class Catalogue:
             inputs=inputs,
             input_video_s=input_video_s,
             speed=float(entry.get("speed", 1.0)),
+            output_s=output_s,
         )
         return spec, failures
 
@@ -423,7 +433,9 @@ def templates_for(effects: Mapping[str, tuple[str, ...]], model: str) -> frozens
 
 # What a job keeps of its inputs (`JobSpec.inputs`), in this order.
 _INPUT_FIELDS = ("img_url", "last_frame_url", "audio_url", "media", "reference_urls",
-                 "reference_images", "reference_videos", "template", "shot_type", "watermark")
+                 "reference_images", "reference_videos", "template", "shot_type", "watermark",
+                 "video_url", "ref_images", "mask_image_url", "mask_video_url", "first_clip_url",
+                 "last_clip_url", "function", "animate_mode", "audio_setting")
 
 
 class _Facts:

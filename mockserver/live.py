@@ -104,7 +104,8 @@ class LiveRoutes:
 
     def _handle(self, request: httpx.Request) -> Any:
         op = self.operation(request)
-        if op is not None and op.role == "submit" and not self.budget.take():
+        # A synchronous call (wan2.2-s2v-detect) is billed too.
+        if op is not None and op.role in ("submit", "sync") and not self.budget.take():
             import pytest
 
             pytest.skip(f"wanmock live: {request.method} {request.url.path} would submit a "

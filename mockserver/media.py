@@ -8,10 +8,8 @@ length of a driving audio) the fake assumes it: `Assumed`, the defaults below, w
 job scenario changes per task (`X-Wanmock-Scenario: inputs; video_s=8; audio_s=12`). The
 contracts state the assumptions (decision `inputs-not-fetched`).
 
-Each protocol with media rules of its own has a checker (`CHECKERS`): Wan 3.0 (`wan3`),
-wan2.7-videoedit (`videoedit`), VACE (`vace`), wan2.2-s2v (`s2v`) and wan2.2-animate (`animate`).
-A checker reports failures through `fail(rule, field, value, allowed)` and returns `Overrides`:
-what the request's media decide about the output.
+Each protocol with media rules of its own has a checker (`mockserver.media_checks.CHECKERS`):
+Wan 3.0, wan2.7-videoedit, VACE, wan2.2-s2v and wan2.2-animate.
 """
 
 from __future__ import annotations
@@ -101,9 +99,11 @@ class Overrides:
 
     mode: str | None = None
     ratio: str | None = None  # a ratio of the catalogue's `ratios` table
-    duration: int | None = None
+    duration: int | None = None  # whole seconds of output (the video file's length)
+    output_s: float | None = None  # the exact output seconds, when not whole (s2v, animate)
     input_video_s: float = 0.0
     audio: bool | None = None
+    size: str | None = None  # a W*H the output takes from its input (VACE)
 
 
 def audio_url_ok(url: str) -> bool:
@@ -162,71 +162,6 @@ def adaptive_ratio(assume: Assumed, media: list[Mapping[str, Any]], image: Any =
     return nearest_ratio(found.width, found.height) if found is not None else "16:9"
 
 
-# -- Wan 3.0 -----------------------------------------------------------------------------------
-_FRAMES = ("first_frame", "last_frame")
-_DOCUMENTS = ("file", "link")
-
-
-def check_wan3(entry: Any, fields: Mapping[str, Any], fail: Fail, assume: Assumed,
-               duration: int) -> Overrides:
-    """Wan 3.0's media rules (help.aliyun.com/zh/model-studio/wan3-video-generation-api-reference
-    素材组合): a prompt or media; frames mode is [first_frame] or [first_frame, last_frame] and
-    excludes reference/file/link media (the one documented message, a FAILED task); file xor
-    link; counts per type; reference videos and audios at most 15 s in total; input video plus
-    output at most 30 s; prompt_extend true with a file or link."""
-    media = items(fields.get("media"))
-    prompt = fields.get("prompt")
-    if not media and not (isinstance(prompt, str) and prompt.strip()):
-        fail("input_required", "prompt", prompt)
-    limits: Mapping[str, int] = entry.get("media") or {}
-    types = [str(m.get("type")) for m in media]
-    unknown = [t for t in types if t not in limits]
-    if unknown:
-        fail("media_type", "media", unknown[0], sorted(limits))
-        return Overrides()
-    frames = [t for t in types if t in _FRAMES]
-    if frames and len(frames) != len(types):
-        fail("media_exclusive", "media", types)
-    elif frames and sorted(frames) not in (["first_frame"], ["first_frame", "last_frame"]):
-        fail("media_unlisted", "media", types, [["first_frame"], ["first_frame", "last_frame"]])
-    elif all(d in types for d in _DOCUMENTS):
-        fail("media_unlisted", "media", types, "file or link, not both")
-    for kind in dict.fromkeys(types):
-        if types.count(kind) > limits[kind]:
-            fail("media_count", "media", types.count(kind), {"type": kind, "max": limits[kind]})
-    for item in media:
-        kind, url = item.get("type"), item.get("url")
-        pattern = IMAGE_URL if kind in IMAGE_MEDIA else PAGE_URL if kind == "link" else (
-            FETCHED_URL)
-        if not (isinstance(url, str) and pattern.match(url)):
-            fail("image_url_format", "media", url)
-        elif kind == "reference_audio" and not audio_url_ok(url):
-            fail("audio_url_format", "media", url)
-    videos, audios = types.count("reference_video"), types.count("reference_audio")
-    video_s = videos * assume.video_s
-    totals = entry.get("media_seconds") or {}
-    for count, each, kind in ((videos, assume.video_s, "reference_video"),
-                              (audios, assume.audio_s, "reference_audio")):
-        low, high, total = totals.get(kind) or (0, 10**6, 10**6)
-        if count and (not low <= each <= high or count * each > total):
-            fail("media_duration", "media", count * each, {"type": kind, "each": [low, high],
-                                                           "total": total})
-    if any(d in types for d in _DOCUMENTS) and fields.get("prompt_extend") is False:
-        fail("prompt_extend_required", "prompt_extend", False)
-    longest = int(entry.get("max_total_s") or 30)
-    if duration == -1:  # smart duration: the model's pick, assumed (within what is left)
-        out = max(2, min(assume.smart_s, longest - int(video_s)))
-    else:
-        out = duration
-        if videos and video_s + out > longest:
-            fail("duration_with_video", "duration", duration, max(0, longest - int(video_s)))
-    mode = "t2v" if not media else "i2v" if frames else "r2v"
-    ratio = fields.get("ratio")
-    if ratio in (None, "adaptive"):
-        ratio = adaptive_ratio(assume, media)
-    return Overrides(mode=mode, ratio=str(ratio), duration=out, input_video_s=video_s)
-
-
 # -- reference video billing (wan2.6-r2v, wan2.7-r2v) ------------------------------------------
 def reference_videos(fields: Mapping[str, Any]) -> int:
     """How many reference videos an r2v request gives (lists, URLs that name a video, media)."""
@@ -262,7 +197,7 @@ def inline_images(limits: Mapping[str, Any] | None, entry: Any, fields: Mapping[
     for item in as_list(media):
         if isinstance(item, Mapping) and item.get("type") in IMAGE_MEDIA:
             images.append(("media", item.get("url"), item.get("type") == "first_frame"))
-    low, high = (int(v) for v in limits.get("sides", (0, 10**9)))
+    low, high = (int(v) for v in entry.get("image_sides") or limits.get("sides", (0, 10**9)))
     max_mb = float(entry.get("image_max_mb") or limits.get("max_mb", 20))
     max_bytes = int(max_mb * 1024 * 1024)
     first: DataImage | None = None
@@ -333,4 +268,3 @@ def check_references(entry: Any, fields: Mapping[str, Any], fail: Fail) -> None:
         fail("references_count", "reference_urls", total, limits)
 
 
-CHECKERS: dict[str, Callable[..., Overrides]] = {"wan3": check_wan3}

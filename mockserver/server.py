@@ -208,12 +208,3 @@ def serve_forever(app: Any, **config: Any) -> None:
     server.handle_exit = handle_exit  # type: ignore[method-assign]
     with contextlib.suppress(KeyboardInterrupt):  # re-raised after shutdown, as uvicorn.run()
         server.run()
-
-
-def _loop() -> str:
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        return "asyncio"
-    return "uvloop"
-

@@ -143,11 +143,18 @@ def protocol(read_timeout: float = READ_TIMEOUT_S) -> Any:
     return type("LimitedHttpTools", (LimitedHttpTools,), {"read_timeout": read_timeout})
 
 
+def event_loop() -> str:
+    """uvicorn's `loop` setting: uvloop when it is installed."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
 def uvicorn_settings(read_timeout: float = READ_TIMEOUT_S, **extra: Any) -> dict[str, Any]:
     """Every `uvicorn.Config` setting that bounds what a client can hold (plus `extra`)."""
-    from mockserver.server import _loop
-
-    return {"loop": _loop(), "http": protocol(read_timeout), "log_level": "warning",
+    return {"loop": event_loop(), "http": protocol(read_timeout), "log_level": "warning",
             "access_log": False, "lifespan": "on", "timeout_keep_alive": KEEP_ALIVE_S,
             "limit_concurrency": MAX_CONNECTIONS, "timeout_graceful_shutdown": SHUTDOWN_S,
             "h11_max_incomplete_event_size": HEAD_LIMIT, **extra}

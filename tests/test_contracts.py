@@ -55,7 +55,8 @@ def test_every_operation_has_id_role_and_handler(contract_set, family):
             if method not in ("get", "post", "put", "delete", "patch", "head"):
                 continue
             assert raw.get("operationId"), f"{method} {path} lacks operationId"
-            assert raw.get("x-wanmock-role") in ("submit", "query", "cancel", "list", "content")
+            assert raw.get("x-wanmock-role") in ("submit", "query", "cancel", "list", "content",
+                                                 "sync")
             assert hasattr(cls, handler_name(raw["operationId"])), raw["operationId"]
 
 
@@ -202,7 +203,24 @@ def rules_that_can_fire(catalogue, entry, spec_map) -> set[str]:
         and "prompt" in has,
         "negative_prompt_length": negative.get("over") == "reject" and "negative_prompt" in has,
         "template_known": "template" in has and bool(catalogue.effect_templates),
+        "duration_with_video": bool(entry.get("durations_with_video")) and "duration" in has,
     }
+    # The newer protocols' media rules (mockserver/media_checks.py), where the body can carry
+    # what they read.
+    protocol_rules = {
+        "wan3": {"input_required", "media_type", "media_exclusive", "media_unlisted",
+                 "media_count", "media_duration", "duration_with_video",
+                 "prompt_extend_required", "image_url_format", "audio_url_format"},
+        "videoedit": {"media_type", "video_required", "media_count", "media_duration",
+                      "duration_with_video", "image_url_format"},
+        "vace": {"function_inputs", "video_required", "image_url_format"},
+        "s2v": {"parameter_required", "image_url_format", "media_duration"},
+        "animate": {"video_required", "parameter_required", "image_url_format",
+                    "media_duration"},
+    }
+    if entry.protocol in protocol_rules and ("media" in has or "function" in has
+                                             or "video_url" in has or "audio_url" in has):
+        rules.update(dict.fromkeys(protocol_rules[entry.protocol], True))
     return {name for name, fires in rules.items() if fires}
 
 

@@ -159,7 +159,9 @@ class Rule:
 
     def fits(self, info: RequestInfo) -> bool:
         m = self.match
-        if self.scenario.is_job and info.role != "submit":
+        # Job scenarios shape a submit's task; a synchronous call (wan2.2-s2v-detect) reads
+        # an `inputs` scenario's facts too.
+        if self.scenario.is_job and info.role not in ("submit", "sync"):
             return False
         if m.get("family") not in (None, info.family):
             return False

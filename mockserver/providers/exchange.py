@@ -12,7 +12,7 @@ request leaves no reference cycle for the garbage collector.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mockserver.contracts import Operation
 from mockserver.core.journal import Entry
@@ -21,6 +21,13 @@ from mockserver.jsonwire import InvalidUtf8, NotJSON, decode
 
 if TYPE_CHECKING:
     from starlette.requests import Request
+    from starlette.responses import Response
+
+    from mockserver.contracts import Contract
+    from mockserver.core.backend import Backend
+    from mockserver.core.scenarios import RequestInfo
+    from mockserver.errors import ProviderError
+    from mockserver.providers.policy import Policy
 
 UNPARSED: Any = object()  # `Exchange.body` before anything parsed the body
 NOT_JSON: Any = object()  # what `Exchange.json` gives for a body that is not JSON
@@ -66,3 +73,22 @@ class Exchange:
     def method(self) -> str:
         method: str = self.request.scope["method"]
         return method
+
+
+class Served(Protocol):
+    """A family's HTTP class as the pipeline and replay see it (`providers.base.Family`)."""
+
+    name: str
+    backend: Backend
+    policy: Policy
+    contract: Contract
+
+    def read_body(self, ex: Exchange) -> Any: ...
+
+    def limit(self, ex: Exchange) -> None: ...
+
+    def request_info(self, ex: Exchange) -> RequestInfo: ...
+
+    def base_url(self, ex: Exchange) -> str: ...
+
+    def error_response(self, err: ProviderError, op: Operation | None = None) -> Response: ...

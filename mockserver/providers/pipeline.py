@@ -21,7 +21,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -35,7 +35,7 @@ from mockserver.core.scenarios import FaultRequested, Scenario
 from mockserver.core.store import StoreUnavailable
 from mockserver.errors import ContractError, MockServerError, ProviderError
 from mockserver.providers import replaying
-from mockserver.providers.exchange import Exchange
+from mockserver.providers.exchange import Exchange, Served
 from mockserver.providers.hotpath import (
     JSONResponse,
     body_of,
@@ -44,9 +44,6 @@ from mockserver.providers.hotpath import (
     read_body,
     slashed,
 )
-
-if TYPE_CHECKING:
-    from mockserver.providers.base import Family
 
 log = logging.getLogger("mockserver")
 Handler = Callable[[Exchange], Awaitable[Response]]
@@ -76,7 +73,7 @@ def task_parameter(op: Operation) -> str | None:
 class Pipeline:
     """The request pipeline of one family's HTTP class (`providers.base.Family`)."""
 
-    def __init__(self, family: Family) -> None:
+    def __init__(self, family: Served) -> None:
         self.family = family
         self.policy = family.policy
         self.backend = family.backend

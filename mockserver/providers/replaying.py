@@ -9,17 +9,14 @@ refusal, and under `replay_strict` anything the cassette does not know gets the 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import Response
 
 from mockserver.core.tasks import State
 from mockserver.errors import ProviderError
-from mockserver.providers.exchange import Exchange
+from mockserver.providers.exchange import Exchange, Served
 from mockserver.providers.hotpath import JSONResponse
-
-if TYPE_CHECKING:
-    from mockserver.providers.base import Family
 
 
 def _json(raw: bytes | None) -> Any:
@@ -29,7 +26,7 @@ def _json(raw: bytes | None) -> Any:
         return None
 
 
-def before(family: Family, ex: Exchange) -> Response | None:
+def before(family: Served, ex: Exchange) -> Response | None:
     """A recorded refusal, or (strict) the family's 404 for what the cassette does not know."""
     backend = family.backend
     book = backend.replay
@@ -55,7 +52,7 @@ def before(family: Family, ex: Exchange) -> Response | None:
                    "cassette (--replay-strict)"), op)
 
 
-def after(family: Family, ex: Exchange, response: Response) -> Response:
+def after(family: Served, ex: Exchange, response: Response) -> Response:
     """The recorded body for a replayed task's current state, ids and URLs rewritten."""
     backend = family.backend
     book = backend.replay

@@ -29,6 +29,9 @@ _MEDIA_URL = {"first_frame": _IMAGES[:2], "last_frame": _IMAGES[:2],
               "reference_video": _VIDEOS, "reference_audio": _AUDIOS, "file": _DOCUMENTS,
               "link": ("https://example.com/news/article",)}
 _REFERENCE_FIELDS = ("reference_urls", "reference_images", "reference_videos")
+# Protocols whose video lasts as long as an input (s2v its audio, animate its video): no
+# duration parameter is documented for them, so none is drawn or broken.
+FOLLOWS_INPUT = ("s2v", "animate")
 
 
 # -- bodies ----------------------------------------------------------------------------------------
@@ -172,6 +175,38 @@ def _wan3_media(draw: Any, t: _Target) -> list[dict[str, str]]:
     return [{"type": k, "url": draw(st.sampled_from(_MEDIA_URL[k]))} for k in types]
 
 
+def _protocol_inputs(draw: Any, t: _Target, place: Callable[[str, Any], None],
+                     allowed: Callable[[str, list[Any]], list[Any]],
+                     where: dict[str, str]) -> None:
+    """The inputs the newer models need (their media rules, `mockserver.media_checks`), as
+    the fake assumes unfetched inputs (5 s videos and audios)."""
+    protocol = t.entry.protocol
+    if protocol == "videoedit" and t.has("media"):
+        refs = draw(st.integers(0, 4))
+        place("media", [{"type": "video", "url": draw(st.sampled_from(_VIDEOS))}]
+              + [{"type": "reference_image", "url": _IMAGES[0]}] * refs)
+        if "duration" in where:  # 0 keeps the input; else at most its 5 s
+            place("duration", draw(st.sampled_from(allowed("duration", [0, 2, 3, 4, 5]))))
+    elif protocol == "vace" and t.has("function"):
+        function = draw(st.sampled_from(list(t.entry.get("functions"))))
+        place("function", function)
+        if function == "image_reference":
+            place("ref_images", [_IMAGES[0]] * draw(st.integers(1, 3)))
+        elif function == "video_extension":
+            place("first_clip_url", _VIDEOS[0])
+        else:
+            place("video_url", _VIDEOS[0])
+        if function == "video_repainting":
+            place("control_condition", draw(st.sampled_from(["posebodyface", "depth"])))
+        if function == "video_edit":
+            place("mask_image_url", _IMAGES[0])
+    elif protocol == "s2v" and t.has("audio_url"):
+        place("audio_url", draw(st.sampled_from(_AUDIOS)))
+    elif protocol == "animate" and t.has("video_url"):
+        place("video_url", _VIDEOS[0])
+        place("animate_mode", draw(st.sampled_from(["wan-std", "wan-pro"])))
+
+
 @st.composite
 def _valid(draw: Any, t: _Target) -> tuple[dict[str, Any], dict[str, str]]:
     """A body with no violation, and the wire path each neutral field was put at."""
@@ -219,7 +254,7 @@ def _valid(draw: Any, t: _Target) -> tuple[dict[str, Any], dict[str, str]]:
         if ratios:
             maybe("ratio", st.sampled_from(ratios))
     durations = allowed("duration", cat.durations(entry))
-    if durations:
+    if durations and entry.protocol not in FOLLOWS_INPUT:
         maybe("duration", st.sampled_from(durations))
     if entry.audio:
         maybe("audio", st.booleans())
@@ -228,7 +263,9 @@ def _valid(draw: Any, t: _Target) -> tuple[dict[str, Any], dict[str, str]]:
         maybe("audio", st.just(False))
     requires = entry.get("requires") or []
     if "img_url" in requires:
-        place("img_url", draw(st.sampled_from(_IMAGES)))
+        # The inline sample is 480x360: not for a model with narrower sides (s2v: 400 px).
+        images = _IMAGES if not entry.get("image_sides") else _IMAGES[:2]
+        place("img_url", draw(st.sampled_from(images)))
     if "audio_url" in requires and "audio_url" not in where:  # a driving audio (speech to video)
         place("audio_url", draw(st.sampled_from(_AUDIOS)))
     if "media" in requires:
@@ -254,6 +291,7 @@ def _valid(draw: Any, t: _Target) -> tuple[dict[str, Any], dict[str, str]]:
         if video_s and "duration" in where:  # input video + output at most 30 s
             place("duration", draw(st.sampled_from(
                 allowed("duration", [d for d in cat.durations(entry) if d <= 30 - video_s]))))
+    _protocol_inputs(draw, t, place, allowed, where)
     for path in t.paths("seed")[:1]:
         low, high = t.schema.bounds(path, 0, 2**31 - 1)
         maybe("seed", st.integers(max(low, 0), high))

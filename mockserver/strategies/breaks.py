@@ -12,6 +12,7 @@ from mockserver.strategies.bodies import (
     _AUDIOS,
     _MEDIA_URL,
     _REFERENCE_FIELDS,
+    FOLLOWS_INPUT,
     _choose_path,
     _delete,
     _media,
@@ -229,7 +230,7 @@ def _breaks(t: _Target) -> list[tuple[str, Break]]:
             out.append(("ratio", _replace_with(
                 "ratio", "ratio_allowed",
                 lambda t: [r for r in ("21:9", "2:1") if r not in t.entry.get("ratios")])))
-    if t.has("duration") and _bad_durations(t):
+    if t.has("duration") and _bad_durations(t) and entry.protocol not in FOLLOWS_INPUT:
         out.append(("duration", _replace_with("duration", "duration_allowed", _bad_durations)))
     if not entry.audio and (t.has("audio") or t.has("audio_url")):
         out.append(("audio", _audio_break))

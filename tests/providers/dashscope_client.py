@@ -21,6 +21,17 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 OPERATIONS = {CREATE: "createVideoSynthesis", IMAGE2VIDEO: "createImage2VideoSynthesis"}
 
 
+def png_data_uri(width: int, height: int) -> str:
+    """An opaque grey PNG of this size as a `data:` URI (an inline input image)."""
+    import base64
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (128, 128, 128)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
 def probe(data: bytes) -> dict[str, Any]:
     """An MP4's width, height, duration (s) and number of audio streams."""
     with av.open(io.BytesIO(data)) as container:

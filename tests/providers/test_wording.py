@@ -274,7 +274,7 @@ def test_F08_values_and_lists_render_as_providers_write_them():
 SCHEMA_NAMES = {"field", "value", "kind", "expected", "json_type", "go_type", "go_field",
                 "go_subfield", "allowed", "min", "max", "limit", "length", "pattern", "detail"}
 RULE_NAMES = {"field", "value", "model", "allowed", "json_type", "limit", "max", "images",
-              "videos", "detail", "type", "each", "total"}
+              "videos", "detail", "type", "low", "high", "total"}
 
 
 def test_every_template_uses_only_defined_variables():

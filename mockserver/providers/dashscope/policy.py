@@ -87,10 +87,14 @@ class DashScopePolicy(Policy):
         return limits
 
     def check_headers(self, headers: Mapping[str, str], op: Operation) -> None:
-        """A submit needs `X-DashScope-Async: enable` (video synthesis is async only)."""
-        if (op.role == "submit"
-                and headers.get("x-dashscope-async", "").strip().lower() != "enable"):
+        """A submit needs `X-DashScope-Async: enable` (video synthesis is async only); a
+        synchronous call (wan2.2-s2v-detect) refuses it."""
+        wants_async = headers.get("x-dashscope-async", "").strip().lower() == "enable"
+        if op.role == "submit" and not wants_async:
             raise self.async_error()
+        if op.role == "sync" and wants_async:
+            raise ProviderError(403, "AccessDenied",
+                                "Current user api does not support asynchronous calls.")
 
     @staticmethod
     def async_error() -> ProviderError:

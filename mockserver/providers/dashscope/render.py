@@ -21,6 +21,8 @@ BEIJING = timezone(timedelta(hours=8))
 
 # neutral state -> `output.task_status` (family.py; State is a str, so State keys find them)
 STATUS = FAMILY_STATUS
+# Generations whose SUCCEEDED output nests the URL, `output.results.video_url` (S2V, animate).
+NESTED = frozenset({"s2v", "animate"})
 
 
 @lru_cache(maxsize=4096)  # a task's times do not change while it is polled
@@ -33,6 +35,11 @@ def usage(spec: JobSpec, *, sr: bool = False) -> dict[str, Any]:
     """`usage` in the shape of the model's generation (api-facts §3.5). `sr`: wan2.5/wan2.2
     usage carries `SR` (api-facts §3.5 and a DashScope mirror; seed 002 shows none: U13)."""
     d = spec.duration
+    seconds = spec.output_s if spec.output_s is not None else float(d)
+    if spec.generation == "s2v":  # as long as its audio (S2V's example: 18.13)
+        return {"duration": round(seconds, 3), "video_count": 1, "SR": spec.sr}
+    if spec.generation == "animate":  # the copied official example: 5.2, "standard"
+        return {"video_duration": round(seconds, 3), "video_ratio": "standard"}
     if spec.generation == "wan3":
         # W3's SUCCEEDED example: seconds as floats, fps 30, SR the tier, the ratio chosen.
         billed = spec.input_video_s
@@ -101,6 +108,9 @@ def output(
     if snap.ended_at is not None:
         out["end_time"] = fmt_time(snap.ended_at)
     if snap.state is State.SUCCEEDED:
+        if task.spec.generation in NESTED:  # s2v, animate: no prompt, the URL in `results`
+            out["results"] = {"video_url": video_url}
+            return out
         out["orig_prompt"] = task.spec.prompt or ""
         extended = actual_prompt(task.spec, wan27=wan27_actual_prompt)
         if extended:

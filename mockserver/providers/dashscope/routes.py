@@ -12,6 +12,8 @@ from mockserver.contracts import Operation
 from mockserver.core.scenarios import FaultRequested
 from mockserver.core.tasks import State, Task
 from mockserver.errors import ProviderError
+from mockserver.images import inspect, is_data_uri
+from mockserver.media import Assumed
 from mockserver.providers.base import Family
 from mockserver.providers.dashscope import render
 from mockserver.providers.dashscope.policy import DashScopePolicy
@@ -19,6 +21,12 @@ from mockserver.providers.exchange import Exchange
 from mockserver.providers.hotpath import JSONBytes, json_response
 
 _LIST_TIME = re.compile(r"^\d{14}$")
+# The error-code page's InvalidFile texts for wan2.2-s2v-detect's image ([B]).
+DETECT_RESOLUTION = ("The image resolution is invalid, please make sure that the largest length "
+                     "of image is smaller than 7000, and the smallest length of image is larger "
+                     "than 400.")
+DETECT_FORMAT = ("Invalid file format，the request file format is one of the following types: "
+                 "MP4, AVI, MOV, MP3, WAV, AAC, JPEG, JPG, PNG, BMP, and WEBP.")
 STATUS_WORDS = {v: k for k, v in render.STATUS.items()}
 
 
@@ -70,6 +78,28 @@ class DashScope(Family):
     async def create_image2_video_synthesis(self, ex: Exchange) -> Response:
         """First-and-last-frame (kf2v) tasks: the same pipeline on the image2video path."""
         return await self.create_video_synthesis(ex)
+
+    async def detect_face(self, ex: Exchange) -> Response:
+        """wan2.2-s2v-detect, synchronous: whether a portrait suits wan2.2-s2v. An inline
+        image is measured ([400, 7000] px); whether a URL image shows a person is assumed (an
+        `inputs; humanoid=false` scenario says it does not)."""
+        ex.body = self.read_body(ex)
+        self.model_limits(ex)
+        op = ex.operation
+        violations = op.schema_violations(ex.body)
+        if violations:
+            raise self.policy.violation_error(violations[0], op)
+        image = ex.body["input"]["image_url"]
+        if is_data_uri(image):
+            found = inspect(image, 20 * 1024 * 1024)
+            if found.problem is not None:
+                raise ProviderError(400, "InvalidFile.Format", DETECT_FORMAT)
+            if not all(400 <= side <= 7000 for side in (found.width, found.height)):
+                raise ProviderError(400, "InvalidFile.Resolution", DETECT_RESOLUTION)
+        person = Assumed.of(self.input_facts(ex)).humanoid
+        return json_response({"output": {"check_pass": person, "humanoid": person},
+                              "usage": {"image_count": 1},
+                              "request_id": self.backend.ids.uuid()})
 
     def task_json(self, ex: Exchange, task: Task, *, poll: bool = True) -> dict[str, Any]:
         snap = self.backend.view(task, poll=poll)

@@ -20,6 +20,7 @@ from mockserver.contracts import Operation
 from mockserver.errors import ProviderError, Violation
 from mockserver.providers.dashscope import render as ds_render
 from mockserver.providers.newapi import conversion, relay
+from mockserver.providers.newapi.relay import PANIC
 from mockserver.providers.newapi.releases import Release, release_of
 from mockserver.providers.policy import Policy, policy_class
 
@@ -41,8 +42,6 @@ LEGACY_MISSING_TOKEN = "未提供令牌"
 LEGACY_INVALID_REQUEST = "Invalid request, 无效的请求, {}"
 GROUP = "default"
 # gin.CustomRecovery in main.go (R :179-186, L :129-136).
-PANIC = ("Panic detected, error: {}. Please submit a issue here: "
-         "https://github.com/Calcium-Ion/new-api")
 _ENVELOPES = {"distributor": "auth", "no_channel": "auth", "panic": "panic"}
 
 

@@ -19,7 +19,7 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mockserver.catalogue import JobSpec
 from mockserver.contracts import Operation
@@ -28,8 +28,30 @@ from mockserver.providers.newapi import conversion, gojson, taskreq, wire
 from mockserver.providers.newapi.taskreq import MAX_SECONDS, TaskRequest
 
 if TYPE_CHECKING:
-    from mockserver.providers.newapi.policy import NewApiPolicy
+    from mockserver.contracts import Contract
+    from mockserver.providers.newapi.releases import Release
+    from mockserver.providers.policy import Context, Policy
 
+
+class Relaying(Protocol):
+    """What the relay asks of new-api's policy (`policy.NewApiPolicy`, which calls it)."""
+
+    context: Context
+    contract: Contract
+
+    @property
+    def release(self) -> Release: ...
+
+    def upstream_policy(self) -> Policy: ...
+
+    def distributor_violation(self, headers: Mapping[str, str] | None,
+                              detail: str | None) -> Violation: ...
+
+    def no_channel(self, headers: Mapping[str, str] | None, model: str) -> Violation: ...
+
+# gin's recovery text for a panic (main.go CustomRecovery).
+PANIC = ("Panic detected, error: {}. Please submit a issue here: "
+         "https://github.com/Calcium-Ion/new-api")
 # What new-api's Ali adaptor sends with every submit (ali/adaptor.go R/L :142-148).
 UPSTREAM_HEADERS = {"content-type": "application/json", "x-dashscope-async": "enable"}
 # The relayed operation when the contract names none (`x-wanmock-relay`), and the one a fork's
@@ -49,7 +71,7 @@ class Relayed:
     upstream: dict[str, Any] | None = None
 
 
-def relay(policy: NewApiPolicy, op: Operation, body: Any,
+def relay(policy: Relaying, op: Operation, body: Any,
           headers: Mapping[str, str] | None, *, remix: bool = False) -> Relayed:
     """Judge a submit body (JSON value, or a form read as TaskSubmitReq) as the release does.
     A remix skips the distributor (its channel is the origin task's) and the relay asks for
@@ -95,12 +117,10 @@ def relay(policy: NewApiPolicy, op: Operation, body: Any,
 
 def policy_panic(error: str) -> str:
     """gin's recovery text for a panic (main.go CustomRecovery)."""
-    from mockserver.providers.newapi.policy import PANIC
-
     return PANIC.format(error)
 
 
-def _has_channel(policy: NewApiPolicy, model: str) -> bool:
+def _has_channel(policy: Relaying, model: str) -> bool:
     """Whether a channel serves the model: the fake's gateway has one Ali channel listing every
     model DashScope knows (and those the catalogue sells through new-api); a whitespace name,
     or any other, finds none (503)."""
@@ -125,7 +145,7 @@ def _validation(req: TaskRequest, release: Any) -> list[Violation]:
     return []
 
 
-def _upstream_judgement(policy: NewApiPolicy, op: Operation, upstream: dict[str, Any]
+def _upstream_judgement(policy: Relaying, op: Operation, upstream: dict[str, Any]
                         ) -> tuple[JobSpec | None, list[Violation]]:
     """DashScope's judgement of the request new-api sends (its rules, its words, its timing),
     relayed: a refusal at submit is new-api's `fail_to_fetch_task` with DashScope's status and
