@@ -97,6 +97,8 @@ def check_videoedit(entry: Any, fields: Mapping[str, Any], fail: Fail, assume: A
     """One `video` to edit and up to 4 reference images; the input video 2-10 s; duration 0
     keeps its length, 2-10 must not exceed it; without a ratio, the input's (assumed)."""
     media = items(fields.get("media"))
+    if not media and fields.get("video_url"):  # a flat body (jiekou/Novita): `video_url`
+        media = [{"type": "video", "url": fields["video_url"]}]
     limits: Mapping[str, int] = entry.get("media") or {}
     types = [str(m.get("type")) for m in media]
     unknown = [t for t in types if t not in limits]

@@ -94,7 +94,9 @@ class RequestJudging:
             return None
         keyword = str(location[-1])
         where = tuple(first.instance_path)
-        instance = first.instance
+        # The body's own value at the error's place: the compiled validator reports NaN and
+        # the infinities as null, which jsonschema (and so the slow path) words as they are.
+        instance = _value_at(body, where, first.instance)
         # Clients repeat the same mistake: a scalar at the same place gets the same violation.
         key = None
         if instance is None or type(instance) in (str, int, float, bool):
@@ -102,7 +104,7 @@ class RequestJudging:
             cached = self._seen_errors.get(key)
             if cached is not None:
                 return cached
-        found = self._confirm(keyword, location, [str(p) for p in where], first)
+        found = self._confirm(keyword, location, [str(p) for p in where], first, instance)
         if found is not None and key is not None:
             if len(self._seen_errors) >= 1024:
                 self._seen_errors.clear()
@@ -110,9 +112,8 @@ class RequestJudging:
         return found
 
     def _confirm(self, keyword: str, location: tuple[Any, ...], parts: list[str],
-                 first: Any) -> Violation | None:
+                 first: Any, instance: Any) -> Violation | None:
         """The compiled validator's one error, checked by jsonschema on its own schema node."""
-        instance = first.instance
         document = self.document
         if document is None:
             return None
@@ -255,3 +256,17 @@ class RequestJudging:
             value=failure.value,
             wrap=report.get("wrap"),
         )
+
+
+def _value_at(body: Any, where: tuple[Any, ...], default: Any) -> Any:
+    """The value at an error's instance path in the body (`default` when the path is not
+    there)."""
+    node = body
+    for step in where:
+        if isinstance(node, Mapping) and step in node:
+            node = node[step]
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            node = node[step]
+        else:
+            return default
+    return node

@@ -181,10 +181,13 @@ def _protocol_inputs(draw: Any, t: _Target, place: Callable[[str, Any], None],
     """The inputs the newer models need (their media rules, `mockserver.media_checks`), as
     the fake assumes unfetched inputs (5 s videos and audios)."""
     protocol = t.entry.protocol
-    if protocol == "videoedit" and t.has("media"):
-        refs = draw(st.integers(0, 4))
-        place("media", [{"type": "video", "url": draw(st.sampled_from(_VIDEOS))}]
-              + [{"type": "reference_image", "url": _IMAGES[0]}] * refs)
+    if protocol == "videoedit" and (t.has("media") or t.has("video_url")):
+        if t.has("media"):
+            refs = draw(st.integers(0, int((t.entry.get("media") or {}).get("reference_image", 0))))
+            place("media", [{"type": "video", "url": draw(st.sampled_from(_VIDEOS))}]
+                  + [{"type": "reference_image", "url": _IMAGES[0]}] * refs)
+        else:  # a flat body (jiekou/Novita)
+            place("video_url", draw(st.sampled_from(_VIDEOS)))
         if "duration" in where:  # 0 keeps the input; else at most its 5 s
             place("duration", draw(st.sampled_from(allowed("duration", [0, 2, 3, 4, 5]))))
     elif protocol == "vace" and t.has("function"):

@@ -80,7 +80,7 @@ class Jiekou(Family):
     create_wan_t2v_task = create_wan_i2v_task = create_wan22_t2v_task = create
     create_wan22_i2v_task = create_wan25_t2v_preview_task = create
     create_wan25_i2v_preview_task = create_wan26_i2v_task = create_wan26_t2v_task = create
-    create_wan27_t2v_task = create
+    create_wan27_t2v_task = create_wan27_r2v_task = create_wan27_videoedit_task = create
 
     # -- webhooks (contracts/jiekou.yaml x-wanmock-webhooks) ---------------------------------
     def owe_webhook(self, ex: Exchange, task: Task, hook: Mapping[str, Any]) -> None:
