@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from mockserver.cassette import Cassette
+from mockserver.cassette import FORM_ENCODINGS, Cassette
 from mockserver.contracts import ContractSet, load
 from mockserver.core.profiles import PROFILE_VERSION, QUANTILES, job_key
 from mockserver.core.tasks import State
@@ -49,6 +49,11 @@ def keys_of(lc: RecordedLifecycle, contracts: ContractSet) -> list[str]:
     """The profile keys a recorded task counts for: its model and, when the catalogue can tell
     the job it ran, its model at that resolution and duration (`wan2.6-t2v/720P/5s`)."""
     body = lc.submit.request_body
+    if lc.family and lc.submit.request_encoding in FORM_ENCODINGS and isinstance(body, dict):
+        # A form: the request its fields stand for, as the family reads them.
+        from mockserver.providers.policy import Judging, policy_class
+
+        body = policy_class(lc.family)(Judging(contracts)).form_request(body.get("form") or {})
     if not (lc.family and lc.operation and isinstance(body, dict)):
         return ["unknown"]
     try:

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from mockserver.core.journal import SECRET_HEADERS, redact_value
 from mockserver.errors import MockServerError
+from mockserver.providers.policy import form_body
 from mockserver.version import __version__
 
 VERSION = 1
@@ -126,6 +127,17 @@ def encode_body(raw: bytes | None, content_type: str) -> dict[str, Any]:
     if "\x00" in text:
         return {"body": None, "encoding": "omitted", "size": len(raw)}
     return {"body": redact_text(text), "encoding": "text"}
+
+
+FORM_ENCODINGS = ("form", "multipart")  # a form body, kept as its fields
+
+
+def encode_form(kind: str, values: Mapping[str, Any],
+                files: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """A form body's cassette fields (`kind`: `form` or `multipart`), credentials masked; the
+    digest is over the fields, so two encodings of one form (another boundary) match."""
+    body = redact_body(form_body(values, files))
+    return {"body": body, "encoding": kind, "sha256": body_hash(body)}
 
 
 @dataclass(slots=True)

@@ -169,11 +169,15 @@ def _fail(case: Any, code: str, title: str, message: str) -> None:
 
 
 def _task_id_param(case: Any) -> str | None:
-    for params in (case.path_parameters, case.query):
-        if isinstance(params, Mapping):
-            for key in ("task_id", "video_id"):
-                if isinstance(params.get(key), str):
-                    return str(params[key])
+    """The task a case names, as the request pipeline finds it: the last path parameter,
+    else `?task_id=`."""
+    params = case.path_parameters
+    if isinstance(params, Mapping) and params:
+        last = list(params.values())[-1]
+        return str(last) if isinstance(last, str) else None
+    query = case.query
+    if isinstance(query, Mapping) and isinstance(query.get("task_id"), str):
+        return str(query["task_id"])
     return None
 
 

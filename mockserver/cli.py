@@ -15,6 +15,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from mockserver.cli_args import (
+    control_flags,
+    control_token,
+    family_choices,
+    print_control,
+    timing_arg,
+)
 from mockserver.core.store.base import StoreUnavailable
 from mockserver.envconfig import EnvParser
 from mockserver.errors import MockServerError
@@ -23,12 +30,6 @@ from mockserver.version import __version__
 # `wanmock serve` flags written by hand; every other option's flag comes from the option table
 # (mockserver.options.CORE and each family's family.py).
 HAND_FLAGS = ("families", "api_keys", "allowed_hosts")
-
-
-def _families() -> list[str]:
-    from mockserver.families import family_names
-
-    return sorted(family_names())
 
 
 def _key_variables() -> str:
@@ -52,7 +53,7 @@ def add_option_flags(parser: argparse.ArgumentParser) -> None:
             text += f" (default: {option.default})"
         kwargs: dict[str, Any] = {"dest": option.name, "default": None, "help": text}
         if option.name == "timing":
-            kwargs["type"] = _timing
+            kwargs["type"] = timing_arg
         elif option.kind == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
         elif option.kind in types:
@@ -75,17 +76,6 @@ def option_values(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _timing(value: str) -> str:
-    """`--timing`: a built-in profile name or a timing profile file."""
-    from mockserver.core.profiles import is_profile
-    from mockserver.core.tasks import TIMINGS
-
-    if value in TIMINGS or is_profile(value):  # a profile file is read (and checked) at start
-        return value
-    raise argparse.ArgumentTypeError(
-        f"{value!r} is neither {', '.join(TIMINGS)} nor a timing profile file")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wanmock", description="Contract tests and a stateful fake for the Wan video APIs."
@@ -104,12 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key", action="append", dest="api_keys", default=[],
                        help="accept only this key (repeatable; default: any non-empty key)")
     serve.add_argument("--family", action="append", dest="families", default=None,
-                       choices=_families(), help="serve only these families")
+                       choices=family_choices(), help="serve only these families")
     serve.add_argument("--workers", type=int, default=1,
                        help="uvicorn worker processes over one store (needs --store sqlite "
                             "or redis when > 1)")
     add_option_flags(serve)
-    _control_flags(serve)
+    control_flags(serve)
 
     check = sub.add_parser(
         "check", help="test a server (the fake or a real provider) against the contracts",
@@ -119,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("base_url",
                        help="e.g. http://127.0.0.1:8000, or a provider's own https base URL")
     check.add_argument("--family", action="append", dest="families", default=None,
-                       choices=_families(), help="families to check (repeatable)")
+                       choices=family_choices(), help="families to check (repeatable)")
     check.add_argument("--api-key", default=None, help="key to send (never printed)")
     check.add_argument("--budget", type=int, default=0,
                        help="billable submissions allowed (default 0: negative and read-only "
@@ -139,59 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--report", default=None, help="write a Markdown drift report here")
     check.add_argument("--quiet", action="store_true", help="no progress lines")
 
-    proxy = sub.add_parser(
-        "proxy", help="a validating, recording reverse proxy in front of a real provider",
-        description="Forward every request to --target, validate requests and answers against "
-                    "the contracts, print each violation, record a cassette (--record) and "
-                    "write a report at exit. Billable submits forwarded: --budget (default 0).")
-    proxy.add_argument("--target", action="append", dest="targets", default=[], required=True,
-                       help="URL to forward to, or FAMILY=URL (repeatable: one port for "
-                            "several providers, routed by the contract operation's family)")
-    proxy.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    proxy.add_argument("--port", type=int, default=int(os.environ.get("WANMOCK_PORT", "8000")),
-                       help="port (default 8000, or $WANMOCK_PORT; 0 picks a free one)")
-    proxy.add_argument("--family", action="append", dest="families", default=None,
-                       choices=_families(),
-                       help="match requests against these families' contracts only")
-    proxy.add_argument("--record", default=None, help="write a cassette (JSON lines) here")
-    proxy.add_argument("--guard", action="store_true",
-                       help="answer requests the contract rejects locally (never forwarded)")
-    proxy.add_argument("--budget", type=int, default=0,
-                       help="submits to forward (default 0): every forwarded submit counts, "
-                            "given back only on a non-2xx answer; beyond it a submit gets the "
-                            "family's own 429 quota answer, made locally")
-    proxy.add_argument("--unlimited", action="store_true", help="no budget")
-    proxy.add_argument("--report", default=None,
-                       help="exit report base path: writes .md and .json (default: next to "
-                            "the cassette, NAME.report.md/.json; none without --record)")
-    proxy.add_argument("--timeout", type=float, default=60.0, help="upstream timeout (s)")
-    proxy.add_argument("--quiet", action="store_true", help="do not print violations")
-    _control_flags(proxy)
-    proxy.add_argument("--control-token", default=None, metavar="T",
-                       help="the token its /_wanmock/ pages require (default: none on "
-                            "loopback; generated and printed with --allow-remote)")
+    from mockserver.cli_loop import add_parsers
 
-    diff = sub.add_parser(
-        "diff", help="compare a cassette (what the provider answered) with the fake",
-        description="Send each recorded request to the fake in process, at its recorded time, "
-                    "and report every difference: status, envelope, fields, types, words, "
-                    "error codes, state sequences, timings. Exit code 1 on drift.")
-    diff.add_argument("cassette", help="a cassette (wanmock proxy --record)")
-    diff.add_argument("--timing", default="realistic", type=_timing,
-                      help="the fake's timing profile to hold recorded times against "
-                           "(default realistic; a file from wanmock calibrate)")
-    diff.add_argument("--junit", default=None, help="write a JUnit XML report here")
-    diff.add_argument("--report", default=None, help="write a Markdown drift report here")
-    diff.add_argument("--strict", action="store_true", help="refuse a cassette with bad lines")
-
-    calibrate = sub.add_parser(
-        "calibrate", help="per-model queue/run times from a cassette, as a timing profile",
-        description="Read the recorded tasks' queue and run times and write a timing profile "
-                    "that `wanmock serve --timing FILE` draws from (seeded).")
-    calibrate.add_argument("cassette", nargs="+", help="one or more cassettes")
-    calibrate.add_argument("-o", "--output", default=None,
-                           help="profile file (.yaml or .json; default: next to the first "
-                                "cassette, NAME.timing-profile.yaml)")
+    add_parsers(sub)
 
     contracts = sub.add_parser("contracts", help="list, validate or print the contracts")
     contracts.add_argument("action", nargs="?", choices=["list", "validate", "show"],
@@ -202,36 +142,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _control_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--allow-remote", action="store_true",
-                        help="allow binding a non-loopback address; the control API and "
-                             "dashboard then require a control token (--control-token, else "
-                             "one is generated and printed)")
-    parser.add_argument("--allowed-host", action="append", dest="allowed_hosts", default=None,
-                        metavar="H",
-                        help="a Host name the control plane answers besides IP addresses and "
-                             "localhost (repeatable; .example.com: its subdomains; *: any)")
-
-
-def control_token(args: argparse.Namespace) -> str | None:
-    """The control token: the one given, else a new one under --allow-remote, else None."""
-    import secrets
-
-    given = getattr(args, "control_token", None)
-    if given is None and args.allow_remote:
-        return secrets.token_urlsafe(24)
-    return given  # type: ignore[no-any-return]
-
-
-def print_control(url: str, token: str | None) -> None:
-    """The dashboard's address at start (with the token, which a browser turns into a cookie)."""
-    if token is None:
-        print(f"  dashboard  {url}/_wanmock/ui")
-        return
-    print(f"  dashboard  {url}/_wanmock/ui?token={token}")
-    print(f"  control    token required: X-Wanmock-Token: {token}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -240,12 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(args)
         if args.command == "check":
             return check_command(args)
-        if args.command == "proxy":
-            return proxy_command(args)
-        if args.command == "diff":
-            return diff_command(args)
-        if args.command == "calibrate":
-            return calibrate_command(args)
+        if args.command in ("proxy", "diff", "calibrate"):
+            from mockserver import cli_loop
+
+            return cli_loop.COMMANDS[args.command](args)  # type: ignore[no-any-return]
         return contracts_command(args)
     except MockServerError as exc:
         print(f"wanmock: {exc}", file=sys.stderr)
@@ -255,14 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def serve(args: argparse.Namespace) -> int:
-    try:
-        import uvicorn  # noqa: F401  # only to print the hint when it is missing
-    except ImportError:  # pragma: no cover - uvicorn is a dependency
-        print("wanmock serve needs uvicorn: pip install 'uvicorn[standard]'", file=sys.stderr)
-        return 2
-    from mockserver.server import LOOPBACK, create_app, serve_forever
-    from mockserver.serving import uvicorn_settings
+def serve_app(args: argparse.Namespace) -> Any:
+    """The app `wanmock serve` runs for these arguments (checked: bind address, workers and
+    store, the store reachable), without serving it (the docs' test harness serves it too)."""
+    from mockserver.reach import require_store
+    from mockserver.server import LOOPBACK, create_app
 
     if args.host not in LOOPBACK and not args.allow_remote:
         raise MockServerError(f"refusing to bind {args.host!r} without --allow-remote")
@@ -276,14 +181,23 @@ def serve(args: argparse.Namespace) -> int:
             f"--workers {args.workers} needs a shared store: each worker process would have "
             "its own memory (a task created on one unknown to the others); add --store "
             "sqlite:///PATH.db (one host) or --store redis://HOST:PORT/DB")
+    require_store(store)
+    options["control_token"] = control_token(args)
+    return create_app(families, **options)
+
+
+def serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn  # noqa: F401  # only to print the hint when it is missing
+    except ImportError:  # pragma: no cover - uvicorn is a dependency
+        print("wanmock serve needs uvicorn: pip install 'uvicorn[standard]'", file=sys.stderr)
+        return 2
     from mockserver.core.store import store_label
     from mockserver.families import spec
-    from mockserver.reach import require_store
+    from mockserver.server import serve_forever
+    from mockserver.serving import uvicorn_settings
 
-    require_store(store)
-
-    options["control_token"] = control_token(args)
-    app = create_app(families, **options)
+    app = serve_app(args)
     opts = app.state.backend.options
     bound = f"http://{args.host}:{args.port}"
     url = opts.public_url or bound  # what clients use, as the links the fake renders
@@ -324,110 +238,6 @@ def serve(args: argparse.Namespace) -> int:
     # under POST load). Collect young objects ten times less often.
     gc.set_threshold(7000, 10, 10)
     serve_forever(app, host=args.host, port=args.port, **uvicorn_settings(opts.read_timeout))
-    return 0
-
-
-def proxy_command(args: argparse.Namespace) -> int:
-    """Run `wanmock proxy` until Ctrl-C, then write the report."""
-    from mockserver.proxy import Proxy, parse_targets, stderr_echo
-    from mockserver.server import LOOPBACK, serve_forever
-    from mockserver.serving import uvicorn_settings
-
-    if args.host not in LOOPBACK and not args.allow_remote:
-        raise MockServerError(f"refusing to bind {args.host!r} without --allow-remote")
-    if args.budget < 0:
-        raise MockServerError("--budget must be >= 0 (or --unlimited)")
-    targets = parse_targets(args.targets)
-    from mockserver.reach import require_reachable
-
-    for target in targets.values():
-        require_reachable(target)
-    budget = None if args.unlimited else args.budget
-    # Reports go where the user said, else next to the cassette; never unasked into the CWD.
-    report = args.report or (beside(args.record, ".report") if args.record else None)
-    proxy = Proxy(targets, families=args.families, record=args.record, guard=args.guard,
-                  budget=budget, report=report, timeout=args.timeout,
-                  echo=None if args.quiet else stderr_echo)
-    url = f"http://{args.host}:{args.port}"
-    print(f"wanmock {__version__} proxy on {url}")
-    for family, target in proxy._target_names().items():
-        print(f"  {family:<10} -> {target}")
-    print(f"  guard: {'on' if args.guard else 'off'}; billable submits: "
-          f"{'unlimited' if budget is None else budget} (--budget N); "
-          f"cassette: {args.record or '(none)'}; report: "
-          f"{f'{report}.md/.json' if report else '(none: add --record or --report)'}")
-    print(f"  journal    {url}/_wanmock/journal   status {url}/_wanmock/proxy")
-    token = control_token(args)
-    print_control(url, token)
-    print("Press Ctrl-C to stop.", flush=True)
-    from mockserver.guard import ControlGuard, Guarded
-
-    guard = ControlGuard(token=token, allowed_hosts=args.allowed_hosts or ())
-    # serve_forever, not uvicorn.run: an open dashboard page must not hold the shutdown.
-    app = proxy.app()
-    serve_forever(Guarded(app, guard), host=args.host, port=args.port,
-                  **uvicorn_settings(**app.state.uvicorn))
-    proxy.close()
-    return 0
-
-
-def beside(path: str, suffix: str) -> str:
-    """A file next to `path`, named after it: `cassettes/nightly.jsonl` + `.report` ->
-    `cassettes/nightly.report`."""
-    from pathlib import Path
-
-    base = Path(path)
-    stem = base.name[: -len(base.suffix)] if base.suffix else base.name
-    return str(base.with_name(stem + suffix))
-
-
-def _read_cassette(path: str, strict: bool = False) -> Any:
-    from mockserver.cassette import read
-
-    tape = read(path, strict=strict)
-    for problem in tape.problems:
-        print(f"wanmock: {path}: skipped {problem}", file=sys.stderr)
-    return tape
-
-
-def diff_command(args: argparse.Namespace) -> int:
-    """`wanmock diff`: 0 no drift, 1 drift, 2 a cassette that cannot be read."""
-    from mockserver.diff import diff
-    from mockserver.diff_report import summary, write_junit, write_markdown
-
-    result = diff(_read_cassette(args.cassette, args.strict), timing=args.timing)
-    print(summary(result))
-    if args.junit:
-        print(f"JUnit report: {write_junit(result, args.junit)}")
-    if args.report:
-        print(f"Markdown report: {write_markdown(result, args.report)}")
-    return 0 if result.ok else 1
-
-
-def calibrate_command(args: argparse.Namespace) -> int:
-    from mockserver.calibrate import calibrate, write_profile
-    from mockserver.cassette import Cassette
-
-    tapes = [_read_cassette(path) for path in args.cassette]
-    merged = Cassette(tapes[0].path, tapes[0].header, [], [])
-    for n, tape in enumerate(tapes):  # task ids are per provider: keep each file's apart
-        for ex in tape.exchanges:
-            if ex.task is not None and n:
-                ex.task = f"{n}:{ex.task}"
-            merged.exchanges.append(ex)
-    profile = calibrate(merged)
-    if "default" not in profile:
-        raise MockServerError("no task left the queue in the cassette(s): nothing to calibrate")
-    path = write_profile(profile, args.output or beside(args.cassette[0], ".timing-profile.yaml"))
-    for model, entry in [("(all)", profile["default"]), *profile["models"].items()]:
-        queue = entry["queue_s"]
-        run = entry.get("run_s")
-        ran = (f"run p50 {run['p50']:g} s (max {run['max']:g}, {run['samples']} succeeded)"
-               if run else "run: none succeeded (the next entry's, else the built-in "
-                           "realistic run time)")
-        print(f"{model:<28} {entry['samples']:>4} tasks  queue p50 {queue['p50']:g} s "
-              f"(max {queue['max']:g})  {ran}")
-    print(f"timing profile: {path}  (wanmock serve --timing {path})")
     return 0
 
 
@@ -473,7 +283,7 @@ def check_command(args: argparse.Namespace) -> int:
     from mockserver.reach import require_reachable
 
     require_reachable(args.base_url)
-    families = args.families or _families()
+    families = args.families or family_choices()
     key = args.api_key
     if key is None:
         keys = available_keys()

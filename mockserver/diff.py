@@ -15,14 +15,17 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
-from mockserver.cassette import HOP_BY_HOP, Cassette, Exchange
+from mockserver.cassette import FORM_ENCODINGS, HOP_BY_HOP, Cassette, Exchange
 from mockserver.contracts import ContractSet, load
+from mockserver.core import faults
 from mockserver.core.tasks import ORDER, State, Task, plan_range
 from mockserver.recorded import error_code, state_of, task_of_submit
 from mockserver.replay import RecordedLifecycle, ReplayBook
@@ -198,6 +201,8 @@ def _request(ex: Exchange, ids: dict[str, str]) -> tuple[str, str, list[tuple[st
         for old, new in ids.items():
             text = text.replace(old, new)
         content = text.encode()
+    elif ex.request_encoding in FORM_ENCODINGS and isinstance(body, dict):
+        return path, query, *_form_request(ex, body)
     elif ex.request_encoding == "text":
         content = str(body).encode()
     else:
@@ -205,6 +210,52 @@ def _request(ex: Exchange, ids: dict[str, str]) -> tuple[str, str, list[tuple[st
     headers = [(k, v) for k, v in ex.request_headers.items()
                if k not in HOP_BY_HOP and k != "accept-encoding"]
     return path, query, headers, content
+
+
+SCENARIO = "x-wanmock-scenario"
+
+
+def _fault(contracts: ContractSet, ex: Exchange) -> str | None:
+    """The fake's name for a transport fault the provider answered (a 429, a 5xx), matched on
+    the family's `x-wanmock-faults` by status and code (worded kinds of the fault registry;
+    a 5xx the contract answers to a client's request, new-api's 503 for a model without a
+    channel, is no fault):
+    the fake never throttles or fails on its own, so it is asked for the same fault and its
+    envelope and code are compared."""
+    if ex.status < 429 or ex.family is None or ex.response_encoding != "json":
+        return None
+    worded = contracts[ex.family].extensions.faults
+    names = {kind.contract_key: kind.name for kind in faults.KINDS.values()
+             if kind.act is None and kind.contract_key in worded}
+    code = error_code(ex.response_body)
+    for key, name in names.items():  # status and code: a 503 for an unknown model is no fault
+        fault = worded[key].for_role(ex.role)
+        if fault.status == ex.status and fault.code == code:
+            return name
+    return None
+
+
+def _form_request(ex: Exchange, body: dict[str, Any]) -> tuple[list[tuple[str, str]], bytes]:
+    """A recorded form sent again: its fields (a repeated key as a list), each file as bytes of
+    its recorded size and type (the cassette keeps only their digests), newly encoded."""
+    fields = [(str(k), str(item)) for k, v in (body.get("form") or {}).items()
+              for item in (v if isinstance(v, list) else [v])]
+    headers = [(k, v) for k, v in ex.request_headers.items()
+               if k not in HOP_BY_HOP and k not in ("accept-encoding", "content-type")]
+    if ex.request_encoding == "form":
+        return ([*headers, ("content-type", "application/x-www-form-urlencoded")],
+                urlencode(fields).encode())
+    boundary = secrets.token_hex(16)
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'
+             .encode() + v.encode() + b"\r\n" for k, v in fields]
+    for f in body.get("files") or []:
+        if isinstance(f, dict):
+            head = (f'--{boundary}\r\nContent-Disposition: form-data; name="{f.get("name")}"; '
+                    f'filename="{f.get("filename")}"\r\nContent-Type: '
+                    f'{f.get("content_type") or "application/octet-stream"}\r\n\r\n')
+            parts.append(head.encode() + b"\0" * int(f.get("size") or 0) + b"\r\n")
+    content = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return [*headers, ("content-type", f"multipart/form-data; boundary={boundary}")], content
 
 
 async def _run(tape: Cassette, timing: str, contracts: ContractSet) -> DiffResult:
@@ -238,6 +289,9 @@ async def _run(tape: Cassette, timing: str, contracts: ContractSet) -> DiffResul
             if start + ex.time > now:
                 backend.clock.advance(start + ex.time - now)
             path, query, headers, content = _request(ex, ids)
+            fault = _fault(contracts, ex)
+            if fault is not None and not any(k == SCENARIO for k, _ in headers):
+                headers.append((SCENARIO, fault))  # the fake's answer to the same fault
             answer = await client.request(ex.method, path + (f"?{query}" if query else ""),
                                           headers=headers, content=content)
             fake, encoding = _body(answer)

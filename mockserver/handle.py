@@ -262,19 +262,19 @@ def describe_violations(entries: Sequence[Entry]) -> str:
 
 # Set while respx resolves a request from a sync httpx client: httpx's ByteStream is both sync
 # and async, so the request itself cannot tell which side called.
-_SYNC_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("wanmock_sync", default=False)
+SYNC_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("wanmock_sync", default=False)
 
 
-def _router_class() -> Any:
+def router_class() -> Any:
     import respx
 
     class Router(respx.MockRouter):  # type: ignore[misc]
         def handler(self, request: httpx.Request) -> httpx.Response:
-            token = _SYNC_CALL.set(True)
+            token = SYNC_CALL.set(True)
             try:
                 return super().handler(request)  # type: ignore[no-any-return]
             finally:
-                _SYNC_CALL.reset(token)
+                SYNC_CALL.reset(token)
 
     return Router
 
@@ -295,7 +295,7 @@ class InProcessRoutes:
             hosts = app_hosts(app)
         self.hosts = tuple(dict.fromkeys(hosts))
         self.transport = httpx.ASGITransport(app=app)
-        self.router = _router_class()(assert_all_called=False,
+        self.router = router_class()(assert_all_called=False,
                                       assert_all_mocked=unmocked == "error")
         self._loop: LoopThread | None = None
         for host in self.hosts:
@@ -304,7 +304,7 @@ class InProcessRoutes:
             self.router.route().pass_through()
 
     def _handle(self, request: httpx.Request) -> Any:
-        if _SYNC_CALL.get():
+        if SYNC_CALL.get():
             return self._handle_sync(request)
         return self._handle_async_then_notify(request)
 

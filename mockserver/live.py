@@ -17,6 +17,7 @@ import httpx
 
 from mockserver.contracts import ContractSet, Operation
 from mockserver.core.journal import redact_value
+from mockserver.proxy_budget import Budget
 from mockserver.recorded import operation_patterns
 
 
@@ -28,6 +29,9 @@ def __getattr__(name: str) -> Any:
 
         return host_families(load())
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["Budget", "LiveRoutes", "available_keys", "describe_findings"]
 
 
 def available_keys(environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -42,24 +46,6 @@ def available_keys(environ: dict[str, str] | None = None) -> dict[str, str]:
         if found:
             keys[name] = found
     return keys
-
-
-@dataclass
-class Budget:
-    """How many billable submissions a run may make; shared by every test of a session."""
-
-    limit: int = 0
-    spent: int = 0
-
-    def take(self, n: int = 1) -> bool:
-        if self.spent + n > self.limit:
-            return False
-        self.spent += n
-        return True
-
-    def refund(self, n: int = 1) -> None:
-        """The provider's answer shows no job was created (a non-2xx answer)."""
-        self.spent = max(0, self.spent - n)
 
 
 @dataclass
@@ -80,7 +66,7 @@ class LiveRoutes:
     findings: list[LiveFinding] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from mockserver.handle import _router_class
+        from mockserver.handle import router_class
 
         if not self.hosts:
             from mockserver.families import host_families
@@ -90,7 +76,7 @@ class LiveRoutes:
         self._async = httpx.AsyncHTTPTransport()
         self._patterns = {fam: operation_patterns(c.operations.values())
                           for fam, c in self.contracts.contracts.items()}
-        self.router = _router_class()(assert_all_called=False, assert_all_mocked=False)
+        self.router = router_class()(assert_all_called=False, assert_all_mocked=False)
         for host in self.hosts:
             self.router.route(host=host).mock(side_effect=self._handle)
         self.router.route().pass_through()
@@ -111,9 +97,9 @@ class LiveRoutes:
             pytest.skip(f"wanmock live: {request.method} {request.url.path} would submit a "
                         f"billable job beyond the budget ({self.budget.limit}); raise it with "
                         f"--wanmock-budget")
-        from mockserver.handle import _SYNC_CALL
+        from mockserver.handle import SYNC_CALL
 
-        if not _SYNC_CALL.get():  # httpx's ByteStream is both sync and async: ask the router
+        if not SYNC_CALL.get():  # httpx's ByteStream is both sync and async: ask the router
             return self._forward_async(request, op)
         response = self._sync.handle_request(request)
         response.read()

@@ -73,15 +73,20 @@ class Proxy:
                  guard: bool = False, budget: int | None = 0, report: str | Path | None = None,
                  contracts: ContractSet | None = None, echo: Echo | None = None,
                  timeout: float = 60.0, transport: httpx.AsyncBaseTransport | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, submits: Budget | None = None,
+                 keys: Mapping[str, str] | None = None) -> None:
+        """`submits`: a budget to share (the pytest plugin's session budget; default a new one
+        of `budget`). `keys`: family -> the key sent upstream instead of the client's (the
+        plugin's record mode: a test written against the fake records with the real key)."""
         from mockserver.app import create_app
 
         self.targets: dict[str | None, str] = (
             {None: targets} if isinstance(targets, str) else dict(targets))
         self.contracts = contracts or load()
         self.guard = guard
-        self.budget = budget
-        self.submits = Budget(budget)
+        self.budget = budget if submits is None else submits.limit
+        self.submits = submits if submits is not None else Budget(budget)
+        self.keys = dict(keys or {})
         self.report_path = Path(report) if report else None
         self.timeout = timeout
         self._transport = transport
@@ -98,9 +103,22 @@ class Proxy:
                                      ) if record else None
         self.recorder = Recorder(self.contracts, families=self.backend.options.families,
                                  writer=self.writer, journal=self.backend.journal, echo=echo)
+        for key in self.keys.values():
+            self.recorder.secret(key)
         self.local_tasks: set[str] = set()
         self.client: httpx.AsyncClient | None = None
         self.closed = False
+
+    def record_to(self, path: str | Path | None) -> None:
+        """Close the cassette being written and record into `path` from now on (None: stop
+        recording); the pytest plugin gives each test its own."""
+        if self.writer is not None:
+            self.writer.close()
+        self.writer = None
+        if path is not None:
+            self.writer = CassetteWriter(path, clock=self.clock, target=self._target_names(),
+                                         families=list(self.backend.options.families))
+        self.recorder.use_writer(self.writer)
 
     def _target_names(self) -> dict[str, str]:
         return {family or "*": url for family, url in self.targets.items()}
@@ -232,6 +250,10 @@ class Proxy:
         url = target + path + (f"?{request.url.query}" if request.url.query else "")
         sent = forwarded_request(headers, client=request.client.host if request.client else None,
                                  scheme=request.url.scheme, host=request.headers.get("host"))
+        key = self.keys.get(op.family) if op is not None else None
+        if key is not None:  # the real key instead of the test's placeholder
+            sent = [(k, v) for k, v in sent if k.lower() != "authorization"]
+            sent.append(("Authorization", f"Bearer {key}"))
         upstream = await self.client.send(
             self.client.build_request(request.method, url, headers=sent, content=raw),
             stream=True)

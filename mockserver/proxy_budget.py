@@ -17,6 +17,7 @@ so the answer passes the family's contract and a client handles it as the provid
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -49,9 +50,10 @@ def is_submit(op: Operation | None, method: str) -> bool:
 class Budget:
     """Billable submits per family against one limit (None: unlimited)."""
 
-    def __init__(self, limit: int | None) -> None:
+    def __init__(self, limit: int | None = 0) -> None:
         self.limit = limit
         self.families: dict[str, Counts] = {}
+        self._lock = threading.Lock()
 
     def _of(self, family: str | None) -> Counts:
         return self.families.setdefault(family or UNKNOWN, Counts())
@@ -64,19 +66,22 @@ class Budget:
     def refused(self) -> int:
         return sum(c.refused for c in self.families.values())
 
-    def take(self, family: str | None) -> bool:
-        """Count a submit about to be forwarded; False (and counted as refused) beyond the
-        limit. The proxy serves on one event loop, so take-then-forward cannot race."""
-        counts = self._of(family)
-        if self.limit is not None and self.spent >= self.limit:
-            counts.refused += 1
-            return False
-        counts.forwarded += 1
-        return True
+    def take(self, family: str | None = None, n: int = 1) -> bool:
+        """Count `n` submits about to be forwarded; False (and counted as refused) beyond the
+        limit. One budget may serve a session's threads (the pytest plugin's recording proxy
+        and its in-process routes), so the check and the count are one step."""
+        with self._lock:
+            counts = self._of(family)
+            if self.limit is not None and self.spent + n > self.limit:
+                counts.refused += n
+                return False
+            counts.forwarded += n
+            return True
 
-    def refund(self, family: str | None) -> None:
+    def refund(self, family: str | None = None) -> None:
         """The provider's answer shows no job was created: the submit costs nothing."""
-        self._of(family).refunded += 1
+        with self._lock:
+            self._of(family).refunded += 1
 
     def summary(self) -> dict[str, Any]:
         """The numbers of the status endpoint and the exit report."""

@@ -159,8 +159,12 @@ def _upstreams(config: pytest.Config) -> dict[str, str]:
 def _replay_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     path = cassette_path(request)
     if not path.is_file():
+        from mockserver.families import key_variables
+
         pytest.fail(f"wanmock replay: no cassette for this test at {path}; record it with "
-                    "--wanmock-target=record", pytrace=False)
+                    f"`pytest '{request.node.nodeid}' --wanmock-target=record --wanmock-budget "
+                    f"N` (N: the jobs it may pay for; keys from {key_variables()}; "
+                    "--wanmock-upstream FAMILY=URL for a gateway)", pytrace=False)
     limit = request.config.getoption("wanmock_cassette_max_age")
     if limit is None and str(request.config.getini("wanmock_cassette_max_age")).strip():
         try:
@@ -375,19 +379,38 @@ def _wanmock_server_session(pytestconfig: pytest.Config) -> Iterator[Any]:
     server.backend.state.close()
 
 
+@pytest.fixture(scope="session")
+def _wanmock_proxy_session(pytestconfig: pytest.Config, _wanmock_budget: Any) -> Iterator[Any]:
+    """Live and record mode: one `wanmock proxy` for the session's `wanmock_server` tests, in
+    front of the real providers (or --wanmock-upstream), on the session's budget."""
+    from mockserver.contracts import load
+    from mockserver.live import available_keys
+    from mockserver.proxy import Proxy
+    from mockserver.record_mode import real_targets
+    from mockserver.server import ThreadedMockServer
+
+    contracts = load()
+    proxy = Proxy(real_targets(contracts, _upstreams(pytestconfig)), contracts=contracts,
+                  submits=_wanmock_budget, keys=available_keys(), echo=None)
+    server = ThreadedMockServer(app=proxy.app()).start()
+    yield proxy, server
+    server.stop()
+
+
 @pytest.fixture
-def wanmock_server(request: pytest.FixtureRequest, _wanmock_server_session: Any) -> Iterator[Any]:
-    """A live fake on 127.0.0.1 (`.url`), shared by the session and reset for each test."""
+def wanmock_server(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A live fake on 127.0.0.1 (`.url`), shared by the session and reset for each test; under
+    --wanmock-target=live|record, a proxy on 127.0.0.1 in front of the real providers that
+    validates (and records) what the test's client does."""
     __tracebackhide__ = True
     target = _target(request.config)
     if target in ("live", "record"):
-        pytest.skip(f"wanmock {target}: wanmock_server is the fake; this test runs only "
-                    "against it (record httpx tests through the `wanmock` fixture, or any "
-                    "client through `wanmock proxy --record`)")
+        yield from _proxied(request, record=target == "record")
+        return
     from mockserver.errors import MockServerError
     from mockserver.handle import WanMock
 
-    server = _wanmock_server_session
+    server = request.getfixturevalue("_wanmock_server_session")
     backend = server.backend
     session_options = backend.options
     settings = _settings(request, {})
@@ -411,6 +434,57 @@ def wanmock_server(request: pytest.FixtureRequest, _wanmock_server_session: Any)
     finally:
         if options:
             backend.configure(session_options)
+
+
+def _proxied(request: pytest.FixtureRequest, record: bool) -> Iterator[Any]:
+    from mockserver.live import available_keys
+    from mockserver.record_mode import ProxyHandle
+
+    keys = available_keys()
+    if not keys:
+        from mockserver.families import key_variables
+
+        pytest.skip(f"wanmock live: no provider key in the environment ({key_variables()})")
+    budget = request.getfixturevalue("_wanmock_budget")
+    settings = _settings(request, {})
+    _, plugin = _split(settings)
+    billable = int(plugin.get("billable", 0))
+    if billable and budget.limit is not None and budget.spent + billable > budget.limit:
+        pytest.skip(f"wanmock live: this test submits {billable} billable job(s); the budget "
+                    f"({budget.limit}, {budget.spent} spent) does not allow it")
+    proxy, server = request.getfixturevalue("_wanmock_proxy_session")
+    proxy.record_to(cassette_path(request) if record else None)
+    handle = ProxyHandle(proxy, server, keys)
+    request.node.stash[_PROXY_HANDLE] = handle
+    try:
+        yield handle
+    finally:
+        proxy.record_to(None)
+    findings = handle.findings()
+    if findings:
+        pytest.fail(f"wanmock {'record' if record else 'live'}: answers that differ from the "
+                    "contract:\n  " + "\n  ".join(findings), pytrace=False)
+
+
+_PROXY_HANDLE = pytest.StashKey[Any]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A `wanmock_server` test that failed because the proxy refused a submit beyond the
+    budget is reported skipped, as a `wanmock` test beyond it is."""
+    outcome = yield
+    handle = item.stash.get(_PROXY_HANDLE, None)
+    if handle is None or call.when != "call":
+        return
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.failed and handle.over_budget():
+        budget = handle.proxy.submits
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0,
+                           f"Skipped: wanmock {_target(item.config)}: the test submitted a "
+                           f"billable job beyond the budget ({budget.limit}); raise it with "
+                           "--wanmock-budget")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,15 +1,20 @@
 """`pytest --wanmock-target=record`: live tests through the recorder, one cassette per test.
 
-httpx traffic to the providers' hosts is caught with respx (as in live mode), judged and
-recorded by `mockserver.recording.Recorder` (the proxy's own), forwarded to the real host (or
-to `--wanmock-upstream FAMILY=URL`, e.g. a staging gateway), and written to the test's
-cassette. Billable submits count against the live budget (beyond it the test is skipped before
-anything is sent); answers that break the contract fail the test, as in live mode.
+`wanmock` tests: httpx traffic to the providers' hosts is caught with respx (as in live mode),
+judged and recorded by `mockserver.recording.Recorder` (the proxy's own), forwarded to the
+real host (or to `--wanmock-upstream FAMILY=URL`, e.g. a staging gateway), and written to the
+test's cassette. `wanmock_server` tests (any client: requests, aiohttp, another language) talk
+to a `wanmock proxy` on the fixture's port, started once per session in front of the same
+hosts; it records each test into the test's cassette (`ProxyHandle`). Every submit counts
+against the session's one live budget (a `wanmock` test beyond it is skipped before anything
+is sent; a `wanmock_server` test gets the family's 429 from the proxy and is reported
+skipped); answers that break the contract fail the test, as in live mode.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +36,7 @@ class RecordRoutes:
     def __init__(self, contracts: ContractSet, budget: Budget, cassette: Path | str, *,
                  hosts: Mapping[str, str] | None = None,
                  upstreams: Mapping[str, str] | None = None) -> None:
-        from mockserver.handle import _router_class
+        from mockserver.handle import router_class
 
         self.budget = budget
         if not hosts:  # the providers' hosts, from the contracts' `servers:`
@@ -44,7 +49,7 @@ class RecordRoutes:
                                      families=sorted(set(self.hosts.values())))
         self.recorder = Recorder(contracts, writer=self.writer)
         self._sync = httpx.HTTPTransport()
-        self.router = _router_class()(assert_all_called=False, assert_all_mocked=False)
+        self.router = router_class()(assert_all_called=False, assert_all_mocked=False)
         for host in self.hosts:
             self.router.route(host=host).mock(side_effect=self._handle)
         self.router.route().pass_through()
@@ -52,12 +57,7 @@ class RecordRoutes:
     @property
     def findings(self) -> list[str]:
         """Every response that broke the contract, one line each."""
-        out = []
-        for (family, op), stats in self.recorder.stats.ops.items():
-            for (side, rule, where, message), n in stats.violations.items():
-                if side == "response":
-                    out.append(f"{family}.{op}: [{rule}] {where} {message} (x{n})")
-        return out
+        return [f"{line} (x{n})" for line, n in response_findings(self.recorder).items()]
 
     def _prepare(self, request: httpx.Request) -> tuple[Any, httpx.Request, list[Any], float]:
         body = request.read()
@@ -94,9 +94,9 @@ class RecordRoutes:
         return httpx.Response(response.status_code, headers=headers, content=response.content)
 
     def _handle(self, request: httpx.Request) -> Any:
-        from mockserver.handle import _SYNC_CALL
+        from mockserver.handle import SYNC_CALL
 
-        if not _SYNC_CALL.get():  # httpx's ByteStream is both sync and async: ask the router
+        if not SYNC_CALL.get():  # httpx's ByteStream is both sync and async: ask the router
             return self._handle_async(request)
         op, forward, violations, started = self._prepare(request)
         response = self._sync.handle_request(forward)
@@ -122,3 +122,65 @@ class RecordRoutes:
         self.router.stop(quiet=True)
         self._sync.close()
         self.writer.close()
+
+
+# -- `wanmock_server` under --wanmock-target=live|record: a proxy on the fixture's port --------
+def real_targets(contracts: ContractSet, upstreams: Mapping[str, str]) -> dict[str | None, str]:
+    """Where the session's proxy forwards each family: `--wanmock-upstream FAMILY=URL`, else
+    the first host of its contract's https `servers:` (a gateway family has none: without an
+    upstream its requests get the proxy's 404)."""
+    from mockserver.families import families
+
+    targets: dict[str | None, str] = {}
+    for name, spec in families().items():
+        if name not in contracts.contracts:
+            continue
+        hosts = spec.hosts(contracts)
+        if name in upstreams:
+            targets[name] = upstreams[name].rstrip("/")
+        elif hosts:
+            targets[name] = f"https://{hosts[0]}"
+    return targets
+
+
+def response_findings(recorder: Recorder) -> Counter[str]:
+    """Every answer that broke the contract so far, one line each, with its count."""
+    out: Counter[str] = Counter()
+    for (family, op), stats in recorder.stats.ops.items():
+        for (side, rule, where, message), n in stats.violations.items():
+            if side == "response":
+                out[f"{family}.{op}: [{rule}] {where} {message}"] += n
+    return out
+
+
+class ProxyHandle:
+    """`wanmock_server` in live and record mode: the URL of a proxy in front of the real
+    providers (keys from the environment replace the test's own), recording each test into
+    its cassette under record mode. What only the fake has (clock, tasks, journal) skips the
+    test, as the live `wanmock` fixture does."""
+
+    live = True
+
+    def __init__(self, proxy: Any, server: Any, keys: Mapping[str, str]) -> None:
+        self.proxy = proxy
+        self.server = server
+        self.url = server.url
+        self.keys = dict(keys)
+        self._findings = response_findings(proxy.recorder)
+        self.refused = proxy.submits.refused
+
+    def findings(self) -> list[str]:
+        """This test's answers that broke the contract."""
+        now = response_findings(self.proxy.recorder)
+        return [f"{line} (x{now[line] - self._findings[line]})" for line in now
+                if now[line] > self._findings[line]]
+
+    def over_budget(self) -> bool:
+        """Whether the proxy refused a submit of this test (the budget is spent)."""
+        return bool(self.proxy.submits.refused > self.refused)
+
+    def __getattr__(self, name: str) -> Any:
+        import pytest
+
+        pytest.skip(f"wanmock live: `wanmock_server.{name}` needs the fake (clock, tasks, "
+                    "journal); this test runs only with --wanmock-target=fake")

@@ -77,11 +77,12 @@ def path_params(op: Operation, path: str) -> dict[str, str]:
 
 
 def task_of_request(op: Operation, path: str, query: Mapping[str, str]) -> str | None:
-    """The task a query, cancel or content request is about (path parameter or `?task_id=`)."""
+    """The task a query, cancel or content request is about, where the request pipeline finds
+    it: the operation's last path parameter (`{task_id}`, `{video_id}`, `{jobId}`),
+    else `?task_id=`."""
     params = path_params(op, path)
-    for name in ("task_id", "video_id", "id"):
-        if params.get(name):
-            return params[name]
+    if params:
+        return list(params.values())[-1] or None
     value = query.get("task_id")
     return value or None
 

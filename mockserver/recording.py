@@ -16,15 +16,26 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from mockserver.cassette import CassetteWriter, encode_body, redact_headers, redact_query
+from mockserver.cassette import (
+    FORM_ENCODINGS,
+    CassetteWriter,
+    encode_body,
+    encode_form,
+    redact_headers,
+    redact_query,
+)
 from mockserver.contracts import ContractSet, Operation
 from mockserver.core.journal import Journal, redact_value
 from mockserver.core.tasks import ORDER, State
+from mockserver.errors import ProviderError
 from mockserver.families import bundled_names
 from mockserver.recorded import operation_patterns, state_of, task_of_request, task_of_submit
+
+if TYPE_CHECKING:
+    from mockserver.providers.policy import FormFields
 
 Echo = Callable[[str], None]
 
@@ -71,6 +82,7 @@ class Recorder:
         self._submitted: dict[str, float] = {}  # task id -> monotonic time of its submit
         self._secrets: set[str] = set()  # keys seen on the wire: never journaled
         self._last_state: dict[str, State] = {}
+        self._policies: dict[str, Any] = {}
 
     def secret(self, value: str | None) -> None:
         """A credential seen on the wire: removed from the journal and the cassette."""
@@ -78,6 +90,13 @@ class Recorder:
             self._secrets.add(value.strip())
             if self.writer is not None:
                 self.writer.secret(value)
+
+    def use_writer(self, writer: CassetteWriter | None) -> None:
+        """Record into another cassette from now on; every key seen so far stays out of it."""
+        self.writer = writer
+        if writer is not None:
+            for secret in self._secrets:
+                writer.secret(secret)
 
     def _scrub(self, body: bytes | None) -> bytes | None:
         if not body or not self._secrets:
@@ -117,19 +136,36 @@ class Recorder:
             out.append({"side": "request", **v.as_dict()})
         if op.body_validator is None:
             return out
-        ctype = headers.get("content-type", "")
-        if ctype and "json" not in ctype.lower():
-            out.append(_v("request", "", "body:content_type",
-                          f"content type {ctype.split(';')[0]!r}; the contract takes JSON"))
+        body, _, unreadable = self.read_body(op, raw, headers)
+        if unreadable is not None:
+            out.append(unreadable)
             return out
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            out.append(_v("request", "", "body:not_json", "the body is not JSON"))
-            return out
-        _, violations = self.contracts[op.family].judge(op.operation_id, body)
+        _, violations = self.policy(op.family).judge(op, body, headers)
         out.extend({"side": "request", **v.as_dict()} for v in violations)
         return out
+
+    def policy(self, family: str) -> Any:
+        """The family's policy (its reading and judgement of a body, as the fake's), with
+        default options and no Backend."""
+        found = self._policies.get(family)
+        if found is None:
+            from mockserver.providers.policy import Judging, policy_class
+
+            found = self._policies[family] = policy_class(family)(Judging(self.contracts))
+        return found
+
+    def read_body(self, op: Operation, raw: bytes, headers: Mapping[str, str]
+                  ) -> tuple[Any, FormFields | None, dict[str, Any] | None]:
+        """A request body read as the family reads it (JSON, a form, multipart): the value its
+        judge takes, a form's fields, or the violation of a body it cannot read."""
+        try:
+            body, form = self.policy(op.family).read_request_body(op, raw, headers)
+        except ProviderError as err:
+            found = err.violation
+            if found is None:
+                return None, None, _v("request", "", "body:unreadable", err.message, err.status)
+            return None, None, {"side": "request", **found.as_dict()}
+        return body, form, None
 
     def judge_response(self, op: Operation | None, status: int, content_type: str,
                        body: Any, encoding: str, task: str | None) -> list[dict[str, Any]]:
@@ -188,6 +224,11 @@ class Recorder:
         req_type = _header(headers, "content-type")
         resp_type = _header(response_headers, "content-type")
         request = encode_body(raw, req_type)
+        if op is not None and raw and req_type and "json" not in req_type.lower():
+            # A form or multipart body: its fields and file digests, as the family reads it.
+            _, form, _ = self.read_body(op, raw, {"content-type": req_type})
+            if form is not None:
+                request = encode_form(form.kind, form.values, form.files)
         response = encode_body(response_raw, resp_type)
         if response_raw is None and response_size is not None:
             response = {"body": None, "encoding": "omitted", "size": response_size}
@@ -256,7 +297,7 @@ class Recorder:
 
 def _redacted_bytes(part: Mapping[str, Any], raw: bytes | None) -> bytes | None:
     """A body as the cassette redacted it, as bytes for the journal (binary stays as it was)."""
-    if part.get("encoding") == "json":
+    if part.get("encoding") in ("json", *FORM_ENCODINGS):
         return json.dumps(part.get("body"), ensure_ascii=False).encode()
     if part.get("encoding") == "text":
         return str(part.get("body")).encode()

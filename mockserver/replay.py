@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mockserver.cassette import Cassette, Exchange, body_hash, read, redact_body
+from mockserver.cassette import Cassette, Exchange, body_hash, form_body, read, redact_body
 from mockserver.catalogue import JobSpec
 from mockserver.core.tasks import Failure, Plan, Snapshot, State, Task
 from mockserver.recorded import error_code, failure_of, geometry_of, progress_of, state_of
@@ -205,6 +205,11 @@ class ReplayBook:
 
     @staticmethod
     def key(family: str, operation: str, body: Any) -> tuple[str, str, str]:
+        """What a submission is matched on: its body as the cassette keeps it (a form's
+        fields and file digests, as the fake stores them under `_wanmock_form`)."""
+        form = body.get("_wanmock_form") if isinstance(body, Mapping) else None
+        if isinstance(form, Mapping):
+            body = form_body(form.get("values") or {}, form.get("files") or [])
         return (family, operation, body_hash(redact_body(body)))
 
     def knows(self, family: str, operation: str, body: Any) -> bool:

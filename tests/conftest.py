@@ -118,3 +118,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept
+
+
+@pytest.fixture
+def loopback_only(monkeypatch):
+    """Never let a proxy from the environment (HTTP(S)_PROXY) see a test's traffic: every
+    client honours NO_PROXY, and tests talk only to 127.0.0.1."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+
+
+@pytest.fixture(scope="module")
+def instant_upstream(tmp_path_factory):
+    """A live fake on 127.0.0.1 (every family, tasks done at once), standing in for the real
+    providers behind a `wanmock proxy`; one per test module."""
+    from mockserver.server import ThreadedMockServer
+
+    with ThreadedMockServer(timing="instant", seed=5,
+                            video_dir=str(tmp_path_factory.mktemp("upstream-videos"))) as live:
+        yield live

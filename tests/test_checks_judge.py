@@ -24,6 +24,9 @@ REFUSED = {
     "replicate": ("createPrediction", {"version": "wan-video/wan-2.6-t2v",
                                        "input": {"prompt": "a cat", "duration": 7}},
                   "Input validation failed"),
+    # OpenRouter's capability check: wan-2.6 offers 5 or 10 seconds.
+    "openrouter": ("createVideo", {"model": "alibaba/wan-2.6", "prompt": "a cat",
+                                   "duration": 7}, "invalid_request"),
 }
 
 _SCRIPT = """

@@ -48,11 +48,40 @@ def test_record_diff_replay_workflow_commands_parse_with_the_cli():
     assert parsed["calibrate"].output == parsed["serve"].timing
 
 
-def test_the_readme_loop_commands_parse_with_the_cli():
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## The differential loop", 1)[1].split("\n## ", 1)[0]
-    lines = [line.strip() for block in re.findall(r"```\n(.*?)```", section, re.S)
-             for line in block.splitlines() if line.strip().startswith("wanmock ")]
-    commands = [build_parser().parse_args(shlex.split(line.split("#")[0])[1:]).command
-                for line in lines]
-    assert {"proxy", "diff", "calibrate", "serve"} <= set(commands)
+E2E_JOB = """
+import os
+from dashscope import VideoSynthesis
+
+done = VideoSynthesis.call(api_key=os.environ["DASHSCOPE_API_KEY"], model="wan2.6-t2v",
+                           prompt="a nightly lighthouse", size="1280*720")
+assert done.output.task_status == "SUCCEEDED", done
+"""
+
+
+def test_the_record_and_replay_jobs_send_traffic_through_the_proxy(tmp_path, monkeypatch):
+    """The workflow's own shell steps, run by the docs' harness (tests/docs_harness.py) with a
+    stand-in for the real provider and the sentinel: the nightly job reaches the provider only
+    through the proxy, and the push job replays without reaching it at all."""
+    from tests.docs_harness import Harness
+
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-ci-example-0123456789")
+    workflow = yaml.safe_load((ROOT / "examples/ci/record-diff-replay.yml").read_text())
+    record = next(s for s in workflow["jobs"]["record"]["steps"]
+                  if "wanmock proxy" in str(s.get("run")))
+    replay = next(s for s in workflow["jobs"]["replay"]["steps"]
+                  if "wanmock serve --replay" in str(s.get("run")))
+    (tmp_path / "your_e2e_job.py").write_text(E2E_JOB)
+    harness = Harness(tmp_path).__enter__()
+    try:
+        assert harness.checked(lambda: harness.shell.run(record["run"])) is None
+        recorded = harness.stand_in.requests()
+        assert recorded >= 2  # the submit and a poll, through the proxy
+        assert (tmp_path / "reports/proxy.json").is_file()
+        harness.shell.run("wanmock calibrate cassettes/nightly.jsonl -o "
+                          "cassettes/timing-profile.yaml")
+        assert harness.checked(lambda: harness.shell.run(replay["run"])) is None
+        assert harness.stand_in.requests() == recorded  # the replay never reached it
+    finally:
+        harness.close()

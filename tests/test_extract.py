@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mockserver import strategies
-from mockserver.contracts import _MISSING, _normalise, get_path, load
+from mockserver.contracts import MISSING, get_path, load, normalise
 from mockserver.families import bundled_names
 
 FAMILIES = bundled_names()
@@ -35,10 +35,10 @@ def reference(spec_map: dict[str, Any], body: Any) -> tuple[dict[str, Any], dict
             continue
         for path in where:
             value = get_path(body, path)
-            if value is not _MISSING and value is not None:
+            if value is not MISSING and value is not None:
                 fields[name], sources[name] = value, path
                 break
-    _normalise(fields, sources)
+    normalise(fields, sources)
     return fields, sources
 
 

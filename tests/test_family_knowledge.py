@@ -19,7 +19,8 @@ EXEMPT = ("providers/", "contracts/", "contracts.py", "catalogue.py", "wording.p
 # Plain words that happen to be some family's status word too.
 ENGLISH = {("calibrate.py", "unknown"),  # a recorded body without a model
            ("conformance.py", "FAILURE"),  # a Schemathesis check's status
-           ("ui/timeline.py", "submitted")}  # the timeline's first mark
+           ("ui/timeline.py", "submitted"),  # the timeline's first mark
+           ("core/webhooks.py", "pending")}  # a webhook not yet delivered
 
 
 def _outside() -> list[Path]:

@@ -26,9 +26,9 @@ from referencing.jsonschema import DRAFT202012
 from mockserver import strategies
 from mockserver.contracts import (
     PY_SPACES,
-    _Cyclic,
-    _inline,
-    _leaves,
+    Cyclic,
+    inline,
+    leaves,
     load,
     strict_pattern,
 )
@@ -96,7 +96,7 @@ def test_compiled_validator_is_never_more_lenient(family: str, data: st.DataObje
 def _slow_violations(op: Any, body: Any) -> list[Any]:
     """What `schema_violations` reports with jsonschema alone (no compiled validator)."""
     errors = sorted(op.body_validator.iter_errors(body), key=relevance)
-    return [op._violation(err) for err in _leaves(errors)]
+    return [op._violation(err) for err in leaves(errors)]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -150,7 +150,7 @@ def _by_reference(family: str, pointer: str) -> Draft202012Validator:
 
 def _errors(validator: Draft202012Validator, body: Any) -> list[tuple[Any, ...]]:
     errors = sorted(validator.iter_errors(body), key=relevance)
-    return [(list(e.absolute_path), e.validator, e.message) for e in _leaves(errors)]
+    return [(list(e.absolute_path), e.validator, e.message) for e in leaves(errors)]
 
 
 def _body_pointer(op: Any) -> str:
@@ -178,9 +178,9 @@ def test_inlining_keeps_sibling_keywords_and_refuses_cycles() -> None:
         "Id": {"type": "string", "minLength": 2},
         "Node": {"type": "object", "properties": {"next": {"$ref": "#/components/schemas/Node"}}},
     }}}
-    inlined = _inline(document, {"$ref": "#/components/schemas/Id", "maxLength": 3})
+    inlined = inline(document, {"$ref": "#/components/schemas/Id", "maxLength": 3})
     assert inlined == {"allOf": [{"type": "string", "minLength": 2}], "maxLength": 3}
     assert Draft202012Validator(inlined).is_valid("ab")
     assert not Draft202012Validator(inlined).is_valid("abcd")
-    with pytest.raises(_Cyclic):
-        _inline(document, {"$ref": "#/components/schemas/Node"})
+    with pytest.raises(Cyclic):
+        inline(document, {"$ref": "#/components/schemas/Node"})

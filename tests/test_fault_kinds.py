@@ -113,3 +113,20 @@ def test_the_pipeline_and_the_policies_branch_on_no_kind() -> None:
     for path in (root / "providers" / "pipeline.py", root / "providers" / "policy.py"):
         text = path.read_text(encoding="utf-8")
         assert "scenario.name ==" not in text and "scenario.name in" not in text, path
+
+
+@pytest.mark.parametrize(("name", "status"), [("payment-required", 402), ("blocked", 403),
+                                              ("request-timeout", 408), ("bad-gateway", 502)])
+def test_the_provider_refusals_every_family_can_word(name: str, status: int) -> None:
+    """Out of credit, blocked at submit, timed out, a failed upstream: registered kinds a
+    family's contract words (its `x-wanmock-faults` entry), the kind's own words otherwise."""
+    kind = faults.kind(name)
+    assert kind is not None and kind.words is not None and kind.words.status == status
+    with _client() as client:
+        answer = client.post(CREATE, json=BODY,
+                             headers={**HEADERS, "X-Wanmock-Scenario": name})
+        listed = client.get("/_wanmock/scenarios").json()["transport"]
+    assert answer.status_code == status
+    assert (answer.json()["code"], answer.json()["message"]) == (kind.words.code,
+                                                                 kind.words.message)
+    assert name in listed

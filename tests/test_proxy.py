@@ -26,20 +26,13 @@ from mockserver.server import ThreadedMockServer
 KEY = "sk-proxy-secret-0123456789abcdef"
 DS_SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 DS_HEADERS = {"Authorization": f"Bearer {KEY}", "X-DashScope-Async": "enable"}
-pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch) -> None:
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, "127.0.0.1,localhost")
+pytestmark = [pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning"),
+              pytest.mark.usefixtures("loopback_only")]
 
 
 @pytest.fixture(scope="module")
-def upstream(tmp_path_factory) -> Iterator[ThreadedMockServer]:
-    with ThreadedMockServer(timing="instant", seed=5,
-                            video_dir=str(tmp_path_factory.mktemp("proxy-videos"))) as live:
-        yield live
+def upstream(instant_upstream) -> ThreadedMockServer:
+    return instant_upstream  # tests/conftest.py
 
 
 def _serve(proxy: Proxy) -> ThreadedMockServer:

@@ -53,20 +53,13 @@ SUBMITS: dict[str, tuple[str, str, dict[str, str], dict[str, Any]]] = {
          "invalid": {"prompt": "no model"},
          "form": "model=wan2.6-t2v&prompt=a%20form"}),
 }
-pytestmark = pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning")
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch) -> None:
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, "127.0.0.1,localhost")
+pytestmark = [pytest.mark.filterwarnings("ignore:The Sora API:DeprecationWarning"),
+              pytest.mark.usefixtures("loopback_only")]
 
 
 @pytest.fixture(scope="module")
-def upstream(tmp_path_factory) -> Iterator[ThreadedMockServer]:
-    with ThreadedMockServer(timing="instant", seed=3,
-                            video_dir=str(tmp_path_factory.mktemp("budget-videos"))) as live:
-        yield live
+def upstream(instant_upstream) -> ThreadedMockServer:
+    return instant_upstream  # tests/conftest.py
 
 
 @pytest.fixture

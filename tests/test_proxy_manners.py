@@ -27,12 +27,7 @@ from mockserver.server import ThreadedMockServer
 
 KEY = "sk-manners-0123456789abcdef"
 HALF = 4 * 1024 * 1024  # each half of the streamed download
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch) -> None:
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, "127.0.0.1,localhost")
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
 class Echo:

@@ -415,3 +415,21 @@ def test_a_cassette_cut_after_a_429_replays_to_its_last_state_within_the_recorde
     end, status, _ = seen[-1]
     assert status == 429 and end <= 2.5 + 0.1  # the recorded fault, within the recorded time
     assert after.state is State.FAILED  # and the task ended, never an open-ended run
+
+
+def test_diff_asks_the_fake_for_the_fault_the_provider_answered(cut_tape, tmp_path, capsys):
+    """The provider throttled a poll; the fake, asked for the same fault (x-wanmock-faults
+    matched on status and code), answers it in its own envelope: no drift."""
+    import json
+
+    from mockserver.cli import main
+
+    path, _ = cut_tape
+    lines = path.read_text().splitlines()
+    for n, line in enumerate(lines[1:], start=1):  # as a real provider's 429: no scenario
+        data = json.loads(line)
+        data["request"]["headers"].pop("x-wanmock-scenario", None)
+        lines[n] = json.dumps(data)
+    real = tmp_path / "real-429.jsonl"
+    real.write_text("\n".join(lines) + "\n")
+    assert main(["diff", str(real), "--timing", "fast"]) == 0, capsys.readouterr().out

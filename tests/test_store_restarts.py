@@ -308,7 +308,7 @@ def test_a_worker_sigkilled_mid_delivery_is_taken_over(redis_server: RedisServer
     other one makes the delivery once the lease (5 s timeout + 10 s) has run out. About 25 s,
     most of it waiting for the real lease: it runs in every suite (CI too), in parallel with
     the rest under `-n 2`."""
-    from tests.test_store_servers import _until, serve_workers
+    from tests.test_store_servers import serve_workers, until
 
     posts: list[int] = []  # the client port of each POST
     hold = threading.Event()
@@ -336,13 +336,13 @@ def test_a_worker_sigkilled_mid_delivery_is_taken_over(redis_server: RedisServer
                         "extra": {"webhook": {"url": hook_url}}}
                 r = httpx.post(base + T2V, json=body, headers=JIEKOU, timeout=10)
                 assert r.status_code == 200, r.text
-                _until(lambda: posts, 60, "the first delivery")
+                until(lambda: posts, 60, "the first delivery")
                 victim = _pid_holding(posts[0])
                 assert victim is not None and victim != proc.pid
                 os.kill(victim, signal.SIGKILL)
-                _until(lambda: len(posts) >= 2, 40, "another worker takes the delivery over")
+                until(lambda: len(posts) >= 2, 40, "another worker takes the delivery over")
                 hold.set()
-                [hook] = _until(lambda: [h for h in httpx.get(base + "/_wanmock/webhooks",
+                [hook] = until(lambda: [h for h in httpx.get(base + "/_wanmock/webhooks",
                                                                timeout=10).json()["webhooks"]
                                          if h["state"] == "sent"], 10, "it is stored")
                 assert hook["attempt_count"] == 1 and len(posts) == 2  # the killed one: unstored

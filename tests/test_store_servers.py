@@ -24,7 +24,7 @@ import pytest
 from mockserver.server import ThreadedMockServer
 from tests.conftest import RedisServer
 from tests.helpers import require_program
-from tests.helpers import until as _until
+from tests.helpers import until as until
 
 KEY = {"Authorization": "Bearer sk-store-test", "X-DashScope-Async": "enable"}
 CREATE = "/api/v1/services/aigc/video-generation/video-synthesis"
@@ -59,7 +59,7 @@ def serve_workers(store_url: str,
                 return httpx.get(base + "/_wanmock/clock", timeout=1).status_code == 200
             except httpx.HTTPError:
                 return proc.poll() is not None
-        _until(up, 90, "the workers answer")
+        until(up, 90, "the workers answer")
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         yield base, proc
     finally:
@@ -149,8 +149,8 @@ def test_two_servers_on_one_redis_share_tasks_videos_scenarios_and_webhooks(
             hooked = on_a.post("/v3/async/wan-t2v", json=body, headers=JIEKOU)
             assert hooked.status_code == 200, hooked.text
             on_b.post("/_wanmock/clock/advance", json={"seconds": 60}).raise_for_status()
-            _until(lambda: receiver.bodies, 10, "the webhook arrives")
-            [hook] = _until(lambda: [h for h in on_a.get("/_wanmock/webhooks").json()[
+            until(lambda: receiver.bodies, 10, "the webhook arrives")
+            [hook] = until(lambda: [h for h in on_a.get("/_wanmock/webhooks").json()[
                 "webhooks"] if h["state"] == "sent"], 5, "the sent state is stored")
             assert hook["status"] == 200 and hook["task_id"] == hooked.json()["task_id"]
             # Nothing pending and no lease left: no worker can send it again.
@@ -212,7 +212,7 @@ def _children(pid: int) -> list[int]:
 
 def test_a_worker_killed_under_load_loses_no_task(redis_server: RedisServer) -> None:
     with serve_workers(redis_server.url()) as (base, proc):
-        workers = _until(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), 30,
+        workers = until(lambda: len(_children(proc.pid)) >= 2 and _children(proc.pid), 30,
                          "two worker processes")
         acknowledged: list[str] = []
         failed: list[str] = []
@@ -235,7 +235,7 @@ def test_a_worker_killed_under_load_loses_no_task(redis_server: RedisServer) -> 
         threads = [threading.Thread(target=load) for _ in range(4)]
         for t in threads:
             t.start()
-        _until(lambda: len(acknowledged) >= 10, 60, "load is running")
+        until(lambda: len(acknowledged) >= 10, 60, "load is running")
         os.kill(workers[0], signal.SIGKILL)
         for t in threads:
             t.join(60)
@@ -268,7 +268,7 @@ def test_the_store_stopped_and_started_gives_503s_then_recovers(
                 assert f'"{fault["code"]}"' in r.text, (family, r.text)  # the family's words
             assert client.get("/_wanmock/tasks").status_code == 503
             own.start()
-            r = _until(lambda: (x := client.post(CREATE, json=BODY, headers=KEY)).status_code
+            r = until(lambda: (x := client.post(CREATE, json=BODY, headers=KEY)).status_code
                        == 200 and x, 10, "the fake recovers")
             task_id = r.json()["output"]["task_id"]
             assert client.get(f"/api/v1/tasks/{task_id}", headers=KEY).json()[
@@ -330,7 +330,7 @@ def test_the_redis_read_cache_is_invalidated_by_another_workers_write(
         assert calls == []  # served from the cache: nothing changed
         other.advance("manual", 5.0)
         # Redis has published the change before it answered `other`.
-        assert _until(lambda: mine.sync(None, False)["now"] == first["now"] + 5.0, 2,
+        assert until(lambda: mine.sync(None, False)["now"] == first["now"] + 5.0, 2,
                       "the other worker's advance is seen")
         assert calls  # the cache was dropped and the store read again
     finally:

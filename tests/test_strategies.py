@@ -26,13 +26,15 @@ from mockserver.families import bundled_names
 from mockserver.handle import DEFAULT_HOSTS, InProcessRoutes, WanMock
 from mockserver.images import is_data_uri
 from mockserver.providers.base import family_class
+from mockserver.strategies.request_bodies import targets_of
 
 FAMILIES = bundled_names()
 
 NEWAPI_HOST = "newapi.example.com"
 HEADERS = {"Authorization": "Bearer sk-test", "X-DashScope-Async": "enable"}
 HOST = {"dashscope": "dashscope.aliyuncs.com", "apiyi": "api.apiyi.com",
-        "jiekou": "api.jiekou.ai", "newapi": NEWAPI_HOST, "replicate": "api.replicate.com"}
+        "jiekou": "api.jiekou.ai", "newapi": NEWAPI_HOST, "replicate": "api.replicate.com",
+        "openrouter": "openrouter.ai"}
 
 
 @cache
@@ -160,7 +162,7 @@ def task_id_of(family: str, response: httpx.Response) -> str:
     data = response.json()
     if family in ("dashscope", "apiyi"):
         return str(data["output"]["task_id"])
-    if family in ("newapi", "replicate"):
+    if family in ("newapi", "replicate", "openrouter"):
         return str(data["id"])
     return str(data["task_id"])
 
@@ -191,7 +193,7 @@ def test_valid_requests_are_accepted_and_succeed(fake, family, data):
     operation_id, body = data.draw(requests_of(family, True))
     with client_for(family) as client:
         response = submit(client, family, operation_id, body)
-    assert response.is_success, response.text  # 200; Replicate creates: 201
+    assert response.is_success, response.text  # 200, Replicate's 201, OpenRouter's 202
     [final] = wanmock.run_until_terminal(task_id_of(family, response))
     assert final.state is State.SUCCEEDED
     wanmock.assert_all_requests_conform()
@@ -339,7 +341,7 @@ def test_a_polling_client_ends_in_the_right_state_and_stops_polling(fake, req, l
 def test_what_the_catalogue_offers_the_contract_accepts(family):
     """The valid strategy keeps to values both layers accept; here they must be the same values,
     or a model's offer (or default) drifted from its contract."""
-    for target in ws._targets(family, None, None):
+    for target in targets_of(family, None, None):
         cat, entry = target.catalogue, target.entry
         offers = {
             "size": [*cat.sizes(entry), entry.get("default_size")],

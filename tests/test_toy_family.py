@@ -169,3 +169,21 @@ def test_wanmock_check_passes_it(toy_contracts: Path):
     assert report.results[0].family == "toy" and report.results[0].cases > 0
     assert report.ok, report.summary() + "\n" + "\n".join(
         f"{f.operation} {f.check}: {f.message[:300]}" for f in report.findings)
+
+
+def test_the_loop_finds_its_task_where_the_pipeline_does(toy_contracts: Path):
+    """Recording (`recorded.task_of_request`) and `wanmock check` (`checks`) read the task a
+    request names as the pipeline does: the last path parameter (the toy's `{job_id}`, a name
+    no other family uses), else `?task_id=`."""
+    from types import SimpleNamespace
+
+    from mockserver import checks
+    from mockserver.contracts import load
+    from mockserver.recorded import task_of_request
+
+    op = load(toy_contracts)["toy"].operation("getJob")
+    assert task_of_request(op, "/toy/v1/jobs/job-7", {}) == "job-7"
+    case = SimpleNamespace(path_parameters={"job_id": "job-7"}, query={})
+    assert checks._task_id_param(case) == "job-7"
+    query = SimpleNamespace(path_parameters={}, query={"task_id": "t-1"})
+    assert checks._task_id_param(query) == "t-1"

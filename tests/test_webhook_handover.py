@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from mockserver.app import create_app
-from mockserver.core.webhooks import Webhook, _hand_over
+from mockserver.core.webhooks import Webhook, hand_over
 from mockserver.server import ThreadedMockServer
 from tests.helpers import WebhookReceiver, until
 
@@ -67,7 +67,7 @@ def test_a_stopping_worker_hands_its_delivery_over(shared_url: str, receiver: We
 
 
 class _Outbox:
-    """Records what `_hand_over` releases."""
+    """Records what `hand_over` releases."""
 
     def __init__(self) -> None:
         self.released: list[Webhook] | None = None
@@ -89,7 +89,7 @@ def test_attempts_that_end_within_the_grace_are_not_cut_short() -> None:
         outbox = _Outbox()
         running = {asyncio.create_task(attempt(quick, 0.01)): quick,
                    asyncio.create_task(attempt(slow, 30)): slow}
-        await _hand_over(outbox, running, grace=0.5)  # type: ignore[arg-type]
+        await hand_over(outbox, running, grace=0.5)  # type: ignore[arg-type]
         return outbox
 
     outbox = asyncio.run(run())

@@ -27,13 +27,13 @@ from mockserver.contracts.loading import (
     validate_document,
 )
 from mockserver.contracts.model import Contract, ContractSet, Operation
-from mockserver.contracts.schema import _Cyclic, _deref, _inline, _leaves
-from mockserver.contracts.spec import _MISSING, _normalise, get_path
+from mockserver.contracts.schema import Cyclic, deref, inline, leaves
+from mockserver.contracts.spec import MISSING, get_path, normalise
 from mockserver.contracts.templates import DEFAULT_MAPPING, ErrorMapping, fill, render_envelope
 
 __all__ = [
     "DEFAULT_MAPPING", "HTTP_METHODS", "PY_SPACES", "Contract", "ContractSet",
-    "ErrorMapping", "Operation", "_MISSING", "_Cyclic", "_deref", "_inline", "_leaves",
-    "_normalise", "contracts_dir", "fill", "get_path", "load", "load_contract",
+    "ErrorMapping", "Operation", "MISSING", "Cyclic", "deref", "inline", "leaves",
+    "normalise", "contracts_dir", "fill", "get_path", "load", "load_contract",
     "render_envelope", "strict_pattern", "validate_document",
 ]

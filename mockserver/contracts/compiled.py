@@ -16,11 +16,11 @@ from typing import Any
 # Keywords whose single compiled-validator error is confirmed on its own schema node, so the
 # whole body need not go through jsonschema (`Operation.schema_violations`). `pattern` is not
 # among them: the compiled validator runs the strict rewrite of each pattern.
-_NODE_KEYWORDS = frozenset({
+NODE_KEYWORDS = frozenset({
     "type", "enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
     "minLength", "maxLength", "minItems", "maxItems", "multipleOf", "required",
 })
-_LENGTH_KEYWORDS = frozenset({"minLength", "maxLength", "minItems", "maxItems"})
+LENGTH_KEYWORDS = frozenset({"minLength", "maxLength", "minItems", "maxItems"})
 
 
 
@@ -88,7 +88,7 @@ def _strict_document(node: Any) -> Any:
     return node
 
 
-def _fast_registry(base: str, document: Mapping[str, Any]) -> Any:
+def compile_fast_registry(base: str, document: Mapping[str, Any]) -> Any:
     """A jsonschema_rs registry holding the contract, or None (no jsonschema_rs, odd values)."""
     if os.environ.get("WANMOCK_NO_FAST_VALIDATION"):
         return None
@@ -100,7 +100,8 @@ def _fast_registry(base: str, document: Mapping[str, Any]) -> Any:
         return None
 
 
-def _fast_validator(registry: Any, ref: str) -> Any:
+def compile_fast_validator(registry: Any, ref: str) -> Any:
+    """A jsonschema_rs validator for the schema at `ref` in `registry`, or None."""
     # A URI fragment may not hold `{` or `}` (a path parameter in the JSON pointer of a
     # submit such as new-api's /v1/videos/{video_id}/remix): percent-encode them.
     ref = ref.replace("{", "%7B").replace("}", "%7D")

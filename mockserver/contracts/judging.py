@@ -16,8 +16,8 @@ from jsonschema.exceptions import ValidationError, relevance
 
 from mockserver import wording
 from mockserver.catalogue import RuleFailure
-from mockserver.contracts.compiled import _LENGTH_KEYWORDS, _NODE_KEYWORDS
-from mockserver.contracts.schema import _at, _coerce, _Cyclic, _inline, _leaves, _param_validator
+from mockserver.contracts.compiled import LENGTH_KEYWORDS, NODE_KEYWORDS
+from mockserver.contracts.schema import Cyclic, coerce, inline, leaves, node_at, param_validator
 from mockserver.contracts.templates import DEFAULT_MAPPING, ErrorMapping
 from mockserver.errors import Timing, Violation
 
@@ -57,7 +57,7 @@ class RequestJudging:
         if checked is None:
             checked = self._checked_params = [  # type: ignore[misc]
                 (param, str(param.get("in")), str(param.get("name")), param.get("schema") or {},
-                 _param_validator(self.family, self.operation_id, str(param.get("name")),
+                 param_validator(self.family, self.operation_id, str(param.get("name")),
                                   param.get("schema") or {}))
                 for param in self.parameters if param.get("in") in ("query", "header")
             ]
@@ -79,7 +79,7 @@ class RequestJudging:
             if single is not None:
                 return [single]
         errors = sorted(self.body_validator.iter_errors(body), key=relevance)
-        return [self._violation(err) for err in _leaves(errors)]
+        return [self._violation(err) for err in leaves(errors)]
 
     def _single_error(self, body: Any) -> Violation | None:
         """The violation, when the compiled validator finds exactly one and jsonschema agrees on
@@ -90,7 +90,7 @@ class RequestJudging:
         if first is None or next(found, None) is not None:
             return None
         location = tuple(first.schema_path)
-        if not location or location[-1] not in _NODE_KEYWORDS or self.document is None:
+        if not location or location[-1] not in NODE_KEYWORDS or self.document is None:
             return None
         keyword = str(location[-1])
         where = tuple(first.instance_path)
@@ -122,25 +122,25 @@ class RequestJudging:
             if not isinstance(instance, Mapping) or not isinstance(missing, str) or (
                     missing in instance):
                 return None
-            node = _at(document, location[:-1])
+            node = node_at(document, location[:-1])
             return self._make_violation("required", [*parts, missing], None, node,
                                         node.get("required") if isinstance(node, Mapping) else None)
-        if keyword in _LENGTH_KEYWORDS:
+        if keyword in LENGTH_KEYWORDS:
             # Lengths and item counts mean the same to both engines (characters, items): no
             # second look needed, only the node for the sibling bound.
             limit = getattr(first.kind, "limit", None)
-            node = _at(document, location[:-1])
+            node = node_at(document, location[:-1])
             if isinstance(limit, int) and isinstance(node, Mapping) and node.get(keyword) == limit:
                 return self._make_violation(keyword, parts, instance, node, limit)
             return None
         validator = self._node_validators.get(location)
         if validator is None:
-            node = _at(document, location[:-1])
+            node = node_at(document, location[:-1])
             if not isinstance(node, Mapping):
                 return None
             try:
-                validator = Draft202012Validator(_inline(document, node))
-            except _Cyclic:
+                validator = Draft202012Validator(inline(document, node))
+            except Cyclic:
                 return None
             if len(self._node_validators) < 512:
                 self._node_validators[location] = validator
@@ -193,7 +193,7 @@ class RequestJudging:
             known = self._valid_params.get(name)
             if known is not None and value in known:
                 continue
-            error = next(iter(validator.iter_errors(_coerce(value, schema))), None)
+            error = next(iter(validator.iter_errors(coerce(value, schema))), None)
             if error is not None:
                 out.append(self._param_violation(name, str(error.validator), error.instance,
                                                  error.schema, error.validator_value))

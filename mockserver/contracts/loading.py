@@ -19,9 +19,9 @@ from referencing.jsonschema import DRAFT202012
 
 from mockserver.catalogue import Catalogue
 from mockserver.contracts import extensions as ext
-from mockserver.contracts.compiled import _fast_registry, _fast_validator
+from mockserver.contracts.compiled import compile_fast_registry, compile_fast_validator
 from mockserver.contracts.model import Contract, ContractSet, Operation
-from mockserver.contracts.schema import _deref, _escape, _schema_validator
+from mockserver.contracts.schema import deref, escape_pointer, schema_validator
 from mockserver.contracts.templates import ErrorMapping
 from mockserver.errors import ContractError
 
@@ -55,7 +55,7 @@ def _build_operations(
     family: str, document: Mapping[str, Any], registry: Registry, base: str
 ) -> dict[str, Operation]:
     ops: dict[str, Operation] = {}
-    fast_registry = _fast_registry(base, document)
+    registry_rs = compile_fast_registry(base, document)
     for path, item in (document.get("paths") or {}).items():
         shared_params = item.get("parameters") or []
         for method in HTTP_METHODS:
@@ -67,30 +67,30 @@ def _build_operations(
                 raise ContractError(f"{family}: {method.upper()} {path} has no operationId")
             if op_id in ops:
                 raise ContractError(f"{family}: duplicate operationId {op_id!r}")
-            pointer = "/paths/" + _escape(path) + "/" + method
+            pointer = "/paths/" + escape_pointer(path) + "/" + method
             body_validator = None
             content = ((raw.get("requestBody") or {}).get("content") or {})
             if "application/json" in content and "schema" in content["application/json"]:
                 ref = f"{base}#{pointer}/requestBody/content/application~1json/schema"
-                body_validator = _schema_validator(
+                body_validator = schema_validator(
                     document, content["application/json"]["schema"], ref, registry)
             responses: dict[str, Draft202012Validator] = {}
             for status, resp in (raw.get("responses") or {}).items():
-                resp = _deref(document, resp)
+                resp = deref(document, resp)
                 media = ((resp.get("content") or {}).get("application/json") or {})
                 if "schema" in media:
                     ref = (
-                        f"{base}#{pointer}/responses/{_escape(str(status))}"
+                        f"{base}#{pointer}/responses/{escape_pointer(str(status))}"
                         if "$ref" not in raw["responses"][status]
                         else f"{base}{raw['responses'][status]['$ref']}"
                     )
-                    responses[str(status)] = _schema_validator(
+                    responses[str(status)] = schema_validator(
                         document, media["schema"], f"{ref}/content/application~1json/schema",
                         registry)
             fast_validator = None
-            if body_validator is not None and fast_registry is not None:
-                fast_validator = _fast_validator(
-                    fast_registry, f"{base}#{pointer}/requestBody/content/application~1json/schema")
+            if body_validator is not None and registry_rs is not None:
+                fast_validator = compile_fast_validator(
+                    registry_rs, f"{base}#{pointer}/requestBody/content/application~1json/schema")
             errors = [
                 ErrorMapping(
                     status=int(e["status"]),
@@ -111,7 +111,7 @@ def _build_operations(
                 role=str(raw.get(ext.ROLE, "")),
                 raw=raw,
                 body_validator=body_validator,
-                parameters=[_deref(document, p)
+                parameters=[deref(document, p)
                             for p in [*shared_params, *(raw.get("parameters") or [])]],
                 errors=errors,
                 rules=dict(raw.get(ext.RULES) or {}),

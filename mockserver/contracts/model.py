@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 from mockserver.catalogue import Catalogue, JobSpec
 from mockserver.contracts.extensions import RELAY, TASK, ContractExtensions, Decision
 from mockserver.contracts.judging import RequestJudging
-from mockserver.contracts.spec import SpecExtraction, _SpecNode
+from mockserver.contracts.spec import SpecExtraction, SpecNode
 from mockserver.contracts.templates import ErrorMapping, render_envelope
 from mockserver.errors import ContractError, Timing, Violation
 
@@ -44,7 +44,7 @@ class Operation(SpecExtraction, RequestJudging):
     # (parameter, where, name, schema, validator) for the query and header parameters.
     _checked_params: list[tuple[Mapping[str, Any], str, str, Any, Any]] | None = None
     # `spec_map` compiled once: its rows in order and the trie of its paths.
-    _extract_plan: tuple[list[tuple[str, Any, bool]], _SpecNode] | None = None
+    _extract_plan: tuple[list[tuple[str, Any, bool]], SpecNode] | None = None
     # Per header/query parameter: values already found valid (most clients send the same ones).
     _valid_params: dict[str, set[Any]] = field(default_factory=dict)
     # The contract document (to find the schema node of a compiled-validator error) and a

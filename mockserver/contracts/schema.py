@@ -18,11 +18,11 @@ def _param_validator_cached(key: str, schema_json: str) -> Draft202012Validator:
     return Draft202012Validator(json.loads(schema_json))
 
 
-def _param_validator(family: str, op_id: str, name: str, schema: Any) -> Draft202012Validator:
+def param_validator(family: str, op_id: str, name: str, schema: Any) -> Draft202012Validator:
     return _param_validator_cached(f"{family}:{op_id}:{name}", json.dumps(schema, sort_keys=True))
 
 
-def _coerce(value: str, schema: Any) -> Any:
+def coerce(value: str, schema: Any) -> Any:
     """Read a query/header string as the type its schema declares, when it can."""
     kind = schema.get("type") if isinstance(schema, Mapping) else None
     kinds = kind if isinstance(kind, list) else [kind]
@@ -39,7 +39,7 @@ def _coerce(value: str, schema: Any) -> Any:
     return value
 
 
-def _deref(document: Mapping[str, Any], node: Any) -> Any:
+def deref(document: Mapping[str, Any], node: Any) -> Any:
     while isinstance(node, Mapping) and "$ref" in node and str(node["$ref"]).startswith("#/"):
         target: Any = document
         for part in node["$ref"][2:].split("/"):
@@ -48,49 +48,49 @@ def _deref(document: Mapping[str, Any], node: Any) -> Any:
     return node
 
 
-class _Cyclic(Exception):
+class Cyclic(Exception):
     pass
 
 
-def _inline(document: Mapping[str, Any], node: Any, seen: tuple[str, ...] = ()) -> Any:
+def inline(document: Mapping[str, Any], node: Any, seen: tuple[str, ...] = ()) -> Any:
     """A copy of a schema with every local `$ref` replaced by what it points to (a `$ref` with
     sibling keywords becomes an `allOf` in its place), so a validator built on it never looks a
-    reference up; it reports the same errors at the same instance paths. `_Cyclic` for a
+    reference up; it reports the same errors at the same instance paths. `Cyclic` for a
     recursive schema, which keeps its references."""
     if isinstance(node, Mapping):
         ref = node.get("$ref")
         if isinstance(ref, str):
             if not ref.startswith("#/"):
-                raise _Cyclic(ref)  # not ours to resolve: keep the registry
+                raise Cyclic(ref)  # not ours to resolve: keep the registry
             if ref in seen:
-                raise _Cyclic(ref)
-            target = _inline(document, _deref(document, {"$ref": ref}), (*seen, ref))
+                raise Cyclic(ref)
+            target = inline(document, deref(document, {"$ref": ref}), (*seen, ref))
             if len(node) == 1:
                 return target
             return {("allOf" if k == "$ref" else k): ([target] if k == "$ref" else
-                                                       _inline(document, v, seen))
+                                                       inline(document, v, seen))
                     for k, v in node.items()}
-        return {k: _inline(document, v, seen) for k, v in node.items()}
+        return {k: inline(document, v, seen) for k, v in node.items()}
     if isinstance(node, list):
-        return [_inline(document, v, seen) for v in node]
+        return [inline(document, v, seen) for v in node]
     return node
 
 
-def _schema_validator(document: Mapping[str, Any], schema: Any, ref: str,
+def schema_validator(document: Mapping[str, Any], schema: Any, ref: str,
                       registry: Registry) -> Draft202012Validator:
     """A validator for `schema` (found at `ref`): over the inlined schema when it has no
     cycle, else over the reference and the registry."""
     try:
-        return Draft202012Validator(_inline(document, schema))
-    except _Cyclic:
+        return Draft202012Validator(inline(document, schema))
+    except Cyclic:
         return Draft202012Validator({"$ref": ref}, registry=registry)
 
 
-def _escape(part: str) -> str:
+def escape_pointer(part: str) -> str:
     return part.replace("~", "~0").replace("/", "~1")
 
 
-def _leaves(errors: list[ValidationError]) -> list[ValidationError]:
+def leaves(errors: list[ValidationError]) -> list[ValidationError]:
     """Replace anyOf/oneOf wrappers by their most relevant sub-error, so messages name a field."""
     out = []
     for err in errors:
@@ -100,7 +100,7 @@ def _leaves(errors: list[ValidationError]) -> list[ValidationError]:
     return out
 
 
-def _at(document: Mapping[str, Any], location: tuple[Any, ...]) -> Any:
+def node_at(document: Mapping[str, Any], location: tuple[Any, ...]) -> Any:
     """The node of a document at a schema location (a compiled-validator `schema_path`)."""
     node: Any = document
     for step in location:

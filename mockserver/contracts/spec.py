@@ -2,7 +2,7 @@
 
 `get_path` reads one dotted path; `SpecExtraction.extract` (a part of `Operation`) reads every
 neutral field in one walk over the body, through a trie of the operation's paths, and reads the
-values as the gateways do (`_normalise`).
+values as the gateways do (`normalise`).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-_MISSING = object()
+MISSING = object()
 
 
-class _SpecNode:
+class SpecNode:
     """One step of the `x-wanmock-spec` paths of an operation, as a trie: `keys` the next steps
     by key, `indexes` those that are also list positions (`images.0`), `hits` the (name, rank,
     path) of every path ending here (rank: its place in that name's list of paths)."""
@@ -22,8 +22,8 @@ class _SpecNode:
     __slots__ = ("keys", "indexes", "hits")
 
     def __init__(self) -> None:
-        self.keys: dict[str, _SpecNode] = {}
-        self.indexes: list[tuple[int, _SpecNode]] = []
+        self.keys: dict[str, SpecNode] = {}
+        self.indexes: list[tuple[int, SpecNode]] = []
         self.hits: list[tuple[str, int, str]] = []
 
     def collect(self, value: Any, found: dict[str, tuple[int, Any, str]]) -> None:
@@ -54,11 +54,11 @@ class _SpecNode:
                     child.collect(value[idx], found)
 
 
-def _compile_spec_map(spec_map: Mapping[str, Any]) -> tuple[list[tuple[str, Any, bool]], _SpecNode]:
+def _compile_spec_map(spec_map: Mapping[str, Any]) -> tuple[list[tuple[str, Any, bool]], SpecNode]:
     """`x-wanmock-spec` as rows (name, const, has_paths), in order, and one trie of its paths,
     split into the (key, index-or-None) steps `_walk` follows, as `get_path` would."""
     rows: list[tuple[str, Any, bool]] = []
-    root = _SpecNode()
+    root = SpecNode()
     for name, where in spec_map.items():
         if isinstance(where, Mapping) and "const" in where:
             rows.append((name, where["const"], False))
@@ -69,7 +69,7 @@ def _compile_spec_map(spec_map: Mapping[str, Any]) -> tuple[list[tuple[str, Any,
             for part, idx in _split_path(path):
                 child = node.keys.get(part)
                 if child is None:
-                    child = node.keys[part] = _SpecNode()
+                    child = node.keys[part] = SpecNode()
                     if idx is not None:
                         node.indexes.append((idx, child))
                 node = child
@@ -83,14 +83,14 @@ def _walk(body: Any, parts: tuple[tuple[str, int | None], ...]) -> Any:
     for part, idx in parts:
         if type(node) is dict or isinstance(node, Mapping):
             if part not in node:
-                return _MISSING
+                return MISSING
             node = node[part]
         elif idx is not None and isinstance(node, list):
             if idx >= len(node):
-                return _MISSING
+                return MISSING
             node = node[idx]
         else:
-            return _MISSING
+            return MISSING
     return node
 
 
@@ -102,7 +102,7 @@ def _split_path(path: str) -> tuple[tuple[str, int | None], ...]:
 
 
 def get_path(body: Any, path: str) -> Any:
-    """Read a dotted path (`input.prompt`, `images.0`); `_MISSING` if any step is absent."""
+    """Read a dotted path (`input.prompt`, `images.0`); `MISSING` if any step is absent."""
     return _walk(body, _split_path(path))
 
 
@@ -111,7 +111,7 @@ _INT_FIELDS = ("duration", "seed", "width", "height")
 _TIER = re.compile(r"^(\d{3,4})[pP]?$")
 
 
-def _normalise(fields: dict[str, Any], sources: dict[str, str]) -> None:
+def normalise(fields: dict[str, Any], sources: dict[str, str]) -> None:
     """Read values as the gateways do (docs/contract-conventions.md, "Neutral values").
 
     An integer field given as a numeric string (`"seconds": "5"`) is that integer; a `size`
@@ -138,7 +138,7 @@ class SpecExtraction:
 
     __slots__ = ()
     spec_map: dict[str, Any]
-    _extract_plan: tuple[list[tuple[str, Any, bool]], _SpecNode] | None
+    _extract_plan: tuple[list[tuple[str, Any, bool]], SpecNode] | None
 
     def extract(self, body: Any) -> tuple[dict[str, Any], dict[str, str]]:
         """Reduce a body to neutral fields by `x-wanmock-spec`; also where each value came from."""
@@ -155,7 +155,7 @@ class SpecExtraction:
                 fields[name] = const
             elif name in found:
                 _, fields[name], sources[name] = found[name]
-        _normalise(fields, sources)
+        normalise(fields, sources)
         return fields, sources
 
     def _wire_path(self, neutral: str) -> str:

@@ -31,7 +31,7 @@ class Clock(Protocol):
         ...
 
 
-def _check(seconds: float, now: float | None = None) -> float:
+def check_seconds(seconds: float, now: float | None = None) -> float:
     """`seconds` as a clock move from `now`: a number (not a bool, not a string), finite, not
     negative, and not past `LATEST`."""
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
@@ -75,7 +75,7 @@ class SystemClock:
 
     def advance(self, seconds: float) -> float:
         with self._lock:
-            self._offset += _check(seconds, self.now())
+            self._offset += check_seconds(seconds, self.now())
         return self.now()
 
     def restart(self) -> None:
@@ -98,7 +98,7 @@ class ManualClock:
 
     def advance(self, seconds: float) -> float:
         with self._lock:
-            self._now += _check(seconds, self._now)
+            self._now += check_seconds(seconds, self._now)
             return self._now
 
     def restart(self, start: float = DEFAULT_EPOCH) -> None:

@@ -153,6 +153,17 @@ for _kind in (
                           "An internal error has occured, please try again later.")),
     FaultKind("unavailable", "503 in the family's envelope",
               words=Fault(503, "ServiceUnavailable", "The service is temporarily unavailable.")),
+    FaultKind("payment-required", "402 out of credits or quota, in the family's envelope",
+              words=Fault(402, "PaymentRequired", "Insufficient balance.")),
+    FaultKind("blocked", "403 the request refused by moderation or a guardrail before any job "
+              "(reason= the flagged category), in the family's envelope",
+              words=Fault(403, "Forbidden", "The request was blocked by content moderation.")),
+    FaultKind("request-timeout", "408 the provider timed out handling the request, in the "
+              "family's envelope",
+              words=Fault(408, "RequestTimeout", "Request timed out.")),
+    FaultKind("bad-gateway", "502 the upstream model failed or answered invalidly, in the "
+              "family's envelope",
+              words=Fault(502, "BadGateway", "Bad gateway.")),
     FaultKind("latency", "answer after ms= (or a seeded random min_ms..max_ms) milliseconds",
               act=_latency),
     FaultKind("drop", "drop the connection mid-response", act=lambda p, u: Drop()),

@@ -13,6 +13,13 @@ _V4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
 _V4_SET = (0x8000 << 48) | (4 << 76)
 
 
+def uuid4_text(bits: int) -> str:
+    """128 random bits as a version-4 UUID string, as `str(uuid.UUID(int=bits, version=4))`
+    spells it (without building the UUID object)."""
+    h = "%032x" % ((bits & _V4_CLEAR) | _V4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 class IdSource(Protocol):
     """Ids and tokens: seeded (reproducible) or random (`Ids`; a shared store's `SharedIds`)."""
 
@@ -41,8 +48,7 @@ class Ids:
         """A version-4 UUID string, as `str(uuid.UUID(int=bits, version=4))` spells it."""
         with self._lock:
             bits = self._rng.getrandbits(128)
-        h = "%032x" % ((bits & _V4_CLEAR) | _V4_SET)
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        return uuid4_text(bits)
 
     def token(self, length: int = 32) -> str:
         with self._lock:

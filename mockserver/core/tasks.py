@@ -113,7 +113,7 @@ class Task:
 
 def _get_request(task: Task) -> Any:
     packed = task._request
-    return _json_loads(packed.data) if type(packed) is _Packed else packed
+    return _json_loads(packed.data) if type(packed) is Packed else packed
 
 
 def _set_request(task: Task, value: Any) -> None:
@@ -124,7 +124,7 @@ Task.request = property(_get_request, _set_request,  # type: ignore[assignment,m
                         doc="The request body as submitted (see `Task`).")
 
 
-class _Packed:
+class Packed:
     """A JSON body as its JSON text (UTF-8, or as received)."""
 
     __slots__ = ("data",)
@@ -133,7 +133,7 @@ class _Packed:
         self.data = data
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is _Packed and other.data == self.data
+        return type(other) is Packed and other.data == self.data
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -148,7 +148,7 @@ def pack_parsed(raw: bytes, body: Any) -> Any:
     an equal, fresh object, as `_pack` promises, without encoding the body again), else `body`
     (which `Task` packs as usual)."""
     if type(body) is dict and body and b"\n" not in raw and len(raw) <= _RAW_LIMIT:
-        return _Packed(raw)
+        return Packed(raw)
     return body
 
 
@@ -156,7 +156,7 @@ _RAW_LIMIT = 64 * 1024  # bigger bodies are re-encoded compactly (or kept) by `_
 
 
 def _pack(value: Any) -> Any:
-    """`value` as `_Packed` when it is a plain JSON object (dicts with string keys, lists,
+    """`value` as `Packed` when it is a plain JSON object (dicts with string keys, lists,
     strings, ints, finite floats, booleans, None: what comes back equal from its JSON text),
     else `value` itself."""
     if type(value) is not dict or not value:
@@ -167,7 +167,7 @@ def _pack(value: Any) -> Any:
         data = _encode(value).encode("utf-8", "surrogatepass")
     except (TypeError, ValueError, RecursionError):
         return value
-    return _Packed(data)
+    return Packed(data)
 
 
 def _plain(value: Any) -> bool:

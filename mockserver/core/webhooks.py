@@ -403,10 +403,10 @@ async def run_sender(outbox: Webhooks, *, flush: Callable[[], Any], now: Callabl
                     log.exception("wanmock: webhook delivery failed")
                 await asyncio.sleep(interval)
         finally:
-            await _hand_over(outbox, running, grace)
+            await hand_over(outbox, running, grace)
 
 
-async def _hand_over(outbox: Webhooks, running: dict[Any, Webhook], grace: float) -> None:
+async def hand_over(outbox: Webhooks, running: dict[Any, Webhook], grace: float) -> None:
     """The sender stops: let attempts under way end within `grace` seconds, cancel the rest,
     release what is still owed (see `run_sender`)."""
     import asyncio

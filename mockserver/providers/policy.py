@@ -17,7 +17,8 @@ serves, or `Judging` (contracts and options only) when `mockserver.checks` judge
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from mockserver.catalogue import JobSpec
@@ -27,7 +28,8 @@ from mockserver.core.ids import Ids, IdSource
 from mockserver.core.scenarios import Scenario
 from mockserver.errors import MockServerError, ProviderError, Timing, Violation
 from mockserver.families import load_class, spec
-from mockserver.jsonwire import InvalidUtf8
+from mockserver.jsonwire import InvalidUtf8, NotJSON
+from mockserver.jsonwire import decode as decode_json
 
 if TYPE_CHECKING:
     from mockserver.core.config import Options
@@ -47,6 +49,27 @@ class Context(Protocol):
     def now(self) -> float: ...
 
     def rule_timing(self) -> Timing | None: ...
+
+
+@dataclass(frozen=True)
+class FormFields:
+    """A form or multipart body as a family reads it: `kind` (`form`/`multipart`), its values
+    (a repeated key as a list) and each file part by name, file name, type, size and SHA-256."""
+
+    kind: str
+    values: Mapping[str, Any]
+    files: tuple[Mapping[str, Any], ...] = ()
+
+    def recorded(self) -> dict[str, Any]:
+        """The body as a cassette keeps it and replay matches it: its fields and each file by
+        name, file name, type, size and SHA-256 (never the bytes)."""
+        return form_body(self.values, self.files)
+
+
+def form_body(values: Mapping[str, Any], files: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """A form's fields and file facts as recorded (`FormFields.recorded`; cassettes, replay)."""
+    keep = ("name", "filename", "content_type", "size", "sha256")
+    return {"form": dict(values), "files": [{k: f.get(k) for k in keep} for f in files]}
 
 
 class Judging:
@@ -127,6 +150,28 @@ class Policy:
                                        assume=assume, **self._judge_args)
         return self.contract.judge(op.operation_id, body, rule_timing=context.rule_timing(),
                                    **self._judge_args)
+
+    def read_request_body(self, op: Operation, raw: bytes, headers: Mapping[str, str]
+                          ) -> tuple[Any, FormFields | None]:
+        """A submit's body as the family reads it: the value `judge` takes and, for a form or
+        multipart body, its fields (`FormFields`: what a recording keeps); or the family's
+        error for a body it cannot read, flagged with its rule. No Starlette: the proxy's
+        recorder reads real traffic with it. This default takes JSON only (headers with
+        lower-case names)."""
+        ctype = headers.get("content-type", "")
+        if not raw.strip():
+            raise self.flag(self.body_error("empty", op), "body:empty")
+        if ctype and "json" not in ctype.lower():
+            raise self.flag(self.body_error("content_type", op), "body:content_type")
+        try:
+            return decode_json(raw, invalid_utf8=self.invalid_utf8), None
+        except NotJSON:
+            raise self.flag(self.body_error("not_json", op), "body:not_json") from None
+
+    def form_request(self, values: Mapping[str, Any]) -> Any:
+        """The request a recorded form's fields stand for (what `judge` takes); None for a
+        family that reads no forms."""
+        return None
 
     def settle(self, op: Operation, spec: JobSpec | None, violations: list[Violation]
                ) -> tuple[JobSpec, Violation | None]:

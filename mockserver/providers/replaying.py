@@ -34,9 +34,10 @@ def before(family: Served, ex: Exchange) -> Response | None:
         return None
     op = ex.operation
     if op.role == "submit":
-        body = _json(ex.raw)
+        body = _submitted(family, ex)
         refused = book.rejection(family.name, op.operation_id, body)
         if refused is not None and refused.response_encoding == "json":
+            ex.entry.scenario = "replay of a recorded refusal"
             return JSONResponse(refused.response_body, status_code=refused.status)
         if not backend.options.replay_strict or book.knows(family.name, op.operation_id, body):
             return None
@@ -50,6 +51,19 @@ def before(family: Served, ex: Exchange) -> Response | None:
     return family.error_response(ProviderError(
         404, code, f"wanmock replay: {ex.method} {ex.request.url.path} is not in the "
                    "cassette (--replay-strict)"), op)
+
+
+def _submitted(family: Served, ex: Exchange) -> Any:
+    """A submit's body as the cassette keeps it: JSON, or a form's fields and file digests
+    (read as the family reads it), for matching recorded jobs and refusals."""
+    ctype = ex.headers.get("content-type", "")
+    if not ctype or "json" in ctype.lower():
+        return _json(ex.raw)
+    try:
+        _, form = family.policy.read_request_body(ex.operation, ex.raw or b"", ex.headers)
+    except ProviderError:
+        return None
+    return form.recorded() if form is not None else None
 
 
 def after(family: Served, ex: Exchange, response: Response) -> Response:
@@ -75,4 +89,6 @@ def after(family: Served, ex: Exchange, response: Response) -> Response:
     if answer is None:
         return response
     status, recorded = answer
+    # Marked in the journal (and so on the dashboard): this answer is the cassette's.
+    entry.scenario = f"replay of {task.extra.get('replay_task', '?')}"
     return JSONResponse(recorded, status_code=status)

@@ -44,7 +44,6 @@ from mockserver.strategies.lifecycles import (
     lifecycles,
     poll_plans,
 )
-from mockserver.strategies.request_bodies import _targets as _targets  # tests read them
 from mockserver.strategies.request_bodies import requests
 
 __all__ = [

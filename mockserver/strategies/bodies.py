@@ -14,7 +14,7 @@ from mockserver.contracts import Operation
 from mockserver.families import FamilySpec
 from mockserver.families import spec as family_spec
 from mockserver.images import SAMPLE_PNG_DATA_URI
-from mockserver.strategies.schema import _Schema
+from mockserver.strategies.schema import Schema
 
 _WORDS = ("a", "cat", "lighthouse", "at", "dusk", "camera", "slowly", "pushes", "in", "rain",
           "neon", "street", "波浪", "海边")
@@ -22,20 +22,20 @@ _WORDS = ("a", "cat", "lighthouse", "at", "dusk", "camera", "slowly", "pushes", 
 # DashScope needs for one (audit F12); the inline image is a real 400x300 PNG (audit F23).
 _IMAGES = ("https://example.com/frame.png", "http://example.com/a/b.jpg", SAMPLE_PNG_DATA_URI)
 _VIDEOS = ("https://example.com/clip.mp4", "https://example.com/ref.mov")
-_AUDIOS = ("https://example.com/voice.mp3", "https://example.com/waves.wav")
+AUDIOS = ("https://example.com/voice.mp3", "https://example.com/waves.wav")
 _DOCUMENTS = ("https://example.com/brief.pdf", "https://example.com/deck.pptx")
-_MEDIA_URL = {"first_frame": _IMAGES[:2], "last_frame": _IMAGES[:2],
-              "driving_audio": _AUDIOS, "first_clip": _VIDEOS, "reference_image": _IMAGES[:2],
-              "reference_video": _VIDEOS, "reference_audio": _AUDIOS, "file": _DOCUMENTS,
+MEDIA_URL = {"first_frame": _IMAGES[:2], "last_frame": _IMAGES[:2],
+              "driving_audio": AUDIOS, "first_clip": _VIDEOS, "reference_image": _IMAGES[:2],
+              "reference_video": _VIDEOS, "reference_audio": AUDIOS, "file": _DOCUMENTS,
               "link": ("https://example.com/news/article",)}
-_REFERENCE_FIELDS = ("reference_urls", "reference_images", "reference_videos")
+REFERENCE_FIELDS = ("reference_urls", "reference_images", "reference_videos")
 # Protocols whose video lasts as long as an input (s2v its audio, animate its video): no
 # duration parameter is documented for them, so none is drawn or broken.
 FOLLOWS_INPUT = ("s2v", "animate")
 
 
 # -- bodies ----------------------------------------------------------------------------------------
-def _set(body: dict[str, Any], path: str, value: Any) -> None:
+def set_path(body: dict[str, Any], path: str, value: Any) -> None:
     parts = path.split(".")
     node: Any = body
     for i, part in enumerate(parts[:-1]):
@@ -56,7 +56,7 @@ def _set(body: dict[str, Any], path: str, value: Any) -> None:
         node[last] = value
 
 
-def _delete(body: dict[str, Any], path: str) -> None:
+def delete_path(body: dict[str, Any], path: str) -> None:
     parts = path.split(".")
     if parts[-1].isdigit():  # `images.0`: the list itself carries the value
         parts = parts[:-1]
@@ -70,14 +70,14 @@ def _delete(body: dict[str, Any], path: str) -> None:
 
 
 @dataclass(frozen=True)
-class _Target:
+class Target:
     """One (operation, model) pair and what a body for it may contain."""
 
     family: str
     op: Operation
     entry: ModelEntry
     catalogue: Catalogue
-    schema: _Schema
+    schema: Schema
 
     @property
     def spec(self) -> Mapping[str, Any]:
@@ -106,7 +106,7 @@ class _Target:
         return value
 
 
-def _choose_path(draw: Any, t: _Target, name: str, nested: bool) -> str:
+def choose_path(draw: Any, t: Target, name: str, nested: bool) -> str:
     """Where to put a neutral field: where the schema requires it, else one of its wire paths
     in the body's shape (flat or nested under `metadata` for new-api)."""
     paths = t.paths(name)
@@ -121,15 +121,15 @@ def _text(min_words: int = 1, max_words: int = 8) -> st.SearchStrategy[str]:
     return st.lists(st.sampled_from(_WORDS), min_size=min_words, max_size=max_words).map(" ".join)
 
 
-def _prompt_required(t: _Target) -> bool:
+def prompt_required(t: Target) -> bool:
     rule = t.entry.get("prompt") or {}
     return bool(rule.get("required")) or any(t.schema.required(p) for p in t.paths("prompt"))
 
 
-def _references(draw: Any, t: _Target, place: Callable[[str, Any], None]) -> int:
+def _references(draw: Any, t: Target, place: Callable[[str, Any], None]) -> int:
     limits = t.entry.get("references") or {}
     total_max = int(limits.get("max", 5))
-    kinds = [k for k in _REFERENCE_FIELDS if t.has(k)]
+    kinds = [k for k in REFERENCE_FIELDS if t.has(k)]
     if t.entry.protocol == "wan27" and t.has("media"):
         kinds.append("media")
     kind = draw(st.sampled_from(kinds))
@@ -151,12 +151,12 @@ def _references(draw: Any, t: _Target, place: Callable[[str, Any], None]) -> int
     return n_vid
 
 
-def _media(draw: Any, t: _Target) -> list[dict[str, str]]:
+def media_items(draw: Any, t: Target) -> list[dict[str, str]]:
     combo = draw(st.sampled_from([list(c) for c in t.entry.get("media_combinations") or []]))
-    return [{"type": kind, "url": draw(st.sampled_from(_MEDIA_URL[kind]))} for kind in combo]
+    return [{"type": kind, "url": draw(st.sampled_from(MEDIA_URL[kind]))} for kind in combo]
 
 
-def _wan3_media(draw: Any, t: _Target) -> list[dict[str, str]]:
+def _wan3_media(draw: Any, t: Target) -> list[dict[str, str]]:
     """Wan 3.0 media in one of its listed combinations (W3 素材组合), within its counts and its
     15 s of reference video or audio at the fake's assumed 5 s each; [] for text to video."""
     kind = draw(st.sampled_from(["text", "first", "first_last", "references", "document"]))
@@ -172,10 +172,10 @@ def _wan3_media(draw: Any, t: _Target) -> list[dict[str, str]]:
         if not types:
             types = ["reference_image"]
         types = draw(st.permutations(types))
-    return [{"type": k, "url": draw(st.sampled_from(_MEDIA_URL[k]))} for k in types]
+    return [{"type": k, "url": draw(st.sampled_from(MEDIA_URL[k]))} for k in types]
 
 
-def _protocol_inputs(draw: Any, t: _Target, place: Callable[[str, Any], None],
+def _protocol_inputs(draw: Any, t: Target, place: Callable[[str, Any], None],
                      allowed: Callable[[str, list[Any]], list[Any]],
                      where: dict[str, str]) -> None:
     """The inputs the newer models need (their media rules, `mockserver.media_checks`), as
@@ -204,14 +204,14 @@ def _protocol_inputs(draw: Any, t: _Target, place: Callable[[str, Any], None],
         if function == "video_edit":
             place("mask_image_url", _IMAGES[0])
     elif protocol == "s2v" and t.has("audio_url"):
-        place("audio_url", draw(st.sampled_from(_AUDIOS)))
+        place("audio_url", draw(st.sampled_from(AUDIOS)))
     elif protocol == "animate" and t.has("video_url"):
         place("video_url", _VIDEOS[0])
         place("animate_mode", draw(st.sampled_from(["wan-std", "wan-pro"])))
 
 
 @st.composite
-def _valid(draw: Any, t: _Target) -> tuple[dict[str, Any], dict[str, str]]:
+def valid_body(draw: Any, t: Target) -> tuple[dict[str, Any], dict[str, str]]:
     """A body with no violation, and the wire path each neutral field was put at."""
     entry, cat = t.entry, t.catalogue
     body: dict[str, Any] = {}
@@ -220,9 +220,9 @@ def _valid(draw: Any, t: _Target) -> tuple[dict[str, Any], dict[str, str]]:
     nested = shape == "nested" or (bool(shape) and draw(st.booleans()))
 
     def place(name: str, value: Any) -> None:
-        path = _choose_path(draw, t, name, nested)
+        path = choose_path(draw, t, name, nested)
         body_value = t.adapt(path, value)
-        _set(body, path, body_value)
+        set_path(body, path, body_value)
         where[name] = path
 
     def maybe(name: str, strategy: st.SearchStrategy[Any], always: bool = False) -> None:
@@ -235,7 +235,7 @@ def _valid(draw: Any, t: _Target) -> tuple[dict[str, Any], dict[str, str]]:
 
     if t.has("model"):
         place("model", entry.model)
-    maybe("prompt", _text(), always=_prompt_required(t))
+    maybe("prompt", _text(), always=prompt_required(t))
     maybe("negative_prompt", _text())
     # Geometry: a width/height pair, a W*H size, or a resolution tier (and ratio).
     if entry.get("pairs") and t.has("width") and t.has("height") and draw(st.booleans()):
@@ -261,7 +261,7 @@ def _valid(draw: Any, t: _Target) -> tuple[dict[str, Any], dict[str, str]]:
         maybe("duration", st.sampled_from(durations))
     if entry.audio:
         maybe("audio", st.booleans())
-        maybe("audio_url", st.sampled_from(_AUDIOS))
+        maybe("audio_url", st.sampled_from(AUDIOS))
     else:
         maybe("audio", st.just(False))
     requires = entry.get("requires") or []
@@ -272,7 +272,7 @@ def _valid(draw: Any, t: _Target) -> tuple[dict[str, Any], dict[str, str]]:
     if "audio_url" in requires and "audio_url" not in where:  # a driving audio (speech to video)
         place("audio_url", draw(st.sampled_from(_AUDIOS)))
     if "media" in requires:
-        place("media", _media(draw, t))
+        place("media", media_items(draw, t))
     if "references" in requires:
         videos = _references(draw, t, place)
         with_video = entry.get("durations_with_video")

@@ -9,44 +9,44 @@ from typing import Any
 from hypothesis import strategies as st
 
 from mockserver.strategies.bodies import (
-    _AUDIOS,
-    _MEDIA_URL,
-    _REFERENCE_FIELDS,
+    AUDIOS,
     FOLLOWS_INPUT,
-    _choose_path,
-    _delete,
-    _media,
-    _prompt_required,
-    _set,
-    _Target,
-    _valid,
+    MEDIA_URL,
+    REFERENCE_FIELDS,
+    Target,
+    choose_path,
+    delete_path,
+    media_items,
+    prompt_required,
+    set_path,
+    valid_body,
 )
 
 _WRONG_TYPES: tuple[Any, ...] = (12345, "wrong", True, ["x"], {"x": 1})
 
 
 # -- one broken rule ------------------------------------------------------------------------------
-Break = Callable[[Any, _Target, dict[str, Any], dict[str, str]], str]
+Break = Callable[[Any, Target, dict[str, Any], dict[str, str]], str]
 
 
-def _clear(t: _Target, body: dict[str, Any], name: str) -> None:
+def _clear(t: Target, body: dict[str, Any], name: str) -> None:
     for path in t.paths(name):
-        _delete(body, path)
+        delete_path(body, path)
 
 
-def _put(draw: Any, t: _Target, body: dict[str, Any], where: dict[str, str], name: str,
+def _put(draw: Any, t: Target, body: dict[str, Any], where: dict[str, str], name: str,
          value: Any) -> str:
     """Replace a neutral field by `value` (at the path it had, else one of its paths)."""
     _clear(t, body, name)
-    path = where.get(name) or _choose_path(draw, t, name, nested="metadata" in body)
+    path = where.get(name) or choose_path(draw, t, name, nested="metadata" in body)
     value = t.adapt(path, value)
-    _set(body, path, value)
+    set_path(body, path, value)
     where[name] = path
     return path
 
 
-def _replace_with(name: str, rule: str, values: Callable[[_Target], list[Any]]) -> Break:
-    def apply(draw: Any, t: _Target, body: dict[str, Any], where: dict[str, str]) -> str:
+def _replace_with(name: str, rule: str, values: Callable[[Target], list[Any]]) -> Break:
+    def apply(draw: Any, t: Target, body: dict[str, Any], where: dict[str, str]) -> str:
         value = draw(st.sampled_from(values(t)))
         path = _put(draw, t, body, where, name, value)
         return t.schema.label(path, t.adapt(path, value), rule)
@@ -55,7 +55,7 @@ def _replace_with(name: str, rule: str, values: Callable[[_Target], list[Any]]) 
 
 
 def _remove(names: tuple[str, ...], rule: str) -> Break:
-    def apply(draw: Any, t: _Target, body: dict[str, Any], where: dict[str, str]) -> str:
+    def apply(draw: Any, t: Target, body: dict[str, Any], where: dict[str, str]) -> str:
         paths = [where[n] for n in names if n in where]
         for name in names:
             _clear(t, body, name)
@@ -66,18 +66,18 @@ def _remove(names: tuple[str, ...], rule: str) -> Break:
     return apply
 
 
-def _bad_sizes(t: _Target) -> list[str]:
+def _bad_sizes(t: Target) -> list[str]:
     allowed = set(t.catalogue.sizes(t.entry))
     every = [s for tier in t.catalogue.size_tiers.values() for s in tier]
     return [s for s in dict.fromkeys([*every, "1000*1000"]) if s not in allowed]
 
 
-def _bad_durations(t: _Target) -> list[int]:
+def _bad_durations(t: Target) -> list[int]:
     allowed = set(t.catalogue.durations(t.entry))
     return [d for d in range(1, 21) if d not in allowed]
 
 
-def _pair_break(draw: Any, t: _Target, body: dict[str, Any], where: dict[str, str]) -> str:
+def _pair_break(draw: Any, t: Target, body: dict[str, Any], where: dict[str, str]) -> str:
     pairs = {tuple(p) for p in t.entry.get("pairs")}
     sides = sorted({v for p in pairs for v in p})
     bad = [(w, h) for w in sides for h in sides if (w, h) not in pairs]
@@ -91,19 +91,19 @@ def _pair_break(draw: Any, t: _Target, body: dict[str, Any], where: dict[str, st
     return "width_height_pair"
 
 
-def _audio_break(draw: Any, t: _Target, body: dict[str, Any], where: dict[str, str]) -> str:
+def _audio_break(draw: Any, t: Target, body: dict[str, Any], where: dict[str, str]) -> str:
     options = [n for n in ("audio", "audio_url") if t.has(n)]
     name = draw(st.sampled_from(options))
-    value = True if name == "audio" else draw(st.sampled_from(_AUDIOS))
+    value = True if name == "audio" else draw(st.sampled_from(AUDIOS))
     path = _put(draw, t, body, where, name, value)
     return t.schema.label(path, value, "audio_supported")
 
 
-def _image_format_break(draw: Any, t: _Target, body: dict[str, Any],
+def _image_format_break(draw: Any, t: Target, body: dict[str, Any],
                         where: dict[str, str]) -> str:
     bad = draw(st.sampled_from(["not-a-url.png", "ftp://example.com/a.png", "example.com/a.png"]))
     if "media" in where:
-        media = _media(draw, t)
+        media = media_items(draw, t)
         media[0]["url"] = bad
         path = _put(draw, t, body, where, "media", media)
         return t.schema.label(path, media, "image_url_format")
@@ -111,22 +111,22 @@ def _image_format_break(draw: Any, t: _Target, body: dict[str, Any],
     return t.schema.label(path, t.adapt(path, bad), "image_url_format")
 
 
-def _bad_combos(t: _Target) -> list[list[dict[str, str]]]:
+def _bad_combos(t: Target) -> list[list[dict[str, str]]]:
     allowed = {tuple(sorted(c)) for c in t.entry.get("media_combinations") or []}
     candidates = [["last_frame"], ["driving_audio"], ["first_frame", "first_clip"],
                   ["first_frame", "first_frame"], ["last_frame", "driving_audio"]]
-    return [[{"type": k, "url": _MEDIA_URL[k][0]} for k in c] for c in candidates
+    return [[{"type": k, "url": MEDIA_URL[k][0]} for k in c] for c in candidates
             if len(set(c)) != len(c) or tuple(sorted(c)) not in allowed]
 
 
-def _blank_prompt(draw: Any, t: _Target, body: dict[str, Any], where: dict[str, str]) -> str:
+def _blank_prompt(draw: Any, t: Target, body: dict[str, Any], where: dict[str, str]) -> str:
     value = draw(st.sampled_from([" ", "   ", "\n\t"]))
     path = _put(draw, t, body, where, "prompt", value)
     return t.schema.label(path, value, "prompt_required")
 
 
 def _too_long(name: str, rule: str) -> Break:
-    def apply(draw: Any, t: _Target, body: dict[str, Any], where: dict[str, str]) -> str:
+    def apply(draw: Any, t: Target, body: dict[str, Any], where: dict[str, str]) -> str:
         limit = int((t.entry.get(name) or {})["max"])
         value = "x" * (limit + draw(st.integers(1, 10)))
         path = _put(draw, t, body, where, name, value)
@@ -135,10 +135,10 @@ def _too_long(name: str, rule: str) -> Break:
     return apply
 
 
-def _too_many_references(draw: Any, t: _Target, body: dict[str, Any],
+def _too_many_references(draw: Any, t: Target, body: dict[str, Any],
                          where: dict[str, str]) -> str:
     limits = t.entry.get("references") or {}
-    for name in (*_REFERENCE_FIELDS, "media"):
+    for name in (*REFERENCE_FIELDS, "media"):
         _clear(t, body, name)
     n = int(limits.get("max", 5)) + draw(st.integers(1, 3))
     images = [f"https://example.com/many{i}.png" for i in range(n)]
@@ -152,7 +152,7 @@ def _too_many_references(draw: Any, t: _Target, body: dict[str, Any],
     return t.schema.label(path, value, "references_count")
 
 
-def _typed_fields(t: _Target) -> list[tuple[str, str]]:
+def _typed_fields(t: Target) -> list[tuple[str, str]]:
     out = []
     for name in ("duration", "seed", "prompt_extend", "watermark", "audio", "size",
                  "resolution", "negative_prompt"):
@@ -166,23 +166,23 @@ def _typed_fields(t: _Target) -> list[tuple[str, str]]:
     return out
 
 
-def _wrong_type(draw: Any, t: _Target, body: dict[str, Any], where: dict[str, str]) -> str:
+def _wrong_type(draw: Any, t: Target, body: dict[str, Any], where: dict[str, str]) -> str:
     name, path = draw(st.sampled_from(_typed_fields(t)))
     kind = t.schema.at(path).get("type")
     values = [v for v in _WRONG_TYPES if t.schema.rejects(path, v) == "type"
               and not (kind == "string" and isinstance(v, str))]
     value = draw(st.sampled_from(values))
     _clear(t, body, name)
-    _set(body, path, value)
+    set_path(body, path, value)
     return "schema:type"
 
 
-def _seed_paths(t: _Target) -> list[str]:
+def _seed_paths(t: Target) -> list[str]:
     return [p for p in t.paths("seed")
             if "maximum" in t.schema.at(p) or "minimum" in t.schema.at(p)]
 
 
-def _seed_break(draw: Any, t: _Target, body: dict[str, Any], where: dict[str, str]) -> str:
+def _seed_break(draw: Any, t: Target, body: dict[str, Any], where: dict[str, str]) -> str:
     path = draw(st.sampled_from(_seed_paths(t)))
     sub = t.schema.at(path)
     sides = [k for k in ("maximum", "minimum") if k in sub]
@@ -190,11 +190,11 @@ def _seed_break(draw: Any, t: _Target, body: dict[str, Any], where: dict[str, st
     step = draw(st.integers(1, 1000))
     value = int(sub[side]) + step if side == "maximum" else int(sub[side]) - step
     _clear(t, body, "seed")
-    _set(body, path, value)
+    set_path(body, path, value)
     return f"schema:{side}"
 
 
-def _enum_paths(t: _Target) -> list[tuple[str, str]]:
+def _enum_paths(t: Target) -> list[tuple[str, str]]:
     out = []
     for name in ("shot_type", "size", "resolution", "ratio"):
         for path in t.paths(name):
@@ -203,15 +203,15 @@ def _enum_paths(t: _Target) -> list[tuple[str, str]]:
     return out
 
 
-def _enum_break(draw: Any, t: _Target, body: dict[str, Any], where: dict[str, str]) -> str:
+def _enum_break(draw: Any, t: Target, body: dict[str, Any], where: dict[str, str]) -> str:
     name, path = draw(st.sampled_from(_enum_paths(t)))
     value = draw(st.sampled_from(["bogus", "HUGE", "none"]))
     _clear(t, body, name)
-    _set(body, path, value)
+    set_path(body, path, value)
     return "schema:enum"
 
 
-def _breaks(t: _Target) -> list[tuple[str, Break]]:
+def _breaks(t: Target) -> list[tuple[str, Break]]:
     """Every rule a body for this target can break, as (name, how)."""
     entry, cat = t.entry, t.catalogue
     requires = entry.get("requires") or []
@@ -247,10 +247,10 @@ def _breaks(t: _Target) -> list[tuple[str, Break]]:
                                                        _bad_combos)))
     if "references" in requires:
         out.append(("references_missing",
-                    _remove((*_REFERENCE_FIELDS, "media"), "references_required")))
+                    _remove((*REFERENCE_FIELDS, "media"), "references_required")))
         if any(t.has(k) for k in ("reference_urls", "reference_images")):
             out.append(("references_count", _too_many_references))
-    if _prompt_required(t) and t.has("prompt"):
+    if prompt_required(t) and t.has("prompt"):
         out.append(("prompt_missing", _remove(("prompt",), "prompt_required")))
     if t.has("prompt") and ((entry.get("prompt") or {}).get("required") or any(
             t.schema.required(p) and t.schema.rejects(p, " ") for p in t.paths("prompt"))):
@@ -261,12 +261,12 @@ def _breaks(t: _Target) -> list[tuple[str, Break]]:
             out.append((rule, _too_long(name, rule)))
     if entry.protocol == "wan3" and t.has("media"):
         out.append(("media_exclusive", _replace_with("media", "media_exclusive", lambda _: [[
-            {"type": "first_frame", "url": _MEDIA_URL["first_frame"][0]},
-            {"type": "reference_image", "url": _MEDIA_URL["reference_image"][0]}]])))
+            {"type": "first_frame", "url": MEDIA_URL["first_frame"][0]},
+            {"type": "reference_image", "url": MEDIA_URL["reference_image"][0]}]])))
         out.append(("media_unlisted", _replace_with("media", "media_unlisted", lambda _: [
-            [{"type": "last_frame", "url": _MEDIA_URL["last_frame"][0]}],
-            [{"type": "file", "url": _MEDIA_URL["file"][0]},
-             {"type": "link", "url": _MEDIA_URL["link"][0]}]])))
+            [{"type": "last_frame", "url": MEDIA_URL["last_frame"][0]}],
+            [{"type": "file", "url": MEDIA_URL["file"][0]},
+             {"type": "link", "url": MEDIA_URL["link"][0]}]])))
         if t.has("prompt"):
             out.append(("input_missing", _remove(("prompt", "media"), "input_required")))
     if t.has("model"):
@@ -282,8 +282,8 @@ def _breaks(t: _Target) -> list[tuple[str, Break]]:
 
 
 @st.composite
-def _invalid(draw: Any, t: _Target) -> tuple[dict[str, Any], str]:
-    body, where = draw(_valid(t))
+def invalid_body(draw: Any, t: Target) -> tuple[dict[str, Any], str]:
+    body, where = draw(valid_body(t))
     _, apply = draw(st.sampled_from(_breaks(t)))
     broken = apply(draw, t, body, where)
     return body, broken

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from mockserver.core.tasks import Failure, Plan, State
-from mockserver.strategies.schema import _check_subset, _check_type
+from mockserver.strategies.schema import check_subset, check_type
 
 OUTCOMES = ("succeed", "fail", "cancel")
 # Queue and run seconds per timing profile, in milliseconds (the fake's `timing` option names).
@@ -108,8 +108,8 @@ def lifecycles(
     Examples shrink towards the first timing and outcome given, the shortest queue and run, a
     failure at the very start of the run, and a cancellation right after submit.
     """
-    chosen_timings = _check_subset(timings, tuple(_TIMING_MS), "timings")
-    chosen_outcomes = _check_subset(outcomes, OUTCOMES, "outcomes")
+    chosen_timings = check_subset(timings, tuple(_TIMING_MS), "timings")
+    chosen_outcomes = check_subset(outcomes, OUTCOMES, "outcomes")
     if isinstance(failure_codes, str) or not isinstance(failure_codes, Collection) or not (
         failure_codes and all(isinstance(c, str) and c for c in failure_codes)
     ):
@@ -121,7 +121,7 @@ def poll_plans(*, max_queued: int = 3, max_running: int = 5) -> st.SearchStrateg
     """`PollPlan`s for the fake's poll-count mode (`mode="polls"`): 0..`max_queued` queries see
     a task queued, then 0..`max_running` see it running. Shrinks towards (0, 0)."""
     for name, value in (("max_queued", max_queued), ("max_running", max_running)):
-        _check_type(value, int, name)
+        check_type(value, int, name)
         if value < 0:
             raise InvalidArgument(f"{name}={value!r} must be >= 0")
     return st.builds(PollPlan, st.integers(0, max_queued), st.integers(0, max_running))

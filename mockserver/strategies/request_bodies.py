@@ -11,27 +11,27 @@ from hypothesis.errors import InvalidArgument
 
 from mockserver.catalogue import entry_task
 from mockserver.contracts import load
-from mockserver.strategies.bodies import _Target, _valid
-from mockserver.strategies.breaks import _invalid
-from mockserver.strategies.schema import _check_type, _Schema
+from mockserver.strategies.bodies import Target, valid_body
+from mockserver.strategies.breaks import invalid_body
+from mockserver.strategies.schema import Schema, check_type
 
 # (contract id, operation, model) -> (the contract, kept alive so its id stays its own; schema)
-_SCHEMAS: dict[tuple[int, str, str], tuple[Any, _Schema]] = {}
+_SCHEMAS: dict[tuple[int, str, str], tuple[Any, Schema]] = {}
 
 
-def _schema(contract: Any, op: Any, model: str) -> _Schema:
-    """One `_Schema` per (contract, operation, model), made once."""
+def _schema(contract: Any, op: Any, model: str) -> Schema:
+    """One `Schema` per (contract, operation, model), made once."""
     key = (id(contract), op.operation_id, model)
     found = _SCHEMAS.get(key)
     if found is None:
-        found = _SCHEMAS[key] = (contract, _Schema(contract, op, model))
+        found = _SCHEMAS[key] = (contract, Schema(contract, op, model))
     return found[1]
 
 
 # -- requests() ------------------------------------------------------------------------------
-def _targets(family: Any, operation: Any, model: Any) -> list[_Target]:
+def targets_of(family: Any, operation: Any, model: Any) -> list[Target]:
     contracts = load()
-    _check_type(family, str, "family")
+    check_type(family, str, "family")
     if family not in contracts.contracts:
         raise InvalidArgument(
             f"family={family!r} is not a known family; choose one of {sorted(contracts.contracts)}")
@@ -42,14 +42,14 @@ def _targets(family: Any, operation: Any, model: Any) -> list[_Target]:
     submits = [op for op in contract.by_role("submit")
                if "{" not in op.path or op.operation_id == operation]
     if operation is not None:
-        _check_type(operation, str, "operation")
+        check_type(operation, str, "operation")
         submits = [op for op in submits if op.operation_id == operation]
         if not submits:
             raise InvalidArgument(
                 f"operation={operation!r} is not a submit operation of {family}; choose one of "
                 f"{[op.operation_id for op in contract.by_role('submit')]}")
     if model is not None:
-        _check_type(model, str, "model")
+        check_type(model, str, "model")
         if catalogue.entry(family, model) is None:
             raise InvalidArgument(
                 f"model={model!r} is not offered by {family}; choose one of "
@@ -67,7 +67,7 @@ def _targets(family: Any, operation: Any, model: Any) -> list[_Target]:
                 continue  # a model of another endpoint (kf2v vs video-generation)
             if entry is not None and (model is None or name == model):
                 # The schema as it reads for this model (its allOf branches on `model`).
-                targets.append(_Target(family, op, entry, catalogue, _schema(contract, op, name)))
+                targets.append(Target(family, op, entry, catalogue, _schema(contract, op, name)))
     if not targets:
         raise InvalidArgument(
             f"model={model!r} cannot be sent to {family} operation {operation!r} "
@@ -106,10 +106,10 @@ def requests(
     bodies with only the fields the model requires, short prompts and the first allowed values;
     invalid ones towards the first applicable broken rule.
     """
-    targets = _targets(family, operation, model)
-    _check_type(valid, bool, "valid")
+    targets = targets_of(family, operation, model)
+    check_type(valid, bool, "valid")
     if valid:
         return st.sampled_from(targets).flatmap(
-            lambda t: _valid(t).map(lambda pair: (t.op.operation_id, pair[0])))
+            lambda t: valid_body(t).map(lambda pair: (t.op.operation_id, pair[0])))
     return st.sampled_from(targets).flatmap(
-        lambda t: _invalid(t).map(lambda pair: (t.op.operation_id, pair[0], pair[1])))
+        lambda t: invalid_body(t).map(lambda pair: (t.op.operation_id, pair[0], pair[1])))

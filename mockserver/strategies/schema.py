@@ -14,12 +14,12 @@ from mockserver.contracts import Contract, Operation
 
 
 # -- argument checks ------------------------------------------------------------------------------
-def _check_type(value: Any, kind: type | tuple[type, ...], name: str) -> None:
+def check_type(value: Any, kind: type | tuple[type, ...], name: str) -> None:
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise InvalidArgument(f"{name}={value!r} must be of type {getattr(kind, '__name__', kind)}")
 
 
-def _check_subset(value: Any, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
+def check_subset(value: Any, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, Collection):
         raise InvalidArgument(f"{name}={value!r} must be a collection of {allowed}")
     chosen = tuple(dict.fromkeys(value))
@@ -42,7 +42,7 @@ def _merge(base: Any, extra: Any) -> Any:
 
 
 # -- the request schema, walked by dotted path ----------------------------------------------------
-class _Schema:
+class Schema:
     """One operation's request-body schema: sub-schemas, required-ness and checks by body path."""
 
     def __init__(self, contract: Contract, op: Operation, model: str | None = None) -> None:

@@ -258,7 +258,9 @@ def why(entry: Entry) -> list[str]:
     """Why the fake answered an exchange as it did, one line per reason: the scenario (a rule
     or the `X-Wanmock-Scenario` header) and every contract violation recorded on it."""
     reasons = []
-    if entry.scenario:
+    if entry.scenario and entry.scenario.startswith("replay"):
+        reasons.append(f"{entry.scenario}: the recorded answer (wanmock serve --replay)")
+    elif entry.scenario:
         reasons.append(f"scenario {entry.scenario}")
     for v in entry.violations:
         where = f" at {v['field']}" if v.get("field") else ""

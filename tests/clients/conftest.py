@@ -60,10 +60,8 @@ def _manual_server(tmp_path_factory) -> Iterator[ThreadedMockServer]:
 
 
 @pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch) -> None:
-    """Never let a proxy from the environment see the clients' traffic."""
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.setenv(name, "127.0.0.1,localhost")
+def _loopback(loopback_only) -> None:
+    """Every client's traffic stays on loopback (tests/conftest.py `loopback_only`)."""
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from starlette.applications import Starlette
 
 from mockserver.app import create_app
-from mockserver.contracts import Contract, Operation, _deref, load
+from mockserver.contracts import Contract, Operation, deref, load
 from mockserver.core.clock import ManualClock
 
 pytestmark = pytest.mark.contract
@@ -39,7 +39,7 @@ def examples_of(op: Operation) -> list[Any]:
     """The contract's request examples for an operation (its valid bodies)."""
     document = CONTRACTS[op.family].document
     media = ((op.raw.get("requestBody") or {}).get("content") or {}).get("application/json") or {}
-    found = [_deref(document, e) for e in (media.get("examples") or {}).values()]
+    found = [deref(document, e) for e in (media.get("examples") or {}).values()]
     out = [e["value"] for e in found if isinstance(e, Mapping) and "value" in e]
     if "example" in media:
         out.append(media["example"])
@@ -75,7 +75,7 @@ async def _seed(app: Starlette) -> dict[str, list[str]]:
                 continue
             for body in examples_of(op)[:2]:
                 r = await c.request(op.method, op.path, json=body, headers=headers)
-                if r.is_success:  # 200; Replicate answers 201
+                if r.is_success:  # 200, Replicate's 201, OpenRouter's 202
                     found = _ids_in(r.json())
                     ids.setdefault(family, set()).update(found)
                     ids["any"].update(found)

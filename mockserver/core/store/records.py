@@ -11,7 +11,7 @@ import orjson
 from mockserver.catalogue import JobSpec
 from mockserver.core.journal import Entry
 from mockserver.core.scenarios import Rule, Scenario
-from mockserver.core.tasks import Failure, Plan, State, Task, _Packed
+from mockserver.core.tasks import Failure, Packed, Plan, State, Task
 from mockserver.core.webhooks import RetryPolicy, Webhook
 
 _SPEC_FIELDS = [f.name for f in fields(JobSpec)]
@@ -49,7 +49,7 @@ def decode_failure(text: str | bytes | None) -> Failure | None:
 def encode_task(task: Task) -> str:
     """The write-once part of a task (its mutable fields live beside it in the store)."""
     packed = task._request
-    raw = type(packed) is _Packed
+    raw = type(packed) is Packed
     plan = task.plan
     return dumps_hot({
         "id": task.id, "family": task.family, "operation": task.operation,
@@ -74,7 +74,7 @@ def decode_task(text: str | bytes) -> Task:
         api_key=data["key"], canceled_at=data["canceled_at"], extra=data["extra"],
     )
     if data["raw"] is not None:
-        task._request = _Packed(data["raw"].encode("utf-8", "surrogatepass"))
+        task._request = Packed(data["raw"].encode("utf-8", "surrogatepass"))
     else:
         task.request = data["request"]  # type: ignore[attr-defined]
     return task

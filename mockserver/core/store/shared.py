@@ -34,8 +34,8 @@ from collections.abc import Callable
 from typing import Any
 
 from mockserver.core.artifacts import Signer
-from mockserver.core.clock import DEFAULT_EPOCH, _check, check_time
-from mockserver.core.ids import _V4_CLEAR, _V4_SET, Ids
+from mockserver.core.clock import DEFAULT_EPOCH, check_seconds, check_time
+from mockserver.core.ids import Ids, uuid4_text
 from mockserver.core.store.base import Driver, View
 from mockserver.core.store.outbox import SharedOutbox
 from mockserver.core.store.parts import SharedBook, SharedJournal, SharedLimiter, SharedSigner
@@ -341,7 +341,7 @@ class SharedClock:
         return time.time() + view.skew + view.offset
 
     def advance(self, seconds: float) -> float:
-        value = _check(seconds, self.now())
+        value = check_seconds(seconds, self.now())
         now, offset = self.store.driver.advance(self.kind, value)
         found = self.store.current_view()
         if found is not None:
@@ -398,8 +398,7 @@ class SharedIds:
     def uuid(self) -> str:
         with self._lock:
             bits = self._draws(1).getrandbits(128)
-        h = "%032x" % ((bits & _V4_CLEAR) | _V4_SET)
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        return uuid4_text(bits)
 
     def token(self, length: int = 32) -> str:
         with self._lock:

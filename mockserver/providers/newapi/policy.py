@@ -19,10 +19,10 @@ from mockserver.catalogue import JobSpec
 from mockserver.contracts import Operation
 from mockserver.errors import ProviderError, Violation
 from mockserver.providers.dashscope import render as ds_render
-from mockserver.providers.newapi import conversion, relay
+from mockserver.providers.newapi import conversion, relay, wire
 from mockserver.providers.newapi.relay import PANIC
 from mockserver.providers.newapi.releases import Release, release_of
-from mockserver.providers.policy import Policy, policy_class
+from mockserver.providers.policy import FormFields, Policy, policy_class
 
 # i18n/locales/{en,zh-CN,zh-TW}.yaml (R): token.invalid, distributor.*; L's hard-coded texts
 # are the zh-CN ones (L middleware/distributor.go :78, :116, :136; model/token.go :76).
@@ -206,6 +206,64 @@ class NewApiPolicy(Policy):
         return body
 
     # -- judging ------------------------------------------------------------------------------
+    def decode_submit(self, op: Operation, raw: bytes, headers: Mapping[str, str],
+                      *, remix: bool = False) -> tuple[Any, wire.Form | None]:
+        """The request the relay works on: a JSON value, or a form's values as processFormMap
+        hands them on, and the form itself; the distributor's 400 for a body it cannot read. A
+        remix skips the distributor's reading (it selects no channel): there the relay's own
+        decoding refuses the body (400 invalid_json, v0.10.0 unmarshal_task_request_failed).
+        No exchange: the proxy's recorder reads real traffic with it too."""
+        ctype = headers.get("content-type", "")
+        kind = wire.kind_of(ctype)
+        form: wire.Form | None = None
+        try:
+            if kind == "json":
+                try:
+                    body: Any = wire.decode_json(raw)
+                except wire.WireError:
+                    if not self.release.i18n or remix:
+                        raise
+                    raise wire.WireError("invalid JSON request body") from None  # gjson
+            elif kind == "none":
+                body = {}  # UnmarshalBodyReusable skips the body: no model (F09)
+            else:
+                parsed = wire.read_form(raw, ctype)
+                if isinstance(parsed, wire.Form):
+                    form = parsed
+                    body = wire.task_request(parsed)
+                else:  # multipart without a boundary: new-api decodes it as JSON
+                    body = parsed
+                if not remix:  # both releases read a form's model with json.Unmarshal
+                    wire.model_of(body, legacy=True)
+        except wire.WireError as exc:
+            if remix:
+                raise ProviderError(400, self.release.decode_code, str(exc)) from None
+            raise self.violation_error(self.distributor_violation(headers, str(exc)),
+                                       op) from None
+        return body, form
+
+    def read_request_body(self, op: Operation, raw: bytes, headers: Mapping[str, str]
+                          ) -> tuple[Any, FormFields | None]:
+        """The body as new-api's distributor and relay read it (`decode_submit`,
+        as the fake does), a form as its fields and each file by size and digest, an error
+        flagged as the client's (the proxy's recorder reads real traffic with it)."""
+        try:
+            body, form = self.decode_submit(op, raw, headers)
+        except ProviderError as err:
+            raise self.flag(err, "body:refused") from None
+        if form is None:
+            return body, None
+        files = tuple({"name": part.name, **part.summary()} for part in form.files)
+        return body, FormFields(wire.kind_of(headers.get("content-type", "")), form.values,
+                                files)
+
+    def form_request(self, values: Mapping[str, Any]) -> Any:
+        """TaskSubmitReq from a recorded form's values (processFormMap)."""
+        try:
+            return wire.task_request(wire.Form(dict(values)))
+        except wire.WireError:
+            return None
+
     def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None
               ) -> tuple[JobSpec | None, list[Violation]]:
         """new-api's checks in its order, then DashScope's judgement of the request it sends."""

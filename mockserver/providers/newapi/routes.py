@@ -199,6 +199,8 @@ class NewApi(Family):
         opts = backend.options
         now = backend.view(task, poll=poll)
         every = poller.interval(opts.timing, opts.mode, opts["newapi_poll_interval"])
+        if "replay" in task.extra:  # a recorded job's plan already holds the lag it showed
+            every = 0.0
         retention = backend.task_retention(task)
         return poller.row(now, lambda t: backend.lifecycle.view(task, t, retention=retention),
                           every)

@@ -1,0 +1,1 @@
+"""OpenRouter video generation (POST /api/v1/videos): contracts/openrouter.yaml."""
