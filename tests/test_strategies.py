@@ -365,7 +365,7 @@ def test_a_schema_narrows_to_the_model_a_version_names():
     and an `anyOf` with one branch per model: the strategies read the model's own branch."""
     from types import SimpleNamespace
 
-    from mockserver.strategies.schema import _Schema
+    from mockserver.strategies.schema import Schema
 
     schema = {"type": "object", "required": ["version", "input"], "anyOf": [
         {"properties": {"version": {"enum": ["acme/a", "1" * 64]},
@@ -378,6 +378,6 @@ def test_a_schema_narrows_to_the_model_a_version_names():
     op = SimpleNamespace(raw={"requestBody": {"content": {"application/json": {
         "schema": schema}}}}, spec_map={"model": ["version"]})
     contract = SimpleNamespace(document=document)
-    a, b = _Schema(contract, op, "acme/a"), _Schema(contract, op, "acme/b")
+    a, b = Schema(contract, op, "acme/a"), Schema(contract, op, "acme/b")
     assert a.required("input.prompt") and not a.required("input.image")
     assert b.required("input.image") and not b.required("input.prompt")

@@ -270,7 +270,7 @@ def valid_body(draw: Any, t: Target) -> tuple[dict[str, Any], dict[str, str]]:
         images = _IMAGES if not entry.get("image_sides") else _IMAGES[:2]
         place("img_url", draw(st.sampled_from(images)))
     if "audio_url" in requires and "audio_url" not in where:  # a driving audio (speech to video)
-        place("audio_url", draw(st.sampled_from(_AUDIOS)))
+        place("audio_url", draw(st.sampled_from(AUDIOS)))
     if "media" in requires:
         place("media", media_items(draw, t))
     if "references" in requires:
