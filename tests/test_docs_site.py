@@ -1,0 +1,107 @@
+"""The documentation site's structure, checked without building it (.ci/run builds it with
+`mkdocs build --strict`): every page is in the navigation, the generated reference pages list
+every flag there is, and the changelog is the top-level CHANGELOG.md."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+
+
+def _generated():
+    spec = importlib.util.spec_from_file_location("docs_generated", DOCS / "hooks/generated.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _nav_pages(entries) -> list[str]:
+    found = []
+    for entry in entries:
+        if isinstance(entry, str):
+            found.append(entry)
+        elif isinstance(entry, dict):
+            for value in entry.values():
+                found += _nav_pages(value) if isinstance(value, list) else [value]
+    return found
+
+
+def test_every_page_is_in_the_nav_and_every_nav_entry_exists():
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    listed = _nav_pages(config["nav"])
+    pages = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")
+             if "hooks" not in p.relative_to(DOCS).parts}
+    missing = sorted(pages - set(listed))
+    assert not missing, f"pages not in mkdocs.yml nav (add them there): {missing}"
+    assert not set(listed) - pages, f"nav entries with no page: {sorted(set(listed) - pages)}"
+    assert len(listed) == len(set(listed)), "a page is listed twice in nav"
+    # A page left out of nav, or a broken link or anchor, fails the strict build.
+    assert config["strict"] is True
+    assert config["validation"]["nav"]["omitted_files"] == "warn"
+    assert config["validation"]["links"]["anchors"] == "warn"
+
+
+def test_the_options_page_lists_every_flag_of_every_command():
+    generated = _generated()
+    page = generated.render((DOCS / "options.md").read_text(encoding="utf-8"))
+    assert "<!-- generated:" not in page
+    flags = list(generated.flags())
+    assert len(flags) > 60
+    for command, flag in flags:
+        assert re.search(rf"`[^`\n]*{re.escape(flag)}(?![\w-])[^`\n]*`", page), \
+            f"wanmock {command} {flag}"
+
+
+def test_every_serve_option_has_its_variable_and_its_python_name_on_the_page():
+    from mockserver.cli import build_parser
+    from mockserver.envconfig import variables
+    from mockserver.families import option_table
+
+    page = _generated().serve_options()
+    for variable, flag, _ in variables(build_parser()):
+        assert re.search(rf"^\| `{re.escape(flag)}[ `].*\| `{variable}` \|", page, re.M), flag
+    for name, option in option_table().items():
+        if option.cli_flag is not None:
+            assert f"| `{name}` |" in page, name
+
+
+def test_the_options_page_is_generated_not_copied():
+    text = (DOCS / "options.md").read_text(encoding="utf-8")
+    assert "<!-- generated: serve-options -->" in text
+    assert not re.search(r"^\| `--", text, re.M), "a hand-written flag table in options.md"
+
+
+def test_the_pytest_page_lists_every_plugin_option_and_ini_key():
+    from mockserver import pytest_plugin
+
+    generated = _generated()
+    page = generated.render((DOCS / "pytest-plugin.md").read_text(encoding="utf-8"))
+    recorder = generated._Recorder()
+    pytest_plugin.pytest_addoption(recorder)
+    assert recorder.options and recorder.ini
+    for names, _ in recorder.options:
+        assert f"`{names[0]} " in page or f"`{names[0]}`" in page, names
+    for name, _, _ in recorder.ini:
+        assert f"| `{name}` |" in page, name
+
+
+def test_an_unknown_generated_table_is_an_error_not_an_empty_page():
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown generated table 'serve-optoins'"):
+        _generated().render("<!-- generated: serve-optoins -->")
+
+
+def test_the_changelog_page_is_the_top_level_changelog():
+    assert (DOCS / "changelog.md").read_text(encoding="utf-8").strip() == '--8<-- "CHANGELOG.md"'
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert changelog.startswith("# Changelog")
+    # Its links would break inside the site (it is included from docs/): none but absolute ones.
+    assert not re.search(r"\]\((?!https?://)", changelog)
