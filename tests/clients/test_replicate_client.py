@@ -100,13 +100,19 @@ def calls(server: ThreadedMockServer) -> list[tuple[str, int]]:
     return [(e.operation, e.status) for e in WanMock(server.backend).requests(family="replicate")]
 
 
-def test_run_polls_an_unfinished_prediction_to_its_video(polls: ThreadedMockServer, client: Any,
+def test_run_polls_an_unfinished_prediction_to_its_video(polls: ThreadedMockServer,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    # the module-level functions use the default client, pointed at the fake by environment
+    # the module's functions use the default client made at import: pointed at the fake by
+    # environment alone (its httpx client is built, and the variables read, on first use)
     monkeypatch.setenv("REPLICATE_BASE_URL", polls.url)
     monkeypatch.setenv("REPLICATE_API_TOKEN", TOKEN)
-    monkeypatch.setattr(replicate, "default_client", client(polls, token=None))
-    output = replicate.run(T2V, input=PROMPT)
+    default = replicate.default_client
+    monkeypatch.setattr(default, "poll_interval", 0.0)
+    monkeypatch.setattr(default, "_Client__client", None)  # built afresh, closed below
+    try:
+        output = replicate.run(T2V, input=PROMPT)
+    finally:
+        default._client.close()
     # over plain http the output URL stays a str (only https: and data: become FileOutput)
     assert isinstance(output, str)
     assert_mp4(output, 832, 480)
