@@ -200,7 +200,8 @@ async def _send_webhooks(backend: Backend, interval: float = 0.1) -> None:
     from mockserver.core.webhooks import run_sender
 
     await run_sender(backend.webhooks, flush=backend.flush_webhooks, now=backend.now,
-                     mode=lambda: backend.options.webhooks, interval=interval)
+                     mode=lambda: backend.options.webhooks, interval=interval,
+                     signers=backend.webhook_signers)
 
 
 def _owner(request: Request) -> Any:

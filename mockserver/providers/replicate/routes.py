@@ -69,9 +69,8 @@ class Replicate(Resources, Family):
 
     def __init__(self, backend: Any) -> None:
         super().__init__(backend)
-        signers = getattr(backend, "webhook_signers", None)
-        if signers is not None:  # the fake's webhook sender signs each attempt with it
-            signers[self.name] = self._sign_webhook
+        # the fake's webhook sender signs each attempt with it
+        backend.webhook_signers[self.name] = self._sign_webhook
 
     # -- what the pipeline asks ------------------------------------------------------------------
     def read_body(self, ex: Exchange) -> Any:
