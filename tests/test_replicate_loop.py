@@ -157,3 +157,18 @@ def test_journal_and_dashboard_know_the_prediction(upstream: ThreadedMockServer)
         page = client.get(f"/_wanmock/ui/tasks/{pid}", headers={"Authorization": ""})
     assert page.status_code == 200 and pid in page.text
     assert "wan-video/wan-2.2-t2v-fast" in page.text
+
+
+def test_a_budgeted_check_creates_at_most_its_budget() -> None:
+    """`wanmock check --budget 2` against Replicate: every create counts (any of the twelve
+    model paths, the version path, a deployment's), reads are free, and it still checks."""
+    from mockserver.app import create_app
+    from mockserver.conformance import check
+
+    app = create_app(["replicate"], seed=11, mode="polls", queued_polls=0, running_polls=1,
+                     api_keys={KEY})
+    report = check(app, families=["replicate"], api_key=KEY, budget=2, max_examples=1,
+                   phases=("examples", "fuzzing"))
+    created = list(app.state.backend.tasks("replicate"))
+    assert 0 < len(created) <= 2
+    assert report.cases > 20 and report.findings == [], report.summary()

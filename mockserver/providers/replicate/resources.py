@@ -215,6 +215,9 @@ def _read_cursor(cursor: str) -> tuple[str, float, str]:
     raise ProviderError(400, "Bad request", "Invalid cursor")
 
 
+_FORM_FIELDS = ("content", "filename", "type", "metadata")
+
+
 def _text(part: tuple[bytes, str | None, str | None] | None) -> str:
     if part is None:
         return ""
@@ -233,7 +236,15 @@ def _multipart(content_type: str, raw: bytes) -> dict[str, tuple[bytes, str | No
     out: dict[str, tuple[bytes, str | None, str | None]] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str) or name in out:
+        if not isinstance(name, str):
+            continue
+        if name in out:
+            if name in _FORM_FIELDS:  # one value each in the schema (decision files)
+                expected = "object" if name == "metadata" else "string"
+                raise problem_error([Violation(name, "schema:type", 422,
+                                               "Input validation failed",
+                                               f"Invalid type. Expected: {expected}, given: "
+                                               "array")])
             continue
         payload = part.get_payload(decode=True)
         filename = part.get_filename()
