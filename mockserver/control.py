@@ -256,8 +256,7 @@ def control_routes(backend: Backend) -> list[BaseRoute]:
         q = request.query_params
         query_auth = any(k in q for k in ("OSSAccessKeyId", "Expires", "Signature"))
         why = None
-        if request.headers.get("authorization") and \
-                backend.options["dashscope_result_auth"] == "reject":
+        if request.headers.get("authorization") and _refuses_auth(request, task_id):
             why = "both" if query_auth else "header"
         if why is None:
             why = backend.signer.check(path, q.get("Expires"), q.get("Signature"),
@@ -276,6 +275,18 @@ def control_routes(backend: Backend) -> list[BaseRoute]:
             return Response(xml, status_code=status, media_type="application/xml",
                             headers={"x-oss-request-id": request_id})
         return FileResponse(backend.video_path(found), media_type="video/mp4")
+
+    def _refuses_auth(request: Request, task_id: str) -> bool:
+        """Whether a result-URL GET with an Authorization header is refused: as the task's
+        family says (`Policy.result_auth`), else as OSS does unless
+        `dashscope_result_auth=accept` (decision `result-url-oss`)."""
+        task = backend.store.get(task_id)
+        providers = getattr(request.app.state, "providers", {})
+        provider = providers.get(task.family) if task is not None else None
+        rule = provider.policy.result_auth() if provider is not None else None
+        if rule is not None:
+            return rule == "reject"
+        return bool(backend.options["dashscope_result_auth"] == "reject")
 
     async def scenarios(request: Request) -> Response:
         book = backend.scenarios

@@ -34,7 +34,7 @@ KINDS = ("status", "envelope", "field-missing", "field-extra", "type", "word", "
          "state-sequence", "timing")
 # Keys whose values always differ between two runs: compared by type only.
 VOLATILE = re.compile(r"(?i)(^id$|_id$|^request_id$|time$|_at$|_ms$|^created|url$|expires|"
-                      r"^message$|^msg$|fail_reason|^eta$|progress|seed|ttl$|^reason$)")
+                      r"^message$|^msg$|fail_reason|^eta$|progress|seed|ttl$|^reason$|^logs$)")
 _URL = re.compile(r"^https?://")
 
 

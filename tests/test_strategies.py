@@ -34,8 +34,8 @@ FAMILIES = bundled_names()
 NEWAPI_HOST = "newapi.example.com"
 HEADERS = {"Authorization": "Bearer sk-test", "X-DashScope-Async": "enable"}
 HOST = {"dashscope": "dashscope.aliyuncs.com", "apiyi": "api.apiyi.com",
-        "jiekou": "api.jiekou.ai", "newapi": NEWAPI_HOST, "openrouter": "openrouter.ai",
-        "fal": "queue.fal.run"}
+        "jiekou": "api.jiekou.ai", "newapi": NEWAPI_HOST, "replicate": "api.replicate.com",
+        "openrouter": "openrouter.ai", "fal": "queue.fal.run"}
 # fal reads `Authorization: Key <key>` (contracts/fal.yaml decision authorization).
 KEY_HEADERS = {"fal": {"Authorization": "Key sk-test"}}
 
@@ -165,7 +165,7 @@ def task_id_of(family: str, response: httpx.Response) -> str:
     data = response.json()
     if family in ("dashscope", "apiyi"):
         return str(data["output"]["task_id"])
-    if family in ("newapi", "openrouter"):
+    if family in ("newapi", "replicate", "openrouter"):
         return str(data["id"])
     found = registry_spec(family).task_id(data)
     return str(found if found is not None else data["task_id"])
@@ -197,7 +197,7 @@ def test_valid_requests_are_accepted_and_succeed(fake, family, data):
     operation_id, body = data.draw(requests_of(family, True))
     with client_for(family) as client:
         response = submit(client, family, operation_id, body)
-    assert response.is_success, response.text  # 200, or OpenRouter's 202
+    assert response.is_success, response.text  # 200, Replicate's 201, OpenRouter's 202
     [final] = wanmock.run_until_terminal(task_id_of(family, response))
     assert final.state is State.SUCCEEDED
     wanmock.assert_all_requests_conform()
@@ -362,3 +362,26 @@ def test_what_the_catalogue_offers_the_contract_accepts(family):
                 refused = [v for v in values if v is not None
                            and target.schema.rejects(path, target.adapt(path, v))]
                 assert not refused, (family, target.op.operation_id, entry.model, path, refused)
+
+
+def test_a_schema_narrows_to_the_model_a_version_names():
+    """A body that names its model elsewhere than `model` (`x-wanmock-spec` model: [version])
+    and an `anyOf` with one branch per model: the strategies read the model's own branch."""
+    from types import SimpleNamespace
+
+    from mockserver.strategies.schema import Schema
+
+    schema = {"type": "object", "required": ["version", "input"], "anyOf": [
+        {"properties": {"version": {"enum": ["acme/a", "1" * 64]},
+                        "input": {"$ref": "#/components/schemas/A"}}},
+        {"properties": {"version": {"enum": ["acme/b"]},
+                        "input": {"$ref": "#/components/schemas/B"}}}]}
+    document = {"components": {"schemas": {
+        "A": {"type": "object", "required": ["prompt"], "properties": {"prompt": {}}},
+        "B": {"type": "object", "required": ["image"], "properties": {"image": {}}}}}}
+    op = SimpleNamespace(raw={"requestBody": {"content": {"application/json": {
+        "schema": schema}}}}, spec_map={"model": ["version"]})
+    contract = SimpleNamespace(document=document)
+    a, b = Schema(contract, op, "acme/a"), Schema(contract, op, "acme/b")
+    assert a.required("input.prompt") and not a.required("input.image")
+    assert b.required("input.image") and not b.required("input.prompt")

@@ -335,3 +335,24 @@ def test_listeners_of_a_served_fake_may_call_it() -> None:
             client.post("/_wanmock/clock/advance", json={"seconds": 60})
             assert fetched.wait(10.0)
     assert statuses == [200]
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_a_delivery_that_will_never_be_owed_is_forgotten(store: str, tmp_path: Any) -> None:
+    """A renderer answering NOT_OWED (an event its task ended without) leaves the outbox: never
+    rendered, never pending again; the others are delivered as usual."""
+    from mockserver.core.webhooks import NOT_OWED
+
+    url = "memory" if store == "memory" else f"sqlite:///{tmp_path}/s.db"
+    app = create_app(families=["jiekou"], clock=ManualClock(), seed=3, store=url)
+    outbox = app.state.backend.webhooks
+    answers: dict[str, Any] = {"never": None, "due": None}
+    for name in answers:
+        outbox.schedule(family="jiekou", task_id=name, url=HOOK, now=0.0,
+                        render=lambda name=name: answers[name])
+    assert outbox.flush(1.0) == [] and outbox.has_pending()
+    answers.update(never=NOT_OWED, due={"ok": True})
+    assert [h.task_id for h in outbox.flush(2.0)] == ["due"]
+    assert not outbox.has_pending()
+    assert outbox.flush(3.0) == []
+    assert [h.body for h in outbox.entries() if h.body is not None] == [{"ok": True}]

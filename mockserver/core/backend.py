@@ -333,16 +333,19 @@ class Backend:
         return max(0.0, ends[len(ends) - limit] - now)
 
     def admit(self, family: str, api_key: str | None, *, qps: float | None = None,
-              bucket: str = "") -> bool:
+              bucket: str = "", window_s: float = 1.0) -> bool:
         """Count a request against a per-key rate limit; False when over it. Without `qps`, the
         `rate_limit_qps` option's limit on every request of the family; with it, the family's
-        own limit named `bucket` (DashScope's task APIs, a model's submits)."""
+        own limit named `bucket` (DashScope's task APIs, a model's submits). `window_s`: the
+        sliding window `qps` requests are counted in (60: a per-minute limit of `qps`)."""
         if qps is None:
             qps = self.options.rate_limit_qps
             if qps is None:
                 return True
         key = f"{family}\n{key_digest(api_key) or ''}" + (f"\n{bucket}" if bucket else "")
-        return bool(self.limiter.admit(key, self.clock.now(), qps))
+        # The limiters count a one-second window: time read in units of the window.
+        now = self.clock.now() if window_s == 1.0 else self.clock.now() / window_s
+        return bool(self.limiter.admit(key, now, qps))
 
     def rule_timing(self) -> Timing | None:
         timing = self.options.rule_timing

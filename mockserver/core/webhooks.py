@@ -50,6 +50,16 @@ from mockserver.errors import StoreUnavailable
 
 log = logging.getLogger("mockserver")
 Renderer = Callable[[], "dict[str, Any] | None"]  # the body now, or None while not yet due
+
+
+class _NotOwed:
+    def __repr__(self) -> str:
+        return "NOT_OWED"
+
+
+# What a renderer returns for a delivery that will never be owed (an event its task ended
+# without, e.g. a `start` for a task canceled in its queue): the outbox forgets it.
+NOT_OWED: Any = _NotOwed()
 # A stopping server gives the delivery attempts under way this long to end (SIGTERM gives a
 # container 10 s before SIGKILL; the rest is the server's own shutdown).
 HANDOVER_GRACE_S = 2.0
@@ -235,6 +245,8 @@ class Outbox(Deliveries):
                 if body is None:
                     continue
                 del self._pending[seq]
+                if body is NOT_OWED:
+                    continue
                 hook.body, hook.due_at = body, now
                 if self.record_only:
                     hook.sent_at = now

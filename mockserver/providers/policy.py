@@ -118,6 +118,12 @@ class Policy:
         `redirect` (a 307 to the path without it), or None: not routed (the router's 307)."""
         return None
 
+    def result_auth(self) -> str | None:
+        """Whether a GET of the family's result URL may carry an Authorization header:
+        `accept`, `reject`, or None to answer as the fake's result URLs do by default (as OSS
+        answers a presigned GET: refused unless `dashscope_result_auth=accept`)."""
+        return None
+
     def key_form(self) -> Callable[[str], str] | None:
         """How the family compares API keys when it scopes tasks to their key (None: as
         sent)."""

@@ -269,6 +269,8 @@ def valid_body(draw: Any, t: Target) -> tuple[dict[str, Any], dict[str, str]]:
         # The inline sample is 480x360: not for a model with narrower sides (s2v: 400 px).
         images = _IMAGES if not entry.get("image_sides") else _IMAGES[:2]
         place("img_url", draw(st.sampled_from(images)))
+    if "audio_url" in requires and "audio_url" not in where:  # a driving audio (speech to video)
+        place("audio_url", draw(st.sampled_from(AUDIOS)))
     if "media" in requires:
         place("media", media_items(draw, t))
     if "references" in requires:

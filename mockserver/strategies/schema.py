@@ -50,19 +50,39 @@ class Schema:
         content = ((op.raw.get("requestBody") or {}).get("content") or {})
         root = self._deref((content.get("application/json") or {}).get("schema") or {})
         self._validators: dict[str, Draft202012Validator] = {}
+        # Where the body names its model (`model`, or `version` where a version names it): the
+        # `allOf` branches test a body with the model there.
+        where = op.spec_map.get("model")
+        self._model_path = str(where[0]) if isinstance(where, list) and where else "model"
         # The per-model ranges the schema gives in `allOf` `if`/`then`/`else` branches on
         # `model` (Wan 3.0's duration, seed, ratio), merged in for this model.
         self.root = self._for_model(root, model) if model is not None else root
 
     def _for_model(self, root: Any, model: str) -> Any:
-        if not isinstance(root, Mapping) or "allOf" not in root:
+        if not isinstance(root, Mapping) or not ("allOf" in root or "anyOf" in root):
             return root
         # Resolved first: a branch narrows properties a `$ref` would otherwise hide.
-        merged: dict[str, Any] = {k: self._deep(v) for k, v in root.items() if k != "allOf"}
-        for branch in root["allOf"]:
+        merged: dict[str, Any] = {k: self._deep(v) for k, v in root.items()
+                                  if k not in ("allOf", "anyOf")}
+        for branch in root.get("allOf") or []:
             for part in self._chosen(branch, model):
                 merged = _merge(merged, self._deep(part))
+        # `anyOf` with one branch per model (a body that names its model by version): the
+        # branches a body of this model meets.
+        for branch in root.get("anyOf") or []:
+            if Draft202012Validator(self._deep(branch)).is_valid(self._model_body(model)):
+                merged = _merge(merged, self._deep(branch))
         return merged
+
+    def _model_body(self, model: str) -> dict[str, Any]:
+        """A body holding only the model, where the operation names it."""
+        body: dict[str, Any] = {}
+        node = body
+        *parents, last = self._model_path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = model
+        return body
 
     def _chosen(self, branch: Any, model: str) -> list[Any]:
         """The parts of an `allOf` branch that apply to a body of `model`."""
@@ -72,7 +92,8 @@ class Schema:
         if "if" not in branch:
             return [branch]
         test = Draft202012Validator(self._deep(branch["if"]))
-        picked = branch.get("then") if test.is_valid({"model": model}) else branch.get("else")
+        body = self._model_body(model)
+        picked = branch.get("then") if test.is_valid(body) else branch.get("else")
         return self._chosen(picked, model) if picked is not None else []
 
     def _deref(self, node: Any) -> Any:

@@ -78,7 +78,7 @@ async def _seed(app: Starlette) -> dict[str, list[str]]:
                        "X-DashScope-Async": "enable"}
             for body in examples_of(op)[:2]:
                 r = await c.request(op.method, op.path, json=body, headers=headers)
-                if r.is_success:  # 200, or OpenRouter's 202
+                if r.is_success:  # 200, Replicate's 201, OpenRouter's 202
                     found = _ids_in(r.json())
                     ids.setdefault(family, set()).update(found)
                     ids["any"].update(found)
@@ -280,7 +280,7 @@ def envelopes(contract: Contract, op: Operation) -> dict[str, Any]:
 def message_of(body: Mapping[str, Any]) -> Any:
     if "error" in body:
         return body["error"]["message"]
-    return body.get("message", body.get("detail"))  # fal words it `detail`
+    return body.get("message", body.get("detail"))  # fal and Replicate word it `detail`
 
 
 def check(family: str, op: Operation, response: httpx.Response) -> None:
@@ -298,6 +298,12 @@ def check(family: str, op: Operation, response: httpx.Response) -> None:
         assert body["detail"] and all(isinstance(i, dict) and isinstance(i.get("msg"), str)
                                       for i in body["detail"]), where
         return
+    if family == "replicate" and status == 422 and "invalid_fields" in body:
+        # Replicate's validation problems list each field besides the problem's own keys.
+        assert body["invalid_fields"] and all(
+            isinstance(i, dict) and isinstance(i.get("description"), str)
+            for i in body["invalid_fields"]), where
+        body = {k: v for k, v in body.items() if k != "invalid_fields"}
     allowed = envelopes(contract, op)
     matched = [name for name, expected in allowed.items() if fits(body, expected)]
     assert matched, f"{where} is not in any of the envelopes {allowed}"
@@ -342,7 +348,7 @@ def test_no_input_gives_a_server_error_or_a_foreign_envelope(family: str,
             path_id: tuple[str, Any], query: list[tuple[str, Any]]) -> None:
         ident = resolve(family, path_id)
         path = op.path
-        for name in ("task_id", "video_id", "request_id"):
+        for name in ("task_id", "video_id", "request_id", "prediction_id", "file_id"):
             path = path.replace("{" + name + "}", quote(ident, safe=""))
         params = [(k, resolve(family, v)) for k, v in query]
         headers: dict[str, Any] = dict(extra)

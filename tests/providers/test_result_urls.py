@@ -137,3 +137,17 @@ async def test_F18_hostile_query_values_are_4xx(served: Any) -> None:
         r = await client.get(f"{base}?{query}")
         assert 400 <= r.status_code < 500, (query, r.status_code)
         assert xml_code(r) in ("AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId")
+
+
+async def test_a_family_may_take_authorization_on_its_result_urls(served: Any) -> None:
+    """The result URL asks the task's family (`Policy.result_auth`): Replicate's FileOutput
+    sends the API token with every download, DashScope's OSS refuses one."""
+    app, client, dashscope_url = served
+    r = await client.post("/v1/models/wan-video/wan-2.2-t2v-fast/predictions",
+                          headers=HEADERS, json={"input": {"prompt": "a cat"}})
+    app.state.backend.clock.advance(60)
+    prediction = (await client.get(f"/v1/predictions/{r.json()['id']}", headers=HEADERS)).json()
+    replicate = await client.get(prediction["output"], headers={"Authorization": "Bearer x"})
+    assert replicate.status_code == 200 and replicate.content[4:8] == b"ftyp"
+    dashscope = await client.get(dashscope_url, headers={"Authorization": "Bearer x"})
+    assert dashscope.status_code == 400 and xml_code(dashscope) == "InvalidArgument"

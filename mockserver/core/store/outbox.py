@@ -35,7 +35,7 @@ from typing import Any
 
 from mockserver.core.store.base import SharedState, View
 from mockserver.core.store.records import decode_hook, encode_hook
-from mockserver.core.webhooks import Deliveries, RetryPolicy, Webhook
+from mockserver.core.webhooks import NOT_OWED, Deliveries, RetryPolicy, Webhook
 from mockserver.errors import StoreUnavailable
 
 Renderer = Callable[[], "dict[str, Any] | None"]
@@ -132,6 +132,10 @@ class SharedOutbox(Deliveries):
             body = render() if render is not None else None
             if body is None:
                 continue
+            if body is NOT_OWED:  # never to be sent: no longer pending, never rendered
+                self.driver.hook_claim(view.epoch, seq)
+                self._render.pop(seq, None)
+                continue
             hook.body, hook.due_at = body, now
             if self.record_only:
                 hook.sent_at = now
@@ -175,7 +179,7 @@ class SharedOutbox(Deliveries):
         if hook.body is None:
             render = self._renderer(hook.seq, hook, raw)
             body = render() if render is not None else None
-            if body is None:  # its task is gone (retention, eviction): nothing to render
+            if body is None or body is NOT_OWED:  # its task is gone (or ended without it)
                 hook.error, hook.done = "the task was gone when the delivery was taken over", True
             else:
                 hook.body, hook.due_at, rendered = body, now, True

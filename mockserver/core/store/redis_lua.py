@@ -181,7 +181,9 @@ local k, now, qps, member = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[
 redis.call('ZREMRANGEBYSCORE', k, '-inf', now - 1.0)
 if redis.call('ZCARD', k) >= qps then return 0 end
 redis.call('ZADD', k, now, member)
-redis.call('PEXPIRE', k, 5000)
+-- Kept two minutes idle: a family may count a window of up to a minute (Backend.admit
+-- window_s, time read in units of the window).
+redis.call('PEXPIRE', k, 120000)
 return 1
 """
 HOOK_CLAIM = """

@@ -1,0 +1,1 @@
+"""Replicate: predictions of the wan-video/* models (contracts/replicate.yaml)."""
