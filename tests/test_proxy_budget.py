@@ -242,6 +242,18 @@ def test_polls_lists_cancels_and_downloads_never_count(counting, proxied):
     assert (proxy.spent, proxy.refused) == (1, 0)
 
 
+def test_a_synchronous_call_billed_per_call_counts(counting, proxied):
+    """DashScope's wan2.2-s2v-detect (role `sync`) is billed per call, like a submit."""
+    body = {"model": "wan2.2-s2v-detect", "input": {"image_url": "https://x.test/face.jpg"}}
+    path = "/api/v1/services/aigc/image2video/face-detect"
+    proxy, server = proxied(1)
+    answers = [httpx.post(server.url + path, headers=AUTH, json=body) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 429], answers[0].text
+    assert len(counting.backend.journal.entries(operation="detectFace")) == 1
+    assert proxy.submits.summary()["families"]["dashscope"] == {
+        "forwarded": 1, "refunded": 0, "refused": 1, "spent": 1}
+
+
 def test_a_post_no_contract_knows_counts_too(counting, proxied):
     proxy, server = proxied(0)
     answer = httpx.post(server.url + "/api/v1/services/aigc/video-generation/new-thing",
