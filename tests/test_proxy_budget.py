@@ -22,8 +22,10 @@ import openai
 import pytest
 from hypothesis import Phase, find, settings
 
-from mockserver.contracts import Contract, load
+from mockserver.contracts import load
+from mockserver.errors import ProviderError
 from mockserver.families import bundled_names
+from mockserver.providers.policy import Judging, policy_class
 from mockserver.proxy import Proxy
 from mockserver.proxy_budget import Budget
 from mockserver.recording import Recorder
@@ -45,15 +47,23 @@ class Submit:
     bodies: dict[str, Any]
 
 
-def _auth(contract: Contract) -> dict[str, str]:
-    """The credential header the contract's security scheme names (`Bearer` by default)."""
-    schemes = (contract.document.get("components") or {}).get("securitySchemes") or {}
-    for scheme in schemes.values():
-        if scheme.get("type") == "http":
-            return {"Authorization": f"{str(scheme.get('scheme', 'bearer')).capitalize()} {KEY}"}
-        if scheme.get("type") == "apiKey" and scheme.get("in") == "header":
-            return {scheme["name"]: KEY}
-    return dict(AUTH)
+def _auth(family: str) -> dict[str, str]:
+    """The credential header as the family reads it: the header its contract's security scheme
+    names, in the first form (`Bearer k`, `Key k`, `Token k`, a bare key) the family's own
+    policy accepts."""
+    contracts = load()
+    schemes = (contracts[family].document.get("components") or {}).get("securitySchemes") or {}
+    names = [s["name"] for s in schemes.values()
+             if s.get("type") == "apiKey" and s.get("in") == "header"]
+    name = names[0] if names else "Authorization"
+    policy = policy_class(family)(Judging(contracts))
+    for form in (f"Bearer {KEY}", f"Key {KEY}", f"Token {KEY}", KEY):
+        try:
+            policy.read_key({name.lower(): form})
+        except ProviderError:
+            continue
+        return {name: form}
+    raise AssertionError(f"{family}: no credential form its policy reads")
 
 
 # The first example Hypothesis draws is its simplest: no search, no shrinking needed.
@@ -71,7 +81,7 @@ def submit_of(family: str) -> Submit:
     _, invalid, _ = find(requests(family, operation=op_id, valid=False), lambda _: True,
                          settings=FIRST)
     op = contract.operation(op_id)
-    headers = _auth(contract)
+    headers = _auth(family)
     for param in op.parameters:
         schema = param.get("schema") or {}
         if param.get("in") == "header" and param.get("required") and schema.get("enum"):
