@@ -18,7 +18,7 @@ import httpx
 from mockserver.contracts import ContractSet, Operation
 from mockserver.core.journal import redact_value
 from mockserver.families import host_match
-from mockserver.proxy_budget import Budget
+from mockserver.proxy_budget import Budget, is_submit
 from mockserver.recorded import operation_patterns
 
 
@@ -91,8 +91,9 @@ class LiveRoutes:
 
     def _handle(self, request: httpx.Request) -> Any:
         op = self.operation(request)
-        # A synchronous call (wan2.2-s2v-detect) is billed too.
-        if op is not None and op.role in ("submit", "sync") and not self.budget.take():
+        # What the proxy counts (a synchronous call is billed too; so may be a write no
+        # contract knows), given back when the provider created nothing (`check`).
+        if is_submit(op, request.method) and not self.budget.take():
             import pytest
 
             pytest.skip(f"wanmock live: {request.method} {request.url.path} would submit a "
@@ -114,6 +115,8 @@ class LiveRoutes:
         return response
 
     def check(self, request: httpx.Request, response: httpx.Response, op: Operation | None) -> None:
+        if is_submit(op, request.method) and not 200 <= response.status_code < 300:
+            self.budget.refund()  # the provider's answer shows no job was created
         url = redact_value(str(request.url))
         if op is None:
             self.findings.append(LiveFinding(request.method, url, response.status_code,

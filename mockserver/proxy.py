@@ -36,7 +36,13 @@ from mockserver.contracts import ContractSet, Operation, load
 from mockserver.errors import MockServerError, ProviderError
 from mockserver.providers.hotpath import read_body
 from mockserver.proxy_budget import Budget, is_submit, refusal
-from mockserver.proxy_headers import answered_headers, end_to_end, forwarded_request, with_key
+from mockserver.proxy_headers import (
+    answered_headers,
+    end_to_end,
+    forwarded_request,
+    rewrite_links,
+    with_key,
+)
 from mockserver.recorded import task_of_submit
 from mockserver.recording import Echo, Recorder
 
@@ -274,6 +280,8 @@ class Proxy:
                              query=request.url.query, headers=headers, raw=raw, status=status,
                              response_headers=out_headers, response_raw=body, op=op,
                              started=started, violations=violations)
+        if "json" in ctype:  # self-links on a target lead back through the proxy
+            body = rewrite_links(body, self.targets.values(), str(request.base_url)) or body
         response = Response(body, status_code=status)
         response.raw_headers = [*_raw(out_headers),
                                 (b"content-length", str(len(body)).encode())]

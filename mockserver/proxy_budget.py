@@ -6,8 +6,8 @@ body (a body the judge refuses may still be accepted upstream: a multipart form 
 misread, a size the catalogue says fails later). It is given back only when the provider's
 answer shows that no job was created: a non-2xx answer, or a connection that was never made.
 A request to no contract operation that could create something (POST, PUT, PATCH) counts too:
-the contracts do not know every billable endpoint. Polls, downloads, cancels and lists never
-count.
+the contracts do not know every billable endpoint; so does a synchronous call billed per call
+(role `sync`). Polls, downloads, cancels and lists never count.
 
 Beyond the budget a submit is answered by the proxy itself, in the family's own quota envelope
 (its `x-wanmock-faults` `rate_limit`: DashScope's 429 `Throttling.RateQuota` with a request id,
@@ -25,6 +25,9 @@ from mockserver.contracts import Operation
 
 UNKNOWN = "-"  # the family label of a request no contract operation matches
 _WRITES = ("POST", "PUT", "PATCH")
+# The contract roles (`x-wanmock-role`) that cost money: a submit, and a synchronous call,
+# billed per call (DashScope's wan2.2-s2v-detect).
+BILLABLE_ROLES = frozenset({"submit", "sync"})
 
 
 @dataclass
@@ -41,10 +44,11 @@ class Counts:
 
 
 def is_submit(op: Operation | None, method: str) -> bool:
-    """Whether forwarding this request may create a billable job upstream."""
+    """Whether forwarding this request may create a billable job upstream: an operation whose
+    contract role bills (`BILLABLE_ROLES`), or a write no contract knows."""
     if op is None:
         return method.upper() in _WRITES
-    return op.role == "submit"
+    return op.role in BILLABLE_ROLES
 
 
 class Budget:

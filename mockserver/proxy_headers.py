@@ -10,12 +10,17 @@ As a reverse proxy (nginx, Traefik, RFC 9110 §7.6.1) does:
 - a `Location` or `Content-Location` that points at a target is rewritten to the proxy's own
   address, so a client that follows a redirect stays on the proxy (and keeps its credentials:
   HTTP clients drop `Authorization` on a redirect that leaves the origin);
+- an absolute URL in a JSON answer that points at a target (a self-link: fal's `status_url`,
+  OpenRouter's `polling_url`, Replicate's `urls.get`) is rewritten the same way, so a client
+  that follows it keeps going through the proxy (and is recorded); the cassette keeps the
+  provider's own body (`rewrite_links`);
 - in record mode the real key replaces the client's placeholder where the family reads it, in
   the form the client sent it (`Bearer`, a bare key, another scheme: `with_key`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -84,6 +89,38 @@ def rewrite_location(value: str, targets: Iterable[str], public: str) -> str:
             rest = path[len(prefix):] or "/"
             return public.rstrip("/") + rest + (f"#{url.fragment}" if url.fragment else "")
     return value
+
+
+def rewrite_links(body: bytes, targets: Iterable[str], public: str) -> bytes | None:
+    """A JSON body with every string that is a URL on a target rewritten to the proxy
+    (`rewrite_location`), or None when nothing changed (the body then goes out as it came).
+    A URL under `/_wanmock/` stays: the proxy never forwards those paths."""
+    targets = list(targets)
+    origins = [str(httpx.URL(t).copy_with(path="/", query=None)).rstrip("/") for t in targets]
+    text = body.decode("utf-8", "replace")
+    if not any(origin in text for origin in origins):
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    changed = False
+
+    def walk(value: Any) -> Any:
+        nonlocal changed
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, str) and value.startswith(("http://", "https://")) and \
+                "/_wanmock/" not in value:
+            new = rewrite_location(value, targets, public)
+            changed = changed or new != value
+            return new
+        return value
+
+    out = walk(data)
+    return json.dumps(out, ensure_ascii=False).encode() if changed else None
 
 
 def answered_headers(headers: Iterable[tuple[str, str]], targets: Iterable[str], public: str,

@@ -162,12 +162,20 @@ def test_violations_are_printed_journaled_and_reported(recording):
 
 
 def test_report_is_written_at_exit(upstream, tmp_path):
-    proxy = Proxy(upstream.url, report=tmp_path / "exit", budget=None)
+    proxy = Proxy(upstream.url, report=tmp_path / "exit", budget=1)
     with ThreadedMockServer(app=proxy.app()) as server:
         httpx.post(server.url + DS_SUBMIT, headers=DS_HEADERS, json={"model": "wan2.6-t2v"})
+        for _ in range(2):  # one forwarded and billed, one refused by the budget
+            httpx.post(server.url + DS_SUBMIT, headers=DS_HEADERS, json={
+                "model": "wan2.6-t2v", "input": {"prompt": "a fox"}})
     data = json.loads((tmp_path / "exit.json").read_text())
-    assert data["requests"] == 1 and data["violations"] == 1
-    assert "schema:required" in (tmp_path / "exit.md").read_text()
+    assert data["requests"] == 3 and data["violations"] == 1
+    assert data["budget"]["families"] == {"dashscope": {
+        "forwarded": 2, "refunded": 1, "refused": 1, "spent": 1}}
+    text = (tmp_path / "exit.md").read_text()
+    assert "schema:required" in text
+    assert ("billable submits: 1 of 1 spent (forwarded 2, refunded 1, refused 1) - dashscope: "
+            "forwarded 2, refunded 1, refused 1") in text
 
 
 def test_guard_answers_a_violating_submit_locally(guarded, upstream):

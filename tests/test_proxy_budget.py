@@ -22,8 +22,10 @@ import openai
 import pytest
 from hypothesis import Phase, find, settings
 
-from mockserver.contracts import Contract, load
+from mockserver.contracts import load
+from mockserver.errors import ProviderError
 from mockserver.families import bundled_names
+from mockserver.providers.policy import Judging, policy_class
 from mockserver.proxy import Proxy
 from mockserver.proxy_budget import Budget
 from mockserver.recording import Recorder
@@ -45,15 +47,23 @@ class Submit:
     bodies: dict[str, Any]
 
 
-def _auth(contract: Contract) -> dict[str, str]:
-    """The credential header the contract's security scheme names (`Bearer` by default)."""
-    schemes = (contract.document.get("components") or {}).get("securitySchemes") or {}
-    for scheme in schemes.values():
-        if scheme.get("type") == "http":
-            return {"Authorization": f"{str(scheme.get('scheme', 'bearer')).capitalize()} {KEY}"}
-        if scheme.get("type") == "apiKey" and scheme.get("in") == "header":
-            return {scheme["name"]: KEY}
-    return dict(AUTH)
+def _auth(family: str) -> dict[str, str]:
+    """The credential header as the family reads it: the header its contract's security scheme
+    names, in the first form (`Bearer k`, `Key k`, `Token k`, a bare key) the family's own
+    policy accepts."""
+    contracts = load()
+    schemes = (contracts[family].document.get("components") or {}).get("securitySchemes") or {}
+    names = [s["name"] for s in schemes.values()
+             if s.get("type") == "apiKey" and s.get("in") == "header"]
+    name = names[0] if names else "Authorization"
+    policy = policy_class(family)(Judging(contracts))
+    for form in (f"Bearer {KEY}", f"Key {KEY}", f"Token {KEY}", KEY):
+        try:
+            policy.read_key({name.lower(): form})
+        except ProviderError:
+            continue
+        return {name: form}
+    raise AssertionError(f"{family}: no credential form its policy reads")
 
 
 # The first example Hypothesis draws is its simplest: no search, no shrinking needed.
@@ -71,7 +81,7 @@ def submit_of(family: str) -> Submit:
     _, invalid, _ = find(requests(family, operation=op_id, valid=False), lambda _: True,
                          settings=FIRST)
     op = contract.operation(op_id)
-    headers = _auth(contract)
+    headers = _auth(family)
     for param in op.parameters:
         schema = param.get("schema") or {}
         if param.get("in") == "header" and param.get("required") and schema.get("enum"):
@@ -240,6 +250,18 @@ def test_polls_lists_cancels_and_downloads_never_count(counting, proxied):
         video = httpx.get(done["output"]["video_url"])
     assert video.status_code == 200
     assert (proxy.spent, proxy.refused) == (1, 0)
+
+
+def test_a_synchronous_call_billed_per_call_counts(counting, proxied):
+    """DashScope's wan2.2-s2v-detect (role `sync`) is billed per call, like a submit."""
+    body = {"model": "wan2.2-s2v-detect", "input": {"image_url": "https://x.test/face.jpg"}}
+    path = "/api/v1/services/aigc/image2video/face-detect"
+    proxy, server = proxied(1)
+    answers = [httpx.post(server.url + path, headers=AUTH, json=body) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 429], answers[0].text
+    assert len(counting.backend.journal.entries(operation="detectFace")) == 1
+    assert proxy.submits.summary()["families"]["dashscope"] == {
+        "forwarded": 1, "refunded": 0, "refused": 1, "spent": 1}
 
 
 def test_a_post_no_contract_knows_counts_too(counting, proxied):

@@ -149,6 +149,25 @@ def test_the_real_key_replaces_the_clients_in_the_form_it_was_sent(echo, path, s
     assert seen["authorization"] == forwarded
 
 
+def test_self_links_in_answers_lead_back_through_the_proxy(instant_upstream, tmp_path):
+    """OpenRouter's polling_url and content URLs name the provider's host: the client gets
+    them on the proxy (and follows them through it); the cassette keeps the provider's."""
+    proxy = Proxy(instant_upstream.url, budget=1, echo=None, record=tmp_path / "links.jsonl")
+    auth = {"Authorization": "Bearer sk-or-v1-links-0123456789"}
+    with ThreadedMockServer(app=proxy.app()) as server:
+        job = httpx.post(server.url + "/api/v1/videos", headers=auth, json={
+            "model": "alibaba/wan-2.6", "prompt": "a lighthouse"}).json()
+        assert job["polling_url"] == f"{server.url}/api/v1/videos/{job['id']}"
+        done = httpx.get(job["polling_url"], headers=auth).json()
+        [content] = done["unsigned_urls"]
+        assert content.startswith(server.url + "/api/v1/videos/")
+        video = httpx.get(content, headers=auth)
+    assert video.status_code == 200 and video.content[4:8] == b"ftyp"
+    lines = [json.loads(x) for x in (tmp_path / "links.jsonl").read_text().splitlines()[1:]]
+    assert [x["operation"] for x in lines] == ["createVideo", "getVideo", "getVideoContent"]
+    assert lines[0]["response"]["body"]["polling_url"].startswith(instant_upstream.url)
+
+
 @pytest.fixture(scope="module")
 def redirecting_fake(tmp_path_factory) -> Iterator[ThreadedMockServer]:
     """A fake whose DashScope answers a trailing slash with a 307 on its own host (the case
