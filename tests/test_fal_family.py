@@ -88,6 +88,7 @@ def test_the_runner_refuses_an_input_with_422(wanmock):
         with pytest.raises(fal_client.client.FalClientHTTPError) as refused:
             handle.get()
     assert refused.value.status_code == 422
+    assert refused.value.response_headers["x-fal-retryable"] == "false"
     [item] = refused.value.message
     assert item["loc"] == ["body", "duration"] and item["type"] == "literal_error"
     assert item["msg"] == "Input should be '5', '10' or '15'"
@@ -101,7 +102,16 @@ def test_validation_at_submit_answers_at_once(wanmock):
     with wanmock.expect_violations(), pytest.raises(fal_client.client.FalClientHTTPError) as e:
         fal_client.submit("wan/v2.6/text-to-video", {"duration": "5"})
     assert e.value.status_code == 422 and e.value.message[0]["type"] == "missing"
+    assert e.value.response_headers["x-fal-retryable"] == "false"
     assert wanmock.tasks("fal") == []
+    # A transient model error says it may be retried; a request error names its type instead.
+    internal = fal_client.submit("wan/v2.6/text-to-video", {"prompt": "a fox"},
+                                 headers={"X-Wanmock-Scenario": "fail; kind=internal"})
+    wanmock.run_until_terminal()
+    answer = httpx.get(internal.response_url, headers={"Authorization": f"Key {KEY}"})
+    assert answer.status_code == 500 and answer.json()["error_type"] == "internal_server_error"
+    assert answer.headers["x-fal-retryable"] == "true"
+    assert answer.headers["x-fal-error-type"] == "internal_server_error"
 
 
 @pytest.mark.wanmock(clock="manual", mode="time", timing="fast")
