@@ -53,6 +53,16 @@ def test_upload_then_image_to_video(wanmock, tmp_path: Path):
     assert KEY not in json.dumps(submit.request_headers)  # the journal keeps no key
     [task] = wanmock.tasks("fal")
     assert task.spec.model == "wan2.2-i2v"
+    # First and last frame (fal-ai/wan-flf2v): both images are required, in the runner.
+    both = {"prompt": "the cat turns", "start_image_url": url, "end_image_url": url}
+    assert fal_client.subscribe("fal-ai/wan-flf2v", both)["video"]["content_type"] == "video/mp4"
+    with wanmock.expect_violations(), pytest.raises(fal_client.client.FalClientHTTPError) as e:
+        fal_client.subscribe("fal-ai/wan-flf2v", {"prompt": "the cat turns",
+                                                  "start_image_url": url})
+    assert e.value.status_code == 422 and e.value.message[0]["loc"] == ["body", "end_image_url"]
+    assert e.value.message[0]["type"] == "missing"
+    assert sorted(t.spec.model for t in wanmock.tasks("fal")) == [
+        "wan2.1-flf2v", "wan2.1-flf2v", "wan2.2-i2v"]
 
 
 @pytest.mark.wanmock(clock="manual", mode="time", timing="fast")
