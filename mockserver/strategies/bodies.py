@@ -269,7 +269,7 @@ def valid_body(draw: Any, t: Target) -> tuple[dict[str, Any], dict[str, str]]:
         # The inline sample is 480x360: not for a model with narrower sides (s2v: 400 px).
         images = _IMAGES if not entry.get("image_sides") else _IMAGES[:2]
         place("img_url", draw(st.sampled_from(images)))
-    if "last_frame_url" in requires:  # a last frame the schema requires (fal-ai/wan-flf2v)
+    if "last_frame_url" in requires:  # a last frame the schema requires (first-last frame)
         place("last_frame_url", draw(st.sampled_from(_IMAGES)))
     if "media" in requires:
         place("media", media_items(draw, t))
