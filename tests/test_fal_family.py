@@ -219,3 +219,31 @@ def test_status_stream_sends_each_change_then_closes(wanmock):
     lines = [log["message"] for e in events for log in e.get("logs") or []]
     assert len(lines) == len(set(lines)) and "Encoding video" in lines  # each line once
     assert events[-1]["metrics"]["inference_time"] > 0
+
+
+@pytest.mark.wanmock(timing="instant")
+def test_both_key_forms(wanmock):
+    """`Key <id>:<secret>` and a plain `Key <key>` (what FAL_KEY holds) are both accepted;
+    no key or another scheme is fal's 401 (decision authorization)."""
+    url = "https://queue.fal.run/fal-ai/wan-t2v"
+    for key in (KEY, "a-plain-fal-key"):
+        sent = httpx.post(url, json={"prompt": "a"}, headers={"Authorization": f"Key {key}"})
+        assert sent.status_code == 200 and sent.json()["status"] == "IN_QUEUE", sent.text
+    with wanmock.expect_violations():
+        missing = httpx.post(url, json={"prompt": "a"})
+        bearer = httpx.post(url, json={"prompt": "a"}, headers={"Authorization": f"Bearer {KEY}"})
+    assert (missing.status_code, missing.json()) == (401, {"detail": "Unauthorized"})
+    assert (bearer.status_code, bearer.json()) == (401, {"detail": "Unauthorized"})
+    assert len(wanmock.tasks("fal")) == 2
+
+
+@pytest.mark.wanmock(timing="instant", fal_strict_key=True)
+def test_the_strict_key_format_refuses_a_key_without_a_colon(wanmock):
+    url = "https://queue.fal.run/fal-ai/wan-t2v"
+    with wanmock.expect_violations():
+        plain = httpx.post(url, json={"prompt": "a"}, headers={"Authorization": "Key plain"})
+    assert plain.status_code == 401
+    assert plain.json() == {"detail": "Invalid Key Authorization header format. "
+                                      "Expected '<key_id>:<key_secret>'."}
+    paired = httpx.post(url, json={"prompt": "a"}, headers={"Authorization": f"Key {KEY}"})
+    assert paired.status_code == 200
