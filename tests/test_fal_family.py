@@ -53,6 +53,16 @@ def test_upload_then_image_to_video(wanmock, tmp_path: Path):
     assert KEY not in json.dumps(submit.request_headers)  # the journal keeps no key
     [task] = wanmock.tasks("fal")
     assert task.spec.model == "wan2.2-i2v"
+    # First and last frame (fal-ai/wan-flf2v): both images are required, in the runner.
+    both = {"prompt": "the cat turns", "start_image_url": url, "end_image_url": url}
+    assert fal_client.subscribe("fal-ai/wan-flf2v", both)["video"]["content_type"] == "video/mp4"
+    with wanmock.expect_violations(), pytest.raises(fal_client.client.FalClientHTTPError) as e:
+        fal_client.subscribe("fal-ai/wan-flf2v", {"prompt": "the cat turns",
+                                                  "start_image_url": url})
+    assert e.value.status_code == 422 and e.value.message[0]["loc"] == ["body", "end_image_url"]
+    assert e.value.message[0]["type"] == "missing"
+    assert sorted(t.spec.model for t in wanmock.tasks("fal")) == [
+        "wan2.1-flf2v", "wan2.1-flf2v", "wan2.2-i2v"]
 
 
 @pytest.mark.wanmock(clock="manual", mode="time", timing="fast")
@@ -88,6 +98,7 @@ def test_the_runner_refuses_an_input_with_422(wanmock):
         with pytest.raises(fal_client.client.FalClientHTTPError) as refused:
             handle.get()
     assert refused.value.status_code == 422
+    assert refused.value.response_headers["x-fal-retryable"] == "false"
     [item] = refused.value.message
     assert item["loc"] == ["body", "duration"] and item["type"] == "literal_error"
     assert item["msg"] == "Input should be '5', '10' or '15'"
@@ -101,7 +112,16 @@ def test_validation_at_submit_answers_at_once(wanmock):
     with wanmock.expect_violations(), pytest.raises(fal_client.client.FalClientHTTPError) as e:
         fal_client.submit("wan/v2.6/text-to-video", {"duration": "5"})
     assert e.value.status_code == 422 and e.value.message[0]["type"] == "missing"
+    assert e.value.response_headers["x-fal-retryable"] == "false"
     assert wanmock.tasks("fal") == []
+    # A transient model error says it may be retried; a request error names its type instead.
+    internal = fal_client.submit("wan/v2.6/text-to-video", {"prompt": "a fox"},
+                                 headers={"X-Wanmock-Scenario": "fail; kind=internal"})
+    wanmock.run_until_terminal()
+    answer = httpx.get(internal.response_url, headers={"Authorization": f"Key {KEY}"})
+    assert answer.status_code == 500 and answer.json()["error_type"] == "internal_server_error"
+    assert answer.headers["x-fal-retryable"] == "true"
+    assert answer.headers["x-fal-error-type"] == "internal_server_error"
 
 
 @pytest.mark.wanmock(clock="manual", mode="time", timing="fast")
@@ -199,3 +219,31 @@ def test_status_stream_sends_each_change_then_closes(wanmock):
     lines = [log["message"] for e in events for log in e.get("logs") or []]
     assert len(lines) == len(set(lines)) and "Encoding video" in lines  # each line once
     assert events[-1]["metrics"]["inference_time"] > 0
+
+
+@pytest.mark.wanmock(timing="instant")
+def test_both_key_forms(wanmock):
+    """`Key <id>:<secret>` and a plain `Key <key>` (what FAL_KEY holds) are both accepted;
+    no key or another scheme is fal's 401 (decision authorization)."""
+    url = "https://queue.fal.run/fal-ai/wan-t2v"
+    for key in (KEY, "a-plain-fal-key"):
+        sent = httpx.post(url, json={"prompt": "a"}, headers={"Authorization": f"Key {key}"})
+        assert sent.status_code == 200 and sent.json()["status"] == "IN_QUEUE", sent.text
+    with wanmock.expect_violations():
+        missing = httpx.post(url, json={"prompt": "a"})
+        bearer = httpx.post(url, json={"prompt": "a"}, headers={"Authorization": f"Bearer {KEY}"})
+    assert (missing.status_code, missing.json()) == (401, {"detail": "Unauthorized"})
+    assert (bearer.status_code, bearer.json()) == (401, {"detail": "Unauthorized"})
+    assert len(wanmock.tasks("fal")) == 2
+
+
+@pytest.mark.wanmock(timing="instant", fal_strict_key=True)
+def test_the_strict_key_format_refuses_a_key_without_a_colon(wanmock):
+    url = "https://queue.fal.run/fal-ai/wan-t2v"
+    with wanmock.expect_violations():
+        plain = httpx.post(url, json={"prompt": "a"}, headers={"Authorization": "Key plain"})
+    assert plain.status_code == 401
+    assert plain.json() == {"detail": "Invalid Key Authorization header format. "
+                                      "Expected '<key_id>:<key_secret>'."}
+    paired = httpx.post(url, json={"prompt": "a"}, headers={"Authorization": f"Key {KEY}"})
+    assert paired.status_code == 200

@@ -1,18 +1,21 @@
 """`fal-client` 1.0.3, unchanged, against `wanmock serve --tls` by environment variables alone
-(FAL_QUEUE_RUN_HOST, FAL_RUN_HOST, FAL_KEY, SSL_CERT_FILE), sync and async clients, in its own
-process: fal-client reads its hosts once, at import."""
+(FAL_QUEUE_RUN_HOST, FAL_RUN_HOST, FAL_KEY and the trust variables `wanmock tls env` prints),
+sync and async clients, in its own process: fal-client reads its hosts once, at import."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import ssl
 import subprocess
 import sys
+from pathlib import Path
 
+import httpx
 import pytest
 
-pytest.importorskip("mockserver.tls", reason="HTTPS serving (issue 21 item 3) is not here yet")
+from tests.helpers import serve_process
 
 SCRIPT = r"""
 import asyncio, json
@@ -70,19 +73,29 @@ print(json.dumps(out))
 
 
 @pytest.mark.clients
-@pytest.mark.wanmock(timing="instant")
-def test_fal_client_by_environment_variables_alone(wanmock_tls_server):
+def test_fal_client_against_wanmock_serve_tls(tmp_path: Path) -> None:
     if importlib.util.find_spec("fal_client") is None:
         pytest.fail("fal-client is missing: pip install -e '.[test]'") if os.environ.get(
             "CI") else pytest.skip("pip install -e '.[test]' (fal-client)")
-    host = wanmock_tls_server.url.removeprefix("https://").rstrip("/")
-    env = wanmock_tls_server.env({k: v for k, v in os.environ.items()
-                                  if not k.startswith("FAL_")})
-    env.update(FAL_QUEUE_RUN_HOST=host, FAL_RUN_HOST=f"{host}/fal.run",
-               FAL_KEY="wm-key-id:wm-key-secret")
-    with wanmock_tls_server.expect_violations():  # the 422 is sent on purpose
+    tls_dir = tmp_path / "tls"
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith("FAL_") and k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    # What a user runs: `wanmock tls env` (which makes the CA), then the server.
+    made = subprocess.run([sys.executable, "-m", "mockserver", "tls", "env", "--tls-dir",
+                           str(tls_dir), "--shell", "dotenv"], env=clean, capture_output=True,
+                          text=True, timeout=60, check=True)
+    trust = dict(line.split("=", 1) for line in made.stdout.splitlines() if "=" in line)
+    assert trust["SSL_CERT_FILE"] == str(tls_dir / "bundle.pem")
+    verify = ssl.create_default_context(cafile=str(tls_dir / "ca.pem"))
+    with serve_process("--tls", "--tls-dir", str(tls_dir), "--timing", "instant",
+                       "--family", "fal", verify=verify, env=clean) as (base, _):
+        host = base.removeprefix("https://")
+        env = {**clean, **trust, "FAL_QUEUE_RUN_HOST": host, "FAL_RUN_HOST": f"{host}/fal.run",
+               "FAL_KEY": "wm-key-id:wm-key-secret"}
         done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
                               text=True, timeout=180)
+        journal = httpx.get(base + "/_wanmock/journal", params={"family": "fal"},
+                            verify=verify).json()["entries"]
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["sync_submit"] == [True, "Completed", "video/mp4"]
@@ -95,6 +108,6 @@ def test_fal_client_by_environment_variables_alone(wanmock_tls_server):
     assert out["async_run"] == 720
     assert out["async_cancel"] == "request_cancelled"
     assert out["async_422"] == 422
-    runs = [e for e in wanmock_tls_server.requests(family="fal")
-            if e.path.startswith("/fal.run/")]
+    runs = [e for e in journal if e["path"].startswith("/fal.run/")]
     assert len(runs) == 2  # fal-client's run() reached the run host's mount
+    assert all("wm-key-secret" not in json.dumps(e) for e in journal)  # no key in the journal

@@ -271,6 +271,8 @@ def valid_body(draw: Any, t: Target) -> tuple[dict[str, Any], dict[str, str]]:
         place("img_url", draw(st.sampled_from(images)))
     if "audio_url" in requires and "audio_url" not in where:  # a driving audio (speech to video)
         place("audio_url", draw(st.sampled_from(AUDIOS)))
+    if "last_frame_url" in requires:  # a last frame the schema requires (first-last frame)
+        place("last_frame_url", draw(st.sampled_from(_IMAGES)))
     if "media" in requires:
         place("media", media_items(draw, t))
     if "references" in requires:

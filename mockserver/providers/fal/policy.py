@@ -23,6 +23,11 @@ REQUEST_ERRORS = {
     "runner_disconnected": 503, "runner_connection_refused": 503, "queue_full": 429,
     "concurrent_requests_limit": 429, "rate_limited": 429,
 }
+# X-Fal-Retryable (decision retryable-header): "true" for the Error Reference's transient model
+# errors, "false" for every 422 of the detail list; request errors carry X-Fal-Error-Type only.
+RETRYABLE = frozenset({"internal_server_error", "generation_timeout", "downstream_service_error",
+                       "downstream_service_unavailable"})
+NOT_RETRYABLE = {"X-Fal-Retryable": "false"}
 # pydantic v2's words for a JSON type it expected (contracts/fal.yaml decision validation-wording).
 _TYPES = {"integer": ("int_type", "integer"), "string": ("string_type", "string"),
           "boolean": ("bool_type", "boolean"), "number": ("float_type", "number"),
@@ -125,6 +130,7 @@ class FalPolicy(Policy):
 
     def violation_error(self, violation: Violation, op: Operation) -> ProviderError:
         return ProviderError(violation.status, violation.code, violation.message,
+                             headers=dict(NOT_RETRYABLE) if violation.status == 422 else {},
                              violation=violation)
 
     # -- error bodies ----------------------------------------------------------------------------

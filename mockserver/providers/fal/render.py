@@ -13,7 +13,7 @@ from typing import Any
 
 from mockserver.core.tasks import Snapshot, State, Task
 from mockserver.providers.fal.family import STATUS
-from mockserver.providers.fal.policy import REQUEST_ERRORS
+from mockserver.providers.fal.policy import NOT_RETRYABLE, REQUEST_ERRORS, RETRYABLE
 
 # Seconds of queue per request ahead of this one: the position is derived from the time the
 # request still has to wait, so polls are cheap and it falls to 0 before the run starts.
@@ -96,16 +96,18 @@ def error_answer(task: Task, snap: Snapshot) -> tuple[int, Any, dict[str, str]] 
     code, message = found
     kept = task.extra.get("fal_error")
     if snap.state is State.FAILED and isinstance(kept, dict) and code == kept.get("code"):
-        return int(kept["status"]), {"detail": kept["detail"]}, {}
+        return int(kept["status"]), {"detail": kept["detail"]}, dict(NOT_RETRYABLE)
     status = REQUEST_ERRORS.get(code)
     if status is not None:
         headers = {"X-Fal-Error-Type": code}
+        if code in RETRYABLE:
+            headers["X-Fal-Retryable"] = "true"
         if code == "request_timeout" and task.extra.get("fal_start_timeout") is not None:
             headers["X-Fal-Request-Timeout-Type"] = "user"
         return status, {"detail": message, "error_type": code}, headers
     loc = ["body", "prompt"] if code == "content_policy_violation" else ["body"]
     return 422, {"detail": [{"loc": loc, "msg": message, "type": code,
-                             "url": "https://docs.fal.ai/errors/#" + code}]}, {}
+                             "url": "https://docs.fal.ai/errors/#" + code}]}, dict(NOT_RETRYABLE)
 
 
 def status_body(task: Task, snap: Snapshot, base: str, root: str,
