@@ -24,6 +24,8 @@ REFUSED = {
     "replicate": ("createPrediction", {"version": "wan-video/wan-2.6-t2v",
                                        "input": {"prompt": "a cat", "duration": 7}},
                   "Input validation failed"),
+    # fal's runner refuses it (a request that fails later, contracts/fal.yaml).
+    "fal": ("submitWan26T2v", {"prompt": "a cat", "duration": "7"}, "literal_error"),
     # OpenRouter's capability check: wan-2.6 offers 5 or 10 seconds.
     "openrouter": ("createVideo", {"model": "alibaba/wan-2.6", "prompt": "a cat",
                                    "duration": 7}, "invalid_request"),

@@ -91,6 +91,7 @@ def test_query_operations_show_every_state_as_named_examples(contract_set, famil
                    "TASK_STATUS_FAILED"},
         "apiyi": {"submitted", "in_progress", "completed", "failed"},
         "replicate": {"starting", "processing", "succeeded", "failed", "canceled", "aborted"},
+        "fal": {"IN_QUEUE", "IN_PROGRESS", "COMPLETED"},
         "openrouter": {"pending", "in_progress", "completed", "failed", "cancelled", "expired"},
     }[family]
     # examples may sit in components and be $ref'd from the query operations
@@ -147,6 +148,8 @@ SEED_AND_MATRIX_MODELS = {
     "jiekou": ["wan2.1-t2v", "wan2.6-i2v"],
     "replicate": ["wan-video/wan-2.2-t2v-fast", "wan-video/wan-2.2-i2v-fast",
                   "wan-video/wan-2.5-t2v", "wan-video/wan-2.5-i2v", "wan-video/wan-2.6-t2v"],
+    "fal": ["wan2.1-t2v", "wan2.1-i2v", "wan2.2-t2v", "wan2.5-t2v-preview", "wan2.6-t2v",
+            "wan2.6-i2v", "wan2.6-r2v", "wan2.7-t2v"],
     "openrouter": ["alibaba/wan-2.6", "alibaba/wan-2.7", "alibaba/wan-3.0",
                    "alibaba/wan-3.0-prime"],
 }
