@@ -60,6 +60,10 @@ RESOLUTIONS = {"480P": (832, 480), "720P": (1280, 720), "1080P": (1920, 1080)}
 FAL_SUBMIT_PATH = "/wan/v2.6/text-to-video"
 FAL_HEADERS = {"Authorization": "Key bench-id:bench-secret", "Content-Type": "application/json"}
 FAL_VALID = {"prompt": "a lighthouse at dusk, slow pan", "duration": "5", "resolution": "720p"}
+# Replicate: a create by model and a prediction read (contracts/replicate.yaml).
+REP_CREATE_PATH = "/v1/models/wan-video/wan-2.2-t2v-fast/predictions"
+REP_HEADERS = {"Authorization": "Bearer r8_bench_0123456789", "Content-Type": "application/json"}
+REP_VALID = {"input": {"prompt": "a lighthouse at dusk, slow pan", "resolution": "480p"}}
 
 
 # -- machine ---------------------------------------------------------------------------------
@@ -157,7 +161,8 @@ def server(kind: str, cpu: int | set[int], journal_size: int | None = None,
         # Throughput of the pipeline, not DashScope's documented limits (which answer 429
         # beyond 20 polls/s and 5 submits/s per key): lifted, as for any load test.
         cmd = [sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--seed", "1",
-               "--timing", "fast", "--dashscope-rate-limits", "off"]
+               "--timing", "fast", "--dashscope-rate-limits", "off",
+               "--replicate-rate-limits", "off"]
         if journal_size is not None:
             cmd += ["--journal-size", str(journal_size)]
         if store is not None:
@@ -205,6 +210,20 @@ def prepare_fal_task(url: str) -> str:
         body = client.get(status_url, headers=FAL_HEADERS).json()
         assert body["status"] == "COMPLETED", body
         return "/" + status_url.split("/", 3)[3]
+
+
+def prepare_replicate_prediction(url: str) -> str:
+    """Create one Replicate prediction and move the clock on: the path of it, succeeded."""
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=10) as client:
+        r = client.post(REP_CREATE_PATH, json=REP_VALID, headers=REP_HEADERS)
+        r.raise_for_status()
+        path = f"/v1/predictions/{r.json()['id']}"
+        client.post("/_wanmock/clock/advance", json={"seconds": 60}).raise_for_status()
+        body = client.get(path, headers=REP_HEADERS).json()
+        assert body["status"] == "succeeded", body
+        return path
 
 
 def prepare_task(url: str) -> str:
@@ -411,7 +430,7 @@ def in_process_rates(seconds: float) -> dict[str, tuple[float, float]]:
     from mockserver.core.clock import ManualClock
 
     app = create_app(seed=1, timing="fast", clock=ManualClock(),
-                     dashscope_rate_limits="off")
+                     dashscope_rate_limits="off", replicate_rate_limits="off")
 
     async def setup() -> str:
         transport = httpx.ASGITransport(app=app)
@@ -423,6 +442,7 @@ def in_process_rates(seconds: float) -> dict[str, tuple[float, float]]:
 
     task_id = asyncio.run(setup())
     fal_status = asyncio.run(_fal_task(app))
+    prediction = asyncio.run(_replicate_prediction(app))
     out = {}
     for name, method, path_w, path_b, body, headers in (
         ("GET poll", "GET", f"/api/v1/tasks/{task_id}", f"/api/v1/tasks/{task_id}", None,
@@ -431,6 +451,9 @@ def in_process_rates(seconds: float) -> dict[str, tuple[float, float]]:
         ("POST create (invalid)", "POST", CREATE_PATH, CREATE_PATH, INVALID, None),
         ("fal GET status", "GET", fal_status, f"/api/v1/tasks/{task_id}", None, FAL_HEADERS),
         ("fal POST submit", "POST", FAL_SUBMIT_PATH, CREATE_PATH, FAL_VALID, FAL_HEADERS),
+        ("replicate GET prediction", "GET", prediction, f"/api/v1/tasks/{task_id}", None,
+         REP_HEADERS),
+        ("replicate POST create", "POST", REP_CREATE_PATH, CREATE_PATH, REP_VALID, REP_HEADERS),
     ):
         gc.collect()
         b = asyncio.run(asgi_rate(bare, method, path_b, body, seconds, headers))
@@ -448,6 +471,18 @@ async def _fal_task(app: Any) -> str:
                                  base_url="http://bench") as client:
         r = await client.post(FAL_SUBMIT_PATH, json=FAL_VALID, headers=FAL_HEADERS)
         path = "/" + r.json()["status_url"].split("/", 3)[3]
+    app.state.backend.clock.advance(60)
+    return path
+
+
+async def _replicate_prediction(app: Any) -> str:
+    """A succeeded Replicate prediction in an in-process app: its path."""
+    import httpx
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://bench") as client:
+        r = await client.post(REP_CREATE_PATH, json=REP_VALID, headers=REP_HEADERS)
+        path = f"/v1/predictions/{r.json()['id']}"
     app.state.backend.clock.advance(60)
     return path
 
@@ -518,7 +553,7 @@ def _tasks_memory(count: int) -> None:
     from mockserver.core.clock import ManualClock
 
     app = create_app(seed=1, timing="fast", clock=ManualClock(),
-                     dashscope_rate_limits="off")
+                     dashscope_rate_limits="off", replicate_rate_limits="off")
     body = json.dumps(VALID).encode()
     headers = [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
     headers.append((b"content-length", str(len(body)).encode()))
@@ -715,7 +750,7 @@ def store_runs(args: argparse.Namespace, load: Any, log: Any
                         runs["wanmock"].append(wan_load(
                             wan_url + (path or f"/api/v1/tasks/{task_id}"), method, body, **kw))
                     b, w = median_load(runs["bare"]), median_load(runs["wanmock"])
-                    log(f"  {label:<20} {name:<22} bare {b.rps:>8,.0f}  wanmock {w.rps:>8,.0f}"
+                    log(f"  {label:<20} {name:<24} bare {b.rps:>8,.0f}  wanmock {w.rps:>8,.0f}"
                         f"  ({w.rps / b.rps:.2f}x; CPU us/req bare {b.cpu_us:.0f}, wanmock "
                         f"{_cpu_cell(b, w)})  non-2xx {w.non2xx}")
                     results[name] = (b, w)
@@ -795,7 +830,9 @@ def main(argv: list[str] | None = None) -> int:
              ("POST create (valid)", "POST", CREATE_PATH, VALID, None),
              ("POST create (invalid)", "POST", CREATE_PATH, INVALID, None),
              ("fal GET status", "GET", "fal", None, FAL_HEADERS),
-             ("fal POST submit", "POST", FAL_SUBMIT_PATH, FAL_VALID, FAL_HEADERS))
+             ("fal POST submit", "POST", FAL_SUBMIT_PATH, FAL_VALID, FAL_HEADERS),
+             ("replicate GET prediction", "GET", "replicate", None, REP_HEADERS),
+             ("replicate POST create", "POST", REP_CREATE_PATH, REP_VALID, REP_HEADERS))
 
     if "http" not in args.skip:
         # Both servers run at once (each pinned to the server CPU, only one under load at a
@@ -808,12 +845,15 @@ def main(argv: list[str] | None = None) -> int:
             loads = {"bare": with_cpu(load, [bare_pid]), "wanmock": with_cpu(load, [wan_pid])}
             task_id = prepare_task(wan_url)
             fal_status = prepare_fal_task(wan_url)
+            prediction = prepare_replicate_prediction(wan_url)
             bare_task = "/api/v1/tasks/0b6a4c2e-2d1f-4a59-9c5e-5b1d2f3e4a5b"
             targets = {"bare": (bare_url, bare_task),
                        "wanmock": (wan_url, f"/api/v1/tasks/{task_id}")}
             # fal's paths on the fake; the same bare Starlette routes as the baseline
-            fal_paths = {"bare": {"fal": bare_task, FAL_SUBMIT_PATH: CREATE_PATH},
-                         "wanmock": {"fal": fal_status, FAL_SUBMIT_PATH: FAL_SUBMIT_PATH}}
+            fal_paths = {"bare": {"fal": bare_task, FAL_SUBMIT_PATH: CREATE_PATH,
+                                  "replicate": bare_task, REP_CREATE_PATH: CREATE_PATH},
+                         "wanmock": {"fal": fal_status, FAL_SUBMIT_PATH: FAL_SUBMIT_PATH,
+                                     "replicate": prediction, REP_CREATE_PATH: REP_CREATE_PATH}}
             for url, task_path in targets.values():  # warm up
                 load(url + task_path, "GET", None, **{**kw, "seconds": 1.0})
             for name, method, path, body, headers in tests:
@@ -824,7 +864,7 @@ def main(argv: list[str] | None = None) -> int:
                         r = loads[kind](url + (where or task_path), method, body, **kw,
                                         headers=headers)
                         runs[kind].append(r)
-                        log(f"  {kind:<8} {name:<22} {r.rps:>9,.0f} req/s  p50 {r.p50_ms:.2f} ms"
+                        log(f"  {kind:<8} {name:<24} {r.rps:>9,.0f} req/s  p50 {r.p50_ms:.2f} ms"
                             f"  p99 {r.p99_ms:.2f} ms  CPU {r.cpu_us:.0f} us/req  non-2xx "
                             f"{r.non2xx}  errors {r.errors}")
                 report.http[name] = (median_load(runs["bare"]), median_load(runs["wanmock"]))

@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import replicate
 from replicate.exceptions import ModelError, ReplicateError
@@ -272,3 +273,19 @@ def test_webhooks_validate_signed_and_reject_tampered(clock: ThreadedMockServer,
     assert other.key != secret.key
     with pytest.raises(InvalidSignatureError):
         replicate.webhooks.validate(headers=headers, body=body, secret=other)
+
+
+def test_over_https_run_hands_over_a_file_output(wanmock_tls_server: Any) -> None:
+    """Served over HTTPS (`wanmock serve --tls`), the fake's own result URL is https:, so
+    replicate.run hands it over as a FileOutput that reads the MP4 (decision output-url)."""
+    # the client builds its own transport: trust goes on the transport it is handed
+    transport = httpx.HTTPTransport(verify=wanmock_tls_server.ssl_context())
+    rc = replicate.Client(TOKEN, base_url=wanmock_tls_server.url, transport=transport)
+    rc.poll_interval = 0.0
+    try:
+        output = rc.run(T2V, input=PROMPT)
+        assert isinstance(output, FileOutput)
+        assert str(output).startswith(wanmock_tls_server.url + "/_wanmock/videos/")
+        assert output.read()[4:8] == b"ftyp"
+    finally:
+        transport.close()
