@@ -393,7 +393,8 @@ def test_the_family_is_one_folder() -> None:
         if rel.startswith("providers/openrouter/"):
             continue
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if re.search(r"openrouter|open_router|alibaba/wan", line, re.I):
+            # (OpenRouter's model ids alone do not count: fal serves an app of the same name)
+            if re.search(r"openrouter|open_router", line, re.I):
                 found.append(f"{rel}:{n}: {line.strip()}")
     assert found == []
     catalogue = load().catalogue
