@@ -360,6 +360,29 @@ def test_journal_and_dashboard_know_the_job(fake: Fake) -> None:
     assert page.status_code == 200 and job_id in page.text and "alibaba/wan-2.6" in page.text
 
 
+def test_two_fakes_share_one_job_through_a_store(tmp_path: Path) -> None:
+    """Over a shared store (sqlite here; redis the same driver contract) a job submitted to one
+    fake is polled and downloaded from another, its generation id and dropped inputs kept."""
+    shared = {"store": f"sqlite:///{tmp_path}/state.db", "video_dir": str(tmp_path / "v")}
+    one, two = Fake(**shared), Fake(**shared)
+    try:
+        both = {**T2V, "frame_images": [FIRST], "input_references": [REF]}
+        job_id = one.submit(both).json()["id"]
+        one.handle.advance(1.5)
+        running = two.job(job_id)
+        two.handle.advance(60)
+        done = one.job(job_id)
+        assert (running["status"], done["status"]) == ("in_progress", "completed")
+        assert done["generation_id"] == running["generation_id"]
+        assert two.handle.task(job_id).extra["dropped"] == [
+            "input_references (frame_images take precedence)"]
+        content = two.client.get(f"/videos/{job_id}/content")
+        assert content.status_code == 200 and content.content[4:8] == b"ftyp"
+    finally:
+        one.close()
+        two.close()
+
+
 def test_the_family_is_one_folder() -> None:
     """Nothing in the package outside providers/openrouter/ names OpenRouter; the catalogue
     names it only in entries of its own (the family-folder rule)."""
