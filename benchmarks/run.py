@@ -64,6 +64,11 @@ FAL_VALID = {"prompt": "a lighthouse at dusk, slow pan", "duration": "5", "resol
 REP_CREATE_PATH = "/v1/models/wan-video/wan-2.2-t2v-fast/predictions"
 REP_HEADERS = {"Authorization": "Bearer r8_bench_0123456789", "Content-Type": "application/json"}
 REP_VALID = {"input": {"prompt": "a lighthouse at dusk, slow pan", "resolution": "480p"}}
+# OpenRouter: a video job's submit and poll (contracts/openrouter.yaml), in process.
+OPENROUTER_PATH = "/api/v1/videos"
+OPENROUTER_HEADERS = {"Authorization": "Bearer sk-or-v1-bench", "Content-Type": "application/json"}
+OPENROUTER_VALID = {"model": "alibaba/wan-2.6", "prompt": "a lighthouse at dusk, slow pan",
+                    "duration": 5, "resolution": "720p"}
 
 
 # -- machine ---------------------------------------------------------------------------------
@@ -443,6 +448,7 @@ def in_process_rates(seconds: float) -> dict[str, tuple[float, float]]:
     task_id = asyncio.run(setup())
     fal_status = asyncio.run(_fal_task(app))
     prediction = asyncio.run(_replicate_prediction(app))
+    openrouter_job = asyncio.run(_openrouter_job(app))
     out = {}
     for name, method, path_w, path_b, body, headers in (
         ("GET poll", "GET", f"/api/v1/tasks/{task_id}", f"/api/v1/tasks/{task_id}", None,
@@ -454,6 +460,10 @@ def in_process_rates(seconds: float) -> dict[str, tuple[float, float]]:
         ("replicate GET prediction", "GET", prediction, f"/api/v1/tasks/{task_id}", None,
          REP_HEADERS),
         ("replicate POST create", "POST", REP_CREATE_PATH, CREATE_PATH, REP_VALID, REP_HEADERS),
+        ("openrouter GET job", "GET", openrouter_job, f"/api/v1/tasks/{task_id}", None,
+         OPENROUTER_HEADERS),
+        ("openrouter POST submit", "POST", OPENROUTER_PATH, CREATE_PATH, OPENROUTER_VALID,
+         OPENROUTER_HEADERS),
     ):
         gc.collect()
         b = asyncio.run(asgi_rate(bare, method, path_b, body, seconds, headers))
@@ -461,6 +471,18 @@ def in_process_rates(seconds: float) -> dict[str, tuple[float, float]]:
         w = asyncio.run(asgi_rate(app, method, path_w, body, seconds, headers))
         out[name] = (b, w)
     return out
+
+
+async def _openrouter_job(app: Any) -> str:
+    """A completed OpenRouter video job in an in-process app: its poll path."""
+    import httpx
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://bench") as client:
+        r = await client.post(OPENROUTER_PATH, json=OPENROUTER_VALID, headers=OPENROUTER_HEADERS)
+        path = f"{OPENROUTER_PATH}/{r.json()['id']}"
+    app.state.backend.clock.advance(60)
+    return path
 
 
 async def _fal_task(app: Any) -> str:

@@ -3,20 +3,29 @@
 video, reads the model list through its strict VideoModel, and meets each rejection as the
 typed error its status maps to (`.data.error.code` an integer). The openai SDK's `videos`
 speaks the same paths only for retrieve and download (its create posts a form: refused here,
-decision openai-sdk).
+decision openai-sdk). A callback receiver checks OpenRouter's webhook signature the way the
+webhook cookbook does, and a tampered delivery fails that check.
 
 One server per module on poll-count pacing (queued for 1 poll, running for 1): no sleeps."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
+import json
+import threading
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import av
 import pytest
 
 from mockserver.handle import WanMock
 from mockserver.server import ThreadedMockServer
+from tests.helpers import until
 
 openrouter = pytest.importorskip("openrouter", reason="pip install -e '.[test]' (openrouter)")
 from openrouter import OpenRouter, errors  # noqa: E402
@@ -138,3 +147,69 @@ def test_the_openai_sdk_retrieves_and_downloads_but_cannot_create(server) -> Non
         with handle.expect_violations(), pytest.raises(openai.BadRequestError) as refused:
             oa.videos.create(model="alibaba/wan-2.6", prompt="a cat", seconds="4")
     assert refused.value.status_code == 400  # a multipart form: OpenRouter reads JSON only
+
+
+# -- webhooks, signed ----------------------------------------------------------------------------
+class Receiver:
+    """A callback receiver that checks deliveries as OpenRouter's webhook cookbook does:
+    `X-OpenRouter-Signature: t=<unix>,v1=<hex>`, the HMAC-SHA256 of `"<t>,<raw body>"` under
+    the signing secret, compared in constant time, at most five minutes old; 204 when it
+    holds, 401 when it does not."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret.encode()
+        self.seen: list[tuple[dict[str, str], bytes, bool]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                ok = outer.verify(headers.get("x-openrouter-signature", ""), body)
+                outer.seen.append((headers, body, ok))
+                self.send_response(204 if ok else 401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/openrouter"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def verify(self, header: str, body: bytes) -> bool:
+        fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+        stamp, given = fields.get("t", ""), fields.get("v1", "")
+        if not stamp.isdigit() or abs(time.time() - int(stamp)) > 300:
+            return False
+        expected = hmac.new(self.secret, stamp.encode() + b"," + body, hashlib.sha256)
+        return hmac.compare_digest(expected.hexdigest(), given)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_signed_callback_verifies_and_a_tampered_one_does_not(client: OpenRouter,
+                                                               server) -> None:
+    receiver = Receiver(SECRET)
+    try:
+        job = client.video_generation.generate(model="alibaba/wan-2.6", prompt="a cat",
+                                               callback_url=receiver.url)
+        for _ in range(3):
+            client.video_generation.get_generation(job_id=job.id)
+        headers, body, ok = until(lambda: receiver.seen, 10, "the webhook")[0]
+        assert ok, headers
+        event = json.loads(body)
+        assert event["type"] == "video.generation.completed" and event["data"]["id"] == job.id
+        assert headers["x-openrouter-idempotency-key"] == f"{job.id}-completed"
+        assert receiver.verify(headers["x-openrouter-signature"], body.replace(
+            b'"completed"', b'"failed"', 1)) is False  # a changed body fails the check
+        forged = headers["x-openrouter-signature"].replace("v1=", "v1=0")
+        assert receiver.verify(forged, body) is False
+        hook = until(lambda: [h for h in server.backend.webhooks.entries(job.id)
+                              if h.state == "sent"], 5, "the delivery recorded")[0]
+        assert hook.attempts[-1]["status"] == 204
+    finally:
+        receiver.close()

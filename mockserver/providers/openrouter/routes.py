@@ -5,23 +5,26 @@
 before it exists, 410 once gone); `GET /api/v1/videos/models` the Wan models' capability
 objects. A `callback_url` is owed the job's `video.generation.<status>` event once it ends,
 with `X-OpenRouter-Idempotency-Key` and, when a signing secret is set, `X-OpenRouter-Signature`
-(signing.py). There is no cancel endpoint: `cancelled` and `expired` come from the job
-scenarios `cancel` and `expire` (and `timeout`).
+(signing.py), signed per attempt over the exact bytes sent (`Backend.webhook_signers`).
+There is no cancel endpoint: `cancelled` and `expired` come from the job scenarios `cancel`
+and `expire` (and `timeout`).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import anyio.to_thread
 from starlette.responses import Response
 
 from mockserver.core.tasks import Snapshot, State, Task
+from mockserver.core.webhooks import Webhook
 from mockserver.errors import ProviderError
 from mockserver.providers.base import Family
 from mockserver.providers.exchange import Exchange
 from mockserver.providers.hotpath import JSONResponse
-from mockserver.providers.openrouter import render
+from mockserver.providers.openrouter import render, signing
 from mockserver.providers.openrouter.family import STATUS
 from mockserver.providers.openrouter.policy import OpenRouterPolicy
 
@@ -33,6 +36,10 @@ class OpenRouter(Family):
 
     policy_class = OpenRouterPolicy
     policy: OpenRouterPolicy
+
+    def __init__(self, backend: Any) -> None:
+        super().__init__(backend)
+        backend.webhook_signers[self.name] = self.sign_webhook
 
     # -- submit ----------------------------------------------------------------------------------
     async def create_video(self, ex: Exchange) -> Response:
@@ -124,6 +131,16 @@ class OpenRouter(Family):
                           signed=signed, cost=cost)
 
     # -- webhooks --------------------------------------------------------------------------------
+    def sign_webhook(self, hook: Webhook, content: bytes) -> dict[str, str]:
+        """The headers of one delivery attempt of `content` (the exact bytes sent): the
+        idempotency key always, the signature when `openrouter_webhook_secret` is set, stamped
+        with the wall time of the attempt (receivers refuse one older than five minutes,
+        whatever the fake's clock says)."""
+        data = hook.body.get("data") if isinstance(hook.body, dict) else None
+        status = str(data.get("status", "")) if isinstance(data, dict) else ""
+        secret = str(self.backend.options["openrouter_webhook_secret"] or "")
+        return signing.headers(hook.task_id, status, content, secret, int(time.time()))
+
     def webhook_body(self, task: Task, *args: Any) -> dict[str, Any] | None:
         """`video.generation.<status>` once the job reached a terminal status (args: the
         public base the submit saw)."""
