@@ -56,6 +56,16 @@ def pages() -> list[Path]:
     return [ROOT / "README.md", *found]
 
 
+def named_examples() -> dict[str, str]:
+    """Python blocks that follow an `<!-- example: NAME -->` line, in any page (for tests that
+    run one page's snippet against a server of their own)."""
+    found: dict[str, str] = {}
+    for path in [*pages(), *(DOCS / name for name in OWN_HARNESS)]:
+        text = path.read_text(encoding="utf-8")
+        found.update(re.findall(r"<!-- example: ([\w-]+) -->\n```python\n(.*?)```", text, re.S))
+    return found
+
+
 def _loopback(host: Any) -> bool:
     text = host.decode() if isinstance(host, bytes) else str(host)
     return text in ("localhost", "::1") or text.startswith("127.")

@@ -105,3 +105,12 @@ def test_the_changelog_page_is_the_top_level_changelog():
     assert changelog.startswith("# Changelog")
     # Its links would break inside the site (it is included from docs/): none but absolute ones.
     assert not re.search(r"\]\((?!https?://)", changelog)
+
+
+def test_the_scenarios_page_lists_every_job_scenario_and_fault_kind():
+    from mockserver.core import faults
+    from mockserver.core.scenarios import JOB
+
+    page = _generated().render((DOCS / "scenarios.md").read_text(encoding="utf-8"))
+    for name in [*JOB, *faults.descriptions()]:
+        assert f"| `{name}` |" in page, name

@@ -128,7 +128,7 @@ def test_F01_webhook_is_enveloped(live: tuple[httpx.Client, ThreadedMockServer,
 
 
 def test_F01_readme_handler_reads_the_payload() -> None:
-    """The README's handler (`body["payload"]["task"]`) works on what the fake records."""
+    """The webhooks page's handler (`body["payload"]["task"]`) works on what the fake records."""
     app = create_app(families=["jiekou"], clock=ManualClock(), seed=3)
     wanmock = WanMock(app.state.backend)
     handled: list[tuple[str, str]] = []

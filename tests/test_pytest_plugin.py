@@ -2,27 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
-
-README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-def readme_examples() -> dict[str, str]:
-    """Code blocks in the README that follow an `<!-- example: NAME -->` line."""
-    text = README.read_text(encoding="utf-8")
-    return dict(re.findall(r"<!-- example: ([\w-]+) -->\n```python\n(.*?)```", text, re.S))
-
-
-@pytest.mark.parametrize("name", ["plugin-httpx", "plugin-webhook", "plugin-newapi-form"])
-def test_readme_plugin_example_passes(pytester, name):
-    examples = readme_examples()
-    assert name in examples
-    pytester.makepyfile(test_readme=examples[name])
-    result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)
 
 
 def test_sync_and_async_clients_complete_jobs_on_real_hosts(pytester):
@@ -226,14 +206,6 @@ def test_wanmock_server_with_the_dashscope_sdk(pytester):
             wanmock_server.assert_all_requests_conform()
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)
-
-
-def test_readme_strategies_example_passes(pytester):
-    examples = readme_examples()
-    assert "strategies" in examples
-    pytester.makepyfile(test_readme_strategies=examples["strategies"])
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
 

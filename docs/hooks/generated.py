@@ -12,6 +12,8 @@ can never list a flag that does not exist or miss one that does:
 - `<!-- generated: commands -->`: the flags and arguments of every other `wanmock` command.
 - `<!-- generated: pytest-options -->`: the pytest plugin's command-line options and ini keys,
   from its own `pytest_addoption`.
+- `<!-- generated: job-scenarios -->` and `<!-- generated: fault-kinds -->`: the job scenarios
+  and the registered fault kinds (`mockserver.core.scenarios.JOB`, `mockserver.core.faults`).
 
 tests/test_docs_site.py renders the pages through `render()` and checks that every flag is
 there. Nothing here imports MkDocs: `on_page_markdown` is the only hook MkDocs calls.
@@ -195,7 +197,27 @@ def pytest_options() -> str:
     return "\n".join(rows) + "\n"
 
 
+def job_scenarios() -> str:
+    """The job scenarios (`mockserver.core.scenarios.JOB`)."""
+    from mockserver.core.scenarios import JOB
+
+    rows = ["| job scenario (on a submission) | effect |", "|---|---|"]
+    rows += [f"| `{name}` | {_cell(text)} |" for name, text in JOB.items()]
+    return "\n".join(rows) + "\n"
+
+
+def fault_kinds() -> str:
+    """The transport faults: the fault-kind registry (`mockserver.core.faults`)."""
+    from mockserver.core import faults
+
+    rows = ["| fault (on any request) | effect |", "|---|---|"]
+    rows += [f"| `{name}` | {_cell(text)} |" for name, text in faults.descriptions().items()]
+    return "\n".join(rows) + "\n"
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "job-scenarios": job_scenarios,
+    "fault-kinds": fault_kinds,
     "serve-options": serve_options,
     "commands": commands,
     "pytest-options": pytest_options,

@@ -73,9 +73,9 @@ def test_F02_kf2v_resolution_beyond_the_model_is_rejected(instant, at):
     assert "wanx2.1-kf2v-plus" in rsp.message
 
 
-def test_F02_readme_kf2v_example_runs(instant, at, capsys):
-    from tests.test_pytest_plugin import readme_examples
+def test_F02_documented_kf2v_example_runs(instant, at, capsys):
+    from tests.docs_pages import named_examples
 
     at(instant)
-    exec(readme_examples()["kf2v"], {})  # the README's own code, unchanged
+    exec(named_examples()["kf2v"], {})  # the DashScope page's own code, unchanged
     assert capsys.readouterr().out.strip() == "SUCCEEDED 5"
