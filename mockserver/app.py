@@ -45,6 +45,9 @@ class MockApp(Starlette):
         self.dispatch = dispatch
         self.backend: Backend | None = None
         self.task_prefixes: tuple[str, ...] = CONTROL_TASK_PATHS
+        # A family's other hosts (`x-wanmock-mounts`): host -> the path prefix it is served
+        # under on this port.
+        self.mounts: dict[str, str] = {}
         self.guard = ControlGuard()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -53,6 +56,8 @@ class MockApp(Starlette):
             if refusal is not None:
                 await send_refusal(refusal, send)
                 return
+        if self.mounts and scope["type"] == "http":
+            scope = mounted(scope, self.mounts)
         backend = self.backend
         if backend is not None and backend.state.shared and scope["type"] == "http":
             # One read of the shared state for the whole request (epoch, clock, the task).
@@ -81,6 +86,27 @@ class MockApp(Starlette):
                 await response(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+
+def mounted(scope: Scope, mounts: dict[str, str]) -> Scope:
+    """The scope of a request to a mounted host (its Host header names one) with the mount's
+    prefix put before its path (`https://run.example/x` served as `/run.example/x`; the Host
+    header still says where it was sent). Any other request is unchanged."""
+    host = None
+    for key, value in scope["headers"]:
+        if key == b"host":
+            host = value.decode("latin-1").lower()
+            if not host.startswith("["):  # `[::1]:8000` is never a mounted host
+                host = host.partition(":")[0]
+            break
+    prefix = mounts.get(host) if host is not None else None
+    if prefix is None:
+        return scope
+    path = scope["path"]
+    if path == prefix or path.startswith((prefix + "/", "/_wanmock/")):
+        return scope  # already mounted, or the fake's own (its videos, its control API)
+    raw = scope.get("raw_path") or path.encode("latin-1")
+    return {**scope, "path": prefix + path, "raw_path": prefix.encode("latin-1") + raw}
 
 
 def create_app(
@@ -121,13 +147,15 @@ def create_app(
     routes: list[BaseRoute] = []
     providers = {}
     served: dict[str, list[Route]] = {}
+    route_families: list[tuple[Route, str]] = []
     for name in backend.options.families:
         provider = family_class(name)(backend)
         providers[name] = provider
         served[name] = provider.routes()
         routes.extend(served[name])
-    mounts = _mounts(backend.options.mounts, served)
-    for family, prefix, gateway in mounts:
+        route_families.extend((route, name) for route in served[name] if isinstance(route, Route))
+    path_mounts = _mounts(backend.options.mounts, served)
+    for family, prefix, gateway in path_mounts:
         routes.extend(_mounted(route, prefix, gateway) for route in served[family]
                       if isinstance(route, Route))
     dispatch = Dispatch((method, route.path, route.endpoint)
@@ -139,13 +167,15 @@ def create_app(
                   dispatch=dispatch, lifespan=_lifespan)
     app.state.backend = backend
     app.state.providers = providers
+    app.state.route_families = route_families
     app.backend = backend
     app.guard = ControlGuard.from_options(backend.options)
-    app.state.mounts = mounts
+    app.state.path_mounts = path_mounts
     app.task_prefixes = (*(p for name in providers for p in spec(name).task_paths),
-                         *(prefix + p for name, prefix, _ in mounts
+                         *(prefix + p for name, prefix, _ in path_mounts
                            for p in spec(name).task_paths),
                          *CONTROL_TASK_PATHS)
+    app.mounts = backend.contracts.mounts(providers)
     return app
 
 
@@ -249,18 +279,25 @@ async def _send_webhooks(backend: Backend, interval: float = 0.1) -> None:
     from mockserver.core.webhooks import run_sender
 
     await run_sender(backend.webhooks, flush=backend.flush_webhooks, now=backend.now,
-                     mode=lambda: backend.options.webhooks, interval=interval)
+                     mode=lambda: backend.options.webhooks, interval=interval,
+                     signers=backend.webhook_signers)
 
 
 def _owner(request: Request) -> Any:
-    """The served family owning an unknown path by its `prefixes` (its 404/405 envelope);
-    under a mount, the mounted family's."""
+    """The served family owning an unknown path by its `prefixes` (under a `mounts` prefix,
+    the mounted family's), else the family one of whose operations has that path (its 404/405
+    envelope)."""
     providers = getattr(request.app.state, "providers", {})
     path = request.url.path
-    for family, prefix, _ in getattr(request.app.state, "mounts", ()):
-        if path.startswith(prefix + "/") and owner(path[len(prefix):], [family]):
-            return providers[family]
+    for name, prefix, _ in getattr(request.app.state, "path_mounts", ()):
+        if path.startswith(prefix + "/") and owner(path[len(prefix):], [name]):
+            return providers[name]
     family = owner(path, providers)
+    if family is None:  # a path one of its operations has, with another method (405)
+        for route, name in getattr(request.app.state, "route_families", ()):
+            if route.path_regex.match(path):
+                family = name
+                break
     return providers[family] if family is not None else None
 
 

@@ -1,8 +1,8 @@
 """HTTPS for the fake: a local certificate authority kept in a directory, the server
 certificates it issues, and the environment variables that make clients trust it.
 
-Some SDKs hard-code `https://` (the Python `fal-client` builds `https://{FAL_QUEUE_RUN_HOST}/`;
-the `replicate` client turns only https: output URLs into files), so the fake must speak TLS
+Some SDKs hard-code `https://` (one builds `https://{HOST}/` from a variable that names only
+the host; another turns only https: output URLs into files), so the fake must speak TLS
 with a certificate those clients verify. The CA is made once by `trustme` and kept, with its
 key, in a directory (default `~/.cache/wanmock/tls`, mode 0700), so a client told to trust it
 keeps trusting it across restarts; each start reuses or issues a server certificate for the

@@ -32,8 +32,8 @@ def add_serve_flags(serve: argparse.ArgumentParser) -> None:
     group.add_argument("--tls-name", action="append", dest="tls_names", default=[],
                        metavar="NAME",
                        help="another name the certificate covers besides localhost, 127.0.0.1, "
-                            "::1, --host and the --public-url host (repeatable; e.g. "
-                            "queue.fal.run mapped to 127.0.0.1 in /etc/hosts)")
+                            "::1, --host and the --public-url host (repeatable; e.g. a host "
+                            "an SDK hard-codes, mapped to 127.0.0.1 in /etc/hosts)")
     group.add_argument("--tls-cert", default=None, metavar="FILE",
                        help="serve this PEM certificate (chain) instead of one from the local "
                             "CA; implies --tls")

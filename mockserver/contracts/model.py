@@ -6,7 +6,7 @@ An `Operation` holds one operation's data and compiled validators; judging a req
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,9 +182,10 @@ class ContractSet:
         return self[family].operation(operation_id)
 
     def hosts(self, family: str) -> tuple[str, ...]:
-        """The hosts of a family's contract's https `servers:` (empty for a family without a
-        contract here). A server variable with an `enum` gives one host per value; any other
-        variable is a `*` standing for one DNS label (`*.cn-beijing.maas.aliyuncs.com` from
+        """The hosts of a family's contract's https `servers:` and its mounted hosts
+        (`x-wanmock-mounts`; empty for a family without a contract here). A server variable
+        with an `enum` gives one host per value; any other variable is a `*` standing for one
+        DNS label (`*.cn-beijing.maas.aliyuncs.com` from
         `https://{WorkspaceId}.{region}.maas.aliyuncs.com`; `mockserver.families.host_match`)."""
         contract = self.contracts.get(family)
         if contract is None:
@@ -195,7 +196,17 @@ class ContractSet:
             if url.startswith("https://"):
                 host = url.removeprefix("https://").split("/", 1)[0]
                 out.extend(_expand(host, server.get("variables") or {}))
+        for hosts in contract.extensions.mounts.values():  # the family's other hosts
+            out.extend(hosts)
         return tuple(dict.fromkeys(out))
+
+    def mounts(self, families: Iterable[str] | None = None) -> dict[str, str]:
+        """Each mounted host -> its path prefix (`x-wanmock-mounts`) of the named families'
+        contracts (every contract's by default)."""
+        names = self.contracts if families is None else families
+        return {host: prefix for name in names if name in self.contracts
+                for prefix, hosts in self.contracts[name].extensions.mounts.items()
+                for host in hosts}
 
 
 def _expand(host: str, variables: Mapping[str, Any]) -> list[str]:
