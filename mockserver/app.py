@@ -154,8 +154,8 @@ def create_app(
         served[name] = provider.routes()
         routes.extend(served[name])
         route_families.extend((route, name) for route in served[name] if isinstance(route, Route))
-    mounts = _mounts(backend.options.mounts, served)
-    for family, prefix, gateway in mounts:
+    path_mounts = _mounts(backend.options.mounts, served)
+    for family, prefix, gateway in path_mounts:
         routes.extend(_mounted(route, prefix, gateway) for route in served[family]
                       if isinstance(route, Route))
     dispatch = Dispatch((method, route.path, route.endpoint)
@@ -170,9 +170,9 @@ def create_app(
     app.state.route_families = route_families
     app.backend = backend
     app.guard = ControlGuard.from_options(backend.options)
-    app.state.mounts = mounts
+    app.state.path_mounts = path_mounts
     app.task_prefixes = (*(p for name in providers for p in spec(name).task_paths),
-                         *(prefix + p for name, prefix, _ in mounts
+                         *(prefix + p for name, prefix, _ in path_mounts
                            for p in spec(name).task_paths),
                          *CONTROL_TASK_PATHS)
     app.mounts = backend.contracts.mounts(providers)
@@ -284,14 +284,14 @@ async def _send_webhooks(backend: Backend, interval: float = 0.1) -> None:
 
 
 def _owner(request: Request) -> Any:
-    """The served family owning an unknown path by its `prefixes` (its 404/405 envelope);
-    under a mount, the mounted family's; else the family one of whose operations has that
-    path with another method (405)."""
+    """The served family owning an unknown path by its `prefixes` (under a `mounts` prefix,
+    the mounted family's), else the family one of whose operations has that path (its 404/405
+    envelope)."""
     providers = getattr(request.app.state, "providers", {})
     path = request.url.path
-    for family, prefix, _ in getattr(request.app.state, "mounts", ()):
-        if path.startswith(prefix + "/") and owner(path[len(prefix):], [family]):
-            return providers[family]
+    for name, prefix, _ in getattr(request.app.state, "path_mounts", ()):
+        if path.startswith(prefix + "/") and owner(path[len(prefix):], [name]):
+            return providers[name]
     family = owner(path, providers)
     if family is None:  # a path one of its operations has, with another method (405)
         for route, name in getattr(request.app.state, "route_families", ()):

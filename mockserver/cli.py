@@ -227,7 +227,7 @@ def serve(args: argparse.Namespace) -> int:
           f"workers={args.workers}{public})")
     for family in opts.families:
         print(f"  {family:<10} {spec(family).base_url_hint.format(url=url)}")
-    for family, prefix, gateway in app.state.mounts:
+    for family, prefix, gateway in app.state.path_mounts:
         manners = "  (comfy.org proxy manners)" if gateway else ""
         print(f"  {family:<10} {spec(family).base_url_hint.format(url=url + prefix).split()[0]}"
               f"   (mounted){manners}")

@@ -210,10 +210,13 @@ class Regions:
     """`x-wanmock-regions`: the region each host serves (a `*` in a host is one DNS label) and
     the models each region offers (`only`: shell patterns, absent for every model; `except`:
     patterns left out); `lenient_hosts` offer every model unless the `switch` option says
-    `strict`; `switch` names the option (`off` turns the table off)."""
+    `strict`; `alternatives`: the catalogue alternatives a region's judgement applies;
+    `switch` names the option (`off` turns the table off)."""
 
     hosts: Mapping[str, str] = field(default_factory=dict)
     lenient_hosts: frozenset[str] = frozenset()
+    # catalogue `alternatives` a region reads some models by (the global wan2.6-r2v)
+    alternatives: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     only: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     excluded: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     switch: str | None = None
@@ -327,6 +330,8 @@ def _regions(raw: Any) -> Regions:
     models = {str(k): _map(v) for k, v in _map(raw.get("models")).items()}
     return Regions({str(k): str(v) for k, v in _map(raw.get("hosts")).items()},
                    frozenset(str(h) for h in raw.get("lenient_hosts") or []),
+                   {str(r): tuple(str(a) for a in v or []) for r, v in
+                    _map(raw.get("alternatives")).items()},
                    {r: tuple(str(p) for p in m["only"]) for r, m in models.items()
                     if isinstance(m.get("only"), list)},
                    {r: tuple(str(p) for p in m.get("except") or []) for r, m in models.items()},

@@ -158,3 +158,27 @@ def test_loopback_sells_every_model() -> None:
         answer = _create(c, CREATE, {"model": "wan2.6-t2v-us", "input": {"prompt": "a cat"}},
                          "sk-loopback-0123")
     assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.wanmock(timing="instant", assert_conformance=False)
+def test_virginia_and_frankfurt_sell_the_global_wan26_r2v(wanmock) -> None:
+    def r2v(refs: list[str], duration: int) -> dict:
+        return {"model": "wan2.6-r2v", "input": {"prompt": "character1 waves",
+                                                 "reference_urls": refs},
+                "parameters": {"duration": duration}}
+
+    video, image = "https://example.com/dancer.mp4", "https://example.com/face.png"
+    with httpx.Client() as client:
+        def create(host: str, body: dict, n: int) -> httpx.Response:
+            return _create(client, f"https://{host}{CREATE}", body, f"sk-global-{n:02d}-012345")
+
+        for n, host in enumerate(("dashscope-us.aliyuncs.com",
+                                  "ws-5.eu-central-1.maas.aliyuncs.com")):
+            assert create(host, r2v([video], 10), n).status_code == 200
+            odd = create(host, r2v([video], 7), n).json()  # only 5 or 10 s there
+            assert odd["message"] == ("The duration 7 is not supported by model wan2.6-r2v, "
+                                      "allowed: 5, 10")
+            images = create(host, r2v([image], 5), n).json()  # text and videos only
+            assert images["message"].startswith("Too many references for model wan2.6-r2v")
+        # Beijing's wan2.6-r2v takes images and any duration in 2-10
+        assert create("ws-5.cn-beijing.maas.aliyuncs.com", r2v([image], 7), 9).status_code == 200

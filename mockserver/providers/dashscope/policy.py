@@ -53,8 +53,18 @@ class DashScopePolicy(Policy):
 
     def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None, *,
               assume: Mapping[str, Any] | None = None) -> tuple[JobSpec | None, list[Violation]]:
-        spec, violations = super().judge(op, body, assume=assume)
-        if spec is not None and headers is not None and not self.region_offers(spec, headers):
+        region = self.region(headers)
+        extra = self.contract.extensions.regions.alternatives.get(region or "", ())
+        if extra:  # the region's own reading of some models (the global wan2.6-r2v)
+            args = self.judge_arguments(self.context.options)
+            spec, violations = self.contract.judge(
+                op.operation_id, body, rule_timing=self.context.rule_timing(), assume=assume,
+                strict_prompts=bool(args["strict_prompts"]),
+                alternatives=frozenset(args["alternatives"]) | frozenset(extra))
+        else:
+            spec, violations = super().judge(op, body, assume=assume)
+        if spec is not None and region is not None and not self.contract.extensions.regions.offers(
+                region, spec.model):
             # A model the host's region does not sell: that region's "Model not exist."
             return None, [op.rule_violation(
                 RuleFailure("model_known", "model", spec.model, None, spec.model), {})]
@@ -69,19 +79,19 @@ class DashScopePolicy(Policy):
                                         "InvalidParameter", OSS_URL_MESSAGE), *violations]
         return spec, violations
 
-    def region_offers(self, spec: JobSpec, headers: Mapping[str, str]) -> bool:
-        """Whether the region of the request's Host (x-wanmock-regions) sells the model; a
-        host outside the table (loopback, a gateway) sells every model."""
+    def region(self, headers: Mapping[str, str] | None) -> str | None:
+        """The Model Studio region of the request's Host (x-wanmock-regions), or None: a host
+        outside the table (loopback, a gateway), the SDKs' lenient default host, or the
+        tables switched off (dashscope_regions)."""
         regions = self.contract.extensions.regions
         switch = "on" if regions.switch is None else self.context.options[regions.switch]
-        if not regions.hosts or switch == "off":
-            return True
+        if headers is None or not regions.hosts or switch == "off":
+            return None
         host = headers.get("host", "")
         host = (host.rpartition(":")[0] if ":" in host and not host.endswith("]") else host)
         if host.lower() in regions.lenient_hosts and switch != "strict":
-            return True
-        region = host_match(regions.hosts, host.lower())
-        return region is None or regions.offers(region, spec.model)
+            return None
+        return host_match(regions.hosts, host.lower())
 
     # -- errors ------------------------------------------------------------------------------
     def auth_error(self, kind: str) -> ProviderError:
