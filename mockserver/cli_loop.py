@@ -15,6 +15,7 @@ import argparse
 import sys
 from typing import Any
 
+from mockserver import tls_cli
 from mockserver.cli_args import (
     control_flags,
     control_token,
@@ -57,6 +58,7 @@ def add_parsers(sub: Any) -> None:
     proxy.add_argument("--timeout", type=float, default=60.0, help="upstream timeout (s)")
     proxy.add_argument("--quiet", action="store_true", help="do not print violations")
     control_flags(proxy)
+    tls_cli.add_serve_flags(proxy)  # HTTPS for clients that speak nothing else (fal-client)
     proxy.add_argument("--control-token", default=None, metavar="T",
                        help="the token its /_wanmock/ pages require (default: none on "
                             "loopback; generated and printed with --allow-remote)")
@@ -123,8 +125,10 @@ def proxy_command(args: argparse.Namespace) -> int:
     from mockserver.server import serve_forever
     from mockserver.serving import uvicorn_settings
 
+    brought = tls_cli.check(args)  # a mistake in the HTTPS flags is one line, before anything
     proxy, report = make_proxy(args)
-    url = f"http://{args.host}:{args.port}"
+    tls = brought or tls_cli.from_local_ca(args)
+    url = f"{'https' if tls else 'http'}://{args.host}:{args.port}"
     print(f"wanmock {__version__} proxy on {url}")
     for family, target in proxy._target_names().items():
         print(f"  {family:<10} -> {target}")
@@ -133,14 +137,17 @@ def proxy_command(args: argparse.Namespace) -> int:
           f"cassette: {args.record or '(none)'}; report: "
           f"{f'{report}.md/.json' if report else '(none: add --record or --report)'}")
     print(f"  journal    {url}/_wanmock/journal   status {url}/_wanmock/proxy")
+    for line in tls_cli.banner(tls) if tls else ():
+        print(line)
     token = control_token(args)
     print_control(url, token)
     print("Press Ctrl-C to stop.", flush=True)
-    guard = ControlGuard(token=token, allowed_hosts=args.allowed_hosts or ())
+    guard = ControlGuard(token=token, allowed_hosts=(
+        *(args.allowed_hosts or ()), *tls_cli.guard_hosts(args, brought)))
     # serve_forever, not uvicorn.run: an open dashboard page must not hold the shutdown.
     app = proxy.app()
     serve_forever(Guarded(app, guard), host=args.host, port=args.port,
-                  **uvicorn_settings(**app.state.uvicorn))
+                  **uvicorn_settings(**app.state.uvicorn, **(tls.uvicorn() if tls else {})))
     proxy.close()
     return 0
 

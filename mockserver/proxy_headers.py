@@ -70,9 +70,13 @@ def forwarded_request(headers: Iterable[tuple[str, str]], *, client: str | None,
     return out
 
 
+def _port(url: httpx.URL) -> int | None:
+    return url.port or {"http": 80, "https": 443}.get(url.scheme)
+
+
 def rewrite_location(value: str, targets: Iterable[str], public: str) -> str:
     """`value` with a target's address replaced by the proxy's (`public`, scheme and host);
-    anything else (a relative URL, another host) unchanged."""
+    anything else (a relative URL, another host or port) unchanged."""
     try:
         url = httpx.URL(value)
     except (httpx.InvalidURL, ValueError):
@@ -83,7 +87,9 @@ def rewrite_location(value: str, targets: Iterable[str], public: str) -> str:
         base = httpx.URL(target)
         prefix = base.raw_path.decode("ascii").rstrip("/")
         path = url.raw_path.decode("ascii")
-        if ((url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
+        # The same server whatever the scheme: a target behind the proxy may build its links
+        # from the X-Forwarded-Proto it was sent (https) on its own plain-HTTP port.
+        if ((url.host, _port(url)) == (base.host, _port(base))
                 and (not prefix or path == prefix or path.startswith(prefix + "/")
                      or path.startswith(prefix + "?"))):
             rest = path[len(prefix):] or "/"
@@ -96,9 +102,9 @@ def rewrite_links(body: bytes, targets: Iterable[str], public: str) -> bytes | N
     (`rewrite_location`), or None when nothing changed (the body then goes out as it came).
     A URL under `/_wanmock/` stays: the proxy never forwards those paths."""
     targets = list(targets)
-    origins = [str(httpx.URL(t).copy_with(path="/", query=None)).rstrip("/") for t in targets]
+    hosts = [httpx.URL(t).netloc.decode("ascii") for t in targets]
     text = body.decode("utf-8", "replace")
-    if not any(origin in text for origin in origins):
+    if not any(host in text for host in hosts):  # the common case: no self-link at all
         return None
     try:
         data = json.loads(body)

@@ -7,7 +7,11 @@ shows what it received and streams a download in two halves."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from http import HTTPStatus
@@ -22,6 +26,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from mockserver import tls_cli
+from mockserver.cli import build_parser
+from mockserver.cli_loop import make_proxy
 from mockserver.proxy import Proxy
 from mockserver.server import ThreadedMockServer
 
@@ -166,6 +173,41 @@ def test_self_links_in_answers_lead_back_through_the_proxy(instant_upstream, tmp
     lines = [json.loads(x) for x in (tmp_path / "links.jsonl").read_text().splitlines()[1:]]
     assert [x["operation"] for x in lines] == ["createVideo", "getVideo", "getVideoContent"]
     assert lines[0]["response"]["body"]["polling_url"].startswith(instant_upstream.url)
+
+
+FAL_SCRIPT = r"""
+import json
+import fal_client
+handle = fal_client.submit("wan/v2.6/text-to-video", {"prompt": "a fox", "duration": "5"})
+result = handle.get()
+print(json.dumps([handle.status_url, result["video"]["content_type"]]))
+"""
+
+
+def test_fal_client_completes_through_the_proxy_over_https(instant_upstream, tmp_path):
+    """fal-client speaks HTTPS only: `wanmock proxy --tls` serves it, and the status URL it
+    follows leads back through the proxy, so the whole job is recorded."""
+    if importlib.util.find_spec("fal_client") is None:
+        if os.environ.get("CI"):
+            pytest.fail("fal-client is missing: pip install -e '.[test]'")
+        pytest.skip("pip install -e '.[test]' (fal-client)")
+    args = build_parser().parse_args([
+        "proxy", "--target", instant_upstream.url, "--tls", "--tls-dir", str(tmp_path / "ca"),
+        "--record", str(tmp_path / "fal.jsonl"), "--budget", "1", "--quiet"])
+    proxy, _ = make_proxy(args)
+    with ThreadedMockServer(app=proxy.app(), tls=tls_cli.from_local_ca(args)) as server:
+        host = server.url.removeprefix("https://")
+        env = server.tls.env({k: v for k, v in os.environ.items() if not k.startswith("FAL_")})
+        env.update(FAL_QUEUE_RUN_HOST=host, FAL_RUN_HOST=host, FAL_KEY="wm-id:wm-secret")
+        done = subprocess.run([sys.executable, "-c", FAL_SCRIPT], env=env, text=True,
+                              capture_output=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    status_url, content_type = json.loads(done.stdout.strip().splitlines()[-1])
+    assert status_url.startswith(server.url) and content_type == "video/mp4"
+    lines = [json.loads(x) for x in (tmp_path / "fal.jsonl").read_text().splitlines()[1:]]
+    roles = [x["role"] for x in lines]
+    assert roles[0] == "submit" and "query" in roles and roles[-1] in ("query", "content")
+    assert proxy.submits.summary()["families"]["fal"]["spent"] == 1
 
 
 @pytest.fixture(scope="module")
