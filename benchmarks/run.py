@@ -56,6 +56,10 @@ VALID = {"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse at dusk, slow 
 INVALID = {"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse at dusk, slow pan"},
            "parameters": {"size": "1280*720", "duration": "five"}}
 RESOLUTIONS = {"480P": (832, 480), "720P": (1280, 720), "1080P": (1920, 1080)}
+# fal: a queue submit and a status poll (contracts/fal.yaml), next to the same bare routes.
+FAL_SUBMIT_PATH = "/wan/v2.6/text-to-video"
+FAL_HEADERS = {"Authorization": "Key bench-id:bench-secret", "Content-Type": "application/json"}
+FAL_VALID = {"prompt": "a lighthouse at dusk, slow pan", "duration": "5", "resolution": "720p"}
 
 
 # -- machine ---------------------------------------------------------------------------------
@@ -189,6 +193,20 @@ def server(kind: str, cpu: int | set[int], journal_size: int | None = None,
             proc.wait()
 
 
+def prepare_fal_task(url: str) -> str:
+    """Submit one fal request and move the clock on: the path of its COMPLETED status."""
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=10) as client:
+        r = client.post(FAL_SUBMIT_PATH, json=FAL_VALID, headers=FAL_HEADERS)
+        r.raise_for_status()
+        status_url = r.json()["status_url"]
+        client.post("/_wanmock/clock/advance", json={"seconds": 60}).raise_for_status()
+        body = client.get(status_url, headers=FAL_HEADERS).json()
+        assert body["status"] == "COMPLETED", body
+        return "/" + status_url.split("/", 3)[3]
+
+
 def prepare_task(url: str) -> str:
     """Submit one task to wanmock and move its clock on, so polls see it SUCCEEDED."""
     import httpx
@@ -248,9 +266,10 @@ class Load:
     cpu_all_us: float = float("nan")  # with the store's server (redis-server)
 
 
-def lua_script(method: str, body: dict[str, Any] | None, max_requests: int) -> str:
+def lua_script(method: str, body: dict[str, Any] | None, max_requests: int,
+               headers: dict[str, str] | None = None) -> str:
     lines = [f'wrk.method = "{method}"']
-    for name, value in HEADERS.items():
+    for name, value in (headers or HEADERS).items():
         lines.append(f'wrk.headers["{name}"] = "{value}"')
     if body is not None:
         lines.append(f"wrk.body = [==[{json.dumps(body)}]==]")
@@ -289,9 +308,10 @@ def median_load(runs: list[Load]) -> Load:
 
 
 def run_wrk(url: str, method: str, body: dict[str, Any] | None, *, seconds: float,
-            connections: int, cpu: int, max_requests: int) -> Load:
+            connections: int, cpu: int, max_requests: int,
+            headers: dict[str, str] | None = None) -> Load:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(lua_script(method, body, max_requests))
+        fh.write(lua_script(method, body, max_requests, headers))
         script = fh.name
     try:
         cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
@@ -310,10 +330,12 @@ def run_wrk(url: str, method: str, body: dict[str, Any] | None, *, seconds: floa
 
 
 def run_httpx(url: str, method: str, body: dict[str, Any] | None, *, seconds: float,
-              connections: int, cpu: int, max_requests: int) -> Load:
+              connections: int, cpu: int, max_requests: int,
+              headers: dict[str, str] | None = None) -> Load:
     """The fallback generator: a subprocess running `connections` async httpx workers."""
     spec = json.dumps({"url": url, "method": method, "body": body, "seconds": seconds,
-                       "connections": connections, "max": max_requests})
+                       "connections": connections, "max": max_requests,
+                       "headers": headers or HEADERS})
     out = subprocess.run([sys.executable, __file__, "--_httpx-load", spec], capture_output=True,
                          text=True, timeout=seconds + 120,
                          preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
@@ -341,7 +363,7 @@ def _httpx_load(spec_json: str) -> None:
                     t0 = time.perf_counter()
                     try:
                         r = await client.request(spec["method"], spec["url"], content=content,
-                                                 headers=HEADERS)
+                                                 headers=spec["headers"])
                     except httpx.HTTPError:
                         counts["errors"] += 1
                         continue
@@ -361,19 +383,20 @@ def _httpx_load(spec_json: str) -> None:
 
 # -- in process ------------------------------------------------------------------------------
 async def asgi_rate(app: Any, method: str, path: str, body: dict[str, Any] | None,
-                    seconds: float) -> float:
+                    seconds: float, headers: dict[str, str] | None = None) -> float:
     """Sequential calls/s through httpx's ASGITransport for about `seconds`."""
     import httpx
 
+    headers = headers or HEADERS
     content = json.dumps(body).encode() if body is not None else None
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
         for _ in range(200):  # warm up
-            await client.request(method, path, content=content, headers=HEADERS)
+            await client.request(method, path, content=content, headers=headers)
         n, t0 = 0, time.perf_counter()
         while True:
             for _ in range(100):
-                await client.request(method, path, content=content, headers=HEADERS)
+                await client.request(method, path, content=content, headers=headers)
             n += 100
             elapsed = time.perf_counter() - t0
             if elapsed >= seconds:
@@ -399,18 +422,34 @@ def in_process_rates(seconds: float) -> dict[str, tuple[float, float]]:
         return task_id
 
     task_id = asyncio.run(setup())
+    fal_status = asyncio.run(_fal_task(app))
     out = {}
-    for name, method, path_w, path_b, body in (
-        ("GET poll", "GET", f"/api/v1/tasks/{task_id}", f"/api/v1/tasks/{task_id}", None),
-        ("POST create (valid)", "POST", CREATE_PATH, CREATE_PATH, VALID),
-        ("POST create (invalid)", "POST", CREATE_PATH, CREATE_PATH, INVALID),
+    for name, method, path_w, path_b, body, headers in (
+        ("GET poll", "GET", f"/api/v1/tasks/{task_id}", f"/api/v1/tasks/{task_id}", None,
+         None),
+        ("POST create (valid)", "POST", CREATE_PATH, CREATE_PATH, VALID, None),
+        ("POST create (invalid)", "POST", CREATE_PATH, CREATE_PATH, INVALID, None),
+        ("fal GET status", "GET", fal_status, f"/api/v1/tasks/{task_id}", None, FAL_HEADERS),
+        ("fal POST submit", "POST", FAL_SUBMIT_PATH, CREATE_PATH, FAL_VALID, FAL_HEADERS),
     ):
         gc.collect()
-        b = asyncio.run(asgi_rate(bare, method, path_b, body, seconds))
+        b = asyncio.run(asgi_rate(bare, method, path_b, body, seconds, headers))
         gc.collect()
-        w = asyncio.run(asgi_rate(app, method, path_w, body, seconds))
+        w = asyncio.run(asgi_rate(app, method, path_w, body, seconds, headers))
         out[name] = (b, w)
     return out
+
+
+async def _fal_task(app: Any) -> str:
+    """A completed fal request in an in-process app: its status path."""
+    import httpx
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://bench") as client:
+        r = await client.post(FAL_SUBMIT_PATH, json=FAL_VALID, headers=FAL_HEADERS)
+        path = "/" + r.json()["status_url"].split("/", 3)[3]
+    app.state.backend.clock.advance(60)
+    return path
 
 
 def jobs_per_second(jobs: int, video_dir: Path) -> tuple[float, int]:
@@ -752,9 +791,11 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    tests = (("GET poll", "GET", None, None),
-             ("POST create (valid)", "POST", CREATE_PATH, VALID),
-             ("POST create (invalid)", "POST", CREATE_PATH, INVALID))
+    tests = (("GET poll", "GET", None, None, None),
+             ("POST create (valid)", "POST", CREATE_PATH, VALID, None),
+             ("POST create (invalid)", "POST", CREATE_PATH, INVALID, None),
+             ("fal GET status", "GET", "fal", None, FAL_HEADERS),
+             ("fal POST submit", "POST", FAL_SUBMIT_PATH, FAL_VALID, FAL_HEADERS))
 
     if "http" not in args.skip:
         # Both servers run at once (each pinned to the server CPU, only one under load at a
@@ -766,15 +807,22 @@ def main(argv: list[str] | None = None) -> int:
                 server("wanmock", args.server_cpu) as (wan_url, wan_pid):
             loads = {"bare": with_cpu(load, [bare_pid]), "wanmock": with_cpu(load, [wan_pid])}
             task_id = prepare_task(wan_url)
-            targets = {"bare": (bare_url, "/api/v1/tasks/0b6a4c2e-2d1f-4a59-9c5e-5b1d2f3e4a5b"),
+            fal_status = prepare_fal_task(wan_url)
+            bare_task = "/api/v1/tasks/0b6a4c2e-2d1f-4a59-9c5e-5b1d2f3e4a5b"
+            targets = {"bare": (bare_url, bare_task),
                        "wanmock": (wan_url, f"/api/v1/tasks/{task_id}")}
+            # fal's paths on the fake; the same bare Starlette routes as the baseline
+            fal_paths = {"bare": {"fal": bare_task, FAL_SUBMIT_PATH: CREATE_PATH},
+                         "wanmock": {"fal": fal_status, FAL_SUBMIT_PATH: FAL_SUBMIT_PATH}}
             for url, task_path in targets.values():  # warm up
                 load(url + task_path, "GET", None, **{**kw, "seconds": 1.0})
-            for name, method, path, body in tests:
+            for name, method, path, body, headers in tests:
                 runs: dict[str, list[Load]] = {"bare": [], "wanmock": []}
                 for _ in range(args.rounds):
                     for kind, (url, task_path) in targets.items():
-                        r = loads[kind](url + (path or task_path), method, body, **kw)
+                        where = fal_paths[kind].get(path, path) if headers else path
+                        r = loads[kind](url + (where or task_path), method, body, **kw,
+                                        headers=headers)
                         runs[kind].append(r)
                         log(f"  {kind:<8} {name:<22} {r.rps:>9,.0f} req/s  p50 {r.p50_ms:.2f} ms"
                             f"  p99 {r.p99_ms:.2f} ms  CPU {r.cpu_us:.0f} us/req  non-2xx "

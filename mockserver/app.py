@@ -43,6 +43,9 @@ class MockApp(Starlette):
         self.dispatch = dispatch
         self.backend: Backend | None = None
         self.task_prefixes: tuple[str, ...] = CONTROL_TASK_PATHS
+        # A family's other hosts (`x-wanmock-mounts`): host -> the path prefix it is served
+        # under on this port.
+        self.mounts: dict[str, str] = {}
         self.guard = ControlGuard()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -51,6 +54,8 @@ class MockApp(Starlette):
             if refusal is not None:
                 await send_refusal(refusal, send)
                 return
+        if self.mounts and scope["type"] == "http":
+            scope = mounted(scope, self.mounts)
         backend = self.backend
         if backend is not None and backend.state.shared and scope["type"] == "http":
             # One read of the shared state for the whole request (epoch, clock, the task).
@@ -79,6 +84,27 @@ class MockApp(Starlette):
                 await response(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+
+def mounted(scope: Scope, mounts: dict[str, str]) -> Scope:
+    """The scope of a request to a mounted host (its Host header names one) with the mount's
+    prefix put before its path (`https://run.example/x` served as `/run.example/x`; the Host
+    header still says where it was sent). Any other request is unchanged."""
+    host = None
+    for key, value in scope["headers"]:
+        if key == b"host":
+            host = value.decode("latin-1").lower()
+            if not host.startswith("["):  # `[::1]:8000` is never a mounted host
+                host = host.partition(":")[0]
+            break
+    prefix = mounts.get(host) if host is not None else None
+    if prefix is None:
+        return scope
+    path = scope["path"]
+    if path == prefix or path.startswith((prefix + "/", "/_wanmock/")):
+        return scope  # already mounted, or the fake's own (its videos, its control API)
+    raw = scope.get("raw_path") or path.encode("latin-1")
+    return {**scope, "path": prefix + path, "raw_path": prefix.encode("latin-1") + raw}
 
 
 def create_app(
@@ -118,10 +144,13 @@ def create_app(
         backend = Backend(opts, clock=clock, contracts=contracts, open_replay=open_replay)
     routes: list[BaseRoute] = []
     providers = {}
+    route_families: list[tuple[Route, str]] = []
     for name in backend.options.families:
         provider = family_class(name)(backend)
         providers[name] = provider
-        routes.extend(provider.routes())
+        built = provider.routes()
+        routes.extend(built)
+        route_families.extend((route, name) for route in built if isinstance(route, Route))
     dispatch = Dispatch((method, route.path, route.endpoint)
                         for route in routes if isinstance(route, Route)
                         for method in route.methods or () if method != "HEAD")
@@ -131,10 +160,12 @@ def create_app(
                   dispatch=dispatch, lifespan=_lifespan)
     app.state.backend = backend
     app.state.providers = providers
+    app.state.route_families = route_families
     app.backend = backend
     app.guard = ControlGuard.from_options(backend.options)
     app.task_prefixes = (*(p for name in providers for p in spec(name).task_paths),
                          *CONTROL_TASK_PATHS)
+    app.mounts = backend.contracts.mounts(providers)
     return app
 
 
@@ -200,13 +231,20 @@ async def _send_webhooks(backend: Backend, interval: float = 0.1) -> None:
     from mockserver.core.webhooks import run_sender
 
     await run_sender(backend.webhooks, flush=backend.flush_webhooks, now=backend.now,
-                     mode=lambda: backend.options.webhooks, interval=interval)
+                     mode=lambda: backend.options.webhooks, interval=interval,
+                     signers=backend.webhook_signers)
 
 
 def _owner(request: Request) -> Any:
-    """The served family owning an unknown path by its `prefixes` (its 404/405 envelope)."""
+    """The served family owning an unknown path by its `prefixes`, else the family one of
+    whose operations has that path (its 404/405 envelope)."""
     providers = getattr(request.app.state, "providers", {})
     family = owner(request.url.path, providers)
+    if family is None:  # a path one of its operations has, with another method (405)
+        for route, name in getattr(request.app.state, "route_families", ()):
+            if route.path_regex.match(request.url.path):
+                family = name
+                break
     return providers[family] if family is not None else None
 
 

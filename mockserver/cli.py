@@ -3,6 +3,7 @@
     wanmock serve [--host 127.0.0.1] [--port 8000] [--seed N] [--timing fast] [--api-key K] ...
     wanmock contracts [list | validate | show FAMILY [--format yaml|json]]
     wanmock check BASE_URL [--family F] [--budget N] [--junit FILE] [--report FILE] ...
+    wanmock tls [env | info] [--tls-dir DIR] [--shell sh|fish|powershell|dotenv]
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from mockserver import tls_cli
 from mockserver.cli_args import (
     control_flags,
     control_token,
@@ -100,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "or redis when > 1)")
     add_option_flags(serve)
     control_flags(serve)
+    tls_cli.add_serve_flags(serve)
 
     check = sub.add_parser(
         "check", help="test a server (the fake or a real provider) against the contracts",
@@ -133,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(sub)
 
+    tls_cli.add_command(sub)
+
     contracts = sub.add_parser("contracts", help="list, validate or print the contracts")
     contracts.add_argument("action", nargs="?", choices=["list", "validate", "show"],
                            default="list")
@@ -154,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mockserver import cli_loop
 
             return cli_loop.COMMANDS[args.command](args)  # type: ignore[no-any-return]
+        if args.command == "tls":
+            return tls_cli.command(args)
         return contracts_command(args)
     except MockServerError as exc:
         print(f"wanmock: {exc}", file=sys.stderr)
@@ -163,9 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def serve_app(args: argparse.Namespace) -> Any:
+def serve_app(args: argparse.Namespace, brought: Any = None) -> Any:
     """The app `wanmock serve` runs for these arguments (checked: bind address, workers and
-    store, the store reachable), without serving it (the docs' test harness serves it too)."""
+    store, the store reachable), without serving it (the docs' test harness serves it too).
+    `brought`: the certificate `--tls-cert` loaded (`tls_cli.check`), whose names join the hosts
+    the control plane answers to, as the local CA's names do under `--tls`."""
     from mockserver.reach import require_store
     from mockserver.server import LOOPBACK, create_app
 
@@ -183,6 +192,9 @@ def serve_app(args: argparse.Namespace) -> Any:
             "sqlite:///PATH.db (one host) or --store redis://HOST:PORT/DB")
     require_store(store)
     options["control_token"] = control_token(args)
+    # The control plane answers to every name the certificate covers (harden's Host check).
+    options["allowed_hosts"] = [*(options.get("allowed_hosts") or ()),
+                                *tls_cli.guard_hosts(args, brought)]
     return create_app(families, **options)
 
 
@@ -197,9 +209,11 @@ def serve(args: argparse.Namespace) -> int:
     from mockserver.server import serve_forever
     from mockserver.serving import uvicorn_settings
 
-    app = serve_app(args)
+    brought = tls_cli.check(args)  # before the app is built: a mistake is one line at once
+    app = serve_app(args, brought)
     opts = app.state.backend.options
-    bound = f"http://{args.host}:{args.port}"
+    tls = brought or tls_cli.from_local_ca(args, opts.public_url)
+    bound = f"{'https' if tls else 'http'}://{args.host}:{args.port}"
     url = opts.public_url or bound  # what clients use, as the links the fake renders
     public = f", public_url={opts.public_url}" if opts.public_url else ""
     print(f"wanmock {__version__} serving on {bound}  (timing={opts.timing}, mode={opts.mode}, "
@@ -217,7 +231,10 @@ def serve(args: argparse.Namespace) -> int:
         for line in book.unfinished:
             print(f"  replay     {line}")
     print_control(url, opts.control_token)
+    for line in tls_cli.banner(tls) if tls else ():
+        print(line)
     print("Press Ctrl-C to stop.", flush=True)
+    tls_uvicorn = tls.uvicorn() if tls else {}
     if args.workers > 1:
         # Each worker builds its own app from the same options (an app factory reading them
         # from the environment, which the worker processes inherit).
@@ -227,7 +244,7 @@ def serve(args: argparse.Namespace) -> int:
         os.environ[OPTIONS_ENV] = encode_options(app.state.backend.options)
         # (the protocol class by name: the workers are spawned; each reads read_timeout there)
         uvicorn.run("mockserver.server:app_from_env", factory=True, workers=args.workers,
-                    host=args.host, port=args.port, **uvicorn_settings())
+                    host=args.host, port=args.port, **uvicorn_settings(**tls_uvicorn))
         return 0
     # The contracts and compiled validators live as long as the server: keep them out of every
     # garbage collection (shorter pauses, lower p99 latency under load).
@@ -237,7 +254,8 @@ def serve(args: argparse.Namespace) -> int:
     # a busy server runs full collections over tens of thousands of tasks (p99 spikes of 100 ms
     # under POST load). Collect young objects ten times less often.
     gc.set_threshold(7000, 10, 10)
-    serve_forever(app, host=args.host, port=args.port, **uvicorn_settings(opts.read_timeout))
+    serve_forever(app, host=args.host, port=args.port,
+                  **uvicorn_settings(opts.read_timeout, **tls_uvicorn))
     return 0
 
 

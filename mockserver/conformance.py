@@ -26,6 +26,7 @@ from mockserver.contracts import ContractSet, load
 from mockserver.core.journal import redact_value
 from mockserver.errors import MockServerError
 from mockserver.families import bundled_names
+from mockserver.families import spec as registry_spec
 
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 # Built-in checks replaced by wanmock's catalogue-aware ones, or not applicable to these APIs.
@@ -161,7 +162,8 @@ class Report:
 def _config(*, base_url: str | None, api_key: str, max_examples: int, phases: Iterable[str],
             seed: int | None, rate_limit: str | None, client_5xx: Iterable[int] = (),
             submit_operations: Iterable[str] = (), workers: int = 1,
-            wrong_method_status: int = 405) -> Any:
+            wrong_method_status: int = 405, key_header: str = "Bearer {key}",
+            validation: str = "submit") -> Any:
     from schemathesis.config import SchemathesisConfig
 
     chosen = set(phases)
@@ -169,7 +171,7 @@ def _config(*, base_url: str | None, api_key: str, max_examples: int, phases: It
     if unknown:
         raise MockServerError(f"unknown phase(s) {sorted(unknown)}; choose from {PHASES}")
     data: dict[str, Any] = {
-        "headers": {"Authorization": f"Bearer {api_key}"},
+        "headers": {"Authorization": key_header.replace("{key}", api_key)},
         # No example database: a run depends only on its seed, not on earlier runs.
         "generation": {"max-examples": max_examples, "mode": "all", "database": "none"},
         "phases": {name: {"enabled": name in chosen} for name in PHASES},
@@ -178,6 +180,10 @@ def _config(*, base_url: str | None, api_key: str, max_examples: int, phases: It
         "suppress-health-check": ["all"],
         "output": {"sanitization": {"enabled": True}},
     }
+    if validation == "runner":
+        # The provider queues any JSON object and refuses a bad input in the runner
+        # (x-wanmock-validation: runner): a 200 to invalid data is its documented answer.
+        data["checks"]["negative_data_rejection"] = {"enabled": False}
     if wrong_method_status != 405:
         # The provider answers another method on a known path as it answers an unknown path
         # (x-wanmock-unrouted: new-api's gin has no 405), which Schemathesis's check forbids.
@@ -271,6 +277,8 @@ def check(
                          rate_limit=rate_limit,
                          client_5xx=sorted(contracts[family].extensions.client_5xx),
                          wrong_method_status=contracts[family].extensions.wrong_method_status,
+                         key_header=registry_spec(family).key_header,
+                         validation=contracts[family].extensions.validation,
                          submit_operations=[] if budget is None else [
                              op.operation_id for op in contracts[family].by_role("submit")])
         document = contracts[family].document

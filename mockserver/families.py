@@ -69,7 +69,7 @@ class FamilySpec:
             Starlette): its wording and its judgement of a body, used without an app
             (`mockserver.checks`); empty: the contract alone judges.
         prefixes: path prefixes it owns: a request there that no operation matches gets this
-            family's 404/405 (the first family whose prefix matches wins, in `order`).
+            family's 404/405 (the longest prefix that matches wins, then `order`).
         task_paths: path prefixes followed by a task id (`/api/v1/tasks/`), read once per
             request when the state lives in a shared store.
         statuses: where its answers carry a status, first match wins.
@@ -81,6 +81,10 @@ class FamilySpec:
             False for a gateway whose servers are only examples.
         base_url_hint: the `wanmock serve` banner line (`{url}` is the fake's URL).
         key_variables: environment variables holding a live key, first found wins.
+        video_url_operations: the operations whose answers carry the result URL (empty: every
+            query; a family whose status answers never carry it names its result operation).
+        key_header: the `Authorization` value its clients send for a key (`{key}`), what
+            `wanmock check` sends (`Key {key}` for a family that reads that scheme).
         options: the options this family owns (`Option.family` is set to its name).
         order: place among the families (banner, defaults, prefix matching).
         metadata_fields: its submits take the neutral fields flat or nested under `metadata`:
@@ -104,6 +108,8 @@ class FamilySpec:
     route_servers: bool = True
     base_url_hint: str = "{url}"
     key_variables: tuple[str, ...] = ()
+    key_header: str = "Bearer {key}"
+    video_url_operations: tuple[str, ...] = ()
     options: tuple[Option, ...] = ()
     order: int = 100
     metadata_fields: bool | str = False

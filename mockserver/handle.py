@@ -22,6 +22,7 @@ from mockserver.core.tasks import Snapshot, State, Task
 from mockserver.core.webhooks import Webhook
 from mockserver.errors import MockServerError
 from mockserver.loop_thread import LoopThread
+from mockserver.tls import TLS, Trusting
 
 
 def default_hosts(contracts: Any = None, families: Iterable[str] | None = None) -> tuple[str, ...]:
@@ -55,15 +56,18 @@ class ContractViolationError(AssertionError):
     """A client sent requests the contract forbids, or behaved in a way a check forbids."""
 
 
-class WanMock:
+class WanMock(Trusting):
     """A handle on one fake: clock, tasks, journal, and assertions about the client.
 
     `url` is the base URL clients should use (the live server's, or a provider host in process).
+    On a fake served over HTTPS (`tls`), `ca_bundle`, `env()` and `ssl_context()` make clients
+    trust it.
     """
 
-    def __init__(self, backend: Backend, url: str | None = None) -> None:
+    def __init__(self, backend: Backend, url: str | None = None, tls: TLS | None = None) -> None:
         self.backend = backend
         self.url = url
+        self.tls = tls
         self._expect_violations = 0
 
     # -- clock -------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Fixtures: `wanmock` (an in-process fake per test, reached through the providers' real hosts via
 respx), `wanmock_server` (a live fake on 127.0.0.1 for clients that do not use httpx),
-`wanmock_config` (override it to set defaults for a directory). The marker
+`wanmock_tls_server` (the same over HTTPS, with the CA to trust), `wanmock_config` (override it
+to set defaults for a directory). The marker
 `@pytest.mark.wanmock(...)` sets options per test. `--wanmock-target=live` runs the same tests
 against the real providers; `record` does so through the recorder, writing a cassette per test
 (`--wanmock-cassettes DIR`, default tests/cassettes); `replay` runs them against the fake
@@ -61,6 +62,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--wanmock-unmocked", dest="wanmock_unmocked", default=None,
                     choices=["error", "passthrough"],
                     help="requests to other hosts: error (default) or passthrough")
+    group.addoption("--wanmock-tls-dir", dest="wanmock_tls_dir", default=None,
+                    help="wanmock_tls_server: keep its CA in this directory (default: a new "
+                         "one per session)")
     parser.addini("wanmock_target", "fake, live, record or replay", default="fake")
     parser.addini("wanmock_cassettes", "cassette directory for record/replay",
                   default="tests/cassettes")
@@ -72,6 +76,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("wanmock_hosts", "extra hosts routed into the fake", type="linelist",
                   default=[])
     parser.addini("wanmock_unmocked", "error or passthrough", default="error")
+    parser.addini("wanmock_tls_dir", "wanmock_tls_server: the CA's directory (default: a new "
+                  "one per session)", default="")
+    parser.addini("wanmock_tls_names", "wanmock_tls_server: names its certificate covers besides "
+                  "localhost, 127.0.0.1 and ::1", type="linelist", default=[])
     parser.addini("wanmock_assert_conformance",
                   "fail tests whose client sent requests the contract forbids", type="bool",
                   default=True)
@@ -359,24 +367,42 @@ class LiveHandle:
                     f"this test runs only with --wanmock-target=fake")
 
 
-@pytest.fixture(scope="session")
-def _wanmock_server_session(pytestconfig: pytest.Config) -> Iterator[Any]:
+def _session_server(config: pytest.Config, **server: Any) -> Iterator[Any]:
+    """A ThreadedMockServer for the session, with the command line's and ini file's options."""
     from mockserver.server import ThreadedMockServer
 
-    seed = _int_ini(pytestconfig, "seed")
-    timing = pytestconfig.getoption("wanmock_timing") or pytestconfig.getini("wanmock_timing")
-    options: dict[str, Any] = {"mode": "polls", **_ini_options(pytestconfig)}
+    seed = _int_ini(config, "seed")
+    timing = config.getoption("wanmock_timing") or config.getini("wanmock_timing")
+    options: dict[str, Any] = {"mode": "polls", **_ini_options(config)}
     if seed is not None:
         options["seed"] = seed
     if timing:
         options["timing"] = timing
-    store = _store(pytestconfig)
+    store = _store(config)
     if store:
         options["store"] = store
-    server = ThreadedMockServer(**options).start()
-    yield server
-    server.stop()
-    server.backend.state.close()
+    instance = ThreadedMockServer(**server, **options).start()
+    yield instance
+    instance.stop()
+    instance.backend.state.close()
+
+
+@pytest.fixture(scope="session")
+def _wanmock_server_session(pytestconfig: pytest.Config) -> Iterator[Any]:
+    yield from _session_server(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def _wanmock_tls_server_session(pytestconfig: pytest.Config,
+                                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    directory = (pytestconfig.getoption("wanmock_tls_dir")
+                 or str(pytestconfig.getini("wanmock_tls_dir")).strip()
+                 or tmp_path_factory.mktemp("wanmock-tls"))
+    names = [str(n) for n in pytestconfig.getini("wanmock_tls_names")]
+    try:
+        yield from _session_server(pytestconfig, tls=directory, tls_names=names)
+    except Exception as exc:  # MockServerError: a bad name or directory
+        raise pytest.UsageError(f"wanmock_tls_server: {exc}") from exc
 
 
 @pytest.fixture(scope="session")
@@ -407,10 +433,31 @@ def wanmock_server(request: pytest.FixtureRequest) -> Iterator[Any]:
     if target in ("live", "record"):
         yield from _proxied(request, record=target == "record")
         return
+    yield from _server_handle(request, "_wanmock_server_session", "wanmock_server")
+
+
+@pytest.fixture
+def wanmock_tls_server(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """`wanmock_server` over HTTPS (`.url` is https://127.0.0.1:PORT): its certificate comes
+    from a local CA; `.ca_bundle` is the file to trust, `.env()` an environment whose clients
+    (Python, requests, Node, curl) trust it, `.ssl_context()` one for httpx's `verify=`."""
+    __tracebackhide__ = True
+    target = _target(request.config)
+    if target in ("live", "record"):
+        pytest.skip(f"wanmock {target}: wanmock_tls_server is the fake; this test runs only "
+                    "against it (record through `wanmock_server` or `wanmock proxy --record`)")
+    yield from _server_handle(request, "_wanmock_tls_server_session", "wanmock_tls_server")
+
+
+def _server_handle(request: pytest.FixtureRequest, session: str, name: str) -> Iterator[Any]:
+    """A session server's handle for one test: reset, this test's marker options applied and
+    undone afterwards, its requests checked against the contracts at teardown."""
+    __tracebackhide__ = True
     from mockserver.errors import MockServerError
     from mockserver.handle import WanMock
 
-    server = request.getfixturevalue("_wanmock_server_session")
+    target = _target(request.config)
+    server = request.getfixturevalue(session)
     backend = server.backend
     session_options = backend.options
     settings = _settings(request, {})
@@ -421,10 +468,10 @@ def wanmock_server(request: pytest.FixtureRequest) -> Iterator[Any]:
         try:
             backend.configure(session_options.merged(**options))
         except MockServerError as exc:
-            raise pytest.UsageError(f"wanmock_server: {exc}") from exc
+            raise pytest.UsageError(f"{name}: {exc}") from exc
     else:
         backend.reset()
-    handle = WanMock(backend, url=server.url)
+    handle = WanMock(backend, url=server.url, tls=server.tls)
     handle.server = server  # type: ignore[attr-defined]
     try:
         yield handle

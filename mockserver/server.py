@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from mockserver.errors import MockServerError
+from mockserver.tls import Trusting
+
+if TYPE_CHECKING:
+    from mockserver.tls import TLS
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -60,7 +66,7 @@ def app_from_env() -> Any:
     return app
 
 
-class ThreadedMockServer:
+class ThreadedMockServer(Trusting):
     """Serve an app (default: `create_app(**options)`) on `host:port` in a background thread.
 
     `port=0` picks a free port; `url` is known once `start()` returns. Binds to loopback unless
@@ -70,6 +76,11 @@ class ThreadedMockServer:
         server = ThreadedMockServer(seed=1).start()
         ... server.url, server.backend ...
         server.stop()
+
+    `tls=True` serves HTTPS with a certificate from wanmock's local CA (`mockserver.tls`; the
+    default directory, or `tls="DIR"`, or a prepared `mockserver.tls.TLS`), for localhost,
+    127.0.0.1, ::1, `host` and `tls_names`; then `url` is https, `ca_bundle` the file to trust
+    and `env()` an environment whose clients trust it.
     """
 
     def __init__(
@@ -79,6 +90,8 @@ class ThreadedMockServer:
         host: str = "127.0.0.1",
         port: int = 0,
         allow_remote: bool = False,
+        tls: bool | str | os.PathLike[str] | TLS | None = None,
+        tls_names: Iterable[str] = (),
         **options: Any,
     ) -> None:
         if host not in LOOPBACK and not allow_remote:
@@ -90,12 +103,16 @@ class ThreadedMockServer:
                 import secrets
 
                 options["control_token"] = secrets.token_urlsafe(24)
+            if tls:  # the control plane answers to every name the certificate covers
+                options["allowed_hosts"] = [*options.get("allowed_hosts", ()),
+                                            *_guard_hosts(tls, host, tls_names)]
             app = create_app(**options)
         elif options:
             raise MockServerError("pass either an app or options for create_app, not both")
         self.app = app
         self.host = host
         self.port = port
+        self.tls = _tls(tls, host, app, tls_names)
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -116,7 +133,7 @@ class ThreadedMockServer:
         if not self._ready.is_set():
             raise MockServerError("the server is not started; call start() first")
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def start(self, timeout: float = 15.0) -> ThreadedMockServer:
         import uvicorn
@@ -128,7 +145,8 @@ class ThreadedMockServer:
         # An app may ask for server settings of its own (`wanmock proxy`: no proxy headers).
         extra = getattr(getattr(self.app, "state", None), "uvicorn", None) or {}
         config = uvicorn.Config(self.app, host=self.host, port=self.port, **uvicorn_settings(
-            getattr(options, "read_timeout", READ_TIMEOUT_S), **extra))
+            getattr(options, "read_timeout", READ_TIMEOUT_S), **extra,
+            **(self.tls.uvicorn() if self.tls else {})))
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
@@ -208,3 +226,23 @@ def serve_forever(app: Any, **config: Any) -> None:
     server.handle_exit = handle_exit  # type: ignore[method-assign]
     with contextlib.suppress(KeyboardInterrupt):  # re-raised after shutdown, as uvicorn.run()
         server.run()
+
+
+def _guard_hosts(tls: Any, host: str, extra: Iterable[str]) -> tuple[str, ...]:
+    from mockserver.tls import TLS, guard_hosts, server_names
+
+    return guard_hosts(tls.names if isinstance(tls, TLS) else server_names(host, None, extra))
+
+
+def _tls(tls: Any, host: str, app: Any, extra: Iterable[str]) -> TLS | None:
+    """`ThreadedMockServer(tls=...)` as a `TLS` (None: plain HTTP)."""
+    if tls is None or tls is False:
+        return None
+    from mockserver.tls import TLS, prepare, server_names
+
+    if isinstance(tls, TLS):
+        return tls
+    options = getattr(getattr(getattr(app, "state", None), "backend", None), "options", None)
+    names = server_names(host, getattr(options, "public_url", None), extra)
+    return prepare(names, None if tls is True else tls)
+

@@ -15,6 +15,16 @@ def contract_set():
     return load()
 
 
+@pytest.fixture(scope="session")
+def tls_dir(tmp_path_factory):
+    """A local CA (mockserver.tls), made once per session: the HTTPS tests share it."""
+    from mockserver.tls import Authority
+
+    directory = tmp_path_factory.mktemp("tls")
+    Authority(directory).open()
+    return directory
+
+
 @pytest.fixture
 def anyio_backend():
     return "asyncio"

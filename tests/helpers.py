@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -132,3 +139,53 @@ class WebhookReceiver:
         self.hold.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 at the time of asking."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve_process(*args: str, verify: Any = True, stdout: Any = subprocess.DEVNULL,
+                  env: dict[str, str] | None = None,
+                  ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`wanmock serve ARGS` on a free loopback port, answering (https under `--tls`, checked
+    with `verify`); (base URL, the process); stopped with SIGINT (killed if it does not stop)
+    at the end."""
+    import time
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "serve", "--port", str(port), *args],
+        cwd=ROOT, env={**(os.environ if env is None else env), "PYTHONPATH": str(ROOT)},
+        stdout=stdout, stderr=subprocess.PIPE)
+    base = f"{'https' if '--tls' in args else 'http'}://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while proc.poll() is None:
+            try:
+                if httpx.get(base + "/_wanmock/clock", timeout=1, verify=verify).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "not within 90 s: the server answers"
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        yield base, proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()

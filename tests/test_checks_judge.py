@@ -20,6 +20,8 @@ REFUSED = {
     # new-api's own step: the Ali adaptor refuses a size tier on a t2v model while converting.
     "newapi": ("createVideoGeneration", {"model": "wan2.6-t2v", "prompt": "a cat",
                                          "size": "720p"}, "build_request_failed"),
+    # fal's runner refuses it (a request that fails later, contracts/fal.yaml).
+    "fal": ("submitWan26T2v", {"prompt": "a cat", "duration": "7"}, "literal_error"),
     # OpenRouter's capability check: wan-2.6 offers 5 or 10 seconds.
     "openrouter": ("createVideo", {"model": "alibaba/wan-2.6", "prompt": "a cat",
                                    "duration": 7}, "invalid_request"),

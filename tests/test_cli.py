@@ -21,6 +21,7 @@ from mockserver import __version__
 from mockserver.cli import main
 from mockserver.contracts import load
 from mockserver.families import bundled_names
+from tests.helpers import free_port
 
 FAMILIES = bundled_names()
 
@@ -98,12 +99,6 @@ def test_python_dash_m_version() -> None:
 
 
 # -- serve as a subprocess -------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def reader(stream) -> queue.Queue[str | None]:  # type: ignore[no-untyped-def]
     """Lines of a pipe in a queue (None at EOF), so the test can wait with a deadline."""
     lines: queue.Queue[str | None] = queue.Queue()

@@ -89,6 +89,7 @@ def test_query_operations_show_every_state_as_named_examples(contract_set, famil
         "jiekou": {"TASK_STATUS_QUEUED", "TASK_STATUS_PROCESSING", "TASK_STATUS_SUCCEED",
                    "TASK_STATUS_FAILED"},
         "apiyi": {"submitted", "in_progress", "completed", "failed"},
+        "fal": {"IN_QUEUE", "IN_PROGRESS", "COMPLETED"},
         "openrouter": {"pending", "in_progress", "completed", "failed", "cancelled", "expired"},
     }[family]
     # examples may sit in components and be $ref'd from the query operations
@@ -143,6 +144,8 @@ SEED_AND_MATRIX_MODELS = {
     "apiyi": ["wan2.7-t2v"],
     "newapi": ["wan2.5-t2v-preview", "wan2.6-t2v", "wan2.6-i2v", "wan2.7-i2v", "wan2.7-r2v"],
     "jiekou": ["wan2.1-t2v", "wan2.6-i2v"],
+    "fal": ["wan2.1-t2v", "wan2.1-i2v", "wan2.2-t2v", "wan2.5-t2v-preview", "wan2.6-t2v",
+            "wan2.6-i2v", "wan2.6-r2v", "wan2.7-t2v"],
     "openrouter": ["alibaba/wan-2.6", "alibaba/wan-2.7", "alibaba/wan-3.0",
                    "alibaba/wan-3.0-prime"],
 }

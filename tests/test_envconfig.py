@@ -58,7 +58,7 @@ def test_every_serve_flag_has_its_variable() -> None:
     found = {flag: name for name, flag, _ in variables(build_parser())}
     flags = {o.cli_flag for o in TABLE.values() if o.cli_flag}
     hand = {"--host", "--port", "--api-key", "--family", "--workers", "--allow-remote",
-            "--allowed-host"}
+            "--allowed-host", "--tls", "--tls-dir", "--tls-name", "--tls-cert", "--tls-key"}
     assert set(found) == flags | hand
     for flag, name in found.items():
         assert name == "WANMOCK_" + flag[2:].replace("-", "_").upper()

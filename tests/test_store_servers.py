@@ -8,9 +8,7 @@ import contextlib
 import gc
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,21 +21,13 @@ import pytest
 
 from mockserver.server import ThreadedMockServer
 from tests.conftest import RedisServer
-from tests.helpers import require_program
-from tests.helpers import until as until
+from tests.helpers import require_program, serve_process, until
 
 KEY = {"Authorization": "Bearer sk-store-test", "X-DashScope-Async": "enable"}
 CREATE = "/api/v1/services/aigc/video-generation/video-synthesis"
 BODY = {"model": "wan2.6-t2v", "input": {"prompt": "a lighthouse at dusk"},
         "parameters": {"size": "1280*720", "duration": 5}}
 JIEKOU = {"Authorization": "Bearer sk_store_test"}
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -45,32 +35,9 @@ def serve_workers(store_url: str,
                   workers: int = 2) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`wanmock serve --workers N --store URL` on a free loopback port, answering; (base URL,
     the process); stopped with SIGINT (killed if it does not stop) at the end."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--workers",
-         str(workers), "--store", store_url, "--timing", "fast",
-         "--dashscope-rate-limits", "off"],  # load, not DashScope's limits
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        def up() -> bool:
-            try:
-                return httpx.get(base + "/_wanmock/clock", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return proc.poll() is not None
-        until(up, 90, "the workers answer")
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        yield base, proc
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
+    with serve_process("--workers", str(workers), "--store", store_url, "--timing", "fast",
+                       "--dashscope-rate-limits", "off") as served:  # load, not DashScope's limits
+        yield served
 
 
 class Receiver:

@@ -23,6 +23,7 @@ from mockserver.core.clock import ManualClock
 from mockserver.core.tasks import ORDER, State
 from mockserver.errors import MockServerError
 from mockserver.families import bundled_names
+from mockserver.families import spec as registry_spec
 from mockserver.handle import DEFAULT_HOSTS, InProcessRoutes, WanMock
 from mockserver.images import is_data_uri
 from mockserver.providers.base import family_class
@@ -33,7 +34,10 @@ FAMILIES = bundled_names()
 NEWAPI_HOST = "newapi.example.com"
 HEADERS = {"Authorization": "Bearer sk-test", "X-DashScope-Async": "enable"}
 HOST = {"dashscope": "dashscope.aliyuncs.com", "apiyi": "api.apiyi.com",
-        "jiekou": "api.jiekou.ai", "newapi": NEWAPI_HOST, "openrouter": "openrouter.ai"}
+        "jiekou": "api.jiekou.ai", "newapi": NEWAPI_HOST, "openrouter": "openrouter.ai",
+        "fal": "queue.fal.run"}
+# fal reads `Authorization: Key <key>` (contracts/fal.yaml decision authorization).
+KEY_HEADERS = {"fal": {"Authorization": "Key sk-test"}}
 
 
 @cache
@@ -148,8 +152,8 @@ def fake() -> Iterator[tuple[WanMock, Callable[[str], httpx.Client]]]:
     app = create_app(clock=ManualClock(), mode="time", seed=1)
     handle = WanMock(app.state.backend)
     with InProcessRoutes(app, [*DEFAULT_HOSTS, NEWAPI_HOST]):
-        yield handle, lambda family: httpx.Client(base_url=f"https://{HOST[family]}",
-                                                  headers=HEADERS)
+        yield handle, lambda family: httpx.Client(
+            base_url=f"https://{HOST[family]}", headers={**HEADERS, **KEY_HEADERS.get(family, {})})
 
 
 def submit(client: httpx.Client, family: str, operation_id: str, body: Any) -> httpx.Response:
@@ -163,7 +167,8 @@ def task_id_of(family: str, response: httpx.Response) -> str:
         return str(data["output"]["task_id"])
     if family in ("newapi", "openrouter"):
         return str(data["id"])
-    return str(data["task_id"])
+    found = registry_spec(family).task_id(data)
+    return str(found if found is not None else data["task_id"])
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -38,6 +38,8 @@ UNROUTED = "x-wanmock-unrouted"
 # On any node a version-dependent contract marks (schema property, example, response header,
 # decision): the versions it applies to.
 VERSION = "x-wanmock-version"
+MOUNTS = "x-wanmock-mounts"
+VALIDATION = "x-wanmock-validation"
 # On `components.responses.*` (jiekou's gateway reasons).
 REASON = "x-wanmock-reason"
 
@@ -219,6 +221,11 @@ class ContractExtensions:
     # `x-wanmock-unrouted` `wrong_method`: the status a known path gives another method (405
     # unless the contract says otherwise: new-api's gin answers 404).
     wrong_method_status: int = 405
+    # `x-wanmock-mounts`: path prefix -> the other hosts of the family served under it.
+    mounts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # `x-wanmock-validation`: `submit` (a bad input is refused at submit) or `runner` (the
+    # provider queues any JSON object and fails a bad one later).
+    validation: str = "submit"
     # `x-wanmock-reason` of `components.responses.<name>`, by response name.
     reasons: Mapping[str, str] = field(default_factory=dict)
 
@@ -241,6 +248,8 @@ class ContractExtensions:
             client_5xx=frozenset(int(s) for s in document.get(CLIENT_5XX) or []),
             versions=_versions(document.get(VERSIONS)),
             wrong_method_status=int(_map(document.get(UNROUTED)).get("wrong_method") or 405),
+            mounts=_mounts(document.get(MOUNTS)),
+            validation="runner" if document.get(VALIDATION) == "runner" else "submit",
             reasons={str(name): str(resp[REASON]) for name, resp in
                      _map(_map(document.get("components")).get("responses")).items()
                      if isinstance(resp, Mapping) and resp.get(REASON)},
@@ -296,6 +305,18 @@ def _webhooks(raw: Any) -> WebhookSpec | None:
         int(retries) if isinstance(retries, int) else None,
         {str(k): tuple(float(i) for i in v or []) for k, v in _map(raw.get("intervals")).items()},
         _str(raw.get("test_mode_reason")), str(raw.get("source", "")))
+
+
+def _mounts(raw: Any) -> dict[str, tuple[str, ...]]:
+    """`x-wanmock-mounts`: `{"/prefix": {hosts: [host, ...]}}` -> prefix -> hosts (lower case);
+    a prefix must start with `/` and not end with one."""
+    out: dict[str, tuple[str, ...]] = {}
+    for prefix, entry in _map(raw).items():
+        hosts = _map(entry).get("hosts")
+        if (isinstance(prefix, str) and prefix.startswith("/") and not prefix.endswith("/")
+                and isinstance(hosts, list)):
+            out[prefix] = tuple(str(h).lower() for h in hosts if h)
+    return out
 
 
 def _poll_guidance(raw: Any) -> PollGuidance | None:

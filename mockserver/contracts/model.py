@@ -6,7 +6,7 @@ An `Operation` holds one operation's data and compiled validators; judging a req
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,8 +182,8 @@ class ContractSet:
         return self[family].operation(operation_id)
 
     def hosts(self, family: str) -> tuple[str, ...]:
-        """The hosts of a family's contract's https `servers:` (empty for a family without a
-        contract here)."""
+        """The hosts of a family's contract's https `servers:` and its mounted hosts
+        (`x-wanmock-mounts`; empty for a family without a contract here)."""
         contract = self.contracts.get(family)
         if contract is None:
             return ()
@@ -192,4 +192,14 @@ class ContractSet:
             url = str(server.get("url", "")) if isinstance(server, Mapping) else ""
             if url.startswith("https://"):
                 out.append(url.removeprefix("https://").split("/", 1)[0])
+        for hosts in contract.extensions.mounts.values():  # the family's other hosts
+            out.extend(hosts)
         return tuple(dict.fromkeys(out))
+
+    def mounts(self, families: Iterable[str] | None = None) -> dict[str, str]:
+        """Each mounted host -> its path prefix (`x-wanmock-mounts`) of the named families'
+        contracts (every contract's by default)."""
+        names = self.contracts if families is None else families
+        return {host: prefix for name in names if name in self.contracts
+                for prefix, hosts in self.contracts[name].extensions.mounts.items()
+                for host in hosts}

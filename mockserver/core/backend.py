@@ -74,6 +74,8 @@ class Backend:
         self.retention = Retention.of(self.contracts, self.contracts.contracts, opts.max_tasks)
         # family -> (task, *render_args) -> the webhook body renderer (any worker renders any)
         self._webhook_renderers: dict[str, Callable[..., Any]] = {}
+        # family -> the signer of its webhook attempts (core/webhooks.Signer), if it signs
+        self.webhook_signers: dict[str, Callable[..., dict[str, str]]] = {}
         self.scenarios = state.scenarios(opts.seed, self._load_into)
         self.webhooks = state.outbox(opts.journal_size)
         self.webhooks.resolve = self._hook_renderer

@@ -36,11 +36,12 @@ at least once, where the in-process `Outbox` gives once.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -315,18 +316,33 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
+# Signs one attempt: the webhook and the exact bytes sent -> the headers that carry the
+# signature; a family registers one as `Backend.webhook_signers[name]`.
+Signer = Callable[[Webhook, bytes], "dict[str, str]"]
+
+
 async def send(hook: Webhook, client: Any, now: Callable[[], float],
-               wall: Callable[[], float] = time.time) -> None:
+               wall: Callable[[], float] = time.time, sign: Signer | None = None) -> None:
     """Make one delivery attempt: POST the webhook as JSON with `client` (an
-    `httpx.AsyncClient`) within the policy's timeout, and record the outcome on the webhook."""
+    `httpx.AsyncClient`) within the policy's timeout, and record the outcome on the webhook.
+    With `sign`, the body is encoded here and each attempt carries the headers `sign` gives
+    for those very bytes (a fresh timestamp per attempt, as a provider re-signs a retry)."""
     import httpx
 
     status: int | None = None
     error: str | None = None
     final = False
+    headers = {"User-Agent": "wanmock-webhook"}
     try:
-        response = await client.post(hook.url, json=hook.body, timeout=hook.policy.timeout_s,
-                                     headers={"User-Agent": "wanmock-webhook"})
+        if sign is None:
+            response = await client.post(hook.url, json=hook.body,
+                                         timeout=hook.policy.timeout_s, headers=headers)
+        else:
+            content = json.dumps(hook.body, ensure_ascii=False, separators=(",", ":"),
+                                 allow_nan=False).encode("utf-8")
+            headers = {**headers, "Content-Type": "application/json", **sign(hook, content)}
+            response = await client.post(hook.url, content=content,
+                                         timeout=hook.policy.timeout_s, headers=headers)
         status = response.status_code
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
         # a URL httpx cannot send to (`http://a:notaport/`): no retry can fix it
@@ -342,7 +358,8 @@ def _describe(exc: Exception) -> str:
 
 async def run_sender(outbox: Webhooks, *, flush: Callable[[], Any], now: Callable[[], float],
                      mode: Callable[[], str], interval: float = 0.1,
-                     grace: float = HANDOVER_GRACE_S) -> None:
+                     grace: float = HANDOVER_GRACE_S,
+                     signers: Mapping[str, Signer] | None = None) -> None:
     """The delivery loop under a server: every `interval` seconds render the webhooks whose
     tasks have ended, tell the listeners, and start each attempt that is owed (first ones and
     retries whose time has come). `mode()` is the `webhooks` option (`auto` sends to loopback
@@ -360,7 +377,7 @@ async def run_sender(outbox: Webhooks, *, flush: Callable[[], Any], now: Callabl
     down = False
 
     async def attempt(hook: Webhook, client: Any) -> None:
-        await send(hook, client, now)
+        await send(hook, client, now, sign=(signers or {}).get(hook.family))
         try:
             outbox.retry_later(hook)  # a shared store also keeps the attempt
         except StoreUnavailable:

@@ -26,6 +26,7 @@ from mockserver.contracts import Contract, ContractSet, Operation, render_envelo
 from mockserver.core import faults
 from mockserver.core.ids import Ids, IdSource
 from mockserver.core.scenarios import Scenario
+from mockserver.core.webhooks import RetryPolicy
 from mockserver.errors import MockServerError, ProviderError, Timing, Violation
 from mockserver.families import load_class, spec
 from mockserver.jsonwire import InvalidUtf8, NotJSON
@@ -219,6 +220,22 @@ class Policy:
         """The family's answer to a body that is `empty`, `not_json`, of the wrong
         `content_type` or `too_large`."""
         raise NotImplementedError(f"{self.name} words no body error")
+
+    # The timeout of one webhook attempt when neither the contract nor --webhook-timeout says.
+    webhook_timeout_s: ClassVar[float] = 10.0
+
+    def webhook_policy(self) -> RetryPolicy:
+        """How the family delivers a webhook: the contract's `x-wanmock-webhooks` timeout
+        (else `webhook_timeout_s`; `--webhook-timeout` wins) and the retry intervals of the
+        fake's timing profile."""
+        spec = self.contract.extensions.webhooks
+        options = self.context.options
+        intervals = spec.intervals.get(options.timing) or () if spec is not None else ()
+        timeout = options.webhook_timeout
+        if timeout is None:
+            found = spec.timeout_s if spec is not None else None
+            timeout = self.webhook_timeout_s if found is None else found
+        return RetryPolicy(timeout_s=timeout, intervals=tuple(float(i) for i in intervals))
 
     def internal_error(self) -> ProviderError:
         """A bug in the fake, in the family's words."""

@@ -9,7 +9,6 @@ from typing import Any
 from mockserver import wording
 from mockserver.contracts import Operation
 from mockserver.contracts.extensions import WebhookSpec
-from mockserver.core.webhooks import RetryPolicy
 from mockserver.errors import ProviderError
 from mockserver.providers.policy import Policy
 
@@ -18,6 +17,8 @@ class JiekouPolicy(Policy):
     """How the Novita gateway words its errors."""
 
     name = "jiekou"
+    # Novita's delivery policy: 5 s per attempt, five retries (x-wanmock-webhooks).
+    webhook_timeout_s = 5.0
     # The gateway's reasons are UPPER_SNAKE (decision unknown-route).
     unrouted_codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
@@ -91,13 +92,3 @@ class JiekouPolicy(Policy):
         """The contract's `x-wanmock-webhooks` (empty when it has none)."""
         return self.contract.extensions.webhooks or WebhookSpec()
 
-    def webhook_policy(self) -> RetryPolicy:
-        """Novita's delivery policy (5 s timeout, five retries) with the retry intervals of
-        the fake's timing profile (short under fast/instant, back-off under realistic)."""
-        spec = self.webhook_contract()
-        options = self.context.options
-        intervals = spec.intervals.get(options.timing) or ()
-        timeout = options.webhook_timeout
-        if timeout is None:
-            timeout = 5.0 if spec.timeout_s is None else spec.timeout_s
-        return RetryPolicy(timeout_s=timeout, intervals=tuple(float(i) for i in intervals))

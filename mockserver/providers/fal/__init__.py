@@ -1,0 +1,1 @@
+"""fal.ai: the queue (queue.fal.run), the run host (fal.run), storage and webhook keys."""
