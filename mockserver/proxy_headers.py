@@ -10,8 +10,8 @@ As a reverse proxy (nginx, Traefik, RFC 9110 §7.6.1) does:
 - a `Location` or `Content-Location` that points at a target is rewritten to the proxy's own
   address, so a client that follows a redirect stays on the proxy (and keeps its credentials:
   HTTP clients drop `Authorization` on a redirect that leaves the origin);
-- an absolute URL in a JSON answer that points at a target (a self-link: fal's `status_url`,
-  OpenRouter's `polling_url`, Replicate's `urls.get`) is rewritten the same way, so a client
+- an absolute URL in a JSON answer that points at a target (a self-link: a status URL, a
+  polling URL, a `get` link the answer gives the client) is rewritten the same way, so a client
   that follows it keeps going through the proxy (and is recorded); the cassette keeps the
   provider's own body (`rewrite_links`);
 - in record mode the real key replaces the client's placeholder where the family reads it, in
