@@ -58,7 +58,7 @@ def add_parsers(sub: Any) -> None:
     proxy.add_argument("--timeout", type=float, default=60.0, help="upstream timeout (s)")
     proxy.add_argument("--quiet", action="store_true", help="do not print violations")
     control_flags(proxy)
-    tls_cli.add_serve_flags(proxy)  # HTTPS for clients that speak nothing else (fal-client)
+    tls_cli.add_serve_flags(proxy)  # HTTPS, for SDKs that speak nothing else
     proxy.add_argument("--control-token", default=None, metavar="T",
                        help="the token its /_wanmock/ pages require (default: none on "
                             "loopback; generated and printed with --allow-remote)")
