@@ -23,7 +23,7 @@ MARKER_HELP = (
     "wanmock(families=None, timing='fast', mode='polls', clock='system', seed=None, "
     "hosts=(), unmocked='error', rule_timing='contract', api_keys=(), "
     "assert_conformance=True, billable=0, **options): configure the wanmock fixtures for this "
-    "test. See the README section 'pytest plugin'."
+    "test. See docs/pytest-plugin.md."
 )
 TARGETS = ("fake", "live", "record", "replay")
 # Option names the marker accepts besides the backend Options fields.

@@ -14,6 +14,8 @@ Each page runs top to bottom in one namespace, like a reader's session:
   done (the README's set-up commands are what CI runs). Any other command fails the example:
   teach it here, or put `<!-- skip: next -->` (Sybil's) before a block that cannot run here
   (a container, a real provider).
+- Servers are shared between pages: a page that starts the same `wanmock serve` command line as
+  an earlier page gets that server back, reset (`POST /_wanmock/reset`'s effect).
 - A python block that names `127.0.0.1:8000` (or `localhost:8000`) before any `wanmock serve`
   gets a default `wanmock serve` started for it; the documented port always means the page's
   server, wherever it really listens.
@@ -30,6 +32,7 @@ import re
 import shlex
 import socket
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +77,9 @@ def _loopback(host: Any) -> bool:
 class Page:
     """One page's run: its server, its namespace, the pytester that runs its tests."""
 
-    def __init__(self, pytester: Any) -> None:
+    def __init__(self, pytester: Any, servers: dict[tuple[str, ...], Any]) -> None:
         self.pytester = pytester
+        self.servers = servers  # started servers by command line, shared by the pages
         self.server: Any = None
         self.port = DOCUMENTED_PORT
         self.tests = 0
@@ -88,13 +92,15 @@ class Page:
         from mockserver.server import ThreadedMockServer
 
         args = build_parser().parse_args(["serve", *argv])
+        self.port = args.port
+        key = tuple(argv)
+        if key in self.servers:  # the same command on an earlier page: the same, emptied server
+            self.server = self.servers[key]
+            self.server.backend.reset()
+            return
         options = option_values(args)
         options.setdefault("timing", "instant")
-        options.setdefault("video_dir", str(self.pytester.path / ".videos"))
-        if self.server is not None:
-            self.server.stop()
-        self.port = args.port
-        self.server = ThreadedMockServer(**options).start()
+        self.server = self.servers[key] = ThreadedMockServer(**options).start()
 
     def address(self, text: str) -> str:
         """The documented port -> the port the page's server really has."""
@@ -133,8 +139,6 @@ class Page:
             socket.getaddrinfo, socket.socket.connect = self._saved  # type: ignore[method-assign]
         for owner, name, value in self._restore:
             setattr(owner, name, value)
-        if self.server is not None:
-            self.server.stop()
 
     # -- evaluators ------------------------------------------------------------------------
     def python(self, example: Example) -> None:
@@ -146,7 +150,10 @@ class Page:
             self.serve([])
         code = compile(self.address(source), str(example.path), "exec")
         out = io.StringIO()
-        with contextlib.redirect_stdout(out):
+        # A reader's script warns and goes on (the suite turns warnings into errors).
+        with contextlib.redirect_stdout(out), warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.simplefilter("ignore", DeprecationWarning)
             exec(code, example.namespace)  # noqa: S102 - the page's own snippet
         said = [m["said"] for m in map(_PRINT.match, source.splitlines()) if m]
         if said and all(said):

@@ -114,3 +114,27 @@ def test_the_scenarios_page_lists_every_job_scenario_and_fault_kind():
     page = _generated().render((DOCS / "scenarios.md").read_text(encoding="utf-8"))
     for name in [*JOB, *faults.descriptions()]:
         assert f"| `{name}` |" in page, name
+
+
+def test_the_readme_is_a_front_door():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert len(lines) < 250
+    # Exactly two set-up commands, each the line two after its marker (.ci/run reads the test
+    # command so; tests/docs_pages.py runs the serve command's `wanmock serve`).
+    commands = {}
+    for marker in ("<!-- serve-command -->", "<!-- test-command -->"):
+        assert lines.count(marker) == 1, marker
+        at = lines.index(marker)
+        assert lines[at + 1].startswith("```") and lines[at + 3] == "```"
+        commands[marker] = lines[at + 2]
+    assert commands["<!-- serve-command -->"].endswith("&& wanmock serve")
+    assert commands["<!-- test-command -->"].endswith("python -m pytest -n 2")
+    assert commands["<!-- test-command -->"].startswith('pip install -e ".[test]"')
+    # The test command is not run by the docs runner (it would run the suite inside itself).
+    assert lines[lines.index("<!-- test-command -->") - 1] == "<!-- skip: next -->"
+    # Every relative link leads to a file of the repository.
+    targets = re.findall(r"\]\((?!https?://|#)([^)#]+)", text)
+    assert targets
+    missing = [t for t in targets if not (ROOT / t).exists()]
+    assert not missing, missing

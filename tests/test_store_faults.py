@@ -20,7 +20,7 @@ from mockserver.server import ThreadedMockServer
 from tests.conftest import RedisServer
 from tests.helpers import require_program
 
-BOUND_S = TIMEOUT_S + PROBE_S + 0.5  # 1.75 s: the README's documented bound
+BOUND_S = TIMEOUT_S + PROBE_S + 0.5  # 1.75 s: the bound docs/stores.md states
 DS = {"Authorization": "Bearer sk-x", "X-DashScope-Async": "enable"}
 NV = {"Authorization": "Bearer sk-x"}
 

@@ -95,7 +95,7 @@ def test_python_clients_trust_it_by_environment_alone(served, tls_dir: Path) -> 
                              timeout=120, check=True)
     assert json.loads(without.stdout) == dict.fromkeys(
         ["httpx", "requests", "aiohttp", "urllib"], "CERTIFICATE_VERIFY_FAILED")
-    # What the README tells a user to type: eval "$(wanmock tls env)", then run the client.
+    # What docs/tls.md tells a user to type: eval "$(wanmock tls env)", then run the client.
     shell = (f'eval "$({sys.executable} -m mockserver tls env --tls-dir "$1")" && '
              'exec "$2" -c "$3" "$4"')
     trusted = subprocess.run(["sh", "-c", shell, "sh", str(tls_dir), sys.executable, PROBE,

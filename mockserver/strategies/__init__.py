@@ -12,7 +12,7 @@ Everything here is built from the contracts and the model catalogue when you cal
   `apply_lifecycle()` makes a submitted task of the fake follow one.
 - `poll_plans()` draws the pacing of the fake's poll-count mode.
 
-The README's example (section "Strategies"): whatever lifecycle the provider shows, a small
+The documentation's example (docs/strategies.md): whatever lifecycle the provider shows, a small
 polling client ends in the right state and stops polling::
 
     @pytest.mark.wanmock(mode="time", clock="manual")

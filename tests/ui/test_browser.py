@@ -3,7 +3,7 @@ skipped locally without it, a failure under CI=true) against a live fake on 127.
 
 One server, one browser and one page for the module. Every test also checks that the page sent
 no request beyond 127.0.0.1 and logged no console error. With WANMOCK_SCREENSHOTS=1 the tests
-save the README's screenshots into docs/ui/.
+save the screenshots of the README and docs/dashboard.md into docs/ui/.
 """
 
 from __future__ import annotations
