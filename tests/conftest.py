@@ -119,15 +119,17 @@ def shared_url(request, tmp_path):
 
 
 # Markers whose tests the normal suite leaves out: they run only when `-m` names them, as
-# .ci/run does after the README's test command (`-m soak`, then `-m container`).
-ASKED_FOR = ("container", "soak")
+# .ci/run does after the README's test command (`-m "soak or thorough"`, then `-m container`).
+ASKED_FOR = ("container", "soak", "thorough")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Container image tests (marker `container`: they build images with podman, minutes) and
+    """Container image tests (marker `container`: they build images with podman, minutes),
     soaks (marker `soak`: workers killed under load, 300 MB bodies; tens of seconds each, most
-    of it waiting on real processes) run only when asked for by marker; the normal suite
-    leaves them out so that it stays within its three minutes on two cores."""
+    of it waiting on real processes) and the thorough property runs (marker `thorough`: each
+    family's whole contract through Schemathesis, the mutant providers, `wanmock check`
+    against a live fake; about 100 s of CPU) run only when asked for by marker; the normal
+    suite leaves them out so that it stays within its three minutes on two cores."""
     asked = config.getoption("markexpr", "") or ""
     left_out = [name for name in ASKED_FOR if name not in asked]
     kept = [item for item in items

@@ -34,6 +34,7 @@ def fake(**options):
                       api_keys={KEY}, **options)
 
 
+@pytest.mark.thorough
 @pytest.mark.parametrize("family", FAMILIES)
 def test_fake_conforms_to_its_contract_in_every_phase(family):
     report = check(fake(), families=[family], api_key=KEY, max_examples=EXAMPLES)
@@ -95,6 +96,7 @@ def test_budget_caps_billable_submissions():
     assert 0 < len(list(app.state.backend.tasks())) <= 3
 
 
+@pytest.mark.thorough
 def test_wanmock_check_cli_against_the_live_fake(tmp_path, capsys):
     junit, markdown = tmp_path / "junit.xml", tmp_path / "drift.md"
     with ThreadedMockServer(fake()) as server:
@@ -122,6 +124,7 @@ def test_wanmock_check_reports_an_auth_gap_when_any_key_is_accepted(capsys):
     assert "ignored_auth" in out
 
 
+@pytest.mark.thorough
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_mutant_provider_is_caught(name, tmp_path):
     factory, family, words = MUTANTS[name]
