@@ -102,9 +102,10 @@ def self_links(value: Any) -> list[str]:
 
 
 class WebhookReceiver:
-    """A webhook receiver on 127.0.0.1: counts deliveries (`count`, `posts`: when each came),
-    answers the given `statuses` in turn (200 once they are used up) and, with `hold_first`,
-    holds the first POST until `hold` is set (`close()` sets it)."""
+    """A webhook receiver on 127.0.0.1: counts deliveries (`count`, `posts`: when each came;
+    `received`: each one's lower-case headers and exact body), answers the given `statuses` in
+    turn (200 once they are used up) and, with `hold_first`, holds the first POST until `hold`
+    is set (`close()` sets it)."""
 
     def __init__(self, statuses: list[int] | None = None, *, hold_first: bool = False) -> None:
         import threading
@@ -114,14 +115,16 @@ class WebhookReceiver:
         self.statuses = list(statuses or [])
         self.count = 0
         self.posts: list[float] = []
+        self.received: list[tuple[dict[str, str], str]] = []
         self.hold = threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                self.rfile.read(int(self.headers["Content-Length"]))
+                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
                 outer.count += 1
                 outer.posts.append(time.monotonic())
+                outer.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 if hold_first and outer.count == 1:
                     outer.hold.wait(30)
                 self.send_response(outer.statuses.pop(0) if outer.statuses else 200)

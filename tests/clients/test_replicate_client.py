@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +33,7 @@ from mockserver.handle import WanMock
 from mockserver.images import SAMPLE_PNG_DATA_URI
 from mockserver.server import ThreadedMockServer
 from tests.clients.conftest import assert_mp4
-from tests.helpers import until
+from tests.helpers import WebhookReceiver, until
 
 pytestmark = pytest.mark.clients
 
@@ -222,36 +220,9 @@ def test_file_inputs_upload_through_the_files_api(polls: ThreadedMockServer, cli
     assert len(rc.files.list()) == 1
 
 
-class _Receiver:
-    """Keeps each webhook's headers and exact body."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], str]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-                outer.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_webhooks_validate_signed_and_reject_tampered(clock: ThreadedMockServer,
                                                       client: Any) -> None:
-    receiver = _Receiver()
+    receiver = WebhookReceiver()
     try:
         rc = client(clock)
         prediction = rc.predictions.create(model=T2V, input=PROMPT, webhook=receiver.url,
