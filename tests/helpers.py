@@ -26,23 +26,30 @@ def conforms(family: str, operation_id: str, response: httpx.Response) -> Any:
     return body
 
 
+def missing(message: str) -> None:
+    """Something a test drives for real is absent: locally the test skips, saying how to get
+    it; under `CI=true` it fails instead, so CI can never pass by skipping."""
+    import os
+
+    import pytest
+
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message}; CI must install it (see .ci/run)")
+    pytest.skip(message)
+
+
 def require_program(name: str, install: str) -> str:
     """The path of a system program the test drives for real (redis-server, chromium).
 
     Locally a missing program skips the test, saying how to install it; under `CI=true` it fails
     instead, so CI can never pass by skipping.
     """
-    import os
     import shutil
-
-    import pytest
 
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed ({install})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; CI must install it (see .ci/run)")
-        pytest.skip(message)
+        missing(f"{name} is not installed ({install})")
+    assert path is not None
     return path
 
 

@@ -22,6 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from mockserver.providers.fal import signing
+from tests.helpers import missing
 
 KEY = "wm-key-id:wm-key-secret"
 
@@ -49,8 +50,7 @@ def test_litellm_fal_video_backend_end_to_end(wanmock_server):
     """`litellm.video_generation/video_status/video_content` with `api_base` (LiteLLM reads no
     host variable for fal video) and `FAL_AI_API_KEY`-style `api_key`."""
     if importlib.util.find_spec("litellm") is None:  # not imported here: it reaches out
-        pytest.fail("litellm is missing: pip install -e '.[test]'") if os.environ.get(
-            "CI") else pytest.skip("pip install -e '.[test]' (litellm)")
+        missing("litellm is not installed: pip install -e '.[test]'")
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}  # no cost-map download
     with wanmock_server.expect_violations():  # the Wan 2.7 body LiteLLM gets wrong, on purpose
         done = subprocess.run([sys.executable, "-c", LITELLM, wanmock_server.url, KEY],

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import serve_process
+from tests.helpers import missing, serve_process
 
 SCRIPT = r"""
 import asyncio, json
@@ -75,8 +75,7 @@ print(json.dumps(out))
 @pytest.mark.clients
 def test_fal_client_against_wanmock_serve_tls(tmp_path: Path) -> None:
     if importlib.util.find_spec("fal_client") is None:
-        pytest.fail("fal-client is missing: pip install -e '.[test]'") if os.environ.get(
-            "CI") else pytest.skip("pip install -e '.[test]' (fal-client)")
+        missing("fal-client is not installed: pip install -e '.[test]'")
     tls_dir = tmp_path / "tls"
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith("FAL_") and k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}

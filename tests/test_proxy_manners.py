@@ -31,6 +31,7 @@ from mockserver.cli import build_parser
 from mockserver.cli_loop import make_proxy
 from mockserver.proxy import Proxy
 from mockserver.server import ThreadedMockServer
+from tests.helpers import missing
 
 KEY = "sk-manners-0123456789abcdef"
 HALF = 4 * 1024 * 1024  # each half of the streamed download
@@ -188,9 +189,7 @@ def test_fal_client_completes_through_the_proxy_over_https(instant_upstream, tmp
     """fal-client speaks HTTPS only: `wanmock proxy --tls` serves it, and the status URL it
     follows leads back through the proxy, so the whole job is recorded."""
     if importlib.util.find_spec("fal_client") is None:
-        if os.environ.get("CI"):
-            pytest.fail("fal-client is missing: pip install -e '.[test]'")
-        pytest.skip("pip install -e '.[test]' (fal-client)")
+        missing("fal-client is not installed: pip install -e '.[test]'")
     args = build_parser().parse_args([
         "proxy", "--target", instant_upstream.url, "--tls", "--tls-dir", str(tmp_path / "ca"),
         "--record", str(tmp_path / "fal.jsonl"), "--budget", "1", "--quiet"])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import require_program, serve_process
+from tests.helpers import missing, require_program, serve_process
 
 NODE_DIR = Path(__file__).parent / "node_fal"
 
@@ -22,10 +22,7 @@ NODE_DIR = Path(__file__).parent / "node_fal"
 def test_fal_js_client_against_wanmock_serve_tls(tmp_path: Path) -> None:
     node = require_program("node", "Node 20: apt-get install nodejs npm")
     if not (NODE_DIR / "node_modules" / "@fal-ai" / "client").is_dir():
-        message = f"@fal-ai/client is not installed: cd {NODE_DIR} && npm ci"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message} (.ci/run does it)")
-        pytest.skip(message)
+        missing(f"@fal-ai/client is not installed: cd {NODE_DIR} && npm ci")
     tls_dir = tmp_path / "tls"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "NODE_"))}
     with serve_process("--tls", "--tls-dir", str(tls_dir), "--timing", "instant",
