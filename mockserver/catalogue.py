@@ -15,9 +15,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from mockserver import media, media_checks
+from mockserver import media, media_checks, yamlio
 from mockserver.errors import ContractError
 from mockserver.images import keep_aspect
 from mockserver.media import AUDIO_TYPES, IMAGE_URL, Assumed, audio_url_ok
@@ -138,7 +136,7 @@ class Catalogue:
     @classmethod
     def load(cls, path: Path) -> Catalogue:
         with open(path, encoding="utf-8") as fh:
-            return cls(yaml.safe_load(fh), path)
+            return cls(yamlio.safe_load(fh), path)
 
     def entry(self, family: str, model: str) -> ModelEntry | None:
         return self._index.get((family, model))

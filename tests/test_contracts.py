@@ -266,6 +266,47 @@ def test_catalogue_rejects_malformed_data(tmp_path):
         Catalogue.load(path)
 
 
+def test_a_contract_file_is_validated_once_per_content(tmp_path, monkeypatch):
+    """The OpenAPI check of a contract file is skipped when its exact bytes passed it before
+    (a digest in the cache directory); a changed or invalid file is checked again, and a cache
+    that cannot be written is no cache."""
+    from mockserver.contracts import loading
+
+    calls: list[str] = []
+    real = loading.validate_document
+
+    def counting(document, path="<contract>"):
+        calls.append(Path(path).name)
+        real(document, path)
+
+    monkeypatch.setattr(loading, "validate_document", counting)
+    monkeypatch.setenv("WANMOCK_CACHE_DIR", str(tmp_path / "cache"))
+    catalogue = Catalogue.load(contracts_dir() / "catalogue.yaml")
+    source = (contracts_dir() / "jiekou.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "jiekou.yaml"
+    path.write_text(source, encoding="utf-8")
+    first = loading.load_contract(path, catalogue)
+    second = loading.load_contract(path, catalogue)
+    assert calls == ["jiekou.yaml"]  # the second load found the verdict
+    assert second.document == first.document
+    path.write_text(source + "\n# changed\n", encoding="utf-8")
+    loading.load_contract(path, catalogue)
+    assert calls == ["jiekou.yaml", "jiekou.yaml"]  # new bytes, checked again
+    broken = source.replace("\ninfo:\n  title:", "\ninfo:\n  titles:", 1)  # title required
+    assert broken != source
+    path.write_text(broken, encoding="utf-8")
+    for _ in range(2):  # an invalid file is never remembered as valid
+        with pytest.raises(ContractError, match="not valid OpenAPI"):
+            loading.load_contract(path, catalogue)
+    assert calls[2:] == ["jiekou.yaml", "jiekou.yaml"]
+    (tmp_path / "ro").write_text("a file, not a directory")
+    monkeypatch.setenv("WANMOCK_CACHE_DIR", str(tmp_path / "ro"))
+    path.write_text(source, encoding="utf-8")
+    for _ in range(2):  # no usable cache: checked every time, loaded all the same
+        assert loading.load_contract(path, catalogue).document == first.document
+    assert len(calls) == 6
+
+
 def test_contracts_dir_points_at_the_bundled_contracts():
     assert (contracts_dir() / "catalogue.yaml").exists()
     assert load() is load()  # loaded and compiled once

@@ -6,17 +6,18 @@ and their JSON Schema validators (and compiled fast-path validators) built once.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from mockserver import yamlio
 from mockserver.catalogue import Catalogue
 from mockserver.contracts import extensions as ext
 from mockserver.contracts.compiled import compile_fast_registry, compile_fast_validator
@@ -127,14 +128,57 @@ def _build_operations(
 
 
 
+def validated_cache() -> Path | None:
+    """Where the digests of contract files found valid OpenAPI are kept: $WANMOCK_CACHE_DIR,
+    else `wanmock/` in $XDG_CACHE_HOME or ~/.cache; None when no such directory can be named."""
+    env = os.environ.get("WANMOCK_CACHE_DIR")
+    if env:
+        return Path(env) / "validated"
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        home = os.path.expanduser("~")
+        if home == "~":
+            return None
+        base = os.path.join(home, ".cache")
+    return Path(base) / "wanmock" / "validated"
+
+
+def _validation_key(text: bytes) -> str:
+    """A file's contents and the validator's version: the same pair, the same verdict."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        validator = version("openapi-spec-validator")
+    except PackageNotFoundError:  # pragma: no cover - a dependency
+        validator = "?"
+    return hashlib.sha256(validator.encode() + b"\0" + text).hexdigest()
+
+
+def validate_once(document: Mapping[str, Any], path: Path, text: bytes) -> None:
+    """`validate_document`, skipped for a file whose exact bytes were found valid before by
+    the same openapi-spec-validator (about 0.4 s per contract on every start of a fake). A
+    verdict is kept only for a valid file; a cache that cannot be read or written is no cache."""
+    cache = validated_cache()
+    key = _validation_key(text)
+    if cache is not None and (cache / key).is_file():
+        return
+    validate_document(document, path)
+    if cache is not None:
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            (cache / key).write_text(f"{path.name}\n", encoding="utf-8")
+        except OSError:
+            pass
+
+
 def load_contract(path: Path, catalogue: Catalogue, *, validate: bool = True) -> Contract:
-    with open(path, encoding="utf-8") as fh:
-        document = yaml.safe_load(fh)
+    text = path.read_bytes()
+    document = yamlio.safe_load(text)
     family = path.stem
     if not isinstance(document, Mapping):
         raise ContractError(f"{path}: not a YAML mapping")
     if validate:
-        validate_document(document, path)
+        validate_once(document, path, text)
     declared = ext.family_of(document)
     if declared is not None and declared != family:
         raise ContractError(f"{path}: x-wanmock-family {declared!r} differs from file name")

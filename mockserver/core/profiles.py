@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from mockserver import yamlio
 from mockserver.errors import MockServerError
 
 PROFILE_VERSION = 1
@@ -61,7 +62,7 @@ def _check_stats(where: str, stats: Any) -> dict[str, float]:
 def _load(path: str, mtime: float) -> dict[str, dict[str, dict[str, float]]]:
     try:
         text = Path(path).read_text(encoding="utf-8")
-        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+        data = json.loads(text) if path.endswith(".json") else yamlio.safe_load(text)
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise MockServerError(f"timing profile {path}: cannot read it: {exc}") from None
     if not isinstance(data, dict) or data.get("wanmock_timing_profile") != PROFILE_VERSION:

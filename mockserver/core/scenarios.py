@@ -229,8 +229,10 @@ class ScenarioBook:
         if isinstance(source, str | Path):
             import yaml
 
+            from mockserver import yamlio
+
             try:
-                data = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
+                data = yamlio.safe_load(Path(source).read_text(encoding="utf-8"))
             except OSError as exc:
                 raise MockServerError(f"cannot read scenario file {source}: {exc}") from exc
             except yaml.YAMLError as exc:
