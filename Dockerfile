@@ -47,6 +47,10 @@ ENV PATH=/opt/wanmock/bin:$PATH \
     WANMOCK_PORT=8000 \
     WANMOCK_ALLOW_REMOTE=true \
     WANMOCK_VIDEO_DIR=/var/lib/wanmock/videos
+# The contracts' OpenAPI check, done once here: every start then finds its verdict in
+# ~/.cache/wanmock (docs/contracts.md) and is serving in under a second.
+RUN python3 -c "from mockserver.contracts import load; load()" \
+    && test -n "$(ls "$HOME/.cache/wanmock/validated")"
 EXPOSE 8000
 # GET /_wanmock/health: 200 while the fake answers and its store is reachable (no token needed).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
