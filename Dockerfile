@@ -20,10 +20,15 @@ COPY pyproject.toml README.md ARCHITECTURE.md ./
 COPY contracts ./contracts
 COPY mockserver ./mockserver
 RUN --mount=type=cache,target=/root/.cache/pip \
-    /opt/build/bin/pip wheel --disable-pip-version-check --wheel-dir /wheels .
+    /opt/build/bin/pip wheel --disable-pip-version-check --wheel-dir /wheels . \
+    && cd /wheels && sha256sum *.whl > /wheels.sha256
 
 # -- runtime: the wheels installed into a venv, nothing else ----------------------------------
 FROM ${BASE}
+# The wheels' digests, copied: a bind mount from another stage is not part of a step's cache
+# key under podman/buildah, so without this a rebuild after a code change would reuse the
+# install step below and ship the old code.
+COPY --from=build /wheels.sha256 /opt/wanmock-wheels.sha256
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     python3 -m venv /opt/wanmock \
     && /opt/wanmock/bin/pip install --disable-pip-version-check --no-cache-dir --no-index \

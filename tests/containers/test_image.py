@@ -4,6 +4,7 @@ from the host with the dashscope SDK, its HEALTHCHECK, and a clean stop on SIGTE
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import time
@@ -65,6 +66,16 @@ def test_the_image_is_built_as_documented(image: str) -> None:
     assert probe.stdout.split() == ["/opt/wanmock/bin/python3", "10001"]
     version = podman.podman("run", "--rm", image, "--version")
     assert version.stdout.strip() == f"wanmock {__version__}"
+    # The image runs this checkout's code (a rebuild must not reuse an install of older code),
+    # and its contracts' OpenAPI verdicts were cached at build time.
+    ours = hashlib.sha256((podman.ROOT / "mockserver" / "contracts" / "loading.py").read_bytes())
+    theirs = podman.podman("run", "--rm", "--entrypoint", "python3", image, "-c",
+                           "import hashlib, mockserver.contracts.loading as m, os; "
+                           "print(hashlib.sha256(open(m.__file__, 'rb').read()).hexdigest()); "
+                           "print(len(os.listdir(m.validated_cache())))")
+    digest, cached = theirs.stdout.split()
+    assert digest == ours.hexdigest()
+    assert int(cached) == len(list((podman.ROOT / "contracts").glob("*.yaml"))) - 1
     size_mb = info["Size"] / 1e6
     print(f"image {image}: {size_mb:.0f} MB")
 
