@@ -61,8 +61,12 @@ def test_upload_then_image_to_video(wanmock, tmp_path: Path):
                                                   "start_image_url": url})
     assert e.value.status_code == 422 and e.value.message[0]["loc"] == ["body", "end_image_url"]
     assert e.value.message[0]["type"] == "missing"
+    # Wan 2.7 takes the same upload as its first frame.
+    out = fal_client.subscribe("fal-ai/wan/v2.7/image-to-video",
+                               {"prompt": "the cat blinks", "image_url": url, "duration": 3})
+    assert out["video"]["duration"] == 3.0 and out["actual_prompt"] == "the cat blinks"
     assert sorted(t.spec.model for t in wanmock.tasks("fal")) == [
-        "wan2.1-flf2v", "wan2.1-flf2v", "wan2.2-i2v"]
+        "wan2.1-flf2v", "wan2.1-flf2v", "wan2.2-i2v", "wan2.7-i2v"]
 
 
 @pytest.mark.wanmock(clock="manual", mode="time", timing="fast")
@@ -149,6 +153,12 @@ def test_run_host_and_unknown_apps(wanmock):
     assert out["actual_prompt"] == "a fox"
     [entry] = wanmock.requests(family="fal", operation="runAppTask")
     assert entry.path == "/fal.run/wan/v2.6/text-to-video"
+    silent = fal_client.run("wan/v2.6/image-to-video/flash",
+                            {"prompt": "a fox", "image_url": IMG, "generate_audio": False})
+    assert silent["video"]["content_type"] == "video/mp4"
+    [flash] = wanmock.requests(family="fal", operation="runAppVersionTask")
+    assert flash.path == "/fal.run/wan/v2.6/image-to-video/flash"
+    assert wanmock.tasks("fal")[-1].spec.audio is False
     with wanmock.expect_violations(), pytest.raises(fal_client.client.FalClientHTTPError) as e:
         fal_client.run("fal-ai/veo-3", {"prompt": "x"})
     assert (e.value.status_code, e.value.message) == (404, "Application 'veo-3' not found")
@@ -247,3 +257,98 @@ def test_the_strict_key_format_refuses_a_key_without_a_colon(wanmock):
                                       "Expected '<key_id>:<key_secret>'."}
     paired = httpx.post(url, json={"prompt": "a"}, headers={"Authorization": f"Key {KEY}"})
     assert paired.status_code == 200
+
+
+# -- the endpoints added after the first twelve (contracts/fal.yaml decision endpoints) ---------
+IMG = "https://v3.fal.media/files/rabbit/cat.png"
+CLIP = "https://v3.fal.media/files/rabbit/clip.mp4"
+# endpoint, a valid body, the catalogue model, and one endpoint-specific field's bad value with
+# the pydantic type fal's 422 names.
+NEW_ENDPOINTS = [
+    ("fal-ai/wan/v2.7/image-to-video", {"prompt": "the cat blinks", "image_url": IMG},
+     "wan2.7-i2v", ("duration", "5", "int_type")),
+    ("fal-ai/wan/v2.7/reference-to-video",
+     {"prompt": "Character1 waves", "reference_video_urls": [CLIP]}, "wan2.7-r2v",
+     ("duration", 12, "literal_error")),
+    ("fal-ai/wan/v2.7/edit-video", {"prompt": "make it snow", "video_url": CLIP},
+     "wan2.7-videoedit", ("audio_setting", "keep", "literal_error")),
+    ("wan/v2.6/image-to-video/flash", {"prompt": "the fox runs", "image_url": IMG},
+     "wan2.6-i2v-flash", ("generate_audio", "loud", "bool_type")),
+    ("wan/v2.6/reference-to-video/flash", {"prompt": "Character1 sings", "image_urls": [IMG]},
+     "wan2.6-r2v-flash", ("video_urls", [CLIP] * 4, "too_long")),
+    ("alibaba/wan-3.0/image-to-video", {"start_image_url": IMG}, "wan3.0-i2v",
+     ("duration", 31, "less_than_equal")),
+    ("alibaba/wan-3.0-prime/text-to-video", {"prompt": "a paper boat"}, "wan3.0-prime-t2v",
+     ("resolution", "4k", "literal_error")),
+    ("alibaba/wan-3.0-prime/image-to-video", {"start_image_url": IMG}, "wan3.0-prime-i2v",
+     ("end_image_url", 7, "string_type")),
+]
+
+
+@pytest.mark.parametrize(("endpoint", "body", "model", "bad"), NEW_ENDPOINTS,
+                         ids=[e[0] for e in NEW_ENDPOINTS])
+@pytest.mark.wanmock(clock="manual", mode="time", timing="fast")
+def test_each_endpoint_runs_and_refuses_its_own_fields(wanmock, endpoint, body, model, bad):
+    """Submit -> status -> result with a playable MP4 on the fake's clock; the queue URLs keep
+    owner/alias only; a bad value of a field of this endpoint is fal's 422 from the runner."""
+    auth = {"Authorization": f"Key {KEY}"}
+    sent = httpx.post(f"https://queue.fal.run/{endpoint}", json=body, headers=auth)
+    assert sent.status_code == 200, sent.text
+    created = sent.json()
+    root = "https://queue.fal.run/" + "/".join(endpoint.split("/")[:2]) + "/requests/"
+    assert created["response_url"] == root + created["request_id"]
+    assert created["status_url"] == root + created["request_id"] + "/status"
+    queued = httpx.get(created["status_url"], headers=auth)
+    assert (queued.status_code, queued.json()["status"]) == (202, "IN_QUEUE")
+    assert wanmock.task(created["request_id"]).spec.model == model
+    wanmock.run_until_terminal(created["request_id"])
+    done = httpx.get(created["status_url"], headers=auth).json()
+    assert done["status"] == "COMPLETED" and "error" not in done
+    result = httpx.get(created["response_url"], headers=auth)
+    assert result.status_code == 200, result.text
+    out = result.json()
+    video = httpx.get(out["video"]["url"])
+    assert video.content[4:8] == b"ftyp" and out["video"]["file_size"] == len(video.content)
+    assert isinstance(out["seed"], int)
+    field, value, kind = bad
+    with wanmock.expect_violations():
+        refused = httpx.post(f"https://queue.fal.run/{endpoint}", json={**body, field: value},
+                             headers=auth).json()
+        wanmock.run_until_terminal(refused["request_id"])
+        answer = httpx.get(refused["response_url"], headers=auth)
+    assert answer.status_code == 422 and answer.headers["x-fal-retryable"] == "false"
+    [item] = answer.json()["detail"]
+    assert item["loc"] == ["body", field] and item["type"] == kind, item
+
+
+@pytest.mark.wanmock(clock="manual", mode="time", timing="fast")
+def test_cross_field_rules_of_the_new_endpoints(wanmock):
+    """Wan 2.7 i2v takes a first frame or a clip, not both and not neither (decision
+    wan27-i2v-inputs); Wan 2.6 R2V flash needs a reference; Wan 3.0 Prime runs faster than
+    Wan 3.0 on the same input (the catalogue's speed)."""
+    auth = {"Authorization": f"Key {KEY}"}
+    cases = {"both": {"image_url": IMG, "video_url": CLIP}, "neither": {"prompt": "a cat"},
+             "clip": {"video_url": CLIP}}
+    answers = {}
+    with wanmock.expect_violations():
+        for name, body in cases.items():
+            created = httpx.post("https://queue.fal.run/fal-ai/wan/v2.7/image-to-video",
+                                 json=body, headers=auth).json()
+            wanmock.run_until_terminal(created["request_id"])
+            answers[name] = httpx.get(created["response_url"], headers=auth)
+        flash = httpx.post("https://queue.fal.run/wan/v2.6/reference-to-video/flash",
+                           json={"prompt": "Character1"}, headers=auth).json()
+        wanmock.run_until_terminal(flash["request_id"])
+        no_refs = httpx.get(flash["response_url"], headers=auth)
+    assert answers["clip"].status_code == 200
+    assert answers["both"].status_code == 422
+    assert answers["neither"].status_code == 422
+    assert answers["neither"].json()["detail"][0]["loc"] == ["body", "image_url"]
+    assert no_refs.status_code == 422
+    assert no_refs.json()["detail"][0]["loc"] == ["body", "image_urls"]
+    plans = {}
+    for app in ("alibaba/wan-3.0/text-to-video", "alibaba/wan-3.0-prime/text-to-video"):
+        created = httpx.post(f"https://queue.fal.run/{app}", json={"prompt": "a boat"},
+                             headers=auth).json()
+        plans[app] = wanmock.task(created["request_id"]).plan.run_s
+    assert plans["alibaba/wan-3.0-prime/text-to-video"] < plans["alibaba/wan-3.0/text-to-video"]
