@@ -18,6 +18,7 @@ or the `WANMOCK_FAMILIES` environment variable (module names, comma-separated).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -329,9 +330,15 @@ def host_match(hosts: Mapping[str, str], host: str) -> str | None:
     if found is not None:
         return found
     for pattern, value in hosts.items():
-        if "*" in pattern and re.match(host_regex(pattern), host):
+        if "*" in pattern and host_pattern(pattern).match(host):
             return value
     return None
+
+
+@functools.lru_cache(maxsize=1024)
+def host_pattern(host: str) -> re.Pattern[str]:
+    """`host_regex(host)` compiled, once per pattern: DashScope asks on every submit."""
+    return re.compile(host_regex(host))
 
 
 def owner(path: str, served: Iterable[str] | None = None) -> str | None:

@@ -51,18 +51,31 @@ if HttpToolsProtocol is not None:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._read_timer: asyncio.TimerHandle | None = None
+            # When the client must have sent more (None: nothing awaited). Arming moves this
+            # deadline only; the one timer of the connection wakes at the deadline it knew and
+            # sleeps again until the current one, so a request costs no timer of its own.
+            self._deadline: float | None = None
             self._head_bytes = 0  # bytes received since the current request's head began
             self._in_body = False
 
         def _arm(self) -> None:
-            if self._read_timer is not None:
-                self._read_timer.cancel()
-            self._read_timer = self.loop.call_later(self.read_timeout, self._timed_out)
+            self._deadline = deadline = self.loop.time() + self.read_timeout
+            if self._read_timer is None:
+                self._read_timer = self.loop.call_at(deadline, self._wake)
 
         def _disarm(self) -> None:
-            if self._read_timer is not None:
-                self._read_timer.cancel()
-                self._read_timer = None
+            self._deadline = None  # the timer, when it wakes, finds nothing awaited
+
+        def _wake(self) -> None:
+            self._read_timer = None
+            deadline = self._deadline
+            if deadline is None:
+                return
+            if self.loop.time() < deadline:  # armed again since: sleep until the new deadline
+                self._read_timer = self.loop.call_at(deadline, self._wake)
+                return
+            self._deadline = None
+            self._timed_out()
 
         def _refuse(self, status: bytes) -> None:
             cycle = self.cycle
@@ -76,7 +89,6 @@ if HttpToolsProtocol is not None:
             self.transport.close()
 
         def _timed_out(self) -> None:
-            self._read_timer = None
             if not self.transport.is_closing():
                 self._refuse(_status(408, "Request Timeout",
                                      f"no request data for {self.read_timeout:g} s"))
@@ -86,7 +98,10 @@ if HttpToolsProtocol is not None:
             self._arm()  # a connection that never sends its first request is closed too
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
+            self._deadline = None
+            if self._read_timer is not None:
+                self._read_timer.cancel()
+                self._read_timer = None
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import random
 import string
 import threading
@@ -68,15 +70,17 @@ def key_digest(api_key: str | None) -> str | None:
     A digest given again is kept as is."""
     if api_key is None or (api_key.startswith(KEY_DIGEST) and len(api_key) == 71):
         return api_key
-    import hashlib
+    return _digest(api_key)
 
+
+@functools.lru_cache(maxsize=256)
+def _digest(api_key: str) -> str:
+    # Every request of a task's key asks again (submit, poll, list): a test run uses a few keys.
     return KEY_DIGEST + hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def key_id(api_key: str) -> str:
     """A stable, non-secret id for an API key (DashScope's `api_key_id`): a digest, never the
     key. Same key, same id, in every process; nothing about the key can be read back from it."""
-    import hashlib
-
     digest = key_digest(api_key) or ""  # the same id from the key or the digest tasks keep
     return hashlib.sha256(b"wanmock-api-key-id:" + digest.encode()).hexdigest()[:16]

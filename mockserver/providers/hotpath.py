@@ -225,12 +225,22 @@ class Dispatch:
                     literals.append((i, part))
             self._table.setdefault((method, len(parts)), []).append(
                 (tuple(literals), tuple(params), endpoint))
+        # Each bucket by its routes' first segment (`api`, `fal-ai`, `v1`): the routes whose
+        # first segment is that literal or a parameter, in the order given; `None`: the routes
+        # whose first segment is a parameter (for any other first segment).
+        self._first: dict[tuple[str, int], dict[str | None, list[Any]]] = {}
+        for bucket, routes in self._table.items():
+            firsts = {lit for literals, _, _ in routes for i, lit in literals if i == 1}
+            self._first[bucket] = {
+                first: [r for r in routes if _first_literal(r[0]) in (first, None)]
+                for first in (*firsts, None)}
 
     def match(self, method: str, path: str) -> tuple[Endpoint, dict[str, str]] | None:
         parts = path.split("/")
-        candidates = self._table.get((method, len(parts)))
-        if candidates is None:
+        bucket = self._first.get((method, len(parts)))
+        if bucket is None:
             return None
+        candidates = bucket.get(parts[1] if len(parts) > 1 else None) or bucket[None]
         for literals, params, endpoint in candidates:
             for i, literal in literals:
                 if parts[i] != literal:
@@ -245,3 +255,11 @@ class Dispatch:
                 else:
                     return endpoint, values
         return None
+
+
+def _first_literal(literals: tuple[tuple[int, str], ...]) -> str | None:
+    """A route's first path segment when it is a literal (None: a parameter)."""
+    for i, literal in literals:
+        if i == 1:
+            return literal
+    return None

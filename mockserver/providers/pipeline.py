@@ -159,7 +159,8 @@ class Pipeline:
                         raise FaultRequested("rate-limit")
                     if checks:
                         violations = op.parameter_violations(
-                            request.query_params if checks_query else _NO_QUERY, headers)
+                            request.query_params if checks_query and scope.get("query_string")
+                            else _NO_QUERY, headers)
                         if violations:
                             raise policy.parameter_error(violations[0], op)
                     if raw is None:

@@ -11,7 +11,7 @@ from mockserver.contracts import Operation
 from mockserver.contracts.extensions import Limits
 from mockserver.errors import ProviderError, Violation
 from mockserver.families import host_match
-from mockserver.providers.policy import Policy
+from mockserver.providers.policy import Context, Policy
 
 if TYPE_CHECKING:
     from mockserver.core.config import Options
@@ -35,6 +35,10 @@ class DashScopePolicy(Policy):
     # DashScope's parser is not Go's: a body with invalid UTF-8 is not JSON to it (decision
     # json-decoding); apiyi passes the body through to it.
     invalid_utf8 = "reject"
+
+    def __init__(self, context: Context) -> None:
+        super().__init__(context)
+        self._regions: dict[str, str | None] = {}  # Host value -> its region (`region`)
 
     def trailing_slash(self) -> str | None:
         """DashScope answers `/api/v1/tasks/{id}/` as `/api/v1/tasks/{id}` (decision
@@ -89,9 +93,16 @@ class DashScopePolicy(Policy):
             return None
         host = headers.get("host", "")
         host = (host.rpartition(":")[0] if ":" in host and not host.endswith("]") else host)
-        if host.lower() in regions.lenient_hosts and switch != "strict":
+        host = host.lower()
+        if host in regions.lenient_hosts and switch != "strict":
             return None
-        return host_match(regions.hosts, host.lower())
+        try:
+            return self._regions[host]
+        except KeyError:  # the contract's hosts do not change: one match per Host value
+            if len(self._regions) >= 256:
+                self._regions.clear()
+            found = self._regions[host] = host_match(regions.hosts, host)
+            return found
 
     # -- errors ------------------------------------------------------------------------------
     def auth_error(self, kind: str) -> ProviderError:

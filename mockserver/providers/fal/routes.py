@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,7 +74,8 @@ class Fal(Family):
         spec, late = self.settle(ex)
         op = ex.operation
         root = render.request_root(op.path)
-        query = ex.request.query_params
+        request = ex.request
+        query: Mapping[str, str] = request.query_params if request.scope.get("query_string") else {}
         limit = (query.get("fal_max_queue_length") or "").strip()
         if limit.isascii() and limit.isdigit() and self._queued(ex.api_key, root) >= int(limit):
             raise ProviderError(429, "queue_full", "Queue is full", envelope="request",
