@@ -159,6 +159,10 @@ def test_run_host_and_unknown_apps(wanmock):
     [flash] = wanmock.requests(family="fal", operation="runAppVersionTask")
     assert flash.path == "/fal.run/wan/v2.6/image-to-video/flash"
     assert wanmock.tasks("fal")[-1].spec.audio is False
+    turbo = fal_client.run("fal-ai/wan/v2.2-a14b/text-to-video/turbo", {"prompt": "a kite"})
+    assert turbo["prompt"] == "a kite"
+    [five] = wanmock.requests(family="fal", operation="runAppVersionTaskVariant")
+    assert five.path == "/fal.run/fal-ai/wan/v2.2-a14b/text-to-video/turbo"
     with wanmock.expect_violations(), pytest.raises(fal_client.client.FalClientHTTPError) as e:
         fal_client.run("fal-ai/veo-3", {"prompt": "x"})
     assert (e.value.status_code, e.value.message) == (404, "Application 'veo-3' not found")
@@ -282,7 +286,25 @@ NEW_ENDPOINTS = [
      ("resolution", "4k", "literal_error")),
     ("alibaba/wan-3.0-prime/image-to-video", {"start_image_url": IMG}, "wan3.0-prime-i2v",
      ("end_image_url", 7, "string_type")),
+    ("fal-ai/wan/v2.2-a14b/text-to-video/turbo", {"prompt": "a kite"}, "wan2.2-t2v-turbo",
+     ("acceleration", "max", "literal_error")),
+    ("fal-ai/wan/v2.2-a14b/image-to-video/turbo", {"prompt": "a kite", "image_url": IMG},
+     "wan2.2-i2v-turbo", ("aspect_ratio", "21:9", "literal_error")),
+    ("fal-ai/wan/v2.2-a14b/video-to-video", {"prompt": "as clay", "video_url": CLIP},
+     "wan2.2-v2v", ("strength", "strong", "float_type")),
+    ("fal-ai/wan/v2.2-5b/text-to-video", {"prompt": "lanterns"}, "wan2.2-5b-t2v",
+     ("resolution", "480p", "literal_error")),
+    ("fal-ai/wan/v2.2-5b/image-to-video", {"prompt": "lanterns", "image_url": IMG},
+     "wan2.2-5b-i2v", ("num_interpolated_frames", 5, "less_than_equal")),
+    ("fal-ai/wan-vace-14b", {"prompt": "a robot dances", "video_url": CLIP, "task": "pose"},
+     "wan2.1-vace-14b", ("task", "paint", "literal_error")),
+    ("fal-ai/wan-pro/text-to-video", {"prompt": "a hummingbird"}, "wan2.1-pro-t2v",
+     ("enable_safety_checker", "sure", "bool_type")),
+    ("fal-ai/wan-pro/image-to-video", {"prompt": "it flies", "image_url": IMG},
+     "wan2.1-pro-i2v", ("enable_safety_checker", "sure", "bool_type")),
 ]
+# The outputs that differ from {video, seed[, actual_prompt]} (fal-js output types).
+PROMPT_ECHOED = ("wan2.2", "wan2.1-vace")
 
 
 @pytest.mark.parametrize(("endpoint", "body", "model", "bad"), NEW_ENDPOINTS,
@@ -309,7 +331,12 @@ def test_each_endpoint_runs_and_refuses_its_own_fields(wanmock, endpoint, body, 
     out = result.json()
     video = httpx.get(out["video"]["url"])
     assert video.content[4:8] == b"ftyp" and out["video"]["file_size"] == len(video.content)
-    assert isinstance(out["seed"], int)
+    if model.startswith("wan2.1-pro"):  # I2VOutput: the video alone
+        assert set(out) == {"video"}
+    else:
+        assert isinstance(out["seed"], int)
+    if model.startswith(PROMPT_ECHOED):  # WanMotionOutput, edittoOutput
+        assert out["prompt"] == body["prompt"]
     field, value, kind = bad
     with wanmock.expect_violations():
         refused = httpx.post(f"https://queue.fal.run/{endpoint}", json={**body, field: value},
