@@ -39,6 +39,23 @@ class DashScopePolicy(Policy):
     def __init__(self, context: Context) -> None:
         super().__init__(context)
         self._regions: dict[str, str | None] = {}  # Host value -> its region (`region`)
+        # (options, region switch, documented limits): read once per options object (options
+        # are replaced, never changed), not on every request.
+        self._read: tuple[Any, str, Limits | None] | None = None
+
+    def _switches(self) -> tuple[str, Limits | None]:
+        """The region tables' switch and the documented limits (None: off) under the current
+        options."""
+        options = self.context.options
+        read = self._read
+        if read is None or read[0] is not options:
+            regions = self.contract.extensions.regions
+            switch = "on" if regions.switch is None else str(options[regions.switch])
+            limits = self.contract.extensions.limits
+            documented = (None if limits.switch is None or options[limits.switch] != "on"
+                          else limits)
+            read = self._read = (options, switch, documented)
+        return read[1], read[2]
 
     def trailing_slash(self) -> str | None:
         """DashScope answers `/api/v1/tasks/{id}/` as `/api/v1/tasks/{id}` (decision
@@ -88,7 +105,7 @@ class DashScopePolicy(Policy):
         outside the table (loopback, a gateway), the SDKs' lenient default host, or the
         tables switched off (dashscope_regions)."""
         regions = self.contract.extensions.regions
-        switch = "on" if regions.switch is None else self.context.options[regions.switch]
+        switch = self._switches()[0]
         if headers is None or not regions.hosts or switch == "off":
             return None
         host = headers.get("host", "")
@@ -121,10 +138,7 @@ class DashScopePolicy(Policy):
     def documented_limits(self) -> Limits | None:
         """The contract's `x-wanmock-limits` when its switch option is on (DashScope's
         documented rates and concurrency, decision rate-limits), else None."""
-        limits = self.contract.extensions.limits
-        if limits.switch is None or self.context.options[limits.switch] != "on":
-            return None
-        return limits
+        return self._switches()[1]
 
     def check_headers(self, headers: Mapping[str, str], op: Operation) -> None:
         """A submit needs `X-DashScope-Async: enable` (video synthesis is async only); a

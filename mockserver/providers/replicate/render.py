@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from mockserver.core.tasks import Snapshot, State, Task
@@ -15,6 +16,7 @@ WEB = "https://replicate.com/p/"
 _BAR = 10
 
 
+@lru_cache(maxsize=4096)  # a task's few moments, asked again on every poll
 def timestamp(epoch: float) -> str:
     """RFC 3339 UTC with microseconds and `Z`, as Replicate's GET answers write them."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -25,6 +27,7 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 60:02d}:{seconds % 60:02d}"
 
 
+@lru_cache(maxsize=4096)  # the same lines on every poll of a task (and of its model's tasks)
 def progress_line(done: int, total: int, elapsed: float) -> str:
     """One tqdm line (`50%|█████     | 4/8 [00:02<00:02,  1.90it/s]`): what
     replicate's Prediction.progress parses (replicate/prediction.py:94-137)."""
