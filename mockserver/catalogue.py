@@ -194,6 +194,20 @@ class Catalogue:
         own = entry.get("alternatives")
         if not alternatives or not own:
             return entry
+        # The same (entry, alternatives) on every submit of a model: one lookup, no sorting.
+        chosen_cache: dict[tuple[int, frozenset[str]], tuple[ModelEntry, ModelEntry]] = (
+            self.__dict__.setdefault("_chosen", {}))
+        known = chosen_cache.get((id(entry), alternatives))
+        if known is not None and known[0] is entry:
+            return known[1]
+        found = self._variant(entry, own, alternatives)
+        if len(chosen_cache) > 4096:
+            chosen_cache.clear()
+        chosen_cache[(id(entry), alternatives)] = (entry, found)
+        return found
+
+    def _variant(self, entry: ModelEntry, own: Mapping[str, Any],
+                 alternatives: frozenset[str]) -> ModelEntry:
         chosen = tuple(sorted(a for a in alternatives if a in own))
         if not chosen:
             return entry

@@ -225,7 +225,7 @@ class Dispatch:
                     literals.append((i, part))
             self._table.setdefault((method, len(parts)), []).append(
                 (tuple(literals), tuple(params), endpoint))
-        # Each bucket by its routes' first segment (`api`, `fal-ai`, `v1`): the routes whose
+        # Each bucket by its routes' first segment (`api`, `v1`): the routes whose
         # first segment is that literal or a parameter, in the order given; `None`: the routes
         # whose first segment is a parameter (for any other first segment).
         self._first: dict[tuple[str, int], dict[str | None, list[Any]]] = {}
