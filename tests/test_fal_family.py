@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,7 @@ from mockserver.providers.fal import signing
 fal_client = pytest.importorskip("fal_client", reason="pip install -e '.[test]' (fal-client)")
 
 KEY = "wm-key-id:wm-key-secret"
+AUTH = {"Authorization": f"Key {KEY}"}
 APP = "fal-ai/wan/v2.2-a14b/image-to-video"
 PNG = base64.b64decode(SAMPLE_PNG_DATA_URI.split(",", 1)[1])
 
@@ -61,8 +63,13 @@ def test_upload_then_image_to_video(wanmock, tmp_path: Path):
                                                   "start_image_url": url})
     assert e.value.status_code == 422 and e.value.message[0]["loc"] == ["body", "end_image_url"]
     assert e.value.message[0]["type"] == "missing"
+    # Wan 2.7 takes the same upload as its first frame.
+    out = fal_client.subscribe("fal-ai/wan/v2.7/image-to-video",
+                               {"prompt": "the cat blinks", "image_url": url, "duration": 2,
+                                "resolution": "720p"})
+    assert out["video"]["duration"] == 2.0 and out["actual_prompt"] == "the cat blinks"
     assert sorted(t.spec.model for t in wanmock.tasks("fal")) == [
-        "wan2.1-flf2v", "wan2.1-flf2v", "wan2.2-i2v"]
+        "wan2.1-flf2v", "wan2.1-flf2v", "wan2.2-i2v", "wan2.7-i2v"]
 
 
 @pytest.mark.wanmock(clock="manual", mode="time", timing="fast")
@@ -149,6 +156,18 @@ def test_run_host_and_unknown_apps(wanmock):
     assert out["actual_prompt"] == "a fox"
     [entry] = wanmock.requests(family="fal", operation="runAppTask")
     assert entry.path == "/fal.run/wan/v2.6/text-to-video"
+    silent = fal_client.run("wan/v2.6/image-to-video/flash",
+                            {"prompt": "a fox", "image_url": IMG, "generate_audio": False,
+                             "resolution": "720p"})
+    assert silent["video"]["content_type"] == "video/mp4"
+    [flash] = wanmock.requests(family="fal", operation="runAppVersionTask")
+    assert flash.path == "/fal.run/wan/v2.6/image-to-video/flash"
+    assert wanmock.tasks("fal")[-1].spec.audio is False
+    turbo = fal_client.run("fal-ai/wan/v2.2-a14b/text-to-video/turbo",
+                           {"prompt": "a kite", "resolution": "480p"})
+    assert turbo["prompt"] == "a kite"
+    [five] = wanmock.requests(family="fal", operation="runAppVersionTaskVariant")
+    assert five.path == "/fal.run/fal-ai/wan/v2.2-a14b/text-to-video/turbo"
     with wanmock.expect_violations(), pytest.raises(fal_client.client.FalClientHTTPError) as e:
         fal_client.run("fal-ai/veo-3", {"prompt": "x"})
     assert (e.value.status_code, e.value.message) == (404, "Application 'veo-3' not found")
@@ -247,3 +266,134 @@ def test_the_strict_key_format_refuses_a_key_without_a_colon(wanmock):
                                       "Expected '<key_id>:<key_secret>'."}
     paired = httpx.post(url, json={"prompt": "a"}, headers={"Authorization": f"Key {KEY}"})
     assert paired.status_code == 200
+
+
+# -- the endpoints added after the first twelve (contracts/fal.yaml decision endpoints) ---------
+IMG = "https://v3.fal.media/files/rabbit/cat.png"
+CLIP = "https://v3.fal.media/files/rabbit/clip.mp4"
+# Small outputs where the endpoint takes them: the fake renders each result as a real MP4.
+SMALL = {"resolution": "480p", "duration": 2}
+SMALL_720 = {"resolution": "720p", "duration": 2}
+# endpoint, a valid body, the catalogue model, and one endpoint-specific field's bad value with
+# the pydantic type fal's 422 names.
+NEW_ENDPOINTS = [
+    ("fal-ai/wan/v2.7/image-to-video", {"prompt": "a cat", "image_url": IMG, **SMALL_720},
+     "wan2.7-i2v", ("duration", "5", "int_type")),
+    ("fal-ai/wan/v2.7/reference-to-video",
+     {"prompt": "Character1 waves", "reference_video_urls": [CLIP], **SMALL_720}, "wan2.7-r2v",
+     ("duration", 12, "literal_error")),
+    ("fal-ai/wan/v2.7/edit-video", {"prompt": "make it snow", "video_url": CLIP, **SMALL_720},
+     "wan2.7-videoedit", ("audio_setting", "keep", "literal_error")),
+    ("wan/v2.6/image-to-video/flash", {"prompt": "a fox", "image_url": IMG, "resolution": "720p"},
+     "wan2.6-i2v-flash", ("generate_audio", "loud", "bool_type")),
+    ("wan/v2.6/reference-to-video/flash",
+     {"prompt": "Character1 sings", "image_urls": [IMG], "resolution": "720p"},
+     "wan2.6-r2v-flash", ("video_urls", [CLIP] * 4, "too_long")),
+    ("alibaba/wan-3.0/image-to-video", {"start_image_url": IMG, **SMALL}, "wan3.0-i2v",
+     ("duration", 31, "less_than_equal")),
+    ("alibaba/wan-3.0-prime/text-to-video", {"prompt": "a paper boat", **SMALL},
+     "wan3.0-prime-t2v", ("resolution", "4k", "literal_error")),
+    ("alibaba/wan-3.0-prime/image-to-video", {"start_image_url": IMG, **SMALL},
+     "wan3.0-prime-i2v", ("end_image_url", 7, "string_type")),
+    ("fal-ai/wan/v2.2-a14b/text-to-video/turbo", {"prompt": "a kite", "resolution": "480p"},
+     "wan2.2-t2v-turbo", ("acceleration", "max", "literal_error")),
+    ("fal-ai/wan/v2.2-a14b/image-to-video/turbo",
+     {"prompt": "a kite", "image_url": IMG, "resolution": "480p"}, "wan2.2-i2v-turbo",
+     ("aspect_ratio", "21:9", "literal_error")),
+    ("fal-ai/wan/v2.2-a14b/video-to-video",
+     {"prompt": "as clay", "video_url": CLIP, "resolution": "480p"}, "wan2.2-v2v",
+     ("strength", "strong", "float_type")),
+    ("fal-ai/wan/v2.2-5b/text-to-video", {"prompt": "lanterns", "resolution": "580p"},
+     "wan2.2-5b-t2v", ("resolution", "480p", "literal_error")),
+    ("fal-ai/wan/v2.2-5b/image-to-video",
+     {"prompt": "lanterns", "image_url": IMG, "resolution": "580p"}, "wan2.2-5b-i2v",
+     ("num_interpolated_frames", 5, "less_than_equal")),
+    ("fal-ai/wan-vace-14b", {"prompt": "a robot dances", "video_url": CLIP, "task": "pose"},
+     "wan2.1-vace-14b", ("task", "paint", "literal_error")),
+    ("fal-ai/wan-pro/text-to-video", {"prompt": "a hummingbird"}, "wan2.1-pro-t2v",
+     ("enable_safety_checker", "sure", "bool_type")),
+    ("fal-ai/wan-pro/image-to-video", {"prompt": "it flies", "image_url": IMG},
+     "wan2.1-pro-i2v", ("enable_safety_checker", "sure", "bool_type")),
+]
+# The outputs that differ from {video, seed[, actual_prompt]} (fal-js output types).
+PROMPT_ECHOED = ("wan2.2", "wan2.1-vace")
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    """One client for the module's many in-process requests (a client per call builds its TLS
+    context each time); the plugin's routing intercepts it like any other. No default key: a
+    signed video URL refuses a second auth mechanism, as OSS does."""
+    with httpx.Client() as client:
+        yield client
+
+
+@pytest.mark.parametrize(("endpoint", "body", "model", "bad"), NEW_ENDPOINTS,
+                         ids=[e[0] for e in NEW_ENDPOINTS])
+@pytest.mark.wanmock(clock="manual", mode="time", timing="fast")
+def test_each_endpoint_runs_and_refuses_its_own_fields(wanmock, http, endpoint, body, model,
+                                                        bad):
+    """Submit -> status -> result with a playable MP4 on the fake's clock; the queue URLs keep
+    owner/alias only; a bad value of a field of this endpoint is fal's 422 from the runner."""
+    sent = http.post(f"https://queue.fal.run/{endpoint}", json=body, headers=AUTH)
+    assert sent.status_code == 200, sent.text
+    created = sent.json()
+    root = "https://queue.fal.run/" + "/".join(endpoint.split("/")[:2]) + "/requests/"
+    assert created["response_url"] == root + created["request_id"]
+    assert created["status_url"] == root + created["request_id"] + "/status"
+    queued = http.get(created["status_url"], headers=AUTH)
+    assert (queued.status_code, queued.json()["status"]) == (202, "IN_QUEUE")
+    assert wanmock.task(created["request_id"]).spec.model == model
+    wanmock.run_until_terminal(created["request_id"])
+    done = http.get(created["status_url"], headers=AUTH).json()
+    assert done["status"] == "COMPLETED" and "error" not in done
+    result = http.get(created["response_url"], headers=AUTH)
+    assert result.status_code == 200, result.text
+    out = result.json()
+    video = http.get(out["video"]["url"])
+    assert video.content[4:8] == b"ftyp" and out["video"]["file_size"] == len(video.content)
+    if model.startswith("wan2.1-pro"):  # I2VOutput: the video alone
+        assert set(out) == {"video"}
+    else:
+        assert isinstance(out["seed"], int)
+    if model.startswith(PROMPT_ECHOED):  # WanMotionOutput, edittoOutput
+        assert out["prompt"] == body["prompt"]
+    field, value, kind = bad
+    with wanmock.expect_violations():
+        refused = http.post(f"https://queue.fal.run/{endpoint}", json={**body, field: value},
+                            headers=AUTH)
+        wanmock.run_until_terminal(refused.json()["request_id"])
+        answer = http.get(refused.json()["response_url"], headers=AUTH)
+    assert answer.status_code == 422 and answer.headers["x-fal-retryable"] == "false"
+    [item] = answer.json()["detail"]
+    assert item["loc"] == ["body", field] and item["type"] == kind, item
+
+
+@pytest.mark.wanmock(clock="manual", mode="time", timing="fast")
+def test_cross_field_rules_of_the_new_endpoints(wanmock, http):
+    """Wan 2.7 i2v takes a first frame or a clip, not both and not neither (decision
+    wan27-i2v-inputs); Wan 2.6 R2V flash needs a reference; Wan 3.0 Prime runs faster than
+    Wan 3.0 on the same input (the catalogue's speed)."""
+    cases = {"both": {"image_url": IMG, "video_url": CLIP}, "neither": {"prompt": "a cat"},
+             "clip": {"video_url": CLIP, "resolution": "720p", "duration": 2},
+             "no_refs": {"prompt": "Character1"}}
+    answers = {}
+    with wanmock.expect_violations():
+        for name, body in cases.items():
+            app = ("wan/v2.6/reference-to-video/flash" if name == "no_refs"
+                   else "fal-ai/wan/v2.7/image-to-video")
+            created = http.post(f"https://queue.fal.run/{app}", json=body, headers=AUTH).json()
+            wanmock.run_until_terminal(created["request_id"])
+            answers[name] = http.get(created["response_url"], headers=AUTH)
+    assert answers["clip"].status_code == 200
+    codes = {name: (a.status_code, a.json()["detail"][0]["loc"], a.json()["detail"][0]["type"])
+             for name, a in answers.items() if name != "clip"}
+    assert codes == {"both": (422, ["body"], "value_error"),
+                     "neither": (422, ["body", "image_url"], "missing"),
+                     "no_refs": (422, ["body", "image_urls"], "missing")}
+    plans = {}
+    for app in ("alibaba/wan-3.0/text-to-video", "alibaba/wan-3.0-prime/text-to-video"):
+        created = http.post(f"https://queue.fal.run/{app}", json={"prompt": "a boat"},
+                            headers=AUTH).json()
+        plans[app] = wanmock.task(created["request_id"]).plan.run_s
+    assert plans["alibaba/wan-3.0-prime/text-to-video"] < plans["alibaba/wan-3.0/text-to-video"]

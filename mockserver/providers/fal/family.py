@@ -26,7 +26,8 @@ COMPLETED = "COMPLETED"
 # The apps whose requests the fake serves: `/{owner}/{alias}/requests/{id}` (the request URLs
 # use the owner and alias only).
 APP_ROOTS = ("fal-ai/wan-t2v", "fal-ai/wan-i2v", "fal-ai/wan-flf2v", "fal-ai/wan",
-             "fal-ai/wan-25-preview", "wan/v2.6", "alibaba/wan-3.0")
+             "fal-ai/wan-25-preview", "fal-ai/wan-pro", "fal-ai/wan-vace-14b", "wan/v2.6",
+             "alibaba/wan-3.0", "alibaba/wan-3.0-prime")
 
 OPTIONS = (
     Option("fal_validation", "runner", "fal: where a model input is checked: in the runner "

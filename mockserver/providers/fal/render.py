@@ -19,6 +19,10 @@ from mockserver.providers.fal.policy import NOT_RETRYABLE, REQUEST_ERRORS, RETRY
 # request still has to wait, so polls are cheap and it falls to 0 before the run starts.
 QUEUE_SLOT_S = 2.0
 FPS = {"wan21": 16, "wan25": 24, "wan26": 30, "wan27": 30}
+# Outputs that are not the generation's usual one (fal-js output types): wan-pro's I2VOutput is
+# the video alone; wan-vace-14b's edittoOutput a VideoFile with the prompt.
+VIDEO_ONLY = frozenset({"wan2.1-pro-t2v", "wan2.1-pro-i2v"})
+VIDEO_FILE_AND_PROMPT = frozenset({"wan2.1-vace-14b"})
 CANCELLED = ("request_cancelled", "Request cancelled")
 
 
@@ -144,13 +148,16 @@ def output(task: Task, video_url: str, file_size: int | None) -> dict[str, Any]:
                              "file_name": "output.mp4"}
     if file_size is not None:
         video["file_size"] = file_size
-    generation = spec.generation
-    if generation in ("wan26", "wan27") or task.spec.model.startswith("wan2.5"):
+    generation, model = spec.generation, spec.model
+    if (generation in ("wan26", "wan27") or model.startswith("wan2.5")
+            or model in VIDEO_FILE_AND_PROMPT):
         fps = FPS.get(generation, 24)
         video.update(width=spec.width, height=spec.height, fps=fps,
                      duration=float(spec.duration), num_frames=spec.duration * fps)
+    if model in VIDEO_ONLY:
+        return {"video": video}
     body: dict[str, Any] = {"video": video, "seed": int(task.extra.get("seed", 0))}
-    if spec.model.startswith("wan2.2"):
+    if model.startswith("wan2.2") or model in VIDEO_FILE_AND_PROMPT:
         body["prompt"] = spec.prompt or ""
     elif generation != "wan21" and spec.prompt_extend is not False and spec.prompt:
         body["actual_prompt"] = spec.prompt
