@@ -525,7 +525,7 @@ def jobs_per_second(jobs: int, video_dir: Path) -> tuple[float, int]:
     backend = app.state.backend
     provider = app.state.providers["dashscope"]
     op = provider.contract.operation("createVideoSynthesis")
-    spec, _ = provider.judge(op, body)
+    spec, _ = provider.policy.judge(op, body)
     probe = backend.submit(family="dashscope", operation=op.operation_id, spec=spec,
                            request=body, task_id="probe")
     key = backend.video_key(probe)
