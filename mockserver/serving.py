@@ -123,10 +123,13 @@ if HttpToolsProtocol is not None:
             self._arm()  # the whole head within read_timeout of its first byte
 
         def on_headers_complete(self) -> None:
-            size = len(self.url) + sum(len(k) + len(v) + 4 for k, v in self.headers)
-            if size > self.head_limit:  # a whole head that arrived at once
-                self._head_bytes = size
-                raise ValueError("request head too large")  # -> send_400_response below
+            # `_head_bytes` counts every byte received since the head began (this head and
+            # whatever came with it), so only past the limit can the head itself be over it.
+            if self._head_bytes > self.head_limit:
+                size = len(self.url) + sum(len(k) + len(v) + 4 for k, v in self.headers)
+                if size > self.head_limit:  # a whole head that arrived at once
+                    self._head_bytes = size
+                    raise ValueError("request head too large")  # -> send_400_response below
             self._in_body = True
             self._arm()
             super().on_headers_complete()
@@ -172,4 +175,8 @@ def uvicorn_settings(read_timeout: float = READ_TIMEOUT_S, **extra: Any) -> dict
     return {"loop": event_loop(), "http": protocol(read_timeout), "log_level": "warning",
             "access_log": False, "lifespan": "on", "timeout_keep_alive": KEEP_ALIVE_S,
             "limit_concurrency": MAX_CONNECTIONS, "timeout_graceful_shutdown": SHUTDOWN_S,
-            "h11_max_incomplete_event_size": HEAD_LIMIT, **extra}
+            "h11_max_incomplete_event_size": HEAD_LIMIT,
+            # The fake's own links come from the Host header or `public_url`; X-Forwarded-*
+            # from a client on loopback (a `wanmock proxy` in front of a fake sends them) must
+            # not rewrite the scheme or the client's address. Off: also a per-request layer less.
+            "proxy_headers": False, **extra}

@@ -395,10 +395,17 @@ class TaskStore:
             task.api_key = shared.setdefault(task.api_key, task.api_key)
         spec = task.spec
         if type(spec) is JobSpec:
-            for name in ("size", "resolution", "width", "height"):
-                value = getattr(spec, name)
-                if type(value) in (str, int):
-                    setattr(spec, name, shared.setdefault((name, value), value))
+            # The same few sizes and tiers on every task: one copy each (the key tells a
+            # size "1280*720" from a tier, and an int from a string of it).
+            get = shared.setdefault
+            if type(spec.size) is str:
+                spec.size = get(("size", spec.size), spec.size)
+            if type(spec.resolution) is str:
+                spec.resolution = get(("resolution", spec.resolution), spec.resolution)
+            if type(spec.width) is int:
+                spec.width = get(("width", spec.width), spec.width)
+            if type(spec.height) is int:
+                spec.height = get(("height", spec.height), spec.height)
 
     def get(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)
