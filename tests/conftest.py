@@ -128,8 +128,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     soaks (marker `soak`: workers killed under load, 300 MB bodies; tens of seconds each, most
     of it waiting on real processes) and the thorough property runs (marker `thorough`: each
     family's whole contract through Schemathesis, the mutant providers, `wanmock check`
-    against a live fake; about 100 s of CPU) run only when asked for by marker; the normal
-    suite leaves them out so that it stays within its three minutes on two cores."""
+    against a live fake, the many-example property runs; about 180 s of CPU) run only when
+    asked for by marker; the normal suite leaves them out so that it stays within its three
+    minutes on two cores."""
     asked = config.getoption("markexpr", "") or ""
     left_out = [name for name in ASKED_FOR if name not in asked]
     kept = [item for item in items

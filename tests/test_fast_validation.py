@@ -80,10 +80,7 @@ def _agree(family: str, operation_id: str, body: Any) -> None:
         assert python_valid, f"compiled validator accepts what jsonschema rejects: {body!r}"
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-@given(data=st.data())
-def test_compiled_validator_is_never_more_lenient(family: str, data: st.DataObject) -> None:
+def check_never_more_lenient(family: str, data: st.DataObject) -> None:
     valid = data.draw(st.booleans())
     drawn = data.draw(strategies.requests(family, valid=valid))
     operation_id, body = drawn[0], drawn[1]
@@ -91,6 +88,22 @@ def test_compiled_validator_is_never_more_lenient(family: str, data: st.DataObje
     path = data.draw(st.sampled_from(_paths(body)))
     mutated = _mutate(body, path, data.draw(VALUES))
     _agree(family, operation_id, mutated)
+
+
+# 50 bodies and mutations per family in the normal suite, 400 under `-m thorough` (.ci/run).
+@pytest.mark.parametrize("family", FAMILIES)
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_compiled_validator_is_never_more_lenient(family: str, data: st.DataObject) -> None:
+    check_never_more_lenient(family, data)
+
+
+@pytest.mark.thorough
+@pytest.mark.parametrize("family", FAMILIES)
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_compiled_validator_is_never_more_lenient_many(family: str, data: st.DataObject) -> None:
+    check_never_more_lenient(family, data)
 
 
 def _slow_violations(op: Any, body: Any) -> list[Any]:

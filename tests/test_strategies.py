@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
@@ -171,9 +171,13 @@ def task_id_of(family: str, response: httpx.Response) -> str:
     return str(found if found is not None else data["task_id"])
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-@given(data=st.data())
-def test_invalid_requests_are_rejected_or_their_task_fails(fake, family, data):
+# Through the HTTP fake, per family: 12 examples in the normal suite (the bodies themselves are
+# checked with 40 above, without HTTP), 80 under `-m thorough` (.ci/run runs both).
+QUICK = settings(max_examples=12)
+MANY = settings(max_examples=80)
+
+
+def check_invalid_request(fake, family, data):
     wanmock, client_for = fake
     wanmock.reset()
     operation_id, body, broken = data.draw(requests_of(family, False))
@@ -189,9 +193,7 @@ def test_invalid_requests_are_rejected_or_their_task_fails(fake, family, data):
     assert broken in [v["rule"] for v in entry.violations]
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-@given(data=st.data())
-def test_valid_requests_are_accepted_and_succeed(fake, family, data):
+def check_valid_request(fake, family, data):
     wanmock, client_for = fake
     wanmock.reset()
     operation_id, body = data.draw(requests_of(family, True))
@@ -201,6 +203,36 @@ def test_valid_requests_are_accepted_and_succeed(fake, family, data):
     [final] = wanmock.run_until_terminal(task_id_of(family, response))
     assert final.state is State.SUCCEEDED
     wanmock.assert_all_requests_conform()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@QUICK
+@given(data=st.data())
+def test_invalid_requests_are_rejected_or_their_task_fails(fake, family, data):
+    check_invalid_request(fake, family, data)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@QUICK
+@given(data=st.data())
+def test_valid_requests_are_accepted_and_succeed(fake, family, data):
+    check_valid_request(fake, family, data)
+
+
+@pytest.mark.thorough
+@pytest.mark.parametrize("family", FAMILIES)
+@MANY
+@given(data=st.data())
+def test_many_invalid_requests_are_rejected_or_their_task_fails(fake, family, data):
+    check_invalid_request(fake, family, data)
+
+
+@pytest.mark.thorough
+@pytest.mark.parametrize("family", FAMILIES)
+@MANY
+@given(data=st.data())
+def test_many_valid_requests_are_accepted_and_succeed(fake, family, data):
+    check_valid_request(fake, family, data)
 
 
 # -- argument validation -----------------------------------------------------------------------
