@@ -231,6 +231,30 @@ def _budget_filter(contracts: ContractSet, family: str, budget: list[int]) -> Ca
     return filter_case
 
 
+def _valid_submits(contracts: ContractSet, family: str) -> Callable[[Any, Any], Any]:
+    """Under a budget: each submit operation's generated bodies mixed with bodies the contract
+    layer accepts (`mockserver.strategies`). Schemathesis's own seldom pass every catalogue rule
+    (OpenRouter's `model` is a free string the provider checks against its list), so a budget
+    would buy no job to follow to its end; the budget filter still caps what is sent."""
+    from hypothesis import strategies as st
+
+    from mockserver import strategies as ws
+
+    def before_generate_body(context: Any, strategy: Any) -> Any:
+        operation = getattr(context, "operation", None)
+        raw = getattr(getattr(operation, "definition", None), "raw", None) or {}
+        op = contracts[family].operations.get(str(raw.get("operationId")))
+        if op is None or op.role != "submit":
+            return strategy
+        try:
+            valid = ws.requests(family, operation=op.operation_id, valid=True)
+        except (MockServerError, ValueError):  # an operation the strategies cannot fill
+            return strategy
+        return st.one_of(valid.map(lambda pair: pair[1]), strategy)  # valid first: spent early
+
+    return before_generate_body
+
+
 def check(
     target: str | Any,
     *,
@@ -288,6 +312,8 @@ def check(
             schema = schemathesis.openapi.from_asgi(f"/_wanmock/contracts/{family}.json", target,
                                                     config=config)
         schema.hook("filter_case")(_budget_filter(contracts, family, remaining))
+        if budget is not None and budget > 0:
+            schema.hook("before_generate_body")(_valid_submits(contracts, family))
         if progress:
             progress(f"[{family}] running {', '.join(phases)}")
         before = remaining[0]

@@ -118,3 +118,21 @@ def test_the_proxys_budget_counts_openrouters_submits(upstream: ThreadedMockServ
                                                 "spent": 1}
     prompts = [t.request.get("prompt") for t in upstream.backend.tasks()]
     assert "budget one" in prompts and "budget two" not in prompts
+
+
+@pytest.mark.parametrize("budget", [0, 2])
+def test_a_budgeted_check_creates_at_most_its_budget(budget: int) -> None:
+    """`wanmock check --budget N` against OpenRouter: every video submit counts, reads are
+    free, and a budget of 0 still checks everything else."""
+    from mockserver.app import create_app
+    from mockserver.conformance import check
+
+    app = create_app(["openrouter"], seed=11, mode="polls", queued_polls=0, running_polls=1,
+                     api_keys={KEY})
+    report = check(app, families=["openrouter"], api_key=KEY, budget=budget, max_examples=3,
+                   phases=("examples", "fuzzing"))
+    created = list(app.state.backend.tasks("openrouter"))
+    # A budget buys real jobs (bodies the contract layer accepts are drawn first), never more.
+    assert len(created) == budget and report.results[0].billable == budget
+    assert all(t.plan.failure is None for t in created)
+    assert report.cases > 10 and report.findings == [], report.summary()
