@@ -234,7 +234,7 @@ def _budget_filter(contracts: ContractSet, family: str, budget: list[int]) -> Ca
 def _valid_submits(contracts: ContractSet, family: str) -> Callable[[Any, Any], Any]:
     """Under a budget: each submit operation's generated bodies mixed with bodies the contract
     layer accepts (`mockserver.strategies`). Schemathesis's own seldom pass every catalogue rule
-    (OpenRouter's `model` is a free string the provider checks against its list), so a budget
+    (a `model` the schema leaves a free string, checked against the provider's own list), so a budget
     would buy no job to follow to its end; the budget filter still caps what is sent."""
     from hypothesis import strategies as st
 
