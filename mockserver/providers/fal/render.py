@@ -20,9 +20,9 @@ from mockserver.providers.fal.policy import NOT_RETRYABLE, REQUEST_ERRORS, RETRY
 QUEUE_SLOT_S = 2.0
 FPS = {"wan21": 16, "wan25": 24, "wan26": 30, "wan27": 30}
 # Outputs that are not the generation's usual one (fal-js output types): wan-pro's I2VOutput is
-# the video alone; wan-vace-14b's edittoOutput a VideoFile with the prompt.
+# the video alone; wan-vace-14b's (and its task apps') edittoOutput a VideoFile with the prompt.
 VIDEO_ONLY = frozenset({"wan2.1-pro-t2v", "wan2.1-pro-i2v"})
-VIDEO_FILE_AND_PROMPT = frozenset({"wan2.1-vace-14b"})
+VIDEO_FILE_AND_PROMPT = frozenset({"wan2.1-vace-14b", "wan2.1-vace-14b-v2v"})
 CANCELLED = ("request_cancelled", "Request cancelled")
 
 

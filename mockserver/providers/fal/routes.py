@@ -385,7 +385,8 @@ ENDPOINTS = ("wan_t2v", "wan_i2v", "wan_flf2v", "wan22_a14b_t2v", "wan22_a14b_i2
              "wan26_r2v", "wan26_r2v_flash", "wan27_t2v", "wan27_i2v", "wan27_r2v",
              "wan27_edit_video", "wan30_t2v", "wan30_i2v", "wan30_prime_t2v", "wan30_prime_i2v",
              "wan22_a14b_t2v_turbo", "wan22_a14b_i2v_turbo", "wan22_a14b_v2v", "wan225b_t2v",
-             "wan225b_i2v", "wan_vace14b", "wan_pro_t2v", "wan_pro_i2v")
+             "wan225b_i2v", "wan_vace14b", "wan_pro_t2v", "wan_pro_i2v", "wan_vace14b_depth",
+             "wan_vace14b_pose", "wan_vace14b_inpainting", "wan_vace14b_outpainting")
 for _endpoint in ENDPOINTS:
     _bind(f"submit_{_endpoint}", Fal._submit)
 for _shape in ("run_app", "run_app_task", "run_app_version_task", "run_app_version_task_variant"):
