@@ -233,9 +233,10 @@ def _budget_filter(contracts: ContractSet, family: str, budget: list[int]) -> Ca
 
 def _valid_submits(contracts: ContractSet, family: str) -> Callable[[Any, Any], Any]:
     """Under a budget: each submit operation's generated bodies mixed with bodies the contract
-    layer accepts (`mockserver.strategies`). Schemathesis's own seldom pass every catalogue rule
-    (a `model` the schema leaves a free string, checked against the provider's own list), so a budget
-    would buy no job to follow to its end; the budget filter still caps what is sent."""
+    layer accepts (`mockserver.strategies`). Schemathesis's own seldom pass every catalogue
+    rule (a `model` the schema leaves a free string, checked against the provider's own list),
+    so a budget would buy no job to follow to its end; the budget filter still caps what is
+    sent."""
     from hypothesis import strategies as st
 
     from mockserver import strategies as ws
