@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -57,6 +58,14 @@ class Schema:
         # The per-model ranges the schema gives in `allOf` `if`/`then`/`else` branches on
         # `model` (Wan 3.0's duration, seed, ratio), merged in for this model.
         self.root = self._for_model(root, model) if model is not None else root
+        self._unbranched = root
+
+    def without_model(self) -> Schema:
+        """The operation's schema without the branches chosen by model: what the family checks
+        before it knows the model (a body naming a model no branch lists)."""
+        other = copy.copy(self)
+        other.root, other._validators = self._unbranched, {}
+        return other
 
     def _for_model(self, root: Any, model: str) -> Any:
         if not isinstance(root, Mapping) or not ("allOf" in root or "anyOf" in root):
