@@ -82,6 +82,21 @@ def test_first_route_wins_like_the_router() -> None:
     assert table.match("GET", "/a/") is None  # `{x}` is never empty
 
 
+def test_the_first_segment_index_keeps_the_order_across_parameter_routes() -> None:
+    """Routes are looked up by their first segment; a route whose first segment is a parameter
+    still wins over a later literal one, and serves first segments no literal route has."""
+    async def owner(request: Any) -> Any: ...
+    async def api(request: Any) -> Any: ...
+    async def later(request: Any) -> Any: ...
+    table = Dispatch([("GET", "/api/v1/{t}", api), ("GET", "/{o}/{a}/{r}", owner),
+                      ("GET", "/fal-ai/wan/x", later)])
+    assert table.match("GET", "/api/v1/t") == (api, {"t": "t"})
+    assert table.match("GET", "/fal-ai/wan/x") == (owner, {"o": "fal-ai", "a": "wan", "r": "x"})
+    assert table.match("GET", "/other/a/b") == (owner, {"o": "other", "a": "a", "r": "b"})
+    assert table.match("GET", "/api/v2/t") == (owner, {"o": "api", "a": "v2", "r": "t"})
+    assert table.match("GET", "/api/v1") is None
+
+
 @pytest.mark.parametrize("path", ["/a/{x:int}", "/a/x{y}"])
 def test_table_refuses_paths_it_cannot_match_exactly(path: str) -> None:
     async def endpoint(request: Any) -> Any: ...

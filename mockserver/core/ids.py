@@ -50,9 +50,7 @@ class Ids:
         """A version-4 UUID string, as `str(uuid.UUID(int=bits, version=4))` spells it."""
         with self._lock:
             bits = self._rng.getrandbits(128)
-        # uuid4_text, inline: two ids per submit, one per poll
-        h = "%032x" % ((bits & _V4_CLEAR) | _V4_SET)
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        return uuid4_text(bits)
 
     def token(self, length: int = 32) -> str:
         with self._lock:
