@@ -15,7 +15,6 @@ from mockserver.errors import ContractError
 from mockserver.families import bundled_names
 from mockserver.images import SAMPLE_PNG_DATA_URI
 from mockserver.providers.base import family_class
-from mockserver.providers.pipeline import handler_name
 from mockserver.providers.policy import Judging, policy_class
 
 FAMILIES = bundled_names()
@@ -57,7 +56,8 @@ def test_every_operation_has_id_role_and_handler(contract_set, family):
             assert raw.get("operationId"), f"{method} {path} lacks operationId"
             assert raw.get("x-wanmock-role") in ("submit", "query", "cancel", "list", "content",
                                                  "sync")
-            assert hasattr(cls, handler_name(raw["operationId"])), raw["operationId"]
+            op = contract.operation(raw["operationId"])
+            assert hasattr(cls, cls.handler_of(op)), raw["operationId"]
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -59,6 +59,15 @@ class Family:
 
         return Pipeline(self).routes()
 
+    @classmethod
+    def handler_of(cls, op: Any) -> str:
+        """The name of the method that answers `op` (an `Operation`): by default its
+        operationId in snake case (`createVideoSynthesis` -> `create_video_synthesis`). A family
+        whose operations of one role all answer alike names one method for them."""
+        from mockserver.providers.pipeline import handler_name
+
+        return handler_name(op.operation_id)
+
     # -- what the pipeline asks the family -------------------------------------------------
     def read_body(self, ex: Exchange) -> Any:
         """A submit's request body, or the family's error for a wrong content type, an empty

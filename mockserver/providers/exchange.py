@@ -83,6 +83,9 @@ class Served(Protocol):
     policy: Policy
     contract: Contract
 
+    @classmethod
+    def handler_of(cls, op: Operation) -> str: ...
+
     def read_body(self, ex: Exchange) -> Any: ...
 
     def limit(self, ex: Exchange) -> None: ...

@@ -84,11 +84,12 @@ class Pipeline:
         """One Starlette route per contract operation, each to its handler's endpoint."""
         routes = []
         for op in self.family.contract.operations.values():
-            method = getattr(self.family, handler_name(op.operation_id), None)
+            name = self.family.handler_of(op)
+            method = getattr(self.family, name, None)
             if method is None:
                 raise ContractError(
                     f"{self.name}: the contract's {op.operation_id} has no handler "
-                    f"{handler_name(op.operation_id)}; is the contract newer than the fake?"
+                    f"{name}; is the contract newer than the fake?"
                 )
             endpoint = self.endpoint(op, method)
             routes.append(Route(op.path, endpoint, methods=[op.method]))

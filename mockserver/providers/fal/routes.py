@@ -70,7 +70,13 @@ class Fal(Family):
         return self.base_url(ex) + "fal.media/"
 
     # -- submit ----------------------------------------------------------------------------------
-    async def _submit(self, ex: Exchange) -> Response:
+    @classmethod
+    def handler_of(cls, op: Operation) -> str:
+        """Every queue submit (one operation per endpoint in contracts/fal.yaml) is answered
+        by `queue_submit`: an endpoint is added in the contract and the catalogue alone."""
+        return "queue_submit" if op.role == "submit" else super().handler_of(op)
+
+    async def queue_submit(self, ex: Exchange) -> Response:
         spec, late = self.settle(ex)
         op = ex.operation
         root = render.request_root(op.path)
@@ -379,15 +385,6 @@ def _bind(name: str, method: Callable[..., Any]) -> None:
     setattr(Fal, name, handler)
 
 
-# One submit and one run handler per endpoint (contracts/fal.yaml operationIds).
-ENDPOINTS = ("wan_t2v", "wan_i2v", "wan_flf2v", "wan22_a14b_t2v", "wan22_a14b_i2v",
-             "wan25_preview_t2v", "wan25_preview_i2v", "wan26_t2v", "wan26_i2v", "wan26_i2v_flash",
-             "wan26_r2v", "wan26_r2v_flash", "wan27_t2v", "wan27_i2v", "wan27_r2v",
-             "wan27_edit_video", "wan30_t2v", "wan30_i2v", "wan30_prime_t2v", "wan30_prime_i2v",
-             "wan22_a14b_t2v_turbo", "wan22_a14b_i2v_turbo", "wan22_a14b_v2v", "wan225b_t2v",
-             "wan225b_i2v", "wan_vace14b", "wan_pro_t2v", "wan_pro_i2v", "wan_vace14b_depth",
-             "wan_vace14b_pose", "wan_vace14b_inpainting", "wan_vace14b_outpainting")
-for _endpoint in ENDPOINTS:
-    _bind(f"submit_{_endpoint}", Fal._submit)
+# The run host's four path shapes (contracts/fal.yaml runApp*).
 for _shape in ("run_app", "run_app_task", "run_app_version_task", "run_app_version_task_variant"):
     _bind(_shape, Fal._run)
