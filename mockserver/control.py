@@ -184,6 +184,9 @@ def control_routes(backend: Backend) -> list[BaseRoute]:
 
     async def force_state(request: Request) -> Response:
         body = await _json_body(request, backend.options.body_limit)
+        if set(body) != {"state"}:
+            raise MockServerError('POST /_wanmock/tasks/{id}/state takes {"state": S} and no '
+                                  'other field')
         try:
             value = body.get("state")
             state = State(value if isinstance(value, str) else "")

@@ -115,6 +115,41 @@ def test_nested_control_bodies_are_the_toolkits_400_json(fake, body: bytes) -> N
     assert fake.get("/_wanmock/scenarios").json()["rules"] == []
 
 
+@pytest.mark.parametrize("rule", [
+    {"scenario": "unavailable", "match": 5},
+    {"scenario": "unavailable", "match": "ab"},
+    {"scenario": "unavailable", "match": ["family"]},
+    {"rules": [{"scenario": "unavailable", "match": None}, {"scenario": "unavailable",
+                                                            "match": [1]}]},
+    {"scenario": "unavailable", "match": {"family": 5}},
+    {"scenario": "unavailable", "match": {"model": ["wan2.6-t2v"]}},
+    {"scenario": "unavailable", "match": {"nth": True}},
+    {"scenario": "unavailable", "match": {"nth": 1.5}},
+    {"scenario": "unavailable", "times": True},
+    {"scenario": "unavailable", "rate": True},
+    {"scenario": "unavailable", "rate": "0.5"},
+    {"scenario": 5},
+    {"scenario": "unavailable", "colour": "red"},
+])
+def test_malformed_scenario_rules_are_the_toolkits_400_and_add_nothing(fake, rule) -> None:
+    r = fake.post("/_wanmock/scenarios", json=rule)
+    assert r.status_code == 400, (r.status_code, r.text[:200])
+    assert r.json()["type"] == "MockServerError"
+    assert fake.get("/_wanmock/scenarios").json()["rules"] == []
+    # The fake is unharmed: a submit still succeeds, unthrottled by a half-added rule.
+    submit(fake)
+
+
+@pytest.mark.parametrize("body", [{"state": "failed", "colour": "red"}, {"state": True},
+                                  {"state": ["failed"]}, {}])
+def test_malformed_forced_states_are_the_toolkits_400(fake, body) -> None:
+    tid = submit(fake)
+    r = fake.post(f"/_wanmock/tasks/{tid}/state", json=body)
+    assert r.status_code == 400, (r.status_code, r.text[:200])
+    assert r.json()["type"] == "MockServerError"
+    assert fake.get(f"/_wanmock/tasks/{tid}").json()["state"] != "failed"
+
+
 def test_a_control_body_over_the_limit_is_413(fake) -> None:
     big = b'{"scenario": "' + b"x" * (3 * 1024 * 1024) + b'"}'
     r = fake.post("/_wanmock/scenarios", content=big, headers=JSON)

@@ -175,6 +175,10 @@ class Rule:
         return not (prompt is not None and (info.prompt is None or str(prompt) not in info.prompt))
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 class ScenarioBook:
     """The rules of one fake, in order; the first rule that applies wins."""
 
@@ -187,19 +191,32 @@ class ScenarioBook:
 
     def add(self, scenario: Any, *, match: Mapping[str, Any] | None = None,
             times: int | None = None, rate: float | None = None) -> Rule:
+        return self._append(*self.checked(scenario, match, times, rate))
+
+    @staticmethod
+    def checked(scenario: Any, match: Any, times: Any,
+                rate: Any) -> tuple[Scenario, dict[str, Any], int | None, float | None]:
+        """A rule's parts, checked (MockServerError names the first wrong one)."""
         scen = Scenario.of(scenario)
+        if match is not None and not isinstance(match, Mapping):
+            raise MockServerError(f"match must be a mapping of {MATCH_KEYS}, not {match!r}")
         match = dict(match or {})
         unknown = set(match) - set(MATCH_KEYS)
         if unknown:
             raise MockServerError(f"unknown match key(s) {sorted(unknown)}; use {MATCH_KEYS}")
+        for key, value in match.items():
+            if key != "nth" and not isinstance(value, str):
+                raise MockServerError(f"match {key}= must be a string, not {value!r}")
         nth = match.get("nth")
-        if nth is not None and (not isinstance(nth, int) or nth < 1):
+        # bool is an int in Python; `true` is not a count.
+        if nth is not None and (not _is_int(nth) or nth < 1):
             raise MockServerError("match nth= must be an integer >= 1")
-        if times is not None and (not isinstance(times, int) or times < 1):
+        if times is not None and (not _is_int(times) or times < 1):
             raise MockServerError("times must be an integer >= 1 (or omitted for always)")
-        if rate is not None and (not isinstance(rate, int | float) or not 0 <= rate <= 1):
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float)
+                                 or not 0 <= rate <= 1):
             raise MockServerError("rate must be a number in [0, 1]")
-        return self._append(scen, match, times, rate)
+        return scen, match, times, rate
 
     def _append(self, scenario: Scenario, match: dict[str, Any], times: int | None,
                 rate: float | None) -> Rule:
@@ -211,7 +228,8 @@ class ScenarioBook:
         return rule
 
     def add_many(self, items: Iterable[Mapping[str, Any]]) -> list[Rule]:
-        rules = []
+        """Add every rule, or none: all are checked before the first is kept."""
+        parts = []
         for item in items:
             if not isinstance(item, Mapping):
                 raise MockServerError(f"a scenario rule is a mapping, not {item!r}")
@@ -220,9 +238,9 @@ class ScenarioBook:
                 raise MockServerError(f"unknown rule key(s) {sorted(extra)}")
             if "scenario" not in item:
                 raise MockServerError("a rule needs `scenario:`")
-            rules.append(self.add(item["scenario"], match=item.get("match"),
-                                  times=item.get("times"), rate=item.get("rate")))
-        return rules
+            parts.append(self.checked(item["scenario"], item.get("match"), item.get("times"),
+                                      item.get("rate")))
+        return [self._append(*part) for part in parts]
 
     def load(self, source: str | Path | Iterable[Mapping[str, Any]]) -> list[Rule]:
         """Rules from a YAML file (`rules:` list) or from a list of rule mappings."""
