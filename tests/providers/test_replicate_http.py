@@ -389,6 +389,34 @@ def test_webhook_events_as_filtered(fake: Fake) -> None:
     assert [h.body["status"] for h in fake.wanmock.webhooks(canceled)] == ["canceled"]
 
 
+def _grows(texts: list[str]) -> bool:
+    return all(a != b and b.startswith(a) for a, b in zip(texts, texts[1:], strict=False))
+
+
+def test_logs_events_and_all_four_by_option(fake: Fake) -> None:
+    # `logs` alone: deliveries while it runs, each with more of the model's log than the last,
+    # none with the output (decision webhook-events).
+    pid = fake.create(body={"input": {"prompt": "a"}, "webhook": "http://127.0.0.1:9/l",
+                            "webhook_events_filter": ["logs"]}).json()["id"]
+    fake.wanmock.advance(60)
+    bodies = [h.body for h in fake.wanmock.webhooks(pid)]
+    assert bodies and {b["status"] for b in bodies} == {"processing"}
+    assert all(b["output"] is None for b in bodies) and _grows([b["logs"] for b in bodies])
+    assert fake.get(pid)["status"] == "succeeded"
+    # --replicate-webhook-events all: with no filter, start, the logs, output, completed.
+    with Fake(timing="fast", replicate_webhook_events="all") as every:
+        pid = every.create(body={"input": {"prompt": "a"}, "webhook": "http://127.0.0.1:9/a"}
+                           ).json()["id"]
+        every.wanmock.advance(60)
+        bodies = [h.body for h in every.wanmock.webhooks(pid)]
+    statuses = [b["status"] for b in bodies]
+    assert statuses[-1] == "succeeded" and set(statuses[:-1]) == {"processing"}
+    assert len(bodies) >= 4  # start, at least one logs, output, completed
+    assert bodies[0]["output"] is None and bodies[-2]["output"] == bodies[-1]["output"]
+    assert all(b["output"] is None for b in bodies[:-2])
+    assert _grows([b["logs"] for b in bodies[:-2]])
+
+
 def test_data_is_removed_an_hour_after(fake: Fake) -> None:
     pid = fake.create().json()["id"]
     fake.wanmock.advance(60)
