@@ -10,6 +10,7 @@ import pytest
 
 from mockserver.guard import ControlGuard, cookie_name, host_name
 from mockserver.server import ThreadedMockServer
+from tests.helpers import SyncASGITransport
 
 
 def scope(path: str = "/_wanmock/reset", method: str = "POST", query: bytes = b"",
@@ -159,3 +160,30 @@ def test_allow_remote_requires_the_token_whatever_api_key_is_set() -> None:
         r = httpx.get(server.url + "/api/v1/tasks/x", headers={"Authorization": "Bearer sk-good"},
                       trust_env=False)
         assert r.status_code == 200
+
+
+def test_wanmock_serve_allow_remote_generates_prints_and_requires_a_token(capsys) -> None:
+    """The command's own path: `wanmock serve --allow-remote --api-key K` makes a new token
+    each start (else takes --control-token), prints it with the dashboard's link, and the
+    control plane it builds wants that token, never the API key."""
+    from mockserver.cli import build_parser, serve_app
+    from mockserver.cli_args import print_control
+
+    argv = ["serve", "--host", "0.0.0.0", "--allow-remote", "--api-key", "sk-good"]
+    apps = [serve_app(build_parser().parse_args(argv)) for _ in range(2)]
+    tokens = [app.state.backend.options["control_token"] for app in apps]
+    assert all(t and len(t) >= 16 for t in tokens) and tokens[0] != tokens[1]
+    print_control("http://0.0.0.0:8000", tokens[0])
+    out = capsys.readouterr().out
+    assert f"/_wanmock/ui?token={tokens[0]}" in out and f"X-Wanmock-Token: {tokens[0]}" in out
+    with httpx.Client(transport=SyncASGITransport(apps[0]), base_url="http://127.0.0.1") as c:
+        assert c.get("/_wanmock/tasks").status_code == 401
+        assert c.get("/_wanmock/tasks",
+                     headers={"Authorization": "Bearer sk-good"}).status_code == 401
+        assert c.get("/_wanmock/tasks", headers={"X-Wanmock-Token": tokens[1]}).status_code == 401
+        assert c.get("/_wanmock/tasks", headers={"X-Wanmock-Token": tokens[0]}).status_code == 200
+    given = serve_app(build_parser().parse_args([*argv, "--control-token", "t" * 20]))
+    assert given.state.backend.options["control_token"] == "t" * 20
+    # Without --allow-remote there is no token (loopback only, guarded by Host and Origin).
+    local = serve_app(build_parser().parse_args(["serve"]))
+    assert local.state.backend.options["control_token"] is None
