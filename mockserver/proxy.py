@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from starlette.applications import Starlette
@@ -128,6 +129,23 @@ class Proxy:
 
     def _target_names(self) -> dict[str, str]:
         return {family or "*": url for family, url in self.targets.items()}
+
+    def upstream_url(self, target: str, op: Operation | None, path: str) -> str:
+        """Where a request goes upstream. A family's other hosts are served under a path prefix
+        by the fake (`x-wanmock-mounts`, `/run.example` for `run.example`): when the target is
+        one of the family's own provider hosts, a request under such a prefix goes to the
+        mounted host, without the prefix (`/run.example/a/b` -> `https://run.example/a/b`);
+        to a fake (any other target) it goes as sent, prefix included."""
+        if op is not None:
+            mounts = self.contracts[op.family].extensions.mounts
+            hit = next((prefix for prefix in mounts
+                        if path == prefix or path.startswith(prefix + "/")), None)
+            if hit is not None and mounts[hit]:
+                parts = urlsplit(target)
+                if parts.scheme == "https" and (parts.hostname or "") in self.contracts.hosts(
+                        op.family):
+                    return f"https://{mounts[hit][0]}{path[len(hit):] or '/'}"
+        return target + path
 
     def target_for(self, op: Operation | None) -> str | None:
         if op is not None and op.family in self.targets:
@@ -253,7 +271,8 @@ class Proxy:
         assert self.client is not None, "the proxy app's lifespan did not run"
         # The path as sent (`%2F` stays `%2F`: the decoded path would name another resource).
         path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
-        url = target + path + (f"?{request.url.query}" if request.url.query else "")
+        url = self.upstream_url(target, op, path) + (
+            f"?{request.url.query}" if request.url.query else "")
         sent = forwarded_request(headers, client=request.client.host if request.client else None,
                                  scheme=request.url.scheme, host=request.headers.get("host"))
         key = self.keys.get(op.family) if op is not None else None

@@ -264,6 +264,52 @@ def test_a_synchronous_call_billed_per_call_counts(counting, proxied):
         "forwarded": 1, "refunded": 0, "refused": 1, "spent": 1}
 
 
+def test_fals_run_host_counts_like_a_submit(counting, proxied):
+    """fal.run (fal-client `run`, role `sync`) makes a billed request and waits for it: the
+    budget counts it; it reaches a fake target under the fake's `/fal.run` mount."""
+    path = "/fal.run/fal-ai/wan/v2.2-a14b/text-to-video"
+    headers = {"Authorization": f"Key {KEY}"}
+    proxy, server = proxied(1)
+    answers = [httpx.post(server.url + path, headers=headers, json={"prompt": "a fox"},
+                          timeout=30) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 429], answers[0].text
+    assert ".mp4" in answers[0].json()["video"]["url"]  # the run's answer is its result
+    assert answers[1].headers["x-wanmock-proxy"] == "budget"
+    assert [e.operation for e in counting.backend.journal.entries(family="fal")] == [
+        "runAppVersionTask"]
+    assert proxy.submits.summary()["families"]["fal"] == {
+        "forwarded": 1, "refunded": 0, "refused": 1, "spent": 1}
+
+
+def test_a_mounted_host_goes_to_its_own_provider_host_and_as_sent_to_a_fake():
+    contracts = load()
+    run = contracts["fal"].operation("runAppVersionTask")
+    real = Proxy({"fal": "https://queue.fal.run"}, budget=0, echo=None, contracts=contracts)
+    assert real.upstream_url("https://queue.fal.run", run, "/fal.run/fal-ai/wan/v2.7/x") == (
+        "https://fal.run/fal-ai/wan/v2.7/x")
+    queue = contracts["fal"].operation("submitWan27T2v")
+    assert real.upstream_url("https://queue.fal.run", queue, "/fal-ai/wan/v2.7/text-to-video"
+                             ) == "https://queue.fal.run/fal-ai/wan/v2.7/text-to-video"
+    # A fake (or any host not the family's) serves the mount itself: the path goes as sent.
+    assert real.upstream_url("http://127.0.0.1:9000", run, "/fal.run/fal-ai/x") == (
+        "http://127.0.0.1:9000/fal.run/fal-ai/x")
+
+
+def test_the_writes_that_never_count_are_these():
+    """Every write a contract has is billable (`BILLABLE_ROLES`) but these: cancels and file
+    uploads. A new write operation fails here until someone decides whether it costs money
+    (fal's run host was once `content`, and the proxy forwarded it past a budget of 0)."""
+    from mockserver.proxy_budget import BILLABLE_ROLES
+
+    free = sorted((family, op.operation_id) for family in FAMILIES
+                  for op in load()[family].operations.values()
+                  if op.method.upper() in ("POST", "PUT", "PATCH")
+                  and op.role not in BILLABLE_ROLES)
+    assert free == [("dashscope", "cancelTask"), ("fal", "cancelRequest"),
+                    ("fal", "createStorageToken"), ("fal", "uploadFile"),
+                    ("replicate", "cancelPrediction"), ("replicate", "createFile")]
+
+
 def test_a_post_no_contract_knows_counts_too(counting, proxied):
     proxy, server = proxied(0)
     answer = httpx.post(server.url + "/api/v1/services/aigc/video-generation/new-thing",
