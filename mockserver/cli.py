@@ -204,21 +204,13 @@ def serve_app(args: argparse.Namespace, brought: Any = None) -> Any:
     return create_app(families, **options)
 
 
-def serve(args: argparse.Namespace) -> int:
-    try:
-        import uvicorn  # noqa: F401  # only to print the hint when it is missing
-    except ImportError:  # pragma: no cover - uvicorn is a dependency
-        print("wanmock serve needs uvicorn: pip install 'uvicorn[standard]'", file=sys.stderr)
-        return 2
+def banner(args: argparse.Namespace, app: Any, tls: Any) -> None:
+    """What `wanmock serve` prints at start: where it serves, each family's base URL, the
+    control API, a replay's cassette and the jobs it never saw end, the dashboard's link."""
     from mockserver.core.store import store_label
     from mockserver.families import spec
-    from mockserver.server import serve_forever
-    from mockserver.serving import uvicorn_settings
 
-    brought = tls_cli.check(args)  # before the app is built: a mistake is one line at once
-    app = serve_app(args, brought)
     opts = app.state.backend.options
-    tls = brought or tls_cli.from_local_ca(args, opts.public_url)
     bound = f"{'https' if tls else 'http'}://{args.host}:{args.port}"
     url = opts.public_url or bound  # what clients use, as the links the fake renders
     public = f", public_url={opts.public_url}" if opts.public_url else ""
@@ -244,6 +236,22 @@ def serve(args: argparse.Namespace) -> int:
     for line in tls_cli.banner(tls) if tls else ():
         print(line)
     print("Press Ctrl-C to stop.", flush=True)
+
+
+def serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn  # noqa: F401  # only to print the hint when it is missing
+    except ImportError:  # pragma: no cover - uvicorn is a dependency
+        print("wanmock serve needs uvicorn: pip install 'uvicorn[standard]'", file=sys.stderr)
+        return 2
+    from mockserver.server import serve_forever
+    from mockserver.serving import uvicorn_settings
+
+    brought = tls_cli.check(args)  # before the app is built: a mistake is one line at once
+    app = serve_app(args, brought)
+    opts = app.state.backend.options
+    tls = brought or tls_cli.from_local_ca(args, opts.public_url)
+    banner(args, app, tls)
     tls_uvicorn = tls.uvicorn() if tls else {}
     if args.workers > 1:
         # Each worker builds its own app from the same options (an app factory reading them

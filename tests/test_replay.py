@@ -383,6 +383,18 @@ def test_a_job_that_never_ended_is_reported_at_load(cut_tape):
         "then 429 Throttling at +2.5 s"]
 
 
+def test_wanmock_serve_names_the_cut_jobs_at_start(cut_tape, capsys):
+    from mockserver.cli import banner, build_parser, serve_app
+
+    path, task = cut_tape
+    args = build_parser().parse_args(["serve", "--replay", str(path), "--family", "dashscope"])
+    banner(args, serve_app(args), None)
+    out = capsys.readouterr().out.splitlines()
+    assert f"  replay     {path}: 1 recorded job(s)" in out
+    assert (f"  replay     task {task} (line 2): never ended in the recording: last seen "
+            "RUNNING at +2 s, then 429 Throttling at +2.5 s") in out
+
+
 def test_a_cassette_cut_after_a_429_replays_to_its_last_state_within_the_recorded_time(
         cut_tape):
     path, _ = cut_tape
