@@ -330,6 +330,21 @@ def test_guard_keeps_rejected_bodies_local_and_the_budget_holds(counting, proxie
     assert submits_seen(counting, "dashscope") == 0
 
 
+def test_guard_with_a_budget_forwards_valid_submits_up_to_it(counting, proxied):
+    path, operation, headers, bodies = astuple(submit_of("dashscope"))
+    proxy, server = proxied(2, guard=True)
+    answers = [post(server.url, path, headers, body)
+               for body in (bodies["no input"], bodies["valid"], bodies["valid"],
+                            bodies["valid"])]
+    assert [a.headers.get("x-wanmock-proxy") for a in answers] == [
+        "guard", None, None, "budget"]  # the two forwarded are the provider's own answers
+    assert [a.status_code for a in answers] == [400, 200, 200, 429]
+    assert_refusal_conforms("dashscope", operation, answers[-1])
+    assert submits_seen(counting, "dashscope") == 2
+    assert proxy.submits.summary()["families"]["dashscope"] == {
+        "forwarded": 2, "refunded": 0, "refused": 1, "spent": 2}
+
+
 @pytest.mark.parametrize("budget", [0, 2])
 def test_openai_sdk_multipart_submits_count(counting, proxied, budget):
     proxy, server = proxied(budget)
