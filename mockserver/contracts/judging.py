@@ -79,7 +79,7 @@ class RequestJudging:
             if single is not None:
                 return [single]
         errors = sorted(self.body_validator.iter_errors(body), key=relevance)
-        return [self._violation(err) for err in leaves(errors)]
+        return model_first([self._violation(err) for err in leaves(errors)])
 
     def _single_error(self, body: Any) -> Violation | None:
         """The violation, when the compiled validator finds exactly one and jsonschema agrees on
@@ -256,6 +256,13 @@ class RequestJudging:
             value=failure.value,
             wrap=report.get("wrap"),
         )
+
+
+def model_first(violations: list[Violation]) -> list[Violation]:
+    """The violations, those of the `model` field first (otherwise in their order): a provider
+    knows the model before it applies the schema's per-model branches (Wan 3.0's duration -1 is
+    no error of an unknown model's body: the unknown model is)."""
+    return sorted(violations, key=lambda v: v.field != "model")
 
 
 def _value_at(body: Any, where: tuple[Any, ...], default: Any) -> Any:

@@ -238,3 +238,14 @@ async def test_wan3_bad_inputs_scenario_is_the_toolkits_400() -> None:
             "X-Wanmock-Scenario": "inputs; video_s=-3"})
         assert r.status_code == 400 and r.json()["type"] == "MockServerError"
         assert "video_s" in r.json()["error"]
+
+
+@pytest.mark.parametrize(("prefix", "family"), [("", "dashscope"), ("/wan", "apiyi")])
+async def test_an_unknown_model_is_reported_before_wan3s_own_ranges(prefix: str,
+                                                                    family: str) -> None:
+    # -1 is a duration only Wan 3.0's branch of the schema allows: for a model DashScope does
+    # not know, the model is what is wrong.
+    async with DashScopeTest(prefix=prefix, family=family) as ds:
+        r = await ds.post(body(model="wan9.9-video", duration=-1))
+        assert r.status_code == 400
+        assert (r.json()["code"], r.json()["message"]) == ("InvalidParameter", "Model not exist.")
