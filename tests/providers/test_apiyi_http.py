@@ -217,3 +217,77 @@ async def test_dashscope_paths_are_not_apiyi(client: httpx.AsyncClient) -> None:
     r = await client.post("/api/v1/services/aigc/video-generation/video-synthesis", json=T2V27,
                           headers=ASYNC)
     assert r.status_code == 404  # only the /wan prefix is apiyi's
+
+
+# apiyi's video-edit page's request (docs.apiyi.com/en/api-capabilities/wan/video-edit), URLs
+# shortened: a video to edit and one reference image.
+VIDEO = {"type": "video", "url": "https://example.com/source.mp4"}
+OUTFIT = {"type": "reference_image", "url": "https://example.com/new-clothes.png"}
+
+
+EDIT = "Replace the girl's outfit in the video with the outfit in the image"
+
+
+def videoedit(*media: dict) -> dict:
+    return {"model": "wan2.7-videoedit", "input": {"prompt": EDIT, "media": list(media)}}
+
+
+async def test_wan27_videoedit_whole_job(app: Starlette, client: httpx.AsyncClient) -> None:
+    task_id = await create(client, videoedit(VIDEO, OUTFIT))
+    done = (await run_to_end(app, client, task_id))[-1]
+    assert done["status"] == "completed"
+    r = await client.get(done["result_url"])
+    assert r.status_code == 200
+    info = probe(r.content)
+    # DashScope's rules behind the pass-through: 1080P by default (apiyi's 720P is wan2.7-t2v's),
+    # the input's ratio and length (assumed 16:9 and 5 s: decision inputs-not-fetched), sound.
+    assert (info["width"], info["height"], info["audio"]) == (1920, 1080, 1)
+    assert info["duration"] == pytest.approx(5.0, abs=0.3)
+
+
+async def test_wan27_videoedit_rejections(app: Starlette, client: httpx.AsyncClient) -> None:
+    # No video to edit: DashScope's 400, passed through in its envelope; no task.
+    r = await client.post(CREATE, json=videoedit(OUTFIT), headers=ASYNC)
+    assert r.status_code == 400
+    body = conforms("createVideoSynthesis", r)
+    assert (body["code"], body["message"]) == (
+        "InvalidParameter",
+        "Required parameter(input.media) missing or invalid, please check the request parameters.")
+    assert list(app.state.backend.tasks()) == []
+    # Five reference images (apiyi's page says up to 5, DashScope takes 4): accepted, then the
+    # task fails, and apiyi's task API carries DashScope's code and message.
+    task_id = await create(client, videoedit(VIDEO, *[OUTFIT] * 5))
+    done = (await run_to_end(app, client, task_id))[-1]
+    assert done["status"] == "failed" and "result_url" not in done
+    assert done["error"] == {"code": "InvalidParameter", "message": (
+        "The number of reference_image exceeds the limit of model wan2.7-videoedit (max 4).")}
+
+
+async def test_vace_through_the_pass_through(app: Starlette, client: httpx.AsyncClient) -> None:
+    task_id = await create(client, {
+        "model": "wan2.1-vace-plus",
+        "input": {"function": "image_reference", "prompt": "a girl dances",
+                  "ref_images_url": ["https://example.com/girl.png"]},
+        "parameters": {"size": "720*1280"}})
+    done = (await run_to_end(app, client, task_id))[-1]
+    assert done["status"] == "completed"
+    info = probe((await client.get(done["result_url"])).content)
+    assert (info["width"], info["height"], info["audio"]) == (720, 1280, 0)  # VACE is silent
+    r = await client.post(CREATE, headers=ASYNC, json={
+        "model": "wanx2.1-vace-plus", "input": {"function": "video_outpainting", "prompt": "a"}})
+    assert r.status_code == 400
+    assert conforms("createVideoSynthesis", r)["message"] == (
+        "Required parameter(input.video_url) missing or invalid, please check the request "
+        "parameters.")
+
+
+@pytest.mark.parametrize("model", ["wan2.2-kf2v-flash", "wan2.2-s2v", "wan2.2-animate-move",
+                                   "happyhorse-1.0-video-edit"])
+async def test_models_apiyi_does_not_relay_do_not_exist(client: httpx.AsyncClient,
+                                                        model: str) -> None:
+    # DashScope serves the first three on its image2video path, which apiyi does not relay;
+    # HappyHorse is apiyi's, but no Wan model (decision wan-models-offered).
+    r = await client.post(CREATE, json={"model": model, "input": {"prompt": "a"}}, headers=ASYNC)
+    assert r.status_code == 400
+    body = conforms("createVideoSynthesis", r)
+    assert (body["code"], body["message"]) == ("InvalidParameter", "Model not exist.")
