@@ -93,6 +93,24 @@ class DashScopeTest:
     async def job(self, body: Any, path: str = CREATE, **headers: str) -> dict[str, Any]:
         return await self.run_to_end(await self.create(body, path, **headers))
 
+    async def ending(self, task_id: str) -> tuple[str, str | None, tuple[str, str] | None]:
+        """How the task ends through its family's own query (DashScope's task API, or apiyi's
+        `GET /v1/tasks/{id}`): the neutral end state, the video URL, the failure's (code,
+        message)."""
+        if self.family != "apiyi":
+            out = (await self.run_to_end(task_id))["output"]
+            failure = (out["code"], out["message"]) if "code" in out else None
+            return out["task_status"].lower(), out.get("video_url"), failure
+        for _ in range(400):
+            r = await self.client.get(f"/v1/tasks/{task_id}", headers=AUTH)
+            body = conforms("apiyi", "getTask", r)
+            if body["status"] in ("completed", "failed"):
+                error = body.get("error")
+                return ("succeeded" if body["status"] == "completed" else "failed",
+                        body.get("result_url"), error and (error["code"], error["message"]))
+            self.backend.clock.advance(1.0)
+        raise AssertionError("the task never ended")
+
     async def video(self, url: str) -> dict[str, Any]:
         r = await self.client.get(url)  # a signed link: no Authorization
         assert r.status_code == 200, r.text

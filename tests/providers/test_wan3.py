@@ -37,6 +37,37 @@ def m(kind: str, url: str) -> dict[str, str]:
     return {"type": kind, "url": url}
 
 
+# The cases both doors to Wan 3.0 run: DashScope's own API and apiyi's `/wan` pass-through
+# (polled on apiyi's own task API).
+DOORS = [pytest.param("", "dashscope", id="dashscope"), pytest.param("/wan", "apiyi", id="apiyi")]
+FIRST_FRAME = body([m("first_frame", SAMPLE_PNG_DATA_URI)], resolution="1080P")
+FIRST_LAST = body([m("first_frame", IMG), m("last_frame", IMG)])
+REFERENCES = body([m("reference_image", IMG), m("reference_video", VID), m("reference_audio", AUD)],
+                  prompt="视频1抱着图1说话", duration=8, resolution="480P")
+GENERIC = "Required parameter({}) missing or invalid, please check the request parameters."
+AT_SUBMIT = [
+    # outside the schema's range: 400 at once
+    pytest.param(body(duration=31), "InvalidParameter", GENERIC.format("parameters.duration"),
+                 id="duration-31"),
+    pytest.param(body(duration=-2), "InvalidParameter", GENERIC.format("parameters.duration"),
+                 id="duration--2"),
+    # in range for the schema, not a Wan 3.0 duration
+    pytest.param(body(duration=1), "InvalidParameter",
+                 "The duration 1 is not supported by model wan3.0-video, allowed: -1, 2, 3, 4, 5, "
+                 "6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, ...", id="duration-1"),
+    pytest.param(body(resolution="4K"), "InvalidParameter",
+                 GENERIC.format("parameters.resolution"), id="resolution-4K"),
+    pytest.param(body(prompt=None), "InvalidParameter",  # neither a prompt nor media
+                 GENERIC.format("input.prompt or input.media"), id="no-prompt-or-media"),
+    pytest.param(body([m("driving_audio", AUD)]), "InvalidParameter",  # wan2.7-i2v's type
+                 GENERIC.format("input.media"), id="driving-audio"),
+    pytest.param(body([m("reference_video", "data:video/mp4;base64,AAAA")]), "InvalidParameter",
+                 "url error, please check url！", id="inline-video"),
+    pytest.param(body([m("reference_audio", "https://x.test/a.ogg")]), "InvalidURL",
+                 "File type is not supported. Allowed types are: .wav, .mp3.", id="ogg-audio"),
+]
+
+
 def failed(done: dict[str, Any]) -> tuple[str, str]:
     out = done["output"]
     assert out["task_status"] == "FAILED", out
@@ -70,15 +101,6 @@ async def test_wan3_durations_2_to_30_and_smart_duration() -> None:
         chosen = await ds.job(body(duration=-1, resolution="480P"),
                               **{"X-Wanmock-Scenario": "inputs; smart_s=12"})
         assert chosen["usage"]["output_video_duration"] == 12.0
-        for bad in (31, -2):  # outside the schema's range: 400 at once
-            r = await ds.post(body(duration=bad))
-            assert r.status_code == 400
-            assert r.json()["code"] == "InvalidParameter"
-            assert r.json()["message"] == ("Required parameter(parameters.duration) missing or "
-                                           "invalid, please check the request parameters.")
-        r = await ds.post(body(duration=1))  # in range for the schema, not a Wan 3.0 duration
-        assert (r.status_code, r.json()["code"]) == (400, "InvalidParameter")
-        assert "The duration 1 is not supported by model wan3.0-video" in r.json()["message"]
 
 
 async def test_wan3_resolutions_ratios_seed_and_silence() -> None:
@@ -90,8 +112,6 @@ async def test_wan3_resolutions_ratios_seed_and_silence() -> None:
         assert (video["width"], video["height"], video["audio"]) == (1680, 720, 0)
         tall = await ds.job(body(resolution="480P", ratio="9:16"))
         assert (tall["usage"]["SR"], tall["usage"]["ratio"]) == (480, "9:16")
-        r = await ds.post(body(resolution="4K"))
-        assert (r.status_code, r.json()["code"]) == (400, "InvalidParameter")
         # negative_prompt is not documented for Wan 3.0: accepted and ignored; enable_thinking
         # (the SDK's Agentic PE switch) too.
         with_extras = {**body(), "parameters": {"enable_thinking": True}}
@@ -99,15 +119,12 @@ async def test_wan3_resolutions_ratios_seed_and_silence() -> None:
         assert (await ds.job(with_extras))["output"]["task_status"] == "SUCCEEDED"
 
 
-async def test_wan3_first_frame_and_first_last_frame() -> None:
+async def test_wan3_first_frame_and_first_last_frame_usage() -> None:
     async with DashScopeTest() as ds:
-        done = await ds.job(body([m("first_frame", SAMPLE_PNG_DATA_URI)], resolution="1080P"))
+        done = await ds.job(FIRST_FRAME)
         # `adaptive` follows the 4:3 inline first frame.
         assert done["usage"]["ratio"] == "4:3"
-        video = await ds.video(done["output"]["video_url"])
-        assert (video["width"], video["height"]) == (1632, 1248)
-        assert ds.backend.store.get(done["output"]["task_id"]).spec.mode == "i2v"
-        both = await ds.job(body([m("first_frame", IMG), m("last_frame", IMG)]))
+        both = await ds.job(FIRST_LAST)
         assert both["output"]["task_status"] == "SUCCEEDED"
         assert both["usage"]["ratio"] == "16:9"  # a URL image: unknown, 16:9 assumed
 
@@ -137,14 +154,12 @@ async def test_wan3_unlisted_combinations_and_counts_fail_the_task() -> None:
 
 async def test_wan3_reference_images_videos_and_audios() -> None:
     async with DashScopeTest() as ds:
-        refs = [m("reference_image", IMG), m("reference_video", VID), m("reference_audio", AUD)]
-        done = await ds.job(body(refs, prompt="视频1抱着图1说话", duration=8))
+        done = await ds.job(REFERENCES)
         usage = done["usage"]
         # The input video is billed on top of the output (assumed 5 s: decision
-        # inputs-not-fetched); SR at 1080P, ratio adaptive -> 16:9 for URLs.
+        # inputs-not-fetched).
         assert (usage["input_video_duration"], usage["output_video_duration"],
                 usage["duration"]) == (5.0, 8.0, 13.0)
-        assert ds.backend.store.get(done["output"]["task_id"]).spec.mode == "r2v"
         audio_only = await ds.job(body([m("reference_audio", AUD)]))
         assert audio_only["output"]["task_status"] == "SUCCEEDED"
 
@@ -192,18 +207,35 @@ async def test_wan3_documents_and_links_need_prompt_rewriting() -> None:
         assert message == "prompt_extend must be true when file or link media is provided."
 
 
-async def test_wan3_rejections_at_submit() -> None:
-    async with DashScopeTest() as ds:
-        r = await ds.post(body(prompt=None))  # neither a prompt nor media
+@pytest.mark.parametrize(("prefix", "family"), DOORS)
+@pytest.mark.parametrize(("request_body", "code", "message"), AT_SUBMIT)
+async def test_wan3_rejections_at_submit(prefix: str, family: str, request_body: dict[str, Any],
+                                         code: str, message: str) -> None:
+    async with DashScopeTest(prefix=prefix, family=family) as ds:
+        r = await ds.post(request_body)
         assert r.status_code == 400
-        assert r.json()["message"] == ("Required parameter(input.prompt or input.media) missing "
-                                       "or invalid, please check the request parameters.")
-        r = await ds.post(body([m("driving_audio", AUD)]))  # wan2.7-i2v's, not Wan 3.0's
-        assert (r.status_code, r.json()["code"]) == (400, "InvalidParameter")
-        r = await ds.post(body([m("reference_video", "data:video/mp4;base64,AAAA")]))
-        assert r.status_code == 400 and r.json()["message"] == "url error, please check url！"
-        r = await ds.post(body([m("reference_audio", "https://x.test/a.ogg")]))
-        assert (r.status_code, r.json()["code"]) == (400, "InvalidURL")
+        assert (r.json()["code"], r.json()["message"]) == (code, message)
+        assert list(ds.backend.tasks()) == []
+
+
+@pytest.mark.parametrize(("prefix", "family"), DOORS)
+@pytest.mark.parametrize(("request_body", "size", "seconds", "mode"), [
+    # `adaptive` follows the 4:3 inline first frame; URL images and videos: 16:9 assumed.
+    pytest.param(FIRST_FRAME, (1632, 1248), 5, "i2v", id="first-frame"),
+    pytest.param(FIRST_LAST, (1920, 1080), 5, "i2v", id="first-last-frame"),
+    pytest.param(REFERENCES, (832, 480), 8, "r2v", id="reference-image-video-audio"),
+])
+async def test_wan3_modes_to_a_video(prefix: str, family: str, request_body: dict[str, Any],
+                                     size: tuple[int, int], seconds: int, mode: str) -> None:
+    async with DashScopeTest(prefix=prefix, family=family) as ds:
+        task_id = await ds.create(request_body)
+        assert ds.backend.store.get(task_id).spec.mode == mode
+        state, url, failure = await ds.ending(task_id)
+        assert (state, failure) == ("succeeded", None)
+        assert url is not None
+        video = await ds.video(url)
+        assert (video["width"], video["height"], video["audio"]) == (*size, 1)
+        assert video["duration"] == pytest.approx(seconds, abs=0.3)
 
 
 async def test_wan3_prime_is_the_same_model_only_faster() -> None:
