@@ -590,3 +590,18 @@ async def test_wan3_is_relayed_by_the_generic_conversion(each: Fake) -> None:
     else:  # L reads a negative duration as none: 5 s
         assert top.status_code == 200
         assert each.upstream(top.json()["id"])["parameters"]["duration"] == 5
+
+
+@pytest.mark.anyio
+async def test_wan3_duration_31_is_dashscopes_400_relayed(each: Fake) -> None:
+    """Over Wan 3.0's 30 s, DashScope refuses the body the release builds, and the release
+    relays it as its task error: DashScope's status, code fail_to_fetch_task, DashScope's body
+    as the message; no task is made."""
+    err = await each.submit({"model": "wan3.0-video", "prompt": "a", "duration": 31}, status=400)
+    assert (err["code"], err["data"]) == ("fail_to_fetch_task", None)
+    upstream = json.loads(err["message"])
+    assert (upstream["code"], upstream["message"]) == (
+        "InvalidParameter",
+        "Required parameter(parameters.duration) missing or invalid, please check the request "
+        "parameters.")
+    assert list(each.backend.tasks()) == []
