@@ -61,12 +61,30 @@ VALUES = st.one_of(st.none(), st.integers(-3, 3), st.text(max_size=5), st.boolea
                                    max_size=2))
 
 
-@pytest.mark.parametrize(("family", "op"), SUBMITS,
-                         ids=[f"{f}-{o.operation_id}" for f, o in SUBMITS])
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+# 20 examples per submit operation in the normal suite, 150 under `-m thorough` (.ci/run runs
+# both): the operations of a family share most of their spec maps.
+IDS = [f"{f}-{o.operation_id}" for f, o in SUBMITS]
+SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck)}
+
+
+@pytest.mark.parametrize(("family", "op"), SUBMITS, ids=IDS)
+@settings(max_examples=20, **SETTINGS)
 @given(data=st.data())
 def test_extract_matches_the_path_by_path_reading(family: str, op: Any,
                                                   data: st.DataObject) -> None:
+    check_extract(family, op, data)
+
+
+@pytest.mark.thorough
+@pytest.mark.parametrize(("family", "op"), SUBMITS, ids=IDS)
+@settings(max_examples=150, **SETTINGS)
+@given(data=st.data())
+def test_extract_matches_the_path_by_path_reading_many(family: str, op: Any,
+                                                       data: st.DataObject) -> None:
+    check_extract(family, op, data)
+
+
+def check_extract(family: str, op: Any, data: st.DataObject) -> None:
     drawn = data.draw(strategies.requests(family, operation=op.operation_id,
                                           valid=data.draw(st.booleans())))
     body = drawn[1]
