@@ -370,7 +370,7 @@ class Catalogue:
                 if first is not None and entry.mode == "i2v" and not entry.get("ratios"):
                     pass  # an inline image already set the geometry (its own aspect ratio)
                 else:
-                    width, height = self.geometry(resolution, ratio)
+                    width, height = self.geometry(resolution or "", ratio)
             output_s = found.output_s
             input_video_s = found.input_video_s or input_video_s
             if found.audio is not None:

@@ -59,12 +59,12 @@ def check_wan3(entry: Any, fields: Mapping[str, Any], fail: Fail, assume: Assume
         if types.count(kind) > limits[kind]:
             fail("media_count", "media", types.count(kind), {"type": kind, "max": limits[kind]})
     for item in media:
-        kind, url = item.get("type"), item.get("url")
-        pattern = IMAGE_URL if kind in IMAGE_MEDIA else PAGE_URL if kind == "link" else (
+        item_kind, url = item.get("type"), item.get("url")
+        pattern = IMAGE_URL if item_kind in IMAGE_MEDIA else PAGE_URL if item_kind == "link" else (
             FETCHED_URL)
         if not (isinstance(url, str) and pattern.match(url)):
             fail("image_url_format", "media", url)
-        elif kind == "reference_audio" and not audio_url_ok(url):
+        elif item_kind == "reference_audio" and not audio_url_ok(url):
             fail("audio_url_format", "media", url)
     videos, audios = types.count("reference_video"), types.count("reference_audio")
     video_s = videos * assume.video_s

@@ -229,10 +229,10 @@ class Dispatch:
         # first segment is that literal or a parameter, in the order given; `None`: the routes
         # whose first segment is a parameter (for any other first segment).
         self._first: dict[tuple[str, int], dict[str | None, list[Any]]] = {}
-        for bucket, routes in self._table.items():
-            firsts = {lit for literals, _, _ in routes for i, lit in literals if i == 1}
+        for bucket, entries in self._table.items():
+            firsts = {lit for literals, _, _ in entries for i, lit in literals if i == 1}
             self._first[bucket] = {
-                first: [r for r in routes if _first_literal(r[0]) in (first, None)]
+                first: [r for r in entries if _first_literal(r[0]) in (first, None)]
                 for first in (*firsts, None)}
 
     def match(self, method: str, path: str) -> tuple[Endpoint, dict[str, str]] | None:

@@ -111,12 +111,12 @@ class FalPolicy(Policy):
                              violation=Violation("0", "body:not_json", 422, "json_invalid",
                                                  "JSON decode error"))
 
-    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None
-              ) -> tuple[JobSpec | None, list[Violation]]:
+    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None, *,
+              assume: Mapping[str, Any] | None = None) -> tuple[JobSpec | None, list[Violation]]:
         """The contract's judgement; under `fal_validation=runner` (the default) a queue
         submit's model input is checked in the runner: every violation fails the request
         later, except a body that is no JSON object at all (decision validation-at-runner)."""
-        spec, violations = super().judge(op, body, headers)
+        spec, violations = super().judge(op, body, headers, assume=assume)
         if (not violations or op.role != "submit"
                 or self.context.options["fal_validation"] != "runner"
                 or not isinstance(body, Mapping)):

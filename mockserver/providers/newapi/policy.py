@@ -264,8 +264,9 @@ class NewApiPolicy(Policy):
         except wire.WireError:
             return None
 
-    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None
-              ) -> tuple[JobSpec | None, list[Violation]]:
-        """new-api's checks in its order, then DashScope's judgement of the request it sends."""
-        found = relay.relay(self, op, body, headers, remix="{" in op.path)
+    def judge(self, op: Operation, body: Any, headers: Mapping[str, str] | None = None, *,
+              assume: Mapping[str, Any] | None = None) -> tuple[JobSpec | None, list[Violation]]:
+        """new-api's checks in its order, then DashScope's judgement of the request it sends
+        (with the facts a job scenario assumes of its inputs)."""
+        found = relay.relay(self, op, body, headers, remix="{" in op.path, assume=assume)
         return found.spec, found.violations

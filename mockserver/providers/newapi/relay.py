@@ -72,7 +72,8 @@ class Relayed:
 
 
 def relay(policy: Relaying, op: Operation, body: Any,
-          headers: Mapping[str, str] | None, *, remix: bool = False) -> Relayed:
+          headers: Mapping[str, str] | None, *, remix: bool = False,
+          assume: Mapping[str, Any] | None = None) -> Relayed:
     """Judge a submit body (JSON value, or a form read as TaskSubmitReq) as the release does.
     A remix skips the distributor (its channel is the origin task's) and the relay asks for
     the model itself (400 missing_model)."""
@@ -111,7 +112,7 @@ def relay(policy: Relaying, op: Operation, body: Any,
     if first:
         return Relayed(None, first, req)
     assert upstream is not None
-    spec, violations = _upstream_judgement(policy, op, upstream)
+    spec, violations = _upstream_judgement(policy, op, upstream, assume)
     return Relayed(spec, violations, req, upstream)
 
 
@@ -145,7 +146,8 @@ def _validation(req: TaskRequest, release: Any) -> list[Violation]:
     return []
 
 
-def _upstream_judgement(policy: Relaying, op: Operation, upstream: dict[str, Any]
+def _upstream_judgement(policy: Relaying, op: Operation, upstream: dict[str, Any],
+                        assume: Mapping[str, Any] | None = None
                         ) -> tuple[JobSpec | None, list[Violation]]:
     """DashScope's judgement of the request new-api sends (its rules, its words, its timing),
     relayed: a refusal at submit is new-api's `fail_to_fetch_task` with DashScope's status and
@@ -156,7 +158,7 @@ def _upstream_judgement(policy: Relaying, op: Operation, upstream: dict[str, Any
     op_id = DASHSCOPE_KF2V if kf2v_route and conversion.kf2v(str(upstream["model"])) \
         else relayed[1]
     ds_op = ds.contract.operation(op_id)
-    spec, found = ds.judge(ds_op, upstream, UPSTREAM_HEADERS)
+    spec, found = ds.judge(ds_op, upstream, UPSTREAM_HEADERS, assume=assume)
     out = []
     for violation in found:
         if violation.timing != "submit":
