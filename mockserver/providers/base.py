@@ -107,8 +107,10 @@ class Family:
     def settle(self, ex: Exchange, assume: Any = None) -> tuple[JobSpec, Violation | None]:
         """The policy's judgement of the submit's body, acted on: the job, and the violation
         that fails the task later (a submit-time one is raised). `assume`: facts of inputs
-        the fake never fetches (`input_facts`)."""
+        the fake never fetches (default: the job scenario's, `input_facts`)."""
         op = ex.operation
+        if assume is None:
+            assume = self.input_facts(ex)
         if assume:
             return self.policy.settle(op, *self.policy.judge(op, ex.body, ex.headers,
                                                              assume=assume))

@@ -593,6 +593,18 @@ async def test_wan3_is_relayed_by_the_generic_conversion(each: Fake) -> None:
 
 
 @pytest.mark.anyio
+async def test_an_inputs_scenario_reaches_the_relayed_judgement(each: Fake) -> None:
+    """The job scenario's assumed facts (here the smart duration's pick) apply to the request
+    new-api sends, as DashScope would judge it with those inputs."""
+    frame = {"parameters": {"duration": -1}}  # smart duration, through metadata
+    picked = await each.submit({"model": "wan3.0-video", "prompt": "a cat", "metadata": frame},
+                               headers={**KEY, "X-Wanmock-Scenario": "inputs; smart_s=12"})
+    plain = await each.submit({"model": "wan3.0-video", "prompt": "a cat", "metadata": frame})
+    durations = [each.backend.store.get(s["id"]).spec.duration for s in (picked, plain)]
+    assert durations == [12, 5]
+
+
+@pytest.mark.anyio
 async def test_wan3_duration_31_is_dashscopes_400_relayed(each: Fake) -> None:
     """Over Wan 3.0's 30 s, DashScope refuses the body the release builds, and the release
     relays it as its task error: DashScope's status, code fail_to_fetch_task, DashScope's body

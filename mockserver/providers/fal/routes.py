@@ -132,7 +132,7 @@ class Fal(Family):
             raise self.policy.unrouted_error(404, "POST", endpoint, "")
         body = self.read_body(ex)
         policy = self.policy
-        spec, violations = policy.judge(submit, body, ex.headers)
+        spec, violations = policy.judge(submit, body, ex.headers, assume=self.input_facts(ex))
         spec, late = policy.settle(submit, spec, _now(violations))
         task = self._create(ex, submit, body, spec, late, render.request_root(endpoint))
         snap = await self._finished(task)

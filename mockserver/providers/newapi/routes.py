@@ -153,7 +153,7 @@ class NewApi(Family):
     def _create(self, ex: Exchange, remix_of: Task | None = None) -> Response:
         policy = self.policy
         found = relay.relay(policy, ex.operation, ex.body, ex.headers,
-                            remix=remix_of is not None)
+                            remix=remix_of is not None, assume=self.input_facts(ex))
         spec, late = policy.settle(ex.operation, found.spec, found.violations)
         assert found.request is not None and found.upstream is not None
         self._upstream_rate(found.upstream)
