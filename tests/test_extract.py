@@ -113,3 +113,13 @@ def test_extract_prefers_the_first_listed_path() -> None:
     assert (fields["img_url"], sources["img_url"]) == ("c.png", "image")
     fields, sources = op.extract({"images": ["a.png", "b.png"]})
     assert (fields["img_url"], sources["img_url"]) == ("a.png", "images.0")
+
+
+@pytest.mark.parametrize(("given", "read"), [
+    ("5", 5), (" 7 ", 7), ("-3", -3), ("²", "²"), ("٥", "٥"), ("--5", "--5"), ("5.0", "5.0"),
+])
+def test_numeric_strings_are_read_as_go_reads_them(given: str, read: Any) -> None:
+    # ASCII digits only ("²" is a digit to str.isdigit, and int() raised on it).
+    fields: dict[str, Any] = {"duration": given}
+    normalise(fields, {})
+    assert fields["duration"] == read

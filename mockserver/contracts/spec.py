@@ -108,7 +108,8 @@ def get_path(body: Any, path: str) -> Any:
 
 
 _INT_FIELDS = ("duration", "seed", "width", "height")
-_TIER = re.compile(r"^(\d{3,4})[pP]?$")
+_TIER = re.compile(r"^(\d{3,4})[pP]?$", re.ASCII)
+_DIGITS = re.compile(r"-?[0-9]+\Z")
 
 
 def normalise(fields: dict[str, Any], sources: dict[str, str]) -> None:
@@ -120,7 +121,9 @@ def normalise(fields: dict[str, Any], sources: dict[str, str]) -> None:
     """
     for name in _INT_FIELDS:
         value = fields.get(name)
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        # ASCII digits only, as Go's strconv reads them: "²" and "٥" are digits to
+        # str.isdigit, and int() refuses the first.
+        if isinstance(value, str) and _DIGITS.match(value.strip()):
             fields[name] = int(value)
     size = fields.get("size")
     if isinstance(size, str) and "*" not in size:
