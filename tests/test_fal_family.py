@@ -404,6 +404,31 @@ def test_each_endpoint_runs_and_refuses_its_own_fields(wanmock, http, endpoint, 
 
 
 @pytest.mark.wanmock(clock="manual", mode="time", timing="fast")
+def test_reframe_alone_of_the_vace_apps_runs_without_a_prompt(wanmock, http):
+    """fal-ai/wan-vace-14b/reframe's prompt is optional (its own catalogue entry); depth, on the
+    same model, still requires one; speech-to-video's output carries the speech (sound on)."""
+    answers = {}
+    with wanmock.expect_violations():
+        for app in ("fal-ai/wan-vace-14b/reframe", "fal-ai/wan-vace-14b/depth"):
+            created = http.post(f"https://queue.fal.run/{app}", json={"video_url": CLIP},
+                                headers=AUTH).json()
+            wanmock.run_until_terminal(created["request_id"])
+            answers[app] = http.get(created["response_url"], headers=AUTH)
+    assert answers["fal-ai/wan-vace-14b/reframe"].status_code == 200
+    depth = answers["fal-ai/wan-vace-14b/depth"]
+    assert depth.status_code == 422
+    assert [(d["loc"], d["type"]) for d in depth.json()["detail"]] == [(["body", "prompt"],
+                                                                         "missing")]
+    speech = http.post("https://queue.fal.run/fal-ai/wan/v2.2-14b/speech-to-video",
+                       json={"prompt": "hello", "image_url": IMG, "audio_url": SPEECH},
+                       headers=AUTH).json()
+    silent = http.post("https://queue.fal.run/fal-ai/wan/v2.2-14b/animate/move",
+                       json={"image_url": IMG, "video_url": CLIP}, headers=AUTH).json()
+    assert wanmock.task(speech["request_id"]).spec.audio is True
+    assert wanmock.task(silent["request_id"]).spec.audio is False
+
+
+@pytest.mark.wanmock(clock="manual", mode="time", timing="fast")
 def test_cross_field_rules_of_the_new_endpoints(wanmock, http):
     """Wan 2.7 i2v takes a first frame or a clip, not both and not neither (decision
     wan27-i2v-inputs); Wan 2.6 R2V flash needs a reference; Wan 3.0 Prime runs faster than
