@@ -154,3 +154,7 @@ def test_the_multipart_job_replays(tape):
     # the multipart body's fields)
     assert submit.scenario is not None and submit.scenario.startswith("replay of task_")
     assert polls[-1].scenario == submit.scenario
+    # Every poll is marked, those the cassette has no answer for too (the fake's own answer,
+    # in a state the recording never polled in).
+    assert all(p.scenario and p.scenario.startswith(submit.scenario) for p in polls), [
+        p.scenario for p in polls]

@@ -96,6 +96,9 @@ def after(family: Served, ex: Exchange, response: Response) -> Response:
         if isinstance(cut, str) and snap.state.terminal:
             entry.scenario = (f"replay end of {task.extra.get('replay_task', '?')}: {cut}; "
                               f"ended {snap.state.value.upper()} where the recording ends")
+        else:  # a state the recording has no answer in (polled before its first poll)
+            entry.scenario = (f"replay of {task.extra.get('replay_task', '?')}: the fake's "
+                              f"answer, none recorded while {snap.state.value.upper()}")
         return response
     status, recorded = answer
     entry.scenario = label

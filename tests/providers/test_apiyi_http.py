@@ -119,7 +119,7 @@ async def test_wan27_t2v_whole_job(app: Starlette, client: httpx.AsyncClient) ->
     assert r.status_code == 200
     assert r.headers["content-type"] == "video/mp4"
     info = probe(r.content)
-    # apiyi's own table: wan2.7 defaults to 720P (16:9), not DashScope's 1080P.
+    # apiyi's own table: wan2.7-t2v defaults to 720P (16:9), not DashScope's 1080P.
     assert (info["width"], info["height"]) == (1280, 720)
     assert info["duration"] == pytest.approx(5.0, abs=0.3)
     assert info["audio"] == 1
