@@ -271,6 +271,8 @@ def test_the_strict_key_format_refuses_a_key_without_a_colon(wanmock):
 # -- the endpoints added after the first twelve (contracts/fal.yaml decision endpoints) ---------
 IMG = "https://v3.fal.media/files/rabbit/cat.png"
 CLIP = "https://v3.fal.media/files/rabbit/clip.mp4"
+SPEECH = "https://v3.fal.media/files/rabbit/speech.mp3"
+LORA = "https://huggingface.co/example/wan-lora/resolve/main/style.safetensors"
 # Small outputs where the endpoint takes them: the fake renders each result as a real MP4.
 SMALL = {"resolution": "480p", "duration": 2}
 SMALL_720 = {"resolution": "720p", "duration": 2}
@@ -324,8 +326,30 @@ NEW_ENDPOINTS = [
      ("enable_safety_checker", "sure", "bool_type")),
     ("fal-ai/wan-pro/image-to-video", {"prompt": "it flies", "image_url": IMG},
      "wan2.1-pro-i2v", ("enable_safety_checker", "sure", "bool_type")),
+    # The reframe app's prompt is optional ("Optional for reframing"): none is sent.
+    ("fal-ai/wan-vace-14b/reframe", {"video_url": CLIP}, "wan2.1-vace-14b-reframe",
+     ("zoom_factor", "close", "float_type")),
+    ("fal-ai/wan/v2.2-14b/speech-to-video",
+     {"prompt": "she speaks", "image_url": IMG, "audio_url": SPEECH}, "wan2.2-14b-s2v",
+     ("num_frames", 124, "less_than_equal")),
+    ("fal-ai/wan/v2.2-14b/animate/move", {"image_url": IMG, "video_url": CLIP},
+     "wan2.2-14b-animate-move", ("use_turbo", "fast", "bool_type")),
+    ("fal-ai/wan/v2.2-14b/animate/replace", {"image_url": IMG, "video_url": CLIP},
+     "wan2.2-14b-animate-replace", ("resolution", "1080p", "literal_error")),
+    ("fal-ai/wan/v2.2-5b/text-to-video/distill", {"prompt": "lanterns", "resolution": "580p"},
+     "wan2.2-5b-t2v-distill", ("aspect_ratio", "4:3", "literal_error")),
+    ("fal-ai/wan/v2.2-5b/text-to-video/fast-wan", {"prompt": "lanterns", "resolution": "480p"},
+     "wan2.2-5b-t2v-fast", ("num_frames", 162, "less_than_equal")),
+    ("fal-ai/wan/v2.2-a14b/text-to-video/lora",
+     {"prompt": "a kite", "resolution": "480p", "loras": [{"path": LORA, "scale": 0.8}]},
+     "wan2.2-t2v-lora", ("reverse_video", "yes", "bool_type")),
+    ("fal-ai/wan/v2.2-a14b/image-to-video/lora",
+     {"prompt": "a kite", "image_url": IMG, "resolution": "480p"}, "wan2.2-i2v-lora",
+     ("loras", "style", "list_type")),
 ]
-# The outputs that differ from {video, seed[, actual_prompt]} (fal-js output types).
+# The outputs that differ from {video, seed[, actual_prompt]} (fal-js output types): I2VOutput
+# is the video alone; WanMotionOutput, edittoOutput and Animate's output echo the prompt.
+VIDEO_ALONE = ("wan2.1-pro", "wan2.2-14b-s2v")
 PROMPT_ECHOED = ("wan2.2", "wan2.1-vace")
 
 
@@ -362,12 +386,12 @@ def test_each_endpoint_runs_and_refuses_its_own_fields(wanmock, http, endpoint, 
     out = result.json()
     video = http.get(out["video"]["url"])
     assert video.content[4:8] == b"ftyp" and out["video"]["file_size"] == len(video.content)
-    if model.startswith("wan2.1-pro"):  # I2VOutput: the video alone
+    if model.startswith(VIDEO_ALONE):  # I2VOutput: the video alone
         assert set(out) == {"video"}
     else:
         assert isinstance(out["seed"], int)
-    if model.startswith(PROMPT_ECHOED):  # WanMotionOutput, edittoOutput
-        assert out["prompt"] == body["prompt"]
+        if model.startswith(PROMPT_ECHOED):  # WanMotionOutput, edittoOutput
+            assert out["prompt"] == body.get("prompt", "")
     field, value, kind = bad
     with wanmock.expect_violations():
         refused = http.post(f"https://queue.fal.run/{endpoint}", json={**body, field: value},
@@ -377,6 +401,31 @@ def test_each_endpoint_runs_and_refuses_its_own_fields(wanmock, http, endpoint, 
     assert answer.status_code == 422 and answer.headers["x-fal-retryable"] == "false"
     [item] = answer.json()["detail"]
     assert item["loc"] == ["body", field] and item["type"] == kind, item
+
+
+@pytest.mark.wanmock(clock="manual", mode="time", timing="fast")
+def test_reframe_alone_of_the_vace_apps_runs_without_a_prompt(wanmock, http):
+    """fal-ai/wan-vace-14b/reframe's prompt is optional (its own catalogue entry); depth, on the
+    same model, still requires one; speech-to-video's output carries the speech (sound on)."""
+    answers = {}
+    with wanmock.expect_violations():
+        for app in ("fal-ai/wan-vace-14b/reframe", "fal-ai/wan-vace-14b/depth"):
+            created = http.post(f"https://queue.fal.run/{app}", json={"video_url": CLIP},
+                                headers=AUTH).json()
+            wanmock.run_until_terminal(created["request_id"])
+            answers[app] = http.get(created["response_url"], headers=AUTH)
+    assert answers["fal-ai/wan-vace-14b/reframe"].status_code == 200
+    depth = answers["fal-ai/wan-vace-14b/depth"]
+    assert depth.status_code == 422
+    assert [(d["loc"], d["type"]) for d in depth.json()["detail"]] == [(["body", "prompt"],
+                                                                         "missing")]
+    speech = http.post("https://queue.fal.run/fal-ai/wan/v2.2-14b/speech-to-video",
+                       json={"prompt": "hello", "image_url": IMG, "audio_url": SPEECH},
+                       headers=AUTH).json()
+    silent = http.post("https://queue.fal.run/fal-ai/wan/v2.2-14b/animate/move",
+                       json={"image_url": IMG, "video_url": CLIP}, headers=AUTH).json()
+    assert wanmock.task(speech["request_id"]).spec.audio is True
+    assert wanmock.task(silent["request_id"]).spec.audio is False
 
 
 @pytest.mark.wanmock(clock="manual", mode="time", timing="fast")

@@ -19,10 +19,12 @@ from mockserver.providers.fal.policy import NOT_RETRYABLE, REQUEST_ERRORS, RETRY
 # request still has to wait, so polls are cheap and it falls to 0 before the run starts.
 QUEUE_SLOT_S = 2.0
 FPS = {"wan21": 16, "wan25": 24, "wan26": 30, "wan27": 30}
-# Outputs that are not the generation's usual one (fal-js output types): wan-pro's I2VOutput is
-# the video alone; wan-vace-14b's (and its task apps') edittoOutput a VideoFile with the prompt.
-VIDEO_ONLY = frozenset({"wan2.1-pro-t2v", "wan2.1-pro-i2v"})
-VIDEO_FILE_AND_PROMPT = frozenset({"wan2.1-vace-14b", "wan2.1-vace-14b-v2v"})
+# Outputs that are not the generation's usual one (fal-js output types): wan-pro's and Wan 2.2
+# speech-to-video's I2VOutput is the video alone; wan-vace-14b's (and its task apps')
+# edittoOutput a VideoFile with the prompt.
+VIDEO_ONLY = frozenset({"wan2.1-pro-t2v", "wan2.1-pro-i2v", "wan2.2-14b-s2v"})
+VIDEO_FILE_AND_PROMPT = frozenset({"wan2.1-vace-14b", "wan2.1-vace-14b-v2v",
+                                   "wan2.1-vace-14b-reframe"})
 CANCELLED = ("request_cancelled", "Request cancelled")
 
 
