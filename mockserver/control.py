@@ -37,6 +37,7 @@ from mockserver.core.backend import Backend
 from mockserver.core.store import StoreUnavailable
 from mockserver.core.tasks import State, Task
 from mockserver.errors import MockServerError
+from mockserver.jsonwire import ascii_int
 from mockserver.providers.hotpath import public_base, read_body
 from mockserver.version import __version__
 
@@ -224,9 +225,10 @@ def control_routes(backend: Backend) -> list[BaseRoute]:
         entries = backend.journal.entries(**match)
         limit = q.get("limit")
         if limit is not None:
-            if not limit.isdigit():
+            count = ascii_int(limit)
+            if count is None:
                 raise MockServerError("limit must be a non-negative integer")
-            entries = entries[-int(limit):] if int(limit) else []
+            entries = entries[-count:] if count else []
         return JSONResponse({"entries": [e.as_dict() for e in entries], "count": len(entries),
                              "maxlen": backend.journal.maxlen})
 

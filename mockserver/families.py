@@ -8,8 +8,8 @@ HTTP class live (named by `"module:Class"`, loaded only by the layers that use t
 are its contract's `servers:`. Everything outside the folder asks this registry; nothing else
 keeps a copy of a family's words.
 
-This module is on the ground floor: it imports only `mockserver.options` and
-`mockserver.errors`, so every layer (contracts excepted, which need no family) may read it.
+This module is on the ground floor: it imports only `mockserver.options`, `mockserver.errors`
+and `mockserver.jsonwire`, so every layer (contracts excepted, which need no family) may read it.
 Families are found by looking for `family.py` in every sub-package of `mockserver.providers`
 (without importing that package's HTTP code: a `family.py` imports only the ground floor); a
 family kept elsewhere (a plugin, the toy family of the tests) joins with `register("pkg.family")`
@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import math
 import os
 import pkgutil
 import re
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mockserver.errors import MockServerError
+from mockserver.jsonwire import ascii_int
 from mockserver.options import CORE, Option, by_name
 
 # The package whose sub-packages are the bundled families.
@@ -155,9 +157,9 @@ class FamilySpec:
         if isinstance(value, bool):
             return None
         if isinstance(value, int | float):
-            return int(value)
-        if isinstance(value, str) and value.rstrip("%").isdigit():
-            return int(value.rstrip("%"))
+            return int(value) if math.isfinite(value) else None  # JSON's 1e400 reads as inf
+        if isinstance(value, str):
+            return ascii_int(value.rstrip("%"), 9)
         return None
 
     def failure(self, body: Any) -> tuple[str, str] | None:

@@ -343,3 +343,13 @@ def _go_number_error(raw: bytes) -> str:
         except ValueError:
             continue
     return ""
+
+
+def ascii_int(text: str, most: int = 18) -> int | None:
+    """`text` as a non-negative integer when it is ASCII digits and at most `most` of them,
+    else None. A header, query or path value read as a number the way Go's strconv and HTTP
+    servers read it: `str.isdigit` also accepts "²" (which `int()` refuses) and "٥", and
+    `int()` refuses more than 4300 digits."""
+    if 0 < len(text) <= most and text.isascii() and text.isdigit():
+        return int(text)
+    return None

@@ -35,6 +35,7 @@ from starlette.routing import BaseRoute, Route
 from mockserver.cassette import CassetteWriter
 from mockserver.contracts import ContractSet, Operation, load
 from mockserver.errors import MockServerError, ProviderError
+from mockserver.jsonwire import ascii_int
 from mockserver.providers.hotpath import read_body
 from mockserver.proxy_budget import Budget, is_submit, refusal
 from mockserver.proxy_headers import (
@@ -287,7 +288,7 @@ class Proxy:
         ctype = upstream.headers.get("content-type", "")
         length = upstream.headers.get("content-length", "")
         streamed = (op is None or op.role == "content" or not ("json" in ctype or "text" in ctype)
-                    or (length.isdigit() and int(length) > STREAM_LIMIT))
+                    or (ascii_int(length) or 0) > STREAM_LIMIT)
         if streamed:
             return self._stream(upstream, request, op, raw, headers, started, violations)
         body = await upstream.aread()

@@ -150,6 +150,19 @@ def test_malformed_forced_states_are_the_toolkits_400(fake, body) -> None:
     assert fake.get(f"/_wanmock/tasks/{tid}").json()["state"] != "failed"
 
 
+@pytest.mark.parametrize("text", ["²", "٥", "9" * 5000, "-1"])
+def test_numbers_in_control_and_dashboard_urls_are_read_strictly(fake, text) -> None:
+    """A number in a query or a path is ASCII digits (str.isdigit's "²" made int() raise:
+    a 500), never more than int() reads."""
+    submit(fake)
+    r = fake.get("/_wanmock/journal", params={"limit": text})
+    assert r.status_code == 400 and r.json()["type"] == "MockServerError"
+    assert fake.get(f"/_wanmock/ui/journal/{text}").status_code == 404
+    assert fake.get(f"/_wanmock/ui/journal/{text}.json").status_code == 404
+    assert fake.get("/_wanmock/ui", params={"page": text, "per_page": text}).status_code == 200
+    assert fake.get("/_wanmock/journal", params={"limit": "1"}).json()["count"] == 1
+
+
 def test_a_control_body_over_the_limit_is_413(fake) -> None:
     big = b'{"scenario": "' + b"x" * (3 * 1024 * 1024) + b'"}'
     r = fake.post("/_wanmock/scenarios", content=big, headers=JSON)

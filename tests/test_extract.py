@@ -117,6 +117,7 @@ def test_extract_prefers_the_first_listed_path() -> None:
 
 @pytest.mark.parametrize(("given", "read"), [
     ("5", 5), (" 7 ", 7), ("-3", -3), ("²", "²"), ("٥", "٥"), ("--5", "--5"), ("5.0", "5.0"),
+    ("9" * 19, int("9" * 19)), ("9" * 20, "9" * 20), ("9" * 5000, "9" * 5000),
 ])
 def test_numeric_strings_are_read_as_go_reads_them(given: str, read: Any) -> None:
     # ASCII digits only ("²" is a digit to str.isdigit, and int() raised on it).

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from mockserver.jsonwire import NotJSON, decode, go_error, quote_char, verbatim
+from mockserver.jsonwire import NotJSON, ascii_int, decode, go_error, quote_char, verbatim
 
 GO_ERRORS = [
     (b'{"a": NaN}', "invalid character 'N' looking for beginning of value"),
@@ -82,3 +82,11 @@ def test_surrogates_and_invalid_utf8_become_replacement_characters():
 def test_only_utf8_without_bom_is_json(raw):  # Python's json.loads(bytes) takes all three
     with pytest.raises(NotJSON):
         decode(raw)
+
+
+@pytest.mark.parametrize(("text", "read"), [
+    ("0", 0), ("42", 42), ("9" * 18, int("9" * 18)), ("9" * 19, None), ("9" * 5000, None),
+    ("²", None), ("٥", None), ("-1", None), ("+1", None), (" 1", None), ("", None), ("1.0", None),
+])
+def test_ascii_int_reads_what_go_reads_and_never_raises(text, read):
+    assert ascii_int(text) == read

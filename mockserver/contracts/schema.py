@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -22,12 +23,16 @@ def param_validator(family: str, op_id: str, name: str, schema: Any) -> Draft202
     return _param_validator_cached(f"{family}:{op_id}:{name}", json.dumps(schema, sort_keys=True))
 
 
+_INTEGER = re.compile(r"-?[0-9]{1,4000}\Z")
+
+
 def coerce(value: str, schema: Any) -> Any:
     """Read a query/header string as the type its schema declares, when it can."""
     kind = schema.get("type") if isinstance(schema, Mapping) else None
     kinds = kind if isinstance(kind, list) else [kind]
     text = value.strip()
-    if "integer" in kinds and text.lstrip("-").isdigit():
+    # ASCII digits, and no more than int() reads (4300): "²" is a digit to str.isdigit.
+    if "integer" in kinds and _INTEGER.match(text):
         return int(text)
     if "number" in kinds:
         try:

@@ -109,7 +109,7 @@ def get_path(body: Any, path: str) -> Any:
 
 _INT_FIELDS = ("duration", "seed", "width", "height")
 _TIER = re.compile(r"^(\d{3,4})[pP]?$", re.ASCII)
-_DIGITS = re.compile(r"-?[0-9]+\Z")
+_DIGITS = re.compile(r"-?[0-9]{1,19}\Z")
 
 
 def normalise(fields: dict[str, Any], sources: dict[str, str]) -> None:
@@ -121,8 +121,9 @@ def normalise(fields: dict[str, Any], sources: dict[str, str]) -> None:
     """
     for name in _INT_FIELDS:
         value = fields.get(name)
-        # ASCII digits only, as Go's strconv reads them: "²" and "٥" are digits to
-        # str.isdigit, and int() refuses the first.
+        # ASCII digits only, as Go's strconv reads them ("²" and "٥" are digits to
+        # str.isdigit, and int() refuses the first), and no more than an int64 holds (int()
+        # refuses over 4300 digits; strconv.Atoi over 19 is out of range).
         if isinstance(value, str) and _DIGITS.match(value.strip()):
             fields[name] = int(value)
     size = fields.get("size")

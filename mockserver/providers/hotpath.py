@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse as _StarletteJSONResponse
 from starlette.responses import RedirectResponse, Response
 
 from mockserver.core.memo import Memo
+from mockserver.jsonwire import ascii_int
 
 # What starlette.responses.JSONResponse.render passes to json.dumps.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None,
@@ -130,7 +131,7 @@ async def read_body(request: Request, headers: dict[str, str], limit: int) -> by
     if length is None:
         if request.method == "GET" and "transfer-encoding" not in headers:
             return b""  # HTTP/1.1: no Content-Length, no Transfer-Encoding, no body
-    elif length.isdigit() and int(length) > limit:
+    elif (ascii_int(length) or 0) > limit:
         return None
     # What `request.stream()` does, without an async generator per request.
     receive = request.receive

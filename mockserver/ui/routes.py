@@ -38,6 +38,7 @@ from starlette.staticfiles import StaticFiles
 from mockserver.core.backend import Backend
 from mockserver.core.store import StoreUnavailable
 from mockserver.core.tasks import State, Task
+from mockserver.jsonwire import ascii_int
 from mockserver.ui import views
 from mockserver.ui.contracts_view import family_operations
 from mockserver.ui.preview import preview_body, preview_value
@@ -225,7 +226,8 @@ class Dashboard:
         name = request.path_params["seq"]
         want_json = name.endswith(".json")
         seq = name.removesuffix(".json")
-        entry = views.find_entry(self.backend, int(seq)) if seq.isdigit() else None
+        number = ascii_int(seq)
+        entry = views.find_entry(self.backend, number) if number is not None else None
         if entry is None:
             if want_json:
                 return JSONResponse({"error": f"no journal entry {seq}"}, status_code=404)

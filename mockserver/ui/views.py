@@ -17,6 +17,7 @@ from mockserver.core.backend import Backend
 from mockserver.core.ids import KEY_DIGEST, key_digest
 from mockserver.core.journal import Entry
 from mockserver.core.tasks import State, Task
+from mockserver.jsonwire import ascii_int
 
 PER_PAGE = 50
 MAX_PER_PAGE = 500
@@ -71,8 +72,7 @@ class Page:
 def page_number(params: Mapping[str, str]) -> tuple[int, int]:
     """`page` (from 1) and `per_page` from a query string; nonsense reads as the defaults."""
     def number(name: str, default: int) -> int:
-        text = params.get(name, "")
-        return int(text) if text.isdigit() and int(text) > 0 else default
+        return ascii_int(params.get(name, ""), 9) or default
 
     return number("page", 1), min(MAX_PER_PAGE, number("per_page", PER_PAGE))
 

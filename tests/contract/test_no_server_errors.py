@@ -406,7 +406,8 @@ SUBMITS = [(c.family, c.by_role("submit")[0].operation_id) for c in CONTRACTS
 
 @pytest.mark.parametrize(("family", "operation_id"), SUBMITS,
                          ids=[f"{f}.{o}" for f, o in SUBMITS])
-@pytest.mark.parametrize("text", ["²", "--5", "٥"])
+@pytest.mark.parametrize("text", ["²", "--5", "٥", "9" * 5000, "0" * 5000 + "5"],
+                         ids=["sup2", "signs", "arabic", "digits5000", "zeros5000"])
 def test_numeric_text_in_integer_fields_is_no_server_error(family: str, operation_id: str,
                                                           text: str) -> None:
     """Every integer field of a contract example as text that str.isdigit calls a number

@@ -582,6 +582,8 @@ async def test_list_tasks(app: Starlette, client: httpx.AsyncClient) -> None:
         pytest.param({"page_size": "ten"}, id="page-size-text"),
         pytest.param({"page_no": "0"}, id="page-no-0"),
         pytest.param({"start_time": "2025-01-01"}, id="bad-start-time"),
+        pytest.param({"start_time": "²" * 13}, id="start-time-not-ascii-digits"),
+        pytest.param({"page_no": "9" * 5000}, id="page-no-5000-digits"),
         pytest.param({"status": "DONE"}, id="bad-status"),
     ],
 )

@@ -402,3 +402,17 @@ async def test_kf2v_on_the_image2video_route_runs_with_metadatas_frames() -> Non
                                    "image": "https://example.com/first.png"}, status=400)
         assert err["code"] == "fail_to_fetch_task"
         assert "first_frame_url" in json.loads(err["message"])["message"]
+
+
+@pytest.mark.parametrize(("text", "read"), [
+    ("5", (5, None)), ("+5", (5, None)), ("-0", (0, None)), ("0" * 5000 + "7", (7, None)),
+    ("9223372036854775807", (2**63 - 1, None)), ("-9223372036854775808", (-(2**63), None)),
+    ("9223372036854775808", (None, "value out of range")),
+    ("9" * 5000, (None, "value out of range")), ("٥", (None, "invalid syntax")),
+    ("²", (None, "invalid syntax")), (" 5", (None, "invalid syntax")),
+    ("5\n", (None, "invalid syntax")), ("5_0", (None, "invalid syntax")), ("", (None, "invalid syntax")),
+])
+def test_seconds_are_read_as_strconv_atoi_reads_them(text: str, read: tuple) -> None:
+    from mockserver.providers.newapi.gojson import atoi
+
+    assert atoi(text) == read

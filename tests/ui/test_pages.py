@@ -109,6 +109,7 @@ async def test_tasks_are_paged_newest_first(client, app) -> None:
     # Nonsense page numbers read as the nearest page, never an error.
     assert ROW.findall(await page(client, UI, page="999")) == ids[::-1][50:]
     assert ROW.findall(await page(client, UI, page="-1")) == first
+    assert ROW.findall(await page(client, UI, page="²", per_page="9" * 5000)) == first
 
 
 async def test_task_page_shows_polls_verdict_video_and_responses(client, app) -> None:

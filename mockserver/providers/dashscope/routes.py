@@ -220,7 +220,7 @@ def _list_time(op: Operation, value: str | None, name: str) -> float | None:
             pass
         else:
             return when.timestamp()
-    elif value.isdigit() and len(value) == 13:
+    elif len(value) == 13 and value.isascii() and value.isdigit():
         return int(value) / 1000
     # A 14-digit string that is no date (20261399000000): the contract's wording, as a pattern.
     raise ProviderError.from_violation(op.violation_for(name, "pattern", value))

@@ -18,6 +18,7 @@ from mockserver.contracts import Operation
 from mockserver.core.tasks import Failure, State, Task
 from mockserver.core.webhooks import Webhook
 from mockserver.errors import ProviderError, Violation
+from mockserver.jsonwire import ascii_int
 from mockserver.providers.base import Family
 from mockserver.providers.exchange import Exchange
 from mockserver.providers.fal import render, signing
@@ -82,8 +83,8 @@ class Fal(Family):
         root = render.request_root(op.path)
         request = ex.request
         query: Mapping[str, str] = request.query_params if request.scope.get("query_string") else {}
-        limit = (query.get("fal_max_queue_length") or "").strip()
-        if limit.isascii() and limit.isdigit() and self._queued(ex.api_key, root) >= int(limit):
+        limit = ascii_int((query.get("fal_max_queue_length") or "").strip())
+        if limit is not None and self._queued(ex.api_key, root) >= limit:
             raise ProviderError(429, "queue_full", "Queue is full", envelope="request",
                                 headers={"X-Fal-Error-Type": "queue_full"})
         task = self._create(ex, op, ex.body, spec, late, root)

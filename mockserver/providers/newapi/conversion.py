@@ -15,7 +15,6 @@ ProcessAliOtherRatios (R :202-262, L :192-248), EstimateBilling (R :449-473).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
@@ -24,7 +23,6 @@ from mockserver.providers.newapi import gojson
 from mockserver.providers.newapi.releases import Release
 from mockserver.providers.newapi.taskreq import MAX_SECONDS, TaskRequest
 
-_ATOI = re.compile(r"^[+-]?\d+$")
 # sizeToResolution's table (R :169-189, L :159-179).
 SIZE_TIERS = {
     **dict.fromkeys(("832*480", "480*832", "624*624"), "480P"),
@@ -251,12 +249,11 @@ def ali_request(req: TaskRequest, release: Release) -> dict[str, Any]:
     if req.duration > 0:
         params["duration"] = req.duration
     elif req.seconds:
-        if not _ATOI.match(req.seconds) or not gojson.INT64[0] <= int(req.seconds) <= \
-                gojson.INT64[1]:
-            reason = "invalid syntax" if not _ATOI.match(req.seconds) else "value out of range"
+        seconds, reason = gojson.atoi(req.seconds)
+        if seconds is None:
             raise ConversionError(f'convert seconds to int failed: strconv.Atoi: parsing '
                                   f'"{req.seconds}": {reason}', "seconds")
-        params["duration"] = int(req.seconds)
+        params["duration"] = seconds
     if params["duration"] <= 0 and (release.lenient_duration or not req.seconds):
         # R: anything not positive is 5; L: only a request without duration and seconds
         params["duration"] = 5

@@ -11,10 +11,27 @@ it sets to nil. A `map[string]any` is re-marshalled with sorted keys and float64
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 INT64 = (-(2**63), 2**63 - 1)
+_ATOI = re.compile(r"[+-]?[0-9]+\Z")
+
+
+def atoi(text: str) -> tuple[int | None, str | None]:
+    """Go's strconv.Atoi: (the int64, None), or (None, "invalid syntax" | "value out of
+    range"). ASCII digits only, after an optional sign (Python's int() also reads "٥", " 5"
+    and "5_0", and refuses more than 4300 digits)."""
+    if not _ATOI.match(text):
+        return None, "invalid syntax"
+    digits = text.lstrip("+-").lstrip("0")
+    if len(digits) > 19:
+        return None, "value out of range"
+    value = int(digits or "0") * (-1 if text.startswith("-") else 1)
+    if not INT64[0] <= value <= INT64[1]:
+        return None, "value out of range"
+    return value, None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,6 @@ numeric string; anything else is 0), where L's `duration` is a Go int.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,6 @@ from mockserver import jsonwire
 from mockserver.providers.newapi import gojson
 from mockserver.providers.newapi.releases import Release
 
-_ATOI = re.compile(r"^[+-]?\d+$")
 _STRINGS = ("prompt", "model", "mode", "image", "size", "seconds", "input_reference")
 MAX_SECONDS = 3600  # relay/common/relay_utils.go MaxTaskDurationSeconds (R :146)
 
@@ -59,7 +57,7 @@ class TaskRequest:
         """What R's invalid_seconds check reads: `duration`, else atoi(`seconds`) (junk is 0)."""
         if self.duration:
             return self.duration
-        return int(self.seconds) if _ATOI.match(self.seconds) else 0
+        return gojson.atoi(self.seconds)[0] or 0
 
 
 def _metadata(raw: Any) -> dict[str, Any] | None:
@@ -78,9 +76,8 @@ def _duration(raw: Any, release: Release) -> int | None:
         if isinstance(raw, int) and not isinstance(raw, bool) and gojson.INT64[0] <= raw <= \
                 gojson.INT64[1]:
             return raw
-        if isinstance(raw, str) and _ATOI.match(raw):
-            value = int(raw)
-            return value if gojson.INT64[0] <= value <= gojson.INT64[1] else None
+        if isinstance(raw, str):
+            return gojson.atoi(raw)[0]
         return None
     return gojson.as_int(raw, "", "Alias.duration")
 

@@ -14,6 +14,8 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
+from mockserver.jsonwire import ascii_int
+
 SIGNATURE = "X-OpenRouter-Signature"
 IDEMPOTENCY = "X-OpenRouter-Idempotency-Key"
 TOLERANCE_S = 300
@@ -41,7 +43,7 @@ def verify(secret: str, received: Mapping[str, str], body: bytes, now: float,
     lower = {k.lower(): v for k, v in received.items()}
     parts = dict(item.strip().partition("=")[::2]
                  for item in lower.get(SIGNATURE.lower(), "").split(","))
-    stamp, given = parts.get("t", ""), parts.get("v1", "")
-    if not stamp.isdigit() or not given or abs(now - int(stamp)) > tolerance_s:
+    stamp, given = ascii_int(parts.get("t", "")), parts.get("v1", "")
+    if stamp is None or not given or abs(now - stamp) > tolerance_s:
         return False
-    return hmac.compare_digest(signature(secret, int(stamp), body), given)
+    return hmac.compare_digest(signature(secret, stamp, body), given)
