@@ -61,7 +61,7 @@ VALUES = st.one_of(st.none(), st.integers(-3, 3), st.text(max_size=5), st.boolea
                                    max_size=2))
 
 
-# 20 examples per submit operation in the normal suite, 150 under `-m thorough` (.ci/run runs
+# 20 examples per submit operation in the normal suite, 100 under `-m thorough` (.ci/run runs
 # both): the operations of a family share most of their spec maps.
 IDS = [f"{f}-{o.operation_id}" for f, o in SUBMITS]
 SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck)}
@@ -77,7 +77,7 @@ def test_extract_matches_the_path_by_path_reading(family: str, op: Any,
 
 @pytest.mark.thorough
 @pytest.mark.parametrize(("family", "op"), SUBMITS, ids=IDS)
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=100, **SETTINGS)
 @given(data=st.data())
 def test_extract_matches_the_path_by_path_reading_many(family: str, op: Any,
                                                        data: st.DataObject) -> None:

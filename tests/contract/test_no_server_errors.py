@@ -349,7 +349,7 @@ def _alike(family: str, operation_id: str) -> bool:
         o.operation_id for o in submits[:2]}
 
 
-# The profile's examples (40) per operation, but 10 for the alike submits, which get 60 under
+# The profile's examples (40) per operation, but 10 for the alike submits, which get 40 under
 # `-m thorough` (.ci/run runs both).
 ALIKE = [(f, o) for f, o in OPS if _alike(f, o)]
 
@@ -365,7 +365,7 @@ def test_no_input_gives_a_server_error_or_a_foreign_envelope(family: str,
                          ids=[f"{f}.{o}" for f, o in ALIKE])
 def test_no_input_to_alike_submits_gives_a_server_error_or_a_foreign_envelope(
         family: str, operation_id: str) -> None:
-    check_operation(family, operation_id, 60)
+    check_operation(family, operation_id, 40)
 
 
 def check_operation(family: str, operation_id: str, examples: int | None) -> None:
