@@ -47,6 +47,14 @@ def _wait_seconds(prefer: str | None) -> int | None:
     return min(int(n), 60) if n else 60
 
 
+def _part(digits: str | None) -> int:
+    """One number of a Cancel-After duration; more than 12 digits is past the year the
+    deadline is held to anyway (and int() refuses over 4300)."""
+    if not digits:
+        return 0
+    return int(digits) if len(digits) <= 12 else 10**12
+
+
 def cancel_after(value: str | None) -> float | None:
     """Cancel-After in seconds (`90`, `30s`, `5m`, `1h30m45s`: the contract's pattern checked
     it); None when absent (decision cancel-after)."""
@@ -56,7 +64,7 @@ def cancel_after(value: str | None) -> float | None:
     if text.isdigit():
         return float(text)
     found = _DURATION.match(text)
-    h, m, s = (int(g) if g else 0 for g in found.groups()) if found else (0, 0, 0)
+    h, m, s = (_part(g) for g in found.groups()) if found else (0, 0, 0)
     return float(h * 3600 + m * 60 + s)
 
 
