@@ -31,7 +31,8 @@ TOYS = (
     faults.FaultKind("teapot", "418 in the family's envelope",
                      words=Fault(418, "Teapot", "I am a teapot.")),
     faults.FaultKind("toy-pause", "answer after pause_ms=, then as normal",
-                     act=lambda p, uniform: faults.Wait(float(p.get("pause_ms", 0)) / 1000)),
+                     act=lambda p, uniform: faults.Wait(float(p.get("pause_ms", 0)) / 1000),
+                     params=("pause_ms",)),
     faults.FaultKind("toy-gone", "410 with an empty body",
                      act=lambda p, uniform: faults.Reply(410, b"", "text/plain")),
 )

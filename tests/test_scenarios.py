@@ -308,7 +308,8 @@ def test_parse_names_parameters_and_labels() -> None:
     assert (s.name, dict(s.params), s.is_job) == ("fail", {"kind": "moderation", "at": 0.6,
                                                           "code": "X"}, True)
     assert s.label() == "fail; kind=moderation; at=0.6; code=X"
-    assert Scenario.parse("latency; ms=5; on=true").params == {"ms": 5, "on": True}
+    assert Scenario.parse("inputs; humanoid=true; video_s=7.5; ratio=9:16").params == {
+        "humanoid": True, "video_s": 7.5, "ratio": "9:16"}
     assert Scenario.of({"name": "throttle", "params": {"retry_after": 3}}) == Scenario(
         "throttle", {"retry_after": 3})
     assert Scenario.of(s) is s and not Scenario.of("drop").is_job
@@ -321,10 +322,26 @@ def test_parse_names_parameters_and_labels() -> None:
 @pytest.mark.parametrize("text", ["", " ; ", "explode", "fail; at=2", "fail; at=soon",
                                   "slow; factor=-1", "latency; ms=x", "fail; at", "fail; =3",
                                   "slow; factor=inf", "stuck; seconds=nan", "slow; factor=1e400",
-                                  "cancel; after=-inf", "fail; at=nan"])
+                                  "cancel; after=-inf", "fail; at=nan",
+                                  "slow; facter=2", "latency; on=true", "drop; ms=5",
+                                  "succeed; at=0.5", "throttle; ms=5", "stuck; after=3"])
 def test_bad_scenario_text_is_a_toolkit_error(text: str) -> None:
     with pytest.raises(MockServerError):
         Scenario.parse(text)
+
+
+def test_an_unknown_parameter_is_named_with_the_ones_it_takes() -> None:
+    with pytest.raises(MockServerError, match=r"scenario slow takes no facter=; its parameters: "
+                                               r"factor=, video_s=, audio_s="):
+        Scenario.parse("slow; facter=2")
+    with pytest.raises(MockServerError, match=r"scenario drop takes no ms=; its parameters: none"):
+        Scenario.parse("drop; ms=5")
+    # Worded faults take retry_after=; every job scenario, the facts of its inputs.
+    assert Scenario.parse("unavailable; retry_after=3").params == {"retry_after": 3}
+    assert Scenario.parse("fail; kind=internal; smart_s=12").params["smart_s"] == 12
+    from mockserver.core.scenarios import JOB_PARAMS
+
+    assert set(JOB_PARAMS) == set(JOB)
 
 
 @pytest.mark.parametrize("store", ["memory", "sqlite"])

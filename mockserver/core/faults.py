@@ -75,6 +75,8 @@ class FaultKind:
         retry_after: when the answer carries `Retry-After` (the `retry_after=` parameter's
             seconds, default 1): `always`, `contract` (when the contract's entry says the
             provider sends one), or `asked` (only when the parameter is given).
+        params: the scenario parameters it takes (`ms`, `seconds`); a kind the families word
+            also takes `retry_after`. Any other is the toolkit's error, not ignored.
     """
 
     name: str
@@ -83,6 +85,12 @@ class FaultKind:
     words: Fault | None = None
     key: str = ""
     retry_after: Literal["always", "contract", "asked"] = "asked"
+    params: tuple[str, ...] = ()
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        """Every parameter a scenario of this kind may carry."""
+        return (*self.params, "retry_after") if self.act is None else self.params
 
     @property
     def contract_key(self) -> str:
@@ -157,7 +165,8 @@ for _kind in (
               words=Fault(402, "PaymentRequired", "Insufficient balance.")),
     FaultKind("blocked", "403 the request refused by moderation or a guardrail before any job "
               "(reason= the flagged category), in the family's envelope",
-              words=Fault(403, "Forbidden", "The request was blocked by content moderation.")),
+              words=Fault(403, "Forbidden", "The request was blocked by content moderation."),
+              params=("reason", "flagged_input")),
     FaultKind("request-timeout", "408 the provider timed out handling the request, in the "
               "family's envelope",
               words=Fault(408, "RequestTimeout", "Request timed out.")),
@@ -165,10 +174,11 @@ for _kind in (
               "family's envelope",
               words=Fault(502, "BadGateway", "Bad gateway.")),
     FaultKind("latency", "answer after ms= (or a seeded random min_ms..max_ms) milliseconds",
-              act=_latency),
+              act=_latency, params=("ms", "min_ms", "max_ms")),
     FaultKind("drop", "drop the connection mid-response", act=lambda p, u: Drop()),
     FaultKind("hang", "send nothing for seconds= (default 30, at most 300), then drop",
-              act=lambda p, u: Drop(min(float(p.get("seconds", 30)), 300.0))),
+              act=lambda p, u: Drop(min(float(p.get("seconds", 30)), 300.0)),
+              params=("seconds",)),
     FaultKind("malformed", "200 with a truncated, invalid JSON body",
               act=lambda p, u: Reply(200, b'{"request_id": "wanmock", "output": {"task_id": ')),
 ):

@@ -43,6 +43,14 @@ JOB = {
               "(what duration -1 picks, default 5), ratio= (what adaptive picks), humanoid= "
               "(wan2.2-s2v-detect finds a person); any job scenario may carry them too",
 }
+# The parameters each job scenario takes (`shape_plan` reads them); every job scenario also
+# takes the facts of an `inputs` scenario (`mockserver.media.Assumed.PARAMS`).
+JOB_PARAMS = {
+    "succeed": (), "fail": ("kind", "at", "code", "message", "after"),
+    "moderation": ("at", "code", "message"), "internal": ("at", "code", "message"),
+    "timeout": ("after", "code", "message"), "stuck": ("seconds",), "slow": ("factor",),
+    "cancel": ("after",), "cancel-race": (), "expire": ("after",), "inputs": (),
+}
 MATCH_KEYS = ("family", "operation", "model", "api_key", "prompt", "nth")
 
 
@@ -66,10 +74,23 @@ class Scenario:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.name not in JOB and faults.kind(self.name) is None:
+        fault = faults.kind(self.name)
+        if self.name not in JOB and fault is None:
             raise MockServerError(
                 f"unknown scenario {self.name!r}; job scenarios: {', '.join(JOB)}; "
                 f"transport scenarios: {', '.join(faults.KINDS)}")
+        if self.name in JOB:
+            from mockserver.media import Assumed
+
+            takes: tuple[str, ...] = (*JOB_PARAMS.get(self.name, ()), *Assumed.PARAMS)
+        else:
+            assert fault is not None
+            takes = fault.accepted
+        unknown = sorted(set(self.params) - set(takes))
+        if unknown:  # a typo would otherwise be ignored without a word
+            raise MockServerError(
+                f"scenario {self.name} takes no {', '.join(k + '=' for k in unknown)}; "
+                f"its parameters: {', '.join(k + '=' for k in takes) or 'none'}")
         at = self.params.get("at")
         if at is not None and not (isinstance(at, int | float) and 0 <= at <= 1):
             raise MockServerError(f"scenario {self.name}: at= must be a number in [0, 1]")
