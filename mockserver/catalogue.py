@@ -235,7 +235,8 @@ class Catalogue:
         failed. A failed rule does not stop the others: the provider reports the first one, the
         journal and `Contract.judge` show them all. `task` is the endpoint's DashScope task
         (`x-wanmock-task`): a model of another task is unknown there. `strict_prompts`: a prompt
-        over a limit whose `over_alternative` is `reject` is rejected (the `dashscope_r2v_prompt_over=reject` reading).
+        over a limit whose `over_alternative` is `reject` is rejected (the
+        `dashscope_r2v_prompt_over=reject` reading).
         `alternatives`: the entries' alternative readings chosen by options (`variant`);
         `assume`: what the fake takes to be true of inputs it never fetches
         (`media.Assumed`, from an `inputs` scenario).
@@ -415,7 +416,9 @@ class Catalogue:
 
 def entry_task(entry: ModelEntry) -> str:
     """The DashScope task (endpoint) a model is served on: `image2video` for kf2v models
-    (the SDK's rule, dashscope 2.0.2 aigc/video_synthesis.py; help.aliyun.com/zh/model-studio/text-to-video-api-reference), `video-generation` for the rest."""
+    (the SDK's rule, dashscope 2.0.2 aigc/video_synthesis.py;
+    help.aliyun.com/zh/model-studio/text-to-video-api-reference), `video-generation` for the
+    rest."""
     return str(entry.get("task", "video-generation"))
 
 

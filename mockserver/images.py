@@ -99,7 +99,8 @@ def _inspect(uri: str, max_bytes: int) -> DataImage:
 
 def keep_aspect(width: int, height: int, tier_w: int, tier_h: int) -> tuple[int, int]:
     """Output geometry for an input image: its aspect ratio at about the tier's pixel count
-    ("the model will attempt to maintain the aspect ratio ... consistent with the input image"), each side a multiple of 16 as video encoders want."""
+    ("the model will attempt to maintain the aspect ratio ... consistent with the input image"),
+    each side a multiple of 16 as video encoders want."""
     area = tier_w * tier_h
     ratio = width / height
     out_w = (area * ratio) ** 0.5

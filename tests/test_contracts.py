@@ -168,7 +168,8 @@ def test_catalogue_covers_seed_and_matrix_models(contract_set, family):
 
 def test_catalogue_family_overrides(contract_set):
     catalogue = contract_set.catalogue
-    # wan2.7-t2v default resolution: official docs 1080P, apiyi's own table 720P (x-wanmock-decisions)
+    # wan2.7-t2v default resolution: official docs 1080P, apiyi's own table 720P
+    # (x-wanmock-decisions)
     assert catalogue.entry("dashscope", "wan2.7-t2v").get("default_resolution") == "1080P"
     assert catalogue.entry("apiyi", "wan2.7-t2v").get("default_resolution") == "720P"
     # wan2.6-i2v durations: newest DashScope docs 2..15, jiekou's seed 003 {5, 10, 15}

@@ -35,8 +35,8 @@ class Options:
     Every option is described once (`mockserver.options.CORE`, and each family's
     `providers/<family>/family.py`); that table validates it here and makes it a
     `wanmock serve` flag, a marker argument and a `wanmock_*` ini key. `wanmock serve --help`
-    and the options page (docs/options.md) list them. A family option reads as an attribute or an item
-    (`options.newapi_version`, `options["newapi_version"]`) and is set by name like any
+    and the options page (docs/options.md) list them. A family option reads as an attribute or
+    an item (`options.newapi_version`, `options["newapi_version"]`) and is set by name like any
     other (`Options().merged(newapi_version="legacy")`, `create_app(newapi_version=...)`).
 
     Parameters:

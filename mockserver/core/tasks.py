@@ -31,7 +31,8 @@ class State(StrEnum):
     CANCELED = "canceled"
     EXPIRED = "expired"
     # Held by the provider, neither running nor ended (DashScope's TaskStatus.SUSPENDED in
-    # dashscope 2.0.2 common/constants.py); reached only by forcing it (control API, `wanmock.force`).
+    # dashscope 2.0.2 common/constants.py); reached only by forcing it (control API,
+    # `wanmock.force`).
     SUSPENDED = "suspended"
 
     @property

@@ -19,7 +19,8 @@ from mockserver.families import families
 from mockserver.ui.preview import answered_status
 
 # Used when a family's contract has no `x-wanmock-poll-guidance` (see
-# docs/contract-conventions.md): the DashScope SDK's own first wait (dashscope 2.0.2 aigc/video_synthesis.py [A]).
+# docs/contract-conventions.md): the DashScope SDK's own first wait (dashscope 2.0.2
+# aigc/video_synthesis.py [A]).
 DEFAULT_MIN_INTERVAL_S = 1.0
 
 

@@ -130,7 +130,9 @@ def test_create_fetch_wait_downloads_a_real_mp4(instant, connect):
 
 
 def test_duration_7_is_within_the_wan26_range(instant, connect):
-    # wan2.6-t2v takes any whole duration from 2 to 15 s (catalogue: help.aliyun.com/zh/model-studio/text-to-video-api-reference, image-to-video-api-reference (model tables) newest
+    # wan2.6-t2v takes any whole duration from 2 to 15 s (catalogue:
+    # help.aliyun.com/zh/model-studio/text-to-video-api-reference, image-to-video-api-reference
+    # (model tables) newest
     # revision), so 7 is not an invalid request on this fake.
     client = connect(instant)
     job = client.videos.jobs.create(model=MODEL, prompt="a cat", size="1280*720", duration=7)

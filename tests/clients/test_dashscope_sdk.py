@@ -78,7 +78,8 @@ def test_the_sdk_body_with_extend_prompt_is_accepted_and_the_key_redacted(instan
     assert entry.violations == []
     assert entry.task_id == submitted.output.task_id
     body = json.loads(entry.request_body)
-    # SDK quirks the fake must tolerate (dashscope 2.0.2 aigc/video_synthesis.py): the deprecated `input.extend_prompt`
+    # SDK quirks the fake must tolerate (dashscope 2.0.2 aigc/video_synthesis.py): the deprecated
+    # `input.extend_prompt`
     # is always sent, and keyword arguments land in `parameters`.
     assert body["model"] == "wan2.6-t2v"
     assert body["input"]["extend_prompt"] is True

@@ -144,7 +144,8 @@ def test_sdk_unknown_video_is_task_not_exist(client) -> None:
 
 @pytest.mark.anyio
 async def test_async_sdk_in_process_through_httpx2s_asgi_transport() -> None:
-    """The in-process recipe of docs/clients.md: no server, the app itself behind httpx2's transport."""
+    """The in-process recipe of docs/clients.md: no server, the app itself behind httpx2's
+    transport."""
     app = create_app(families=["newapi"], seed=9, mode="polls", queued_polls=0, running_polls=1)
     http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app))
     async with openai.AsyncOpenAI(base_url="https://gw.example.com/v1", api_key="sk-in-process",

@@ -410,7 +410,8 @@ async def test_kf2v_on_the_image2video_route_runs_with_metadatas_frames() -> Non
     ("9223372036854775808", (None, "value out of range")),
     ("9" * 5000, (None, "value out of range")), ("٥", (None, "invalid syntax")),
     ("²", (None, "invalid syntax")), (" 5", (None, "invalid syntax")),
-    ("5\n", (None, "invalid syntax")), ("5_0", (None, "invalid syntax")), ("", (None, "invalid syntax")),
+    ("5\n", (None, "invalid syntax")), ("5_0", (None, "invalid syntax")),
+    ("", (None, "invalid syntax")),
 ])
 def test_seconds_are_read_as_strconv_atoi_reads_them(text: str, read: tuple) -> None:
     from mockserver.providers.newapi.gojson import atoi

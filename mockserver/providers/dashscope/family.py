@@ -7,7 +7,8 @@ from mockserver.families import FamilySpec, StatusField
 from mockserver.options import Option
 
 NAME = "dashscope"
-# neutral state -> DashScope's `output.task_status` (dashscope 2.0.2 aigc/video_synthesis.py); render.py speaks it.
+# neutral state -> DashScope's `output.task_status` (dashscope 2.0.2 aigc/video_synthesis.py);
+# render.py speaks it.
 STATUS = {
     "queued": "PENDING",
     "running": "RUNNING",
@@ -32,7 +33,8 @@ OPTIONS = (
     Option("dashscope_actual_prompt_wan27", False, "show actual_prompt on wan2.7 results "
            "(default: no, as the official wan2.7 query examples show only orig_prompt)",
            kind="bool", family=NAME),
-    Option("dashscope_usage_sr", False, "add SR to wan2.5/wan2.2 usage, as help.aliyun.com/zh/model-studio/text-to-video-api-reference (responses) and "
+    Option("dashscope_usage_sr", False, "add SR to wan2.5/wan2.2 usage, as "
+           "help.aliyun.com/zh/model-studio/text-to-video-api-reference (responses) and "
            "a mirror show (default: no, as seed 002's verbatim wan2.5 body)", kind="bool",
            family=NAME),
     Option("dashscope_rate_limits", "on", "DashScope's documented limits: 20 requests/s per "

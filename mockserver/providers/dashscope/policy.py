@@ -16,7 +16,8 @@ from mockserver.providers.policy import Context, Policy
 if TYPE_CHECKING:
     from mockserver.core.config import Options
 
-# DashScope's bad-URL wording (help.aliyun.com/zh/model-studio/error-code [B]); the exact text for this case
+# DashScope's bad-URL wording (help.aliyun.com/zh/model-studio/error-code [B]); the exact text for
+# this case
 # is not documented [C] (contracts/dashscope.yaml decision `oss-resource-resolve`).
 OSS_URL_MESSAGE = "url error, please check url！"
 # (option, value, catalogue alternative it selects): the other readings where sources disagree.

@@ -32,8 +32,10 @@ def fmt_time(epoch: float) -> str:
 
 
 def usage(spec: JobSpec, *, sr: bool = False) -> dict[str, Any]:
-    """`usage` in the shape of the model's generation (help.aliyun.com/zh/model-studio/text-to-video-api-reference (responses)). `sr`: wan2.5/wan2.2
-    usage carries `SR` (help.aliyun.com/zh/model-studio/text-to-video-api-reference (responses) and a DashScope mirror; seed 002 shows none)."""
+    """`usage` in the shape of the model's generation
+    (help.aliyun.com/zh/model-studio/text-to-video-api-reference (responses)). `sr`: wan2.5/wan2.2
+    usage carries `SR` (help.aliyun.com/zh/model-studio/text-to-video-api-reference (responses) and
+    a DashScope mirror; seed 002 shows none)."""
     d = spec.duration
     seconds = spec.output_s if spec.output_s is not None else float(d)
     if spec.generation == "s2v":  # as long as its audio (S2V's example: 18.13)
@@ -78,7 +80,8 @@ def _seconds(value: float) -> int | float:
 
 
 def actual_prompt(spec: JobSpec, *, wan27: bool = False) -> str | None:
-    """The rewritten prompt: only with prompt_extend, never for wan2.6 (help.aliyun.com/zh/model-studio/text-to-video-api-reference (responses)), and
+    """The rewritten prompt: only with prompt_extend, never for wan2.6
+    (help.aliyun.com/zh/model-studio/text-to-video-api-reference (responses)), and
     for wan2.7 only when `wan27` (the official wan2.7 query examples show none)."""
     # Wan 3.0's examples show only orig_prompt too (W3).
     if spec.prompt_extend is False or spec.generation in ("wan26", "wan3") or (

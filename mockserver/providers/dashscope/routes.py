@@ -1,4 +1,5 @@
-"""DashScope native video synthesis (contracts/dashscope.yaml; help.aliyun.com/zh/model-studio video API references and dashscope 2.0.2)."""
+"""DashScope native video synthesis (contracts/dashscope.yaml; help.aliyun.com/zh/model-studio video
+API references and dashscope 2.0.2)."""
 
 from __future__ import annotations
 

@@ -105,5 +105,6 @@ def webhook_event(result: dict[str, Any], webhook: dict[str, Any],
 
 
 def created_body(task_id: str) -> dict[str, Any]:
-    """The answer to a submit: the task id alone (novita.ai/docs/api-reference/model-apis-wan-t2v; novita-client 0.7.1 novita.py)."""
+    """The answer to a submit: the task id alone (novita.ai/docs/api-reference/model-apis-wan-t2v;
+    novita-client 0.7.1 novita.py)."""
     return {"task_id": task_id}

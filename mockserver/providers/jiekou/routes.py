@@ -1,4 +1,5 @@
-"""jiekou.ai / Novita /v3/async Wan video API (contracts/jiekou.yaml; novita.ai/docs/api-reference (the Novita model pages) and novita-client 0.7.1 novita.py).
+"""jiekou.ai / Novita /v3/async Wan video API (contracts/jiekou.yaml; novita.ai/docs/api-reference
+(the Novita model pages) and novita-client 0.7.1 novita.py).
 
 Every submit endpoint answers `{"task_id": ...}`; `GET /v3/async/task-result?task_id=` renders
 the task. Every error is the gateway envelope `{code: <status>, reason, message, metadata: {}}`,
