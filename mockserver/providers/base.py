@@ -104,12 +104,13 @@ class Family:
         return RequestInfo(self.name, op.operation_id, op.role, model, key, prompt)
 
     # -- what handlers call ------------------------------------------------------------------
-    def settle(self, ex: Exchange, assume: Any = None) -> tuple[JobSpec, Violation | None]:
+    def settle(self, ex: Exchange, assume: Any = ...) -> tuple[JobSpec, Violation | None]:
         """The policy's judgement of the submit's body, acted on: the job, and the violation
         that fails the task later (a submit-time one is raised). `assume`: facts of inputs
-        the fake never fetches (default: the job scenario's, `input_facts`)."""
+        the fake never fetches (default: the job scenario's, `input_facts`; a caller that has
+        read them passes them, None included)."""
         op = ex.operation
-        if assume is None:
+        if assume is ...:
             assume = self.input_facts(ex)
         if assume:
             return self.policy.settle(op, *self.policy.judge(op, ex.body, ex.headers,
