@@ -345,11 +345,12 @@ def _go_number_error(raw: bytes) -> str:
     return ""
 
 
-def ascii_int(text: str, most: int = 18) -> int | None:
-    """`text` as a non-negative integer when it is ASCII digits and at most `most` of them,
-    else None. A header, query or path value read as a number the way Go's strconv and HTTP
-    servers read it: `str.isdigit` also accepts "²" (which `int()` refuses) and "٥", and
-    `int()` refuses more than 4300 digits."""
-    if 0 < len(text) <= most and text.isascii() and text.isdigit():
+def ascii_int(text: str, most: int = 18, *, signed: bool = False) -> int | None:
+    """`text` as an integer when it is ASCII digits (after a `-` when `signed`) and at most
+    `most` of them, else None. A header, query, path or body value read as a number the way
+    Go's strconv and HTTP servers read it: `str.isdigit` also accepts "²" (which `int()`
+    refuses) and "٥", and `int()` refuses more than 4300 digits."""
+    digits = text[1:] if signed and text.startswith("-") else text
+    if 0 < len(digits) <= most and digits.isascii() and digits.isdigit():
         return int(text)
     return None

@@ -90,3 +90,11 @@ def test_only_utf8_without_bom_is_json(raw):  # Python's json.loads(bytes) takes
 ])
 def test_ascii_int_reads_what_go_reads_and_never_raises(text, read):
     assert ascii_int(text) == read
+
+
+@pytest.mark.parametrize(("text", "read"), [
+    ("-3", -3), ("-0", 0), ("7", 7), ("-", None), ("--5", None), ("+5", None), ("-²", None),
+    ("-" + "9" * 19, -int("9" * 19)), ("-" + "9" * 20, None),
+])
+def test_ascii_int_signed(text, read):
+    assert ascii_int(text, 19, signed=True) == read

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -12,6 +11,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, relevance
 from referencing import Registry
+
+from mockserver.jsonwire import ascii_int
 
 
 @lru_cache(maxsize=512)
@@ -23,17 +24,15 @@ def param_validator(family: str, op_id: str, name: str, schema: Any) -> Draft202
     return _param_validator_cached(f"{family}:{op_id}:{name}", json.dumps(schema, sort_keys=True))
 
 
-_INTEGER = re.compile(r"-?[0-9]{1,4000}\Z")
-
-
 def coerce(value: str, schema: Any) -> Any:
     """Read a query/header string as the type its schema declares, when it can."""
     kind = schema.get("type") if isinstance(schema, Mapping) else None
     kinds = kind if isinstance(kind, list) else [kind]
     text = value.strip()
-    # ASCII digits, and no more than int() reads (4300): "²" is a digit to str.isdigit.
-    if "integer" in kinds and _INTEGER.match(text):
-        return int(text)
+    # ASCII digits within an int64 ("²" is a digit to str.isdigit, and int() refuses it).
+    number = ascii_int(text, 19, signed=True) if "integer" in kinds else None
+    if number is not None:
+        return number
     if "number" in kinds:
         try:
             return float(text)

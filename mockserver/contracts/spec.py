@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from mockserver.jsonwire import ascii_int
+
 MISSING = object()
 
 
@@ -109,7 +111,6 @@ def get_path(body: Any, path: str) -> Any:
 
 _INT_FIELDS = ("duration", "seed", "width", "height")
 _TIER = re.compile(r"^(\d{3,4})[pP]?$", re.ASCII)
-_DIGITS = re.compile(r"-?[0-9]{1,19}\Z")
 
 
 def normalise(fields: dict[str, Any], sources: dict[str, str]) -> None:
@@ -124,8 +125,9 @@ def normalise(fields: dict[str, Any], sources: dict[str, str]) -> None:
         # ASCII digits only, as Go's strconv reads them ("²" and "٥" are digits to
         # str.isdigit, and int() refuses the first), and no more than an int64 holds (int()
         # refuses over 4300 digits; strconv.Atoi over 19 is out of range).
-        if isinstance(value, str) and _DIGITS.match(value.strip()):
-            fields[name] = int(value)
+        number = ascii_int(value.strip(), 19, signed=True) if isinstance(value, str) else None
+        if number is not None:
+            fields[name] = number
     size = fields.get("size")
     if isinstance(size, str) and "*" not in size:
         match = _TIER.match(size.strip())
